@@ -1,0 +1,17 @@
+// Runs every compiled test file with node's test runner.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function find(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) find(path, out);
+    else if (name.endsWith('.test.js')) out.push(path);
+  }
+  return out;
+}
+const filter = process.argv.slice(2);
+const files = find('dist').filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=4', ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);
