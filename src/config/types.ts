@@ -1,0 +1,69 @@
+/**
+ * The frozen, typed configuration every other module receives. It is produced once by the loader
+ * (schema + defaults + command-line flags); nothing else reads files or the environment for settings.
+ */
+import type { Extension } from '../protocol/extensions.js';
+
+export type SmugglingPolicy = 'reject' | 'normalise';
+
+export interface ListenerConfig {
+  /** The listener's name in the config (`[listener.smtp]` -> "smtp"). */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** IIS-style inbound mask as configured (unknown bits kept). */
+  readonly inboundMask: number;
+  /** Extensions this listener advertises: the mask, then named switches, resolved. */
+  readonly extensions: ReadonlySet<Extension>;
+  /** VRFY: "cannot" answers 252 (RFC 5321 3.5.3), "off" answers 502. */
+  readonly vrfy: 'cannot' | 'off';
+  /** EXPN is refused with 502 unless on; Barge has no lists to expand, so "on" answers 252 as VRFY does. */
+  readonly expn: boolean;
+  /** Folder of the W3C protocol log under `<dataDir>/log/` ("SMTPSVC1", "SMTPSVC2", ...). */
+  readonly logFolder: string;
+}
+
+export interface Limits {
+  readonly maxMessageSize: number;
+  readonly maxRecipients: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerIp: number;
+  /** Errors in one session before 421 and close. */
+  readonly maxErrors: number;
+  /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */
+  readonly commandTimeoutMs: number;
+  /** RFC 5321 4.5.3.2.5/6: 3 minutes between body blocks (DATA) or chunk bytes (BDAT). */
+  readonly dataBlockTimeoutMs: number;
+}
+
+export interface W3cLogConfig {
+  readonly enabled: boolean;
+  /** W3C field names in file order, chosen by name or from the `LogExtFileFlags` bitmask. */
+  readonly fields: readonly string[];
+}
+
+export interface Config {
+  readonly hostname: string;
+  readonly dataDir: string;
+  /** Lower-case domains whose recipients are delivered to Maildir. */
+  readonly localDomains: readonly string[];
+  /** Known local addresses (lower case); when undefined every local-part of a local domain is accepted. */
+  readonly localRecipients: readonly string[] | undefined;
+  /** CIDR blocks allowed to relay to non-local domains. */
+  readonly relayNetworks: readonly string[];
+  readonly listeners: readonly ListenerConfig[];
+  readonly limits: Limits;
+  readonly smuggling: SmugglingPolicy;
+  readonly log: {
+    readonly w3c: W3cLogConfig;
+    readonly tracking: boolean;
+  };
+  readonly queue: {
+    /** How often the queue runner scans for due entries, besides being woken on each new message. */
+    readonly scanIntervalMs: number;
+  };
+  readonly delivery: {
+    /** IIS-style outbound mask (default 7; 5 turns outbound BDAT off). */
+    readonly outboundMask: number;
+  };
+}

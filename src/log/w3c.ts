@@ -1,0 +1,234 @@
+/**
+ * The protocol log in W3C extended format, as the classic Windows SMTP service (SMTPSVC) wrote it,
+ * so that existing log readers (Log Parser, SIEM importers, admins' scripts) keep working.
+ *
+ * Contract: one CRLF-terminated line per command or reply, fields in `#Fields` order, `-` for empty,
+ * spaces inside values as `+`, and no value can ever split or break a line (control characters and
+ * line separators become `+`). Files are `exYYMMDD.log` by the UTC date of each entry, under the
+ * listener's folder (e.g. `<dataDir>/log/SMTPSVC1`). Each time a file is opened (new day, restart,
+ * recovery after a write error) a header block is written first, as IIS did. `write()` never throws
+ * and never blocks; see appender.ts for ordering, bounded memory and error reporting.
+ */
+import { join } from 'node:path';
+import { Appender } from './appender.js';
+
+/** The 21 W3C fields in IIS order, with their `LogExtFileFlags` bits. */
+export const W3C_FIELDS = [
+  ['date', 0x1],
+  ['time', 0x2],
+  ['c-ip', 0x4],
+  ['cs-username', 0x8],
+  ['s-sitename', 0x10],
+  ['s-computername', 0x20],
+  ['s-ip', 0x40],
+  ['cs-method', 0x80],
+  ['cs-uri-stem', 0x100],
+  ['cs-uri-query', 0x200],
+  ['sc-status', 0x400],
+  ['sc-win32-status', 0x800],
+  ['sc-bytes', 0x1000],
+  ['cs-bytes', 0x2000],
+  ['time-taken', 0x4000],
+  ['s-port', 0x8000],
+  ['cs(User-Agent)', 0x10000],
+  ['cs(Cookie)', 0x20000],
+  ['cs(Referer)', 0x40000],
+  ['cs-version', 0x80000],
+  ['cs-host', 0x100000],
+] as const;
+
+export type W3cField = (typeof W3C_FIELDS)[number][0];
+
+/** Name -> bit, for lookups. */
+export const W3C_FIELD_FLAGS: ReadonlyMap<string, number> = new Map(W3C_FIELDS);
+
+export const DEFAULT_W3C_FIELDS: readonly string[] = ['time', 'c-ip', 'cs-method', 'cs-uri-stem', 'sc-status'];
+/** 0x586, the IIS default `LogExtFileFlags` for SMTP. */
+export const DEFAULT_W3C_FLAGS = 0x586;
+
+/** The fields whose bits are set, in IIS order. Unknown bits are ignored (IIS ignores them too). */
+export function fieldsFromFlags(flags: number): string[] {
+  // `>>> 0` keeps the test unsigned should a caller pass a value with bit 31 set.
+  return W3C_FIELDS.filter(([, bit]) => ((flags >>> 0) & bit) !== 0).map(([name]) => name);
+}
+
+/** The `LogExtFileFlags` value for a list of field names; throws on an unknown name. */
+export function flagsFromFields(names: readonly string[]): number {
+  let flags = 0;
+  for (const name of parseFieldList(names)) flags |= W3C_FIELD_FLAGS.get(name) ?? 0;
+  return flags;
+}
+
+/**
+ * Validates field names (case-insensitively) and returns them spelled canonically, without
+ * duplicates, in IIS order: IIS chose fields by bitmask, so its files could only have that order.
+ */
+export function parseFieldList(names: readonly string[]): string[] {
+  const byLower = new Map(W3C_FIELDS.map(([name]) => [name.toLowerCase(), name]));
+  const chosen = new Set<string>();
+  for (const raw of names) {
+    const name = byLower.get(raw.trim().toLowerCase());
+    if (name === undefined) {
+      const valid = W3C_FIELDS.map(([n]) => n).join(', ');
+      throw new Error(`unknown W3C log field "${raw}"; valid fields are: ${valid}`);
+    }
+    chosen.add(name);
+  }
+  if (chosen.size === 0) throw new Error('the W3C log needs at least one field');
+  return W3C_FIELDS.map(([name]) => name).filter((name) => chosen.has(name));
+}
+
+export interface ProtocolLogEntry {
+  readonly time: Date;
+  readonly clientIp: string; // c-ip (for outbound lines: the remote server's IP)
+  readonly username?: string; // cs-username: the client's EHLO/HELO name inbound (later the authenticated user); 'OutboundConnectionCommand' / 'OutboundConnectionResponse' outbound
+  readonly serverIp?: string; // s-ip
+  readonly serverPort?: number; // s-port
+  readonly method: string; // cs-method: the SMTP verb (EHLO, MAIL, BDAT, ...)
+  readonly uriStem?: string; // cs-uri-stem, usually empty
+  readonly query?: string; // cs-uri-query: the command's arguments (spaces become '+')
+  readonly status: number; // sc-status: the reply code (240 for QUIT, 0 for outbound lines)
+  readonly win32Status?: number;
+  readonly bytesSent?: number; // sc-bytes
+  readonly bytesReceived?: number; // cs-bytes
+  readonly timeTakenMs?: number;
+}
+
+export interface W3cLogOptions {
+  /** The listener's folder, e.g. `<dataDir>/log/SMTPSVC1`; created if missing. */
+  readonly dir: string;
+  readonly fields: readonly string[];
+  /** s-sitename, e.g. "SMTPSVC1". */
+  readonly siteName: string;
+  /** s-computername. */
+  readonly computerName: string;
+  /** The whole `#Software` value, e.g. "Barge 0.1.0"; "Barge" when omitted. */
+  readonly software?: string;
+  /** Clock for the `#Date` header line: when the first line of the block was written. */
+  readonly now?: () => Date;
+  readonly onError?: (e: Error) => void;
+  /** Bound on buffered bytes while the disk is slow; see appender.ts. */
+  readonly maxBufferBytes?: number;
+}
+
+/**
+ * Any whitespace (a field separator to W3C readers), control character (C0, DEL, C1) or Unicode
+ * line/paragraph separator becomes `+`, so a hostile argument cannot forge a field or a line.
+ */
+const UNSAFE = /[\s\p{Cc}\p{Zl}\p{Zp}]/gu;
+
+/** A value as a W3C token: `-` when empty, `+` for anything that could split it. */
+export function w3cValue(value: string | number | undefined): string {
+  if (value === undefined) return '-';
+  const text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value;
+  return text === '' ? '-' : text.replace(UNSAFE, '+');
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+const isoDate = (d: Date): string => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+const isoTime = (d: Date): string => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+
+/** `exYYMMDD.log` for the UTC date of `d`. */
+export function w3cFileName(d: Date): string {
+  return `ex${pad(d.getUTCFullYear() % 100)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}.log`;
+}
+
+export class W3cLog {
+  readonly #dir: string;
+  readonly #fields: readonly string[];
+  readonly #siteName: string;
+  readonly #computerName: string;
+  readonly #out: Appender;
+  readonly #now: () => Date;
+
+  /** Throws on an unknown field name: configuration errors should stop startup, not logging. */
+  constructor(options: W3cLogOptions) {
+    this.#dir = options.dir;
+    this.#fields = parseFieldList(options.fields);
+    this.#siteName = options.siteName;
+    this.#computerName = options.computerName;
+    const software = w3cHeaderText(options.software ?? 'Barge');
+    this.#now = options.now ?? ((): Date => new Date());
+    const fieldsLine = `#Fields: ${this.#fields.join(' ')}\r\n`;
+    this.#out = new Appender({
+      maxBufferBytes: options.maxBufferBytes,
+      onError: options.onError,
+      now: this.#now,
+      header: (_path, d) => {
+        return `#Software: ${software}\r\n#Version: 1.0\r\n#Date: ${isoDate(d)} ${isoTime(d)}\r\n${fieldsLine}`;
+      },
+      notice: (count) => `#Remark: ${count} lines dropped\r\n`,
+    });
+  }
+
+  /** Queues one line; never throws. */
+  write(entry: ProtocolLogEntry): void {
+    try {
+      const time = Number.isNaN(entry.time.getTime()) ? this.#now() : entry.time;
+      const line = this.#fields.map((f) => this.#value(f, entry, time)).join(' ');
+      this.#out.append(join(this.#dir, w3cFileName(time)), `${line}\r\n`);
+    } catch {
+      // Unreachable with well-typed entries; a log line is never worth an exception in a session.
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.#out.flush();
+  }
+
+  close(): Promise<void> {
+    return this.#out.close();
+  }
+
+  #value(field: string, e: ProtocolLogEntry, time: Date): string {
+    switch (field) {
+      case 'date': return isoDate(time);
+      case 'time': return isoTime(time);
+      case 'c-ip': return w3cValue(e.clientIp);
+      case 'cs-username': return w3cValue(e.username);
+      case 's-sitename': return w3cValue(this.#siteName);
+      case 's-computername': return w3cValue(this.#computerName);
+      case 's-ip': return w3cValue(e.serverIp);
+      case 'cs-method': return w3cValue(e.method);
+      case 'cs-uri-stem': return w3cValue(e.uriStem);
+      case 'cs-uri-query': return w3cValue(e.query);
+      case 'sc-status': return w3cValue(e.status);
+      case 'sc-win32-status': return w3cValue(e.win32Status);
+      case 'sc-bytes': return w3cValue(e.bytesSent);
+      case 'cs-bytes': return w3cValue(e.bytesReceived);
+      case 'time-taken': return w3cValue(e.timeTakenMs);
+      case 's-port': return w3cValue(e.serverPort);
+      case 'cs-version': return 'SMTP';
+      // cs(User-Agent), cs(Cookie), cs(Referer) and cs-host have no SMTP meaning; IIS wrote '-'.
+      default: return '-';
+    }
+  }
+}
+
+/** Header values may contain spaces but never line breaks. */
+function w3cHeaderText(text: string): string {
+  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, ' ');
+}
+
+/**
+ * Reads a W3C log back into records keyed by field name. Each `#Fields` directive applies to the
+ * lines after it; other directives and blank lines are skipped. Lines may end in CRLF or LF.
+ */
+export function parseW3cLog(text: string): Array<Record<string, string>> {
+  const records: Array<Record<string, string>> = [];
+  let fields: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    if (line === '') continue;
+    if (line.startsWith('#')) {
+      if (line.startsWith('#Fields:')) fields = line.slice('#Fields:'.length).trim().split(/ +/);
+      continue;
+    }
+    const values = line.split(' ');
+    const record: Record<string, string> = {};
+    fields.forEach((name, i) => {
+      record[name] = values[i] ?? '-';
+    });
+    records.push(record);
+  }
+  return records;
+}

@@ -1,0 +1,418 @@
+/**
+ * The server side of one SMTP session, sans I/O: bytes in, actions out (RFC 5321, 2920, 3030).
+ *
+ * The shell feeds socket bytes to `receive()` and performs the returned actions in order: send reply
+ * text, open/stream/discard/commit a spool file, trigger a queue run, close. At `commit` the session waits:
+ * it buffers further input (the shell should pause the socket) until `committed()` reports the outcome,
+ * so pipelined commands are answered strictly in order. Bytes announced by BDAT are counted, never
+ * parsed, and consumed exactly even when the BDAT is refused (RFC 3030 2).
+ */
+import { parseBdatArgs, parseCommandLine, parsePathArgument, domainOf } from './command.js';
+import { DataReader } from './data-reader.js';
+import { validateMail, validateRcptParams, type Recipient, type Transaction } from './envelope.js';
+import type { Extension } from './extensions.js';
+import { Reply, formatReply } from './replies.js';
+
+export type TransferMethod = 'DATA' | 'BDAT';
+
+/** What the session tells the shell to log for a command (W3C protocol log). */
+export interface CommandLog {
+  readonly verb: string;
+  readonly args: string;
+  readonly status: number;
+}
+
+export interface ReceivedMessage {
+  readonly transaction: Transaction;
+  readonly method: TransferMethod;
+  /** BDAT commands that carried this message (0 for DATA). */
+  readonly chunks: number;
+  /** Octets of message content received (after DATA un-stuffing). */
+  readonly size: number;
+}
+
+export type SessionAction =
+  | { readonly kind: 'send'; readonly text: string; readonly log?: CommandLog }
+  | { readonly kind: 'begin'; readonly transaction: Transaction; readonly method: TransferMethod }
+  | { readonly kind: 'body'; readonly bytes: Buffer }
+  | { readonly kind: 'discard'; readonly reason?: string }
+  | { readonly kind: 'commit'; readonly message: ReceivedMessage }
+  | { readonly kind: 'etrn'; readonly domain: string }
+  | { readonly kind: 'close' };
+
+export type RecipientVerdict = { readonly accept: 'local' | 'relay' } | { readonly refuse: Reply };
+
+export interface ServerSessionOptions {
+  readonly hostname: string;
+  readonly clientIp: string;
+  readonly extensions: ReadonlySet<Extension>;
+  readonly maxMessageSize: number;
+  readonly maxRecipients: number;
+  readonly maxErrors: number;
+  readonly normaliseBareLineEndings: boolean;
+  readonly vrfy: 'cannot' | 'off';
+  readonly expn: boolean;
+  /** Decides each RCPT: local delivery, relay, or a refusal (550 5.1.1, 554 5.7.1). */
+  readonly checkRecipient: (address: string) => RecipientVerdict;
+}
+
+/** RFC 5321 4.5.3.1.4; RFC 3461 5 allows MAIL/RCPT lines 500 octets more when DSN is offered. */
+export const MAX_COMMAND_LINE = 512;
+const DSN_LINE_ALLOWANCE = 500;
+const LF = 0x0a;
+
+type Mode =
+  | { readonly kind: 'command' }
+  | { readonly kind: 'data'; readonly reader: DataReader }
+  /** `accept` false: the chunk is refused, its bytes are read and dropped; the reply is sent at its end. */
+  | { kind: 'chunk'; remaining: number; readonly last: boolean; readonly size: number; readonly refusal: Reply | undefined; readonly args: string };
+
+type State =
+  | { readonly kind: 'fresh' }
+  | { readonly kind: 'greeted'; readonly esmtp: boolean }
+  | { readonly kind: 'mail'; readonly esmtp: boolean; readonly tx: Omit<Transaction, 'rcpts'>; readonly rcpts: Recipient[] }
+  | { kind: 'body'; readonly esmtp: boolean; readonly tx: Transaction; readonly method: TransferMethod; size: number; chunks: number; overflow: boolean };
+
+export class ServerSession {
+  readonly #o: ServerSessionOptions;
+  #state: State = { kind: 'fresh' };
+  #mode: Mode = { kind: 'command' };
+  #line: Buffer[] = [];
+  #lineLength = 0;
+  #discardingLongLine = false;
+  #errors = 0;
+  #awaitingCommit = false;
+  #pending: Buffer[] = [];
+  #closed = false;
+  #helo = '';
+  #lastChunkLog: { verb: string; args: string } | undefined;
+
+  constructor(options: ServerSessionOptions) {
+    this.#o = options;
+  }
+
+  /** The name the client gave in HELO/EHLO ("" before). */
+  get helo(): string {
+    return this.#helo;
+  }
+  get esmtp(): boolean {
+    return this.#state.kind !== 'fresh' && this.#state.esmtp;
+  }
+  /** True while a message is being received (a spool file is open). */
+  get inBody(): boolean {
+    return this.#state.kind === 'body';
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  greet(): SessionAction[] {
+    return [this.#send(Reply.greeting(this.#o.hostname))];
+  }
+
+  receive(bytes: Buffer): SessionAction[] {
+    const out: SessionAction[] = [];
+    if (this.#closed) return out;
+    if (this.#awaitingCommit) this.#pending.push(bytes);
+    else this.#process(bytes, out);
+    return out;
+  }
+
+  /** The shell's answer to a `commit`: the queue id on success, or the reply to give (452 4.3.1). */
+  committed(outcome: { readonly id: string } | { readonly refuse: Reply }): SessionAction[] {
+    const out: SessionAction[] = [];
+    if (!this.#awaitingCommit || this.#state.kind !== 'body') return out;
+    const method = this.#state.method;
+    this.#awaitingCommit = false;
+    this.#state = { kind: 'greeted', esmtp: this.#state.esmtp };
+    const r = 'id' in outcome ? Reply.queued(outcome.id) : outcome.refuse;
+    const args = 'id' in outcome ? outcome.id : '';
+    out.push(this.#send(r, method === 'DATA' ? { verb: 'DATA', args } : this.#lastChunkLog));
+    while (!this.#awaitingCommit && !this.#closed && this.#pending.length > 0) {
+      const next = this.#pending.shift();
+      if (next !== undefined) this.#process(next, out);
+    }
+    return out;
+  }
+
+  /** Ends the session from outside (shutdown, timeout): abandons any message and closes. */
+  abort(r: Reply): SessionAction[] {
+    if (this.#closed) return [];
+    const out: SessionAction[] = [];
+    if (this.#state.kind === 'body' && !this.#awaitingCommit) out.push({ kind: 'discard', reason: 'session aborted' });
+    out.push(this.#send(r), { kind: 'close' });
+    this.#closed = true;
+    return out;
+  }
+
+  #process(buf: Buffer, out: SessionAction[]): void {
+    let pos = 0;
+    while (pos < buf.length && !this.#awaitingCommit && !this.#closed) {
+      switch (this.#mode.kind) {
+        case 'command':
+          pos = this.#readCommand(buf, pos, out);
+          break;
+        case 'data':
+          pos = this.#readData(this.#mode.reader, buf, pos, out);
+          break;
+        case 'chunk':
+          pos = this.#readChunk(this.#mode, buf, pos, out);
+          break;
+      }
+    }
+    if (this.#awaitingCommit && pos < buf.length) this.#pending.unshift(buf.subarray(pos));
+  }
+
+  #readCommand(buf: Buffer, pos: number, out: SessionAction[]): number {
+    const lf = buf.indexOf(LF, pos);
+    const end = lf < 0 ? buf.length : lf + 1;
+    if (this.#discardingLongLine) {
+      // Drop the rest of an over-long line so none of it is later taken for a command.
+      if (lf >= 0) {
+        this.#discardingLongLine = false;
+        this.#error(Reply.commandTooLong(), undefined, out);
+      }
+      return end;
+    }
+    this.#lineLength += end - pos;
+    const limit = MAX_COMMAND_LINE + (this.#o.extensions.has('DSN') ? DSN_LINE_ALLOWANCE : 0);
+    if (this.#lineLength > limit) {
+      this.#line = [];
+      this.#lineLength = 0;
+      if (lf < 0) this.#discardingLongLine = true;
+      else this.#error(Reply.commandTooLong(), undefined, out);
+      return end;
+    }
+    if (lf < 0) {
+      this.#line.push(Buffer.from(buf.subarray(pos, end)));
+      return end;
+    }
+    const raw = this.#line.length === 0 ? buf.subarray(pos, end) : Buffer.concat([...this.#line, buf.subarray(pos, end)]);
+    const length = this.#lineLength;
+    this.#line = [];
+    this.#lineLength = 0;
+    let stop = raw.length - 1;
+    if (stop > 0 && raw[stop - 1] === 0x0d) stop--;
+    this.#command(raw.toString('utf8', 0, stop), length, out);
+    return end;
+  }
+
+  #command(line: string, length: number, out: SessionAction[]): void {
+    const { verb, args } = parseCommandLine(line);
+    if (length > MAX_COMMAND_LINE && verb !== 'MAIL' && verb !== 'RCPT') {
+      this.#error(Reply.commandTooLong(), { verb, args: '' }, out);
+      return;
+    }
+    const s = this.#state;
+    const has = (e: Extension): boolean => this.esmtp && this.#o.extensions.has(e);
+    switch (verb) {
+      case 'EHLO':
+      case 'HELO': {
+        if (args.trim() === '') return this.#error(Reply.badArgument(`${verb} requires a domain or address literal`), { verb, args }, out);
+        this.#abandon(out);
+        this.#helo = args.trim().split(' ')[0] ?? '';
+        const esmtp = verb === 'EHLO';
+        this.#state = { kind: 'greeted', esmtp };
+        const r = esmtp ? this.#ehloReply() : Reply.ok(`${this.#o.hostname} Hello ${this.#helo} [${this.#o.clientIp}]`);
+        out.push(this.#send(r, { verb, args }));
+        return;
+      }
+      case 'MAIL': {
+        if (s.kind === 'fresh') return this.#error(Reply.badSequence('send HELO/EHLO first'), { verb, args }, out);
+        if (s.kind !== 'greeted') return this.#error(Reply.badSequence('nested MAIL command'), { verb, args }, out);
+        const path = parsePathArgument(args, 'FROM');
+        if ('error' in path) return this.#error(path.enhanced === '5.1.7' ? Reply.badAddress(path.error) : Reply.syntax(path.error), { verb, args }, out);
+        const tx = validateMail(path.ok, this.#o.extensions, s.esmtp, this.#o.maxMessageSize);
+        if ('reply' in tx) return this.#error(tx.reply, { verb, args }, out);
+        this.#state = { kind: 'mail', esmtp: s.esmtp, tx: tx.ok, rcpts: [] };
+        out.push(this.#send(Reply.senderOk(), { verb, args }));
+        return;
+      }
+      case 'RCPT': {
+        if (s.kind !== 'mail') return this.#error(Reply.badSequence('need MAIL before RCPT'), { verb, args }, out);
+        const path = parsePathArgument(args, 'TO');
+        if ('error' in path) return this.#error(path.enhanced === '5.5.2' ? Reply.syntax(path.error) : Reply.badAddress(path.error), { verb, args }, out);
+        const params = validateRcptParams(path.ok, this.#o.extensions, s.tx.smtputf8);
+        if ('reply' in params) return this.#error(params.reply, { verb, args }, out);
+        if (s.rcpts.length >= this.#o.maxRecipients) {
+          out.push(this.#send(Reply.tooManyRecipients(this.#o.maxRecipients), { verb, args }));
+          return;
+        }
+        const address = domainOf(path.ok.address) === '' ? `${path.ok.address}@${this.#o.hostname}` : path.ok.address;
+        const verdict = this.#o.checkRecipient(address);
+        if ('refuse' in verdict) return this.#error(verdict.refuse, { verb, args }, out);
+        s.rcpts.push({ address, local: verdict.accept === 'local', ...params.ok });
+        out.push(this.#send(Reply.recipientOk(), { verb, args }));
+        return;
+      }
+      case 'DATA': {
+        if (s.kind !== 'mail') return this.#error(Reply.badSequence(s.kind === 'body' ? 'DATA and BDAT cannot be mixed' : 'need MAIL and RCPT before DATA'), { verb, args }, out);
+        if (args !== '') return this.#error(Reply.badArgument('DATA takes no argument'), { verb, args }, out);
+        if (s.rcpts.length === 0) return this.#error(Reply.noValidRecipients(), { verb, args }, out);
+        if (s.tx.body === 'BINARYMIME') return this.#error(Reply.badSequence('BODY=BINARYMIME requires BDAT (RFC 3030 3)'), { verb, args }, out);
+        const tx: Transaction = { ...s.tx, rcpts: s.rcpts };
+        this.#state = { kind: 'body', esmtp: s.esmtp, tx, method: 'DATA', size: 0, chunks: 0, overflow: false };
+        this.#mode = { kind: 'data', reader: new DataReader({ normaliseBareLineEndings: this.#o.normaliseBareLineEndings }) };
+        out.push({ kind: 'begin', transaction: tx, method: 'DATA' }, this.#send(Reply.startData()));
+        return;
+      }
+      case 'BDAT':
+        return this.#bdat(args, has('CHUNKING'), out);
+      case 'RSET':
+        this.#abandon(out);
+        if (s.kind !== 'fresh') this.#state = { kind: 'greeted', esmtp: s.esmtp };
+        out.push(this.#send(Reply.reset(), { verb, args }));
+        return;
+      case 'NOOP':
+        out.push(this.#send(Reply.ok(), { verb, args }));
+        return;
+      case 'QUIT':
+        this.#abandon(out);
+        // The classic service logged QUIT with status 240; keep that for log readers.
+        out.push(this.#send(Reply.bye(), { verb, args, status: 240 }), { kind: 'close' });
+        this.#closed = true;
+        return;
+      case 'VRFY':
+      case 'EXPN': {
+        const enabled = verb === 'VRFY' ? this.#o.vrfy === 'cannot' : this.#o.expn;
+        if (!enabled) return this.#error(Reply.notImplemented(), { verb, args }, out);
+        if (args.trim() === '') return this.#error(Reply.badArgument(`${verb} requires an argument`), { verb, args }, out);
+        out.push(this.#send(Reply.vrfyCannot(), { verb, args }));
+        return;
+      }
+      case 'HELP':
+        if (!this.#o.extensions.has('HELP')) return this.#error(Reply.notImplemented(), { verb, args }, out);
+        out.push(this.#send(Reply.help(), { verb, args }));
+        return;
+      case 'ETRN': {
+        if (!this.#o.extensions.has('ETRN')) return this.#error(Reply.notImplemented(), { verb, args }, out);
+        if (s.kind === 'fresh') return this.#error(Reply.badSequence('send HELO/EHLO first'), { verb, args }, out);
+        if (s.kind !== 'greeted') return this.#error(Reply.badSequence('ETRN is not allowed during a mail transaction'), { verb, args }, out);
+        // RFC 1985 5: "domain", "@domain" (and subdomains) or "#queue".
+        const node = args.trim();
+        if (!/^[@#]?[A-Za-z0-9.-]+$/.test(node)) return this.#error(Reply.badArgument('ETRN <domain>'), { verb, args }, out);
+        out.push(this.#send(Reply.etrnStarted(node), { verb, args }), { kind: 'etrn', domain: node.toLowerCase() });
+        return;
+      }
+      default:
+        return this.#error(Reply.unknownCommand(), { verb, args }, out);
+    }
+  }
+
+  #bdat(args: string, enabled: boolean, out: SessionAction[]): void {
+    const log = { verb: 'BDAT', args };
+    const parsed = parseBdatArgs(args);
+    if (parsed === undefined) {
+      // Without a valid size the chunk cannot be located; nothing is consumed.
+      return this.#error(enabled ? Reply.badArgument('BDAT <size> [LAST]') : Reply.unknownCommand(), log, out);
+    }
+    const s = this.#state;
+    let refusal: Reply | undefined;
+    if (!enabled) refusal = Reply.unknownCommand();
+    else if (s.kind === 'fresh' || s.kind === 'greeted') refusal = Reply.badSequence('need MAIL and RCPT before BDAT');
+    else if (s.kind === 'mail' && s.rcpts.length === 0) refusal = Reply.noValidRecipients();
+    else if (s.kind === 'body' && s.method === 'DATA') refusal = Reply.badSequence('DATA and BDAT cannot be mixed');
+
+    if (refusal === undefined && s.kind === 'mail') {
+      const tx: Transaction = { ...s.tx, rcpts: s.rcpts };
+      this.#state = { kind: 'body', esmtp: s.esmtp, tx, method: 'BDAT', size: 0, chunks: 0, overflow: false };
+      out.push({ kind: 'begin', transaction: tx, method: 'BDAT' });
+    }
+    const body = this.#state;
+    if (refusal === undefined && body.kind === 'body') {
+      body.chunks++;
+      if (!body.overflow && body.size + parsed.size > this.#o.maxMessageSize) {
+        body.overflow = true;
+        out.push({ kind: 'discard', reason: 'message size limit exceeded' });
+      }
+      body.size += parsed.size;
+    }
+    this.#mode = { kind: 'chunk', remaining: parsed.size, last: parsed.last, size: parsed.size, refusal, args };
+    if (parsed.size === 0) this.#endChunk(this.#mode, out);
+  }
+
+  #readChunk(mode: Mode & { kind: 'chunk' }, buf: Buffer, pos: number, out: SessionAction[]): number {
+    const take = Math.min(mode.remaining, buf.length - pos);
+    const s = this.#state;
+    if (mode.refusal === undefined && s.kind === 'body' && !s.overflow) out.push({ kind: 'body', bytes: buf.subarray(pos, pos + take) });
+    mode.remaining -= take;
+    if (mode.remaining === 0) this.#endChunk(mode, out);
+    return pos + take;
+  }
+
+  #endChunk(mode: Mode & { kind: 'chunk' }, out: SessionAction[]): void {
+    this.#mode = { kind: 'command' };
+    const log = { verb: 'BDAT', args: mode.args };
+    if (mode.refusal !== undefined) return this.#error(mode.refusal, log, out);
+    const s = this.#state;
+    if (s.kind !== 'body') return;
+    if (s.overflow) {
+      // RFC 3030 2: after a failed chunk the transaction is over; later chunks get 503.
+      this.#state = { kind: 'greeted', esmtp: s.esmtp };
+      out.push(this.#send(Reply.sizeExceeded(this.#o.maxMessageSize), log));
+      return;
+    }
+    if (!mode.last) {
+      out.push(this.#send(Reply.chunkOk(mode.size), log));
+      return;
+    }
+    this.#awaitingCommit = true;
+    out.push({ kind: 'commit', message: { transaction: s.tx, method: 'BDAT', chunks: s.chunks, size: s.size } });
+    // The 250 is sent by committed(); it is logged there against this BDAT.
+    this.#lastChunkLog = log;
+  }
+
+  #readData(reader: DataReader, buf: Buffer, pos: number, out: SessionAction[]): number {
+    const s = this.#state;
+    const fed = reader.feed(buf, pos);
+    if (s.kind !== 'body') return pos + fed.consumed;
+    for (const bytes of fed.body) {
+      s.size += bytes.length;
+      if (!s.overflow && s.size > this.#o.maxMessageSize) {
+        s.overflow = true;
+        out.push({ kind: 'discard', reason: 'message size limit exceeded' });
+      }
+      if (!s.overflow && reader.violation === undefined) out.push({ kind: 'body', bytes });
+    }
+    if (fed.done) {
+      this.#mode = { kind: 'command' };
+      const log = { verb: 'DATA', args: '' };
+      if (s.overflow || reader.violation !== undefined) {
+        this.#state = { kind: 'greeted', esmtp: s.esmtp };
+        if (!s.overflow) out.push({ kind: 'discard', reason: reader.violation });
+        const r = s.overflow ? Reply.sizeExceeded(this.#o.maxMessageSize) : reader.violation === 'line-too-long' ? Reply.lineTooLong() : Reply.bareLineEnding();
+        out.push(this.#send(r, log));
+      } else {
+        this.#awaitingCommit = true;
+        out.push({ kind: 'commit', message: { transaction: s.tx, method: 'DATA', chunks: 0, size: s.size } });
+      }
+    }
+    return pos + fed.consumed;
+  }
+
+  /** Drops the current transaction; a message being received is discarded. */
+  #abandon(out: SessionAction[]): void {
+    if (this.#state.kind === 'body') out.push({ kind: 'discard', reason: 'transaction reset' });
+    if (this.#state.kind !== 'fresh') this.#state = { kind: 'greeted', esmtp: this.#state.esmtp };
+  }
+
+  #ehloReply(): Reply {
+    const lines = [`${this.#o.hostname} Hello ${this.#helo} [${this.#o.clientIp}]`];
+    for (const ext of this.#o.extensions) lines.push(ext === 'SIZE' ? `SIZE ${this.#o.maxMessageSize}` : ext);
+    return { code: 250, lines };
+  }
+
+  #error(r: Reply, log: { verb: string; args: string } | undefined, out: SessionAction[]): void {
+    out.push(this.#send(r, log));
+    if (r.code >= 500 && ++this.#errors >= this.#o.maxErrors) {
+      this.#abandon(out);
+      out.push(this.#send(Reply.tooManyErrors()), { kind: 'close' });
+      this.#closed = true;
+    }
+  }
+
+  #send(r: Reply, log?: { verb: string; args: string; status?: number }): SessionAction {
+    const text = formatReply(r, this.#o.extensions.has('ENHANCEDSTATUSCODES'));
+    return log === undefined ? { kind: 'send', text } : { kind: 'send', text, log: { verb: log.verb, args: log.args, status: log.status ?? r.code } };
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The queue runner: takes entries from the spool and gives each recipient a fate. Local recipients
+ * are delivered to Maildir; a recipient that fails is retried on a later scan. Relayed recipients wait
+ * for the outbound client. An entry is removed only when every recipient has a final fate, so a
+ * crash at any point delivers again (at least once) rather than losing mail.
+ */
+import { join } from 'node:path';
+import type { SpoolEnvelope, Spool } from './spool.js';
+import { deliverToMaildir } from './maildir.js';
+import { domainOf } from '../protocol/command.js';
+import type { TrackingEvent } from '../log/tracking.js';
+
+export type RecipientStatus = 'pending' | 'delivered' | 'bounced';
+
+export interface RecipientState {
+  readonly address: string;
+  readonly local: boolean;
+  status: RecipientStatus;
+  attempts: number;
+  lastResult?: string;
+  /** ISO time before which the recipient is not tried again. */
+  nextAttempt?: string;
+}
+
+export interface EntryState {
+  readonly rcpts: RecipientState[];
+}
+
+export interface QueueRunnerOptions {
+  readonly spool: Spool;
+  readonly mailRoot: string;
+  readonly hostname: string;
+  readonly scanIntervalMs: number;
+  readonly now: () => Date;
+  readonly track: (event: TrackingEvent) => void;
+  readonly concurrency?: number;
+  readonly localRetryMs?: number;
+}
+
+export function initialState(envelope: SpoolEnvelope): EntryState {
+  return { rcpts: envelope.transaction.rcpts.map((r) => ({ address: r.address, local: r.local, status: 'pending', attempts: 0 })) };
+}
+
+export class QueueRunner {
+  readonly #o: QueueRunnerOptions;
+  readonly #due: string[] = [];
+  readonly #queued = new Set<string>();
+  readonly #active = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: QueueRunnerOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    void this.scan();
+    this.#timer = setInterval(() => void this.scan(), this.#o.scanIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Queues one entry for processing now (after it was committed). */
+  wake(id: string): void {
+    if (this.#stopped || this.#queued.has(id)) return;
+    this.#queued.add(id);
+    this.#due.push(id);
+    this.#pump();
+  }
+
+  /** Processes every entry (ETRN and flush ignore retry times for matching recipients). */
+  async scan(domain?: string): Promise<void> {
+    for (const id of await this.#o.spool.list()) {
+      if (domain !== undefined) await this.#clearRetryTimes(id, domain);
+      this.wake(id);
+    }
+  }
+
+  /** Resolves when nothing is being processed or waiting. */
+  async idle(): Promise<void> {
+    while (this.#active.size > 0 || this.#due.length > 0) await Promise.race(this.#active);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#due.length = 0;
+    await Promise.allSettled(this.#active);
+  }
+
+  #pump(): void {
+    const limit = this.#o.concurrency ?? 4;
+    while (this.#active.size < limit && this.#due.length > 0) {
+      const id = this.#due.shift();
+      if (id === undefined) break;
+      const job = this.#process(id)
+        .catch((e: unknown) => this.#o.track({ event: 'deferred', id, rcpt: '*', reason: `queue entry unreadable: ${String(e)}` }))
+        .finally(() => {
+          this.#active.delete(job);
+          this.#queued.delete(id);
+          this.#pump();
+        });
+      this.#active.add(job);
+    }
+  }
+
+  async #clearRetryTimes(id: string, domain: string): Promise<void> {
+    const state = await this.#o.spool.readState<EntryState>(id);
+    if (state === undefined) return;
+    const node = domain.replace(/^[@#]/, '');
+    let changed = false;
+    for (const r of state.rcpts) {
+      const d = domainOf(r.address);
+      if (r.status === 'pending' && (d === node || (domain.startsWith('@') && d.endsWith(`.${node}`)))) {
+        delete r.nextAttempt;
+        changed = true;
+      }
+    }
+    if (changed) await this.#o.spool.writeState(id, state);
+  }
+
+  async #process(id: string): Promise<void> {
+    const { spool } = this.#o;
+    let envelope: SpoolEnvelope;
+    try {
+      envelope = await spool.readEnvelope(id);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // already finished
+      throw e;
+    }
+    const state = (await spool.readState<EntryState>(id)) ?? initialState(envelope);
+    const now = this.#o.now();
+    let changed = false;
+    for (const r of state.rcpts) {
+      if (r.status !== 'pending' || !r.local) continue;
+      if (r.nextAttempt !== undefined && Date.parse(r.nextAttempt) > now.getTime()) continue;
+      r.attempts++;
+      changed = true;
+      try {
+        const path = await deliverToMaildir(
+          join(this.#o.mailRoot),
+          r.address,
+          envelope.transaction.from,
+          spool.messageStream(id, envelope),
+          this.#o.hostname,
+          this.#o.now,
+        );
+        r.status = 'delivered';
+        r.lastResult = `maildir ${path}`;
+        delete r.nextAttempt;
+        this.#o.track({ event: 'delivered', id, rcpt: r.address, via: 'maildir', detail: path });
+      } catch (e) {
+        r.lastResult = `local delivery failed: ${e instanceof Error ? e.message : String(e)}`;
+        r.nextAttempt = new Date(now.getTime() + (this.#o.localRetryMs ?? 60_000)).toISOString();
+        this.#o.track({ event: 'deferred', id, rcpt: r.address, reason: r.lastResult, nextAttempt: r.nextAttempt });
+      }
+    }
+    if (state.rcpts.every((r) => r.status !== 'pending')) {
+      await spool.remove(id);
+      this.#o.track({ event: 'completed', id });
+    } else if (changed || (await spool.readState(id)) === undefined) {
+      await spool.writeState(id, state);
+    }
+  }
+}

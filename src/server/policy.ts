@@ -1,0 +1,40 @@
+/**
+ * Recipient policy (RFC 5321 3.6): local domains are delivered here, known users only when a list
+ * is configured; other domains are relayed only for clients in the relay networks (no open relay).
+ */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { Config } from '../config/types.js';
+import { domainOf } from '../protocol/command.js';
+import { Reply } from '../protocol/replies.js';
+import type { RecipientVerdict } from '../protocol/server-session.js';
+
+export function relayBlockList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net = '', bits] = cidr.split('/');
+    const family = isIPv6(net) ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(net, family);
+    else list.addSubnet(net, Number(bits), family);
+  }
+  return list;
+}
+
+/** Strips the IPv4-mapped IPv6 prefix sockets report for v4 clients on dual-stack listeners. */
+export function plainIp(ip: string): string {
+  return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+}
+
+export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string) => RecipientVerdict {
+  const ip = plainIp(clientIp);
+  const mayRelay = relay.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  const locals = new Set(config.localDomains);
+  const known = config.localRecipients === undefined ? undefined : new Set(config.localRecipients);
+  return (address) => {
+    const domain = domainOf(address);
+    if (locals.has(domain)) {
+      if (known !== undefined && !known.has(address.toLowerCase()) && !/^postmaster@/i.test(address)) return { refuse: Reply.noSuchUser() };
+      return { accept: 'local' };
+    }
+    return mayRelay ? { accept: 'relay' } : { refuse: Reply.relayDenied() };
+  };
+}
