@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // The `barge` command: runs the compiled CLI (npm run build, or any npm start/test, compiles it).
-import { main } from '../dist/src/cli/main.js';
+// Concurrent sessions fsync in parallel on libuv's thread pool; its default of 4 threads would
+// serialise them, so widen it before anything touches the pool.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+const { main } = await import('../dist/src/cli/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
-  (err) => { console.error(err instanceof Error ? err.message : String(err)); process.exitCode = 1; },
+  (err) => { console.error(err instanceof Error ? err.stack ?? err.message : String(err)); process.exitCode = 1; },
 );

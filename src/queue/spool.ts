@@ -109,8 +109,16 @@ export class SpoolWriter {
     return this.#stream.write(bytes);
   }
 
+  /** Calls back once the file accepts writes again, or once it has failed (so a paused reader never hangs). */
   onDrain(callback: () => void): void {
-    this.#stream.once('drain', callback);
+    if (this.#error !== undefined) return callback();
+    const done = (): void => {
+      this.#stream.off('drain', done);
+      this.#stream.off('error', done);
+      callback();
+    };
+    this.#stream.once('drain', done);
+    this.#stream.once('error', done);
   }
 
   /** Writes the trailer, flushes and fsyncs; throws on any write error (the caller answers 452 4.3.1). */
@@ -158,11 +166,17 @@ export class Spool {
     this.#queueSync = new DirectorySync(this.queueDir);
   }
 
-  /** Opens (creating) the spool under `root` and removes partial files a crash may have left in incoming/. */
-  static async open(root: string): Promise<Spool> {
+  /**
+   * Opens (creating) the spool under `root`. The server removes partial files a crash may have left
+   * in incoming/; readers such as `barge queue` pass `cleanIncoming: false` so a running server's
+   * messages in flight are left alone.
+   */
+  static async open(root: string, options: { cleanIncoming?: boolean } = {}): Promise<Spool> {
     const spool = new Spool(root);
     for (const dir of [spool.incomingDir, spool.queueDir, spool.stateDir]) await mkdir(dir, { recursive: true });
-    for (const name of await readdir(spool.incomingDir)) await unlink(join(spool.incomingDir, name)).catch(() => undefined);
+    if (options.cleanIncoming ?? true) {
+      for (const name of await readdir(spool.incomingDir)) await unlink(join(spool.incomingDir, name)).catch(() => undefined);
+    }
     return spool;
   }
 

@@ -1,7 +1,142 @@
-/** Runs Barge's server: listeners, spool, queue runner and logs, until SIGINT/SIGTERM. (being written) */
-import type { Config } from '../config/types.js';
+/**
+ * Runs Barge's server: the spool, the queue runner, the logs and one TCP listener per configured
+ * listener, until stopped. `startServer` is what tests use (ports may be 0); `runServer` adds the
+ * signal handling of `barge serve`.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Config, ListenerConfig } from '../config/types.js';
+import { W3cLog } from '../log/w3c.js';
+import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
+import { formatReply, Reply } from '../protocol/replies.js';
+import { Spool } from '../queue/spool.js';
+import { QueueRunner } from '../queue/runner.js';
+import { makeIdSource } from '../queue/ids.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import { plainIp, recipientChecker, relayBlockList } from './policy.js';
 
+export interface RunningServer {
+  /** Bound addresses, in listener order (useful when a port was 0). */
+  readonly addresses: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;
+  readonly runner: QueueRunner;
+  readonly spool: Spool;
+  /** Writes buffered log lines to disk (tests and admin tools read the files). */
+  flushLogs(): Promise<void>;
+  /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
+  stop(): Promise<void>;
+}
+
+export interface ServerDeps {
+  readonly now?: () => Date;
+  readonly say?: (line: string) => void;
+}
+
+/** Paths under the data directory. */
+export function dataPaths(dataDir: string): { spool: string; mail: string; log: string; tracking: string } {
+  return { spool: join(dataDir, 'spool'), mail: join(dataDir, 'mail'), log: join(dataDir, 'log'), tracking: join(dataDir, 'log', 'tracking') };
+}
+
+export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
+  const now = deps.now ?? ((): Date => new Date());
+  const say = deps.say ?? ((): void => undefined);
+  const paths = dataPaths(config.dataDir);
+  const spool = await Spool.open(paths.spool);
+  const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
+  const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
+  const track = (event: TrackingEvent): void => tracking?.record(event);
+  const runner = new QueueRunner({ spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track });
+  const relay = relayBlockList(config.relayNetworks);
+  const nextId = makeIdSource(now);
+  const connections = new Set<Connection>();
+  const perIp = new Map<string, number>();
+  const servers: Server[] = [];
+  const logs: W3cLog[] = [];
+  const addresses: Array<{ name: string; host: string; port: number }> = [];
+
+  const listen = async (listener: ListenerConfig): Promise<void> => {
+    const protocolLog = config.log.w3c.enabled
+      ? new W3cLog({ dir: join(paths.log, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder, computerName: config.hostname, software: 'Barge 0.1.0', now, onError: onLogError })
+      : undefined;
+    if (protocolLog !== undefined) logs.push(protocolLog);
+    const ctx: ConnectionContext = {
+      config, listener, spool, nextId, protocolLog, track, now,
+      checkRecipient: (ip) => recipientChecker(config, relay, ip),
+      queued: (id) => runner.wake(id),
+      etrn: (domain) => void runner.scan(domain),
+    };
+    const server = createServer({ pauseOnConnect: false }, (socket: Socket) => {
+      const ip = plainIp(socket.remoteAddress ?? '');
+      const count = perIp.get(ip) ?? 0;
+      if (connections.size >= config.limits.maxConnections || count >= config.limits.maxConnectionsPerIp) {
+        // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
+        socket.on('error', () => socket.destroy());
+        socket.end(formatReply(Reply.tooManyConnections(), listener.extensions.has('ENHANCEDSTATUSCODES')));
+        protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
+        return;
+      }
+      perIp.set(ip, count + 1);
+      const connection = new Connection(socket, ip, ctx);
+      connections.add(connection);
+      void connection.closed.then(() => {
+        connections.delete(connection);
+        const left = (perIp.get(ip) ?? 1) - 1;
+        if (left === 0) perIp.delete(ip);
+        else perIp.set(ip, left);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: listener.host, port: listener.port, backlog: 511 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
+    addresses.push({ name: listener.name, host: listener.host, port });
+  };
+
+  try {
+    for (const listener of config.listeners) await listen(listener);
+  } catch (e) {
+    for (const s of servers) s.close();
+    throw e;
+  }
+  runner.start();
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    for (const s of servers) s.close();
+    for (const c of connections) c.shutdown();
+    const ended = Promise.all([...connections].map((c) => c.closed));
+    // Clients that do not read their 421 must not hold shutdown forever.
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    await Promise.race([ended, grace]);
+    await runner.stop();
+    await Promise.all([...logs.map((l) => l.close()), tracking?.close()]);
+  };
+  return {
+    addresses,
+    runner,
+    spool,
+    flushLogs: async () => {
+      await Promise.all([...logs.map((l) => l.flush()), tracking?.flush()]);
+    },
+    stop: () => (stopping ??= stop()),
+  };
+}
+
+/** `barge serve`: runs until SIGINT/SIGTERM, then stops cleanly. Returns the exit code. */
 export async function runServer(config: Config, say: (line: string) => void): Promise<number> {
-  say(`barge: would serve ${config.listeners.length} listener(s)`);
-  return 1;
+  const server = await startServer(config, { say });
+  for (const a of server.addresses) say(`barge: listening on ${a.host}:${a.port} (${a.name}); data in ${config.dataDir}`);
+  say(`barge: local domains ${config.localDomains.join(', ')}; mail delivered under ${dataPaths(config.dataDir).mail}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  say('barge: stopping');
+  await server.stop();
+  return 0;
 }

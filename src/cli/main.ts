@@ -1,0 +1,83 @@
+/**
+ * The `barge` command line: dispatches to serve, queue and options. Returns the exit code;
+ * nothing here calls process.exit, so every command is testable in-process.
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
+import { runServer } from '../server/run.js';
+import { runOptions } from './options.js';
+import { runQueue } from './queue.js';
+
+const USAGE = `usage: barge <command> [options]
+
+commands:
+  serve [--config FILE] [--listen HOST:PORT]... [--data-dir DIR] [--hostname NAME]
+        [--local-domain DOMAIN]... [--max-message-size SIZE]
+                      receive mail (default: 127.0.0.1:2525, data in ./var)
+  queue list|show ID [--config FILE] [--data-dir DIR]
+                      read the queue
+  options decode VALUE [--outbound]
+  options encode [--base N] [--with A,B] [--without A,B] [--outbound]
+                      IIS-compatible command support masks`;
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const err = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** Options shared by commands that need the configuration. */
+const CONFIG_OPTIONS = {
+  config: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  'data-dir': { type: 'string' },
+  hostname: { type: 'string' },
+  'local-domain': { type: 'string', multiple: true },
+  'max-message-size': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+      case 'queue': {
+        const { values, positionals } = parseArgs({ args: rest, options: CONFIG_OPTIONS, allowPositionals: command === 'queue' });
+        if (values.help === true) return usage(0);
+        const flags: ServeFlags = {
+          ...(values.listen === undefined ? {} : { listen: values.listen }),
+          ...(values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }),
+          ...(values.hostname === undefined ? {} : { hostname: values.hostname }),
+          ...(values['local-domain'] === undefined ? {} : { localDomain: values['local-domain'] }),
+          ...(values['max-message-size'] === undefined ? {} : { maxMessageSize: values['max-message-size'] }),
+        };
+        const config = await loadConfig(values.config, flags, hostname());
+        return command === 'serve' ? await runServer(config, err) : await runQueue(config, positionals, out, err);
+      }
+      case 'options':
+        return runOptions(rest, out, err);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        return usage(command === undefined ? 2 : 0);
+      default:
+        err(`barge: unknown command ${command}`);
+        return usage(2);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      err(`barge: configuration error: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) {
+      err(`barge: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function usage(code: number): number {
+  (code === 0 ? out : err)(USAGE);
+  return code;
+}

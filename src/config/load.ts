@@ -1,0 +1,168 @@
+/**
+ * Builds the frozen Config from an optional TOML file and command-line flags (flags win).
+ * Every failure is a ConfigError whose message names the key and, for the file, its line.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
+import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
+import type { Config, ListenerConfig } from './types.js';
+import { DEFAULTS, fileSchema, parseListen, parseSize, type FileConfig, type ListenerInput } from './schema.js';
+
+export class ConfigError extends Error {}
+
+/** The settings `barge serve` takes as flags. */
+export interface ServeFlags {
+  listen?: string[];
+  dataDir?: string;
+  hostname?: string;
+  localDomain?: string[];
+  maxMessageSize?: string;
+}
+
+export async function loadConfig(configPath: string | undefined, flags: ServeFlags, machineHostname: string): Promise<Config> {
+  if (configPath === undefined) return buildConfig(undefined, flags, machineHostname);
+  let text: string;
+  try {
+    text = await readFile(configPath, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${configPath}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return buildConfig({ text, file: configPath }, flags, machineHostname);
+}
+
+export function buildConfig(toml: { text: string; file: string } | undefined, flags: ServeFlags, machineHostname: string): Config {
+  const file = toml === undefined ? {} : parseFile(toml.text, toml.file);
+  const where = (path: readonly PropertyKey[]): string => (toml === undefined ? '' : `${toml.file}${lineOf(toml.text, path)}: `);
+  const result = fileSchema.safeParse(file);
+  if (!result.success) throw new ConfigError(describe(result.error, where));
+  const f: FileConfig = result.data;
+
+  const hostname = (flags.hostname ?? f.hostname ?? machineHostname).toLowerCase();
+  const maxMessageSize = flags.maxMessageSize === undefined ? f.limits?.max_message_size ?? DEFAULTS.maxMessageSize : flagSize(flags.maxMessageSize);
+  const localDomains = [...new Set((flags.localDomain ?? f.local_domains ?? ['localhost', machineHostname]).map((d) => d.toLowerCase()))];
+
+  let w3cFields: readonly string[] = DEFAULTS.w3cFields;
+  try {
+    if (f.log?.w3c_flags !== undefined) w3cFields = fieldsFromFlags(f.log.w3c_flags);
+    if (f.log?.w3c_fields !== undefined) w3cFields = parseFieldList(f.log.w3c_fields);
+  } catch (e) {
+    throw new ConfigError(`${where(['log', 'w3c_fields'])}log.w3c_fields: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  const config: Config = {
+    hostname,
+    dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
+    localDomains,
+    localRecipients: f.local_recipients,
+    relayNetworks: f.relay_networks ?? DEFAULTS.relayNetworks,
+    listeners: listeners(f.listener, flags.listen),
+    limits: {
+      maxMessageSize,
+      maxRecipients: f.limits?.max_recipients ?? DEFAULTS.maxRecipients,
+      maxConnections: f.limits?.max_connections ?? DEFAULTS.maxConnections,
+      maxConnectionsPerIp: f.limits?.max_connections_per_ip ?? DEFAULTS.maxConnectionsPerIp,
+      maxErrors: f.limits?.max_errors ?? DEFAULTS.maxErrors,
+      commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
+      dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
+    },
+    smuggling: f.smuggling ?? 'reject',
+    log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true },
+    queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs },
+    delivery: { outboundMask: f.delivery?.outbound_command_support ?? DEFAULTS.outboundMask },
+  };
+  return deepFreeze(config);
+}
+
+function parseFile(text: string, file: string): Record<string, unknown> {
+  try {
+    return parse(text);
+  } catch (e) {
+    if (e instanceof TomlError) throw new ConfigError(`${file} line ${e.line}: ${e.message.split('\n')[0] ?? 'invalid TOML'}`);
+    throw e;
+  }
+}
+
+function flagSize(text: string): number {
+  const n = parseSize(text);
+  if (n === undefined || n <= 0) throw new ConfigError(`--max-message-size: expected a size like 50MB, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function listeners(table: Readonly<Record<string, ListenerInput>> | undefined, listen: readonly string[] | undefined): ListenerConfig[] {
+  const entries = Object.entries(table ?? {});
+  if (entries.length === 0) entries.push([DEFAULTS.listenerName, {}]);
+  const built = entries.map(([name, l], i) => listenerConfig(name, l, l.listen ?? DEFAULTS.listen, i));
+  if (listen === undefined || listen.length === 0) return built;
+  // The first --listen moves the first listener; more add copies of it (name-2, name-3, ...).
+  const [first, ...others] = entries;
+  if (first === undefined) return built;
+  const [name, input] = first;
+  const moved = listen.map((address, i) => listenerConfig(i === 0 ? name : `${name}-${i + 1}`, input, address, i === 0 ? 0 : built.length + i - 1, '--listen'));
+  return [...moved.slice(0, 1), ...built.slice(1), ...moved.slice(1)];
+}
+
+function listenerConfig(name: string, l: ListenerInput, listen: string, index: number, source = `listener.${name}.listen`): ListenerConfig {
+  const address = parseListen(listen);
+  if (address === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+  const switches: ExtensionSwitches = {
+    pipelining: l.pipelining, size: l.size, '8bitmime': l['8bitmime'], binarymime: l.binarymime, chunking: l.chunking,
+    dsn: l.dsn, enhancedstatuscodes: l.enhancedstatuscodes, smtputf8: l.smtputf8, etrn: l.etrn, help: l.help,
+  };
+  const inboundMask = l.inbound_command_support ?? DEFAULTS.inboundMask;
+  return {
+    name,
+    host: address.host,
+    port: address.port,
+    inboundMask,
+    extensions: resolveExtensions(inboundMask, switches),
+    vrfy: l.vrfy ?? 'cannot',
+    expn: l.expn ?? false,
+    logFolder: l.log_folder ?? `SMTPSVC${index + 1}`,
+  };
+}
+
+function describe(error: z.ZodError, where: (path: readonly PropertyKey[]) => string): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.map(String).join('.');
+      const detail = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
+      return `${where(path)}${key === '' ? '' : `${key}: `}${detail}`;
+    })
+    .join('; ');
+}
+
+/**
+ * The line where the key at `path` is set: finds each table header ([a.b] or [a."b"]) in turn, then
+ * the key inside it. Good enough for error messages; falls back to no line.
+ */
+function lineOf(text: string, path: readonly PropertyKey[]): string {
+  const keys = path.filter((p): p is string => typeof p === 'string');
+  const lines = text.split(/\r?\n/);
+  const bare = (s: string): string => s.trim().replace(/^"|"$/g, '');
+  let table: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').replace(/#.*$/, '').trim();
+    const header = /^\[([^\]]+)\]$/.exec(line);
+    if (header !== null) {
+      table = (header[1] ?? '').split('.').map(bare);
+      continue;
+    }
+    const key = /^("[^"]+"|[A-Za-z0-9_-]+)\s*=/.exec(line);
+    if (key === null) continue;
+    const full = [...table, bare(key[1] ?? '')];
+    if (keys.length >= full.length && full.every((k, j) => k === keys[j])) return ` line ${i + 1}`;
+  }
+  return '';
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

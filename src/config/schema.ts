@@ -1,0 +1,137 @@
+/**
+ * The configuration file's schema (TOML, snake_case keys) and every default. Validation is strict:
+ * an unknown key is an error, so a typo never silently leaves a default in place.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { DEFAULT_INBOUND_MASK, DEFAULT_OUTBOUND_MASK } from '../protocol/extensions.js';
+import { DEFAULT_W3C_FIELDS } from '../log/w3c.js';
+
+export const DEFAULTS = {
+  listenerName: 'smtp',
+  listen: '127.0.0.1:2525',
+  dataDir: './var',
+  relayNetworks: ['127.0.0.0/8', '::1/128'],
+  maxMessageSize: 50 * 1024 * 1024,
+  maxRecipients: 100,
+  maxConnections: 1000,
+  maxConnectionsPerIp: 100,
+  maxErrors: 10,
+  /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
+  commandTimeoutMs: 5 * 60_000,
+  dataTimeoutMs: 3 * 60_000,
+  scanIntervalMs: 60_000,
+  inboundMask: DEFAULT_INBOUND_MASK,
+  outboundMask: DEFAULT_OUTBOUND_MASK,
+  w3cFields: DEFAULT_W3C_FIELDS,
+} as const;
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
+const DURATIONS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "50MB", "10 MiB", "512KB" or a plain number of bytes (binary units, as mail servers use them). */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (m === null || unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** "5m", "30s", "1500ms", "1h". */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/i.exec(text);
+  const unit = DURATIONS[(m?.[2] ?? '').toLowerCase()];
+  if (m === null || unit === undefined) return undefined;
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** "HOST:PORT", with IPv6 hosts in brackets ("[::1]:25"). */
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+export function isCidr(text: string): boolean {
+  const [net = '', bits, extra] = text.split('/');
+  const family = isIP(net);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseSize(v);
+  if (n === undefined || n <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a size like 50MB, 512KB or a number of bytes' });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseDuration(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration like 5m, 30s, 1500ms or a number of milliseconds' });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const mask = z.number().int().min(0).max(0xffffffff);
+const count = z.number().int().positive();
+const domain = z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name').transform((d) => d.toLowerCase());
+
+const listener = z.strictObject({
+  listen: z.string().refine((v) => parseListen(v) !== undefined, 'expected HOST:PORT, e.g. "0.0.0.0:25" or "[::1]:25"').optional(),
+  inbound_command_support: mask.optional(),
+  pipelining: z.boolean().optional(),
+  size: z.boolean().optional(),
+  '8bitmime': z.boolean().optional(),
+  binarymime: z.boolean().optional(),
+  chunking: z.boolean().optional(),
+  dsn: z.boolean().optional(),
+  enhancedstatuscodes: z.boolean().optional(),
+  smtputf8: z.boolean().optional(),
+  etrn: z.boolean().optional(),
+  help: z.boolean().optional(),
+  vrfy: z.enum(['cannot', 'off']).optional(),
+  expn: z.boolean().optional(),
+  log_folder: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a folder name').optional(),
+});
+export type ListenerInput = z.infer<typeof listener>;
+
+export const fileSchema = z.strictObject({
+  hostname: domain.optional(),
+  data_dir: z.string().min(1).optional(),
+  local_domains: z.array(domain).optional(),
+  local_recipients: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected local@domain').transform((a) => a.toLowerCase())).optional(),
+  relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
+  smuggling: z.enum(['reject', 'normalise']).optional(),
+  limits: z
+    .strictObject({
+      max_message_size: size.optional(),
+      max_recipients: count.optional(),
+      max_connections: count.optional(),
+      max_connections_per_ip: count.optional(),
+      max_errors: count.optional(),
+      command_timeout: duration.optional(),
+      data_timeout: duration.optional(),
+    })
+    .optional(),
+  listener: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected a listener name of letters, digits, - and _'), listener).optional(),
+  log: z
+    .strictObject({
+      w3c: z.boolean().optional(),
+      w3c_fields: z.array(z.string()).optional(),
+      w3c_flags: mask.optional(),
+      tracking: z.boolean().optional(),
+    })
+    .refine((l) => l.w3c_fields === undefined || l.w3c_flags === undefined, 'set w3c_fields or w3c_flags, not both')
+    .optional(),
+  queue: z.strictObject({ scan_interval: duration.optional() }).optional(),
+  delivery: z.strictObject({ outbound_command_support: mask.optional() }).optional(),
+});
+export type FileConfig = z.infer<typeof fileSchema>;

@@ -1,0 +1,257 @@
+/**
+ * The connection shell: one socket <-> one ServerSession. It performs the session's actions:
+ * replies (all replies produced by one read go out in one write, with TCP_NODELAY, so a pipelining
+ * client never waits on Nagle + delayed ACK), spool files (the socket is paused while the file is
+ * behind and while a message is being made durable), logs, timeouts (RFC 5321 4.5.3.2).
+ *
+ * A message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
+ */
+import type { Socket } from 'node:net';
+import type { Config, ListenerConfig } from '../config/types.js';
+import type { W3cLog } from '../log/w3c.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import { ServerSession, type SessionAction, type TransferMethod, type CommandLog } from '../protocol/server-session.js';
+import type { Transaction } from '../protocol/envelope.js';
+import { Reply } from '../protocol/replies.js';
+import type { Spool, SpoolWriter } from '../queue/spool.js';
+import type { IdSource } from '../queue/ids.js';
+import { receivedHeader, receivedProtocol } from '../queue/received.js';
+import type { RecipientVerdict } from '../protocol/server-session.js';
+
+/** What a connection needs from the running server. */
+export interface ConnectionContext {
+  readonly config: Config;
+  readonly listener: ListenerConfig;
+  readonly spool: Spool;
+  readonly nextId: IdSource;
+  readonly protocolLog: W3cLog | undefined;
+  readonly track: (event: TrackingEvent) => void;
+  readonly checkRecipient: (clientIp: string) => (address: string) => RecipientVerdict;
+  /** A message was committed: the queue runner should take it. */
+  readonly queued: (id: string) => void;
+  /** ETRN (RFC 1985): run the queue for a domain. */
+  readonly etrn: (domain: string) => void;
+  readonly now: () => Date;
+}
+
+interface OpenMessage {
+  readonly writer: SpoolWriter;
+  readonly transaction: Transaction;
+  readonly method: TransferMethod;
+}
+
+export class Connection {
+  readonly #socket: Socket;
+  readonly #ctx: ConnectionContext;
+  readonly #session: ServerSession;
+  readonly #clientIp: string;
+  #message: OpenMessage | undefined;
+  #out: string[] = [];
+  /** Reasons the socket is paused; it resumes when none is left. */
+  readonly #holds = new Set<'commit' | 'drain'>();
+  #readStarted = Date.now();
+  #shuttingDown = false;
+  readonly #closed: Promise<void>;
+
+  constructor(socket: Socket, clientIp: string, ctx: ConnectionContext) {
+    this.#socket = socket;
+    this.#ctx = ctx;
+    this.#clientIp = clientIp;
+    const { limits } = ctx.config;
+    this.#session = new ServerSession({
+      hostname: ctx.config.hostname,
+      clientIp,
+      extensions: ctx.listener.extensions,
+      maxMessageSize: limits.maxMessageSize,
+      maxRecipients: limits.maxRecipients,
+      maxErrors: limits.maxErrors,
+      normaliseBareLineEndings: ctx.config.smuggling === 'normalise',
+      vrfy: ctx.listener.vrfy,
+      expn: ctx.listener.expn,
+      checkRecipient: ctx.checkRecipient(clientIp),
+    });
+    socket.setNoDelay(true);
+    this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (bytes: Buffer) => {
+      this.#readStarted = Date.now();
+      this.#perform(this.#session.receive(bytes));
+    });
+    socket.on('timeout', () => this.#perform(this.#session.abort(Reply.timeout())));
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => this.#dropMessage('connection closed'));
+    this.#perform(this.#session.greet());
+  }
+
+  /** Resolves when the socket has closed. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /**
+   * Graceful stop: a message being made durable finishes and gets its reply first; anything else in
+   * flight is abandoned and the client told 421 4.3.2 (RFC 5321 3.8), so it will retry later.
+   */
+  shutdown(): void {
+    this.#shuttingDown = true;
+    if (!this.#holds.has('commit')) this.#perform(this.#session.abort(Reply.shuttingDown()));
+  }
+
+  #perform(actions: SessionAction[]): void {
+    let close = false;
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'send':
+          this.#out.push(action.text);
+          if (action.log !== undefined) this.#logCommand(action.log, action.text.length);
+          break;
+        case 'begin':
+          this.#begin(action.transaction, action.method);
+          break;
+        case 'body':
+          this.#writeBody(action.bytes);
+          break;
+        case 'discard':
+          this.#dropMessage(action.reason ?? 'discarded');
+          break;
+        case 'commit':
+          this.#commit(action.message.chunks, action.message.size);
+          break;
+        case 'etrn':
+          this.#ctx.etrn(action.domain);
+          break;
+        case 'close':
+          close = true;
+          break;
+        default: {
+          const never: never = action;
+          throw new Error(`unhandled session action ${JSON.stringify(never)}`);
+        }
+      }
+    }
+    if (this.#out.length > 0 && !this.#socket.destroyed) {
+      this.#socket.write(this.#out.join(''));
+      this.#out = [];
+    }
+    if (close) this.#socket.end();
+    else this.#armTimeout();
+  }
+
+  #armTimeout(): void {
+    const { limits } = this.#ctx.config;
+    // No timeout while Barge itself is busy (committing, waiting for the disk).
+    const ms = this.#holds.size > 0 ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
+    this.#socket.setTimeout(ms);
+  }
+
+  #begin(transaction: Transaction, method: TransferMethod): void {
+    const id = this.#ctx.nextId();
+    const writer = this.#ctx.spool.begin(id);
+    this.#message = { writer, transaction, method };
+    const protocol = receivedProtocol(this.#session.esmtp, transaction.smtputf8);
+    writer.write(
+      receivedHeader({
+        helo: this.#session.helo,
+        clientIp: this.#clientIp,
+        hostname: this.#ctx.config.hostname,
+        protocol,
+        method,
+        id,
+        rcpts: transaction.rcpts.map((r) => r.address),
+        date: this.#ctx.now(),
+      }),
+    );
+  }
+
+  #writeBody(bytes: Buffer): void {
+    const message = this.#message;
+    if (message === undefined) return;
+    // The session hands out views of the socket's buffer; the write stream may hold them, which is fine
+    // because the socket allocates a fresh buffer per read.
+    if (!message.writer.write(bytes) && !this.#holds.has('drain')) {
+      this.#hold('drain');
+      message.writer.onDrain(() => this.#release('drain'));
+    }
+  }
+
+  #commit(chunks: number, size: number): void {
+    const message = this.#message;
+    this.#message = undefined;
+    if (message === undefined) return;
+    this.#hold('commit');
+    const { transaction: tx, method, writer } = message;
+    const envelope = {
+      id: writer.id,
+      receivedAt: this.#ctx.now().toISOString(),
+      listener: this.#ctx.listener.name,
+      clientIp: this.#clientIp,
+      helo: this.#session.helo,
+      protocol: receivedProtocol(this.#session.esmtp, tx.smtputf8),
+      method,
+      chunks,
+      size,
+      transaction: tx,
+    };
+    this.#ctx.spool.commit(writer, envelope).then(
+      () => {
+        this.#ctx.track({
+          event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp: this.#clientIp, helo: this.#session.helo,
+          from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,
+          ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+        });
+        this.#ctx.queued(writer.id);
+        this.#afterCommit({ id: writer.id });
+      },
+      (e: unknown) => {
+        this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp: this.#clientIp, from: tx.from, reason: `spool write failed: ${String(e)}`, method });
+        this.#afterCommit({ refuse: Reply.storageFailed() });
+      },
+    );
+  }
+
+  #afterCommit(outcome: { id: string } | { refuse: Reply }): void {
+    this.#holds.delete('commit');
+    this.#perform(this.#session.committed(outcome));
+    if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
+    this.#release();
+  }
+
+  #dropMessage(reason: string): void {
+    const message = this.#message;
+    if (message === undefined) return;
+    this.#message = undefined;
+    const { transaction: tx, method } = message;
+    this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp: this.#clientIp, from: tx.from, reason, method });
+    void message.writer.discard();
+    this.#release('drain');
+  }
+
+  #hold(reason: 'commit' | 'drain'): void {
+    this.#holds.add(reason);
+    this.#socket.pause();
+    this.#socket.setTimeout(0);
+  }
+
+  #release(reason?: 'commit' | 'drain'): void {
+    if (reason !== undefined) this.#holds.delete(reason);
+    if (this.#holds.size === 0 && !this.#socket.destroyed) {
+      this.#socket.resume();
+      this.#armTimeout();
+    }
+  }
+
+  #logCommand(log: CommandLog, bytesSent: number): void {
+    const now = this.#ctx.now();
+    this.#ctx.protocolLog?.write({
+      time: now,
+      clientIp: this.#clientIp,
+      username: this.#session.helo || undefined,
+      serverIp: this.#socket.localAddress,
+      serverPort: this.#socket.localPort,
+      method: log.verb,
+      query: log.args,
+      status: log.status,
+      bytesSent,
+      timeTakenMs: Math.max(0, now.getTime() - this.#readStarted),
+    });
+  }
+}
