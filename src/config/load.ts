@@ -42,7 +42,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
 
   const hostname = (flags.hostname ?? f.hostname ?? machineHostname).toLowerCase();
   const maxMessageSize = flags.maxMessageSize === undefined ? f.limits?.max_message_size ?? DEFAULTS.maxMessageSize : flagSize(flags.maxMessageSize);
-  const localDomains = [...new Set((flags.localDomain ?? f.local_domains ?? ['localhost', machineHostname]).map((d) => d.toLowerCase()))];
+  const localDomains = [...new Set((flags.localDomain ?? f.local_domains ?? ['localhost', hostname]).map((d) => d.toLowerCase()))];
 
   let w3cFields: readonly string[] = DEFAULTS.w3cFields;
   try {

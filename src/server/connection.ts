@@ -51,6 +51,7 @@ export class Connection {
   readonly #holds = new Set<'commit' | 'drain'>();
   #readStarted = Date.now();
   #shuttingDown = false;
+  #inputEnded = false;
   readonly #closed: Promise<void>;
 
   constructor(socket: Socket, clientIp: string, ctx: ConnectionContext) {
@@ -75,6 +76,12 @@ export class Connection {
     socket.on('data', (bytes: Buffer) => {
       this.#readStarted = Date.now();
       this.#perform(this.#session.receive(bytes));
+    });
+    // Clients such as Exim pipeline QUIT and half-close (shutdown SHUT_WR) before reading the replies;
+    // the listener allows half-open sockets so the replies still go out once the message is durable.
+    socket.once('end', () => {
+      this.#inputEnded = true;
+      this.#endIfIdle();
     });
     socket.on('timeout', () => this.#perform(this.#session.abort(Reply.timeout())));
     socket.on('error', () => socket.destroy());
@@ -213,6 +220,14 @@ export class Connection {
     this.#perform(this.#session.committed(outcome));
     if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
     this.#release();
+    this.#endIfIdle();
+  }
+
+  /** After the client's half-close, ends our side once nothing is left to answer. */
+  #endIfIdle(): void {
+    if (!this.#inputEnded || this.#holds.has('commit')) return;
+    this.#dropMessage('connection closed mid-message');
+    if (!this.#socket.destroyed) this.#socket.end();
   }
 
   #dropMessage(reason: string): void {

@@ -64,7 +64,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       queued: (id) => runner.wake(id),
       etrn: (domain) => void runner.scan(domain),
     };
-    const server = createServer({ pauseOnConnect: false }, (socket: Socket) => {
+    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       const ip = plainIp(socket.remoteAddress ?? '');
       const count = perIp.get(ip) ?? 0;
       if (connections.size >= config.limits.maxConnections || count >= config.limits.maxConnectionsPerIp) {
