@@ -4,18 +4,10 @@
  * so a delivered message is on disk and never seen half-written. Bytes are copied exactly
  * (binary bodies too); a Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
-import { createWriteStream } from 'node:fs';
-import { close, fsync, open } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
-
-const fsyncAsync = promisify(fsync);
-const closeAsync = promisify(close);
-const openAsync = promisify(open);
 
 /** Folder-safe name for a mailbox: lower case, no path separators or leading dots. */
 export function mailboxFolder(root: string, address: string): string {
@@ -42,28 +34,25 @@ export async function deliverToMaildir(
   const unique = `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
-  const out = createWriteStream(tmp, { flags: 'wx', autoClose: false });
-  let fd: number | undefined;
-  out.on('open', (n: number) => {
-    fd = n;
-  });
+  const file = await open(tmp, 'wx');
   try {
-    out.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
-    await pipeline(message, out);
-    if (fd === undefined) throw new Error('maildir file was not opened');
-    await fsyncAsync(fd);
+    await file.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
+    // Awaiting each write is the backpressure: the spool file is read no faster than this one is written.
+    for await (const chunk of message) await file.write(chunk as Buffer);
+    await file.sync();
   } catch (e) {
+    message.destroy();
+    await file.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
-  } finally {
-    if (fd !== undefined) await closeAsync(fd).catch(() => undefined);
   }
+  await file.close();
   await rename(tmp, final);
-  const dirFd = await openAsync(join(box, 'new'), 'r');
+  const dir = await open(join(box, 'new'), 'r');
   try {
-    await fsyncAsync(dirFd);
+    await dir.sync();
   } finally {
-    await closeAsync(dirFd);
+    await dir.close();
   }
   return final;
 }

@@ -144,10 +144,10 @@ export class SpoolWriter {
 
   /** Drops the partial file. */
   async discard(): Promise<void> {
-    // autoClose is off (finish() needs the fd for fsync), so close it here once the stream has settled.
+    // destroy() closes the descriptor even with autoClose off (once it is open); closing it here as
+    // well would close whatever file reused the number meanwhile.
     this.#stream.destroy();
     if (!this.#stream.closed) await new Promise<void>((resolve) => this.#stream.once('close', () => resolve()));
-    if (this.#fd !== undefined) await closeAsync(this.#fd).catch(() => undefined);
     this.#fd = undefined;
     await unlink(this.#path).catch(() => undefined);
   }
