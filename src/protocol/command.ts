@@ -73,7 +73,7 @@ export function parsePathArgument(args: string, keyword: 'FROM' | 'TO'): Parsed<
   } else if (!MAILBOX.test(address) && !(keyword === 'TO' && LOCAL_ONLY.test(address))) {
     return { error: `<${address}>`, enhanced: keyword === 'FROM' ? '5.1.7' : '5.1.3' };
   }
-  if (address.length > 254 + 2) return { error: 'address too long', enhanced: '5.1.3' };
+  if (address.length > 254 + 2) return { error: 'address too long', enhanced: keyword === 'FROM' ? '5.1.7' : '5.1.3' };
   return { ok: { address, params: params.ok, utf8: NON_ASCII.test(address) } };
 }
 
@@ -103,23 +103,26 @@ export function parseParams(text: string): Parsed<ReadonlyMap<string, string | u
   return { ok: params };
 }
 
-/** Decodes RFC 3461 4 xtext ("+XX" hex escapes); undefined when malformed. */
+/**
+ * Decodes RFC 3461 4 xtext ("+XX" hex escapes); undefined when malformed. The escapes are octets,
+ * read as UTF-8 (RFC 6533 3), the inverse of encodeXtext: "+C3+A9" is "\u00e9", not two Latin-1 characters.
+ */
 export function decodeXtext(text: string): string | undefined {
-  let out = '';
+  const octets: number[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x2b) {
       const hex = text.slice(i + 1, i + 3);
       if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
-      out += String.fromCharCode(parseInt(hex, 16));
+      octets.push(parseInt(hex, 16));
       i += 2;
     } else if (c < 0x21 || c > 0x7e || c === 0x3d) {
       return undefined;
     } else {
-      out += text[i];
+      octets.push(c);
     }
   }
-  return out;
+  return Buffer.from(octets).toString('utf8');
 }
 
 /** Encodes a string as RFC 3461 xtext (for passing ORCPT/ENVID on). */

@@ -107,6 +107,7 @@ export class DataReader {
           // "." CR then something else: the dot was stuffing and the CR is bare.
           bare();
           emit(this.#normalise ? CRLF : CR_ONLY);
+          endLine(pos); // a bare CR ends a line for the length limit, as in Middle
           this.#state = State.Middle;
           break;
         case State.Cr:
@@ -121,6 +122,8 @@ export class DataReader {
               segment = pos;
               emit(LF_ONLY);
             }
+            // The CR ends the line for the length limit, as it does when it is not the last byte of a read.
+            endLine(pos);
             this.#state = State.Middle;
           }
           break;

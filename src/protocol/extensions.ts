@@ -63,7 +63,8 @@ export function decodeMask(value: number, outbound = false): MaskDecoding {
     known |= bit;
     ((value & bit) !== 0 ? enabled : disabled).push(name);
   }
-  return { enabled, disabled, unknownBits: value & ~known };
+  // Bitwise operators work on signed 32 bits; the masks are unsigned (a DWORD may have its top bit set).
+  return { enabled, disabled, unknownBits: (value & ~known) >>> 0 };
 }
 
 /** Starts from `base`, clears the bits of `without` and sets those of `withVerbs`. Throws on an unknown name. */

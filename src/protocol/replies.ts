@@ -52,6 +52,7 @@ export const Reply = {
   syntax: (text: string) => reply(501, '5.5.2', `Syntax error: ${text}`),
   badArgument: (text: string) => reply(501, '5.5.4', `Invalid argument: ${text}`),
   badAddress: (text: string) => reply(501, '5.1.7', `Bad address syntax: ${text}`),
+  badRecipientAddress: (text: string) => reply(501, '5.1.3', `Bad destination address syntax: ${text}`),
   notImplemented: () => reply(502, '5.5.1', 'Command not implemented'),
   badSequence: (text: string) => reply(503, '5.5.1', `Bad sequence of commands: ${text}`),
   badParameter: (text: string) => reply(555, '5.5.4', `Unsupported parameter: ${text}`),

@@ -73,6 +73,23 @@ type State =
   | { readonly kind: 'mail'; readonly esmtp: boolean; readonly tx: Omit<Transaction, 'rcpts'>; readonly rcpts: Recipient[] }
   | { kind: 'body'; readonly esmtp: boolean; readonly tx: Transaction; readonly method: TransferMethod; size: number; chunks: number; overflow: boolean };
 
+/**
+ * The reply for a MAIL/RCPT argument the parser refused, by its RFC 3463 code: X.1.7 bad sender
+ * syntax, X.1.3 bad destination syntax, X.5.4 bad parameter, else X.5.2 syntax error.
+ */
+function pathError(e: { readonly error: string; readonly enhanced?: string }): Reply {
+  switch (e.enhanced) {
+    case '5.1.7':
+      return Reply.badAddress(e.error);
+    case '5.1.3':
+      return Reply.badRecipientAddress(e.error);
+    case '5.5.4':
+      return Reply.badArgument(e.error);
+    default:
+      return Reply.syntax(e.error);
+  }
+}
+
 export class ServerSession {
   readonly #o: ServerSessionOptions;
   #state: State = { kind: 'fresh' };
@@ -221,7 +238,7 @@ export class ServerSession {
         if (s.kind === 'fresh') return this.#error(Reply.badSequence('send HELO/EHLO first'), { verb, args }, out);
         if (s.kind !== 'greeted') return this.#error(Reply.badSequence('nested MAIL command'), { verb, args }, out);
         const path = parsePathArgument(args, 'FROM');
-        if ('error' in path) return this.#error(path.enhanced === '5.1.7' ? Reply.badAddress(path.error) : Reply.syntax(path.error), { verb, args }, out);
+        if ('error' in path) return this.#error(pathError(path), { verb, args }, out);
         const tx = validateMail(path.ok, this.#o.extensions, s.esmtp, this.#o.maxMessageSize);
         if ('reply' in tx) return this.#error(tx.reply, { verb, args }, out);
         this.#state = { kind: 'mail', esmtp: s.esmtp, tx: tx.ok, rcpts: [] };
@@ -231,7 +248,7 @@ export class ServerSession {
       case 'RCPT': {
         if (s.kind !== 'mail') return this.#error(Reply.badSequence('need MAIL before RCPT'), { verb, args }, out);
         const path = parsePathArgument(args, 'TO');
-        if ('error' in path) return this.#error(path.enhanced === '5.5.2' ? Reply.syntax(path.error) : Reply.badAddress(path.error), { verb, args }, out);
+        if ('error' in path) return this.#error(pathError(path), { verb, args }, out);
         const params = validateRcptParams(path.ok, this.#o.extensions, s.tx.smtputf8);
         if ('reply' in params) return this.#error(params.reply, { verb, args }, out);
         if (s.rcpts.length >= this.#o.maxRecipients) {

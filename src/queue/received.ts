@@ -29,8 +29,10 @@ export interface ReceivedFields {
 export function receivedHeader(f: ReceivedFields): Buffer {
   const helo = f.helo.replace(/[\r\n();]/g, '') || 'unknown';
   const forClause = f.rcpts.length === 1 ? `\r\n\tfor <${f.rcpts[0] ?? ''}>` : '';
+  // TCP-info is an address literal (RFC 5321 4.4, 4.1.3): an IPv6 address needs its "IPv6:" tag.
+  const literal = f.clientIp.includes(':') ? `IPv6:${f.clientIp}` : f.clientIp;
   return Buffer.from(
-    `Received: from ${helo} ([${f.clientIp}])\r\n\tby ${f.hostname} (Barge) with ${f.protocol} (${f.method}) id ${f.id}${forClause};\r\n\t${rfc5322Date(f.date)}\r\n`,
+    `Received: from ${helo} ([${literal}])\r\n\tby ${f.hostname} (Barge) with ${f.protocol} (${f.method}) id ${f.id}${forClause};\r\n\t${rfc5322Date(f.date)}\r\n`,
     'utf8',
   );
 }
