@@ -45,6 +45,8 @@ export class QueueRunner {
   readonly #o: QueueRunnerOptions;
   readonly #due: string[] = [];
   readonly #queued = new Set<string>();
+  /** Envelopes handed over at commit, so a new entry is not read back from disk. */
+  readonly #known = new Map<string, SpoolEnvelope>();
   readonly #active = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -59,8 +61,9 @@ export class QueueRunner {
     this.#timer.unref();
   }
 
-  /** Queues one entry for processing now (after it was committed). */
-  wake(id: string): void {
+  /** Queues one entry for processing now; a caller that has just committed it passes its envelope. */
+  wake(id: string, envelope?: SpoolEnvelope): void {
+    if (envelope !== undefined) this.#known.set(id, envelope);
     if (this.#stopped || this.#queued.has(id)) return;
     this.#queued.add(id);
     this.#due.push(id);
@@ -84,6 +87,7 @@ export class QueueRunner {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#due.length = 0;
+    this.#known.clear();
     await Promise.allSettled(this.#active);
   }
 
@@ -122,7 +126,9 @@ export class QueueRunner {
     const { spool } = this.#o;
     let envelope: SpoolEnvelope;
     try {
-      envelope = await spool.readEnvelope(id);
+      const known = this.#known.get(id);
+      this.#known.delete(id);
+      envelope = known ?? (await spool.readEnvelope(id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // already finished
       throw e;
@@ -157,7 +163,8 @@ export class QueueRunner {
     if (state.rcpts.every((r) => r.status !== 'pending')) {
       await spool.remove(id);
       this.#o.track({ event: 'completed', id });
-    } else if (changed || (await spool.readState(id)) === undefined) {
+    } else if (changed) {
+      // An entry nobody has tried yet needs no state file: its initial state follows from the envelope.
       await spool.writeState(id, state);
     }
   }

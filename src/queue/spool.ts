@@ -6,19 +6,15 @@
  *
  * File layout: message bytes, "\n", envelope JSON, "\n", trailer "BARGE-ENVELOPE <10-digit length>\n".
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { close, fsync, open, read } from 'node:fs';
-import { mkdir, readdir, rename, unlink, readFile, stat, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
 import type { TransferMethod } from '../protocol/server-session.js';
+import { SpoolWriter } from './spool-writer.js';
 
-const fsyncAsync = promisify(fsync);
-const closeAsync = promisify(close);
-const openAsync = promisify(open);
+export { SpoolWriter };
 
 const TRAILER_MAGIC = 'BARGE-ENVELOPE ';
 const TRAILER_LENGTH = TRAILER_MAGIC.length + 10 + 1;
@@ -63,93 +59,15 @@ class DirectorySync {
 
   async #run(): Promise<void> {
     try {
-      const fd = await openAsync(this.#path, 'r');
+      const dir = await open(this.#path, 'r');
       try {
-        await fsyncAsync(fd);
+        await dir.sync();
       } finally {
-        await closeAsync(fd);
+        await dir.close();
       }
     } finally {
       this.#running = undefined;
     }
-  }
-}
-
-/** One message being written. Streams with backpressure: `write()` returns false when the caller should wait for 'drain'. */
-export class SpoolWriter {
-  readonly id: string;
-  readonly #stream: WriteStream;
-  readonly #path: string;
-  #length = 0;
-  #fd: number | undefined;
-  #error: Error | undefined;
-
-  constructor(id: string, path: string) {
-    this.id = id;
-    this.#path = path;
-    this.#stream = createWriteStream(path, { flags: 'wx', autoClose: false });
-    this.#stream.on('open', (fd: number) => {
-      this.#fd = fd;
-    });
-    this.#stream.on('error', (e) => {
-      this.#error ??= e;
-    });
-  }
-
-  get path(): string {
-    return this.#path;
-  }
-  get failed(): boolean {
-    return this.#error !== undefined;
-  }
-
-  write(bytes: Buffer): boolean {
-    if (this.#error !== undefined) return true;
-    this.#length += bytes.length;
-    return this.#stream.write(bytes);
-  }
-
-  /** Calls back once the file accepts writes again, or once it has failed (so a paused reader never hangs). */
-  onDrain(callback: () => void): void {
-    if (this.#error !== undefined) return callback();
-    const done = (): void => {
-      this.#stream.off('drain', done);
-      this.#stream.off('error', done);
-      callback();
-    };
-    this.#stream.once('drain', done);
-    this.#stream.once('error', done);
-  }
-
-  /** Writes the trailer, flushes and fsyncs; throws on any write error (the caller answers 452 4.3.1). */
-  async finish(envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
-    const full: SpoolEnvelope = { ...envelope, messageLength: this.#length };
-    const json = Buffer.from(JSON.stringify(full));
-    const trailer = `${TRAILER_MAGIC}${String(json.length).padStart(10, '0')}\n`;
-    await new Promise<void>((resolve, reject) => {
-      if (this.#error !== undefined) return reject(this.#error);
-      this.#stream.once('error', reject);
-      this.#stream.end(Buffer.concat([Buffer.from('\n'), json, Buffer.from(`\n${trailer}`)]), () => resolve());
-    });
-    const fd = this.#fd;
-    if (this.#error !== undefined) throw this.#error;
-    if (typeof fd !== 'number') throw new Error('spool file was not opened');
-    try {
-      await fsyncAsync(fd);
-    } finally {
-      await closeAsync(fd);
-    }
-    return full;
-  }
-
-  /** Drops the partial file. */
-  async discard(): Promise<void> {
-    // destroy() closes the descriptor even with autoClose off (once it is open); closing it here as
-    // well would close whatever file reused the number meanwhile.
-    this.#stream.destroy();
-    if (!this.#stream.closed) await new Promise<void>((resolve) => this.#stream.once('close', () => resolve()));
-    this.#fd = undefined;
-    await unlink(this.#path).catch(() => undefined);
   }
 }
 
@@ -187,12 +105,15 @@ export class Spool {
   /** Makes the message durable and visible in the queue. Resolves only once the rename is on disk. */
   async commit(writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
     try {
-      const full = await writer.finish(envelope);
+      const full: SpoolEnvelope = { ...envelope, messageLength: writer.length };
+      const json = Buffer.from(JSON.stringify(full));
+      await writer.finish(trailer(json));
       await rename(writer.path, join(this.queueDir, writer.id));
       await this.#queueSync.sync();
       return full;
     } catch (e) {
-      await unlink(writer.path).catch(() => undefined);
+      // Removes the file only if this writer created it: an id clash must not delete another message.
+      await writer.discard();
       throw e;
     }
   }
@@ -204,25 +125,25 @@ export class Spool {
 
   async readEnvelope(id: string): Promise<SpoolEnvelope> {
     const path = join(this.queueDir, id);
-    const size = (await stat(path)).size;
-    const fd = await openAsync(path, 'r');
+    const file = await open(path, 'r');
     try {
+      const size = (await file.stat()).size;
       const tail = Buffer.alloc(Math.min(TRAILER_LENGTH, size));
-      await readAt(fd, tail, size - tail.length);
+      await readAt(file, tail, size - tail.length);
       const text = tail.toString('latin1');
       if (!text.startsWith(TRAILER_MAGIC)) throw new Error(`queue entry ${id} has no envelope trailer`);
       const length = Number(text.slice(TRAILER_MAGIC.length, TRAILER_MAGIC.length + 10));
       const json = Buffer.alloc(length);
-      await readAt(fd, json, size - TRAILER_LENGTH - 1 - length);
+      await readAt(file, json, size - TRAILER_LENGTH - 1 - length);
       return JSON.parse(json.toString('utf8')) as SpoolEnvelope;
     } finally {
-      await closeAsync(fd);
+      await file.close();
     }
   }
 
   /** The message bytes of an entry (without the trailer). */
   messageStream(id: string, envelope: SpoolEnvelope): Readable {
-    if (envelope.messageLength === 0) return createReadStream(join(this.queueDir, id), { start: 1, end: 0 });
+    if (envelope.messageLength === 0) return Readable.from([]);
     return createReadStream(join(this.queueDir, id), { start: 0, end: envelope.messageLength - 1, highWaterMark: 256 * 1024 });
   }
 
@@ -249,8 +170,12 @@ export class Spool {
   }
 }
 
-function readAt(fd: number, buf: Buffer, position: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : n === buf.length ? resolve() : reject(new Error('short read'))));
-  });
+async function readAt(file: FileHandle, buf: Buffer, position: number): Promise<void> {
+  const { bytesRead } = await file.read(buf, 0, buf.length, position);
+  if (bytesRead !== buf.length) throw new Error('short read');
+}
+
+/** "\n" + envelope JSON + "\n" + "BARGE-ENVELOPE <10-digit JSON length>\n". */
+function trailer(json: Buffer): Buffer {
+  return Buffer.concat([Buffer.from('\n'), json, Buffer.from(`\n${TRAILER_MAGIC}${String(json.length).padStart(10, '0')}\n`)]);
 }

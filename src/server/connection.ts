@@ -13,7 +13,7 @@ import type { TrackingEvent } from '../log/tracking.js';
 import { ServerSession, type SessionAction, type TransferMethod, type CommandLog } from '../protocol/server-session.js';
 import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
-import type { Spool, SpoolWriter } from '../queue/spool.js';
+import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
 import type { IdSource } from '../queue/ids.js';
 import { receivedHeader, receivedProtocol } from '../queue/received.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
@@ -28,7 +28,7 @@ export interface ConnectionContext {
   readonly track: (event: TrackingEvent) => void;
   readonly checkRecipient: (clientIp: string) => (address: string) => RecipientVerdict;
   /** A message was committed: the queue runner should take it. */
-  readonly queued: (id: string) => void;
+  readonly queued: (id: string, envelope: SpoolEnvelope) => void;
   /** ETRN (RFC 1985): run the queue for a domain. */
   readonly etrn: (domain: string) => void;
   readonly now: () => Date;
@@ -199,13 +199,13 @@ export class Connection {
       transaction: tx,
     };
     this.#ctx.spool.commit(writer, envelope).then(
-      () => {
+      (committed) => {
         this.#ctx.track({
           event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp: this.#clientIp, helo: this.#session.helo,
           from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,
           ...(tx.envid === undefined ? {} : { envid: tx.envid }),
         });
-        this.#ctx.queued(writer.id);
+        this.#ctx.queued(writer.id, committed);
         this.#afterCommit({ id: writer.id });
       },
       (e: unknown) => {

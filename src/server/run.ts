@@ -61,7 +61,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const ctx: ConnectionContext = {
       config, listener, spool, nextId, protocolLog, track, now,
       checkRecipient: (ip) => recipientChecker(config, relay, ip),
-      queued: (id) => runner.wake(id),
+      queued: (id, envelope) => runner.wake(id, envelope),
       etrn: (domain) => void runner.scan(domain),
     };
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
