@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: Barge beside reference servers measured in the same run, printed as a table.
+ * Barge spools every message durably (fsync before 250) to a relay recipient, so messages stay
+ * queued and the numbers measure receiving, not local delivery. `--quick` for a short smoke run.
+ */
+import { parseArgs } from 'node:util';
+import { bulk, throughput, type Method } from './load-generator.js';
+import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' } } });
+const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
+const largeSize = values.quick ? 20e6 : 100e6;
+const RCPT = 'bench@remote.example';
+
+function textMessage(size: number): Buffer {
+  const line = Buffer.from(`${'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)}\r\n`);
+  const head = Buffer.from('Subject: bench\r\nFrom: bench@bench.test\r\n\r\n');
+  const out = Buffer.alloc(size);
+  head.copy(out);
+  for (let pos = head.length; pos < size; pos += line.length) line.copy(out, pos, 0, Math.min(line.length, size - pos));
+  out[size - 2] = 0x0d;
+  out[size - 1] = 0x0a;
+  return out;
+}
+
+type Cell = number | string;
+interface Row {
+  readonly label: string;
+  readonly unit: string;
+  readonly cells: Map<string, Cell>;
+}
+
+const small = textMessage(1024);
+const large = textMessage(largeSize);
+const rows: Row[] = [];
+const servers: ServerUnderTest[] = [];
+const notes: string[] = [];
+
+async function measure(label: string, unit: string, run: (s: ServerUnderTest) => Promise<Cell>): Promise<Row> {
+  const row: Row = { label, unit, cells: new Map() };
+  for (const s of servers) {
+    try {
+      row.cells.set(s.name, await run(s));
+    } catch (e) {
+      row.cells.set(s.name, `error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  rows.push(row);
+  process.stderr.write(`  ${label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}\n`);
+  return row;
+}
+
+const noBdat = (s: ServerUnderTest, method: Method): boolean => method === 'BDAT' && s.name === 'smtp-server';
+
+try {
+  servers.push(await startBarge(), await startSmtpServer());
+  const exim = await startExim();
+  if (typeof exim === 'string') notes.push(`Exim: n/a (${exim})`);
+  else servers.push(exim);
+  process.stderr.write(`bench: ${seconds}s per throughput row, large message ${largeSize / 1e6} MB\n`);
+
+  for (const connections of [1, 20]) {
+    for (const method of ['DATA', 'BDAT'] as const) {
+      await measure(`1 KB, ${connections} conn, ${method}`, 'msg/s', (s) => (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : throughput(s.port, RCPT, small, method, connections, seconds)));
+    }
+  }
+  for (const method of ['DATA', 'BDAT'] as const) {
+    await measure(`${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`, 'MB/s', (s) => (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : bulk(s.port, RCPT, large, method)));
+  }
+  const barge = servers[0];
+  if (barge !== undefined) {
+    for (const size of [largeSize / 10, largeSize]) {
+      const sampler = rssSampler(barge.pid);
+      const message = size === largeSize ? large : textMessage(size);
+      await bulk(barge.port, RCPT, message, 'BDAT');
+      const bdatPeak = await sampler.stop();
+      const sampler2 = rssSampler(barge.pid);
+      await bulk(barge.port, RCPT, message, 'DATA');
+      const dataPeak = await sampler2.stop();
+      rows.push({ label: `Barge peak RSS, ${size / 1e6} MB message`, unit: 'MB', cells: new Map([['Barge', Math.max(bdatPeak, dataPeak) / 1e6]]) });
+    }
+  }
+} finally {
+  await Promise.all(servers.map((s) => s.stop()));
+}
+
+const names = servers.map((s) => s.name);
+const fmt = (c: Cell | undefined): string => (c === undefined ? '-' : typeof c === 'number' ? c.toFixed(c < 100 ? 1 : 0) : c);
+const header = ['measurement', 'unit', ...names];
+const table = [header, ...rows.map((r) => [r.label, r.unit, ...names.map((n) => fmt(r.cells.get(n)))])];
+const widths = header.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+console.log(line(header));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of table.slice(1)) console.log(line(r));
+
+const value = (label: string, server: string): number => {
+  const c = rows.find((r) => r.label.startsWith(label))?.cells.get(server);
+  return typeof c === 'number' ? c : Number.NaN;
+};
+const targets: Array<[string, number, number]> = [
+  ['1 KB at 20 conn, Barge DATA / smtp-server DATA', value('1 KB, 20 conn, DATA', 'Barge') / value('1 KB, 20 conn, DATA', 'smtp-server'), 0.5],
+  ['1 KB at 20 conn, Barge BDAT / smtp-server DATA', value('1 KB, 20 conn, BDAT', 'Barge') / value('1 KB, 20 conn, DATA', 'smtp-server'), 0.5],
+  ['large, Barge DATA / smtp-server DATA', value(`${largeSize / 1e6} MB, DATA`, 'Barge') / value(`${largeSize / 1e6} MB, DATA`, 'smtp-server'), 1.0],
+  ['large, Barge BDAT / Barge DATA', value(`${largeSize / 1e6} MB, BDAT`, 'Barge') / value(`${largeSize / 1e6} MB, DATA`, 'Barge'), 1.5],
+];
+console.log('');
+for (const [what, ratio, target] of targets) console.log(`${ratio >= target ? 'PASS' : 'MISS'}  ${what}: ${ratio.toFixed(2)}x (target ${target}x)`);
+const rss = rows.filter((r) => r.label.startsWith('Barge peak RSS')).map((r) => r.cells.get('Barge'));
+const peak = Math.max(...rss.map((c) => (typeof c === 'number' ? c : Number.NaN)));
+console.log(`${peak < 100 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MB -> ')} MB across message sizes (target < 100 MB, flat)`);
+for (const n of notes) console.log(n);
