@@ -1,0 +1,121 @@
+/** Configuration: defaults, TOML keys, IIS masks, flags, and errors that name the key and line. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { buildConfig, ConfigError } from './load.js';
+
+const toml = (text: string): { text: string; file: string } => ({ text, file: 'barge.toml' });
+
+test('the embedded default needs no file', () => {
+  const c = buildConfig(undefined, {}, 'Host.Example');
+  assert.equal(c.hostname, 'host.example');
+  assert.equal(c.dataDir, resolve('./var'));
+  assert.deepEqual(c.localDomains, ['localhost', 'host.example']);
+  assert.equal(c.localRecipients, undefined);
+  assert.deepEqual(c.relayNetworks, ['127.0.0.0/8', '::1/128']);
+  assert.equal(c.listeners.length, 1);
+  const [l] = c.listeners;
+  assert.deepEqual([l?.name, l?.host, l?.port, l?.inboundMask, l?.logFolder, l?.vrfy, l?.expn], ['smtp', '127.0.0.1', 2525, 7697601, 'SMTPSVC1', 'cannot', false]);
+  assert.deepEqual([...(l?.extensions ?? [])].sort(), ['8BITMIME', 'BINARYMIME', 'CHUNKING', 'DSN', 'ENHANCEDSTATUSCODES', 'ETRN', 'HELP', 'PIPELINING', 'SIZE', 'SMTPUTF8']);
+  assert.equal(c.limits.maxMessageSize, 52428800);
+  assert.equal(c.limits.maxRecipients, 100);
+  assert.equal(c.limits.commandTimeoutMs, 300_000);
+  assert.equal(c.smuggling, 'reject');
+  assert.deepEqual(c.log.w3c.fields, ['time', 'c-ip', 'cs-method', 'cs-uri-stem', 'sc-status']);
+  assert.equal(c.delivery.outboundMask, 7);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.limits));
+});
+
+test('a full file is read, with sizes and durations in words', () => {
+  const c = buildConfig(toml(`
+hostname = "mx.example.com"
+data_dir = "/srv/barge"
+local_domains = ["Example.com"]
+local_recipients = ["Alice@example.com"]
+relay_networks = ["10.0.0.0/8"]
+smuggling = "normalise"
+[limits]
+max_message_size = "10 MiB"
+max_recipients = 5
+command_timeout = "30s"
+data_timeout = 1500
+[listener.mx]
+listen = "[::1]:25"
+vrfy = "off"
+expn = true
+[listener.submission]
+listen = "0.0.0.0:587"
+[log]
+w3c_flags = 4095
+tracking = false
+[queue]
+scan_interval = "2m"
+[delivery]
+outbound_command_support = 5
+`), {}, 'ignored');
+  assert.equal(c.hostname, 'mx.example.com');
+  assert.equal(c.dataDir, '/srv/barge');
+  assert.deepEqual(c.localDomains, ['example.com']);
+  assert.deepEqual(c.localRecipients, ['alice@example.com']);
+  assert.equal(c.smuggling, 'normalise');
+  assert.equal(c.limits.maxMessageSize, 10 * 1024 * 1024);
+  assert.equal(c.limits.commandTimeoutMs, 30_000);
+  assert.equal(c.limits.dataBlockTimeoutMs, 1500);
+  assert.deepEqual(c.listeners.map((l) => [l.name, l.host, l.port, l.logFolder]), [['mx', '::1', 25, 'SMTPSVC1'], ['submission', '0.0.0.0', 587, 'SMTPSVC2']]);
+  assert.equal(c.listeners[0]?.vrfy, 'off');
+  assert.equal(c.listeners[0]?.expn, true);
+  assert.ok(c.log.w3c.fields.length > 5);
+  assert.equal(c.log.tracking, false);
+  assert.equal(c.queue.scanIntervalMs, 120_000);
+  assert.equal(c.delivery.outboundMask, 5);
+});
+
+test('the IIS mask 4551873 turns CHUNKING and BINARYMIME off; named switches win over the mask', () => {
+  const masked = buildConfig(toml('[listener.smtp]\ninbound_command_support = 4551873'), {}, 'h');
+  const ext = masked.listeners[0]?.extensions;
+  assert.equal(ext?.has('CHUNKING'), false);
+  assert.equal(ext?.has('BINARYMIME'), false);
+  assert.equal(ext?.has('8BITMIME'), true);
+  assert.equal(masked.listeners[0]?.inboundMask, 4551873);
+  const named = buildConfig(toml('[listener.smtp]\ninbound_command_support = 4551873\nchunking = true\ndsn = false'), {}, 'h');
+  assert.equal(named.listeners[0]?.extensions.has('CHUNKING'), true);
+  assert.equal(named.listeners[0]?.extensions.has('BINARYMIME'), false, 'still off by the mask');
+  assert.equal(named.listeners[0]?.extensions.has('DSN'), false);
+  const off = buildConfig(toml('[listener.smtp]\nchunking = false'), {}, 'h');
+  assert.equal(off.listeners[0]?.extensions.has('BINARYMIME'), false, 'BINARYMIME needs CHUNKING');
+});
+
+test('flags override the file; extra --listen copies the first listener', () => {
+  const c = buildConfig(toml('[listener.smtp]\nlisten = "0.0.0.0:25"\nchunking = false\n[limits]\nmax_message_size = 1000'), {
+    listen: ['127.0.0.1:2600', '127.0.0.1:2601'], dataDir: 'd', hostname: 'Flag.Test', localDomain: ['a.test', 'A.test'], maxMessageSize: '2MB',
+  }, 'h');
+  assert.deepEqual(c.listeners.map((l) => [l.name, l.port, l.logFolder, l.extensions.has('CHUNKING')]), [['smtp', 2600, 'SMTPSVC1', false], ['smtp-2', 2601, 'SMTPSVC2', false]]);
+  assert.equal(c.hostname, 'flag.test');
+  assert.equal(c.dataDir, resolve('d'));
+  assert.deepEqual(c.localDomains, ['a.test']);
+  assert.equal(c.limits.maxMessageSize, 2 * 1024 * 1024);
+});
+
+const errorOf = (text: string): string => {
+  try {
+    buildConfig(toml(text), {}, 'h');
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.message;
+  }
+  assert.fail('no error');
+};
+
+test('errors name the key and the line', () => {
+  assert.match(errorOf('hostname = "a"\n\n[limits]\nmax_message_size = "lots"'), /^barge\.toml line 4: limits\.max_message_size: expected a size/);
+  assert.match(errorOf('[limits]\nmax_recipeints = 5'), /line 2: limits: unknown key "max_recipeints"/);
+  assert.match(errorOf('relay_networks = ["10.0.0.0/33"]'), /line 1: relay_networks\.0: expected an address or CIDR/);
+  assert.match(errorOf('[listener.smtp]\n\nlisten = "nowhere"'), /line 3: listener\.smtp\.listen: expected HOST:PORT/);
+  assert.match(errorOf('[listener.smtp]\nchunking = "no"'), /line 2: listener\.smtp\.chunking/);
+  assert.match(errorOf('smuggling = "allow"'), /line 1: smuggling/);
+  assert.match(errorOf('[log]\nw3c_fields = ["time"]\nw3c_flags = 4'), /w3c_fields or w3c_flags/);
+  assert.match(errorOf('[log]\nw3c_fields = ["time", "bogus"]'), /log\.w3c_fields: .*bogus/);
+  assert.match(errorOf('hostname = "unterminated'), /^barge\.toml line 1: /);
+  assert.throws(() => buildConfig(undefined, { maxMessageSize: 'huge' }, 'h'), /--max-message-size/);
+  assert.throws(() => buildConfig(undefined, { listen: ['1.2.3.4'] }, 'h'), /--listen: expected HOST:PORT/);
+});
