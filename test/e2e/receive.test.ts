@@ -195,3 +195,40 @@ test('stopping the server answers 421 4.3.2 to open sessions and drops partial m
   assert.deepEqual(await readdir(join(barge.dataDir, 'spool', 'incoming')), []);
   await barge.stop();
 });
+
+test('a client that closes mid-chunk leaves nothing in the queue or in incoming/', async () => {
+  const barge = await startBarge();
+  try {
+    const c = await RawSmtp.connect(barge.port);
+    await ehlo(c);
+    await c.send('MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@localhost>\r\nBDAT 100000 LAST\r\n');
+    await c.replies(2);
+    await c.send(Buffer.alloc(70_000, 0x61)); // more than one spool batch: a file exists on disk
+    await new Promise((r) => setTimeout(r, 100));
+    c.close();
+    const { readdir } = await import('node:fs/promises');
+    await eventually(async () => ((await readdir(barge.server.spool.incomingDir)).length === 0 ? true : undefined), 5000, 'incoming/ to be emptied');
+    assert.deepEqual(await barge.server.spool.list(), []);
+    const rejected = (await barge.tracking()).find((e) => e.event === 'rejected');
+    assert.ok(rejected?.event === 'rejected');
+    assert.equal(rejected.method, 'BDAT');
+  } finally {
+    await barge.stop();
+  }
+});
+
+test('an idle client is told 421 4.4.2 after the command timeout', async () => {
+  const barge = await startBarge('[limits]\ncommand_timeout = "300ms"');
+  try {
+    const c = await RawSmtp.connect(barge.port);
+    await ehlo(c);
+    const started = Date.now();
+    const r = await c.reply(5000);
+    assert.equal(r.code, 421);
+    assert.match(r.lines[0] ?? '', /^4\.4\.2 /);
+    assert.ok(Date.now() - started >= 250);
+    await c.closed();
+  } finally {
+    await barge.stop();
+  }
+});
