@@ -1,0 +1,193 @@
+/** The spool on a real filesystem: byte-exact round trips, discard, crash leftovers, concurrency, state. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Spool, type SpoolEnvelope, type SpoolWriter } from './spool.js';
+
+let root = '';
+let n = 0;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'barge-spool-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+/** A fresh spool directory per test. */
+const fresh = async (): Promise<Spool> => Spool.open(join(root, `s${++n}`));
+
+function envelope(id: string, extra: Partial<SpoolEnvelope> = {}): Omit<SpoolEnvelope, 'messageLength'> {
+  return {
+    id,
+    receivedAt: '2026-01-02T03:04:05.000Z',
+    listener: 'default',
+    clientIp: '192.0.2.1',
+    helo: 'client.test',
+    protocol: 'ESMTP',
+    method: 'BDAT',
+    chunks: 2,
+    size: 0,
+    transaction: { from: 'a@c.test', body: 'BINARYMIME', smtputf8: false, rcpts: [{ address: 'x@mx.test', local: true, notify: ['FAILURE'] }] },
+    ...extra,
+  };
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function store(spool: Spool, id: string, pieces: readonly Buffer[]): Promise<SpoolEnvelope> {
+  const w = spool.begin(id);
+  for (const p of pieces) w.write(p);
+  return spool.commit(w, envelope(id, { size: Buffer.concat(pieces).length }));
+}
+
+/** Content that looks like the envelope trailer, plus every octet value. */
+const TRICKY = Buffer.concat([
+  Buffer.from('\nBARGE-ENVELOPE 0000000002\n{}\n'),
+  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+  Buffer.from('\r\n.\r\n\0\nBARGE-ENVELOPE 0000000099\n'),
+]);
+
+test('begin, write, commit: listed, and the envelope and message read back byte-exact', async () => {
+  const spool = await fresh();
+  const pieces = [TRICKY.subarray(0, 7), TRICKY.subarray(7, 300), Buffer.alloc(0), TRICKY.subarray(300)];
+  const committed = await store(spool, 'M1', pieces);
+  assert.equal(committed.messageLength, TRICKY.length);
+  assert.deepEqual(await spool.list(), ['M1']);
+  assert.deepEqual(await readdir(spool.incomingDir), []);
+  const read = await spool.readEnvelope('M1');
+  assert.deepEqual(read, committed);
+  assert.deepEqual(read.transaction.rcpts[0]?.notify, ['FAILURE']);
+  assert.ok((await collect(spool.messageStream('M1', read))).equals(TRICKY));
+});
+
+test('a large message streams back intact, and a UTF-8 envelope survives', async () => {
+  const spool = await fresh();
+  const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
+  const w = spool.begin('BIG');
+  for (let i = 0; i < big.length; i += 65536) w.write(big.subarray(i, i + 65536));
+  const env = envelope('BIG', { helo: 'h\u00f6st', transaction: { from: 'j\u00f6rg@c.test', body: '8BITMIME', smtputf8: true, rcpts: [] } });
+  await spool.commit(w, env);
+  const read = await spool.readEnvelope('BIG');
+  assert.equal(read.transaction.from, 'j\u00f6rg@c.test');
+  assert.equal(read.helo, 'h\u00f6st');
+  assert.ok((await collect(spool.messageStream('BIG', read))).equals(big));
+});
+
+test('an empty message is stored and reads back empty', async () => {
+  const spool = await fresh();
+  const env = await store(spool, 'EMPTY', []);
+  assert.equal(env.messageLength, 0);
+  assert.equal((await collect(spool.messageStream('EMPTY', await spool.readEnvelope('EMPTY')))).length, 0);
+});
+
+test('discard leaves nothing behind, even right after begin', async () => {
+  const spool = await fresh();
+  const w = spool.begin('D1');
+  w.write(Buffer.from('partial'));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await w.discard();
+  await spool.begin('D2').discard();
+  const w3 = spool.begin('D3');
+  w3.write(Buffer.alloc(1024 * 1024));
+  await w3.discard();
+  assert.deepEqual(await readdir(spool.incomingDir), []);
+  assert.deepEqual(await spool.list(), []);
+});
+
+test('open() empties incoming/ (a crash leftover is never listed); cleanIncoming: false leaves it', async () => {
+  const dir = join(root, 'crash');
+  const first = await Spool.open(dir);
+  await writeFile(join(first.incomingDir, 'PARTIAL'), 'half a mess');
+  await store(first, 'DONE', [Buffer.from('whole')]);
+  const reader = await Spool.open(dir, { cleanIncoming: false });
+  assert.deepEqual(await readdir(reader.incomingDir), ['PARTIAL']);
+  const restarted = await Spool.open(dir);
+  assert.deepEqual(await readdir(restarted.incomingDir), []);
+  assert.deepEqual(await restarted.list(), ['DONE']);
+});
+
+test('list() is sorted and skips dot files', async () => {
+  const spool = await fresh();
+  for (const id of ['0C', '0A', '0B']) await store(spool, id, [Buffer.from(id)]);
+  await writeFile(join(spool.queueDir, '.hidden'), '');
+  assert.deepEqual(await spool.list(), ['0A', '0B', '0C']);
+});
+
+test('many concurrent commits all land, each with its own bytes (shared directory fsyncs)', async () => {
+  const spool = await fresh();
+  const ids = Array.from({ length: 60 }, (_, i) => `C${String(i).padStart(3, '0')}`);
+  const writers: SpoolWriter[] = ids.map((id) => spool.begin(id));
+  writers.forEach((w, i) => {
+    w.write(Buffer.from(`message ${i}\r\n`));
+    w.write(Buffer.alloc(i * 100, i));
+  });
+  const envelopes = await Promise.all(writers.map((w) => spool.commit(w, envelope(w.id))));
+  assert.deepEqual(envelopes.map((e) => e.id), ids);
+  assert.deepEqual(await spool.list(), ids);
+  for (const [i, id] of ids.entries()) {
+    const body = await collect(spool.messageStream(id, await spool.readEnvelope(id)));
+    assert.ok(body.equals(Buffer.concat([Buffer.from(`message ${i}\r\n`), Buffer.alloc(i * 100, i)])), id);
+  }
+  assert.deepEqual(await readdir(spool.incomingDir), []);
+});
+
+test('discards interleaved with commits never touch another message (no descriptor is closed twice)', async () => {
+  const spool = await fresh();
+  const kept: Array<Promise<SpoolEnvelope>> = [];
+  const dropped: Array<Promise<void>> = [];
+  for (let i = 0; i < 40; i++) {
+    const w = spool.begin(`I${String(i).padStart(2, '0')}`);
+    w.write(Buffer.alloc(100 * 1024, i));
+    if (i % 2 === 1) dropped.push(w.discard());
+    else kept.push(new Promise((resolve) => setTimeout(resolve, i)).then(() => spool.commit(w, envelope(w.id))));
+  }
+  await Promise.all([...kept, ...dropped]);
+  const ids = await spool.list();
+  assert.equal(ids.length, 20);
+  for (const id of ids) {
+    const body = await collect(spool.messageStream(id, await spool.readEnvelope(id)));
+    assert.ok(body.equals(Buffer.alloc(100 * 1024, Number(id.slice(1)))), id);
+  }
+  assert.deepEqual(await readdir(spool.incomingDir), []);
+});
+
+test('write() reports backpressure and onDrain() calls back', async () => {
+  const spool = await fresh();
+  const w = spool.begin('BP');
+  let full = false;
+  for (let i = 0; i < 64 && !full; i++) full = !w.write(Buffer.alloc(64 * 1024, i));
+  assert.ok(full, 'write() returned false');
+  await new Promise<void>((resolve) => w.onDrain(resolve));
+  await w.discard();
+});
+
+test('readEnvelope refuses a file without a trailer', async () => {
+  const spool = await fresh();
+  await writeFile(join(spool.queueDir, 'JUNK'), 'no trailer here, just text that is long enough');
+  await assert.rejects(spool.readEnvelope('JUNK'), /no envelope trailer/);
+  await writeFile(join(spool.queueDir, 'TINY'), 'x');
+  await assert.rejects(spool.readEnvelope('TINY'), /no envelope trailer/);
+});
+
+test('delivery state: absent, written, replaced atomically, removed with the entry', async () => {
+  const spool = await fresh();
+  await store(spool, 'S1', [Buffer.from('m')]);
+  assert.equal(await spool.readState('S1'), undefined);
+  await spool.writeState('S1', { attempts: 1, pending: ['x@mx.test'] });
+  await spool.writeState('S1', { attempts: 2, pending: [] });
+  assert.deepEqual(await spool.readState<{ attempts: number; pending: string[] }>('S1'), { attempts: 2, pending: [] });
+  assert.deepEqual(await readdir(spool.stateDir), ['S1.json']);
+  assert.deepEqual(JSON.parse(await readFile(join(spool.stateDir, 'S1.json'), 'utf8')), { attempts: 2, pending: [] });
+  await spool.remove('S1');
+  assert.deepEqual(await spool.list(), []);
+  assert.deepEqual(await readdir(spool.stateDir), []);
+  await spool.remove('S1');
+  await spool.remove('NEVER');
+});
