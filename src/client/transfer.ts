@@ -1,0 +1,221 @@
+/**
+ * One mail transaction to a peer that has greeted us: MAIL and RCPT (pipelined when offered,
+ * RFC 2920), then the content by BDAT (RFC 3030) when the peer offers CHUNKING and the outbound
+ * options allow it, otherwise by DATA with dot-stuffing. Content streams from the spool with
+ * backpressure; BDAT content is never stuffed. Every recipient gets an outcome.
+ */
+import type { Readable } from 'node:stream';
+import type { BodyType, Recipient } from '../protocol/envelope.js';
+import { encodeXtext } from '../protocol/command.js';
+import { DotStuffer } from '../protocol/dot-stuffer.js';
+import { replyText, type PeerReply } from '../protocol/reply-parser.js';
+import type { ClientConnection } from './connection.js';
+
+export interface PeerCapabilities {
+  readonly esmtp: boolean;
+  /** EHLO keywords (upper case) and their parameters. */
+  readonly keywords: ReadonlyMap<string, string>;
+  readonly greeting: string;
+}
+
+export interface OutboundMessage {
+  readonly from: string;
+  readonly rcpts: readonly Recipient[];
+  readonly body: BodyType;
+  readonly smtputf8: boolean;
+  readonly ret?: 'FULL' | 'HDRS';
+  readonly envid?: string;
+  /** Octets of message content. */
+  readonly size: number;
+  open(): Readable;
+}
+
+export interface TransferOptions {
+  /** Outbound options allow BDAT (mask bit 0x2 and `chunking = "auto"`). */
+  readonly allowBdat: boolean;
+  readonly chunkSize: number;
+}
+
+export type OutcomeKind = 'delivered' | 'temporary' | 'permanent';
+
+export interface RecipientOutcome {
+  readonly address: string;
+  readonly kind: OutcomeKind;
+  /** Enhanced status for DSNs: the peer's, or one Barge derives. */
+  readonly status: string;
+  readonly detail: string;
+}
+
+export interface TransferResult {
+  readonly method: 'DATA' | 'BDAT';
+  readonly chunks: number;
+  readonly outcomes: readonly RecipientOutcome[];
+}
+
+export async function greet(conn: ClientConnection, heloName: string): Promise<PeerCapabilities> {
+  const greeting = await conn.reply('greeting');
+  if (greeting.code !== 220) throw new PeerRefused('greeting', greeting);
+  const ehlo = await conn.command(`EHLO ${heloName}`, 'EHLO');
+  if (ehlo.code === 250) {
+    const keywords = new Map<string, string>();
+    for (const line of ehlo.lines.slice(1)) {
+      const [keyword = '', ...params] = line.trim().split(/\s+/);
+      keywords.set(keyword.toUpperCase(), params.join(' '));
+    }
+    return { esmtp: true, keywords, greeting: greeting.lines.join(' ') };
+  }
+  // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
+  if (ehlo.code >= 500) {
+    const helo = await conn.command(`HELO ${heloName}`, 'HELO');
+    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting: greeting.lines.join(' ') };
+    throw new PeerRefused('HELO', helo);
+  }
+  throw new PeerRefused('EHLO', ehlo);
+}
+
+/** A reply that ends the session before any transaction (greeting, EHLO, HELO). */
+export class PeerRefused extends Error {
+  readonly stage: string;
+  readonly reply: PeerReply;
+  constructor(stage: string, reply: PeerReply) {
+    super(`${stage}: ${replyText(reply)}`);
+    this.stage = stage;
+    this.reply = reply;
+  }
+}
+
+const outcome = (address: string, r: PeerReply, stage: string): RecipientOutcome => ({
+  address,
+  kind: r.code < 300 ? 'delivered' : r.code < 500 ? 'temporary' : 'permanent',
+  status: r.enhanced ?? (r.code < 300 ? '2.0.0' : r.code < 500 ? '4.0.0' : '5.0.0'),
+  detail: `${stage}: ${replyText(r)}`,
+});
+
+const all = (rcpts: readonly Recipient[], kind: OutcomeKind, status: string, detail: string): RecipientOutcome[] =>
+  rcpts.map((r) => ({ address: r.address, kind, status, detail }));
+
+/** Checks that need no round trip: a message the peer cannot take is bounced, not tried. */
+export function precheck(message: OutboundMessage, caps: PeerCapabilities, options: TransferOptions): RecipientOutcome[] | undefined {
+  const has = (k: string): boolean => caps.keywords.has(k);
+  if (message.smtputf8 && !has('SMTPUTF8')) return all(message.rcpts, 'permanent', '5.6.7', 'peer does not offer SMTPUTF8 (RFC 6531 3.4)');
+  if (message.body === 'BINARYMIME' && !(has('BINARYMIME') && has('CHUNKING') && options.allowBdat)) {
+    return all(message.rcpts, 'permanent', '5.6.3', 'binary message and the path offers no BINARYMIME over BDAT; conversion is not available');
+  }
+  if (message.body === '8BITMIME' && !has('8BITMIME')) return all(message.rcpts, 'permanent', '5.6.3', '8-bit message and the peer does not offer 8BITMIME (RFC 6152 3)');
+  const limit = Number(caps.keywords.get('SIZE') ?? '0');
+  if (has('SIZE') && limit > 0 && message.size > limit) return all(message.rcpts, 'permanent', '5.3.4', `message of ${message.size} octets exceeds the peer's SIZE ${limit} (RFC 1870)`);
+  return undefined;
+}
+
+export async function transfer(conn: ClientConnection, caps: PeerCapabilities, message: OutboundMessage, options: TransferOptions): Promise<TransferResult> {
+  const has = (k: string): boolean => caps.keywords.has(k);
+  const useBdat = options.allowBdat && has('CHUNKING');
+  const method = useBdat ? 'BDAT' : 'DATA';
+  const refused = precheck(message, caps, options);
+  if (refused !== undefined) return { method, chunks: 0, outcomes: refused };
+
+  const mailParams: string[] = [];
+  if (has('SIZE')) mailParams.push(`SIZE=${message.size}`);
+  if (has('8BITMIME') && message.body !== '7BIT') mailParams.push(`BODY=${message.body}`);
+  if (message.smtputf8) mailParams.push('SMTPUTF8');
+  const dsn = has('DSN');
+  if (dsn && message.ret !== undefined) mailParams.push(`RET=${message.ret}`);
+  if (dsn && message.envid !== undefined) mailParams.push(`ENVID=${encodeXtext(message.envid)}`);
+  const mail = `MAIL FROM:<${message.from}>${mailParams.map((p) => ` ${p}`).join('')}`;
+  const rcptLines = message.rcpts.map((r) => {
+    const params: string[] = [];
+    if (dsn && r.notify !== undefined) params.push(`NOTIFY=${r.notify.length === 0 ? 'NEVER' : r.notify.join(',')}`);
+    if (dsn && r.orcpt !== undefined) params.push(`ORCPT=${r.orcpt.type};${encodeXtext(r.orcpt.address)}`);
+    return `RCPT TO:<${r.address}>${params.map((p) => ` ${p}`).join('')}`;
+  });
+
+  let mailReply: PeerReply;
+  const rcptReplies: PeerReply[] = [];
+  if (has('PIPELINING')) {
+    await conn.send([mail, ...rcptLines]);
+    mailReply = await conn.reply('MAIL');
+    for (let i = 0; i < rcptLines.length; i++) rcptReplies.push(await conn.reply('RCPT'));
+  } else {
+    mailReply = await conn.command(mail, 'MAIL');
+    if (mailReply.code === 250) for (const line of rcptLines) rcptReplies.push(await conn.command(line, 'RCPT'));
+  }
+  if (mailReply.code !== 250) {
+    await conn.command('RSET').catch(() => undefined);
+    return { method, chunks: 0, outcomes: message.rcpts.map((r) => outcome(r.address, mailReply, 'MAIL')) };
+  }
+  const outcomes = new Map<string, RecipientOutcome>();
+  const accepted: Recipient[] = [];
+  message.rcpts.forEach((r, i) => {
+    const reply = rcptReplies[i];
+    if (reply !== undefined && reply.code >= 200 && reply.code < 300) accepted.push(r);
+    else if (reply !== undefined) outcomes.set(r.address, outcome(r.address, reply, 'RCPT'));
+  });
+  if (accepted.length === 0) {
+    await conn.command('RSET').catch(() => undefined);
+    return { method, chunks: 0, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, mailReply, 'RCPT')) };
+  }
+  const { final, chunks } = useBdat ? await sendBdat(conn, message, options.chunkSize, has('PIPELINING')) : await sendData(conn, message);
+  for (const r of accepted) outcomes.set(r.address, outcome(r.address, final, method === 'BDAT' ? 'BDAT' : 'DATA'));
+  return { method, chunks, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)) };
+}
+
+async function sendData(conn: ClientConnection, message: OutboundMessage): Promise<{ final: PeerReply; chunks: number }> {
+  const go = await conn.command('DATA');
+  if (go.code !== 354) return { final: go, chunks: 0 };
+  const stuffer = new DotStuffer();
+  for await (const chunk of message.open()) await conn.write(stuffer.stuff(chunk as Buffer));
+  await conn.write(stuffer.end());
+  return { final: await conn.reply('DATA-end'), chunks: 0 };
+}
+
+/**
+ * Sends the content as BDAT chunks of `chunkSize` (the last one marked LAST). With PIPELINING the
+ * chunks go back to back and the replies are read afterwards; a failed chunk fails the transaction
+ * (RFC 3030 2), so the first non-250 reply is the result.
+ */
+async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkSize: number, pipelining: boolean): Promise<{ final: PeerReply; chunks: number }> {
+  let sent = 0;
+  let chunks = 0;
+  let outstanding = 0;
+  let failure: PeerReply | undefined;
+  let last: PeerReply | undefined;
+  const collect = async (): Promise<void> => {
+    for (; outstanding > 0; outstanding--) {
+      last = await conn.reply('BDAT');
+      if (last.code !== 250) failure ??= last;
+    }
+  };
+  const sendChunk = async (parts: Buffer[], length: number): Promise<void> => {
+    sent += length;
+    chunks++;
+    const header = `BDAT ${length}${sent >= message.size ? ' LAST' : ''}`;
+    conn.logCommand(header);
+    await conn.write(Buffer.concat([Buffer.from(`${header}\r\n`), ...parts]));
+    outstanding++;
+    if (!pipelining) await collect();
+  };
+  let parts: Buffer[] = [];
+  let length = 0;
+  for await (const data of message.open()) {
+    let buf = data as Buffer;
+    while (buf.length > 0 && failure === undefined) {
+      const take = Math.min(chunkSize - length, buf.length);
+      parts.push(buf.subarray(0, take));
+      length += take;
+      buf = buf.subarray(take);
+      if (length === chunkSize && sent + length < message.size) {
+        await sendChunk(parts, length);
+        parts = [];
+        length = 0;
+      }
+    }
+    if (failure !== undefined) break;
+  }
+  // The last chunk, possibly empty ("BDAT 0 LAST"), unless a chunk already failed (no pipelining).
+  if (failure === undefined) await sendChunk(parts, length);
+  await collect();
+  const final = failure ?? last;
+  if (final === undefined) throw new Error('BDAT ended without a reply');
+  if (failure !== undefined) await conn.command('RSET').catch(() => undefined);
+  return { final, chunks };
+}
