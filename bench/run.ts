@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Barge beside reference servers measured in the same run, printed as a table.
- * Barge spools every message durably (fsync before 250) to a relay recipient, so messages stay
- * queued and the numbers measure receiving, not local delivery. `--quick` for a short smoke run.
+ * Barge spools every message durably (fsync before 250) and runs with --queue-only (like Exim's
+ * queue_only), so the numbers measure receiving, not delivery. `--quick` for a short smoke run.
  */
 import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';

@@ -8,7 +8,7 @@ import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
-import type { Config, ListenerConfig } from './types.js';
+import type { Config, HostPort, ListenerConfig } from './types.js';
 import { DEFAULTS, fileSchema, parseListen, parseSize, type FileConfig, type ListenerInput } from './schema.js';
 
 export class ConfigError extends Error {}
@@ -20,6 +20,10 @@ export interface ServeFlags {
   hostname?: string;
   localDomain?: string[];
   maxMessageSize?: string;
+  /** "example.com=127.0.0.1:2526" */
+  route?: string[];
+  smartHost?: string;
+  queueOnly?: boolean;
 }
 
 export async function loadConfig(configPath: string | undefined, flags: ServeFlags, machineHostname: string): Promise<Config> {
@@ -70,8 +74,20 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     },
     smuggling: f.smuggling ?? 'reject',
     log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true },
-    queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs },
-    delivery: { outboundMask: f.delivery?.outbound_command_support ?? DEFAULTS.outboundMask },
+    queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs, hold: flags.queueOnly ?? f.queue?.hold ?? false },
+    delivery: {
+      outboundMask: f.delivery?.outbound_command_support ?? DEFAULTS.outboundMask,
+      chunking: f.delivery?.chunking ?? 'auto',
+      chunkSize: f.delivery?.chunk_size ?? DEFAULTS.chunkSize,
+      routes: routes(f.routes, flags.route),
+      smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseListen(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
+      dnsServers: f.dns?.servers,
+      retryScheduleMs: f.delivery?.retry_schedule ?? DEFAULTS.retryScheduleMs,
+      maxQueueLifetimeMs: f.delivery?.max_queue_lifetime ?? DEFAULTS.maxQueueLifetimeMs,
+      delayWarningMs: f.delivery?.delay_warning ?? DEFAULTS.delayWarningMs,
+      connectTimeoutMs: f.delivery?.connect_timeout ?? DEFAULTS.connectTimeoutMs,
+      replyTimeoutMs: f.delivery?.reply_timeout ?? DEFAULTS.replyTimeoutMs,
+    },
   };
   return deepFreeze(config);
 }
@@ -83,6 +99,24 @@ function parseFile(text: string, file: string): Record<string, unknown> {
     if (e instanceof TomlError) throw new ConfigError(`${file} line ${e.line}: ${e.message.split('\n')[0] ?? 'invalid TOML'}`);
     throw e;
   }
+}
+
+function hostPort(text: string, source: string): HostPort {
+  const hp = parseListen(text);
+  if (hp === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(text)}`);
+  return hp;
+}
+
+/** The file's [routes], then --route flags (which win for the same domain). */
+function routes(table: Readonly<Record<string, string>> | undefined, flags: readonly string[] | undefined): ReadonlyMap<string, HostPort> {
+  const out = new Map<string, HostPort>();
+  for (const [domain, target] of Object.entries(table ?? {})) out.set(domain.toLowerCase(), hostPort(target, `routes.${domain}`));
+  for (const flag of flags ?? []) {
+    const [domain = '', target = ''] = flag.split('=', 2);
+    if (!/^[A-Za-z0-9.-]+$/.test(domain)) throw new ConfigError(`--route: expected DOMAIN=HOST:PORT, got ${JSON.stringify(flag)}`);
+    out.set(domain.toLowerCase(), hostPort(target, '--route'));
+  }
+  return out;
 }
 
 function flagSize(text: string): number {

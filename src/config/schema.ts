@@ -21,13 +21,21 @@ export const DEFAULTS = {
   commandTimeoutMs: 5 * 60_000,
   dataTimeoutMs: 3 * 60_000,
   scanIntervalMs: 60_000,
+  /** The classic service's schedule: 15, 30, 60, 240 minutes, then every 4 hours. */
+  retryScheduleMs: [15 * 60_000, 30 * 60_000, 60 * 60_000, 240 * 60_000],
+  maxQueueLifetimeMs: 5 * 86_400_000,
+  delayWarningMs: 4 * 3_600_000,
+  chunkSize: 1024 * 1024,
+  connectTimeoutMs: 30_000,
+  /** RFC 5321 4.5.3.2: minutes per reply; 5 is the longest it suggests for commands. */
+  replyTimeoutMs: 5 * 60_000,
   inboundMask: DEFAULT_INBOUND_MASK,
   outboundMask: DEFAULT_OUTBOUND_MASK,
   w3cFields: DEFAULT_W3C_FIELDS,
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
-const DURATIONS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATIONS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "50MB", "10 MiB", "512KB" or a plain number of bytes (binary units, as mail servers use them). */
 export function parseSize(text: string): number | undefined {
@@ -37,9 +45,9 @@ export function parseSize(text: string): number | undefined {
   return Math.floor(Number(m[1]) * unit);
 }
 
-/** "5m", "30s", "1500ms", "1h". */
+/** "5m", "30s", "1500ms", "1h", "5d". */
 export function parseDuration(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$/i.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(text);
   const unit = DURATIONS[(m?.[2] ?? '').toLowerCase()];
   if (m === null || unit === undefined) return undefined;
   return Math.round(Number(m[1]) * unit);
@@ -83,6 +91,8 @@ const duration = z.union([z.number().int().nonnegative(), z.string()]).transform
 const mask = z.number().int().min(0).max(0xffffffff);
 const count = z.number().int().positive();
 const domain = z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name').transform((d) => d.toLowerCase());
+
+const hostPort = z.string().refine((v) => parseListen(v) !== undefined, 'expected HOST:PORT, e.g. "mx.example.com:25"');
 
 const listener = z.strictObject({
   listen: z.string().refine((v) => parseListen(v) !== undefined, 'expected HOST:PORT, e.g. "0.0.0.0:25" or "[::1]:25"').optional(),
@@ -131,7 +141,21 @@ export const fileSchema = z.strictObject({
     })
     .refine((l) => l.w3c_fields === undefined || l.w3c_flags === undefined, 'set w3c_fields or w3c_flags, not both')
     .optional(),
-  queue: z.strictObject({ scan_interval: duration.optional() }).optional(),
-  delivery: z.strictObject({ outbound_command_support: mask.optional() }).optional(),
+  queue: z.strictObject({ scan_interval: duration.optional(), hold: z.boolean().optional() }).optional(),
+  smart_host: hostPort.optional(),
+  routes: z.record(domain, hostPort).optional(),
+  dns: z.strictObject({ servers: z.array(z.string().min(1)).optional() }).optional(),
+  delivery: z
+    .strictObject({
+      outbound_command_support: mask.optional(),
+      chunking: z.enum(['auto', 'never']).optional(),
+      chunk_size: size.optional(),
+      retry_schedule: z.array(duration).min(1).optional(),
+      max_queue_lifetime: duration.optional(),
+      delay_warning: duration.optional(),
+      connect_timeout: duration.optional(),
+      reply_timeout: duration.optional(),
+    })
+    .optional(),
 });
 export type FileConfig = z.infer<typeof fileSchema>;

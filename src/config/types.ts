@@ -61,9 +61,32 @@ export interface Config {
   readonly queue: {
     /** How often the queue runner scans for due entries, besides being woken on each new message. */
     readonly scanIntervalMs: number;
+    /** Accept and queue only; deliver nothing (like Exim's queue_only) until started without it. */
+    readonly hold: boolean;
   };
-  readonly delivery: {
-    /** IIS-style outbound mask (default 7; 5 turns outbound BDAT off). */
-    readonly outboundMask: number;
-  };
+  readonly delivery: DeliveryConfig;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface DeliveryConfig {
+  /** IIS-style outbound mask (default 7; 5 turns outbound BDAT off). */
+  readonly outboundMask: number;
+  /** `"never"` turns outbound BDAT off whatever the mask says. */
+  readonly chunking: 'auto' | 'never';
+  readonly chunkSize: number;
+  /** Per-domain next hops (a transport map), lower-case domains. */
+  readonly routes: ReadonlyMap<string, HostPort>;
+  readonly smartHost: HostPort | undefined;
+  /** DNS servers for MX lookups ("127.0.0.1:5353"); the system's when undefined. */
+  readonly dnsServers: readonly string[] | undefined;
+  /** Delays before the 1st, 2nd, ... retry; the last one repeats. */
+  readonly retryScheduleMs: readonly number[];
+  readonly maxQueueLifetimeMs: number;
+  readonly delayWarningMs: number;
+  readonly connectTimeoutMs: number;
+  readonly replyTimeoutMs: number;
 }

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import type { SpoolEnvelope, Spool } from './spool.js';
-import { deliverToMaildir } from './maildir.js';
+import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
 import { domainOf } from '../protocol/command.js';
 import type { TrackingEvent } from '../log/tracking.js';
 
@@ -20,21 +20,19 @@ export interface RecipientState {
   lastResult?: string;
   /** ISO time before which the recipient is not tried again. */
   nextAttempt?: string;
+  /** A delay warning (DSN action "delayed") was sent. */
+  warned?: boolean;
 }
 
 export interface EntryState {
   readonly rcpts: RecipientState[];
 }
 
-export interface QueueRunnerOptions {
-  readonly spool: Spool;
-  readonly mailRoot: string;
-  readonly hostname: string;
+export interface QueueRunnerOptions extends AttemptDeps {
   readonly scanIntervalMs: number;
-  readonly now: () => Date;
-  readonly track: (event: TrackingEvent) => void;
   readonly concurrency?: number;
-  readonly localRetryMs?: number;
+  /** Tells senders about failures, delays and (when asked) successes: enqueues DSNs. */
+  readonly notify?: (envelope: SpoolEnvelope, notices: readonly DsnNotice[]) => Promise<void>;
 }
 
 export function initialState(envelope: SpoolEnvelope): EntryState {
@@ -134,32 +132,9 @@ export class QueueRunner {
       throw e;
     }
     const state = (await spool.readState<EntryState>(id)) ?? initialState(envelope);
-    const now = this.#o.now();
-    let changed = false;
-    for (const r of state.rcpts) {
-      if (r.status !== 'pending' || !r.local) continue;
-      if (r.nextAttempt !== undefined && Date.parse(r.nextAttempt) > now.getTime()) continue;
-      r.attempts++;
-      changed = true;
-      try {
-        const path = await deliverToMaildir(
-          join(this.#o.mailRoot),
-          r.address,
-          envelope.transaction.from,
-          spool.messageStream(id, envelope),
-          this.#o.hostname,
-          this.#o.now,
-        );
-        r.status = 'delivered';
-        r.lastResult = `maildir ${path}`;
-        delete r.nextAttempt;
-        this.#o.track({ event: 'delivered', id, rcpt: r.address, via: 'maildir', detail: path });
-      } catch (e) {
-        r.lastResult = `local delivery failed: ${e instanceof Error ? e.message : String(e)}`;
-        r.nextAttempt = new Date(now.getTime() + (this.#o.localRetryMs ?? 60_000)).toISOString();
-        this.#o.track({ event: 'deferred', id, rcpt: r.address, reason: r.lastResult, nextAttempt: r.nextAttempt });
-      }
-    }
+    const { changed, notices } = await attempt(id, envelope, state, this.#o);
+    // The sender's notice is made durable before the state that caused it (at least once, never lost).
+    if (notices.length > 0) await this.#o.notify?.(envelope, notices);
     if (state.rcpts.every((r) => r.status !== 'pending')) {
       await spool.remove(id);
       this.#o.track({ event: 'completed', id });

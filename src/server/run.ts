@@ -3,13 +3,18 @@
  * listener, until stopped. `startServer` is what tests use (ports may be 0); `runServer` adds the
  * signal handling of `barge serve`.
  */
+import { Resolver } from 'node:dns/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
 import { formatReply, Reply } from '../protocol/replies.js';
-import { Spool } from '../queue/spool.js';
+import { Spool, type SpoolEnvelope } from '../queue/spool.js';
+import { sendNotices } from '../queue/bounces.js';
+import type { DsnNotice } from '../queue/attempt.js';
+import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
+import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
@@ -44,13 +49,43 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
   const track = (event: TrackingEvent): void => tracking?.record(event);
-  const runner = new QueueRunner({ spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track });
-  const relay = relayBlockList(config.relayNetworks);
   const nextId = makeIdSource(now);
+  const logs: W3cLog[] = [];
+  const outboundLog = (): W3cLog | undefined => logs[0];
+  const d = config.delivery;
+  const dns = new Resolver({ timeout: 5000, tries: 2 });
+  if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
+  const delivery: DeliveryContext = {
+    heloName: config.hostname,
+    routing: { routes: d.routes, smartHost: d.smartHost },
+    dns,
+    transfer: { allowBdat: outboundAllowsBdat(d.outboundMask) && d.chunking === 'auto', chunkSize: d.chunkSize },
+    connectTimeoutMs: d.connectTimeoutMs,
+    replyTimeoutMs: d.replyTimeoutMs,
+    // The classic service logged outbound sessions in the same file, marked by cs-username.
+    log: (hop, direction, text) => {
+      const [verb = '', ...rest] = text.split(' ');
+      outboundLog()?.write({
+        time: now(), clientIp: hop.host, serverPort: hop.port, status: 0,
+        username: direction === 'command' ? 'OutboundConnectionCommand' : 'OutboundConnectionResponse',
+        method: direction === 'command' ? verb : '-',
+        query: direction === 'command' ? rest.join(' ') : text,
+      });
+    },
+  };
+  let runner: QueueRunner | undefined;
+  const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
+    await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
+  };
+  runner = new QueueRunner({
+    spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
+    retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
+    deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
+  });
+  const relay = relayBlockList(config.relayNetworks);
   const connections = new Set<Connection>();
   const perIp = new Map<string, number>();
   const servers: Server[] = [];
-  const logs: W3cLog[] = [];
   const addresses: Array<{ name: string; host: string; port: number }> = [];
 
   const listen = async (listener: ListenerConfig): Promise<void> => {
@@ -61,7 +96,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const ctx: ConnectionContext = {
       config, listener, spool, nextId, protocolLog, track, now,
       checkRecipient: (ip) => recipientChecker(config, relay, ip),
-      queued: (id, envelope) => runner.wake(id, envelope),
+      queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
     };
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
@@ -103,7 +138,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     for (const s of servers) s.close();
     throw e;
   }
-  runner.start();
+  if (!config.queue.hold) runner.start();
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {

@@ -53,7 +53,9 @@ async function sender(port: number, n: number, acked: Map<string, string>): Prom
 test('kill -9 under load loses no acknowledged message and exposes no partial entry', { timeout: 60_000 }, async () => {
   const dataDir = await tempDir('barge-crash-');
   try {
-    const first = await spawnBarge(dataDir);
+    // Relay mail goes to a closed port: it is deferred and stays queued, as the test expects.
+    const closed = ['--route', 'remote.example=127.0.0.1:1'];
+    const first = await spawnBarge(dataDir, closed);
     const acked = new Map<string, string>();
     const senders = Array.from({ length: 20 }, (_, n) => sender(first.port, n, acked));
     await new Promise((r) => setTimeout(r, 1500));
@@ -67,7 +69,7 @@ test('kill -9 under load loses no acknowledged message and exposes no partial en
     const reader = await Spool.open(spoolRoot, { cleanIncoming: false });
     for (const id of await reader.list()) await reader.readEnvelope(id);
 
-    const second = await spawnBarge(dataDir);
+    const second = await spawnBarge(dataDir, closed);
     try {
       const deliveredIds = async (): Promise<Set<string>> => {
         const folder = join(dataDir, 'mail', 'barge.test', 'crash', 'new');

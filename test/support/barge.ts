@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, type ServeFlags } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
-import { startServer, dataPaths, type RunningServer } from '../../src/server/run.js';
+import { startServer, dataPaths, type RunningServer, type ServerDeps } from '../../src/server/run.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';
 import { readTrackingLog, type TrackingRecord } from '../../src/log/tracking.js';
 
@@ -27,10 +27,10 @@ export async function tempDir(prefix = 'barge-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-export async function startBarge(toml = '', flags: ServeFlags = {}, dataDir?: string): Promise<TestBarge> {
+export async function startBarge(toml = '', flags: ServeFlags = {}, dataDir?: string, deps: ServerDeps = {}): Promise<TestBarge> {
   const dir = dataDir ?? (await tempDir());
   const config = buildConfig(toml === '' ? undefined : { text: toml, file: 'test.toml' }, { listen: ['127.0.0.1:0'], dataDir: dir, ...flags }, TEST_HOSTNAME);
-  const server = await startServer(config);
+  const server = await startServer(config, deps);
   const port = server.addresses[0]?.port ?? 0;
   const paths = dataPaths(dir);
   return {

@@ -60,3 +60,65 @@ export async function eximClient(exim: string, dir: string, port: number): Promi
     mainLog: () => readFile(join(log, 'mainlog'), 'utf8').catch(() => ''),
   };
 }
+
+export interface EximServer {
+  readonly port: number;
+  mainLog(): Promise<string>;
+  /** Messages Exim delivered to its Maildir, oldest first. */
+  messages(): Promise<Buffer[]>;
+  stop(): Promise<void>;
+}
+
+/** Exim as a receiving MTA on a free loopback port: accepts mail for exim.test into one Maildir. */
+export async function eximServer(exim: string, dir: string): Promise<EximServer> {
+  if (process.getuid?.() !== 0) throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
+  const { spawn } = await import('node:child_process');
+  const { readdir } = await import('node:fs/promises');
+  const { createServer, connect } = await import('node:net');
+  const spool = join(dir, 'spool');
+  const log = join(dir, 'log');
+  const mail = join(dir, 'mail');
+  for (const d of [spool, log, mail]) await mkdir(d, { recursive: true });
+  await chmod(dir, 0o755);
+  await chmod(spool, 0o777);
+  await chmod(mail, 0o777);
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+  const config = join(dir, 'exim-server.conf');
+  await writeFile(config, [
+    'keep_environment =', 'primary_hostname = exim.test', `spool_directory = ${spool}`, `log_file_path = ${log}/%slog`,
+    'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'host_lookup =', 'rfc1413_hosts =',
+    'tls_advertise_hosts =', 'domainlist local_domains = exim.test', 'acl_smtp_rcpt = check_rcpt', `pid_file_path = ${dir}/exim.pid`,
+    'begin acl', 'check_rcpt:', '  accept domains = +local_domains', '  deny',
+    'begin routers', 'local:', '  driver = accept', '  domains = +local_domains', '  transport = to_maildir',
+    'begin transports', 'to_maildir:', '  driver = appendfile', `  directory = ${mail}`, '  maildir_format', '  user = Debian-exim', '  group = Debian-exim', '  mode = 0644', '',
+  ].join('\n'));
+  const child = spawn(exim, ['-C', config, '-bdf', '-oX', String(port)], { stdio: 'ignore' });
+  const up = async (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+  for (let i = 0; i < 100 && !(await up()); i++) await new Promise((r) => setTimeout(r, 50));
+  return {
+    port,
+    mainLog: () => readFile(join(log, 'mainlog'), 'utf8').catch(() => ''),
+    async messages() {
+      const folder = join(mail, 'new');
+      const names = (await readdir(folder).catch(() => [] as string[])).sort();
+      return Promise.all(names.map((n) => readFile(join(folder, n))));
+    },
+    async stop() {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * One delivery attempt for one queue entry: local recipients go to Maildir, remote ones are grouped
+ * by domain and handed to the outbound client. Each recipient that is due ends the attempt
+ * delivered, bounced (5xx, or 4xx past the queue lifetime) or deferred to the next retry time.
+ * Returns what the sender must be told (DSN notices); the caller makes the bounce durable before
+ * it records the new state, so a crash repeats a notice rather than losing it.
+ */
+import type { RecipientState, EntryState } from './runner.js';
+import type { Spool, SpoolEnvelope } from './spool.js';
+import { deliverToMaildir } from './maildir.js';
+import { domainOf } from '../protocol/command.js';
+import type { Recipient } from '../protocol/envelope.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import type { OutboundMessage } from '../client/transfer.js';
+import type { DomainDelivery } from '../client/deliver.js';
+
+export interface RetryPolicy {
+  /** Delays before the 1st, 2nd, ... retry of a remote recipient; the last repeats. */
+  readonly scheduleMs: readonly number[];
+  readonly lifetimeMs: number;
+  readonly delayWarningMs: number;
+  /** Local (Maildir) failures are retried sooner: they are usually a full or busy disk. */
+  readonly localRetryMs: number;
+}
+
+export interface AttemptDeps {
+  readonly spool: Spool;
+  readonly mailRoot: string;
+  readonly hostname: string;
+  readonly now: () => Date;
+  readonly track: (event: TrackingEvent) => void;
+  readonly retry: RetryPolicy;
+  /** Absent: remote recipients wait (nothing can deliver them yet). */
+  readonly deliverRemote?: (domain: string, message: OutboundMessage) => Promise<DomainDelivery>;
+}
+
+export interface DsnNotice {
+  readonly recipient: Recipient;
+  readonly action: 'failed' | 'delayed' | 'delivered' | 'relayed';
+  readonly status: string;
+  readonly detail: string;
+  readonly remoteMta?: string;
+  readonly willRetryUntil?: Date;
+}
+
+export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps): Promise<{ changed: boolean; notices: DsnNotice[] }> {
+  const now = deps.now();
+  const notices: DsnNotice[] = [];
+  const byAddress = new Map(envelope.transaction.rcpts.map((r) => [r.address, r]));
+  const recipientOf = (r: RecipientState): Recipient => byAddress.get(r.address) ?? { address: r.address, local: r.local };
+  const due = state.rcpts.filter((r) => r.status === 'pending' && (r.nextAttempt === undefined || Date.parse(r.nextAttempt) <= now.getTime()));
+  if (due.length === 0) return { changed: false, notices };
+  const expiresAt = Date.parse(envelope.receivedAt) + deps.retry.lifetimeMs;
+
+  const defer = (r: RecipientState, status: string, reason: string, delayMs: number): void => {
+    if (now.getTime() >= expiresAt) {
+      r.status = 'bounced';
+      r.lastResult = `gave up after ${r.attempts} attempts: ${reason}`;
+      delete r.nextAttempt;
+      deps.track({ event: 'bounced', id, rcpt: r.address, reason: r.lastResult });
+      notices.push({ recipient: recipientOf(r), action: 'failed', status: status.startsWith('4.') ? '4.4.7' : status, detail: r.lastResult });
+      return;
+    }
+    r.lastResult = reason;
+    r.nextAttempt = new Date(Math.min(now.getTime() + delayMs, expiresAt)).toISOString();
+    deps.track({ event: 'deferred', id, rcpt: r.address, reason, nextAttempt: r.nextAttempt });
+    if (r.warned !== true && now.getTime() - Date.parse(envelope.receivedAt) >= deps.retry.delayWarningMs) {
+      r.warned = true;
+      notices.push({ recipient: recipientOf(r), action: 'delayed', status, detail: reason, willRetryUntil: new Date(expiresAt) });
+    }
+  };
+
+  for (const r of due.filter((x) => x.local)) {
+    r.attempts++;
+    try {
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, deps.spool.messageStream(id, envelope), deps.hostname, deps.now);
+      r.status = 'delivered';
+      r.lastResult = `maildir ${path}`;
+      delete r.nextAttempt;
+      deps.track({ event: 'delivered', id, rcpt: r.address, via: 'maildir', detail: path });
+      if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({ recipient: recipientOf(r), action: 'delivered', status: '2.0.0', detail: 'delivered to mailbox' });
+    } catch (e) {
+      defer(r, '4.2.0', `local delivery failed: ${e instanceof Error ? e.message : String(e)}`, deps.retry.localRetryMs);
+    }
+  }
+
+  const remote = due.filter((x) => !x.local);
+  const { deliverRemote } = deps;
+  if (deliverRemote !== undefined) {
+    const domains = new Map<string, RecipientState[]>();
+    for (const r of remote) domains.set(domainOf(r.address), [...(domains.get(domainOf(r.address)) ?? []), r]);
+    for (const [domain, states] of domains) {
+      const tx = envelope.transaction;
+      const message: OutboundMessage = {
+        from: tx.from, rcpts: states.map(recipientOf), body: tx.body, smtputf8: tx.smtputf8, size: envelope.messageLength,
+        ...(tx.ret === undefined ? {} : { ret: tx.ret }), ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+        open: () => deps.spool.messageStream(id, envelope),
+      };
+      const result = await deliverRemote(domain, message);
+      const remoteMta = result.hop === undefined ? undefined : `dns; ${result.hop.name}`;
+      for (const r of states) {
+        r.attempts++;
+        const o = result.outcomes.find((x) => x.address === r.address);
+        if (o === undefined) continue;
+        const how = result.method === undefined ? '' : ` ${result.method}${result.method === 'BDAT' ? `/${result.chunks ?? 0}` : ''}`;
+        if (o.kind === 'delivered') {
+          r.status = 'delivered';
+          r.lastResult = `${result.hop?.name ?? domain}${how}: ${o.detail}`;
+          delete r.nextAttempt;
+          deps.track({ event: 'delivered', id, rcpt: r.address, via: 'smtp', detail: r.lastResult });
+          if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({ recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
+        } else if (o.kind === 'permanent') {
+          r.status = 'bounced';
+          r.lastResult = o.detail;
+          delete r.nextAttempt;
+          deps.track({ event: 'bounced', id, rcpt: r.address, reason: o.detail });
+          notices.push({ recipient: recipientOf(r), action: 'failed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
+        } else {
+          const schedule = deps.retry.scheduleMs;
+          defer(r, o.status, o.detail, schedule[Math.min(r.attempts - 1, schedule.length - 1)] ?? 3_600_000);
+        }
+      }
+    }
+  }
+  const changed = due.some((r) => r.local) || (deliverRemote !== undefined && remote.length > 0);
+  return { changed, notices };
+}

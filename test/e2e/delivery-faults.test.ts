@@ -1,0 +1,120 @@
+/** Fault injection with a scriptable peer: every recipient ends delivered, bounced or queued for retry. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RawSmtp } from '../support/raw-client.js';
+import { eventually, startBarge, type TestBarge } from '../support/barge.js';
+import { fakePeer, type FakePeer } from '../support/fake-peer.js';
+import type { EntryState } from '../../src/queue/runner.js';
+
+const MESSAGE = 'Subject: faults\r\n\r\nhello\r\n';
+
+async function submit(barge: TestBarge, rcpts: string[], params = ''): Promise<string> {
+  const c = await RawSmtp.connect(barge.port);
+  await c.reply();
+  await c.command('EHLO client.test');
+  await c.send(`MAIL FROM:<alice@localhost>${params}\r\n${rcpts.map((r) => `RCPT TO:<${r}>\r\n`).join('')}BDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
+  const replies = await c.replies(2 + rcpts.length);
+  c.close();
+  const last = replies.at(-1);
+  assert.equal(last?.code, 250, last?.raw);
+  return /queued as ([0-9A-Z]+)/.exec(last?.lines[0] ?? '')?.[1] ?? '';
+}
+
+/** A virtual clock: the runner's retry times are compared with it. */
+function clock(): { now: () => Date; advance(ms: number): void } {
+  let t = Date.now();
+  return { now: () => new Date(t), advance: (ms) => void (t += ms) };
+}
+
+async function withPeer(peer: FakePeer, toml: string, body: (barge: TestBarge, c: ReturnType<typeof clock>) => Promise<void>): Promise<void> {
+  const c = clock();
+  const barge = await startBarge(`[delivery]\nreply_timeout = "1s"\nconnect_timeout = "1s"\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now });
+  try {
+    await body(barge, c);
+  } finally {
+    await barge.stop();
+    await peer.close();
+  }
+}
+
+const state = async (barge: TestBarge, id: string): Promise<EntryState | undefined> => barge.server.spool.readState<EntryState>(id);
+
+test('5xx for one of two recipients: one delivered, one bounced with a DSN to the sender', async () => {
+  const peer = await fakePeer({ rcpt: (a) => (a.startsWith('gone') ? '550 5.1.1 no such user' : '250 2.1.5 OK') });
+  await withPeer(peer, '', async (barge) => {
+    await submit(barge, ['ok@remote.test', 'gone@remote.test']);
+    const [dsn] = await eventually(async () => {
+      const box = await barge.mailbox('alice@localhost');
+      return box.length > 0 ? box : undefined;
+    }, 10_000, 'bounce');
+    assert.ok(dsn !== undefined);
+    const text = dsn.toString('latin1');
+    assert.match(text, /^Return-Path: <>\r$/m, 'a bounce comes from the null sender');
+    assert.match(text, /5\.1\.1/);
+    assert.match(text, /gone@remote\.test/);
+    assert.doesNotMatch(text, /Final-Recipient: rfc822; ?ok@remote\.test/);
+    assert.equal(peer.received.length, 1);
+    assert.deepEqual(peer.received[0]?.rcpts, ['ok@remote.test']);
+    assert.equal(peer.received[0]?.body.toString('latin1').endsWith(MESSAGE), true);
+    await eventually(async () => ((await barge.server.spool.list()).length === 0 ? true : undefined), 5000, 'queue to empty');
+  });
+});
+
+for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT'] as const) {
+  test(`${fault}: the message stays queued, is retried on schedule, and arrives exactly once`, async () => {
+    let broken = true;
+    const peer = await fakePeer({
+      rcpt: () => (broken && fault === '4xx on RCPT' ? '451 4.3.0 try later' : '250 2.1.5 OK'),
+      content: () => (broken && fault === 'reset at BDAT' ? 'reset' : broken && fault === 'silence after BDAT' ? 'silent' : 'accept'),
+    });
+    await withPeer(peer, '', async (barge, c) => {
+      const id = await submit(barge, ['bob@remote.test']);
+      const deferred = await eventually(async () => {
+        const s = await state(barge, id);
+        return s?.rcpts[0]?.nextAttempt === undefined ? undefined : s;
+      }, 10_000, 'deferral');
+      const r = deferred.rcpts[0];
+      assert.equal(r?.status, 'pending');
+      assert.equal(r?.attempts, 1);
+      // The classic schedule: first retry 15 minutes later.
+      assert.equal(Date.parse(r?.nextAttempt ?? '') - c.now().getTime(), 15 * 60_000);
+      assert.equal(peer.received.length, 0);
+      // Not due yet: a scan changes nothing.
+      await barge.server.runner.scan();
+      await barge.server.runner.idle();
+      assert.equal((await state(barge, id))?.rcpts[0]?.attempts, 1);
+      broken = false;
+      c.advance(15 * 60_000);
+      await barge.server.runner.scan();
+      await barge.server.runner.idle();
+      assert.equal(peer.received.length, 1, 'delivered exactly once');
+      assert.deepEqual(await barge.server.spool.list(), []);
+    });
+  });
+}
+
+test('a recipient still failing after the queue lifetime is bounced (4.4.7)', async () => {
+  const peer = await fakePeer({ rcpt: () => '452 4.2.2 mailbox full' });
+  await withPeer(peer, 'max_queue_lifetime = "1h"\ndelay_warning = "30m"', async (barge, c) => {
+    const id = await submit(barge, ['full@remote.test']);
+    await eventually(async () => ((await state(barge, id))?.rcpts[0]?.nextAttempt === undefined ? undefined : true), 10_000, 'deferral');
+    c.advance(45 * 60_000);
+    await barge.server.runner.scan();
+    await barge.server.runner.idle();
+    // Past the delay-warning time: the sender is told the message is delayed.
+    const warned = await eventually(async () => {
+      const box = await barge.mailbox('alice@localhost');
+      return box.length > 0 ? box : undefined;
+    }, 5000, 'delay warning');
+    assert.match(warned[0]?.toString('latin1') ?? '', /delayed/i);
+    c.advance(60 * 60_000);
+    await barge.server.runner.scan();
+    await barge.server.runner.idle();
+    const box = await eventually(async () => {
+      const b = await barge.mailbox('alice@localhost');
+      return b.length > 1 ? b : undefined;
+    }, 5000, 'bounce');
+    assert.match(box[1]?.toString('latin1') ?? '', /4\.4\.7|4\.2\.2/);
+    assert.deepEqual(await barge.server.spool.list(), []);
+  });
+});
