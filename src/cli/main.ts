@@ -8,15 +8,19 @@ import { ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
 import { runServer } from '../server/run.js';
 import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
+import { runSend, type SendOptions } from './send.js';
 
 const USAGE = `usage: barge <command> [options]
 
 commands:
   serve [--config FILE] [--listen HOST:PORT]... [--data-dir DIR] [--hostname NAME]
         [--local-domain DOMAIN]... [--max-message-size SIZE]
-                      receive mail (default: 127.0.0.1:2525, data in ./var)
-  queue list|show ID [--config FILE] [--data-dir DIR]
-                      read the queue
+        [--route DOMAIN=HOST:PORT]... [--smart-host HOST:PORT] [--queue-only]
+                      receive and deliver mail (default: 127.0.0.1:2525, data in ./var)
+  queue list|show ID|retry ID|flush|delete ID [--config FILE] [--data-dir DIR]
+                      read and adjust the queue
+  send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --direct] < message
+                      submit a message to the running server (or straight into the spool)
   options decode VALUE [--outbound]
   options encode [--base N] [--with A,B] [--without A,B] [--outbound]
                       IIS-compatible command support masks`;
@@ -32,6 +36,9 @@ const CONFIG_OPTIONS = {
   hostname: { type: 'string' },
   'local-domain': { type: 'string', multiple: true },
   'max-message-size': { type: 'string' },
+  route: { type: 'string', multiple: true },
+  'smart-host': { type: 'string' },
+  'queue-only': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -49,9 +56,28 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values.hostname === undefined ? {} : { hostname: values.hostname }),
           ...(values['local-domain'] === undefined ? {} : { localDomain: values['local-domain'] }),
           ...(values['max-message-size'] === undefined ? {} : { maxMessageSize: values['max-message-size'] }),
+          ...(values.route === undefined ? {} : { route: values.route }),
+          ...(values['smart-host'] === undefined ? {} : { smartHost: values['smart-host'] }),
+          ...(values['queue-only'] === undefined ? {} : { queueOnly: values['queue-only'] }),
         };
         const config = await loadConfig(values.config, flags, hostname());
         return command === 'serve' ? await runServer(config, err) : await runQueue(config, positionals, out, err);
+      }
+      case 'send': {
+        const { values } = parseArgs({
+          args: rest,
+          options: { ...CONFIG_OPTIONS, from: { type: 'string' }, to: { type: 'string', multiple: true }, t: { type: 'boolean', short: 't' }, server: { type: 'string' }, direct: { type: 'boolean' } },
+        });
+        if (values.help === true) return usage(0);
+        const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
+        const options: SendOptions = {
+          from: values.from ?? `${process.env.USER ?? 'root'}@${config.hostname}`,
+          to: values.to ?? [],
+          fromHeaders: values.t === true,
+          direct: values.direct === true,
+          ...(values.server === undefined ? {} : { server: values.server }),
+        };
+        return await runSend(config, options, process.stdin, out, err);
       }
       case 'options':
         return runOptions(rest, out, err);

@@ -1,4 +1,7 @@
-/** `barge queue list` and `barge queue show ID`: read the spool of a (running or stopped) server. */
+/**
+ * `barge queue list | show ID | retry ID | flush | delete ID`: read and adjust the spool of a running
+ * or stopped server. Retry and flush make entries due now; a running server takes them at its next scan.
+ */
 import type { Config } from '../config/types.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { initialState, type EntryState } from '../queue/runner.js';
@@ -39,8 +42,41 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
         return 1;
       }
     }
+    case 'flush':
+    case 'retry': {
+      const ids = sub === 'flush' ? await spool.list() : id === undefined ? [] : [id];
+      if (ids.length === 0 && sub === 'retry') {
+        err('usage: barge queue retry ID');
+        return 2;
+      }
+      let changed = 0;
+      for (const entry of ids) {
+        const { state } = await load(entry).catch(() => ({ state: undefined }));
+        if (state === undefined) continue;
+        for (const r of state.rcpts) delete r.nextAttempt;
+        await spool.writeState(entry, state);
+        changed++;
+      }
+      // A running server takes due entries at its next scan (or at once on ETRN).
+      out(`${changed} message(s) due now; a running server retries them within ${Math.round(config.queue.scanIntervalMs / 1000)} s`);
+      return sub === 'retry' && changed === 0 ? 1 : 0;
+    }
+    case 'delete': {
+      if (id === undefined || !/^[A-Z0-9]+$/.test(id)) {
+        err('usage: barge queue delete ID');
+        return 2;
+      }
+      const exists = (await spool.list()).includes(id);
+      if (!exists) {
+        err(`barge: no queue entry ${id}`);
+        return 1;
+      }
+      await spool.remove(id);
+      out(`${id} deleted (no notice sent to the sender)`);
+      return 0;
+    }
     default:
-      err('usage: barge queue list | barge queue show ID');
+      err('usage: barge queue list | show ID | retry ID | flush | delete ID');
       return 2;
   }
 }

@@ -12,7 +12,7 @@ const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..',
 const barge = (...args: string[]): ReturnType<typeof run> => run(process.execPath, [BIN, ...args]);
 
 test('queue list and queue show describe a queued relay message', async () => {
-  const server = await startBarge();
+  const server = await startBarge('[queue]\nhold = true');
   try {
     const c = await RawSmtp.connect(server.port);
     await c.reply();
@@ -45,4 +45,22 @@ test('a bad configuration file exits 2 and names the key and line', async () => 
   assert.match(r.stderr, /barge\.toml line 2: limits\.max_errors/);
   assert.equal((await barge('frobnicate')).code, 2);
   assert.equal((await barge('options', 'encode', '--without', 'CHUNKING,BINARYMIME')).stdout.trim(), '4551873');
+});
+
+test('barge send submits stdin to the running server (recipients from -t) and prints the queue id', async () => {
+  const server = await startBarge();
+  try {
+    const message = 'Subject: sent\r\nTo: Bob <bob@localhost>\r\nCc: carol@localhost\r\n\r\nhello\r\n';
+    const r = await run(process.execPath, [BIN, 'send', '-t', '--from', 'a@localhost', '--server', `127.0.0.1:${server.port}`], message);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.match(id, /^[0-9A-Z]+$/);
+    const received = (await server.tracking()).find((e) => e.event === 'received');
+    assert.ok(received?.event === 'received');
+    assert.equal(received.id, id);
+    assert.equal(received.method, 'BDAT');
+    assert.deepEqual([...received.rcpts].sort(), ['bob@localhost', 'carol@localhost']);
+  } finally {
+    await server.stop();
+  }
 });

@@ -1,0 +1,115 @@
+/**
+ * `barge send`: a sendmail-like injector. Reads a message from stdin (into a temporary file, so a
+ * message of any size costs no memory), then either submits it to a running server over SMTP
+ * (BDAT when offered) or, with --direct, writes it straight into the spool of a stopped server.
+ * Prints the queue id.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Config } from '../config/types.js';
+import { domainOf } from '../protocol/command.js';
+import { ClientConnection } from '../client/connection.js';
+import { greet, transfer } from '../client/transfer.js';
+import { Spool } from '../queue/spool.js';
+import { makeIdSource } from '../queue/ids.js';
+import { dataPaths } from '../server/run.js';
+
+export interface SendOptions {
+  readonly from: string;
+  readonly to: readonly string[];
+  /** -t: take recipients from the To, Cc and Bcc headers as well. */
+  readonly fromHeaders: boolean;
+  readonly server?: string;
+  readonly direct: boolean;
+}
+
+export async function runSend(config: Config, o: SendOptions, input: Readable, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'barge-send-'));
+  try {
+    const file = join(dir, 'message');
+    await pipeline(input, createWriteStream(file));
+    const size = (await stat(file)).size;
+    const rcpts = [...new Set([...o.to, ...(o.fromHeaders ? await headerRecipients(file) : [])].map((a) => a.trim()).filter((a) => a !== ''))];
+    if (rcpts.length === 0) {
+      err('barge send: no recipients (use --to or -t)');
+      return 2;
+    }
+    const body = (await hasHighBytes(file)) ? '8BITMIME' : '7BIT';
+    if (o.direct) return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
+    const listener = config.listeners[0];
+    const [host = listener?.host ?? '127.0.0.1', port = String(listener?.port ?? 2525)] = (o.server ?? '').split(/:(?=\d+$)/).filter((x) => x !== '');
+    const conn = await ClientConnection.open({ host, port: Number(port), connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
+    try {
+      const caps = await greet(conn, config.hostname);
+      const result = await transfer(conn, caps, { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) }, { allowBdat: true, chunkSize: config.delivery.chunkSize });
+      const failed = result.outcomes.filter((x) => x.kind !== 'delivered');
+      for (const f of failed) err(`barge send: ${f.address}: ${f.detail}`);
+      const id = /queued as ([0-9A-Z]+)/.exec(result.outcomes.find((x) => x.kind === 'delivered')?.detail ?? '')?.[1];
+      if (id !== undefined) out(id);
+      return failed.length === 0 ? 0 : 1;
+    } finally {
+      await conn.quit();
+    }
+  } catch (e) {
+    err(`barge send: ${e instanceof Error ? e.message : String(e)}${o.direct ? '' : ' (is the server running? --direct writes into the spool instead)'}`);
+    return 1;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function enqueueDirect(config: Config, from: string, rcpts: readonly string[], file: string, size: number, body: '7BIT' | '8BITMIME', out: (l: string) => void): Promise<number> {
+  const spool = await Spool.open(dataPaths(config.dataDir).spool, { cleanIncoming: false });
+  const id = makeIdSource()();
+  const writer = spool.begin(id);
+  for await (const chunk of createReadStream(file)) {
+    if (!writer.write(chunk as Buffer)) await new Promise<void>((resolve) => writer.onDrain(resolve));
+  }
+  const locals = new Set(config.localDomains);
+  await spool.commit(writer, {
+    id, receivedAt: new Date().toISOString(), listener: 'send', clientIp: '127.0.0.1', helo: config.hostname, protocol: 'local', method: 'DATA', chunks: 0, size,
+    transaction: { from, body, smtputf8: false, rcpts: rcpts.map((address) => ({ address, local: locals.has(domainOf(address)) })) },
+  });
+  out(id);
+  return 0;
+}
+
+/** Addresses in To, Cc and Bcc of the header section (first 64 KB), unfolded. */
+async function headerRecipients(file: string): Promise<string[]> {
+  const head = await firstBytes(file, 64 * 1024);
+  const text = head.toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const headers = (end < 0 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
+  const found: string[] = [];
+  for (const line of headers.split(/\r?\n/)) {
+    const m = /^(to|cc|bcc):(.*)$/i.exec(line);
+    if (m === null) continue;
+    for (const part of (m[2] ?? '').split(',')) {
+      const angle = /<([^>]+)>/.exec(part)?.[1];
+      const bare = /[^\s<>"]+@[^\s<>"]+/.exec(part)?.[0];
+      const address = angle ?? bare;
+      if (address !== undefined) found.push(address);
+    }
+  }
+  return found;
+}
+
+async function hasHighBytes(file: string): Promise<boolean> {
+  for await (const chunk of createReadStream(file)) if ((chunk as Buffer).some((b) => b > 0x7f)) return true;
+  return false;
+}
+
+async function firstBytes(file: string, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of createReadStream(file, { end: n - 1 })) {
+    parts.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
+  }
+  return Buffer.concat(parts, length);
+}
+
