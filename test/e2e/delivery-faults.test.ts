@@ -118,3 +118,34 @@ test('a recipient still failing after the queue lifetime is bounced (4.4.7)', as
     assert.deepEqual(await barge.server.spool.list(), []);
   });
 });
+
+test('DSN parameters are passed on to a peer that offers DSN; BODY and SIZE too', async () => {
+  const peer = await fakePeer({ keywords: ['PIPELINING', 'CHUNKING', '8BITMIME', 'SIZE 100000', 'DSN'] });
+  await withPeer(peer, '', async (barge) => {
+    await submit(barge, ['bob@remote.test'], ' RET=HDRS ENVID=ab+2Bc BODY=8BITMIME');
+    await eventually(async () => (peer.received.length > 0 ? true : undefined), 10_000, 'delivery');
+    const [mail = ''] = peer.received[0]?.commands ?? [];
+    assert.match(mail, /^MAIL FROM:<alice@localhost> SIZE=\d+ BODY=8BITMIME RET=HDRS ENVID=ab\+2Bc$/);
+    assert.equal(peer.received[0]?.method, 'BDAT');
+  });
+});
+
+test('a peer that refuses EHLO gets HELO and DATA; one whose SIZE is too small bounces the message unsent', async () => {
+  const old = await fakePeer({ noEhlo: true });
+  await withPeer(old, '', async (barge) => {
+    await submit(barge, ['bob@remote.test']);
+    await eventually(async () => (old.received.length > 0 ? true : undefined), 10_000, 'delivery');
+    assert.equal(old.received[0]?.method, 'DATA');
+    assert.equal(old.received[0]?.commands[0], 'MAIL FROM:<alice@localhost>', 'no ESMTP parameters after HELO');
+  });
+  const small = await fakePeer({ keywords: ['SIZE 10'] });
+  await withPeer(small, '', async (barge) => {
+    await submit(barge, ['bob@remote.test']);
+    const [dsn] = await eventually(async () => {
+      const box = await barge.mailbox('alice@localhost');
+      return box.length > 0 ? box : undefined;
+    }, 10_000, 'bounce');
+    assert.match(dsn?.toString('latin1') ?? '', /Status: 5\.3\.4/);
+    assert.equal(small.received.length, 0);
+  });
+});

@@ -8,11 +8,15 @@ export interface PeerBehaviour {
   keywords?: string[];
   /** Reply to RCPT for an address (default "250 2.1.5 OK"). */
   rcpt?: (address: string) => string;
+  /** Reply to EHLO with 500 so the client must fall back to HELO. */
+  noEhlo?: boolean;
   /** At the first content command: 'accept' (default), 'reset' the connection, stay 'silent', or reply with a string. */
   content?: () => 'accept' | 'reset' | 'silent' | string;
 }
 
 export interface Received {
+  /** The MAIL and RCPT command lines as sent, parameters included. */
+  readonly commands: string[];
   readonly from: string;
   readonly rcpts: string[];
   readonly method: 'DATA' | 'BDAT';
@@ -37,6 +41,7 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
     let buf = Buffer.alloc(0);
     let from = '';
     let rcpts: string[] = [];
+    let commands: string[] = [];
     let chunk: { remaining: number; last: boolean } | undefined;
     let data: string[] | undefined;
     let bdat: Buffer[] = [];
@@ -55,7 +60,7 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
           const last = chunk.last;
           chunk = undefined;
           if (last) {
-            received.push({ from, rcpts, method: 'BDAT', body: Buffer.concat(bdat) });
+            received.push({ commands, from, rcpts, method: 'BDAT', body: Buffer.concat(bdat) });
             bdat = [];
           }
           say('250 2.0.0 OK');
@@ -67,20 +72,24 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
         buf = buf.subarray(lf + 1);
         if (data !== undefined) {
           if (line === '.') {
-            received.push({ from, rcpts, method: 'DATA', body: Buffer.from(data.join(''), 'latin1') });
+            received.push({ commands, from, rcpts, method: 'DATA', body: Buffer.from(data.join(''), 'latin1') });
             data = undefined;
             say('250 2.0.0 OK');
           } else data.push(`${line.startsWith('.') ? line.slice(1) : line}\r\n`);
           continue;
         }
         const verb = line.split(' ')[0]?.toUpperCase() ?? '';
-        if (verb === 'EHLO') say(['250-fake.test', ...(peer.behaviour.keywords ?? ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME', 'SIZE 100000000', 'ENHANCEDSTATUSCODES']).map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
+        if (verb === 'EHLO' && peer.behaviour.noEhlo === true) say('500 5.5.1 what is EHLO');
+        else if (verb === 'HELO') say('250 fake.test');
+        else if (verb === 'EHLO') say(['250-fake.test', ...(peer.behaviour.keywords ?? ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME', 'SIZE 100000000', 'ENHANCEDSTATUSCODES']).map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
         else if (verb === 'MAIL') {
           from = /<([^>]*)>/.exec(line)?.[1] ?? '';
           rcpts = [];
+          commands = [line];
           say('250 2.1.0 OK');
         } else if (verb === 'RCPT') {
           const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
+          commands.push(line);
           const r = peer.behaviour.rcpt?.(address) ?? '250 2.1.5 OK';
           if (r.startsWith('2')) rcpts.push(address);
           say(r);
