@@ -15,7 +15,7 @@ if (!existsSync(join(root, 'node_modules', 'typescript'))) run('npm', ['ci', '--
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
 
 if (process.argv.includes('--test')) {
-  const needed = [['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3']];
+  const needed = [['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base']];
   const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0 || existsSync(`/usr/sbin/${bin}`);
   const missing = needed.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
   if (missing.length > 0) {

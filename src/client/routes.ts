@@ -26,12 +26,12 @@ export interface DnsResolver {
 }
 
 export interface RoutingTable {
+  /** Port for hops found in DNS. */
+  readonly port: number;
   /** Per-domain next hops ("example.com" -> mx.internal:25). */
   readonly routes: ReadonlyMap<string, { readonly host: string; readonly port: number }>;
   readonly smartHost: { readonly host: string; readonly port: number } | undefined;
 }
-
-const SMTP_PORT = 25;
 
 export async function route(domain: string, table: RoutingTable, dns: DnsResolver): Promise<Route> {
   const fixed = table.routes.get(domain) ?? table.smartHost;
@@ -55,7 +55,7 @@ export async function route(domain: string, table: RoutingTable, dns: DnsResolve
   for (const name of names) {
     for (const lookup of [dns.resolve4.bind(dns), dns.resolve6.bind(dns)]) {
       try {
-        for (const address of await lookup(name)) hops.push({ host: address, port: SMTP_PORT, name });
+        for (const address of await lookup(name)) hops.push({ host: address, port: table.port, name });
       } catch (e) {
         lastError = `${name}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
       }

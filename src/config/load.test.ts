@@ -119,3 +119,36 @@ test('errors name the key and the line', () => {
   assert.throws(() => buildConfig(undefined, { maxMessageSize: 'huge' }, 'h'), /--max-message-size/);
   assert.throws(() => buildConfig(undefined, { listen: ['1.2.3.4'] }, 'h'), /--listen: expected HOST:PORT/);
 });
+
+test('delivery settings: routes, smart host, DNS servers, schedule; --route wins for its domain', () => {
+  const c = buildConfig(toml(`
+smart_host = "relay.example.net:587"
+[routes]
+"Example.com" = "mx.internal:25"
+"other.test" = "10.0.0.1:2525"
+[dns]
+servers = ["127.0.0.1:5353"]
+[delivery]
+chunking = "never"
+chunk_size = "256KB"
+retry_schedule = ["1m", "2m"]
+max_queue_lifetime = "2d"
+port = 2525
+`), { route: ['other.test=127.0.0.1:26'] }, 'h');
+  const d = c.delivery;
+  assert.deepEqual(d.smartHost, { host: 'relay.example.net', port: 587 });
+  assert.deepEqual(d.routes.get('example.com'), { host: 'mx.internal', port: 25 });
+  assert.deepEqual(d.routes.get('other.test'), { host: '127.0.0.1', port: 26 });
+  assert.deepEqual(d.dnsServers, ['127.0.0.1:5353']);
+  assert.equal(d.chunking, 'never');
+  assert.equal(d.chunkSize, 256 * 1024);
+  assert.deepEqual(d.retryScheduleMs, [60_000, 120_000]);
+  assert.equal(d.maxQueueLifetimeMs, 2 * 86_400_000);
+  assert.equal(d.remotePort, 2525);
+  const defaults = buildConfig(undefined, {}, 'h').delivery;
+  assert.deepEqual(defaults.retryScheduleMs, [900_000, 1_800_000, 3_600_000, 14_400_000]);
+  assert.equal(defaults.maxQueueLifetimeMs, 5 * 86_400_000);
+  assert.equal(defaults.smartHost, undefined);
+  assert.throws(() => buildConfig(undefined, { route: ['nohost'] }, 'h'), /--route/);
+  assert.match(errorOf('[routes]\n"a.test" = "nowhere"'), /line 2: routes\.a\.test: expected HOST:PORT/);
+});

@@ -87,6 +87,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       delayWarningMs: f.delivery?.delay_warning ?? DEFAULTS.delayWarningMs,
       connectTimeoutMs: f.delivery?.connect_timeout ?? DEFAULTS.connectTimeoutMs,
       replyTimeoutMs: f.delivery?.reply_timeout ?? DEFAULTS.replyTimeoutMs,
+      remotePort: f.delivery?.port ?? 25,
     },
   };
   return deepFreeze(config);

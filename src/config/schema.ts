@@ -155,6 +155,7 @@ export const fileSchema = z.strictObject({
       delay_warning: duration.optional(),
       connect_timeout: duration.optional(),
       reply_timeout: duration.optional(),
+      port: z.number().int().min(1).max(65535).optional(),
     })
     .optional(),
 });

@@ -89,4 +89,6 @@ export interface DeliveryConfig {
   readonly delayWarningMs: number;
   readonly connectTimeoutMs: number;
   readonly replyTimeoutMs: number;
+  /** Port for MX and A/AAAA next hops (25; like Exim's smtp transport `port`). */
+  readonly remotePort: number;
 }

@@ -57,7 +57,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
   const delivery: DeliveryContext = {
     heloName: config.hostname,
-    routing: { routes: d.routes, smartHost: d.smartHost },
+    routing: { routes: d.routes, smartHost: d.smartHost, port: d.remotePort },
     dns,
     transfer: { allowBdat: outboundAllowsBdat(d.outboundMask) && d.chunking === 'auto', chunkSize: d.chunkSize },
     connectTimeoutMs: d.connectTimeoutMs,

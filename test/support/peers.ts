@@ -10,13 +10,15 @@ const PATHS: Readonly<Record<string, readonly string[]>> = {
   exim4: ['/usr/sbin/exim4', '/usr/sbin/exim'],
   swaks: ['/usr/bin/swaks', '/usr/local/bin/swaks'],
   python3: ['/usr/bin/python3', '/usr/local/bin/python3'],
+  dnsmasq: ['/usr/sbin/dnsmasq'],
 };
 
 /** The peer's path, or undefined after marking the test skipped (only when missing peers are allowed). */
 export function peer(t: TestContext, name: keyof typeof PATHS & string): string | undefined {
   const found = (PATHS[name] ?? []).find((p) => existsSync(p));
   if (found !== undefined) return found;
-  const message = `${name} is not installed (apt-get install ${name === 'exim4' ? 'exim4-daemon-light' : name}; scripts/prepare.mjs --test does it as root)`;
+  const pkg = name === 'exim4' ? 'exim4-daemon-light' : name === 'dnsmasq' ? 'dnsmasq-base' : name;
+  const message = `${name} is not installed (apt-get install ${pkg}; scripts/prepare.mjs --test does it as root)`;
   if (process.env.BARGE_ALLOW_MISSING_PEERS === '1') {
     t.skip(message);
     return undefined;
