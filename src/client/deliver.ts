@@ -25,6 +25,7 @@ export interface DomainDelivery {
   readonly hop?: NextHop;
   readonly method?: 'DATA' | 'BDAT';
   readonly chunks?: number;
+  readonly converted?: string;
 }
 
 export async function deliverToDomain(domain: string, message: OutboundMessage, ctx: DeliveryContext): Promise<DomainDelivery> {
@@ -47,7 +48,7 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
       const caps = await greet(conn, ctx.heloName);
       const result = await transfer(conn, caps, message, ctx.transfer);
       await conn.quit();
-      return { outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks };
+      return { outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks, ...(result.converted === undefined ? {} : { converted: result.converted }) };
     } catch (e) {
       conn?.destroy();
       // A 5xx greeting or EHLO/HELO refusal is final for this host only; try the next one.

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { BodyType, Recipient } from '../protocol/envelope.js';
 import { encodeXtext } from '../protocol/command.js';
 import { DotStuffer } from '../protocol/dot-stuffer.js';
+import { downconvert } from './downconvert.js';
 import { replyText, type PeerReply } from '../protocol/reply-parser.js';
 import type { ClientConnection } from './connection.js';
 
@@ -49,6 +50,8 @@ export interface RecipientOutcome {
 export interface TransferResult {
   readonly method: 'DATA' | 'BDAT';
   readonly chunks: number;
+  /** Set when the content was downconverted for this peer: what and why. */
+  readonly converted?: string;
   readonly outcomes: readonly RecipientOutcome[];
 }
 
@@ -98,21 +101,34 @@ const all = (rcpts: readonly Recipient[], kind: OutcomeKind, status: string, det
 export function precheck(message: OutboundMessage, caps: PeerCapabilities, options: TransferOptions): RecipientOutcome[] | undefined {
   const has = (k: string): boolean => caps.keywords.has(k);
   if (message.smtputf8 && !has('SMTPUTF8')) return all(message.rcpts, 'permanent', '5.6.7', 'peer does not offer SMTPUTF8 (RFC 6531 3.4)');
-  if (message.body === 'BINARYMIME' && !(has('BINARYMIME') && has('CHUNKING') && options.allowBdat)) {
-    return all(message.rcpts, 'permanent', '5.6.3', 'binary message and the path offers no BINARYMIME over BDAT; conversion is not available');
-  }
-  if (message.body === '8BITMIME' && !has('8BITMIME')) return all(message.rcpts, 'permanent', '5.6.3', '8-bit message and the peer does not offer 8BITMIME (RFC 6152 3)');
   const limit = Number(caps.keywords.get('SIZE') ?? '0');
   if (has('SIZE') && limit > 0 && message.size > limit) return all(message.rcpts, 'permanent', '5.3.4', `message of ${message.size} octets exceeds the peer's SIZE ${limit} (RFC 1870)`);
   return undefined;
 }
 
-export async function transfer(conn: ClientConnection, caps: PeerCapabilities, message: OutboundMessage, options: TransferOptions): Promise<TransferResult> {
+/**
+ * What the content must become for this peer: sent as it is, or converted to 7-bit MIME when it
+ * is binary and the path cannot carry BINARYMIME over BDAT, or 8-bit and the peer lacks 8BITMIME.
+ */
+export function conversionFor(body: BodyType, caps: PeerCapabilities, useBdat: boolean): string | undefined {
+  const has = (k: string): boolean => caps.keywords.has(k);
+  if (body === 'BINARYMIME' && !(has('BINARYMIME') && useBdat)) return 'BINARYMIME converted to base64: the path offers no BINARYMIME over BDAT (RFC 3030 3)';
+  if (body === '8BITMIME' && !has('8BITMIME')) return '8-bit content converted to base64: the peer does not offer 8BITMIME (RFC 6152 3)';
+  return undefined;
+}
+
+export async function transfer(conn: ClientConnection, caps: PeerCapabilities, original: OutboundMessage, options: TransferOptions): Promise<TransferResult> {
   const has = (k: string): boolean => caps.keywords.has(k);
   const useBdat = options.allowBdat && has('CHUNKING');
   const method = useBdat ? 'BDAT' : 'DATA';
-  const refused = precheck(message, caps, options);
+  const refused = precheck(original, caps, options);
   if (refused !== undefined) return { method, chunks: 0, outcomes: refused };
+  const converted = conversionFor(original.body, caps, useBdat);
+  // RFC 1870 allows an estimate: base64 grows content by 4/3 plus line ends.
+  const message: OutboundMessage = converted === undefined ? original : {
+    ...original, body: '7BIT', size: Math.ceil(original.size * 1.4) + 1024,
+    open: () => downconvert(original.open(), original.body, converted),
+  };
 
   const mailParams: string[] = [];
   if (has('SIZE')) mailParams.push(`SIZE=${message.size}`);
@@ -156,7 +172,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, m
   }
   const { final, chunks } = useBdat ? await sendBdat(conn, message, options.chunkSize, has('PIPELINING')) : await sendData(conn, message);
   for (const r of accepted) outcomes.set(r.address, outcome(r.address, final, method === 'BDAT' ? 'BDAT' : 'DATA'));
-  return { method, chunks, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)) };
+  return { method, chunks, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)), ...(converted === undefined ? {} : { converted }) };
 }
 
 async function sendData(conn: ClientConnection, message: OutboundMessage): Promise<{ final: PeerReply; chunks: number }> {
@@ -174,7 +190,6 @@ async function sendData(conn: ClientConnection, message: OutboundMessage): Promi
  * (RFC 3030 2), so the first non-250 reply is the result.
  */
 async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkSize: number, pipelining: boolean): Promise<{ final: PeerReply; chunks: number }> {
-  let sent = 0;
   let chunks = 0;
   let outstanding = 0;
   let failure: PeerReply | undefined;
@@ -185,26 +200,32 @@ async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkS
       if (last.code !== 250) failure ??= last;
     }
   };
-  const sendChunk = async (parts: Buffer[], length: number): Promise<void> => {
-    sent += length;
+  const sendChunk = async (chunk: Buffer, isLast: boolean): Promise<void> => {
     chunks++;
-    const header = `BDAT ${length}${sent >= message.size ? ' LAST' : ''}`;
+    const header = `BDAT ${chunk.length}${isLast ? ' LAST' : ''}`;
     conn.logCommand(header);
-    await conn.write(Buffer.concat([Buffer.from(`${header}\r\n`), ...parts]));
+    await conn.write(Buffer.concat([Buffer.from(`${header}\r\n`), chunk]));
     outstanding++;
     if (!pipelining) await collect();
   };
+  // A full chunk is held back until more content follows, so the end is known without the size
+  // (a converted message's length is not known in advance).
   let parts: Buffer[] = [];
   let length = 0;
+  let held: Buffer | undefined;
   for await (const data of message.open()) {
     let buf = data as Buffer;
     while (buf.length > 0 && failure === undefined) {
+      if (held !== undefined) {
+        await sendChunk(held, false);
+        held = undefined;
+      }
       const take = Math.min(chunkSize - length, buf.length);
       parts.push(buf.subarray(0, take));
       length += take;
       buf = buf.subarray(take);
-      if (length === chunkSize && sent + length < message.size) {
-        await sendChunk(parts, length);
+      if (length === chunkSize) {
+        held = Buffer.concat(parts, length);
         parts = [];
         length = 0;
       }
@@ -212,7 +233,7 @@ async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkS
     if (failure !== undefined) break;
   }
   // The last chunk, possibly empty ("BDAT 0 LAST"), unless a chunk already failed (no pipelining).
-  if (failure === undefined) await sendChunk(parts, length);
+  if (failure === undefined) await sendChunk(held ?? Buffer.concat(parts, length), true);
   await collect();
   const final = failure ?? last;
   if (final === undefined) throw new Error('BDAT ended without a reply');

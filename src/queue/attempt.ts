@@ -102,7 +102,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
         r.attempts++;
         const o = result.outcomes.find((x) => x.address === r.address);
         if (o === undefined) continue;
-        const how = result.method === undefined ? '' : ` ${result.method}${result.method === 'BDAT' ? `/${result.chunks ?? 0}` : ''}`;
+        const how = (result.method === undefined ? '' : ` ${result.method}${result.method === 'BDAT' ? `/${result.chunks ?? 0}` : ''}`) + (result.converted === undefined ? '' : ` (${result.converted})`);
         if (o.kind === 'delivered') {
           r.status = 'delivered';
           r.lastResult = `${result.hop?.name ?? domain}${how}: ${o.detail}`;
