@@ -3,9 +3,10 @@
  * until one takes a transaction (RFC 5321 5.1: go on to the next MX on connection failures and
  * 4xx greetings). Returns an outcome per recipient; never throws for peer or network trouble.
  */
-import { ClientConnection } from './connection.js';
+import type { ConnectOptions } from './connection.js';
+import type { Session, SessionPool } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import { greet, transfer, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions } from './transfer.js';
+import { transfer, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions } from './transfer.js';
 import { replyText } from '../protocol/reply-parser.js';
 
 export interface DeliveryContext {
@@ -15,6 +16,7 @@ export interface DeliveryContext {
   readonly transfer: TransferOptions;
   readonly connectTimeoutMs: number;
   readonly replyTimeoutMs: number;
+  readonly pool: SessionPool;
   /** Every outbound command and response, for the W3C log. */
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
 }
@@ -36,23 +38,29 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
   const problems: string[] = [];
   for (const hop of r.hops) {
-    let conn: ClientConnection | undefined;
-    try {
-      conn = await ClientConnection.open({
-        host: hop.host,
-        port: hop.port,
-        connectTimeoutMs: ctx.connectTimeoutMs,
-        replyTimeoutMs: ctx.replyTimeoutMs,
-        log: ctx.log === undefined ? undefined : (direction, text) => ctx.log?.(hop, direction, text),
-      });
-      const caps = await greet(conn, ctx.heloName);
-      const result = await transfer(conn, caps, message, ctx.transfer);
-      await conn.quit();
-      return { outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks, ...(result.converted === undefined ? {} : { converted: result.converted }) };
-    } catch (e) {
-      conn?.destroy();
-      // A 5xx greeting or EHLO/HELO refusal is final for this host only; try the next one.
-      problems.push(`${hop.name}[${hop.host}]:${hop.port}: ${e instanceof PeerRefused ? `${e.stage} ${replyText(e.reply)}` : e instanceof Error ? e.message : String(e)}`);
+    const options: ConnectOptions = {
+      host: hop.host,
+      port: hop.port,
+      connectTimeoutMs: ctx.connectTimeoutMs,
+      replyTimeoutMs: ctx.replyTimeoutMs,
+      ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
+    };
+    // A kept session may have been closed by the peer meanwhile: then one fresh try on the same hop.
+    for (const fresh of [false, true]) {
+      let session: Session | undefined;
+      try {
+        session = await ctx.pool.acquire(options, fresh);
+        const result = await transfer(session.conn, session.caps, message, ctx.transfer);
+        ctx.pool.release(options, session, true);
+        return { outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks, ...(result.converted === undefined ? {} : { converted: result.converted }) };
+      } catch (e) {
+        if (session !== undefined) ctx.pool.release(options, session, false);
+        const stale = session?.reused === true && !(e instanceof PeerRefused);
+        if (stale) continue;
+        // A 5xx greeting or EHLO/HELO refusal is final for this host only; try the next one.
+        problems.push(`${hop.name}[${hop.host}]:${hop.port}: ${e instanceof PeerRefused ? `${e.stage} ${replyText(e.reply)}` : e instanceof Error ? e.message : String(e)}`);
+        break;
+      }
     }
   }
   return everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${problems.join('; ')}`);

@@ -88,6 +88,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       connectTimeoutMs: f.delivery?.connect_timeout ?? DEFAULTS.connectTimeoutMs,
       replyTimeoutMs: f.delivery?.reply_timeout ?? DEFAULTS.replyTimeoutMs,
       remotePort: f.delivery?.port ?? 25,
+      maxPerDestination: f.delivery?.max_per_destination ?? 10,
     },
   };
   return deepFreeze(config);

@@ -156,6 +156,7 @@ export const fileSchema = z.strictObject({
       connect_timeout: duration.optional(),
       reply_timeout: duration.optional(),
       port: z.number().int().min(1).max(65535).optional(),
+      max_per_destination: count.optional(),
     })
     .optional(),
 });

@@ -89,6 +89,8 @@ export interface DeliveryConfig {
   readonly delayWarningMs: number;
   readonly connectTimeoutMs: number;
   readonly replyTimeoutMs: number;
+  /** Sessions at once to one destination host and port. */
+  readonly maxPerDestination: number;
   /** Port for MX and A/AAAA next hops (25; like Exim's smtp transport `port`). */
   readonly remotePort: number;
 }

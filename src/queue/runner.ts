@@ -90,7 +90,8 @@ export class QueueRunner {
   }
 
   #pump(): void {
-    const limit = this.#o.concurrency ?? 4;
+    // Entries in flight at once; sessions to one destination are limited (and reused) by the client.
+    const limit = this.#o.concurrency ?? 16;
     while (this.#active.size < limit && this.#due.length > 0) {
       const id = this.#due.shift();
       if (id === undefined) break;

@@ -14,6 +14,7 @@ import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
+import { SessionPool } from '../client/pool.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
@@ -55,6 +56,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const d = config.delivery;
   const dns = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
+  const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
     routing: { routes: d.routes, smartHost: d.smartHost, port: d.remotePort },
@@ -62,6 +64,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     transfer: { allowBdat: outboundAllowsBdat(d.outboundMask) && d.chunking === 'auto', chunkSize: d.chunkSize },
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,
+    pool,
     // The classic service logged outbound sessions in the same file, marked by cs-username.
     log: (hop, direction, text) => {
       const [verb = '', ...rest] = text.split(' ');
@@ -149,6 +152,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
     await Promise.race([ended, grace]);
     await runner.stop();
+    await pool.close();
     await Promise.all([...logs.map((l) => l.close()), tracking?.close()]);
   };
   return {

@@ -149,3 +149,17 @@ test('a peer that refuses EHLO gets HELO and DATA; one whose SIZE is too small b
     assert.equal(small.received.length, 0);
   });
 });
+
+test('messages to one destination reuse a session, and no more than max_per_destination run at once', async () => {
+  const peer = await fakePeer();
+  await withPeer(peer, 'max_per_destination = 2', async (barge) => {
+    for (let i = 1; i <= 3; i++) {
+      await submit(barge, ['bob@remote.test']);
+      await eventually(async () => (peer.received.length === i ? true : undefined), 10_000, `delivery ${i}`);
+    }
+    assert.equal(peer.stats.connections, 1, 'one session carried three messages one after another');
+    await Promise.all(Array.from({ length: 8 }, () => submit(barge, ['carol@remote.test'])));
+    await eventually(async () => (peer.received.length === 11 ? true : undefined), 15_000, 'eight more deliveries');
+    assert.ok(peer.stats.maxConcurrent <= 2, `at most 2 sessions at once, saw ${peer.stats.maxConcurrent}`);
+  });
+});

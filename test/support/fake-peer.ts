@@ -26,6 +26,8 @@ export interface Received {
 export interface FakePeer {
   readonly port: number;
   readonly received: Received[];
+  /** Connections accepted so far, and the most open at once. */
+  readonly stats: { connections: number; maxConcurrent: number };
   behaviour: PeerBehaviour;
   close(): Promise<void>;
 }
@@ -33,9 +35,12 @@ export interface FakePeer {
 export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
   const received: Received[] = [];
   const sockets = new Set<Socket>();
+  const stats = { connections: 0, maxConcurrent: 0 };
   const peer = { behaviour: initial } as { behaviour: PeerBehaviour };
   const server: Server = createServer((socket) => {
     sockets.add(socket);
+    stats.connections++;
+    stats.maxConcurrent = Math.max(stats.maxConcurrent, sockets.size);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     let buf = Buffer.alloc(0);
@@ -122,6 +127,7 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
   return Object.assign(peer, {
     port: typeof address === 'object' && address !== null ? address.port : 0,
     received,
+    stats,
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
