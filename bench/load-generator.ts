@@ -181,3 +181,18 @@ export async function bulk(port: number, rcpt: string, message: Buffer, method: 
   s.close();
   return message.length / 1e6 / elapsed;
 }
+
+/** Sends `count` messages over `connections` sessions as fast as they are accepted. */
+export async function sendCount(port: number, rcpt: string, message: Buffer, method: Method, connections: number, count: number): Promise<void> {
+  const sessions = await Promise.all(Array.from({ length: connections }, () => openSession(port, rcpt)));
+  let left = count;
+  await Promise.all(
+    sessions.map(async (s) => {
+      while (left > 0) {
+        left--;
+        await s.send(message, method);
+      }
+    }),
+  );
+  for (const s of sessions) s.close();
+}

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';
 import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
+import { relayBulk, relayRate, startRelay } from './relay.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' } } });
 const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
@@ -84,6 +85,41 @@ try {
   await Promise.all(servers.map((s) => s.stop()));
 }
 
+// Relay: Barge receives, spools and delivers to a sink on loopback. The sink for the rate rows is
+// smtp-server (no BDAT, so Barge relays with DATA); for the large message it is a receiving Barge
+// (queue-only), so BDAT and DATA can be compared.
+const relayRows: Array<[string, string, number | string]> = [];
+{
+  const sink = await startSmtpServer();
+  const relay = await startRelay(sink.port);
+  try {
+    for (const [label, size, count] of [['1 KB', 1024, values.quick ? 300 : 2000], ['100 KB', 100 * 1024, values.quick ? 50 : 300]] as const) {
+      const rate = await relayRate(relay, textMessage(size), count, 20).catch((e: unknown) => String(e));
+      relayRows.push([`relay ${label}, 20 conn (to smtp-server)`, 'msg/s', rate]);
+      process.stderr.write(`  relay ${label}: ${typeof rate === 'number' ? rate.toFixed(0) : rate} msg/s\n`);
+    }
+  } finally {
+    await relay.stop();
+    await sink.stop();
+  }
+  const receiver = await startBarge();
+  try {
+    for (const mask of [7, 5]) {
+      const relayer = await startRelay(receiver.port, mask);
+      try {
+        const r = await relayBulk(relayer, large);
+        const how = mask === 7 ? 'BDAT' : 'DATA';
+        relayRows.push([`relay ${largeSize / 1e6} MB via ${how} (to Barge)`, 'MB/s', r.mbps], [`relay peak RSS, ${how}`, 'MB', r.rss / 1e6]);
+        process.stderr.write(`  relay ${largeSize / 1e6} MB via ${how}: ${r.mbps.toFixed(1)} MB/s, RSS ${(r.rss / 1e6).toFixed(0)} MB\n`);
+      } finally {
+        await relayer.stop();
+      }
+    }
+  } finally {
+    await receiver.stop();
+  }
+}
+
 const names = servers.map((s) => s.name);
 const fmt = (c: Cell | undefined): string => (c === undefined ? '-' : typeof c === 'number' ? c.toFixed(c < 100 ? 1 : 0) : c);
 const header = ['measurement', 'unit', ...names];
@@ -110,3 +146,8 @@ const rss = rows.filter((r) => r.label.startsWith('Barge peak RSS')).map((r) => 
 const peak = Math.max(...rss.map((c) => (typeof c === 'number' ? c : Number.NaN)));
 console.log(`${peak < 100 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MB -> ')} MB across message sizes (target < 100 MB, flat)`);
 for (const n of notes) console.log(n);
+console.log('');
+const relayWidth = Math.max(...relayRows.map(([l]) => l.length));
+console.log(`| ${'relay measurement'.padEnd(relayWidth)} | unit  | Barge |`);
+console.log(`|${'-'.repeat(relayWidth + 2)}|-------|-------|`);
+for (const [label, unit, v] of relayRows) console.log(`| ${label.padEnd(relayWidth)} | ${unit.padEnd(5)} | ${fmt(v)} |`);

@@ -11,6 +11,8 @@ const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
 export interface ServerUnderTest {
   readonly name: string;
+  /** Barge's data directory (its queue is `spool/queue` under it). */
+  readonly dataDir?: string;
   readonly port: number;
   readonly pid: number;
   stop(): Promise<void>;
@@ -39,11 +41,12 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
   };
 }
 
-export async function startBarge(): Promise<ServerUnderTest> {
+/** Barge receiving only (--queue-only) unless `extra` arguments say otherwise. */
+export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge'): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(ROOT, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test', '--max-message-size', '200MB', '--queue-only'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(ROOT, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test', '--max-message-size', '200MB', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
-  return { name: 'Barge', port: Number(m[1]), pid: child.pid ?? 0, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
+  return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
 }
 
 export async function startSmtpServer(): Promise<ServerUnderTest> {

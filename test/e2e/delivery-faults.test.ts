@@ -163,3 +163,20 @@ test('messages to one destination reuse a session, and no more than max_per_dest
     assert.ok(peer.stats.maxConcurrent <= 2, `at most 2 sessions at once, saw ${peer.stats.maxConcurrent}`);
   });
 });
+
+test('ETRN for the domain retries deferred mail at once (RFC 1985)', async () => {
+  let broken = true;
+  const peer = await fakePeer({ rcpt: () => (broken ? '451 4.3.0 later' : '250 2.1.5 OK') });
+  await withPeer(peer, '', async (barge) => {
+    const id = await submit(barge, ['bob@remote.test']);
+    await eventually(async () => ((await state(barge, id))?.rcpts[0]?.nextAttempt === undefined ? undefined : true), 10_000, 'deferral');
+    broken = false;
+    const c = await RawSmtp.connect(barge.port);
+    await c.reply();
+    await c.command('EHLO admin.test');
+    const r = await c.command('ETRN remote.test');
+    assert.equal(r.code, 250);
+    c.close();
+    await eventually(async () => (peer.received.length === 1 ? true : undefined), 10_000, 'delivery after ETRN');
+  });
+});
