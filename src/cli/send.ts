@@ -45,7 +45,7 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
     const conn = await ClientConnection.open({ host, port: Number(port), connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
     try {
       const caps = await greet(conn, config.hostname);
-      const result = await transfer(conn, caps, { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) }, { allowBdat: true, chunkSize: config.delivery.chunkSize });
+      const result = await transfer(conn, caps, { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) }, { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize });
       const failed = result.outcomes.filter((x) => x.kind !== 'delivered');
       for (const f of failed) err(`barge send: ${f.address}: ${f.detail}`);
       const id = /queued as ([0-9A-Z]+)/.exec(result.outcomes.find((x) => x.kind === 'delivered')?.detail ?? '')?.[1];

@@ -13,7 +13,8 @@ export interface DeliveryContext {
   readonly heloName: string;
   readonly routing: RoutingTable;
   readonly dns: DnsResolver;
-  readonly transfer: TransferOptions;
+  /** Transfer options for a domain (global switches, or its route's overrides). */
+  readonly transfer: (domain: string) => TransferOptions;
   readonly connectTimeoutMs: number;
   readonly replyTimeoutMs: number;
   readonly pool: SessionPool;
@@ -50,7 +51,7 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
       let session: Session | undefined;
       try {
         session = await ctx.pool.acquire(options, fresh);
-        const result = await transfer(session.conn, session.caps, message, ctx.transfer);
+        const result = await transfer(session.conn, session.caps, message, ctx.transfer(domain));
         ctx.pool.release(options, session, true);
         return { outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks, ...(result.converted === undefined ? {} : { converted: result.converted }) };
       } catch (e) {

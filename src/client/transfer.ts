@@ -34,6 +34,8 @@ export interface OutboundMessage {
 export interface TransferOptions {
   /** Outbound options allow BDAT (mask bit 0x2 and `chunking = "auto"`). */
   readonly allowBdat: boolean;
+  readonly allowPipelining: boolean;
+  readonly allowBinarymime: boolean;
   readonly chunkSize: number;
 }
 
@@ -110,9 +112,9 @@ export function precheck(message: OutboundMessage, caps: PeerCapabilities, optio
  * What the content must become for this peer: sent as it is, or converted to 7-bit MIME when it
  * is binary and the path cannot carry BINARYMIME over BDAT, or 8-bit and the peer lacks 8BITMIME.
  */
-export function conversionFor(body: BodyType, caps: PeerCapabilities, useBdat: boolean): string | undefined {
+export function conversionFor(body: BodyType, caps: PeerCapabilities, useBdat: boolean, allowBinarymime = true): string | undefined {
   const has = (k: string): boolean => caps.keywords.has(k);
-  if (body === 'BINARYMIME' && !(has('BINARYMIME') && useBdat)) return 'BINARYMIME converted to base64: the path offers no BINARYMIME over BDAT (RFC 3030 3)';
+  if (body === 'BINARYMIME' && !(has('BINARYMIME') && useBdat && allowBinarymime)) return 'BINARYMIME converted to base64: the path offers no BINARYMIME over BDAT (RFC 3030 3)';
   if (body === '8BITMIME' && !has('8BITMIME')) return '8-bit content converted to base64: the peer does not offer 8BITMIME (RFC 6152 3)';
   return undefined;
 }
@@ -123,7 +125,8 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   const method = useBdat ? 'BDAT' : 'DATA';
   const refused = precheck(original, caps, options);
   if (refused !== undefined) return { method, chunks: 0, outcomes: refused };
-  const converted = conversionFor(original.body, caps, useBdat);
+  const converted = conversionFor(original.body, caps, useBdat, options.allowBinarymime);
+  const pipelining = options.allowPipelining && has('PIPELINING');
   // RFC 1870 allows an estimate: base64 grows content by 4/3 plus line ends.
   const message: OutboundMessage = converted === undefined ? original : {
     ...original, body: '7BIT', size: Math.ceil(original.size * 1.4) + 1024,
@@ -147,7 +150,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
 
   let mailReply: PeerReply;
   const rcptReplies: PeerReply[] = [];
-  if (has('PIPELINING')) {
+  if (pipelining) {
     await conn.send([mail, ...rcptLines]);
     mailReply = await conn.reply('MAIL');
     for (let i = 0; i < rcptLines.length; i++) rcptReplies.push(await conn.reply('RCPT'));
@@ -170,7 +173,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
     await conn.command('RSET').catch(() => undefined);
     return { method, chunks: 0, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, mailReply, 'RCPT')) };
   }
-  const { final, chunks } = useBdat ? await sendBdat(conn, message, options.chunkSize, has('PIPELINING')) : await sendData(conn, message);
+  const { final, chunks } = useBdat ? await sendBdat(conn, message, options.chunkSize, pipelining) : await sendData(conn, message);
   for (const r of accepted) outcomes.set(r.address, outcome(r.address, final, method === 'BDAT' ? 'BDAT' : 'DATA'));
   return { method, chunks, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)), ...(converted === undefined ? {} : { converted }) };
 }

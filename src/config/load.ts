@@ -8,7 +8,7 @@ import { parse, TomlError } from 'smol-toml';
 import type { z } from 'zod';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
-import type { Config, HostPort, ListenerConfig } from './types.js';
+import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
 import { DEFAULTS, fileSchema, parseListen, parseSize, type FileConfig, type ListenerInput } from './schema.js';
 
 export class ConfigError extends Error {}
@@ -56,6 +56,12 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     throw new ConfigError(`${where(['log', 'w3c_fields'])}log.w3c_fields: ${e instanceof Error ? e.message : String(e)}`);
   }
 
+  const switches: OutboundSwitches = {
+    outboundMask: f.delivery?.outbound_command_support ?? DEFAULTS.outboundMask,
+    chunking: f.delivery?.chunking ?? 'auto',
+    pipelining: f.delivery?.pipelining ?? true,
+    binarymime: f.delivery?.binarymime ?? true,
+  };
   const config: Config = {
     hostname,
     dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
@@ -76,8 +82,8 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true },
     queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs, hold: flags.queueOnly ?? f.queue?.hold ?? false },
     delivery: {
-      outboundMask: f.delivery?.outbound_command_support ?? DEFAULTS.outboundMask,
-      chunking: f.delivery?.chunking ?? 'auto',
+      ...switches,
+      routeSwitches: routeSwitches(f.routes, switches),
       chunkSize: f.delivery?.chunk_size ?? DEFAULTS.chunkSize,
       routes: routes(f.routes, flags.route),
       smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseListen(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
@@ -109,14 +115,33 @@ function hostPort(text: string, source: string): HostPort {
   return hp;
 }
 
+type RouteInput = NonNullable<FileConfig['routes']>[string];
+
 /** The file's [routes], then --route flags (which win for the same domain). */
-function routes(table: Readonly<Record<string, string>> | undefined, flags: readonly string[] | undefined): ReadonlyMap<string, HostPort> {
+function routes(table: Readonly<Record<string, RouteInput>> | undefined, flags: readonly string[] | undefined): ReadonlyMap<string, HostPort> {
   const out = new Map<string, HostPort>();
-  for (const [domain, target] of Object.entries(table ?? {})) out.set(domain.toLowerCase(), hostPort(target, `routes.${domain}`));
+  for (const [domain, target] of Object.entries(table ?? {})) {
+    out.set(domain.toLowerCase(), hostPort(typeof target === 'string' ? target : target.next_hop, `routes.${domain}`));
+  }
   for (const flag of flags ?? []) {
     const [domain = '', target = ''] = flag.split('=', 2);
     if (!/^[A-Za-z0-9.-]+$/.test(domain)) throw new ConfigError(`--route: expected DOMAIN=HOST:PORT, got ${JSON.stringify(flag)}`);
     out.set(domain.toLowerCase(), hostPort(target, '--route'));
+  }
+  return out;
+}
+
+/** Routes written as tables may override the outbound switches for their domain. */
+function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, base: OutboundSwitches): ReadonlyMap<string, OutboundSwitches> {
+  const out = new Map<string, OutboundSwitches>();
+  for (const [domain, r] of Object.entries(table ?? {})) {
+    if (typeof r === 'string') continue;
+    out.set(domain.toLowerCase(), {
+      outboundMask: r.outbound_command_support ?? base.outboundMask,
+      chunking: r.chunking ?? base.chunking,
+      pipelining: r.pipelining ?? base.pipelining,
+      binarymime: r.binarymime ?? base.binarymime,
+    });
   }
   return out;
 }

@@ -143,12 +143,28 @@ export const fileSchema = z.strictObject({
     .optional(),
   queue: z.strictObject({ scan_interval: duration.optional(), hold: z.boolean().optional() }).optional(),
   smart_host: hostPort.optional(),
-  routes: z.record(domain, hostPort).optional(),
+  routes: z
+    .record(
+      domain,
+      z.union([
+        hostPort,
+        z.strictObject({
+          next_hop: hostPort,
+          outbound_command_support: mask.optional(),
+          chunking: z.enum(['auto', 'never']).optional(),
+          pipelining: z.boolean().optional(),
+          binarymime: z.boolean().optional(),
+        }),
+      ]),
+    )
+    .optional(),
   dns: z.strictObject({ servers: z.array(z.string().min(1)).optional() }).optional(),
   delivery: z
     .strictObject({
       outbound_command_support: mask.optional(),
       chunking: z.enum(['auto', 'never']).optional(),
+      pipelining: z.boolean().optional(),
+      binarymime: z.boolean().optional(),
       chunk_size: size.optional(),
       retry_schedule: z.array(duration).min(1).optional(),
       max_queue_lifetime: duration.optional(),

@@ -72,11 +72,21 @@ export interface HostPort {
   readonly port: number;
 }
 
-export interface DeliveryConfig {
+/** How Barge talks to a peer: globally in [delivery], overridden per route. */
+export interface OutboundSwitches {
   /** IIS-style outbound mask (default 7; 5 turns outbound BDAT off). */
   readonly outboundMask: number;
   /** `"never"` turns outbound BDAT off whatever the mask says. */
   readonly chunking: 'auto' | 'never';
+  /** Pipeline MAIL/RCPT and BDAT chunks when the peer offers PIPELINING. */
+  readonly pipelining: boolean;
+  /** Send binary content as BINARYMIME when offered; off converts it to base64 first. */
+  readonly binarymime: boolean;
+}
+
+export interface DeliveryConfig extends OutboundSwitches {
+  /** Per-domain overrides of the outbound switches (from `[routes."domain"]` tables). */
+  readonly routeSwitches: ReadonlyMap<string, OutboundSwitches>;
   readonly chunkSize: number;
   /** Per-domain next hops (a transport map), lower-case domains. */
   readonly routes: ReadonlyMap<string, HostPort>;

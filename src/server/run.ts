@@ -61,7 +61,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     heloName: config.hostname,
     routing: { routes: d.routes, smartHost: d.smartHost, port: d.remotePort },
     dns,
-    transfer: { allowBdat: outboundAllowsBdat(d.outboundMask) && d.chunking === 'auto', chunkSize: d.chunkSize },
+    transfer: (domain) => {
+      const sw = d.routeSwitches.get(domain) ?? d;
+      return { allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime, chunkSize: d.chunkSize };
+    },
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,
     pool,

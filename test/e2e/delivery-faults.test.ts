@@ -180,3 +180,34 @@ test('ETRN for the domain retries deferred mail at once (RFC 1985)', async () =>
     await eventually(async () => (peer.received.length === 1 ? true : undefined), 10_000, 'delivery after ETRN');
   });
 });
+
+test('per-route switches: chunking = "never" and binarymime = false for one domain, BDAT for another', async () => {
+  const peer = await fakePeer({ keywords: ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME'] });
+  const barge = await startBarge(
+    `[routes."plain.test"]\nnext_hop = "127.0.0.1:${peer.port}"\nchunking = "never"\n[routes."nobin.test"]\nnext_hop = "127.0.0.1:${peer.port}"\nbinarymime = false\n[routes]\n"fast.test" = "127.0.0.1:${peer.port}"`,
+  );
+  try {
+    const c = await RawSmtp.connect(barge.port);
+    await c.reply();
+    await c.command('EHLO client.test');
+    for (const to of ['a@plain.test', 'b@fast.test']) {
+      await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<${to}>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
+      assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    }
+    const binary = Buffer.concat([Buffer.from('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'), Buffer.from([0, 1, 2, 255, 13, 10])]);
+    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost> BODY=BINARYMIME\r\nRCPT TO:<c@nobin.test>\r\nBDAT ${binary.length} LAST\r\n`), binary]));
+    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    c.close();
+    await eventually(async () => (peer.received.length === 3 ? true : undefined), 10_000, 'three deliveries');
+    const by = (rcpt: string) => peer.received.find((r) => r.rcpts.includes(rcpt));
+    assert.equal(by('a@plain.test')?.method, 'DATA');
+    assert.equal(by('b@fast.test')?.method, 'BDAT');
+    const nobin = by('c@nobin.test');
+    assert.equal(nobin?.method, 'BDAT', 'CHUNKING still used');
+    assert.doesNotMatch(nobin?.commands[0] ?? '', /BINARYMIME/);
+    assert.match(nobin?.body.toString('latin1') ?? '', /Content-Transfer-Encoding: base64/);
+  } finally {
+    await barge.stop();
+    await peer.close();
+  }
+});
