@@ -60,14 +60,19 @@ test('5xx for one of two recipients: one delivered, one bounced with a DSN to th
   });
 });
 
-for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT'] as const) {
+for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT', 'reset mid-chunk', 'reset mid-DATA'] as const) {
   test(`${fault}: the message stays queued, is retried on schedule, and arrives exactly once`, async () => {
     let broken = true;
     const peer = await fakePeer({
       rcpt: () => (broken && fault === '4xx on RCPT' ? '451 4.3.0 try later' : '250 2.1.5 OK'),
-      content: () => (broken && fault === 'reset at BDAT' ? 'reset' : broken && fault === 'silence after BDAT' ? 'silent' : 'accept'),
+      content: () => {
+        if (!broken) return 'accept';
+        if (fault === 'reset at BDAT') return 'reset';
+        if (fault === 'silence after BDAT') return 'silent';
+        return fault.startsWith('reset mid') ? 'reset-mid' : 'accept';
+      },
     });
-    await withPeer(peer, '', async (barge, c) => {
+    await withPeer(peer, fault === 'reset mid-DATA' ? 'outbound_command_support = 5' : '', async (barge, c) => {
       const id = await submit(barge, ['bob@remote.test']);
       const deferred = await eventually(async () => {
         const s = await state(barge, id);
@@ -88,6 +93,8 @@ for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT'] as co
       await barge.server.runner.scan();
       await barge.server.runner.idle();
       assert.equal(peer.received.length, 1, 'delivered exactly once');
+      assert.equal(peer.received[0]?.method, fault === 'reset mid-DATA' ? 'DATA' : 'BDAT');
+      assert.equal(peer.received[0]?.body.toString('latin1').endsWith(MESSAGE), true);
       assert.deepEqual(await barge.server.spool.list(), []);
     });
   });

@@ -10,8 +10,11 @@ export interface PeerBehaviour {
   rcpt?: (address: string) => string;
   /** Reply to EHLO with 500 so the client must fall back to HELO. */
   noEhlo?: boolean;
-  /** At the first content command: 'accept' (default), 'reset' the connection, stay 'silent', or reply with a string. */
-  content?: () => 'accept' | 'reset' | 'silent' | string;
+  /**
+   * At the first content command: 'accept' (default), 'reset' the connection, stay 'silent', reply
+   * with a string, or 'reset-mid': accept the command, then reset once content bytes arrive.
+   */
+  content?: () => 'accept' | 'reset' | 'reset-mid' | 'silent' | string;
 }
 
 export interface Received {
@@ -50,13 +53,15 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
     let chunk: { remaining: number; last: boolean } | undefined;
     let data: string[] | undefined;
     let bdat: Buffer[] = [];
+    let resetMid = false;
     const say = (text: string): boolean => socket.write(`${text}\r\n`);
-    const content = (): 'accept' | 'reset' | 'silent' | string => peer.behaviour.content?.() ?? 'accept';
+    const content = (): string => peer.behaviour.content?.() ?? 'accept';
     say('220 fake.test ESMTP');
     socket.on('data', (bytes: Buffer) => {
       buf = Buffer.concat([buf, bytes]);
       for (;;) {
         if (chunk !== undefined) {
+          if (resetMid && buf.length > 0) return void socket.destroy();
           const take = Math.min(chunk.remaining, buf.length);
           bdat.push(buf.subarray(0, take));
           buf = buf.subarray(take);
@@ -76,6 +81,7 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
         const line = buf.subarray(0, lf).toString('latin1').replace(/\r$/, '');
         buf = buf.subarray(lf + 1);
         if (data !== undefined) {
+          if (resetMid) return void socket.destroy();
           if (line === '.') {
             received.push({ commands, from, rcpts, method: 'DATA', body: Buffer.from(data.join(''), 'latin1') });
             data = undefined;
@@ -102,8 +108,9 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
           const what = bdat.length === 0 ? content() : 'accept';
           if (what === 'reset') return void socket.destroy();
           if (what === 'silent') return;
+          resetMid = what === 'reset-mid';
           const [, size = '0', last] = line.split(' ');
-          if (what !== 'accept') {
+          if (what !== 'accept' && what !== 'reset-mid') {
             if (verb === 'BDAT') chunk = { remaining: Number(size), last: false };
             say(what);
             continue;
