@@ -120,10 +120,17 @@ export class ClientConnection {
     return this.reply(stage);
   }
 
-  /** Writes bytes; resolves when the socket can take more (backpressure). */
-  write(bytes: Buffer): Promise<void> {
+  /** Writes bytes (several buffers go out together, uncopied); resolves when the socket can take more. */
+  write(bytes: Buffer | readonly Buffer[]): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    if (this.#socket.write(bytes)) return Promise.resolve();
+    let ok = true;
+    if (Buffer.isBuffer(bytes)) ok = this.#socket.write(bytes);
+    else {
+      this.#socket.cork();
+      for (const b of bytes) ok = this.#socket.write(b);
+      this.#socket.uncork();
+    }
+    if (ok) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = (): void => {
         this.#socket.off('close', onClose);

@@ -203,11 +203,11 @@ async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkS
       if (last.code !== 250) failure ??= last;
     }
   };
-  const sendChunk = async (chunk: Buffer, isLast: boolean): Promise<void> => {
+  const sendChunk = async (chunk: readonly Buffer[], length: number, isLast: boolean): Promise<void> => {
     chunks++;
-    const header = `BDAT ${chunk.length}${isLast ? ' LAST' : ''}`;
+    const header = `BDAT ${length}${isLast ? ' LAST' : ''}`;
     conn.logCommand(header);
-    await conn.write(Buffer.concat([Buffer.from(`${header}\r\n`), chunk]));
+    await conn.write([Buffer.from(`${header}\r\n`), ...chunk]);
     outstanding++;
     if (!pipelining) await collect();
   };
@@ -215,12 +215,12 @@ async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkS
   // (a converted message's length is not known in advance).
   let parts: Buffer[] = [];
   let length = 0;
-  let held: Buffer | undefined;
+  let held: Buffer[] | undefined;
   for await (const data of message.open()) {
     let buf = data as Buffer;
     while (buf.length > 0 && failure === undefined) {
       if (held !== undefined) {
-        await sendChunk(held, false);
+        await sendChunk(held, chunkSize, false);
         held = undefined;
       }
       const take = Math.min(chunkSize - length, buf.length);
@@ -228,7 +228,7 @@ async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkS
       length += take;
       buf = buf.subarray(take);
       if (length === chunkSize) {
-        held = Buffer.concat(parts, length);
+        held = parts;
         parts = [];
         length = 0;
       }
@@ -236,7 +236,7 @@ async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkS
     if (failure !== undefined) break;
   }
   // The last chunk, possibly empty ("BDAT 0 LAST"), unless a chunk already failed (no pipelining).
-  if (failure === undefined) await sendChunk(held ?? Buffer.concat(parts, length), true);
+  if (failure === undefined) await (held === undefined ? sendChunk(parts, length, true) : sendChunk(held, chunkSize, true));
   await collect();
   const final = failure ?? last;
   if (final === undefined) throw new Error('BDAT ended without a reply');
