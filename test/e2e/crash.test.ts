@@ -102,3 +102,41 @@ test('kill -9 under load loses no acknowledged message and exposes no partial en
     if (process.env.BARGE_KEEP_CRASH_DIR === undefined) await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a message being delivered when the server is killed is delivered after restart (at least once, never lost)', { timeout: 60_000 }, async () => {
+  const { fakePeer } = await import('../support/fake-peer.js');
+  let hang = true;
+  const peer = await fakePeer({ content: () => (hang ? 'silent' : 'accept') });
+  const dataDir = await tempDir('barge-crash-delivery-');
+  try {
+    const route = ['--route', `remote.test=127.0.0.1:${peer.port}`];
+    const first = await spawnBarge(dataDir, route);
+    const c = await RawSmtp.connect(first.port);
+    await c.reply();
+    await c.command('EHLO load.test');
+    const body = 'Subject: in flight\r\n\r\nhello\r\n';
+    await c.send(`MAIL FROM:<a@load.test>\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${body.length} LAST\r\n${body}`);
+    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    c.close();
+    // Wait until the BDAT reached the peer, which never answers: the delivery is in flight.
+    await eventually(async () => (peer.stats.connections > 0 ? true : undefined), 10_000, 'delivery to start');
+    await new Promise((r) => setTimeout(r, 200));
+    first.child.kill('SIGKILL');
+    await exited(first.child);
+    assert.equal(peer.received.length, 0);
+    hang = false;
+    const second = await spawnBarge(dataDir, route);
+    try {
+      await eventually(async () => (peer.received.length === 1 ? true : undefined), 15_000, 'delivery after restart');
+      assert.equal(peer.received[0]?.body.toString('latin1').endsWith(body), true);
+      const spool = await Spool.open(join(dataDir, 'spool'), { cleanIncoming: false });
+      await eventually(async () => ((await spool.list()).length === 0 ? true : undefined), 5000, 'queue to empty');
+    } finally {
+      second.child.kill('SIGTERM');
+      await exited(second.child);
+    }
+  } finally {
+    await peer.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
