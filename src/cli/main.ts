@@ -19,7 +19,7 @@ commands:
                       receive and deliver mail (default: 127.0.0.1:2525, data in ./var)
   queue list|show ID|retry ID|flush|delete ID [--config FILE] [--data-dir DIR]
                       read and adjust the queue
-  send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --direct] < message
+  send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --data-dir DIR] < message
                       submit a message to the running server (or straight into the spool)
   options decode VALUE [--outbound]
   options encode [--base N] [--with A,B] [--without A,B] [--outbound]
@@ -66,7 +66,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'send': {
         const { values } = parseArgs({
           args: rest,
-          options: { ...CONFIG_OPTIONS, from: { type: 'string' }, to: { type: 'string', multiple: true }, t: { type: 'boolean', short: 't' }, server: { type: 'string' }, direct: { type: 'boolean' } },
+          options: { ...CONFIG_OPTIONS, from: { type: 'string' }, to: { type: 'string', multiple: true }, t: { type: 'boolean', short: 't' }, server: { type: 'string' } },
         });
         if (values.help === true) return usage(0);
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
@@ -74,7 +74,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           from: values.from ?? `${process.env.USER ?? 'root'}@${config.hostname}`,
           to: values.to ?? [],
           fromHeaders: values.t === true,
-          direct: values.direct === true,
+          direct: values['data-dir'] !== undefined,
           ...(values.server === undefined ? {} : { server: values.server }),
         };
         return await runSend(config, options, process.stdin, out, err);

@@ -1,8 +1,8 @@
 /**
  * `barge send`: a sendmail-like injector. Reads a message from stdin (into a temporary file, so a
- * message of any size costs no memory), then either submits it to a running server over SMTP
- * (BDAT when offered) or, with --direct, writes it straight into the spool of a stopped server.
- * Prints the queue id.
+ * message of any size costs no memory), then submits it to the running server over SMTP (BDAT
+ * when offered). With --data-dir, or when no server answers on the default listener, it writes the
+ * message straight into the spool instead; a server started later delivers it. Prints the queue id.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -42,7 +42,14 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
     if (o.direct) return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
     const listener = config.listeners[0];
     const [host = listener?.host ?? '127.0.0.1', port = String(listener?.port ?? 2525)] = (o.server ?? '').split(/:(?=\d+$)/).filter((x) => x !== '');
-    const conn = await ClientConnection.open({ host, port: Number(port), connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
+    let conn: ClientConnection;
+    try {
+      conn = await ClientConnection.open({ host, port: Number(port), connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
+    } catch (e) {
+      if (o.server !== undefined) throw e;
+      // No server runs on the default listener: enqueue directly, as sendmail does.
+      return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
+    }
     try {
       const caps = await greet(conn, config.hostname);
       const result = await transfer(conn, caps, { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) }, { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize });
@@ -55,7 +62,7 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
       await conn.quit();
     }
   } catch (e) {
-    err(`barge send: ${e instanceof Error ? e.message : String(e)}${o.direct ? '' : ' (is the server running? --direct writes into the spool instead)'}`);
+    err(`barge send: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   } finally {
     await rm(dir, { recursive: true, force: true });

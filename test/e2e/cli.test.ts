@@ -64,3 +64,13 @@ test('barge send submits stdin to the running server (recipients from -t) and pr
     await server.stop();
   }
 });
+
+test('barge send --data-dir writes into the spool of a stopped server', async () => {
+  const dir = await tempDir();
+  const r = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@remote.example', '--data-dir', dir], 'Subject: direct\r\n\r\nhi\r\n');
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  const list = await barge('queue', 'list', '--data-dir', dir);
+  assert.match(list.stdout, new RegExp(`^${id} .*<a@localhost>`, 'm'));
+  assert.match(list.stdout, /bob@remote\.example {2}relay/);
+});

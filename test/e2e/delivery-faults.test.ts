@@ -129,10 +129,16 @@ test('a recipient still failing after the queue lifetime is bounced (4.4.7)', as
 test('DSN parameters are passed on to a peer that offers DSN; BODY and SIZE too', async () => {
   const peer = await fakePeer({ keywords: ['PIPELINING', 'CHUNKING', '8BITMIME', 'SIZE 100000', 'DSN'] });
   await withPeer(peer, '', async (barge) => {
-    await submit(barge, ['bob@remote.test'], ' RET=HDRS ENVID=ab+2Bc BODY=8BITMIME');
+    const c = await RawSmtp.connect(barge.port);
+    await c.reply();
+    await c.command('EHLO client.test');
+    await c.send(`MAIL FROM:<alice@localhost> RET=HDRS ENVID=ab+2Bc BODY=8BITMIME\r\nRCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+2Bx@remote.test\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
+    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    c.close();
     await eventually(async () => (peer.received.length > 0 ? true : undefined), 10_000, 'delivery');
-    const [mail = ''] = peer.received[0]?.commands ?? [];
+    const [mail = '', rcpt = ''] = peer.received[0]?.commands ?? [];
     assert.match(mail, /^MAIL FROM:<alice@localhost> SIZE=\d+ BODY=8BITMIME RET=HDRS ENVID=ab\+2Bc$/);
+    assert.equal(rcpt, 'RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+2Bx@remote.test');
     assert.equal(peer.received[0]?.method, 'BDAT');
   });
 });
@@ -217,4 +223,23 @@ test('per-route switches: chunking = "never" and binarymime = false for one doma
     await barge.stop();
     await peer.close();
   }
+});
+
+test('an SMTPUTF8 message to a peer without SMTPUTF8 bounces with 5.6.7 (RFC 6531 3.4), unsent', async () => {
+  const peer = await fakePeer();
+  await withPeer(peer, '', async (barge) => {
+    const c = await RawSmtp.connect(barge.port);
+    await c.reply();
+    await c.command('EHLO client.test');
+    const body = Buffer.from('Subject: utf8\r\n\r\nhi\r\n');
+    await c.send(Buffer.concat([Buffer.from('MAIL FROM:<alice@localhost> SMTPUTF8\r\nRCPT TO:<jörg@remote.test>\r\n', 'utf8'), Buffer.from(`BDAT ${body.length} LAST\r\n`), body]));
+    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    c.close();
+    const [dsn] = await eventually(async () => {
+      const box = await barge.mailbox('alice@localhost');
+      return box.length > 0 ? box : undefined;
+    }, 10_000, 'bounce');
+    assert.match(dsn?.toString('utf8') ?? '', /Status: 5\.6\.7/);
+    assert.equal(peer.received.length, 0);
+  });
 });

@@ -60,7 +60,7 @@ test('a binary message is relayed Barge -> Barge with BDAT, byte-exact', async (
 
 test('with outbound_command_support = 5 the same relay uses DATA, dot lines intact', async () => {
   const receiver = await startBarge('', { localDomain: ['remote.test'] });
-  const sender = await startBarge('[delivery]\noutbound_command_support = 5', { route: [`remote.test=127.0.0.1:${receiver.port}`] });
+  const sender = await startBarge('[delivery]\noutbound_command_support = 5\n[log]\nw3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]', { route: [`remote.test=127.0.0.1:${receiver.port}`] });
   try {
     const message = Buffer.from('Subject: via DATA\r\n\r\n.leading dot\r\n..two\r\n.\r\nend\r\n');
     await submit(sender, 'alice@localhost', 'bob@remote.test', message);
@@ -68,6 +68,17 @@ test('with outbound_command_support = 5 the same relay uses DATA, dot lines inta
     const got = (await receiver.tracking()).find((e) => e.event === 'received');
     assert.ok(got?.event === 'received');
     assert.equal(got.method, 'DATA');
+    // Outbound lines as the classic service wrote them: commands and responses, status 0.
+    const log = parseW3cLog(await eventually(async () => {
+      const text = await sender.protocolLog();
+      return text.includes('OutboundConnectionResponse') && /QUIT/.test(text.split('OutboundConnectionCommand').slice(-1)[0] ?? '') ? text : undefined;
+    }, 5000, 'outbound log lines'));
+    const commands = log.filter((l) => l['cs-username'] === 'OutboundConnectionCommand');
+    assert.deepEqual(commands.map((l) => l['cs-method']), ['EHLO', 'MAIL', 'RCPT', 'DATA', 'QUIT']);
+    assert.match(commands[1]?.['cs-uri-query'] ?? '', /^FROM:<alice@localhost>\+SIZE=\d+$/);
+    assert.ok(commands.every((l) => l['sc-status'] === '0' && l['c-ip'] === '127.0.0.1'));
+    const responses = log.filter((l) => l['cs-username'] === 'OutboundConnectionResponse');
+    assert.ok(responses.some((l) => /^250\+2\.0\.0\+OK\+queued\+as/.test(l['cs-uri-query'] ?? '')), JSON.stringify(responses));
   } finally {
     await sender.stop();
     await receiver.stop();
