@@ -9,6 +9,7 @@ import { runServer } from '../server/run.js';
 import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
 import { runSend, type SendOptions } from './send.js';
+import { runUser } from './user.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -16,11 +17,15 @@ commands:
   serve [--config FILE] [--listen HOST:PORT]... [--data-dir DIR] [--hostname NAME]
         [--local-domain DOMAIN]... [--max-message-size SIZE]
         [--route DOMAIN=HOST:PORT]... [--smart-host HOST:PORT] [--queue-only]
+        [--tls-cert FILE --tls-key FILE] [--listen-tls HOST:PORT] [--listen-submission HOST:PORT]
+        [--relay-network CIDR]...
                       receive and deliver mail (default: 127.0.0.1:2525, data in ./var)
   queue list|show ID|retry ID|flush|delete ID [--config FILE] [--data-dir DIR]
                       read and adjust the queue
   send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --data-dir DIR] < message
                       submit a message to the running server (or straight into the spool)
+  user add|passwd|del|list [NAME] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
+                      manage the users who may AUTH (scrypt hashes in DATA_DIR/users)
   options decode VALUE [--outbound]
   options encode [--base N] [--with A,B] [--without A,B] [--outbound]
                       IIS-compatible command support masks`;
@@ -39,6 +44,11 @@ const CONFIG_OPTIONS = {
   route: { type: 'string', multiple: true },
   'smart-host': { type: 'string' },
   'queue-only': { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'listen-tls': { type: 'string' },
+  'listen-submission': { type: 'string' },
+  'relay-network': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -59,6 +69,11 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values.route === undefined ? {} : { route: values.route }),
           ...(values['smart-host'] === undefined ? {} : { smartHost: values['smart-host'] }),
           ...(values['queue-only'] === undefined ? {} : { queueOnly: values['queue-only'] }),
+          ...(values['tls-cert'] === undefined ? {} : { tlsCert: values['tls-cert'] }),
+          ...(values['tls-key'] === undefined ? {} : { tlsKey: values['tls-key'] }),
+          ...(values['listen-tls'] === undefined ? {} : { listenTls: values['listen-tls'] }),
+          ...(values['listen-submission'] === undefined ? {} : { listenSubmission: values['listen-submission'] }),
+          ...(values['relay-network'] === undefined ? {} : { relayNetwork: values['relay-network'] }),
         };
         const config = await loadConfig(values.config, flags, hostname());
         return command === 'serve' ? await runServer(config, err) : await runQueue(config, positionals, out, err);
@@ -78,6 +93,16 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values.server === undefined ? {} : { server: values.server }),
         };
         return await runSend(config, options, process.stdin, out, err);
+      }
+      case 'user': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, 'password-stdin': { type: 'boolean' }, address: { type: 'string', multiple: true } },
+          allowPositionals: true,
+        });
+        const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
+        const args = [...positionals, ...(values['password-stdin'] === true ? ['--password-stdin'] : []), ...(values.address ?? []).flatMap((a) => ['--address', a])];
+        return await runUser(args, config.dataDir, process.stdin, out, err);
       }
       case 'options':
         return runOptions(rest, out, err);

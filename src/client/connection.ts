@@ -4,6 +4,7 @@
  * reported to `log` so the W3C log can show outbound sessions as the classic service did.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ReplyParser, type PeerReply } from '../protocol/reply-parser.js';
 
 export interface ConnectOptions {
@@ -24,10 +25,19 @@ export class SmtpFailure extends Error {
   }
 }
 
+/** What STARTTLS gave: protocol version and whether the peer's certificate verified. */
+export interface TlsState {
+  readonly protocol: string;
+  readonly cipher: string;
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
+}
+
 export class ClientConnection {
-  readonly #socket: Socket;
+  #socket: Socket;
   readonly #o: ConnectOptions;
-  readonly #parser = new ReplyParser();
+  #parser = new ReplyParser();
+  #tls: TlsState | undefined;
   #ready: PeerReply[] = [];
   #waiter: { resolve: (r: PeerReply) => void; reject: (e: Error) => void } | undefined;
   #failure: Error | undefined;
@@ -36,6 +46,10 @@ export class ClientConnection {
     this.#socket = socket;
     this.#o = options;
     socket.setNoDelay(true);
+    this.#attach(socket);
+  }
+
+  #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
       try {
         for (const r of this.#parser.feed(bytes)) {
@@ -72,6 +86,51 @@ export class ClientConnection {
         reject(new SmtpFailure('connect', `connect to ${options.host}:${options.port}: ${e.message}`));
       });
     });
+  }
+
+  get tls(): TlsState | undefined {
+    return this.#tls;
+  }
+
+  /**
+   * Upgrades after the peer's 220 to STARTTLS (RFC 3207). Replies that arrived before the handshake
+   * are dropped: a device on the path could have injected them. With `verify`, the certificate must
+   * chain to a trusted CA (`ca` or the system's) and match `servername`, or this rejects.
+   */
+  async startTls(servername: string, verify: boolean, ca?: readonly string[]): Promise<TlsState> {
+    const plain = this.#socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('error');
+    plain.removeAllListeners('close');
+    this.#ready = [];
+    this.#parser = new ReplyParser();
+    const secure: TLSSocket = await new Promise((resolve, reject) => {
+      const s = tlsConnect({ socket: plain, servername, rejectUnauthorized: verify, ...(ca === undefined ? {} : { ca: [...ca] }) });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new SmtpFailure('TLS', `TLS handshake with ${this.#o.host} timed out`));
+      }, this.#o.replyTimeoutMs);
+      s.once('secureConnect', () => {
+        clearTimeout(timer);
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (e) => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(new SmtpFailure('TLS', `TLS handshake with ${this.#o.host}: ${e.message}`));
+      });
+    });
+    this.#socket = secure;
+    this.#attach(secure);
+    const cipher = secure.getCipher();
+    this.#tls = {
+      protocol: secure.getProtocol() ?? 'TLS',
+      cipher: cipher.name,
+      authorized: secure.authorized,
+      ...(secure.authorizationError === null || secure.authorizationError === undefined ? {} : { authorizationError: String(secure.authorizationError) }),
+    };
+    return this.#tls;
   }
 
   get remoteAddress(): string {

@@ -2,22 +2,45 @@
  * Delivers one message to the recipients of one domain: routes, then tries each next hop in order
  * until one takes a transaction (RFC 5321 5.1: go on to the next MX on connection failures and
  * 4xx greetings). Returns an outcome per recipient; never throws for peer or network trouble.
+ *
+ * The path to a hop may be hostile to BDAT (an ESMTP-inspecting firewall). When BDAT fails in a way
+ * that points at the path (see BdatPathFailure) or the EHLO keywords come back masked, the hop is
+ * remembered as "no-bdat" and the message is sent again at once by DATA on a new connection. Nothing
+ * was acknowledged by the failed attempt, so nothing is duplicated; with `fallback` off the message
+ * is simply retried later. A failed opportunistic TLS handshake is remembered the same way
+ * ("no-tls") and the message goes again in clear text; a peer slow on every chunk gets one chunk.
  */
 import type { ConnectOptions } from './connection.js';
 import type { Session, SessionPool } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import { transfer, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions } from './transfer.js';
+import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions, type PeerCapabilities } from './transfer.js';
+import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
+import type { Quirk, QuirkKind, QuirkStore } from './quirks.js';
 import { replyText } from '../protocol/reply-parser.js';
+
+export interface RouteOptions extends TransferOptions {
+  readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
+  /** Fall back to DATA (and remember it) when BDAT fails on the path. */
+  readonly fallback: boolean;
+}
 
 export interface DeliveryContext {
   readonly heloName: string;
   readonly routing: RoutingTable;
   readonly dns: DnsResolver;
-  /** Transfer options for a domain (global switches, or its route's overrides). */
-  readonly transfer: (domain: string) => TransferOptions;
+  /** Options for a domain (global switches, or its route's overrides). */
+  readonly transfer: (domain: string) => RouteOptions;
   readonly connectTimeoutMs: number;
   readonly replyTimeoutMs: number;
   readonly pool: SessionPool;
+  /** What is known about hostile paths; none in some tests. */
+  readonly quirks?: QuirkStore;
+  /** How long a quirk is remembered (24 h by default). */
+  readonly quirkTtlMs?: number;
+  /** A non-final chunk answered slower than this on average marks the peer "big-chunks". */
+  readonly slowChunkMs?: number;
+  /** Told of each quirk learnt (tracking log). */
+  readonly learnt?: (quirk: Quirk) => void;
   /** Every outbound command and response, for the W3C log. */
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
 }
@@ -29,6 +52,16 @@ export interface DomainDelivery {
   readonly method?: 'DATA' | 'BDAT';
   readonly chunks?: number;
   readonly converted?: string;
+  /** Why DATA was used although BDAT was allowed: a fallback made now or remembered. */
+  readonly fallback?: string;
+}
+
+const DAY_MS = 86_400_000;
+/** A keyword a firewall rewrote: all X's, perhaps ending in one other letter ("XXXXXXXA"), or stars. */
+const MASKED = /^(?:X{3,}[A-Z]?|\*+)$/;
+
+export function maskedKeywords(caps: PeerCapabilities): string[] {
+  return [...caps.keywords.keys()].filter((k) => MASKED.test(k));
 }
 
 export async function deliverToDomain(domain: string, message: OutboundMessage, ctx: DeliveryContext): Promise<DomainDelivery> {
@@ -37,32 +70,82 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
     outcomes: message.rcpts.map((rc) => ({ address: rc.address, kind, status, detail })),
   });
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
+  await ctx.quirks?.refresh();
+  const options = ctx.transfer(domain);
   const problems: string[] = [];
   for (const hop of r.hops) {
-    const options: ConnectOptions = {
-      host: hop.host,
-      port: hop.port,
-      connectTimeoutMs: ctx.connectTimeoutMs,
-      replyTimeoutMs: ctx.replyTimeoutMs,
-      ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
-    };
-    // A kept session may have been closed by the peer meanwhile: then one fresh try on the same hop.
-    for (const fresh of [false, true]) {
-      let session: Session | undefined;
-      try {
-        session = await ctx.pool.acquire(options, fresh);
-        const result = await transfer(session.conn, session.caps, message, ctx.transfer(domain));
-        ctx.pool.release(options, session, true);
-        return { outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks, ...(result.converted === undefined ? {} : { converted: result.converted }) };
-      } catch (e) {
-        if (session !== undefined) ctx.pool.release(options, session, false);
-        const stale = session?.reused === true && !(e instanceof PeerRefused);
-        if (stale) continue;
-        // A 5xx greeting or EHLO/HELO refusal is final for this host only; try the next one.
-        problems.push(`${hop.name}[${hop.host}]:${hop.port}: ${e instanceof PeerRefused ? `${e.stage} ${replyText(e.reply)}` : e instanceof Error ? e.message : String(e)}`);
-        break;
-      }
-    }
+    const delivered = await deliverToHop(hop, message, options, ctx, problems);
+    if (delivered !== undefined) return delivered;
   }
   return everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${problems.join('; ')}`);
+}
+
+/** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */
+async function deliverToHop(hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
+  const destination = `${hop.host}:${hop.port}`;
+  const connect: ConnectOptions = {
+    host: hop.host,
+    port: hop.port,
+    connectTimeoutMs: ctx.connectTimeoutMs,
+    replyTimeoutMs: ctx.replyTimeoutMs,
+    ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
+  };
+  const learn = async (kind: QuirkKind, reason: string): Promise<void> => {
+    const quirk = await ctx.quirks?.remember(destination, kind, reason, ctx.quirkTtlMs ?? DAY_MS).catch(() => undefined);
+    if (quirk !== undefined) ctx.learnt?.(quirk);
+  };
+  let fallback: string | undefined;
+  let fresh = false;
+  // At most: a stale kept session, a BDAT fallback and a TLS fallback, each retried once.
+  for (let tries = 0; tries < 4; tries++) {
+    const noBdat = options.fallback ? ctx.quirks?.get(destination, 'no-bdat') : undefined;
+    const noTls = ctx.quirks?.get(destination, 'no-tls');
+    const bigChunks = ctx.quirks?.get(destination, 'big-chunks');
+    const security: SessionSecurity = { ...options.security, servername: hop.name, skipTls: noTls !== undefined };
+    let session: Session | undefined;
+    try {
+      session = await ctx.pool.acquire(connect, fresh, security);
+      let transferOptions: TransferOptions = { ...options, chunkSize: bigChunks === undefined ? options.chunkSize : Number.MAX_SAFE_INTEGER };
+      if (options.allowBdat && noBdat !== undefined) {
+        transferOptions = { ...transferOptions, allowBdat: false };
+        fallback ??= `DATA instead of BDAT (remembered: ${noBdat.reason})`;
+      }
+      const masked = maskedKeywords(session.caps);
+      if (options.fallback && options.allowBdat && noBdat === undefined && masked.length > 0) {
+        const reason = `EHLO keywords masked (${masked.join(' ')}): an ESMTP-inspecting device is on the path`;
+        await learn('no-bdat', reason);
+        transferOptions = { ...transferOptions, allowBdat: false };
+        fallback = `DATA instead of BDAT (${reason})`;
+      }
+      const result = await transfer(session.conn, session.caps, message, transferOptions);
+      ctx.pool.release(connect, session, true);
+      const slow = ctx.slowChunkMs ?? 2000;
+      if (result.method === 'BDAT' && result.chunks > 1 && bigChunks === undefined && result.bdatMs / (result.chunks - 1) > slow) {
+        await learn('big-chunks', `${result.chunks} chunks took ${result.bdatMs} ms: the path delays each chunk; whole messages go as one chunk`);
+      }
+      return {
+        outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks,
+        ...(result.converted === undefined ? {} : { converted: result.converted }),
+        ...(fallback === undefined || result.method !== 'DATA' ? {} : { fallback }),
+      };
+    } catch (e) {
+      if (session !== undefined) ctx.pool.release(connect, session, false);
+      fresh = true;
+      if (e instanceof BdatPathFailure && options.fallback) {
+        await learn('no-bdat', e.message);
+        fallback = `DATA instead of BDAT (${e.message})`;
+        continue;
+      }
+      if (e instanceof TlsHandshakeFailed) {
+        await learn('no-tls', `opportunistic TLS failed: ${e.message}`);
+        continue;
+      }
+      if (session?.reused === true && !(e instanceof PeerRefused) && !(e instanceof BdatPathFailure)) continue;
+      // A 5xx greeting or EHLO/HELO refusal is final for this host only; try the next one.
+      problems.push(`${hop.name}[${hop.host}]:${hop.port}: ${e instanceof PeerRefused ? `${e.stage} ${replyText(e.reply)}` : e instanceof Error ? e.message : String(e)}`);
+      return undefined;
+    }
+  }
+  problems.push(`${hop.name}[${hop.host}]:${hop.port}: gave up after repeated failures`);
+  return undefined;
 }

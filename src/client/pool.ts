@@ -5,6 +5,7 @@
  */
 import { ClientConnection, type ConnectOptions } from './connection.js';
 import { greet, type PeerCapabilities } from './transfer.js';
+import { secureSession, type SessionSecurity } from './security.js';
 
 export interface Session {
   readonly conn: ClientConnection;
@@ -38,7 +39,7 @@ export class SessionPool {
   }
 
   /** A session to `options.host:port`: an idle one if there is one, else a new one once under the limit. */
-  async acquire(options: ConnectOptions, fresh = false): Promise<Session> {
+  async acquire(options: ConnectOptions, fresh = false, security?: SessionSecurity): Promise<Session> {
     const key = `${options.host}:${options.port}`;
     while ((this.#active.get(key) ?? 0) >= this.#o.perDestination) {
       await new Promise<void>((resolve) => this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), resolve]));
@@ -52,7 +53,8 @@ export class SessionPool {
     try {
       const conn = await ClientConnection.open(options);
       try {
-        return { conn, caps: await greet(conn, this.#o.heloName), reused: false };
+        const caps = await greet(conn, this.#o.heloName);
+        return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false };
       } catch (e) {
         conn.destroy();
         throw e;

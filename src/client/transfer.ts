@@ -52,6 +52,8 @@ export interface RecipientOutcome {
 export interface TransferResult {
   readonly method: 'DATA' | 'BDAT';
   readonly chunks: number;
+  /** Milliseconds from the first BDAT to the last reply (0 for DATA), for adaptive chunking. */
+  readonly bdatMs: number;
   /** Set when the content was downconverted for this peer: what and why. */
   readonly converted?: string;
   readonly outcomes: readonly RecipientOutcome[];
@@ -60,6 +62,11 @@ export interface TransferResult {
 export async function greet(conn: ClientConnection, heloName: string): Promise<PeerCapabilities> {
   const greeting = await conn.reply('greeting');
   if (greeting.code !== 220) throw new PeerRefused('greeting', greeting);
+  return hello(conn, heloName, greeting.lines.join(' '));
+}
+
+/** EHLO, or HELO when EHLO is refused; after STARTTLS it is sent again (RFC 3207 4.2). */
+export async function hello(conn: ClientConnection, heloName: string, greeting = ''): Promise<PeerCapabilities> {
   const ehlo = await conn.command(`EHLO ${heloName}`, 'EHLO');
   if (ehlo.code === 250) {
     const keywords = new Map<string, string>();
@@ -67,16 +74,23 @@ export async function greet(conn: ClientConnection, heloName: string): Promise<P
       const [keyword = '', ...params] = line.trim().split(/\s+/);
       keywords.set(keyword.toUpperCase(), params.join(' '));
     }
-    return { esmtp: true, keywords, greeting: greeting.lines.join(' ') };
+    return { esmtp: true, keywords, greeting };
   }
   // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
   if (ehlo.code >= 500) {
     const helo = await conn.command(`HELO ${heloName}`, 'HELO');
-    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting: greeting.lines.join(' ') };
+    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting };
     throw new PeerRefused('HELO', helo);
   }
   throw new PeerRefused('EHLO', ehlo);
 }
+
+/**
+ * BDAT failed in a way that points at the path, not the message (RFC 3030 offers no reason for
+ * these): the connection was reset or went silent after a BDAT command or mid-chunk, or BDAT was
+ * answered "unrecognized"/"not implemented" although CHUNKING was advertised. Nothing was accepted.
+ */
+export class BdatPathFailure extends Error {}
 
 /** A reply that ends the session before any transaction (greeting, EHLO, HELO). */
 export class PeerRefused extends Error {
@@ -124,7 +138,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   const useBdat = options.allowBdat && has('CHUNKING');
   const method = useBdat ? 'BDAT' : 'DATA';
   const refused = precheck(original, caps, options);
-  if (refused !== undefined) return { method, chunks: 0, outcomes: refused };
+  if (refused !== undefined) return { method, chunks: 0, bdatMs: 0, outcomes: refused };
   const converted = conversionFor(original.body, caps, useBdat, options.allowBinarymime);
   const pipelining = options.allowPipelining && has('PIPELINING');
   // RFC 1870 allows an estimate: base64 grows content by 4/3 plus line ends.
@@ -160,7 +174,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   }
   if (mailReply.code !== 250) {
     await conn.command('RSET').catch(() => undefined);
-    return { method, chunks: 0, outcomes: message.rcpts.map((r) => outcome(r.address, mailReply, 'MAIL')) };
+    return { method, chunks: 0, bdatMs: 0, outcomes: message.rcpts.map((r) => outcome(r.address, mailReply, 'MAIL')) };
   }
   const outcomes = new Map<string, RecipientOutcome>();
   const accepted: Recipient[] = [];
@@ -171,11 +185,13 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   });
   if (accepted.length === 0) {
     await conn.command('RSET').catch(() => undefined);
-    return { method, chunks: 0, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, mailReply, 'RCPT')) };
+    return { method, chunks: 0, bdatMs: 0, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, mailReply, 'RCPT')) };
   }
-  const { final, chunks } = useBdat ? await sendBdat(conn, message, options.chunkSize, pipelining) : await sendData(conn, message);
+  const started = Date.now();
+  const { final, chunks } = useBdat ? await sendBdatOrExplain(conn, message, converted === undefined, options.chunkSize, pipelining) : await sendData(conn, message);
+  const bdatMs = useBdat ? Date.now() - started : 0;
   for (const r of accepted) outcomes.set(r.address, outcome(r.address, final, method === 'BDAT' ? 'BDAT' : 'DATA'));
-  return { method, chunks, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)), ...(converted === undefined ? {} : { converted }) };
+  return { method, chunks, bdatMs, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)), ...(converted === undefined ? {} : { converted }) };
 }
 
 async function sendData(conn: ClientConnection, message: OutboundMessage): Promise<{ final: PeerReply; chunks: number }> {
@@ -185,6 +201,49 @@ async function sendData(conn: ClientConnection, message: OutboundMessage): Promi
   for await (const chunk of message.open()) await conn.write(stuffer.stuff(chunk as Buffer));
   await conn.write(stuffer.end());
   return { final: await conn.reply('DATA-end'), chunks: 0 };
+}
+
+const MAX_GATHERED_CHUNK = 16 * 1024 * 1024;
+
+/** Sends by BDAT; a failure that points at the path becomes a BdatPathFailure. */
+async function sendBdatOrExplain(conn: ClientConnection, message: OutboundMessage, exactSize: boolean, chunkSize: number, pipelining: boolean): Promise<{ final: PeerReply; chunks: number }> {
+  let result: { final: PeerReply; chunks: number };
+  try {
+    // A converted message's length is unknown, so its chunks are gathered in memory: keep them bounded.
+    result = exactSize && message.size <= chunkSize ? await sendOneChunk(conn, message) : await sendBdat(conn, message, Math.min(chunkSize, MAX_GATHERED_CHUNK), pipelining);
+  } catch (e) {
+    conn.destroy();
+    throw new BdatPathFailure(`connection lost or silent after BDAT: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  // 500/502/504 mean the command itself was not understood: a device on the path answered for a
+  // peer that advertised CHUNKING. 503 and 5.5.x after a good start would also fit; keep to these.
+  if (result.final.code === 500 || result.final.code === 502 || result.final.code === 504) {
+    conn.destroy();
+    throw new BdatPathFailure(`BDAT answered "${replyText(result.final)}" although CHUNKING was advertised`);
+  }
+  return result;
+}
+
+/**
+ * A message whose exact size is known and fits one chunk goes as a single `BDAT n LAST`, streamed
+ * from the spool without being gathered in memory (RFC 3030 2: a chunk may be any size).
+ */
+async function sendOneChunk(conn: ClientConnection, message: OutboundMessage): Promise<{ final: PeerReply; chunks: number }> {
+  const header = `BDAT ${message.size} LAST`;
+  conn.logCommand(header);
+  let sent = 0;
+  let first = true;
+  for await (const data of message.open()) {
+    const buf = data as Buffer;
+    sent += buf.length;
+    // The count was promised in the header: more bytes would be read by the peer as commands.
+    if (sent > message.size) throw new Error(`message is longer than its recorded size ${message.size}`);
+    await conn.write(first ? [Buffer.from(`${header}\r\n`), buf] : buf);
+    first = false;
+  }
+  if (first) await conn.write(Buffer.from(`${header}\r\n`));
+  if (sent !== message.size) throw new Error(`message is shorter (${sent}) than its recorded size ${message.size}`);
+  return { final: await conn.reply('BDAT'), chunks: 1 };
 }
 
 /**

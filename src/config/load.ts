@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
 import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
-import { DEFAULTS, fileSchema, parseListen, parseSize, type FileConfig, type ListenerInput } from './schema.js';
+import { DEFAULTS, fileSchema, isCidr, parseListen, parseSize, type FileConfig, type ListenerInput } from './schema.js';
 
 export class ConfigError extends Error {}
 
@@ -24,6 +24,13 @@ export interface ServeFlags {
   route?: string[];
   smartHost?: string;
   queueOnly?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Implicit-TLS submission listener (RFC 8314, port 465 style). */
+  listenTls?: string;
+  /** Submission listener (RFC 6409, port 587 style): STARTTLS and AUTH required. */
+  listenSubmission?: string;
+  relayNetwork?: string[];
 }
 
 export async function loadConfig(configPath: string | undefined, flags: ServeFlags, machineHostname: string): Promise<Config> {
@@ -61,14 +68,25 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     chunking: f.delivery?.chunking ?? 'auto',
     pipelining: f.delivery?.pipelining ?? true,
     binarymime: f.delivery?.binarymime ?? true,
+    tls: f.delivery?.tls ?? 'opportunistic',
+    fallback: f.delivery?.fallback ?? true,
+    auth: undefined,
   };
+  for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : f.tls;
   const config: Config = {
     hostname,
     dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
     localDomains,
     localRecipients: f.local_recipients,
-    relayNetworks: f.relay_networks ?? DEFAULTS.relayNetworks,
-    listeners: listeners(f.listener, flags.listen),
+    relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
+    listeners: listeners(withFlagListeners(f.listener, flags), flags.listen),
+    tls: tlsFiles === undefined ? undefined : { certFile: resolve(tlsFiles.cert), keyFile: resolve(tlsFiles.key) },
+    auth: {
+      maxFailures: f.auth?.max_failures ?? DEFAULTS.authMaxFailures,
+      failureWindowMs: f.auth?.failure_window ?? DEFAULTS.authFailureWindowMs,
+    },
     limits: {
       maxMessageSize,
       maxRecipients: f.limits?.max_recipients ?? DEFAULTS.maxRecipients,
@@ -85,7 +103,10 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       ...switches,
       routeSwitches: routeSwitches(f.routes, switches),
       chunkSize: f.delivery?.chunk_size ?? DEFAULTS.chunkSize,
+      quirkTtlMs: f.delivery?.quirk_ttl ?? 86_400_000,
+      slowChunkMs: f.delivery?.slow_chunk ?? 2000,
       routes: routes(f.routes, flags.route),
+      smartHostAuth: f.smart_host_auth,
       smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseListen(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
       dnsServers: f.dns?.servers,
       retryScheduleMs: f.delivery?.retry_schedule ?? DEFAULTS.retryScheduleMs,
@@ -141,6 +162,9 @@ function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, 
       chunking: r.chunking ?? base.chunking,
       pipelining: r.pipelining ?? base.pipelining,
       binarymime: r.binarymime ?? base.binarymime,
+      tls: r.tls ?? base.tls,
+      fallback: r.fallback ?? base.fallback,
+      auth: r.auth ?? base.auth,
     });
   }
   return out;
@@ -150,6 +174,23 @@ function flagSize(text: string): number {
   const n = parseSize(text);
   if (n === undefined || n <= 0) throw new ConfigError(`--max-message-size: expected a size like 50MB, got ${JSON.stringify(text)}`);
   return n;
+}
+
+/**
+ * `--listen-submission` and `--listen-tls` add (or move) the "submission" and "submissions"
+ * listeners: STARTTLS or implicit TLS, AUTH required, MAIL FROM owned by the user.
+ */
+function withFlagListeners(table: Readonly<Record<string, ListenerInput>> | undefined, flags: ServeFlags): Record<string, ListenerInput> | undefined {
+  if (flags.listenSubmission === undefined && flags.listenTls === undefined) return table;
+  const out: Record<string, ListenerInput> = { ...(table ?? { [DEFAULTS.listenerName]: {} }) };
+  const add = (name: string, listen: string | undefined, tls: 'required' | 'implicit'): void => {
+    if (listen === undefined) return;
+    if (parseListen(listen) === undefined) throw new ConfigError(`--listen-${tls === 'implicit' ? 'tls' : 'submission'}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+    out[name] = { auth: 'required', ...out[name], tls, listen };
+  };
+  add('submission', flags.listenSubmission, 'required');
+  add('submissions', flags.listenTls, 'implicit');
+  return out;
 }
 
 function listeners(table: Readonly<Record<string, ListenerInput>> | undefined, listen: readonly string[] | undefined): ListenerConfig[] {
@@ -182,7 +223,15 @@ function listenerConfig(name: string, l: ListenerInput, listen: string, index: n
     vrfy: l.vrfy ?? 'cannot',
     expn: l.expn ?? false,
     logFolder: l.log_folder ?? `SMTPSVC${index + 1}`,
+    ...listenerSecurity(l),
   };
+}
+
+function listenerSecurity(l: ListenerInput): Pick<ListenerConfig, 'tls' | 'auth' | 'authCleartext' | 'senderLogin'> {
+  const tls = l.tls ?? (l.require_tls === true ? 'required' : 'optional');
+  if (l.require_tls === true && tls !== 'required' && tls !== 'implicit') throw new ConfigError(`require_tls = true conflicts with tls = "${tls}"`);
+  const auth = l.auth ?? 'optional';
+  return { tls, auth, authCleartext: l.auth_cleartext ?? false, senderLogin: l.sender_login ?? auth === 'required' };
 }
 
 function describe(error: z.ZodError, where: (path: readonly PropertyKey[]) => string): string {

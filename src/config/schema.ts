@@ -32,6 +32,8 @@ export const DEFAULTS = {
   inboundMask: DEFAULT_INBOUND_MASK,
   outboundMask: DEFAULT_OUTBOUND_MASK,
   w3cFields: DEFAULT_W3C_FIELDS,
+  authMaxFailures: 5,
+  authFailureWindowMs: 10 * 60_000,
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
@@ -110,8 +112,16 @@ const listener = z.strictObject({
   vrfy: z.enum(['cannot', 'off']).optional(),
   expn: z.boolean().optional(),
   log_folder: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a folder name').optional(),
+  tls: z.enum(['off', 'optional', 'required', 'implicit']).optional(),
+  require_tls: z.boolean().optional(),
+  auth: z.enum(['off', 'optional', 'required']).optional(),
+  auth_cleartext: z.boolean().optional(),
+  sender_login: z.boolean().optional(),
 });
 export type ListenerInput = z.infer<typeof listener>;
+
+const credentials = z.strictObject({ username: z.string().min(1), password: z.string().min(1) });
+const outboundTls = z.enum(['opportunistic', 'required', 'none']);
 
 export const fileSchema = z.strictObject({
   hostname: domain.optional(),
@@ -120,6 +130,9 @@ export const fileSchema = z.strictObject({
   local_recipients: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected local@domain').transform((a) => a.toLowerCase())).optional(),
   relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
   smuggling: z.enum(['reject', 'normalise']).optional(),
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional() }).optional(),
+  smart_host_auth: credentials.optional(),
   limits: z
     .strictObject({
       max_message_size: size.optional(),
@@ -154,6 +167,9 @@ export const fileSchema = z.strictObject({
           chunking: z.enum(['auto', 'never']).optional(),
           pipelining: z.boolean().optional(),
           binarymime: z.boolean().optional(),
+          tls: outboundTls.optional(),
+          auth: credentials.optional(),
+          fallback: z.boolean().optional(),
         }),
       ]),
     )
@@ -165,6 +181,10 @@ export const fileSchema = z.strictObject({
       chunking: z.enum(['auto', 'never']).optional(),
       pipelining: z.boolean().optional(),
       binarymime: z.boolean().optional(),
+      tls: outboundTls.optional(),
+      fallback: z.boolean().optional(),
+      quirk_ttl: duration.optional(),
+      slow_chunk: duration.optional(),
       chunk_size: size.optional(),
       retry_schedule: z.array(duration).min(1).optional(),
       max_queue_lifetime: duration.optional(),

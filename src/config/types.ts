@@ -3,6 +3,7 @@
  * (schema + defaults + command-line flags); nothing else reads files or the environment for settings.
  */
 import type { Extension } from '../protocol/extensions.js';
+import type { AuthPolicy, TlsPolicy } from '../protocol/server-session.js';
 
 export type SmugglingPolicy = 'reject' | 'normalise';
 
@@ -21,6 +22,19 @@ export interface ListenerConfig {
   readonly expn: boolean;
   /** Folder of the W3C protocol log under `<dataDir>/log/` ("SMTPSVC1", "SMTPSVC2", ...). */
   readonly logFolder: string;
+  /** STARTTLS offered ("optional"), required before MAIL, not offered ("off"), or TLS on connect ("implicit"). */
+  readonly tls: TlsPolicy;
+  readonly auth: AuthPolicy;
+  /** Offer AUTH before TLS (passwords in clear text); off unless configured. */
+  readonly authCleartext: boolean;
+  /** MAIL FROM must be an address the authenticated user owns (submission listeners). */
+  readonly senderLogin: boolean;
+}
+
+/** PEM files for the server's certificate; undefined: a self-signed one is made under the data dir. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export interface Limits {
@@ -52,6 +66,12 @@ export interface Config {
   /** CIDR blocks allowed to relay to non-local domains. */
   readonly relayNetworks: readonly string[];
   readonly listeners: readonly ListenerConfig[];
+  readonly tls: TlsFiles | undefined;
+  readonly auth: {
+    /** Failed AUTH attempts from one client IP within the window before further attempts get 454 4.7.0. */
+    readonly maxFailures: number;
+    readonly failureWindowMs: number;
+  };
   readonly limits: Limits;
   readonly smuggling: SmugglingPolicy;
   readonly log: {
@@ -82,15 +102,30 @@ export interface OutboundSwitches {
   readonly pipelining: boolean;
   /** Send binary content as BINARYMIME when offered; off converts it to base64 first. */
   readonly binarymime: boolean;
+  /**
+   * STARTTLS to the peer: when offered ("opportunistic", certificate not checked, a failed handshake
+   * means clear text next time), always with a verified certificate ("required"), or never ("none").
+   */
+  readonly tls: 'opportunistic' | 'required' | 'none';
+  /** When BDAT fails on the path, send by DATA at once and remember it for the destination. */
+  readonly fallback: boolean;
+  /** Credentials for AUTH PLAIN/LOGIN at the next hop (a smart host); only ever sent over TLS. */
+  readonly auth: { readonly username: string; readonly password: string } | undefined;
 }
 
 export interface DeliveryConfig extends OutboundSwitches {
   /** Per-domain overrides of the outbound switches (from `[routes."domain"]` tables). */
   readonly routeSwitches: ReadonlyMap<string, OutboundSwitches>;
   readonly chunkSize: number;
+  /** How long a learnt path quirk (no BDAT, no TLS, big chunks) is remembered. */
+  readonly quirkTtlMs: number;
+  /** Average delay per non-final chunk above which a peer gets whole messages as one chunk. */
+  readonly slowChunkMs: number;
   /** Per-domain next hops (a transport map), lower-case domains. */
   readonly routes: ReadonlyMap<string, HostPort>;
   readonly smartHost: HostPort | undefined;
+  /** AUTH credentials for the smart host. */
+  readonly smartHostAuth: { readonly username: string; readonly password: string } | undefined;
   /** DNS servers for MX lookups ("127.0.0.1:5353"); the system's when undefined. */
   readonly dnsServers: readonly string[] | undefined;
   /** Delays before the 1st, 2nd, ... retry; the last one repeats. */

@@ -18,13 +18,15 @@ export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
   | { event: 'received'; id: string; listener: string; clientIp: string; helo: string; from: string; rcpts: readonly string[]; size: number; body: '7BIT' | '8BITMIME' | 'BINARYMIME'; smtputf8: boolean; method: TransferMethod; chunks: number; envid?: string }
   | { event: 'rejected'; listener: string; clientIp: string; from: string; reason: string; method: TransferMethod | 'NONE' }
-  | { event: 'delivered'; id: string; rcpt: string; via: 'maildir' | 'smtp'; detail: string }
+  | { event: 'delivered'; id: string; rcpt: string; via: 'maildir' | 'smtp'; detail: string; method?: TransferMethod; chunks?: number; fallback?: string }
   | { event: 'deferred'; id: string; rcpt: string; reason: string; nextAttempt?: string }
   | { event: 'bounced'; id: string; rcpt: string; reason: string }
-  | { event: 'completed'; id: string };
+  | { event: 'completed'; id: string }
+  /** A path quirk learnt for a destination: BDAT or TLS avoided there until `until`. */
+  | { event: 'quirk'; destination: string; kind: 'no-bdat' | 'no-tls' | 'big-chunks'; reason: string; until: string };
 export type TrackingRecord = TrackingEvent & { time: string };
 
-const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed']);
+const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk']);
 const FILE = /^track-\d{8}\.jsonl$/;
 
 export interface TrackingLogOptions {

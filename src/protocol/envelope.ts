@@ -79,6 +79,10 @@ export function validateMail(
         envid = decoded;
         break;
       }
+      case 'AUTH':
+        // RFC 4954 5: the submitter's identity as vouched by a previous hop; accepted and not relied on.
+        if (value === undefined) return { reply: Reply.badArgument('AUTH=<xtext>') };
+        break;
       default:
         return { reply: Reply.badParameter(key) };
     }

@@ -6,12 +6,18 @@
  * it buffers further input (the shell should pause the socket) until `committed()` reports the outcome,
  * so pipelined commands are answered strictly in order. Bytes announced by BDAT are counted, never
  * parsed, and consumed exactly even when the BDAT is refused (RFC 3030 2).
+ *
+ * STARTTLS (RFC 3207) returns a `starttls` action; bytes the client pipelined after the command are
+ * dropped (they arrived in clear text and must not be obeyed once TLS is up), and the session starts
+ * afresh when the shell calls `tlsStarted()`. AUTH (RFC 4954) returns an `auth` action with the
+ * decoded credentials; the shell checks them and answers through `authenticated()`.
  */
 import { parseBdatArgs, parseCommandLine, parsePathArgument, domainOf } from './command.js';
 import { DataReader } from './data-reader.js';
 import { validateMail, validateRcptParams, type Recipient, type Transaction } from './envelope.js';
 import type { Extension } from './extensions.js';
 import { Reply, formatReply } from './replies.js';
+import { SaslExchange, isSaslMechanism, type SaslMechanism, type SaslStep } from './sasl.js';
 
 export type TransferMethod = 'DATA' | 'BDAT';
 
@@ -38,7 +44,13 @@ export type SessionAction =
   | { readonly kind: 'discard'; readonly reason?: string }
   | { readonly kind: 'commit'; readonly message: ReceivedMessage }
   | { readonly kind: 'etrn'; readonly domain: string }
+  | { readonly kind: 'starttls' }
+  | { readonly kind: 'auth'; readonly mechanism: SaslMechanism; readonly user: string; readonly password: string }
   | { readonly kind: 'close' };
+
+/** STARTTLS offered or not, required before MAIL, or TLS from the first byte (RFC 8314 port 465). */
+export type TlsPolicy = 'off' | 'optional' | 'required' | 'implicit';
+export type AuthPolicy = 'off' | 'optional' | 'required';
 
 export type RecipientVerdict = { readonly accept: 'local' | 'relay' } | { readonly refuse: Reply };
 
@@ -52,9 +64,19 @@ export interface ServerSessionOptions {
   readonly normaliseBareLineEndings: boolean;
   readonly vrfy: 'cannot' | 'off';
   readonly expn: boolean;
-  /** Decides each RCPT: local delivery, relay, or a refusal (550 5.1.1, 554 5.7.1). */
-  readonly checkRecipient: (address: string) => RecipientVerdict;
+  readonly tls: TlsPolicy;
+  /** AUTH offered (after EHLO), or required before MAIL. */
+  readonly auth: AuthPolicy;
+  /** Offer AUTH without TLS; off by default, as passwords would cross the network in clear text. */
+  readonly authCleartext: boolean;
+  /** Decides each RCPT for the (possibly authenticated) session: local, relay, or a refusal (550 5.1.1, 554 5.7.1). */
+  readonly checkRecipient: (address: string, user: string | undefined) => RecipientVerdict;
+  /** Submission listeners: may this authenticated user send as this address? */
+  readonly checkSender?: (user: string, address: string) => boolean;
 }
+
+/** Verbs checked by the gatekeeper against the TLS and AUTH requirements. */
+const GATED = new Set(['MAIL', 'ETRN', 'VRFY', 'EXPN', 'AUTH']);
 
 /** RFC 5321 4.5.3.1.4; RFC 3461 5 allows MAIL/RCPT lines 500 octets more when DSN is offered. */
 export const MAX_COMMAND_LINE = 512;
@@ -98,14 +120,31 @@ export class ServerSession {
   #lineLength = 0;
   #discardingLongLine = false;
   #errors = 0;
-  #awaitingCommit = false;
+  /** The shell is making a message durable or checking credentials; input is held until it answers. */
+  #waiting: 'commit' | 'auth' | undefined;
   #pending: Buffer[] = [];
+  #tls: boolean;
+  /** STARTTLS was answered; nothing more is read until the handshake is done. */
+  #tlsPending = false;
+  #user: string | undefined;
+  #sasl: SaslExchange | undefined;
   #closed = false;
   #helo = '';
   #lastChunkLog: { verb: string; args: string } | undefined;
 
   constructor(options: ServerSessionOptions) {
     this.#o = options;
+    this.#tls = options.tls === 'implicit';
+  }
+
+  /** True once TLS is up (after STARTTLS, or from the start on an implicit TLS listener). */
+  get tls(): boolean {
+    return this.#tls;
+  }
+
+  /** The authenticated user, if AUTH succeeded. */
+  get user(): string | undefined {
+    return this.#user;
   }
 
   /** The name the client gave in HELO/EHLO ("" before). */
@@ -129,8 +168,8 @@ export class ServerSession {
 
   receive(bytes: Buffer): SessionAction[] {
     const out: SessionAction[] = [];
-    if (this.#closed) return out;
-    if (this.#awaitingCommit) this.#pending.push(bytes);
+    if (this.#closed || this.#tlsPending) return out;
+    if (this.#waiting !== undefined) this.#pending.push(bytes);
     else this.#process(bytes, out);
     return out;
   }
@@ -138,25 +177,56 @@ export class ServerSession {
   /** The shell's answer to a `commit`: the queue id on success, or the reply to give (452 4.3.1). */
   committed(outcome: { readonly id: string } | { readonly refuse: Reply }): SessionAction[] {
     const out: SessionAction[] = [];
-    if (!this.#awaitingCommit || this.#state.kind !== 'body') return out;
+    if (this.#waiting !== 'commit' || this.#state.kind !== 'body') return out;
     const method = this.#state.method;
-    this.#awaitingCommit = false;
+    this.#waiting = undefined;
     this.#state = { kind: 'greeted', esmtp: this.#state.esmtp };
     const r = 'id' in outcome ? Reply.queued(outcome.id) : outcome.refuse;
     const args = 'id' in outcome ? outcome.id : '';
     out.push(this.#send(r, method === 'DATA' ? { verb: 'DATA', args } : this.#lastChunkLog));
-    while (!this.#awaitingCommit && !this.#closed && this.#pending.length > 0) {
+    this.#resume(out);
+    return out;
+  }
+
+  /** The shell's answer to an `auth`: the user's canonical name, or the reply (535 5.7.8, 454 4.7.0). */
+  authenticated(outcome: { readonly user: string } | { readonly refuse: Reply }, mechanism: SaslMechanism): SessionAction[] {
+    const out: SessionAction[] = [];
+    if (this.#waiting !== 'auth') return out;
+    this.#waiting = undefined;
+    const log = { verb: 'AUTH', args: mechanism };
+    if ('user' in outcome) {
+      this.#user = outcome.user;
+      out.push(this.#send(Reply.authenticated(), log));
+    } else this.#error(outcome.refuse, log, out);
+    this.#resume(out);
+    return out;
+  }
+
+  /**
+   * The TLS handshake after STARTTLS succeeded. RFC 3207 4.2: the client must start over with EHLO,
+   * and nothing learnt before (HELO name, AUTH, a transaction) carries over.
+   */
+  tlsStarted(): SessionAction[] {
+    this.#tlsPending = false;
+    this.#tls = true;
+    this.#state = { kind: 'fresh' };
+    this.#helo = '';
+    this.#user = undefined;
+    return [];
+  }
+
+  #resume(out: SessionAction[]): void {
+    while (this.#waiting === undefined && !this.#closed && this.#pending.length > 0) {
       const next = this.#pending.shift();
       if (next !== undefined) this.#process(next, out);
     }
-    return out;
   }
 
   /** Ends the session from outside (shutdown, timeout): abandons any message and closes. */
   abort(r: Reply): SessionAction[] {
     if (this.#closed) return [];
     const out: SessionAction[] = [];
-    if (this.#state.kind === 'body' && !this.#awaitingCommit) out.push({ kind: 'discard', reason: 'session aborted' });
+    if (this.#state.kind === 'body' && this.#waiting !== 'commit') out.push({ kind: 'discard', reason: 'session aborted' });
     out.push(this.#send(r), { kind: 'close' });
     this.#closed = true;
     return out;
@@ -164,7 +234,7 @@ export class ServerSession {
 
   #process(buf: Buffer, out: SessionAction[]): void {
     let pos = 0;
-    while (pos < buf.length && !this.#awaitingCommit && !this.#closed) {
+    while (pos < buf.length && this.#waiting === undefined && !this.#closed && !this.#tlsPending) {
       switch (this.#mode.kind) {
         case 'command':
           pos = this.#readCommand(buf, pos, out);
@@ -177,7 +247,8 @@ export class ServerSession {
           break;
       }
     }
-    if (this.#awaitingCommit && pos < buf.length) this.#pending.unshift(buf.subarray(pos));
+    // After STARTTLS the rest of this read is dropped: it was sent in clear text (CVE-2011-0411).
+    if (this.#waiting !== undefined && pos < buf.length) this.#pending.unshift(buf.subarray(pos));
   }
 
   #readCommand(buf: Buffer, pos: number, out: SessionAction[]): number {
@@ -215,11 +286,14 @@ export class ServerSession {
   }
 
   #command(line: string, length: number, out: SessionAction[]): void {
+    if (this.#sasl !== undefined) return this.#saslStep(this.#sasl, this.#sasl.respond(line.trim()), out);
     const { verb, args } = parseCommandLine(line);
     if (length > MAX_COMMAND_LINE && verb !== 'MAIL' && verb !== 'RCPT') {
       this.#error(Reply.commandTooLong(), { verb, args: '' }, out);
       return;
     }
+    const gate = this.#gate(verb);
+    if (gate !== undefined) return this.#error(gate, { verb, args: verb === 'AUTH' ? args.split(' ')[0] ?? '' : args }, out);
     const s = this.#state;
     const has = (e: Extension): boolean => this.esmtp && this.#o.extensions.has(e);
     switch (verb) {
@@ -241,6 +315,10 @@ export class ServerSession {
         if ('error' in path) return this.#error(pathError(path), { verb, args }, out);
         const tx = validateMail(path.ok, this.#o.extensions, s.esmtp, this.#o.maxMessageSize);
         if ('reply' in tx) return this.#error(tx.reply, { verb, args }, out);
+        const sender = this.#o.checkSender;
+        if (this.#user !== undefined && sender !== undefined && !sender(this.#user, tx.ok.from)) {
+          return this.#error(Reply.senderNotOwned(tx.ok.from), { verb, args }, out);
+        }
         this.#state = { kind: 'mail', esmtp: s.esmtp, tx: tx.ok, rcpts: [] };
         out.push(this.#send(Reply.senderOk(), { verb, args }));
         return;
@@ -256,7 +334,7 @@ export class ServerSession {
           return;
         }
         const address = domainOf(path.ok.address) === '' ? `${path.ok.address}@${this.#o.hostname}` : path.ok.address;
-        const verdict = this.#o.checkRecipient(address);
+        const verdict = this.#o.checkRecipient(address, this.#user);
         if ('refuse' in verdict) return this.#error(verdict.refuse, { verb, args }, out);
         s.rcpts.push({ address, local: verdict.accept === 'local', ...params.ok });
         out.push(this.#send(Reply.recipientOk(), { verb, args }));
@@ -311,8 +389,62 @@ export class ServerSession {
         out.push(this.#send(Reply.etrnStarted(node), { verb, args }), { kind: 'etrn', domain: node.toLowerCase() });
         return;
       }
+      case 'STARTTLS': {
+        if (!this.#offersStartTls()) return this.#error(this.#tls ? Reply.badSequence('TLS is already active') : Reply.unknownCommand(), { verb, args }, out);
+        if (args !== '') return this.#error(Reply.syntax('STARTTLS takes no argument'), { verb, args }, out);
+        this.#abandon(out);
+        out.push(this.#send(Reply.tlsReady(), { verb, args }), { kind: 'starttls' });
+        this.#tlsPending = true;
+        return;
+      }
+      case 'AUTH':
+        return this.#auth(args, out);
       default:
         return this.#error(Reply.unknownCommand(), { verb, args }, out);
+    }
+  }
+
+  /** The one place that checks the listener's TLS and AUTH requirements (RFC 3207 4, RFC 4954 6). */
+  #gate(verb: string): Reply | undefined {
+    if (!GATED.has(verb)) return undefined;
+    if (this.#o.tls === 'required' && !this.#tls) return Reply.tlsRequired();
+    if (verb !== 'AUTH' && this.#o.auth === 'required' && this.#user === undefined) return Reply.authRequired();
+    return undefined;
+  }
+
+  #offersStartTls(): boolean {
+    return !this.#tls && (this.#o.tls === 'optional' || this.#o.tls === 'required');
+  }
+
+  #offersAuth(): boolean {
+    return this.#o.auth !== 'off' && (this.#tls || this.#o.authCleartext);
+  }
+
+  #auth(args: string, out: SessionAction[]): void {
+    const [mechanism = '', initial, extra] = args.split(' ');
+    // The initial response carries the password: only the mechanism is ever logged.
+    const log = { verb: 'AUTH', args: mechanism };
+    if (this.#o.auth === 'off') return this.#error(Reply.notImplemented(), log, out);
+    if (!this.esmtp) return this.#error(Reply.badSequence('send EHLO first'), log, out);
+    if (!this.#offersAuth()) return this.#error(Reply.authNeedsEncryption(), log, out);
+    if (this.#user !== undefined) return this.#error(Reply.badSequence('already authenticated'), log, out);
+    if (this.#state.kind !== 'greeted') return this.#error(Reply.badSequence('AUTH is not allowed during a mail transaction'), log, out);
+    const name = mechanism.toUpperCase();
+    if (!isSaslMechanism(name) || extra !== undefined) return this.#error(Reply.authMechanism(), log, out);
+    const exchange = new SaslExchange(name);
+    this.#saslStep(exchange, exchange.start(initial), out);
+  }
+
+  #saslStep(exchange: SaslExchange, step: SaslStep, out: SessionAction[]): void {
+    this.#sasl = undefined;
+    if ('challenge' in step) {
+      this.#sasl = exchange;
+      out.push(this.#send(Reply.authChallenge(step.challenge)));
+    } else if ('refuse' in step) {
+      this.#error(step.refuse, { verb: 'AUTH', args: exchange.mechanism }, out);
+    } else {
+      this.#waiting = 'auth';
+      out.push({ kind: 'auth', mechanism: exchange.mechanism, ...step.credentials });
     }
   }
 
@@ -373,7 +505,7 @@ export class ServerSession {
       out.push(this.#send(Reply.chunkOk(mode.size), log));
       return;
     }
-    this.#awaitingCommit = true;
+    this.#waiting = 'commit';
     out.push({ kind: 'commit', message: { transaction: s.tx, method: 'BDAT', chunks: s.chunks, size: s.size } });
     // The 250 is sent by committed(); it is logged there against this BDAT.
     this.#lastChunkLog = log;
@@ -400,7 +532,7 @@ export class ServerSession {
         const r = s.overflow ? Reply.sizeExceeded(this.#o.maxMessageSize) : reader.violation === 'line-too-long' ? Reply.lineTooLong() : Reply.bareLineEnding();
         out.push(this.#send(r, log));
       } else {
-        this.#awaitingCommit = true;
+        this.#waiting = 'commit';
         out.push({ kind: 'commit', message: { transaction: s.tx, method: 'DATA', chunks: 0, size: s.size } });
       }
     }
@@ -416,6 +548,8 @@ export class ServerSession {
   #ehloReply(): Reply {
     const lines = [`${this.#o.hostname} Hello ${this.#helo} [${this.#o.clientIp}]`];
     for (const ext of this.#o.extensions) lines.push(ext === 'SIZE' ? `SIZE ${this.#o.maxMessageSize}` : ext);
+    if (this.#offersStartTls()) lines.push('STARTTLS');
+    if (this.#offersAuth()) lines.push('AUTH PLAIN LOGIN');
     return { code: 250, lines };
   }
 

@@ -43,6 +43,9 @@ export function options(o: Options = {}): ServerSessionOptions {
     normaliseBareLineEndings: false,
     vrfy: 'cannot',
     expn: false,
+    tls: 'off',
+    auth: 'off',
+    authCleartext: false,
     checkRecipient: (a) =>
       a.startsWith('nobody@') ? { refuse: Reply.noSuchUser() } : a.endsWith('@mx.test') ? { accept: 'local' } : a.endsWith('@relay.test') ? { accept: 'relay' } : { refuse: Reply.relayDenied() },
     ...rest,

@@ -102,12 +102,19 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
         r.attempts++;
         const o = result.outcomes.find((x) => x.address === r.address);
         if (o === undefined) continue;
-        const how = (result.method === undefined ? '' : ` ${result.method}${result.method === 'BDAT' ? `/${result.chunks ?? 0}` : ''}`) + (result.converted === undefined ? '' : ` (${result.converted})`);
+        const how =
+          (result.method === undefined ? '' : ` ${result.method}${result.method === 'BDAT' ? `/${result.chunks ?? 0}` : ''}`) +
+          (result.converted === undefined ? '' : ` (${result.converted})`) +
+          (result.fallback === undefined ? '' : ` [fallback: ${result.fallback}]`);
         if (o.kind === 'delivered') {
           r.status = 'delivered';
           r.lastResult = `${result.hop?.name ?? domain}${how}: ${o.detail}`;
           delete r.nextAttempt;
-          deps.track({ event: 'delivered', id, rcpt: r.address, via: 'smtp', detail: r.lastResult });
+          deps.track({
+            event: 'delivered', id, rcpt: r.address, via: 'smtp', detail: r.lastResult,
+            ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
+            ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
+          });
           if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({ recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
         } else if (o.kind === 'permanent') {
           r.status = 'bounced';

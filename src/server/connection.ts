@@ -5,8 +5,13 @@
  * behind and while a message is being made durable), logs, timeouts (RFC 5321 4.5.3.2).
  *
  * A message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
+ *
+ * TLS: after the session's `starttls` action the 220 goes out in clear text, then the same socket is
+ * wrapped in a server TLSSocket and the session is told once the handshake is done. On an implicit
+ * TLS listener the handshake comes first and the greeting follows it (RFC 8314 3.3).
  */
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { W3cLog } from '../log/w3c.js';
 import type { TrackingEvent } from '../log/tracking.js';
@@ -17,6 +22,9 @@ import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
 import type { IdSource } from '../queue/ids.js';
 import { receivedHeader, receivedProtocol } from '../queue/received.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
+import type { SaslMechanism } from '../protocol/sasl.js';
+import type { TlsCredentials } from './tls.js';
+import type { AuthOutcome } from './authenticator.js';
 
 /** What a connection needs from the running server. */
 export interface ConnectionContext {
@@ -26,7 +34,11 @@ export interface ConnectionContext {
   readonly nextId: IdSource;
   readonly protocolLog: W3cLog | undefined;
   readonly track: (event: TrackingEvent) => void;
-  readonly checkRecipient: (clientIp: string) => (address: string) => RecipientVerdict;
+  readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;
+  /** Undefined when no listener uses TLS. */
+  readonly tls: TlsCredentials | undefined;
+  readonly authenticate: (clientIp: string, user: string, password: string) => Promise<AuthOutcome>;
+  readonly mayUseSender: (user: string, address: string) => boolean;
   /** A message was committed: the queue runner should take it. */
   readonly queued: (id: string, envelope: SpoolEnvelope) => void;
   /** ETRN (RFC 1985): run the queue for a domain. */
@@ -40,15 +52,18 @@ interface OpenMessage {
   readonly method: TransferMethod;
 }
 
+type Hold = 'commit' | 'drain' | 'auth';
+
 export class Connection {
-  readonly #socket: Socket;
+  /** The plain socket, then the TLSSocket wrapping it after STARTTLS. */
+  #socket: Socket;
   readonly #ctx: ConnectionContext;
   readonly #session: ServerSession;
   readonly #clientIp: string;
   #message: OpenMessage | undefined;
   #out: string[] = [];
   /** Reasons the socket is paused; it resumes when none is left. */
-  readonly #holds = new Set<'commit' | 'drain'>();
+  readonly #holds = new Set<Hold>();
   #readStarted = Date.now();
   #shuttingDown = false;
   #inputEnded = false;
@@ -59,6 +74,8 @@ export class Connection {
     this.#ctx = ctx;
     this.#clientIp = clientIp;
     const { limits } = ctx.config;
+    const { listener } = ctx;
+    const tls = ctx.tls === undefined ? 'off' : listener.tls;
     this.#session = new ServerSession({
       hostname: ctx.config.hostname,
       clientIp,
@@ -70,9 +87,23 @@ export class Connection {
       vrfy: ctx.listener.vrfy,
       expn: ctx.listener.expn,
       checkRecipient: ctx.checkRecipient(clientIp),
+      tls,
+      auth: listener.auth,
+      authCleartext: listener.authCleartext,
+      ...(listener.senderLogin ? { checkSender: ctx.mayUseSender } : {}),
     });
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => this.#dropMessage('connection closed'));
+    if (tls === 'implicit') this.#startTls(() => this.#perform(this.#session.greet()));
+    else {
+      this.#attach(socket);
+      this.#perform(this.#session.greet());
+    }
+  }
+
+  #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
       this.#readStarted = Date.now();
       this.#perform(this.#session.receive(bytes));
@@ -84,9 +115,30 @@ export class Connection {
       this.#endIfIdle();
     });
     socket.on('timeout', () => this.#perform(this.#session.abort(Reply.timeout())));
-    socket.on('error', () => socket.destroy());
-    socket.once('close', () => this.#dropMessage('connection closed'));
-    this.#perform(this.#session.greet());
+  }
+
+  /**
+   * Wraps the socket in TLS. The plain socket's readers are removed first, so nothing it received
+   * after STARTTLS is ever handed to the session (the session dropped the rest of that read too).
+   */
+  #startTls(secured: () => void): void {
+    const plain = this.#socket;
+    const credentials = this.#ctx.tls;
+    if (credentials === undefined) return void plain.destroy();
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('end');
+    plain.removeAllListeners('timeout');
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: credentials.context });
+    this.#socket = secure;
+    // Not paused: a paused TLSSocket would not read the handshake either.
+    secure.setTimeout(this.#ctx.config.limits.commandTimeoutMs);
+    secure.on('timeout', () => secure.destroy());
+    secure.on('error', () => secure.destroy());
+    secure.once('secure', () => {
+      secure.removeAllListeners('timeout');
+      this.#attach(secure);
+      secured();
+    });
   }
 
   /** Resolves when the socket has closed. */
@@ -105,6 +157,7 @@ export class Connection {
 
   #perform(actions: SessionAction[]): void {
     let close = false;
+    let starttls = false;
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
@@ -126,6 +179,12 @@ export class Connection {
         case 'etrn':
           this.#ctx.etrn(action.domain);
           break;
+        case 'starttls':
+          starttls = true;
+          break;
+        case 'auth':
+          this.#authenticate(action.mechanism, action.user, action.password);
+          break;
         case 'close':
           close = true;
           break;
@@ -140,7 +199,18 @@ export class Connection {
       this.#out = [];
     }
     if (close) this.#socket.end();
+    else if (starttls) this.#startTls(() => this.#perform(this.#session.tlsStarted()));
     else this.#armTimeout();
+  }
+
+  #authenticate(mechanism: SaslMechanism, user: string, password: string): void {
+    this.#hold('auth');
+    void this.#ctx.authenticate(this.#clientIp, user, password).then((outcome) => {
+      this.#holds.delete('auth');
+      this.#perform(this.#session.authenticated(outcome, mechanism));
+      this.#release();
+      this.#endIfIdle();
+    });
   }
 
   #armTimeout(): void {
@@ -154,7 +224,7 @@ export class Connection {
     const id = this.#ctx.nextId();
     const writer = this.#ctx.spool.begin(id);
     this.#message = { writer, transaction, method };
-    const protocol = receivedProtocol(this.#session.esmtp, transaction.smtputf8);
+    const protocol = receivedProtocol(this.#session.esmtp, transaction.smtputf8, this.#session.tls, this.#session.user !== undefined);
     writer.write(
       receivedHeader({
         helo: this.#session.helo,
@@ -192,7 +262,7 @@ export class Connection {
       listener: this.#ctx.listener.name,
       clientIp: this.#clientIp,
       helo: this.#session.helo,
-      protocol: receivedProtocol(this.#session.esmtp, tx.smtputf8),
+      protocol: receivedProtocol(this.#session.esmtp, tx.smtputf8, this.#session.tls, this.#session.user !== undefined),
       method,
       chunks,
       size,
@@ -225,7 +295,7 @@ export class Connection {
 
   /** After the client's half-close, ends our side once nothing is left to answer. */
   #endIfIdle(): void {
-    if (!this.#inputEnded || this.#holds.has('commit')) return;
+    if (!this.#inputEnded || this.#holds.has('commit') || this.#holds.has('auth')) return;
     this.#dropMessage('connection closed mid-message');
     if (!this.#socket.destroyed) this.#socket.end();
   }
@@ -240,13 +310,13 @@ export class Connection {
     this.#release('drain');
   }
 
-  #hold(reason: 'commit' | 'drain'): void {
+  #hold(reason: Hold): void {
     this.#holds.add(reason);
     this.#socket.pause();
     this.#socket.setTimeout(0);
   }
 
-  #release(reason?: 'commit' | 'drain'): void {
+  #release(reason?: Hold): void {
     if (reason !== undefined) this.#holds.delete(reason);
     if (this.#holds.size === 0 && !this.#socket.destroyed) {
       this.#socket.resume();
@@ -259,7 +329,8 @@ export class Connection {
     this.#ctx.protocolLog?.write({
       time: now,
       clientIp: this.#clientIp,
-      username: this.#session.helo || undefined,
+      // The classic log's cs-username: the authenticated user once there is one, else the HELO name.
+      username: this.#session.user ?? (this.#session.helo || undefined),
       serverIp: this.#socket.localAddress,
       serverPort: this.#socket.localPort,
       method: log.verb,

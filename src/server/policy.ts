@@ -1,6 +1,7 @@
 /**
  * Recipient policy (RFC 5321 3.6): local domains are delivered here, known users only when a list
- * is configured; other domains are relayed only for clients in the relay networks (no open relay).
+ * is configured; other domains are relayed only for authenticated sessions and clients in the relay
+ * networks (no open relay); everything else gets 554 5.7.1.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Config } from '../config/types.js';
@@ -24,17 +25,17 @@ export function plainIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
-export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string) => RecipientVerdict {
+export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string, user: string | undefined) => RecipientVerdict {
   const ip = plainIp(clientIp);
   const mayRelay = relay.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
   const locals = new Set(config.localDomains);
   const known = config.localRecipients === undefined ? undefined : new Set(config.localRecipients);
-  return (address) => {
+  return (address, user) => {
     const domain = domainOf(address);
     if (locals.has(domain)) {
       if (known !== undefined && !known.has(address.toLowerCase()) && !/^postmaster@/i.test(address)) return { refuse: Reply.noSuchUser() };
       return { accept: 'local' };
     }
-    return mayRelay ? { accept: 'relay' } : { refuse: Reply.relayDenied() };
+    return mayRelay || user !== undefined ? { accept: 'relay' } : { refuse: Reply.relayDenied() };
   };
 }

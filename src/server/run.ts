@@ -20,12 +20,18 @@ import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { TlsCredentials } from './tls.js';
+import { QuirkStore, quirksPath } from '../client/quirks.js';
+import { Authenticator } from './authenticator.js';
+import { usersPath } from '../auth/users.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
   readonly addresses: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;
   readonly runner: QueueRunner;
   readonly spool: Spool;
+  /** The server's TLS credentials; undefined when no listener offers TLS. */
+  readonly tls: TlsCredentials | undefined;
   /** Writes buffered log lines to disk (tests and admin tools read the files). */
   flushLogs(): Promise<void>;
   /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
@@ -56,6 +62,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const d = config.delivery;
   const dns = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
+  const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
   const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
@@ -63,8 +70,17 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     dns,
     transfer: (domain) => {
       const sw = d.routeSwitches.get(domain) ?? d;
-      return { allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime, chunkSize: d.chunkSize };
+      // The smart host's credentials apply to mail it carries: domains without a route of their own.
+      const auth = sw.auth ?? (d.routes.has(domain) ? undefined : d.smartHostAuth);
+      return {
+        allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime,
+        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth },
+      };
     },
+    quirks,
+    quirkTtlMs: d.quirkTtlMs,
+    slowChunkMs: d.slowChunkMs,
+    learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,
     pool,
@@ -89,6 +105,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
   });
   const relay = relayBlockList(config.relayNetworks);
+  const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
+  const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
   const perIp = new Map<string, number>();
   const servers: Server[] = [];
@@ -102,6 +120,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const ctx: ConnectionContext = {
       config, listener, spool, nextId, protocolLog, track, now,
       checkRecipient: (ip) => recipientChecker(config, relay, ip),
+      tls,
+      authenticate: (ip, user, password) => authenticator.check(ip, user, password),
+      mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
       queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
     };
@@ -162,6 +183,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     addresses,
     runner,
     spool,
+    tls,
     flushLogs: async () => {
       await Promise.all([...logs.map((l) => l.flush()), tracking?.flush()]);
     },
@@ -174,10 +196,21 @@ export async function runServer(config: Config, say: (line: string) => void): Pr
   const server = await startServer(config, { say });
   for (const a of server.addresses) say(`barge: listening on ${a.host}:${a.port} (${a.name}); data in ${config.dataDir}`);
   say(`barge: local domains ${config.localDomains.join(', ')}; mail delivered under ${dataPaths(config.dataDir).mail}`);
+  const tls = server.tls;
+  if (tls !== undefined) say(`barge: STARTTLS with ${tls.description}`);
+  // SIGHUP reads the certificate again (after a renewal) without dropping a connection.
+  const reload = (): void => {
+    tls?.reload().then(
+      () => say(`barge: TLS reloaded: ${tls.description}`),
+      (e: unknown) => say(`barge: TLS reload failed, keeping the old certificate: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  process.off('SIGHUP', reload);
   say('barge: stopping');
   await server.stop();
   return 0;

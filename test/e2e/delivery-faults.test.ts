@@ -72,7 +72,8 @@ for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT', 'rese
         return fault.startsWith('reset mid') ? 'reset-mid' : 'accept';
       },
     });
-    await withPeer(peer, fault === 'reset mid-DATA' ? 'outbound_command_support = 5' : '', async (barge, c) => {
+    // With the BDAT fallback off, a path failure is retried like any other (the fallback is tested below).
+    await withPeer(peer, fault === 'reset mid-DATA' ? 'outbound_command_support = 5' : 'fallback = false', async (barge, c) => {
       const id = await submit(barge, ['bob@remote.test']);
       const deferred = await eventually(async () => {
         const s = await state(barge, id);

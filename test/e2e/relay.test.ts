@@ -74,8 +74,8 @@ test('with outbound_command_support = 5 the same relay uses DATA, dot lines inta
       return text.includes('OutboundConnectionResponse') && /QUIT/.test(text.split('OutboundConnectionCommand').slice(-1)[0] ?? '') ? text : undefined;
     }, 5000, 'outbound log lines'));
     const commands = log.filter((l) => l['cs-username'] === 'OutboundConnectionCommand');
-    assert.deepEqual(commands.map((l) => l['cs-method']), ['EHLO', 'MAIL', 'RCPT', 'DATA', 'QUIT']);
-    assert.match(commands[1]?.['cs-uri-query'] ?? '', /^FROM:<alice@localhost>\+SIZE=\d+$/);
+    assert.deepEqual(commands.map((l) => l['cs-method']), ['EHLO', 'STARTTLS', 'EHLO', 'MAIL', 'RCPT', 'DATA', 'QUIT']);
+    assert.match(commands[3]?.['cs-uri-query'] ?? '', /^FROM:<alice@localhost>\+SIZE=\d+$/);
     assert.ok(commands.every((l) => l['sc-status'] === '0' && l['c-ip'] === '127.0.0.1'));
     const responses = log.filter((l) => l['cs-username'] === 'OutboundConnectionResponse');
     assert.ok(responses.some((l) => /^250\+2\.0\.0\+OK\+queued\+as/.test(l['cs-uri-query'] ?? '')), JSON.stringify(responses));

@@ -3,6 +3,7 @@
  * replies (RFC 5321 4.2: lines "ddd-text" ... "ddd text"). No library, so tests control every byte.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 export interface SmtpReply {
   readonly code: number;
@@ -12,13 +13,17 @@ export interface SmtpReply {
 }
 
 export class RawSmtp {
-  readonly #socket: Socket;
+  #socket: Socket;
   #buffer = '';
   #waiters: Array<() => void> = [];
   #ended = false;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
+    this.#listen(socket);
+  }
+
+  #listen(socket: Socket): void {
     socket.setNoDelay(true);
     socket.on('data', (b: Buffer) => {
       this.#buffer += b.toString('latin1');
@@ -38,6 +43,36 @@ export class RawSmtp {
       const socket = connect({ port, host }, () => resolve(new RawSmtp(socket)));
       socket.once('error', reject);
     });
+  }
+
+  /** Implicit TLS (RFC 8314): the handshake before the greeting. The certificate is not checked. */
+  static async connectTls(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ port, host, rejectUnauthorized: false }, () => resolve(s));
+      s.once('error', reject);
+    });
+    return new RawSmtp(socket);
+  }
+
+  /**
+   * Upgrades after a 220 to STARTTLS. Returns whatever clear-text bytes the server had sent after
+   * that 220 (there must be none: a server that answers injected commands is vulnerable).
+   */
+  async startTls(): Promise<{ leftover: string; socket: TLSSocket }> {
+    const plain = this.#socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('end');
+    plain.removeAllListeners('close');
+    plain.removeAllListeners('error');
+    const leftover = this.#buffer;
+    this.#buffer = '';
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ socket: plain, rejectUnauthorized: false }, () => resolve(s));
+      s.once('error', reject);
+    });
+    this.#socket = socket;
+    this.#listen(socket);
+    return { leftover, socket };
   }
 
   get socket(): Socket {

@@ -1,0 +1,91 @@
+/**
+ * The server's TLS credentials. With `[tls] cert/key` configured they are read from those PEM files
+ * (and read again on SIGHUP, so a renewed certificate needs no restart). Without them a self-signed
+ * certificate for the hostname is generated once and kept under `<dataDir>/tls/`, so STARTTLS works
+ * out of the box: peers doing opportunistic TLS (RFC 3207, RFC 7435) accept it.
+ */
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { generate } from 'selfsigned';
+import type { Config } from '../config/types.js';
+
+export class TlsCredentials {
+  #context: SecureContext;
+  #description: string;
+  readonly #load: () => Promise<{ cert: string; key: string; description: string }>;
+
+  private constructor(pem: { cert: string; key: string; description: string }, load: () => Promise<{ cert: string; key: string; description: string }>) {
+    this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
+    this.#description = pem.description;
+    this.#load = load;
+  }
+
+  /** Loads the configured files, or makes (or reuses) the self-signed pair. */
+  static async open(config: Config, now: () => Date = () => new Date()): Promise<TlsCredentials> {
+    const files = config.tls;
+    const load =
+      files === undefined
+        ? () => selfSigned(join(config.dataDir, 'tls'), config.hostname, now)
+        : async () => ({ cert: await readFile(files.certFile, 'utf8'), key: await readFile(files.keyFile, 'utf8'), description: `certificate ${files.certFile}` });
+    return new TlsCredentials(await load(), load);
+  }
+
+  get context(): SecureContext {
+    return this.#context;
+  }
+
+  /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)". */
+  get description(): string {
+    return this.#description;
+  }
+
+  /** Reads the files again; on failure the old credentials stay in use and the error is thrown. */
+  async reload(): Promise<void> {
+    const pem = await this.#load();
+    this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
+    this.#description = pem.description;
+  }
+}
+
+/** Reuses `<dir>/self-signed.{crt,key}` while the certificate is valid for a month more, else makes a new pair. */
+async function selfSigned(dir: string, hostname: string, now: () => Date): Promise<{ cert: string; key: string; description: string }> {
+  const certFile = join(dir, 'self-signed.crt');
+  const keyFile = join(dir, 'self-signed.key');
+  try {
+    const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+    const x509 = new X509Certificate(cert);
+    if (new Date(x509.validTo).getTime() - now().getTime() > 30 * 86_400_000 && x509.checkHost(hostname) !== undefined) {
+      return { cert, key, description: `self-signed certificate for ${hostname} (${certFile})` };
+    }
+  } catch {
+    // Missing or unreadable: make a new pair below.
+  }
+  const pem = await generateSelfSigned(hostname, now());
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Key first, each via a temporary name, so a crash never leaves a certificate without its key.
+  await writeFile(`${keyFile}.tmp`, pem.key, { mode: 0o600 });
+  await rename(`${keyFile}.tmp`, keyFile);
+  await writeFile(`${certFile}.tmp`, pem.cert, { mode: 0o644 });
+  await rename(`${certFile}.tmp`, certFile);
+  return { ...pem, description: `self-signed certificate for ${hostname} (generated, ${certFile})` };
+}
+
+/** A self-signed certificate for `hostname` (and loopback addresses), valid for ten years. */
+export async function generateSelfSigned(hostname: string, notBefore = new Date()): Promise<{ cert: string; key: string }> {
+  const notAfter = new Date(notBefore.getTime() + 3650 * 86_400_000);
+  const pem = await generate([{ name: 'commonName', value: hostname }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    notBeforeDate: notBefore,
+    notAfterDate: notAfter,
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+    ],
+  });
+  return { cert: pem.cert, key: pem.private };
+}
