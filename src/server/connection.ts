@@ -134,8 +134,14 @@ export class Connection {
     secure.setTimeout(this.#ctx.config.limits.commandTimeoutMs);
     secure.on('timeout', () => secure.destroy());
     secure.on('error', () => secure.destroy());
+    // The plain socket's 'close' ends the connection; make sure it follows the TLS socket's.
+    secure.once('close', () => plain.destroy());
+    // A client that leaves during the handshake: nothing to answer, so no half-open wait.
+    const leftEarly = (): void => void secure.destroy();
+    secure.once('end', leftEarly);
     secure.once('secure', () => {
       secure.removeAllListeners('timeout');
+      secure.off('end', leftEarly);
       this.#attach(secure);
       secured();
     });
