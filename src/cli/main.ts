@@ -10,6 +10,7 @@ import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
 import { runSend, type SendOptions } from './send.js';
 import { runUser } from './user.js';
+import { runRoutes } from './routes.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -24,6 +25,8 @@ commands:
                       read and adjust the queue
   send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --data-dir DIR] < message
                       submit a message to the running server (or straight into the spool)
+  routes [list] | routes clear [HOST[:PORT]] [--config FILE] [--data-dir DIR]
+                      show routes and the path quirks Barge learnt (no BDAT, no TLS); forget them
   user add|passwd|del|list [NAME] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
                       manage the users who may AUTH (scrypt hashes in DATA_DIR/users)
   options decode VALUE [--outbound]
@@ -57,8 +60,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'serve':
+      case 'routes':
       case 'queue': {
-        const { values, positionals } = parseArgs({ args: rest, options: CONFIG_OPTIONS, allowPositionals: command === 'queue' });
+        const { values, positionals } = parseArgs({ args: rest, options: CONFIG_OPTIONS, allowPositionals: command !== 'serve' });
         if (values.help === true) return usage(0);
         const flags: ServeFlags = {
           ...(values.listen === undefined ? {} : { listen: values.listen }),
@@ -76,7 +80,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values['relay-network'] === undefined ? {} : { relayNetwork: values['relay-network'] }),
         };
         const config = await loadConfig(values.config, flags, hostname());
-        return command === 'serve' ? await runServer(config, err) : await runQueue(config, positionals, out, err);
+        if (command === 'serve') return await runServer(config, err);
+        return command === 'queue' ? await runQueue(config, positionals, out, err) : await runRoutes(config, positionals, out, err);
       }
       case 'send': {
         const { values } = parseArgs({

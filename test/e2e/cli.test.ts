@@ -74,3 +74,42 @@ test('barge send --data-dir writes into the spool of a stopped server', async ()
   assert.match(list.stdout, new RegExp(`^${id} .*<a@localhost>`, 'm'));
   assert.match(list.stdout, /bob@remote\.example {2}relay/);
 });
+
+test('barge user add|passwd|list|del keep scrypt hashes in a 0600 file, never the password', async () => {
+  const dir = await tempDir();
+  const withInput = (input: string, ...args: string[]): ReturnType<typeof run> => run(process.execPath, [BIN, 'user', ...args, '--data-dir', dir], input);
+  const added = await withInput('first-pass\n', 'add', 'Alice@Example.test', '--password-stdin', '--address', '@alias.test');
+  assert.equal(added.code, 0, added.stderr);
+  assert.match(added.stdout, /^added alice@example\.test$/m);
+  assert.equal((await withInput('x\n', 'add', 'alice@example.test', '--password-stdin')).code, 1, 'a second add is refused');
+  assert.equal((await withInput('\n', 'add', 'bob@example.test', '--password-stdin')).code, 2, 'an empty password is refused');
+  const { readFile, stat } = await import('node:fs/promises');
+  const file = join(dir, 'users');
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  const text = await readFile(file, 'utf8');
+  assert.doesNotMatch(text, /first-pass/);
+  assert.match(text, /^alice@example\.test:scrypt\$16384\$8\$1\$[^:]+:@alias\.test$/m);
+  const { UserStore } = await import('../../src/auth/users.js');
+  assert.ok((await (await UserStore.load(file)).verify('alice@example.test', 'first-pass')) !== undefined);
+  assert.equal((await withInput('second-pass\n', 'passwd', 'alice@example.test', '--password-stdin')).code, 0);
+  const store = await UserStore.load(file);
+  assert.equal(await store.verify('alice@example.test', 'first-pass'), undefined);
+  assert.ok((await store.verify('alice@example.test', 'second-pass')) !== undefined);
+  assert.match((await barge('user', 'list', '--data-dir', dir)).stdout, /^alice@example\.test \(also @alias\.test\)$/m);
+  assert.equal((await barge('user', 'del', 'alice@example.test', '--data-dir', dir)).code, 0);
+  assert.equal((await barge('user', 'del', 'alice@example.test', '--data-dir', dir)).code, 1);
+});
+
+test('barge routes lists routes and learnt quirks, and clear forgets them', async () => {
+  const dir = await tempDir();
+  const { QuirkStore, quirksPath } = await import('../../src/client/quirks.js');
+  const store = await QuirkStore.open(quirksPath(dir));
+  await store.remember('192.0.2.7:25', 'no-bdat', 'BDAT answered "500 5.5.1" although CHUNKING was advertised', 3_600_000);
+  const list = await barge('routes', '--data-dir', dir, '--route', 'example.test=192.0.2.7:25');
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^route example\.test -> 192\.0\.2\.7:25$/m);
+  assert.match(list.stdout, /^quirk 192\.0\.2\.7:25 no-bdat until \S+: BDAT answered/m);
+  const cleared = await barge('routes', 'clear', '192.0.2.7', '--data-dir', dir);
+  assert.match(cleared.stdout, /cleared 1 quirk for 192\.0\.2\.7/);
+  assert.match((await barge('routes', '--data-dir', dir)).stdout, /no path quirks remembered/);
+});
