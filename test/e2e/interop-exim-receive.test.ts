@@ -5,6 +5,7 @@ import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir } from '../support/barge.js';
 import { eximServer } from '../support/exim.js';
 import { peer } from '../support/peers.js';
+import { generateSelfSigned } from '../../src/server/tls.js';
 
 const BODY = 'first line\r\n.dot line\r\n8-bit: caf\xe9\r\n';
 
@@ -42,3 +43,27 @@ for (const mask of [7, 5]) {
     }
   });
 }
+
+test('Barge delivers to Exim over STARTTLS with BDAT (Exim logs the TLS cipher and K)', async (t) => {
+  const exim = peer(t, 'exim4');
+  if (exim === undefined) return;
+  const receiver = await eximServer(exim, await tempDir('barge-exim-tls-'), await generateSelfSigned('exim.test'));
+  const sender = await startBarge('', { route: [`exim.test=127.0.0.1:${receiver.port}`] });
+  try {
+    const message = Buffer.from(`Subject: to exim over TLS\r\n\r\n${BODY}`, 'latin1');
+    const c = await RawSmtp.connect(sender.port);
+    await c.reply();
+    await c.command('EHLO client.test');
+    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`), message]));
+    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    c.close();
+    await eventually(async () => ((await receiver.messages()).length > 0 ? true : undefined), 15_000, 'Exim to store the message');
+    const reception = (await receiver.mainLog()).split('\n').find((l) => l.includes('<= alice@localhost'));
+    assert.ok(reception !== undefined, 'Exim logged the reception');
+    assert.match(reception, / X=TLS1\.[23]/, reception);
+    assert.match(reception, / K /, reception);
+  } finally {
+    await sender.stop();
+    await receiver.stop();
+  }
+});

@@ -69,8 +69,11 @@ export interface EximServer {
   stop(): Promise<void>;
 }
 
-/** Exim as a receiving MTA on a free loopback port: accepts mail for exim.test into one Maildir. */
-export async function eximServer(exim: string, dir: string): Promise<EximServer> {
+/**
+ * Exim as a receiving MTA on a free loopback port: accepts mail for exim.test into one Maildir.
+ * With `tls`, it offers STARTTLS with that certificate.
+ */
+export async function eximServer(exim: string, dir: string, tls?: { readonly cert: string; readonly key: string }): Promise<EximServer> {
   if (process.getuid?.() !== 0) throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
   const { spawn } = await import('node:child_process');
   const { readdir } = await import('node:fs/promises');
@@ -89,10 +92,16 @@ export async function eximServer(exim: string, dir: string): Promise<EximServer>
     });
   });
   const config = join(dir, 'exim-server.conf');
+  const tlsLines = tls === undefined ? ['tls_advertise_hosts ='] : [];
+  if (tls !== undefined) {
+    await writeFile(join(dir, 'cert.pem'), tls.cert);
+    await writeFile(join(dir, 'key.pem'), tls.key, { mode: 0o600 });
+    tlsLines.push('tls_advertise_hosts = *', `tls_certificate = ${join(dir, 'cert.pem')}`, `tls_privatekey = ${join(dir, 'key.pem')}`);
+  }
   await writeFile(config, [
     'keep_environment =', 'primary_hostname = exim.test', `spool_directory = ${spool}`, `log_file_path = ${log}/%slog`,
     'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'host_lookup =', 'rfc1413_hosts =',
-    'tls_advertise_hosts =', 'domainlist local_domains = exim.test', 'acl_smtp_rcpt = check_rcpt', `pid_file_path = ${dir}/exim.pid`,
+    ...tlsLines, 'domainlist local_domains = exim.test', 'acl_smtp_rcpt = check_rcpt', `pid_file_path = ${dir}/exim.pid`,
     'begin acl', 'check_rcpt:', '  accept domains = +local_domains', '  deny',
     'begin routers', 'local:', '  driver = accept', '  domains = +local_domains', '  transport = to_maildir',
     'begin transports', 'to_maildir:', '  driver = appendfile', `  directory = ${mail}`, '  maildir_format', '  user = Debian-exim', '  group = Debian-exim', '  mode = 0644', '',
