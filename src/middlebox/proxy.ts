@@ -1,0 +1,346 @@
+/**
+ * An SMTP relay that distorts the conversation the way ESMTP-inspecting firewalls do, so clients
+ * (ours and others) can be tested against them. One upstream connection per client; both
+ * directions are parsed (commands with BDAT/DATA payloads, replies) until STARTTLS succeeds, after
+ * which bytes pass opaquely. Unchanged traffic is forwarded byte for byte; payload streams through
+ * with backpressure, except what the tarpit deliberately holds.
+ */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { CommandSplitter, ReplySplitter, maskEhloKeywords, stripEhloKeyword, type CommandEvent, type Reply } from './smtp-stream.js';
+
+export type MiddleboxMode = 'mask-keywords' | 'drop-bdat' | 'reset-after-bdat' | 'tarpit-chunks' | 'mask-banner' | 'strip-starttls' | 'pass';
+
+export const MIDDLEBOX_MODES: readonly MiddleboxMode[] = [
+  'mask-keywords', 'drop-bdat', 'reset-after-bdat', 'tarpit-chunks', 'mask-banner', 'strip-starttls', 'pass',
+];
+
+export interface MiddleboxOptions {
+  readonly listen: { host: string; port: number };
+  readonly upstream: { host: string; port: number };
+  readonly mode: MiddleboxMode;
+  /** How long the tarpit holds each non-final chunk (default 5000). */
+  readonly tarpitMs?: number;
+  /** One line per distortion applied. */
+  readonly log?: (line: string) => void;
+}
+
+export interface Middlebox {
+  readonly address: { host: string; port: number };
+  readonly stats: { connections: number };
+  close(): Promise<void>;
+}
+
+const BDAT_REFUSED = Buffer.from('500 5.5.1 Command unrecognized\r\n', 'latin1');
+const STARTTLS_REFUSED = Buffer.from('502 5.5.1 Command not implemented\r\n', 'latin1');
+const MASKED_BANNER = Buffer.from('220 ******************************\r\n', 'latin1');
+const MASKED_WORDS = ['CHUNKING', 'BINARYMIME'];
+/** Past this many held bytes the tarpit stops reading from the client. */
+const TARPIT_HIGH_WATER = 1 << 20;
+/** After the client leaves, how long a half-closed upstream may linger before it is cut. */
+const LINGER_MS = 2000;
+
+/** What the next server reply answers, in command order; 'local' replies are the box's own. */
+type Expect = { kind: 'ehlo' | 'starttls' | 'data' | 'other' } | { kind: 'local'; reply: Buffer };
+
+class Relay {
+  readonly #client: Socket;
+  readonly #upstream: Socket;
+  readonly #mode: MiddleboxMode;
+  readonly #tarpitMs: number;
+  readonly #log: (line: string) => void;
+  readonly #peer: string;
+  readonly #commands = new CommandSplitter();
+  readonly #replies = new ReplySplitter();
+  readonly #expect: Expect[] = [];
+  #greeted = false;
+  #opaque = false;
+  /** Client bytes that arrived after STARTTLS, kept raw until we know whether TLS starts. */
+  #heldForTls: Buffer[] | undefined;
+  #swallowing = false;
+  #blackhole = false;
+  #closed = false;
+  /** Release time of the current BDAT chunk's bytes (tarpit only). */
+  #chunkHoldUntil = 0;
+  readonly #tarpit: { data: Buffer; at: number }[] = [];
+  #tarpitBytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #clientGone = false;
+  #pausedForDrain = false;
+  #pausedForTarpit = false;
+
+  constructor(client: Socket, options: MiddleboxOptions) {
+    this.#client = client;
+    this.#mode = options.mode;
+    this.#tarpitMs = options.tarpitMs ?? 5000;
+    this.#log = options.log ?? ((): void => undefined);
+    this.#peer = client.remoteAddress ?? 'unknown';
+    this.#upstream = connect(options.upstream.port, options.upstream.host);
+    const up = this.#upstream;
+    client.on('data', (b: Buffer) => this.#fromClient(b));
+    up.on('data', (b: Buffer) => this.#fromUpstream(b));
+    client.on('error', () => undefined);
+    up.on('error', (e) => {
+      if (this.#closed || this.#clientGone) return;
+      this.#log(`upstream ${options.upstream.host}:${options.upstream.port} failed: ${e.message}`);
+    });
+    up.on('close', (hadError) => {
+      this.#stopTarpit();
+      if (hadError) client.destroy();
+      else client.end();
+    });
+    client.on('close', (hadError) => {
+      this.#clientGone = true;
+      if (hadError || this.#closed) {
+        this.#stopTarpit();
+        up.destroy();
+      } else this.#endUpstreamWhenFlushed();
+    });
+  }
+
+  #fromClient(bytes: Buffer): void {
+    if (this.#blackhole || this.#closed) return;
+    if (this.#opaque) return this.#toUpstream(bytes, 0);
+    if (this.#heldForTls !== undefined) {
+      this.#heldForTls.push(bytes);
+      return;
+    }
+    this.#commands.push(bytes);
+    this.#pumpCommands();
+  }
+
+  #pumpCommands(): void {
+    while (this.#heldForTls === undefined && !this.#blackhole && !this.#closed && !this.#opaque) {
+      const event = this.#commands.next();
+      if (event === undefined) return;
+      this.#onCommandEvent(event);
+    }
+  }
+
+  #onCommandEvent(event: CommandEvent): void {
+    if (event.kind === 'content') return this.#toUpstream(event.data, 0);
+    if (event.kind === 'chunk') {
+      if (this.#swallowing) {
+        if (event.end) this.#swallowing = false;
+        return;
+      }
+      return this.#toUpstream(event.data, this.#chunkHoldUntil);
+    }
+    const { verb, bdat } = event;
+    let holdUntil = 0;
+    if (verb === 'BDAT') {
+      switch (this.#mode) {
+        case 'drop-bdat':
+          this.#log(`dropped BDAT from ${this.#peer}`);
+          this.#blackhole = true;
+          this.#commands.takeBuffered();
+          return;
+        case 'reset-after-bdat':
+          this.#log(`reset the connection from ${this.#peer} at BDAT`);
+          this.#closed = true;
+          this.#stopTarpit();
+          this.#client.resetAndDestroy();
+          this.#upstream.destroy();
+          return;
+        case 'mask-keywords':
+          this.#log(`refused BDAT from ${this.#peer} with 500`);
+          this.#swallowing = bdat !== undefined && bdat.size > 0;
+          this.#localReply(BDAT_REFUSED);
+          return;
+        case 'tarpit-chunks':
+          if (bdat !== undefined && !bdat.last) {
+            this.#chunkHoldUntil = Date.now() + this.#tarpitMs;
+            holdUntil = this.#chunkHoldUntil;
+            this.#log(`held BDAT ${bdat.size} from ${this.#peer} for ${this.#tarpitMs} ms`);
+          } else this.#chunkHoldUntil = 0;
+          break;
+        default:
+          break;
+      }
+    }
+    if (verb === 'STARTTLS' && this.#mode === 'strip-starttls') {
+      this.#log(`refused STARTTLS from ${this.#peer} with 502`);
+      this.#localReply(STARTTLS_REFUSED);
+      return;
+    }
+    this.#toUpstream(event.raw, holdUntil);
+    const kind = verb === 'EHLO' ? 'ehlo' : verb === 'STARTTLS' ? 'starttls' : verb === 'DATA' && this.#commands.mode === 'content' ? 'data' : 'other';
+    this.#expect.push({ kind });
+    // Whatever follows STARTTLS may be a TLS hello: not ours to parse until the server has answered.
+    if (kind === 'starttls') this.#heldForTls = [this.#commands.takeBuffered()];
+  }
+
+  /** The box's own answer, queued behind replies still owed for earlier (pipelined) commands. */
+  #localReply(reply: Buffer): void {
+    if (this.#greeted && this.#expect.length === 0) this.#toClient(reply);
+    else this.#expect.push({ kind: 'local', reply });
+  }
+
+  #fromUpstream(bytes: Buffer): void {
+    if (this.#closed) return;
+    if (this.#opaque) return this.#toClient(bytes);
+    this.#replies.push(bytes);
+    for (let reply = this.#replies.next(); reply !== undefined && !this.#opaque; reply = this.#replies.next()) this.#onReply(reply);
+  }
+
+  #onReply(reply: Reply): void {
+    if (!this.#greeted) {
+      this.#greeted = true;
+      if (this.#mode === 'mask-banner' && reply.code === 220) {
+        this.#log(`masked the banner for ${this.#peer}`);
+        this.#toClient(MASKED_BANNER);
+      } else this.#toClient(reply.raw);
+      return this.#flushLocal();
+    }
+    const expect = this.#expect.shift();
+    let out = reply.raw;
+    if (expect?.kind === 'ehlo' && reply.code === 250) out = this.#rewriteEhlo(reply);
+    this.#toClient(out);
+    if (expect?.kind === 'data') {
+      // 354 means the content's own reply is owed next; otherwise the client goes on with commands.
+      if (reply.code === 354) this.#expect.unshift({ kind: 'other' });
+      else {
+        this.#commands.abortContent();
+        this.#pumpCommands();
+      }
+    }
+    if (expect?.kind === 'starttls') this.#afterStarttls(reply.code === 220);
+    this.#flushLocal();
+  }
+
+  #rewriteEhlo(reply: Reply): Buffer {
+    if (this.#mode === 'mask-keywords') {
+      const masked = maskEhloKeywords(reply, MASKED_WORDS);
+      if (masked === undefined) return reply.raw;
+      for (const word of masked.masked) this.#log(`masked ${word} as ${'X'.repeat(word.length - 1)}A`);
+      return masked.reply;
+    }
+    if (this.#mode === 'strip-starttls') {
+      const stripped = stripEhloKeyword(reply, 'STARTTLS');
+      if (stripped === undefined) return reply.raw;
+      this.#log(`stripped STARTTLS from the EHLO reply to ${this.#peer}`);
+      return stripped;
+    }
+    return reply.raw;
+  }
+
+  #afterStarttls(started: boolean): void {
+    const held = Buffer.concat(this.#heldForTls ?? []);
+    this.#heldForTls = undefined;
+    if (started) {
+      this.#opaque = true;
+      const early = this.#replies.takeBuffered();
+      if (early.length > 0) this.#toClient(early);
+      if (held.length > 0) this.#toUpstream(held, 0);
+      return;
+    }
+    this.#commands.push(held);
+    this.#pumpCommands();
+  }
+
+  #flushLocal(): void {
+    for (let head = this.#expect[0]; head?.kind === 'local'; head = this.#expect[0]) {
+      this.#expect.shift();
+      this.#toClient(head.reply);
+    }
+  }
+
+  #toClient(data: Buffer): void {
+    if (this.#client.destroyed) return;
+    if (!this.#client.write(data) && !this.#upstream.isPaused()) {
+      this.#upstream.pause();
+      this.#client.once('drain', () => this.#upstream.resume());
+    }
+  }
+
+  /** Writes toward the server, behind anything the tarpit still holds. */
+  #toUpstream(data: Buffer, holdUntil: number): void {
+    if (this.#tarpit.length > 0 || holdUntil > Date.now()) {
+      this.#tarpit.push({ data, at: holdUntil });
+      this.#tarpitBytes += data.length;
+      if (this.#tarpitBytes > TARPIT_HIGH_WATER && !this.#pausedForTarpit) {
+        this.#pausedForTarpit = true;
+        this.#client.pause();
+      }
+      this.#schedule();
+      return;
+    }
+    this.#write(data);
+  }
+
+  #write(data: Buffer): void {
+    if (this.#upstream.destroyed) return;
+    if (!this.#upstream.write(data) && !this.#pausedForDrain) {
+      this.#pausedForDrain = true;
+      this.#client.pause();
+      this.#upstream.once('drain', () => {
+        this.#pausedForDrain = false;
+        if (!this.#pausedForTarpit) this.#client.resume();
+      });
+    }
+  }
+
+  #schedule(): void {
+    const head = this.#tarpit[0];
+    if (this.#timer !== undefined || head === undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#releaseTarpit();
+    }, Math.max(0, head.at - Date.now()));
+  }
+
+  #releaseTarpit(): void {
+    const now = Date.now();
+    for (let head = this.#tarpit[0]; head !== undefined && head.at <= now; head = this.#tarpit[0]) {
+      this.#tarpit.shift();
+      this.#tarpitBytes -= head.data.length;
+      this.#write(head.data);
+    }
+    if (this.#pausedForTarpit && this.#tarpitBytes <= TARPIT_HIGH_WATER / 2) {
+      this.#pausedForTarpit = false;
+      if (!this.#pausedForDrain) this.#client.resume();
+    }
+    if (this.#tarpit.length > 0) this.#schedule();
+    else if (this.#clientGone) this.#endUpstreamWhenFlushed();
+  }
+
+  #stopTarpit(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#tarpit.length = 0;
+  }
+
+  /** The client left cleanly: deliver what is still held, then close the upstream too. */
+  #endUpstreamWhenFlushed(): void {
+    if (this.#tarpit.length > 0) return;
+    this.#upstream.end();
+    setTimeout(() => this.#upstream.destroy(), LINGER_MS).unref();
+  }
+}
+
+export async function startMiddlebox(options: MiddleboxOptions): Promise<Middlebox> {
+  const sockets = new Set<Socket>();
+  const stats = { connections: 0 };
+  const server = createServer((client) => {
+    stats.connections++;
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    new Relay(client, options);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.listen.port, options.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as AddressInfo;
+  return {
+    address: { host: bound.address, port: bound.port },
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
