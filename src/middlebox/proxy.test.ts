@@ -305,6 +305,21 @@ test('pass is byte-identical both ways, through BDAT and DATA', async () => {
   await done();
 });
 
+test('a large chunk streams through intact (backpressure both ways)', async () => {
+  const { upstream, client, done } = await setup('tarpit-chunks', {}, 50);
+  await client.reply();
+  await client.command('EHLO c\r\n');
+  const body = Buffer.alloc(4 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz\r\n');
+  client.send('BDAT 4096\r\n');
+  client.sock.write(body.subarray(0, 4096));
+  client.send(`BDAT ${body.length - 4096} LAST\r\n`);
+  client.sock.write(body.subarray(4096));
+  assert.match((await client.reply()) ?? '', /^250 2\.0\.0 chunk ok\r\n$/);
+  assert.match((await client.reply(10_000)) ?? '', /message queued/);
+  assert.equal(upstream.sessions[0]?.payload, body.toString('latin1'));
+  await done();
+});
+
 test('after STARTTLS is accepted the box relays opaquely, even in drop-bdat mode', async () => {
   const { upstream, client, log, done } = await setup('drop-bdat');
   await client.reply();
