@@ -11,6 +11,10 @@ import { runQueue } from './queue.js';
 import { runSend, type SendOptions } from './send.js';
 import { runUser } from './user.js';
 import { runRoutes } from './routes.js';
+import { runProbe } from './probe.js';
+import { runMiddlebox } from './middlebox.js';
+import { QuirkStore, quirksPath } from '../client/quirks.js';
+import { parseListen } from '../config/schema.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -27,6 +31,12 @@ commands:
                       submit a message to the running server (or straight into the spool)
   routes [list] | routes clear [HOST[:PORT]] [--config FILE] [--data-dir DIR]
                       show routes and the path quirks Barge learnt (no BDAT, no TLS); forget them
+  probe HOST[:PORT] [--json] [--from ADDR] [--rcpt ADDR] [--helo NAME] [--timeout S] [--no-tls]
+        [--data-dir DIR]
+                      diagnose the path to a peer: banner, keywords, STARTTLS, BDAT and DATA;
+                      with --data-dir, a clean verdict also forgets that destination's quirks
+  middlebox --listen HOST:PORT --upstream HOST:PORT --mode MODE [--tarpit S]
+                      a TCP proxy that breaks SMTP like an ESMTP-inspecting firewall (for tests)
   user add|passwd|del|list [NAME] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
                       manage the users who may AUTH (scrypt hashes in DATA_DIR/users)
   options decode VALUE [--outbound]
@@ -109,6 +119,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         const args = [...positionals, ...(values['password-stdin'] === true ? ['--password-stdin'] : []), ...(values.address ?? []).flatMap((a) => ['--address', a])];
         return await runUser(args, config.dataDir, process.stdin, out, err);
       }
+      case 'probe':
+        return await probe(rest);
+      case 'middlebox':
+        return await runMiddlebox(rest, out, err);
       case 'options':
         return runOptions(rest, out, err);
       case undefined:
@@ -131,6 +145,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/** `barge probe`, and with --data-dir: a clean path lifts what Barge remembered about it. */
+async function probe(args: readonly string[]): Promise<number> {
+  const at = args.indexOf('--data-dir');
+  const dataDir = at >= 0 ? args[at + 1] : undefined;
+  const rest = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
+  const code = await runProbe(rest, out, err);
+  const target = rest.find((a) => !a.startsWith('-'));
+  if (code === 0 && dataDir !== undefined && target !== undefined) {
+    const hp = parseListen(target) ?? { host: target, port: 25 };
+    const cleared = await (await QuirkStore.open(quirksPath(dataDir))).clear(`${hp.host}:${hp.port}`);
+    if (cleared > 0) out(`forgot ${cleared} quirk(s) for ${hp.host}:${hp.port}: the path is clean`);
+  }
+  return code;
 }
 
 function usage(code: number): number {
