@@ -66,7 +66,8 @@ try {
     }
   }
   for (const method of ['DATA', 'BDAT'] as const) {
-    await measure(`${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`, 'MB/s', (s) => (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : bulk(s.port, RCPT, large, method)));
+    await measure(`${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`, 'MB/s', (s) =>
+       (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : bulk(s.port, RCPT, large, method)));
   }
   const barge = servers[0];
   if (barge !== undefined) {

@@ -44,7 +44,8 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
 /** Barge receiving only (--queue-only) unless `extra` arguments say otherwise. */
 export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge'): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(ROOT, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test', '--max-message-size', '200MB', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(ROOT, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
+     '--max-message-size', '200MB', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
   return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
 }
@@ -71,7 +72,7 @@ export async function startExim(): Promise<ServerUnderTest | string> {
     'keep_environment =', 'primary_hostname = exim.bench', `spool_directory = ${dir}/spool`, `log_file_path = ${dir}/log/%slog`,
     'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'queue_only = true',
     'message_size_limit = 200M', 'smtp_accept_max = 200', 'smtp_accept_queue_per_connection = 0', 'acl_smtp_rcpt = accept_all',
-    'pid_file_path = ' + join(dir, 'exim.pid'), 'begin acl', 'accept_all:', '  accept', 'begin routers', 'discard:', '  driver = redirect', '  data = :blackhole:', '',
+    `pid_file_path = ${join(dir, 'exim.pid')}`, 'begin acl', 'accept_all:', '  accept', 'begin routers', 'discard:', '  driver = redirect', '  data = :blackhole:', '',
   ].join('\n'));
   const child = spawn(EXIM, ['-C', config, '-bdf', `-oX`, `${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   for (let i = 0; i < 100; i++) {

@@ -29,19 +29,18 @@ function parseAddress(text: string | undefined): { host: string; port: number } 
 
 const isMode = (text: string | undefined): text is MiddleboxMode => MIDDLEBOX_MODES.some((m) => m === text);
 
+const MIDDLEBOX_OPTIONS = {
+  listen: { type: 'string' },
+  upstream: { type: 'string' },
+  mode: { type: 'string' },
+  tarpit: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function runMiddlebox(args: readonly string[], out: (line: string) => void, err: (line: string) => void): Promise<number> {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof MIDDLEBOX_OPTIONS }>>['values'];
   try {
-    values = parseArgs({
-      args: [...args],
-      options: {
-        listen: { type: 'string' },
-        upstream: { type: 'string' },
-        mode: { type: 'string' },
-        tarpit: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
+    values = parseArgs({ args: [...args], options: MIDDLEBOX_OPTIONS }).values;
   } catch (e) {
     err(`barge middlebox: ${e instanceof Error ? e.message : String(e)}`);
     err(MIDDLEBOX_USAGE);
@@ -66,7 +65,7 @@ export async function runMiddlebox(args: readonly string[], out: (line: string) 
     err(MIDDLEBOX_USAGE);
     return 2;
   }
-  let box;
+  let box: Awaited<ReturnType<typeof startMiddlebox>>;
   try {
     box = await startMiddlebox({ listen, upstream, mode, tarpitMs: Math.round(tarpitSeconds * 1000), log: out });
   } catch (e) {

@@ -39,23 +39,21 @@ function seconds(value: string | undefined, fallback: number): number | undefine
   return value.trim() !== '' && Number.isFinite(n) && n > 0 ? Math.round(n * 1000) : undefined;
 }
 
+const PROBE_OPTIONS = {
+  json: { type: 'boolean' },
+  from: { type: 'string' },
+  rcpt: { type: 'string' },
+  helo: { type: 'string' },
+  timeout: { type: 'string' },
+  'slow-chunk': { type: 'string' },
+  'no-tls': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function runProbe(args: readonly string[], out: (line: string) => void, err: (line: string) => void): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof PROBE_OPTIONS }>>;
   try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        from: { type: 'string' },
-        rcpt: { type: 'string' },
-        helo: { type: 'string' },
-        timeout: { type: 'string' },
-        'slow-chunk': { type: 'string' },
-        'no-tls': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: [...args], allowPositionals: true, options: PROBE_OPTIONS });
   } catch (e) {
     err(`barge probe: ${e instanceof Error ? e.message : String(e)}`);
     err(PROBE_USAGE);
@@ -111,7 +109,8 @@ export function describe(r: ProbeReport): string[] {
     `tls: ${
       r.verdict === 'unreachable' ? 'not tested'
       : t.state === 'ok'
-        ? `${t.protocol} ${t.cipher}, certificate ${t.authorized ? 'verified' : `not verified (${t.authorizationError ?? 'unknown reason'})`}${t.hostnameMatches === false ? ', does not name this host' : ''}`
+        ? `${t.protocol} ${t.cipher}, certificate ${t.authorized ? 'verified' : `not verified (${t.authorizationError ?? 'unknown reason'})`}` +
+          `${t.hostnameMatches === false ? ', does not name this host' : ''}`
         : t.state === 'failed' ? `failed: ${t.error}`
         : t.state === 'skipped' ? `not tried (--no-tls); STARTTLS ${t.offered ? 'offered' : 'not offered'}`
         : 'STARTTLS not offered'

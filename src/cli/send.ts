@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import { domainOf } from '../protocol/command.js';
 import { ClientConnection } from '../client/connection.js';
-import { greet, transfer } from '../client/transfer.js';
+import { greet, transfer, type OutboundMessage } from '../client/transfer.js';
 import { Spool } from '../queue/spool.js';
 import { makeIdSource } from '../queue/ids.js';
 import { dataPaths } from '../server/run.js';
@@ -52,7 +52,8 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
     }
     try {
       const caps = await greet(conn, config.hostname);
-      const result = await transfer(conn, caps, { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) }, { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize });
+      const message: OutboundMessage = { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) };
+      const result = await transfer(conn, caps, message, { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize });
       const failed = result.outcomes.filter((x) => x.kind !== 'delivered');
       for (const f of failed) err(`barge send: ${f.address}: ${f.detail}`);
       const id = /queued as ([0-9A-Z]+)/.exec(result.outcomes.find((x) => x.kind === 'delivered')?.detail ?? '')?.[1];

@@ -111,5 +111,6 @@ export class QuirkStore {
 function isQuirk(v: unknown): v is Quirk {
   if (typeof v !== 'object' || v === null) return false;
   const q = v as Record<string, unknown>;
-  return typeof q.destination === 'string' && (q.kind === 'no-bdat' || q.kind === 'no-tls' || q.kind === 'big-chunks') && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string';
+  const kind = q.kind === 'no-bdat' || q.kind === 'no-tls' || q.kind === 'big-chunks';
+  return typeof q.destination === 'string' && kind && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string';
 }

@@ -6,6 +6,7 @@
  */
 import type { ClientConnection } from './connection.js';
 import { SmtpFailure } from './connection.js';
+import type { PeerReply } from '../protocol/reply-parser.js';
 import { hello, PeerRefused, type PeerCapabilities } from './transfer.js';
 
 export type OutboundTls = 'opportunistic' | 'required' | 'none';
@@ -50,7 +51,7 @@ async function authenticate(conn: ClientConnection, caps: PeerCapabilities, auth
   if (conn.tls === undefined) throw new SmtpFailure('AUTH', 'credentials are configured but the session is not encrypted; AUTH not sent');
   const mechanisms = (caps.keywords.get('AUTH') ?? '').toUpperCase().split(/\s+/);
   const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
-  let r;
+  let r: PeerReply;
   if (mechanisms.includes('PLAIN')) {
     conn.logCommand('AUTH PLAIN ****');
     await conn.write(Buffer.from(`AUTH PLAIN ${b64(`\0${auth.username}\0${auth.password}`)}\r\n`));

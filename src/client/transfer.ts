@@ -114,7 +114,7 @@ const all = (rcpts: readonly Recipient[], kind: OutcomeKind, status: string, det
   rcpts.map((r) => ({ address: r.address, kind, status, detail }));
 
 /** Checks that need no round trip: a message the peer cannot take is bounced, not tried. */
-export function precheck(message: OutboundMessage, caps: PeerCapabilities, options: TransferOptions): RecipientOutcome[] | undefined {
+export function precheck(message: OutboundMessage, caps: PeerCapabilities, _options: TransferOptions): RecipientOutcome[] | undefined {
   const has = (k: string): boolean => caps.keywords.has(k);
   if (message.smtputf8 && !has('SMTPUTF8')) return all(message.rcpts, 'permanent', '5.6.7', 'peer does not offer SMTPUTF8 (RFC 6531 3.4)');
   const limit = Number(caps.keywords.get('SIZE') ?? '0');

@@ -199,7 +199,7 @@ function listeners(table: Readonly<Record<string, ListenerInput>> | undefined, l
   const built = entries.map(([name, l], i) => listenerConfig(name, l, l.listen ?? DEFAULTS.listen, i));
   if (listen === undefined || listen.length === 0) return built;
   // The first --listen moves the first listener; more add copies of it (name-2, name-3, ...).
-  const [first, ...others] = entries;
+  const [first] = entries;
   if (first === undefined) return built;
   const [name, input] = first;
   const moved = listen.map((address, i) => listenerConfig(i === 0 ? name : `${name}-${i + 1}`, input, address, i === 0 ? 0 : built.length + i - 1, '--listen'));

@@ -45,7 +45,8 @@ test('a clean peer with CHUNKING: one 64-octet chunk answered 250, RSET, then DA
   assert.deepEqual(r.tls, { state: 'skipped', offered: false });
   assert.deepEqual(
     r.steps.map((s) => `${s.step}:${s.reply?.code ?? s.error ?? '-'}`),
-    ['connect:-', 'banner:220', 'ehlo:250', 'mail:250', 'rcpt:250', 'bdat:250', 'rset:250', 'quit:221', 'data-test connect:-', 'data-test banner:220', 'data-test ehlo:250', 'data-test mail:250', 'data-test rcpt:250', 'data-test data:354'],
+    ['connect:-', 'banner:220', 'ehlo:250', 'mail:250', 'rcpt:250', 'bdat:250', 'rset:250', 'quit:221',
+    'data-test connect:-', 'data-test banner:220', 'data-test ehlo:250', 'data-test mail:250', 'data-test rcpt:250', 'data-test data:354'],
   );
   assert.equal(stepsNamed(r, 'bdat')[0]?.command, 'BDAT 64 (+64 octets)');
   assert.equal(stepsNamed(r, 'mail')[0]?.command, 'MAIL FROM:<>');
@@ -192,7 +193,8 @@ async function tlsPeer(mode: 'good' | 'broken', key: Buffer, cert: Buffer): Prom
 async function selfSigned(): Promise<{ key: Buffer; cert: Buffer }> {
   const dir = await tempDir('barge-probe-cert-');
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=mx.probe.test', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=mx.probe.test',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -147,7 +147,7 @@ test('NOOP and a nested MAIL between chunks do not end the transaction', () => {
 });
 
 test('a chunk that overflows the size limit is read and discarded, answered 552 5.3.4; later chunks 503', () => {
-  const input = bytes(`${OPEN}BDAT 60\r\n${'a'.repeat(60)}BDAT 60\r\n${EVIL.slice(0, 60)}BDAT 5 LAST\r\nccccc` + 'NOOP\r\n');
+  const input = bytes(`${OPEN}BDAT 60\r\n${'a'.repeat(60)}BDAT 60\r\n${EVIL.slice(0, 60)}BDAT 5 LAST\r\ncccccNOOP\r\n`);
   everySplit(
     input,
     (r, label) => {

@@ -92,7 +92,8 @@ test('NOTIFY and ORCPT are stored per recipient; ORCPT is xtext-decoded as UTF-8
 
 test('invalid DSN parameters are refused: NEVER with others, repeats, unknown words, bad xtext', () => {
   const rcpt = (p: string): string | undefined => lastReply(`${EHLO}MAIL FROM:<a@c.test>\r\nRCPT TO:<x@mx.test> ${p}\r\n`);
-  for (const p of ['NOTIFY=NEVER,SUCCESS', 'NOTIFY=SUCCESS,NEVER', 'NOTIFY=SUCCESS,SUCCESS', 'NOTIFY=SOMETIMES', 'NOTIFY=', 'NOTIFY', 'NOTIFY=SUCCESS,', 'ORCPT=x@mx.test', 'ORCPT=rfc822;', 'ORCPT=;x', 'ORCPT=rfc822;a+2b']) {
+  for (const p of ['NOTIFY=NEVER,SUCCESS', 'NOTIFY=SUCCESS,NEVER', 'NOTIFY=SUCCESS,SUCCESS', 'NOTIFY=SOMETIMES',
+    'NOTIFY=', 'NOTIFY', 'NOTIFY=SUCCESS,', 'ORCPT=x@mx.test', 'ORCPT=rfc822;', 'ORCPT=;x', 'ORCPT=rfc822;a+2b']) {
     assert.equal(rcpt(p), '501 5.5.4', p);
   }
   assert.equal(rcpt('NOTIFY=SUCCESS NOTIFY=FAILURE'), '501 5.5.4', 'repeated keyword');

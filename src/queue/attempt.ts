@@ -115,7 +115,8 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
             ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
             ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
           });
-          if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({ recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
+          if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({
+            recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
         } else if (o.kind === 'permanent') {
           r.status = 'bounced';
           r.lastResult = o.detail;

@@ -13,7 +13,8 @@ const original = Buffer.from('Subject: hello\r\nFrom: alice@example.org\r\n\r\nb
 function input(over: Partial<DsnInput> = {}): DsnInput {
   return {
     reportingMta: 'mx.example.org', envelope, original: original.subarray(0, original.indexOf('\r\n\r\n') + 2), returnFull: false, now: new Date('2026-11-24T12:00:00Z'), boundary: 'BOUNDARY',
-    recipients: [{ address: 'bob@example.net', orcpt: 'rfc822;Bob@Example.net', action: 'failed', status: '5.1.1', remoteMta: 'dns; mx.example.net', diagnostic: 'smtp; 550 5.1.1 no such user', lastAttempt: new Date('2026-11-24T11:59:00Z') }],
+    recipients: [{ address: 'bob@example.net', orcpt: 'rfc822;Bob@Example.net', action: 'failed', status: '5.1.1',
+      remoteMta: 'dns; mx.example.net', diagnostic: 'smtp; 550 5.1.1 no such user', lastAttempt: new Date('2026-11-24T11:59:00Z') }],
     ...over,
   };
 }
@@ -47,7 +48,7 @@ test('a failure report carries every field of RFC 3464', () => {
   assert.equal(recipient?.get('Status'), '5.1.1');
   assert.equal(recipient?.get('Remote-MTA'), 'dns; mx.example.net');
   assert.equal(recipient?.get('Diagnostic-Code'), 'smtp; 550 5.1.1 no such user');
-  assert.match(parts[2] ?? '', /^Content-Type: text\/rfc822-headers\r\n[^]*Subject: hello\r\nFrom: alice@example\.org\r\n/);
+  assert.match(parts[2] ?? '', /^Content-Type: text\/rfc822-headers\r\n[\s\S]*Subject: hello\r\nFrom: alice@example\.org\r\n/);
   assert.doesNotMatch(parts[2] ?? '', /body/);
   for (const line of dsn.toString('latin1').split('\r\n')) assert.ok(line.length <= 998);
   assert.doesNotMatch(dsn.toString('latin1'), /[^\r]\n/, 'CRLF only');
@@ -55,7 +56,7 @@ test('a failure report carries every field of RFC 3464', () => {
 
 test('RET=FULL returns the whole message; a delay report says until when it is retried', () => {
   const full = parse(buildDsn(input({ original, returnFull: true })));
-  assert.match(full.parts[2] ?? '', /^Content-Type: message\/rfc822\r\n[^]*Content-Transfer-Encoding: 8bit\r\n\r\nSubject: hello[^]*body caf\xe9\r\n/);
+  assert.match(full.parts[2] ?? '', /^Content-Type: message\/rfc822\r\n[\s\S]*Content-Transfer-Encoding: 8bit\r\n\r\nSubject: hello[\s\S]*body caf\xe9\r\n/);
   const delayed = parse(buildDsn(input({ recipients: [{ address: 'bob@example.net', action: 'delayed', status: '4.4.1', willRetryUntil: new Date('2026-11-29T10:00:00Z') }] })));
   assert.match(delayed.headers, /^Subject: Delayed Mail/m);
   assert.equal(delayed.status[1]?.get('Will-Retry-Until'), 'Sun, 29 Nov 2026 10:00:00 +0000');

@@ -4,11 +4,9 @@
  * for the outbound client. An entry is removed only when every recipient has a final fate, so a
  * crash at any point delivers again (at least once) rather than losing mail.
  */
-import { join } from 'node:path';
-import type { SpoolEnvelope, Spool } from './spool.js';
+import type { SpoolEnvelope } from './spool.js';
 import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
 import { domainOf } from '../protocol/command.js';
-import type { TrackingEvent } from '../log/tracking.js';
 
 export type RecipientStatus = 'pending' | 'delivered' | 'bounced';
 

@@ -114,7 +114,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const listen = async (listener: ListenerConfig): Promise<void> => {
     const protocolLog = config.log.w3c.enabled
-      ? new W3cLog({ dir: join(paths.log, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder, computerName: config.hostname, software: 'Barge 0.1.0', now, onError: onLogError })
+      ? new W3cLog({ dir: join(paths.log, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
+        computerName: config.hostname, software: 'Barge 0.1.0', now, onError: onLogError })
       : undefined;
     if (protocolLog !== undefined) logs.push(protocolLog);
     const ctx: ConnectionContext = {

@@ -41,7 +41,11 @@ for (const c of cases) {
     const breakBdat = b.content;
     // The peer breaks the first BDAT only; DATA goes through, as behind a real inspecting firewall.
     let first = true;
-    const peer = await fakePeer({ ...b, content: () => (first && breakBdat !== undefined ? ((first = false), breakBdat()) : 'accept') });
+    const peer = await fakePeer({ ...b, content: () => {
+      if (!first || breakBdat === undefined) return 'accept';
+      first = false;
+      return breakBdat();
+    } });
     const barge = await startBarge('[delivery]\nreply_timeout = "1s"', { route: [`remote.test=127.0.0.1:${peer.port}`] });
     try {
       await submit(barge, 'one');

@@ -133,7 +133,8 @@ test('DSN parameters are passed on to a peer that offers DSN; BODY and SIZE too'
     const c = await RawSmtp.connect(barge.port);
     await c.reply();
     await c.command('EHLO client.test');
-    await c.send(`MAIL FROM:<alice@localhost> RET=HDRS ENVID=ab+2Bc BODY=8BITMIME\r\nRCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+2Bx@remote.test\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
+    await c.send(`MAIL FROM:<alice@localhost> RET=HDRS ENVID=ab+2Bc BODY=8BITMIME\r\n` +
+      `RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+2Bx@remote.test\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
     assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
     c.close();
     await eventually(async () => (peer.received.length > 0 ? true : undefined), 10_000, 'delivery');
@@ -198,7 +199,8 @@ test('ETRN for the domain retries deferred mail at once (RFC 1985)', async () =>
 test('per-route switches: chunking = "never" and binarymime = false for one domain, BDAT for another', async () => {
   const peer = await fakePeer({ keywords: ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME'] });
   const barge = await startBarge(
-    `[routes."plain.test"]\nnext_hop = "127.0.0.1:${peer.port}"\nchunking = "never"\n[routes."nobin.test"]\nnext_hop = "127.0.0.1:${peer.port}"\nbinarymime = false\n[routes]\n"fast.test" = "127.0.0.1:${peer.port}"`,
+    `[routes."plain.test"]\nnext_hop = "127.0.0.1:${peer.port}"\nchunking = "never"\n` +
+      `[routes."nobin.test"]\nnext_hop = "127.0.0.1:${peer.port}"\nbinarymime = false\n[routes]\n"fast.test" = "127.0.0.1:${peer.port}"`,
   );
   try {
     const c = await RawSmtp.connect(barge.port);

@@ -60,7 +60,8 @@ test('a binary message is relayed Barge -> Barge with BDAT, byte-exact', async (
 
 test('with outbound_command_support = 5 the same relay uses DATA, dot lines intact', async () => {
   const receiver = await startBarge('', { localDomain: ['remote.test'] });
-  const sender = await startBarge('[delivery]\noutbound_command_support = 5\n[log]\nw3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]', { route: [`remote.test=127.0.0.1:${receiver.port}`] });
+  const fields = '["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]';
+  const sender = await startBarge(`[delivery]\noutbound_command_support = 5\n[log]\nw3c_fields = ${fields}`, { route: [`remote.test=127.0.0.1:${receiver.port}`] });
   try {
     const message = Buffer.from('Subject: via DATA\r\n\r\n.leading dot\r\n..two\r\n.\r\nend\r\n');
     await submit(sender, 'alice@localhost', 'bob@remote.test', message);

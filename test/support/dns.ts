@@ -21,7 +21,8 @@ async function freePort(): Promise<number> {
 export async function startDns(dnsmasq: string, records: readonly string[]): Promise<TestDns> {
   const port = await freePort();
   // --local=/test/: names under .test that are not configured are NXDOMAIN, never forwarded.
-  const child: ChildProcess = spawn(dnsmasq, ['--keep-in-foreground', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--local=/test/', '--user=root', '--pid-file', ...records], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(dnsmasq, ['--keep-in-foreground', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces',
+    '--no-resolv', '--no-hosts', '--local=/test/', '--user=root', '--pid-file', ...records], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let text = '';
     child.stderr?.on('data', (d: Buffer) => {

@@ -92,8 +92,10 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
         const verb = line.split(' ')[0]?.toUpperCase() ?? '';
         if (verb === 'EHLO' && peer.behaviour.noEhlo === true) say('500 5.5.1 what is EHLO');
         else if (verb === 'HELO') say('250 fake.test');
-        else if (verb === 'EHLO') say(['250-fake.test', ...(peer.behaviour.keywords ?? ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME', 'SIZE 100000000', 'ENHANCEDSTATUSCODES']).map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
-        else if (verb === 'MAIL') {
+        else if (verb === 'EHLO') {
+          const keywords = peer.behaviour.keywords ?? ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME', 'SIZE 100000000', 'ENHANCEDSTATUSCODES'];
+          say(['250-fake.test', ...keywords.map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
+        } else if (verb === 'MAIL') {
           from = /<([^>]*)>/.exec(line)?.[1] ?? '';
           rcpts = [];
           commands = [line];
