@@ -9,7 +9,8 @@
  * listener; "@domain" allows every address of that domain. Lines starting with "#" are comments.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../queue/durable-write.js';
 import { dirname, join } from 'node:path';
 
 export interface UserEntry {
@@ -116,19 +117,5 @@ export async function updateUsers(path: string, change: (entries: UserEntry[]) =
   const current = (await UserStore.load(path)).list();
   const next = change(current);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w', 0o600);
-  try {
-    await file.writeFile(formatUsers(next));
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await writeFileDurably(path, formatUsers(next), { mode: 0o600 });
 }

@@ -13,8 +13,6 @@ import { runUser } from './user.js';
 import { runRoutes } from './routes.js';
 import { runProbe } from './probe.js';
 import { runMiddlebox } from './middlebox.js';
-import { QuirkStore, quirksPath } from '../client/quirks.js';
-import { parseListen } from '../config/schema.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -32,9 +30,9 @@ commands:
   routes [list] | routes clear [HOST[:PORT]] [--config FILE] [--data-dir DIR]
                       show routes and the path quirks Barge learnt (no BDAT, no TLS); forget them
   probe HOST[:PORT] [--json] [--from ADDR] [--rcpt ADDR] [--helo NAME] [--timeout S] [--no-tls]
-        [--data-dir DIR]
+        [--data-dir DIR] [--config FILE]
                       diagnose the path to a peer: banner, keywords, STARTTLS, BDAT and DATA;
-                      with --data-dir, a clean verdict also forgets that destination's quirks
+                      with --data-dir, a clean verdict also forgets the quirks learnt for HOST
   middlebox --listen HOST:PORT --upstream HOST:PORT --mode MODE [--tarpit S]
                       a TCP proxy that breaks SMTP like an ESMTP-inspecting firewall (for tests)
   user add|passwd|del|list [NAME] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
@@ -120,7 +118,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runUser(args, config.dataDir, process.stdin, out, err);
       }
       case 'probe':
-        return await probe(rest);
+        return await runProbe(rest, out, err);
       case 'middlebox':
         return await runMiddlebox(rest, out, err);
       case 'options':
@@ -145,21 +143,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-/** `barge probe`, and with --data-dir: a clean path lifts what Barge remembered about it. */
-async function probe(args: readonly string[]): Promise<number> {
-  const at = args.indexOf('--data-dir');
-  const dataDir = at >= 0 ? args[at + 1] : undefined;
-  const rest = at >= 0 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
-  const code = await runProbe(rest, out, err);
-  const target = rest.find((a) => !a.startsWith('-'));
-  if (code === 0 && dataDir !== undefined && target !== undefined) {
-    const hp = parseListen(target) ?? { host: target, port: 25 };
-    const cleared = await (await QuirkStore.open(quirksPath(dataDir))).clear(`${hp.host}:${hp.port}`);
-    if (cleared > 0) out(`forgot ${cleared} quirk(s) for ${hp.host}:${hp.port}: the path is clean`);
-  }
-  return code;
 }
 
 function usage(code: number): number {

@@ -4,6 +4,7 @@
  * Runs until SIGINT/SIGTERM and returns 0; bad arguments print usage and return 2.
  */
 import { parseArgs } from 'node:util';
+import { formatHostPort, parseHostPort, type HostPort } from '../protocol/host-port.js';
 import { MIDDLEBOX_MODES, startMiddlebox, type MiddleboxMode } from '../middlebox/proxy.js';
 
 export const MIDDLEBOX_USAGE = `usage: barge middlebox --listen HOST:PORT --upstream HOST:PORT --mode MODE [--tarpit SECONDS]
@@ -17,15 +18,8 @@ export const MIDDLEBOX_USAGE = `usage: barge middlebox --listen HOST:PORT --upst
     strip-starttls    STARTTLS removed from EHLO, the command answered 502
     pass              transparent`;
 
-/** "host:25", "[::1]:25": a port is required. */
-function parseAddress(text: string | undefined): { host: string; port: number } | undefined {
-  if (text === undefined) return undefined;
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(text);
-  if (m === null) return undefined;
-  const host = m[1] ?? m[2] ?? '';
-  const port = Number(m[3]);
-  return host !== '' && port >= 0 && port <= 65535 ? { host, port } : undefined;
-}
+/** "host:25", "[::1]:25": a port is required (0 lets --listen take a free one). */
+const parseAddress = (text: string | undefined): HostPort | undefined => (text === undefined ? undefined : parseHostPort(text, { allowZero: true }));
 
 const isMode = (text: string | undefined): text is MiddleboxMode => MIDDLEBOX_MODES.some((m) => m === text);
 
@@ -69,11 +63,10 @@ export async function runMiddlebox(args: readonly string[], out: (line: string) 
   try {
     box = await startMiddlebox({ listen, upstream, mode, tarpitMs: Math.round(tarpitSeconds * 1000), log: out });
   } catch (e) {
-    err(`barge middlebox: cannot listen on ${listen.host}:${listen.port}: ${e instanceof Error ? e.message : String(e)}`);
+    err(`barge middlebox: cannot listen on ${formatHostPort(listen)}: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-  const shown = (a: { host: string; port: number }): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
-  out(`barge middlebox: listening on ${shown(box.address)}, upstream ${shown(upstream)}, mode ${mode}`);
+  out(`barge middlebox: listening on ${formatHostPort(box.address)}, upstream ${formatHostPort(upstream)}, mode ${mode}`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);

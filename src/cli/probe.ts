@@ -3,14 +3,18 @@
  * holes, stripped STARTTLS) and say in plain words what is wrong. Returns the verdict's exit code:
  * 0 clean or no-chunking, 1 a problem found, 2 unreachable or bad arguments.
  */
+import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { QuirkStore, quirksPath } from '../client/quirks.js';
+import { loadConfig } from '../config/load.js';
+import { isMaskedKeyword } from '../protocol/ehlo.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../protocol/host-port.js';
 import { probePath, type ProbeReport, type StepRecord } from '../probe/probe.js';
-import { isMaskedKeyword } from '../probe/verdict.js';
 
 export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR] [--rcpt ADDR] [--helo NAME]
-                   [--timeout SECONDS] [--slow-chunk SECONDS] [--no-tls]
+                   [--timeout SECONDS] [--slow-chunk SECONDS] [--no-tls] [--data-dir DIR] [--config FILE]
   Tests the path to an SMTP server (port 25 by default; IPv6 as [::1]:25) for ESMTP inspection
   that breaks CHUNKING/BDAT. Nothing is delivered: the BDAT chunk is never completed and the DATA
   test closes before the end of the message.
@@ -20,17 +24,11 @@ export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR
   --timeout SECONDS    limit for each step (default 10)
   --slow-chunk SECONDS a chunk answered later than this is delayed (default 2)
   --no-tls             do not try STARTTLS
+  --data-dir DIR       on a clean verdict, forget the quirks Barge learnt for HOST (its name or address)
+  --config FILE        resolve HOST with the configuration's [dns] servers, as delivery does
   --json               print one JSON object
 exit: 0 clean or no-chunking, 1 a problem was found, 2 unreachable or bad arguments`;
 
-/** "host", "host:25", "[::1]:25", "[::1]", "::1" (a bare IPv6 address has no port). */
-export function parseTarget(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+))(?::(\d{1,5}))?$/.exec(text);
-  if (m === null) return isIP(text) === 6 ? { host: text, port: 25 } : undefined;
-  const port = m[3] === undefined ? 25 : Number(m[3]);
-  const host = m[1] ?? m[2] ?? '';
-  return port >= 1 && port <= 65535 && host !== '' ? { host, port } : undefined;
-}
 
 /** A positive number of seconds, in milliseconds. */
 function seconds(value: string | undefined, fallback: number): number | undefined {
@@ -47,6 +45,8 @@ const PROBE_OPTIONS = {
   timeout: { type: 'string' },
   'slow-chunk': { type: 'string' },
   'no-tls': { type: 'boolean' },
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -64,7 +64,7 @@ export async function runProbe(args: readonly string[], out: (line: string) => v
     out(PROBE_USAGE);
     return 0;
   }
-  const target = positionals.length === 1 && positionals[0] !== undefined ? parseTarget(positionals[0]) : undefined;
+  const target = positionals.length === 1 && positionals[0] !== undefined ? parseHostPort(positionals[0], { defaultPort: 25 }) : undefined;
   const timeoutMs = seconds(values.timeout, 10_000);
   const slowChunkMs = seconds(values['slow-chunk'], 2000);
   const problem =
@@ -78,8 +78,11 @@ export async function runProbe(args: readonly string[], out: (line: string) => v
     err(PROBE_USAGE);
     return 2;
   }
-  const report = await probePath({
-    ...target,
+  const dnsServers = values.config === undefined ? undefined : (await loadConfig(values.config, {}, hostname())).delivery.dnsServers;
+  const address = await resolveLikeDelivery(target.host, dnsServers);
+  const probed = await probePath({
+    host: address ?? target.host,
+    port: target.port,
     helo: values.helo ?? hostname(),
     from: values.from ?? '',
     rcpt: values.rcpt ?? 'postmaster',
@@ -87,11 +90,37 @@ export async function runProbe(args: readonly string[], out: (line: string) => v
     slowChunkMs,
     tls: values['no-tls'] !== true,
   });
+  const report: ProbeReport = { ...probed, host: target.host };
   if (values.json === true) {
     const { host, port, verdict, exitCode, text, findings, banner, keywords, maskedKeywords, tls, steps, usesBdat } = report;
     out(JSON.stringify({ host, port, verdict, exitCode, text, findings, banner: banner ?? null, keywords, maskedKeywords, tls, steps, usesBdat }));
   } else for (const line of describe(report)) out(line);
+  const dataDir = values['data-dir'];
+  if (report.exitCode === 0 && dataDir !== undefined) await forgetQuirks(dataDir, target, address, out);
   return report.exitCode;
+}
+
+/**
+ * With configured DNS servers, a host name is resolved as delivery resolves a next hop (A first,
+ * then AAAA), so the probe tests the address delivery uses; otherwise the system resolves it.
+ */
+async function resolveLikeDelivery(host: string, servers: readonly string[] | undefined): Promise<string | undefined> {
+  if (servers === undefined || isIP(host) !== 0) return undefined;
+  const dns = new Resolver({ timeout: 5000, tries: 2 });
+  dns.setServers([...servers]);
+  for (const lookup of [dns.resolve4.bind(dns), dns.resolve6.bind(dns)]) {
+    const found = await lookup(host).catch(() => []);
+    if (found[0] !== undefined) return found[0];
+  }
+  return undefined;
+}
+
+/** A clean path lifts what Barge remembered about it: quirks learnt under the name, or at the address probed. */
+async function forgetQuirks(dataDir: string, target: HostPort, address: string | undefined, out: (line: string) => void): Promise<void> {
+  const store = await QuirkStore.open(quirksPath(dataDir));
+  let cleared = await store.clear(formatHostPort(target));
+  if (address !== undefined) cleared += await store.clear(formatHostPort({ host: address, port: target.port }));
+  if (cleared > 0) out(`forgot ${cleared} quirk(s) for ${formatHostPort(target)}: the path is clean`);
 }
 
 function step(s: StepRecord): string {
@@ -101,8 +130,7 @@ function step(s: StepRecord): string {
 
 /** The human report: what was seen, step by step, then the verdict in plain words. */
 export function describe(r: ProbeReport): string[] {
-  const target = r.host.includes(':') ? `[${r.host}]:${r.port}` : `${r.host}:${r.port}`;
-  const lines = [`probe ${target}`, `banner: ${r.banner ?? '(none)'}`];
+  const lines = [`probe ${formatHostPort(r)}`, `banner: ${r.banner ?? '(none)'}`];
   lines.push(`keywords: ${r.keywords.length === 0 ? '(none)' : r.keywords.map((k) => (isMaskedKeyword(k) ? `${k} [masked]` : k)).join(', ')}`);
   const t = r.tls;
   lines.push(

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import { domainOf } from '../protocol/command.js';
+import { parseHostPort } from '../protocol/host-port.js';
 import { ClientConnection } from '../client/connection.js';
 import { greet, transfer, type OutboundMessage } from '../client/transfer.js';
 import { Spool } from '../queue/spool.js';
@@ -41,10 +42,15 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
     const body = (await hasHighBytes(file)) ? '8BITMIME' : '7BIT';
     if (o.direct) return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
     const listener = config.listeners[0];
-    const [host = listener?.host ?? '127.0.0.1', port = String(listener?.port ?? 2525)] = (o.server ?? '').split(/:(?=\d+$)/).filter((x) => x !== '');
+    const defaultPort = listener?.port ?? 2525;
+    const server = o.server === undefined ? { host: listener?.host ?? '127.0.0.1', port: defaultPort } : parseHostPort(o.server, { defaultPort });
+    if (server === undefined) {
+      err(`barge send: --server wants HOST[:PORT] ("[::1]:2525" for IPv6), got ${JSON.stringify(o.server)}`);
+      return 2;
+    }
     let conn: ClientConnection;
     try {
-      conn = await ClientConnection.open({ host, port: Number(port), connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
+      conn = await ClientConnection.open({ ...server, connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
     } catch (e) {
       if (o.server !== undefined) throw e;
       // No server runs on the default listener: enqueue directly, as sendmail does.

@@ -13,10 +13,11 @@
 import type { ConnectOptions } from './connection.js';
 import type { Session, SessionPool } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions, type PeerCapabilities } from './transfer.js';
+import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions } from './transfer.js';
 import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
-import type { Quirk, QuirkKind, QuirkStore } from './quirks.js';
+import type { Quirk, QuirkDestination, QuirkKind, QuirkStore } from './quirks.js';
 import { replyText } from '../protocol/reply-parser.js';
+import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
 
 export interface RouteOptions extends TransferOptions {
   readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
@@ -57,12 +58,6 @@ export interface DomainDelivery {
 }
 
 const DAY_MS = 86_400_000;
-/** A keyword a firewall rewrote: all X's, perhaps ending in one other letter ("XXXXXXXA"), or stars. */
-const MASKED = /^(?:X{3,}[A-Z]?|\*+)$/;
-
-export function maskedKeywords(caps: PeerCapabilities): string[] {
-  return [...caps.keywords.keys()].filter((k) => MASKED.test(k));
-}
 
 export async function deliverToDomain(domain: string, message: OutboundMessage, ctx: DeliveryContext): Promise<DomainDelivery> {
   const r = await route(domain, ctx.routing, ctx.dns);
@@ -82,7 +77,7 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
 
 /** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */
 async function deliverToHop(hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
-  const destination = `${hop.host}:${hop.port}`;
+  const destination: QuirkDestination = hop;
   const connect: ConnectOptions = {
     host: hop.host,
     port: hop.port,
@@ -110,7 +105,7 @@ async function deliverToHop(hop: NextHop, message: OutboundMessage, options: Rou
         transferOptions = { ...transferOptions, allowBdat: false };
         fallback ??= `DATA instead of BDAT (remembered: ${noBdat.reason})`;
       }
-      const masked = maskedKeywords(session.caps);
+      const masked = maskedKeywords(keywordLines(session.caps.keywords));
       if (options.fallback && options.allowBdat && noBdat === undefined && masked.length > 0) {
         const reason = `EHLO keywords masked (${masked.join(' ')}): an ESMTP-inspecting device is on the path`;
         await learn('no-bdat', reason);

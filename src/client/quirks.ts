@@ -1,20 +1,38 @@
 /**
- * What Barge has learnt about the path to a destination (a next hop's host and port): "no-bdat"
+ * What Barge has learnt about the path to a destination (a next hop's address and port): "no-bdat"
  * after BDAT failed there in a way that points at the path rather than the message, "no-tls" after
  * an opportunistic TLS handshake failed, "big-chunks" after a peer delayed each non-final chunk.
  * Each entry has a reason and an expiry (24 h by default), so a repaired path is used again.
  *
+ * The key: a quirk belongs to the path, so to the address and port connected to (one MX name may
+ * have addresses behind different firewalls), and it records the host name the address was reached
+ * by (the MX or route name). Clearing by a name clears every address learnt under it, so a clean
+ * `barge probe mx.partner.example` forgets what delivery learnt at that MX's addresses; clearing by
+ * an address clears that address only.
+ *
  * The entries live in `<dataDir>/quirks.json` so that `barge routes` can show and clear them; the
  * server re-reads the file when it changed on disk (an admin's clear takes effect at once).
  */
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { formatHostPort, parseHostPort } from '../protocol/host-port.js';
+import { writeFileDurably } from '../queue/durable-write.js';
 
 export type QuirkKind = 'no-bdat' | 'no-tls' | 'big-chunks';
 
+/** Where a quirk applies: the address and port connected to, and the name it was reached by. */
+export interface QuirkDestination {
+  readonly host: string;
+  readonly port: number;
+  /** MX or route host name ("mx.partner.example"); the address itself when there is none. */
+  readonly name: string;
+}
+
 export interface Quirk {
-  /** "host:port" as connected to. */
+  /** "address:port" as connected to ("[2001:db8::25]:25" for IPv6). */
   readonly destination: string;
+  /** The host name the address was reached by; absent in files written before names were kept. */
+  readonly name?: string;
   readonly kind: QuirkKind;
   readonly reason: string;
   /** ISO 8601 times. */
@@ -66,9 +84,10 @@ export class QuirkStore {
   }
 
   /** The live quirk of this kind for the destination, if any. */
-  get(destination: string, kind: QuirkKind): Quirk | undefined {
+  get(destination: QuirkDestination | string, kind: QuirkKind): Quirk | undefined {
+    const key = keyOf(destination);
     const now = this.#now().getTime();
-    return this.#entries.find((q) => q.destination === destination && q.kind === kind && Date.parse(q.until) > now);
+    return this.#entries.find((q) => q.destination === key && q.kind === kind && Date.parse(q.until) > now);
   }
 
   list(): Quirk[] {
@@ -76,17 +95,22 @@ export class QuirkStore {
     return this.#entries.filter((q) => Date.parse(q.until) > now);
   }
 
-  async remember(destination: string, kind: QuirkKind, reason: string, ttlMs: number): Promise<Quirk> {
+  async remember(destination: QuirkDestination | string, kind: QuirkKind, reason: string, ttlMs: number): Promise<Quirk> {
     const now = this.#now();
-    const quirk: Quirk = { destination, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString() };
-    this.#entries = [...this.list().filter((q) => !(q.destination === destination && q.kind === kind)), quirk];
+    const key = keyOf(destination);
+    const name = typeof destination === 'string' || destination.name === destination.host ? {} : { name: destination.name };
+    const quirk: Quirk = { destination: key, ...name, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString() };
+    this.#entries = [...this.list().filter((q) => !(q.destination === key && q.kind === kind)), quirk];
     await this.#save();
     return quirk;
   }
 
-  /** Forgets quirks for one destination ("host:port", or "host" for every port), or all; returns how many. */
-  async clear(destination?: string): Promise<number> {
-    const matches = (q: Quirk): boolean => destination === undefined || q.destination === destination || q.destination.startsWith(`${destination}:`);
+  /**
+   * Forgets quirks, or all of them; returns how many. `target` is "host:port" or "host" (every
+   * port), where host is an address connected to or the name it was reached by.
+   */
+  async clear(target?: string): Promise<number> {
+    const matches = target === undefined ? () => true : quirkMatcher(target);
     const before = this.#entries.length;
     this.#entries = this.#entries.filter((q) => !matches(q));
     const removed = before - this.#entries.length;
@@ -94,13 +118,11 @@ export class QuirkStore {
     return removed;
   }
 
-  /** Writes via a temporary file and rename, one write at a time, so readers never see half a file. */
+  /** Writes durably (see durable-write.ts), one write at a time, so readers never see half a file. */
   #save(): Promise<void> {
     const entries = this.list();
     const next = this.#writing.then(async () => {
-      const tmp = `${this.#file}.tmp`;
-      await writeFile(tmp, `${JSON.stringify(entries, null, 2)}\n`);
-      await rename(tmp, this.#file);
+      await writeFileDurably(this.#file, `${JSON.stringify(entries, null, 2)}\n`);
       this.#mtimeMs = (await stat(this.#file)).mtimeMs;
     });
     this.#writing = next.catch(() => undefined);
@@ -108,9 +130,28 @@ export class QuirkStore {
   }
 }
 
+/** "address:port" for a next hop; a string is taken as already written that way. */
+function keyOf(destination: QuirkDestination | string): string {
+  return typeof destination === 'string' ? destination : formatHostPort(destination);
+}
+
+/** Which quirks a `clear` target names: by address or by host name, at one port or at all. */
+export function quirkMatcher(target: string): (q: Quirk) => boolean {
+  const hp = parseHostPort(target);
+  const host = (hp?.host ?? parseHostPort(target, { defaultPort: 0, allowZero: true })?.host ?? target).toLowerCase();
+  const port = hp?.port;
+  return (q) => {
+    const at = parseHostPort(q.destination);
+    if (at === undefined) return q.destination === target;
+    const samePort = port === undefined || at.port === port;
+    return samePort && (at.host.toLowerCase() === host || q.name?.toLowerCase() === host);
+  };
+}
+
 function isQuirk(v: unknown): v is Quirk {
   if (typeof v !== 'object' || v === null) return false;
   const q = v as Record<string, unknown>;
+  if (q.name !== undefined && typeof q.name !== 'string') return false;
   const kind = q.kind === 'no-bdat' || q.kind === 'no-tls' || q.kind === 'big-chunks';
   return typeof q.destination === 'string' && kind && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string';
 }

@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
 import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
-import { DEFAULTS, fileSchema, isCidr, parseListen, parseSize, type FileConfig, type ListenerInput } from './schema.js';
+import { DEFAULTS, fileSchema, isCidr, parseConfigHostPort, parseSize, type FileConfig, type ListenerInput } from './schema.js';
 
 export class ConfigError extends Error {}
 
@@ -107,7 +107,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       slowChunkMs: f.delivery?.slow_chunk ?? 2000,
       routes: routes(f.routes, flags.route),
       smartHostAuth: f.smart_host_auth,
-      smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseListen(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
+      smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseConfigHostPort(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
       dnsServers: f.dns?.servers,
       retryScheduleMs: f.delivery?.retry_schedule ?? DEFAULTS.retryScheduleMs,
       maxQueueLifetimeMs: f.delivery?.max_queue_lifetime ?? DEFAULTS.maxQueueLifetimeMs,
@@ -131,7 +131,7 @@ function parseFile(text: string, file: string): Record<string, unknown> {
 }
 
 function hostPort(text: string, source: string): HostPort {
-  const hp = parseListen(text);
+  const hp = parseConfigHostPort(text);
   if (hp === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(text)}`);
   return hp;
 }
@@ -185,7 +185,7 @@ function withFlagListeners(table: Readonly<Record<string, ListenerInput>> | unde
   const out: Record<string, ListenerInput> = { ...(table ?? { [DEFAULTS.listenerName]: {} }) };
   const add = (name: string, listen: string | undefined, tls: 'required' | 'implicit'): void => {
     if (listen === undefined) return;
-    if (parseListen(listen) === undefined) throw new ConfigError(`--listen-${tls === 'implicit' ? 'tls' : 'submission'}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+    if (parseConfigHostPort(listen) === undefined) throw new ConfigError(`--listen-${tls === 'implicit' ? 'tls' : 'submission'}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
     out[name] = { auth: 'required', ...out[name], tls, listen };
   };
   add('submission', flags.listenSubmission, 'required');
@@ -207,7 +207,7 @@ function listeners(table: Readonly<Record<string, ListenerInput>> | undefined, l
 }
 
 function listenerConfig(name: string, l: ListenerInput, listen: string, index: number, source = `listener.${name}.listen`): ListenerConfig {
-  const address = parseListen(listen);
+  const address = parseConfigHostPort(listen);
   if (address === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
   const switches: ExtensionSwitches = {
     pipelining: l.pipelining, size: l.size, '8bitmime': l['8bitmime'], binarymime: l.binarymime, chunking: l.chunking,

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DEFAULT_INBOUND_MASK, DEFAULT_OUTBOUND_MASK } from '../protocol/extensions.js';
 import { DEFAULT_W3C_FIELDS } from '../log/w3c.js';
+import { parseHostPort, type HostPort } from '../protocol/host-port.js';
 
 export const DEFAULTS = {
   listenerName: 'smtp',
@@ -55,13 +56,9 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(m[1]) * unit);
 }
 
-/** "HOST:PORT", with IPv6 hosts in brackets ("[::1]:25"). */
-export function parseListen(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
-  if (m === null) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  return { host: m[1] ?? m[2] ?? '', port };
+/** "HOST:PORT" in configuration, with IPv6 hosts in brackets ("[::1]:25"); port 0 lets a listener take any free port. */
+export function parseConfigHostPort(text: string): HostPort | undefined {
+  return parseHostPort(text, { allowZero: true });
 }
 
 export function isCidr(text: string): boolean {
@@ -94,10 +91,10 @@ const mask = z.number().int().min(0).max(0xffffffff);
 const count = z.number().int().positive();
 const domain = z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name').transform((d) => d.toLowerCase());
 
-const hostPort = z.string().refine((v) => parseListen(v) !== undefined, 'expected HOST:PORT, e.g. "mx.example.com:25"');
+const hostPort = z.string().refine((v) => parseConfigHostPort(v) !== undefined, 'expected HOST:PORT, e.g. "mx.example.com:25"');
 
 const listener = z.strictObject({
-  listen: z.string().refine((v) => parseListen(v) !== undefined, 'expected HOST:PORT, e.g. "0.0.0.0:25" or "[::1]:25"').optional(),
+  listen: z.string().refine((v) => parseConfigHostPort(v) !== undefined, 'expected HOST:PORT, e.g. "0.0.0.0:25" or "[::1]:25"').optional(),
   inbound_command_support: mask.optional(),
   pipelining: z.boolean().optional(),
   size: z.boolean().optional(),

@@ -9,7 +9,8 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ReplyParser, replyText, type PeerReply } from '../protocol/reply-parser.js';
-import { judge, maskedKeywords, type BdatObservation, type Observations, type TlsResult, type Verdict } from './verdict.js';
+import { maskedKeywords } from '../protocol/ehlo.js';
+import { judge, type BdatObservation, type Observations, type TlsResult, type Verdict } from './verdict.js';
 
 /**
  * `from` defaults to '' (the null sender, which never gets a bounce); `rcpt` to 'postmaster' (RFC 5321

@@ -24,6 +24,8 @@
  * | clean            | CHUNKING offered and a BDAT chunk answered 250 in time: Barge will use BDAT        | 0    |
  */
 
+import { maskedKeywords } from '../protocol/ehlo.js';
+
 export const VERDICTS = [
   'unreachable',
   'bdat-dropped',
@@ -101,19 +103,6 @@ export interface Judgement {
   readonly exitCode: 0 | 1 | 2;
   /** What Barge's delivery would do: BDAT only when CHUNKING is offered and a chunk was answered 250. */
   readonly usesBdat: boolean;
-}
-
-/**
- * Cisco-style ESMTP inspection overwrites keywords it does not allow with X's, keeping the length
- * and sometimes the last letter (CHUNKING -> XXXXXXXA); others overwrite with stars.
- */
-export function isMaskedKeyword(line: string): boolean {
-  const keyword = line.trim().split(/\s+/)[0] ?? '';
-  return /^X{2,}[A-Z]?$/i.test(keyword) || line.includes('*');
-}
-
-export function maskedKeywords(lines: readonly string[]): string[] {
-  return [...new Set(lines.filter(isMaskedKeyword))];
 }
 
 /** "220 ****" or "220" alone: the device replaced the server's greeting text (RFC 5321 4.3.1). */

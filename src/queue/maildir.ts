@@ -5,6 +5,7 @@
  * (binary bodies too); a Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { syncDirectory } from './durable-write.js';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
@@ -48,11 +49,6 @@ export async function deliverToMaildir(
   }
   await file.close();
   await rename(tmp, final);
-  const dir = await open(join(box, 'new'), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await syncDirectory(join(box, 'new'));
   return final;
 }

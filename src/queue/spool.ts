@@ -7,8 +7,9 @@
  * File layout: message bytes, "\n", envelope JSON, "\n", trailer "BARGE-ENVELOPE <10-digit length>\n".
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory, writeFileDurably } from './durable-write.js';
 import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
 import type { TransferMethod } from '../protocol/server-session.js';
@@ -59,12 +60,7 @@ class DirectorySync {
 
   async #run(): Promise<void> {
     try {
-      const dir = await open(this.#path, 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await syncDirectory(this.#path);
     } finally {
       this.#running = undefined;
     }
@@ -155,12 +151,9 @@ export class Spool {
     }
   }
 
-  /** Replaces an entry's delivery state atomically (write, fsync, rename). */
+  /** Replaces an entry's delivery state atomically and durably: a lost update would deliver again. */
   async writeState(id: string, state: unknown): Promise<void> {
-    const path = join(this.stateDir, `${id}.json`);
-    const tmp = `${path}.tmp`;
-    await writeFile(tmp, JSON.stringify(state), { flush: true });
-    await rename(tmp, path);
+    await writeFileDurably(join(this.stateDir, `${id}.json`), JSON.stringify(state));
   }
 
   /** Removes a finished entry: the message first, so a crash leaves at worst an orphan state file. */

@@ -5,7 +5,8 @@
  * out of the box: peers doing opportunistic TLS (RFC 3207, RFC 7435) accept it.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../queue/durable-write.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
@@ -65,10 +66,8 @@ async function selfSigned(dir: string, hostname: string, now: () => Date): Promi
   const pem = await generateSelfSigned(hostname, now());
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Key first, each via a temporary name, so a crash never leaves a certificate without its key.
-  await writeFile(`${keyFile}.tmp`, pem.key, { mode: 0o600 });
-  await rename(`${keyFile}.tmp`, keyFile);
-  await writeFile(`${certFile}.tmp`, pem.cert, { mode: 0o644 });
-  await rename(`${certFile}.tmp`, certFile);
+  await writeFileDurably(keyFile, pem.key, { mode: 0o600 });
+  await writeFileDurably(certFile, pem.cert, { mode: 0o644 });
   return { ...pem, description: `self-signed certificate for ${hostname} (generated, ${certFile})` };
 }
 

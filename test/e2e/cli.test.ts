@@ -65,6 +65,23 @@ test('barge send submits stdin to the running server (recipients from -t) and pr
   }
 });
 
+test('barge send --server takes an IPv6 address in brackets ([::1]:PORT)', async () => {
+  const server = await startBarge('', { listen: ['[::1]:0'] });
+  try {
+    const r = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@localhost', '--server', `[::1]:${server.port}`], 'Subject: v6\r\n\r\nhi\r\n');
+    assert.equal(r.code, 0, r.stderr);
+    const received = (await server.tracking()).find((e) => e.event === 'received');
+    assert.ok(received?.event === 'received');
+    assert.equal(received.id, r.stdout.trim());
+    assert.equal(received.clientIp, '::1');
+    const bad = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@localhost', '--server', '[::1:2525'], 'hi\r\n');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--server wants HOST\[:PORT\]/);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('barge send --data-dir writes into the spool of a stopped server', async () => {
   const dir = await tempDir();
   const r = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@remote.example', '--data-dir', dir], 'Subject: direct\r\n\r\nhi\r\n');

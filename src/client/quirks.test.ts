@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '../../test/support/barge.js';
+import { QuirkStore, quirksPath } from './quirks.js';
+
+const HOUR = 3_600_000;
+const hop = (host: string, port: number, name: string) => ({ host, port, name });
+
+test('a quirk is keyed by the address connected to and records the MX name it was reached by', async () => {
+  const dir = await tempDir();
+  const store = await QuirkStore.open(quirksPath(dir));
+  await store.remember(hop('192.0.2.7', 25, 'mx.partner.example'), 'no-bdat', 'reset after BDAT', HOUR);
+  await store.remember(hop('2001:db8::7', 25, 'mx.partner.example'), 'no-tls', 'handshake failed', HOUR);
+  assert.equal(store.get(hop('192.0.2.7', 25, 'mx.partner.example'), 'no-bdat')?.reason, 'reset after BDAT');
+  // Another name for the same address is the same path; another address of the same name is not.
+  assert.ok(store.get(hop('192.0.2.7', 25, 'other.example'), 'no-bdat') !== undefined);
+  assert.equal(store.get(hop('192.0.2.8', 25, 'mx.partner.example'), 'no-bdat'), undefined);
+  assert.ok(store.get('192.0.2.7:25', 'no-bdat') !== undefined);
+  const saved = JSON.parse(await readFile(quirksPath(dir), 'utf8')) as Array<Record<string, string>>;
+  assert.deepEqual(saved.map((q) => [q.destination, q.name]), [['192.0.2.7:25', 'mx.partner.example'], ['[2001:db8::7]:25', 'mx.partner.example']]);
+  assert.equal((await stat(quirksPath(dir))).mode & 0o777, 0o600);
+});
+
+test('clearing by the MX name forgets every address learnt under it; by address, that address only', async () => {
+  const dir = await tempDir();
+  const store = await QuirkStore.open(quirksPath(dir));
+  const fill = async (): Promise<void> => {
+    await store.remember(hop('192.0.2.7', 25, 'mx.partner.example'), 'no-bdat', 'r', HOUR);
+    await store.remember(hop('2001:db8::7', 25, 'mx.partner.example'), 'no-bdat', 'r', HOUR);
+    await store.remember(hop('192.0.2.9', 2525, 'mx.partner.example'), 'no-bdat', 'r', HOUR);
+    await store.remember(hop('198.51.100.1', 25, 'mx.other.example'), 'no-bdat', 'r', HOUR);
+  };
+  await fill();
+  assert.equal(await store.clear('mx.partner.example:25'), 2);
+  assert.deepEqual(store.list().map((q) => q.destination).sort(), ['192.0.2.9:2525', '198.51.100.1:25']);
+  assert.equal(await store.clear('MX.Partner.Example'), 1, 'a name without a port clears every port');
+  await fill();
+  assert.equal(await store.clear('[2001:db8::7]:25'), 1);
+  assert.equal(await store.clear('2001:db8::7'), 0);
+  assert.equal(await store.clear('192.0.2.7'), 1);
+  assert.equal(await store.clear('mx.unknown.example'), 0);
+  assert.equal(await store.clear(), 2);
+});
+
+test('a file written before names were kept still loads, and its entries clear by address', async () => {
+  const dir = await tempDir();
+  const until = new Date(Date.now() + HOUR).toISOString();
+  await writeFile(join(dir, 'quirks.json'), JSON.stringify([{ destination: '192.0.2.7:25', kind: 'no-bdat', reason: 'old', since: until, until }]));
+  const store = await QuirkStore.open(quirksPath(dir));
+  assert.equal(store.get('192.0.2.7:25', 'no-bdat')?.reason, 'old');
+  assert.equal(await store.clear('mx.partner.example'), 0);
+  assert.equal(await store.clear('192.0.2.7:25'), 1);
+});

@@ -1,0 +1,55 @@
+/**
+ * The one way to replace a small file so that it survives a crash whole: write a temporary file
+ * beside it, fsync it, rename it over the old one (atomic, POSIX rename(2)), then fsync the
+ * directory so the rename itself is on disk. A reader sees the old file or the new one, never half.
+ *
+ * Files that need it (a lost or torn write would deliver twice, lose a change, or break startup):
+ * - `queue/state/<id>.json` (queue/spool.ts): which recipients are done; losing it sends again.
+ * - `users` (auth/users.ts): a password change or removal that silently came undone is a hole.
+ * - `quirks.json` (client/quirks.ts): atomic for readers; durable so a cleared quirk stays cleared.
+ * - the self-signed key and certificate (server/tls.ts): a torn key stops TLS at startup.
+ * Files that do not use it, and why:
+ * - spooled messages (queue/spool.ts, spool-writer.ts) and Maildir deliveries (queue/maildir.ts) are
+ *   streamed, not rewritten: they fsync the file themselves and share `syncDirectory` after the
+ *   rename (the spool batches it across messages: group commit).
+ * - logs (log/) are append-only; a lost tail after a crash is accepted.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+export interface DurableWriteOptions {
+  /** File mode of the new file (default 0600: Barge's files are private unless said otherwise). */
+  readonly mode?: number;
+}
+
+/** Makes a rename or a new directory entry durable (fsync of the directory, POSIX). */
+export async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/** Replaces `path` with `data`; resolves once the new content and its name are on disk. */
+export async function writeFileDurably(path: string, data: string | Uint8Array, options: DurableWriteOptions = {}): Promise<void> {
+  const tmp = `${path}.tmp`;
+  // A temporary file left by a crash keeps its old mode through open(); start afresh.
+  await unlink(tmp).catch(() => undefined);
+  const file = await open(tmp, 'wx', options.mode ?? 0o600);
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } catch (e) {
+    await file.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await file.close();
+  await rename(tmp, path).catch(async (e: unknown) => {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  });
+  await syncDirectory(dirname(path));
+}
