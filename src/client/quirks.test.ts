@@ -19,7 +19,13 @@ test('a quirk is keyed by the address connected to and records the MX name it wa
   assert.equal(store.get(hop('192.0.2.8', 25, 'mx.partner.example'), 'no-bdat'), undefined);
   assert.ok(store.get('192.0.2.7:25', 'no-bdat') !== undefined);
   const saved = JSON.parse(await readFile(quirksPath(dir), 'utf8')) as Array<Record<string, string>>;
-  assert.deepEqual(saved.map((q) => [q.destination, q.name]), [['192.0.2.7:25', 'mx.partner.example'], ['[2001:db8::7]:25', 'mx.partner.example']]);
+  assert.deepEqual(
+    saved.map((q) => [q.destination, q.name]),
+    [
+      ['192.0.2.7:25', 'mx.partner.example'],
+      ['[2001:db8::7]:25', 'mx.partner.example'],
+    ],
+  );
   assert.equal((await stat(quirksPath(dir))).mode & 0o777, 0o600);
 });
 
@@ -34,7 +40,13 @@ test('clearing by the MX name forgets every address learnt under it; by address,
   };
   await fill();
   assert.equal(await store.clear('mx.partner.example:25'), 2);
-  assert.deepEqual(store.list().map((q) => q.destination).sort(), ['192.0.2.9:2525', '198.51.100.1:25']);
+  assert.deepEqual(
+    store
+      .list()
+      .map((q) => q.destination)
+      .sort(),
+    ['192.0.2.9:2525', '198.51.100.1:25'],
+  );
   assert.equal(await store.clear('MX.Partner.Example'), 1, 'a name without a port clears every port');
   await fill();
   assert.equal(await store.clear('[2001:db8::7]:25'), 1);
@@ -47,7 +59,10 @@ test('clearing by the MX name forgets every address learnt under it; by address,
 test('a file written before names were kept still loads, and its entries clear by address', async () => {
   const dir = await tempDir();
   const until = new Date(Date.now() + HOUR).toISOString();
-  await writeFile(join(dir, 'quirks.json'), JSON.stringify([{ destination: '192.0.2.7:25', kind: 'no-bdat', reason: 'old', since: until, until }]));
+  await writeFile(
+    join(dir, 'quirks.json'),
+    JSON.stringify([{ destination: '192.0.2.7:25', kind: 'no-bdat', reason: 'old', since: until, until }]),
+  );
   const store = await QuirkStore.open(quirksPath(dir));
   assert.equal(store.get('192.0.2.7:25', 'no-bdat')?.reason, 'old');
   assert.equal(await store.clear('mx.partner.example'), 0);

@@ -11,23 +11,11 @@ import { DotStuffer } from '../protocol/dot-stuffer.js';
 import { downconvert } from './downconvert.js';
 import { replyText, type PeerReply } from '../protocol/reply-parser.js';
 import type { ClientConnection } from './connection.js';
+import type { ClientMessage, PeerCapabilities } from '../protocol/client-types.js';
 
-export interface PeerCapabilities {
-  readonly esmtp: boolean;
-  /** EHLO keywords (upper case) and their parameters. */
-  readonly keywords: ReadonlyMap<string, string>;
-  readonly greeting: string;
-}
+export type { PeerCapabilities };
 
-export interface OutboundMessage {
-  readonly from: string;
-  readonly rcpts: readonly Recipient[];
-  readonly body: BodyType;
-  readonly smtputf8: boolean;
-  readonly ret?: 'FULL' | 'HDRS';
-  readonly envid?: string;
-  /** Octets of message content. */
-  readonly size: number;
+export interface OutboundMessage extends ClientMessage {
   open(): Readable;
 }
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { isMaskedKeyword, keywordLines, maskedKeywords, parseEhloKeywords } from './ehlo.js';
 
 test('masked keywords: X runs with an optional last letter, or stars; real X- keywords are not masked', () => {
-  for (const k of ['XXXXXXXA', 'XXXXXXXB', 'XXXX', 'xxxxa', 'XXXXXXXA 1000', 'SI** 1000', '****']) assert.equal(isMaskedKeyword(k), true, k);
+  for (const k of ['XXXXXXXA', 'XXXXXXXB', 'XXXX', 'xxxxa', 'XXXXXXXA 1000', 'SI** 1000', '****'])
+    assert.equal(isMaskedKeyword(k), true, k);
   for (const k of ['CHUNKING', 'XEXCH50', 'XCLIENT NAME ADDR', 'X-LINK2STATE', 'XFORWARD', 'X', 'XA', 'SIZE 100', 'AUTH LOGIN PLAIN']) {
     assert.equal(isMaskedKeyword(k), false, k);
   }

@@ -37,15 +37,32 @@ test('a clean probe of the MX by name clears the quirk delivery learnt at its ad
     await c.reply();
     await c.command('EHLO client.test');
     await c.send('MAIL FROM:<alice@localhost>\r\nRCPT TO:<bob@partner.test>\r\nBDAT 15 LAST\r\nSubject: mx\r\n\r\n');
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
     await eventually(async () => (peer.received.length === 1 ? true : undefined), 15_000, 'delivery by DATA after the fallback');
     const learnt = (await QuirkStore.open(quirksPath(barge.dataDir))).list();
-    assert.deepEqual(learnt.map((q) => [q.destination, q.name, q.kind]), [[`127.0.0.1:${peer.port}`, 'mx.partner.test', 'no-bdat']]);
+    assert.deepEqual(
+      learnt.map((q) => [q.destination, q.name, q.kind]),
+      [[`127.0.0.1:${peer.port}`, 'mx.partner.test', 'no-bdat']],
+    );
 
     const config = join(await tempDir(), 'barge.toml');
     await writeFile(config, `[dns]\nservers = ["${dns.server}"]\n`);
-    const probe = await run(process.execPath, [BIN, 'probe', `mx.partner.test:${peer.port}`, '--no-tls', '--timeout', '5', '--data-dir', barge.dataDir, '--config', config]);
+    const probe = await run(process.execPath, [
+      BIN,
+      'probe',
+      `mx.partner.test:${peer.port}`,
+      '--no-tls',
+      '--timeout',
+      '5',
+      '--data-dir',
+      barge.dataDir,
+      '--config',
+      config,
+    ]);
     assert.equal(probe.code, 0, probe.stdout + probe.stderr);
     assert.match(probe.stdout, /^probe mx\.partner\.test:\d+$/m);
     assert.match(probe.stdout, new RegExp(`^forgot 1 quirk\\(s\\) for mx\\.partner\\.test:${peer.port}: the path is clean$`, 'm'));

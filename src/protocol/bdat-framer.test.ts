@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BdatFramer, type FramePiece } from './bdat-framer.js';
+
+/** Headers, and each chunk's bytes joined, for comparison. */
+function frame(framer: BdatFramer, inputs: readonly string[]): { headers: string[]; chunks: string[]; ends: string[] } | undefined {
+  const pieces: FramePiece[] = [];
+  for (const i of inputs) {
+    const p = framer.push(Buffer.from(i));
+    if (p === undefined) return undefined;
+    pieces.push(...p);
+  }
+  const tail = framer.end();
+  if (tail === undefined) return undefined;
+  pieces.push(...tail);
+  const headers: string[] = [];
+  const chunks: string[] = [];
+  const ends: string[] = [];
+  let current = '';
+  for (const p of pieces) {
+    if (p.kind === 'header') headers.push(p.header);
+    else if (p.kind === 'bytes') current += p.data.toString();
+    else {
+      chunks.push(current);
+      current = '';
+      ends.push(p.last ? 'last' : p.check ? 'check' : 'chunk');
+    }
+  }
+  return { headers, chunks, ends };
+}
+
+test('exact size: chunk lengths known up front, LAST on the chunk that completes the size, whatever the input pieces', () => {
+  assert.deepEqual(frame(new BdatFramer(4, 10, undefined), ['abc', 'defgh', 'ij']), {
+    headers: ['BDAT 4', 'BDAT 4', 'BDAT 2 LAST'],
+    chunks: ['abcd', 'efgh', 'ij'],
+    ends: ['chunk', 'chunk', 'last'],
+  });
+  assert.deepEqual(frame(new BdatFramer(4, 8, undefined), ['abcdefgh'])?.headers, ['BDAT 4', 'BDAT 4 LAST']);
+  assert.deepEqual(frame(new BdatFramer(4, 0, undefined), [])?.headers, ['BDAT 0 LAST']);
+  assert.deepEqual(frame(new BdatFramer(100, 10, 3), ['abcdefghij']), {
+    headers: ['BDAT 3', 'BDAT 7 LAST'],
+    chunks: ['abc', 'defghij'],
+    ends: ['check', 'last'],
+  });
+  assert.deepEqual(frame(new BdatFramer(100, 3, 3), ['abc'])?.headers, ['BDAT 3 LAST'], 'no check for content no longer than it');
+  assert.equal(frame(new BdatFramer(4, 3, undefined), ['abcd']), undefined, 'longer than recorded');
+  assert.equal(frame(new BdatFramer(4, 5, undefined), ['abcd']), undefined, 'shorter than recorded');
+});
+
+test('unknown size (converted content): a chunk goes once more content follows; the end is marked at end()', () => {
+  assert.deepEqual(frame(new BdatFramer(4, undefined, undefined), ['abc', 'defgh', 'ij']), {
+    headers: ['BDAT 4', 'BDAT 4', 'BDAT 2 LAST'],
+    chunks: ['abcd', 'efgh', 'ij'],
+    ends: ['chunk', 'chunk', 'last'],
+  });
+  assert.deepEqual(frame(new BdatFramer(4, undefined, undefined), ['abcd', 'efgh'])?.headers, ['BDAT 4', 'BDAT 4 LAST']);
+  assert.deepEqual(frame(new BdatFramer(4, undefined, undefined), [])?.headers, ['BDAT 0 LAST']);
+  assert.deepEqual(frame(new BdatFramer(100, undefined, 2), ['abcdef'])?.ends, ['check', 'last']);
+});

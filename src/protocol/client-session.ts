@@ -1,0 +1,292 @@
+/**
+ * The sending side of SMTP, sans I/O: one connection from the greeting to QUIT. Reply bytes in
+ * (`receive`), and out: bytes to send, a STARTTLS upgrade to perform, a body to open, typed
+ * outcomes, close. The shell owns the socket and the clock: after every call it reads `awaiting`
+ * (the class of the reply due, or undefined) to arm its timer, and calls `timeout()` when it fires.
+ * A peer's behaviour never throws here; it becomes an outcome.
+ *
+ * Order: greeting (220), EHLO or HELO when EHLO is refused (RFC 5321 3.2), STARTTLS when offered
+ * and allowed (RFC 3207; EHLO again after it, 4.2), AUTH PLAIN or LOGIN over TLS only (RFC 4954),
+ * then `ready`; each `send(message)` runs one transaction (client-transaction.ts); `quit()` ends it.
+ */
+import { ClientTransaction, sendLines } from './client-transaction.js';
+import type {
+  ClientAction,
+  ClientMessage,
+  ClientOutcome,
+  ClientSessionOptions,
+  PeerCapabilities,
+  ReplyClass,
+  Stage,
+  TransactionOptions,
+} from './client-types.js';
+import { summary } from './client-envelope.js';
+import { parseEhloKeywords } from './ehlo.js';
+import { ReplyParser, ReplyParseError, type PeerReply } from './reply-parser.js';
+
+type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth-plain' | 'auth-login' | 'auth-user' | 'auth-pass' | 'rset' | 'quit';
+/** The stage an awaited connection-level reply belongs to, for outcomes. */
+const stageOf = (step: Step): Stage => (step.startsWith('auth') ? 'AUTH' : step === 'greeting' ? 'greeting' : (step.toUpperCase() as Stage));
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+export class ClientSession {
+  readonly #options: ClientSessionOptions;
+  #parser = new ReplyParser();
+  /** The connection-level reply awaited (one at a time: nothing is pipelined before MAIL). */
+  #step: Step | undefined = 'greeting';
+  #transaction: ClientTransaction | undefined;
+  #handshaking = false;
+  #tls = false;
+  #caps: PeerCapabilities = { esmtp: false, keywords: new Map(), greeting: '' };
+  #greeting = '';
+  #ready = false;
+  #closed = false;
+
+  constructor(options: ClientSessionOptions) {
+    this.#options = options;
+  }
+
+  /** The class of the reply the shell is waiting for; undefined when none is due. */
+  get awaiting(): ReplyClass | undefined {
+    if (this.#closed) return undefined;
+    if (this.#transaction !== undefined) return this.#transaction.awaiting;
+    if (this.#step === undefined) return undefined;
+    return this.#step === 'greeting' ? 'greeting' : 'command';
+  }
+
+  /** Whether the shell should feed content now (see ClientTransaction.wantsBody). */
+  get wantsBody(): boolean {
+    return !this.#closed && this.#transaction?.wantsBody === true;
+  }
+
+  get ready(): boolean {
+    return this.#ready && !this.#closed && this.#transaction === undefined && this.#step === undefined;
+  }
+
+  get caps(): PeerCapabilities {
+    return this.#caps;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  receive(bytes: Buffer): ClientAction[] {
+    if (this.#closed) return [];
+    let replies: PeerReply[];
+    try {
+      replies = this.#parser.feed(bytes);
+    } catch (e) {
+      const reason = e instanceof ReplyParseError ? e.message : 'unreadable reply';
+      return this.#fail(this.#failure('closed', `not an SMTP reply: ${reason}`));
+    }
+    const out: ClientAction[] = [];
+    for (const r of replies) {
+      if (this.#closed) break;
+      out.push(...this.#reply(r));
+    }
+    return out;
+  }
+
+  /** The shell upgraded the socket after a `startTls` action; the session starts over with EHLO. */
+  tlsEstablished(): ClientAction[] {
+    if (!this.#handshaking || this.#closed) return [];
+    this.#handshaking = false;
+    this.#tls = true;
+    // RFC 3207 4.2: everything known from before TLS is discarded, including buffered replies.
+    this.#parser = new ReplyParser();
+    return this.#hello();
+  }
+
+  tlsFailed(reason: string): ClientAction[] {
+    if (!this.#handshaking || this.#closed) return [];
+    this.#handshaking = false;
+    return this.#fail({ kind: 'tlsFailure', reason, required: this.#options.tls === 'required' });
+  }
+
+  /** The reply awaited did not come in time. */
+  timeout(): ClientAction[] {
+    if (this.#closed || this.awaiting === undefined) return [];
+    if (this.#step === 'quit') return this.#close();
+    return this.#fail(this.#failure('timeout', `no ${this.awaiting} reply in time`));
+  }
+
+  /** The peer closed the connection (or it was reset). */
+  connectionClosed(reason = 'connection closed by the peer'): ClientAction[] {
+    if (this.#closed) return [];
+    if (this.#step === 'quit' || this.awaiting === undefined) return this.#close();
+    return this.#fail(this.#failure('closed', reason));
+  }
+
+  /** Starts one transaction; its outcome arrives as an action. Only when `ready`. */
+  send(message: ClientMessage, options: TransactionOptions): ClientAction[] {
+    if (!this.ready)
+      return [{ kind: 'outcome', outcome: { kind: 'localFailure', stage: 'MAIL', reason: 'the session is not ready for a transaction' } }];
+    this.#transaction = new ClientTransaction(message, this.#caps, options);
+    return this.#afterTransaction(this.#transaction.start());
+  }
+
+  body(chunk: Buffer): ClientAction[] {
+    return this.#transaction === undefined || this.#closed ? [] : this.#afterTransaction(this.#transaction.body(chunk));
+  }
+
+  bodyEnd(): ClientAction[] {
+    return this.#transaction === undefined || this.#closed ? [] : this.#afterTransaction(this.#transaction.bodyEnd());
+  }
+
+  /** RSET between transactions, e.g. to check a kept connection before reuse; answers `ready`. */
+  rset(): ClientAction[] {
+    if (!this.ready) return [];
+    this.#step = 'rset';
+    return [sendLines(['RSET'])];
+  }
+
+  /** QUIT when idle (RFC 5321 4.1.1.10); in the middle of anything else, just close. */
+  quit(): ClientAction[] {
+    if (this.#closed) return [];
+    if (!this.ready) return this.#close();
+    this.#step = 'quit';
+    return [sendLines(['QUIT'])];
+  }
+
+  #reply(r: PeerReply): ClientAction[] {
+    if (this.#transaction !== undefined) {
+      // RFC 5321 3.8: 421 means the server is closing the channel, whatever it answers.
+      if (r.code === 421) return this.#fail(this.#transaction.closing(r));
+      return this.#afterTransaction(this.#transaction.reply(r));
+    }
+    const step = this.#step;
+    if (step === undefined) {
+      return this.#fail({ kind: 'connectionLost', stage: 'MAIL', reason: `unexpected reply while idle: ${summary(r).text}` });
+    }
+    this.#step = undefined;
+    switch (step) {
+      case 'greeting':
+        this.#greeting = r.lines.join(' ');
+        return r.code === 220 ? this.#hello() : this.#refused('greeting', r);
+      case 'ehlo':
+        if (r.code === 250) return this.#secure({ esmtp: true, keywords: parseEhloKeywords(r.lines), greeting: this.#greeting });
+        // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
+        if (r.code >= 500 && !this.#tls) return this.#command('helo', `HELO ${this.#options.heloName}`);
+        return this.#refused('EHLO', r);
+      case 'helo':
+        return r.code === 250 ? this.#secure({ esmtp: false, keywords: new Map(), greeting: this.#greeting }) : this.#refused('HELO', r);
+      case 'starttls':
+        if (r.code === 220) {
+          this.#handshaking = true;
+          return [{ kind: 'startTls', verify: this.#options.tls === 'required' }];
+        }
+        if (this.#options.tls === 'required') return this.#refused('STARTTLS', r);
+        return this.#authenticate();
+      case 'auth-plain':
+      case 'auth-pass':
+        return r.code === 235 ? this.#becomeReady() : this.#refused('AUTH', r);
+      case 'auth-login':
+      case 'auth-user': {
+        const auth = this.#options.auth;
+        if (r.code === 235) return this.#becomeReady();
+        if (r.code !== 334 || auth === undefined) return this.#refused('AUTH', r);
+        return step === 'auth-login' ? this.#secret('auth-user', auth.username) : this.#secret('auth-pass', auth.password);
+      }
+      case 'rset':
+        return r.code === 250
+          ? [{ kind: 'outcome', outcome: { kind: 'ready', caps: this.#caps, tls: this.#tls } }]
+          : this.#refused('RSET', r);
+      case 'quit':
+        return this.#close();
+      default: {
+        const never: never = step;
+        return never;
+      }
+    }
+  }
+
+  #hello(): ClientAction[] {
+    return this.#command('ehlo', `EHLO ${this.#options.heloName}`);
+  }
+
+  #command(step: Step, line: string, log = line): ClientAction[] {
+    this.#step = step;
+    return [{ kind: 'send', bytes: Buffer.from(`${line}\r\n`, 'latin1'), log: [log] }];
+  }
+
+  #secret(step: Step, text: string): ClientAction[] {
+    return this.#command(step, b64(text), '****');
+  }
+
+  #secure(caps: PeerCapabilities): ClientAction[] {
+    this.#caps = caps;
+    if (this.#tls || this.#options.tls === 'none') return this.#authenticate();
+    if (!caps.keywords.has('STARTTLS')) {
+      if (this.#options.tls === 'required') {
+        return this.#fail({
+          kind: 'localFailure',
+          stage: 'STARTTLS',
+          reason: 'TLS is required for this route but the peer does not offer STARTTLS',
+        });
+      }
+      return this.#authenticate();
+    }
+    return this.#command('starttls', 'STARTTLS');
+  }
+
+  /** Credentials only ever go over TLS (RFC 4954 4: a client must not send them in the clear). */
+  #authenticate(): ClientAction[] {
+    const auth = this.#options.auth;
+    if (auth === undefined) return this.#becomeReady();
+    if (!this.#tls)
+      return this.#fail({
+        kind: 'localFailure',
+        stage: 'AUTH',
+        reason: 'credentials are configured but the session is not encrypted; AUTH not sent',
+      });
+    const mechanisms = (this.#caps.keywords.get('AUTH') ?? '').toUpperCase().split(/\s+/);
+    if (mechanisms.includes('PLAIN'))
+      return this.#command('auth-plain', `AUTH PLAIN ${b64(`\0${auth.username}\0${auth.password}`)}`, 'AUTH PLAIN ****');
+    if (mechanisms.includes('LOGIN')) return this.#command('auth-login', 'AUTH LOGIN');
+    return this.#fail({
+      kind: 'localFailure',
+      stage: 'AUTH',
+      reason: 'credentials are configured but the peer offers neither AUTH PLAIN nor AUTH LOGIN',
+    });
+  }
+
+  #becomeReady(): ClientAction[] {
+    this.#ready = true;
+    return [{ kind: 'outcome', outcome: { kind: 'ready', caps: this.#caps, tls: this.#tls } }];
+  }
+
+  #afterTransaction(actions: ClientAction[]): ClientAction[] {
+    const outcome = this.#transaction?.outcome;
+    if (outcome === undefined) return actions;
+    this.#transaction = undefined;
+    // After a path failure or a local one the connection is in an unknown state: never reuse it.
+    return outcome.kind === 'pathFailure' || outcome.kind === 'localFailure' ? [...actions, ...this.#close()] : actions;
+  }
+
+  #failure(kind: 'timeout' | 'closed', reason: string): ClientOutcome {
+    if (this.#transaction !== undefined) return this.#transaction.connectionFailed(kind, reason);
+    const stage = this.#step === undefined ? 'greeting' : stageOf(this.#step);
+    return kind === 'timeout'
+      ? { kind: 'timeout', stage, replyClass: this.awaiting ?? 'command' }
+      : { kind: 'connectionLost', stage, reason };
+  }
+
+  #refused(stage: Stage, r: PeerReply): ClientAction[] {
+    return this.#fail({ kind: 'rejected', stage, recipients: [], ...summary(r) });
+  }
+
+  #fail(outcome: ClientOutcome): ClientAction[] {
+    this.#transaction = undefined;
+    return [{ kind: 'outcome', outcome }, ...this.#close()];
+  }
+
+  #close(): ClientAction[] {
+    if (this.#closed) return [];
+    this.#closed = true;
+    this.#step = undefined;
+    this.#transaction = undefined;
+    return [{ kind: 'close' }];
+  }
+}
