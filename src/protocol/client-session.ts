@@ -26,7 +26,8 @@ import { ReplyParser, ReplyParseError, type PeerReply } from './reply-parser.js'
 
 type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth-plain' | 'auth-login' | 'auth-user' | 'auth-pass' | 'rset' | 'quit';
 /** The stage an awaited connection-level reply belongs to, for outcomes. */
-const stageOf = (step: Step): Stage => (step.startsWith('auth') ? 'AUTH' : step === 'greeting' ? 'greeting' : (step.toUpperCase() as Stage));
+const stageOf = (step: Step): Stage =>
+  step.startsWith('auth') ? 'AUTH' : step === 'greeting' ? 'greeting' : (step.toUpperCase() as Stage);
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -105,11 +106,11 @@ export class ClientSession {
     return this.#fail({ kind: 'tlsFailure', reason, required: this.#options.tls === 'required' });
   }
 
-  /** The reply awaited did not come in time. */
-  timeout(): ClientAction[] {
+  /** The reply awaited did not come in time ("no reply within 10000 ms", says the shell). */
+  timeout(reason = `no ${this.awaiting ?? 'command'} reply in time`): ClientAction[] {
     if (this.#closed || this.awaiting === undefined) return [];
     if (this.#step === 'quit') return this.#close();
-    return this.#fail(this.#failure('timeout', `no ${this.awaiting} reply in time`));
+    return this.#fail(this.#failure('timeout', reason));
   }
 
   /** The peer closed the connection (or it was reset). */
