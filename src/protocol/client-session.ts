@@ -85,7 +85,7 @@ export class ClientSession {
     const out: ClientAction[] = [];
     for (const r of replies) {
       if (this.#closed) break;
-      out.push(...this.#reply(r));
+      out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
     }
     return out;
   }

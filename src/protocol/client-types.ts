@@ -103,6 +103,8 @@ export type ClientOutcome =
 export type ClientAction =
   /** Write these bytes; `log` is the protocol-log text of each command in them (secrets masked). */
   | { readonly kind: 'send'; readonly bytes: Buffer; readonly log: readonly string[] }
+  /** A reply arrived, as one line for the protocol log ("250 2.0.0 OK"). */
+  | { readonly kind: 'reply'; readonly text: string }
   /** Upgrade the socket now (RFC 3207), then call tlsEstablished() or tlsFailed(). */
   | { readonly kind: 'startTls'; readonly verify: boolean }
   /** Start streaming the content into body()/bodyEnd(); when `converted` is set, downconvert it first. */

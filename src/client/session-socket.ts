@@ -1,0 +1,209 @@
+/**
+ * The socket shell of the client session (protocol/client-session.ts): it connects, performs the
+ * session's actions (writes, the STARTTLS upgrade, streaming the content with backpressure, close),
+ * feeds it the reply bytes, and keeps one timer armed for the reply awaited, its length chosen by the
+ * reply's class (decisions.ts). Every outcome comes back typed; nothing here throws for a peer.
+ */
+import { connect, isIP, type Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
+import type { Readable } from 'node:stream';
+import { ClientSession } from '../protocol/client-session.js';
+import type { ClientAction, ClientMessage, ClientOutcome, ClientSessionOptions, TransactionOptions } from '../protocol/client-types.js';
+import { replyTimeout, type ReplyTimeouts } from './decisions.js';
+
+export interface SessionSocketOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  readonly timeouts: ReplyTimeouts;
+  readonly session: ClientSessionOptions;
+  /** The name the certificate must carry under required TLS (the MX or smart host name). */
+  readonly servername?: string;
+  /** Trust anchors for required TLS instead of the system's. */
+  readonly ca?: readonly string[];
+  readonly log?: (direction: 'command' | 'response', text: string) => void;
+}
+
+export class SessionSocket {
+  readonly #o: SessionSocketOptions;
+  readonly #session: ClientSession;
+  #socket: Socket;
+  #timer: NodeJS.Timeout | undefined;
+  #waiter: ((o: ClientOutcome) => void) | undefined;
+  #body: { open: (converted?: string) => Readable; stream?: Readable } | undefined;
+  #wake: (() => void) | undefined;
+
+  private constructor(socket: Socket, o: SessionSocketOptions) {
+    this.#o = o;
+    this.#socket = socket;
+    this.#session = new ClientSession(o.session);
+    this.#attach(socket);
+  }
+
+  /** Connects and runs the session up to `ready` (greeting, EHLO, STARTTLS, AUTH) or its failure. */
+  static async open(o: SessionSocketOptions): Promise<{ readonly socket: SessionSocket; readonly outcome: ClientOutcome }> {
+    const socket = connect({ host: o.host, port: o.port });
+    socket.setNoDelay(true);
+    const shell = new SessionSocket(socket, o);
+    const outcome = shell.#next();
+    let timer: NodeJS.Timeout | undefined;
+    const connected = await new Promise<string | undefined>((resolve) => {
+      timer = setTimeout(() => resolve(`no connection within ${o.connectTimeoutMs} ms`), o.connectTimeoutMs);
+      socket.once('connect', () => resolve(undefined));
+      socket.once('error', (e) => resolve(e.message));
+    });
+    clearTimeout(timer);
+    if (connected !== undefined) {
+      socket.destroy();
+      return {
+        socket: shell,
+        outcome: { kind: 'connectionLost', stage: 'greeting', reason: `connect to ${o.host}:${o.port}: ${connected}` },
+      };
+    }
+    shell.#arm();
+    return { socket: shell, outcome: await outcome };
+  }
+
+  get closed(): boolean {
+    return this.#session.closed;
+  }
+
+  /** One transaction; `open` gives the content (downconverted when `converted` is set). */
+  send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions): Promise<ClientOutcome> {
+    this.#body = { open };
+    const outcome = this.#next();
+    this.#perform(this.#session.send(message, options));
+    return outcome;
+  }
+
+  /** QUIT and wait for the close (bounded by the command timeout). */
+  async quit(): Promise<void> {
+    const gone = new Promise<void>((resolve) => this.#socket.once('close', () => resolve()));
+    this.#perform(this.#session.quit());
+    if (!this.#socket.destroyed) await gone;
+  }
+
+  destroy(): void {
+    this.#perform(this.#session.connectionClosed('closed by Barge'));
+    this.#socket.destroy();
+  }
+
+  #next(): Promise<ClientOutcome> {
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  #attach(socket: Socket): void {
+    socket.on('data', (bytes: Buffer) => this.#perform(this.#session.receive(bytes)));
+    socket.on('error', (e) => this.#perform(this.#session.connectionClosed(e.message)));
+    socket.on('close', () => this.#perform(this.#session.connectionClosed()));
+  }
+
+  #perform(actions: readonly ClientAction[]): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'send':
+          for (const line of a.log) this.#o.log?.('command', line);
+          if (!this.#socket.destroyed) this.#socket.write(a.bytes);
+          break;
+        case 'reply':
+          this.#o.log?.('response', a.text);
+          break;
+        case 'startTls':
+          this.#upgrade(a.verify);
+          break;
+        case 'openBody':
+          void this.#stream(a.converted);
+          break;
+        case 'outcome': {
+          this.#body?.stream?.destroy();
+          const w = this.#waiter;
+          this.#waiter = undefined;
+          w?.(a.outcome);
+          break;
+        }
+        case 'close':
+          this.#socket.destroy();
+          break;
+        default: {
+          const never: never = a;
+          return never;
+        }
+      }
+    }
+    this.#arm();
+    this.#wake?.();
+  }
+
+  /** One timer for the reply awaited, re-armed after every event; its length follows the reply's class. */
+  #arm(): void {
+    clearTimeout(this.#timer);
+    const cls = this.#session.awaiting;
+    if (cls === undefined) return;
+    const ms = replyTimeout(cls, this.#o.timeouts);
+    this.#timer = setTimeout(() => this.#perform(this.#session.timeout(`no reply within ${ms} ms`)), ms);
+  }
+
+  #upgrade(verify: boolean): void {
+    const plain = this.#socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('error');
+    plain.removeAllListeners('close');
+    const servername = this.#o.servername ?? this.#o.host;
+    // RFC 6066 3: SNI carries host names only; an address is still checked against the certificate.
+    const sni = isIP(servername) === 0 ? { servername } : {};
+    const ca = this.#o.ca === undefined ? {} : { ca: [...this.#o.ca] };
+    const secure = tlsConnect({
+      socket: plain,
+      ...sni,
+      ...ca,
+      rejectUnauthorized: verify,
+      checkServerIdentity: (_host, cert) => checkServerIdentity(servername, cert),
+    });
+    const fail = (e: Error): void => {
+      secure.destroy();
+      this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${e.message}`));
+    };
+    secure.once('error', fail);
+    secure.once('secureConnect', () => {
+      secure.off('error', fail);
+      this.#socket = secure;
+      this.#attach(secure);
+      this.#perform(this.#session.tlsEstablished());
+    });
+  }
+
+  /** Streams the content while the session wants it and the socket takes it (backpressure both ways). */
+  async #stream(converted: string | undefined): Promise<void> {
+    const body = this.#body;
+    if (body === undefined) return;
+    const stream = body.open(converted);
+    body.stream = stream;
+    try {
+      for await (const chunk of stream) {
+        await this.#until(() => this.#session.wantsBody || this.#waiter === undefined);
+        if (this.#waiter === undefined) return;
+        this.#perform(this.#session.body(chunk as Buffer));
+        if (this.#socket.writableNeedDrain) await new Promise((resolve) => this.#socket.once('drain', resolve));
+      }
+      await this.#until(() => this.#session.wantsBody || this.#waiter === undefined);
+      this.#perform(this.#session.bodyEnd());
+    } catch (e) {
+      // Destroyed because the transaction already has its outcome: nothing more to say.
+      if (this.#waiter === undefined) return;
+      // The spool could not be read: Barge's failure, not the peer's; the connection cannot be reused.
+      this.#perform([
+        {
+          kind: 'outcome',
+          outcome: { kind: 'localFailure', stage: 'DATA', reason: `content: ${e instanceof Error ? e.message : String(e)}` },
+        },
+      ]);
+      this.destroy();
+    }
+  }
+
+  async #until(ok: () => boolean): Promise<void> {
+    while (!ok()) await new Promise<void>((resolve) => (this.#wake = resolve));
+  }
+}
