@@ -1,7 +1,7 @@
 /**
  * The client session and its socket shell against a real Barge server over TCP: BDAT with a
- * health-check chunk, DATA with dot-stuffing, STARTTLS then AUTH PLAIN, and a failed AUTH. Phase
- * two of the outbound rewrite moves delivery, probe and send onto exactly this path.
+ * health-check chunk, DATA with dot-stuffing, STARTTLS then AUTH PLAIN, and a failed AUTH; and
+ * against Exim as the receiving peer.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +10,9 @@ import { eventually, startBarge, tempDir, type TestBarge } from '../support/barg
 import { hashPassword, updateUsers, usersPath } from '../../src/auth/users.js';
 import { SessionSocket, type SessionSocketOptions } from '../../src/client/session-socket.js';
 import type { ClientMessage, TransactionOptions } from '../../src/protocol/client-types.js';
+import { generateSelfSigned } from '../../src/server/tls.js';
+import { eximServer } from '../support/exim.js';
+import { peer } from '../support/peers.js';
 
 const TIMEOUTS = { commandMs: 10_000, bdatCheckMs: 10_000, endOfDataMs: 10_000 };
 const BODY = Buffer.from('Subject: session\r\n\r\n.a line with a leading dot\r\nlast line\r\n', 'latin1');
@@ -102,4 +105,48 @@ test('nothing listening: a typed lost connection, no exception', async () => {
   await barge.stop();
   const { outcome } = await SessionSocket.open({ ...options(barge), port });
   assert.ok(outcome.kind === 'connectionLost' && outcome.stage === 'greeting', JSON.stringify(outcome));
+});
+
+test('interop: STARTTLS, then BDAT with a health-check chunk and DATA with a dot line, to Exim', async (t) => {
+  const exim = peer(t, 'exim4');
+  if (exim === undefined) return;
+  const receiver = await eximServer(exim, await tempDir('barge-session-exim-'), await generateSelfSigned('exim.test'));
+  try {
+    const { socket, outcome } = await SessionSocket.open({
+      host: '127.0.0.1',
+      port: receiver.port,
+      connectTimeoutMs: 5000,
+      timeouts: TIMEOUTS,
+      session: { heloName: 'client.test', tls: 'opportunistic' },
+    });
+    assert.ok(outcome.kind === 'ready' && outcome.tls && outcome.caps.keywords.has('CHUNKING'), JSON.stringify(outcome));
+    const to = { ...MESSAGE, rcpts: [{ address: 'bob@exim.test', local: false }] };
+    const bdat = await socket.send(to, open, { ...TX, bdatCheckBytes: 16 });
+    assert.ok(bdat.kind === 'delivered' && bdat.chunks === 2, JSON.stringify(bdat));
+    const data = await socket.send(to, open, { ...TX, allowBdat: false });
+    assert.ok(data.kind === 'delivered' && data.method === 'DATA', JSON.stringify(data));
+    await socket.quit();
+    const stored = await eventually(
+      async () => {
+        const m = await receiver.messages();
+        return m.length === 2 ? m : undefined;
+      },
+      15_000,
+      'Exim to store both messages',
+    );
+    const body = BODY.toString('latin1').split('\r\n\r\n')[1] ?? '';
+    for (const m of stored)
+      assert.ok(m.toString('latin1').replaceAll('\r\n', '\n').endsWith(body.replaceAll('\r\n', '\n')), m.toString('latin1'));
+    const receptions = (await receiver.mainLog()).split('\n').filter((l) => l.includes('<= alice@localhost'));
+    assert.equal(receptions.length, 2);
+    assert.deepEqual(
+      receptions.map((l) => [/ X=TLS1\.[23]/.test(l), / K /.test(l)]),
+      [
+        [true, true],
+        [true, false],
+      ],
+    );
+  } finally {
+    await receiver.stop();
+  }
 });
