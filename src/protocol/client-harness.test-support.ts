@@ -36,6 +36,11 @@ export interface DriveOptions {
   readonly closeAtEnd?: boolean;
 }
 
+export const GREETING = '220 mx.example ESMTP\r\n';
+export const EHLO_FULL =
+  '250-mx.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n';
+export const EHLO_PLAIN = '250-mx.example\r\n250-PIPELINING\r\n250 SIZE 100000\r\n';
+
 export const MESSAGE: ClientMessage = {
   from: 'alice@example.org',
   rcpts: [{ address: 'bob@example.net', local: false }],
