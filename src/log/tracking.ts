@@ -23,10 +23,12 @@ export type TrackingEvent =
   | { event: 'bounced'; id: string; rcpt: string; reason: string }
   | { event: 'completed'; id: string }
   /** A path quirk learnt for a destination: BDAT or TLS avoided there until `until`. */
-  | { event: 'quirk'; destination: string; kind: 'no-bdat' | 'no-tls' | 'big-chunks'; reason: string; until: string };
+  | { event: 'quirk'; destination: string; kind: 'no-bdat' | 'no-tls' | 'big-chunks'; reason: string; until: string }
+  /** DKIM signatures added when a message was queued for relay ("domain/selector"), after any conversion to 7-bit. */
+  | { event: 'signed'; id: string; signatures: readonly string[]; converted?: string };
 export type TrackingRecord = TrackingEvent & { time: string };
 
-const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk']);
+const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk', 'signed']);
 const FILE = /^track-\d{8}\.jsonl$/;
 
 export interface TrackingLogOptions {

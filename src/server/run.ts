@@ -24,6 +24,7 @@ import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
+import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -95,6 +96,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       });
     },
   };
+  const dkimKeys = await loadDkimKeys(config);
   let runner: QueueRunner | undefined;
   const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
     await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
@@ -103,6 +105,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
     deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
+    ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
   });
   const relay = relayBlockList(config.relayNetworks);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;

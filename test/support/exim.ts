@@ -71,9 +71,10 @@ export interface EximServer {
 
 /**
  * Exim as a receiving MTA on a free loopback port: accepts mail for exim.test into one Maildir.
- * With `tls`, it offers STARTTLS with that certificate.
+ * With `tls`, it offers STARTTLS with that certificate. With `nameserver`, Exim runs in a mount
+ * namespace whose /etc/resolv.conf names that server (its DKIM and SPF lookups go there).
  */
-export async function eximServer(exim: string, dir: string, tls?: { readonly cert: string; readonly key: string }): Promise<EximServer> {
+export async function eximServer(exim: string, dir: string, tls?: { readonly cert: string; readonly key: string }, nameserver?: string): Promise<EximServer> {
   if (process.getuid?.() !== 0) throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
   const { spawn } = await import('node:child_process');
   const { readdir } = await import('node:fs/promises');
@@ -100,13 +101,20 @@ export async function eximServer(exim: string, dir: string, tls?: { readonly cer
   }
   await writeFile(config, [
     'keep_environment =', 'primary_hostname = exim.test', `spool_directory = ${spool}`, `log_file_path = ${log}/%slog`,
-    'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'host_lookup =', 'rfc1413_hosts =',
+    'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'host_lookup =', 'rfc1413_hosts =', 'log_selector = +dkim_verbose',
     ...tlsLines, 'domainlist local_domains = exim.test', 'acl_smtp_rcpt = check_rcpt', `pid_file_path = ${dir}/exim.pid`,
     'begin acl', 'check_rcpt:', '  accept domains = +local_domains', '  deny',
     'begin routers', 'local:', '  driver = accept', '  domains = +local_domains', '  transport = to_maildir',
     'begin transports', 'to_maildir:', '  driver = appendfile', `  directory = ${mail}`, '  maildir_format', '  user = Debian-exim', '  group = Debian-exim', '  mode = 0644', '',
   ].join('\n'));
-  const child = spawn(exim, ['-C', config, '-bdf', '-oX', String(port)], { stdio: 'ignore' });
+  const args = ['-C', config, '-bdf', '-oX', String(port)];
+  let child;
+  if (nameserver === undefined) child = spawn(exim, args, { stdio: 'ignore' });
+  else {
+    const resolv = join(dir, 'resolv.conf');
+    await writeFile(resolv, `nameserver ${nameserver}\noptions timeout:2 attempts:1\n`);
+    child = spawn('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv, exim, ...args], { stdio: 'ignore' });
+  }
   const up = async (): Promise<boolean> =>
     new Promise((resolve) => {
       const s = connect({ host: '127.0.0.1', port }, () => {
