@@ -50,12 +50,17 @@ for (const method of ['BDAT', 'DATA'] as const) {
     const strings = [...record.matchAll(/"([^"]*)"/g)].map((m) => m[1] ?? '');
     // Exim asks port 53 of resolv.conf's server: dnsmasq gets a loopback address of its own.
     const address = `127.53.${randomInt(1, 255)}.${randomInt(1, 255)}`;
-    const dns = await startDns(dnsmasq, [`--txt-record=s1._domainkey.sender.test,${strings.join(',')}`], { address, port: 53 });
+    // A second key, Ed25519 (RFC 8463): the message is signed twice.
+    const ed = await run(process.execPath, [BIN, 'dkim', 'keygen', 'sender.test', '--selector', 'e1', '--algorithm', 'ed25519', '--data-dir', dataDir]);
+    const edRecord = /^e1\._domainkey\.sender\.test\. IN TXT "(.+)"$/m.exec(ed.stdout)?.[1];
+    assert.ok(edRecord !== undefined, ed.stdout);
+    const dns = await startDns(dnsmasq, [`--txt-record=s1._domainkey.sender.test,${strings.join(',')}`, `--txt-record=e1._domainkey.sender.test,${edRecord}`], { address, port: 53 });
     const receiver = await eximServer(exim, await tempDir('barge-exim-dkim-'), undefined, address);
     const toml = [
       `[dns]\nservers = ["${dns.server}"]`,
       `[routes."exim.test"]\nnext_hop = "127.0.0.1:${receiver.port}"\nchunking = "${method === 'BDAT' ? 'auto' : 'never'}"`,
-      '[dkim."sender.test"]\nselector = "s1"\nkey = "dkim/sender.test.s1.pem"',
+      '[[dkim."sender.test"]]\nselector = "s1"\nkey = "dkim/sender.test.s1.pem"',
+      '[[dkim."sender.test"]]\nselector = "e1"\nkey = "dkim/sender.test.e1.pem"\nalgorithm = "ed25519-sha256"',
     ].join('\n');
     const barge = await startBarge(toml, {}, dataDir);
     try {
@@ -78,18 +83,19 @@ for (const method of ['BDAT', 'DATA'] as const) {
       assert.ok(stored !== undefined);
       const log = await receiver.mainLog();
       assert.match(log, /DKIM: d=sender\.test s=s1 c=relaxed\/relaxed a=rsa-sha256 .*\[verification succeeded\]/, log);
+      assert.match(log, /DKIM: d=sender\.test s=e1 c=relaxed\/relaxed a=ed25519-sha256 .*\[verification succeeded\]/, log);
       // Exim's K flag: the message came by CHUNKING.
       assert.equal(/<= alice@sender\.test .* K .*DKIM=sender\.test/.test(log), method === 'BDAT', log);
       const text = stored.toString('latin1');
-      assert.equal((text.match(/^DKIM-Signature:/gm) ?? []).length, 1, 'signed once');
+      assert.equal((text.match(/^DKIM-Signature:/gm) ?? []).length, 2, 'signed once with each key');
       assert.match(text, /^Content-Transfer-Encoding: base64\r?$/m, '8-bit body converted before signing');
       // The bytes Exim stored verify against the published key (Exim adds only trace fields above).
-      const verified = await dkimVerify(stored, { resolver: async () => [strings] });
-      assert.equal(verified.results[0]?.status.result, 'pass', JSON.stringify(verified.results));
+      const verified = await dkimVerify(stored, { resolver: async (name: string) => [name.startsWith('e1.') ? [edRecord] : strings] });
+      assert.deepEqual(verified.results.map((r) => r.status.result), ['pass', 'pass'], JSON.stringify(verified.results));
       const records = await barge.tracking();
       const signed = records.find((r) => r.event === 'signed');
       assert.ok(signed?.event === 'signed');
-      assert.deepEqual(signed.signatures, ['sender.test/s1']);
+      assert.deepEqual(signed.signatures, ['sender.test/s1', 'sender.test/e1']);
       const delivered = records.find((r) => r.event === 'delivered');
       assert.ok(delivered?.event === 'delivered');
       assert.equal(delivered.method, method);
