@@ -25,10 +25,12 @@ export type TrackingEvent =
   /** A path quirk learnt for a destination: BDAT or TLS avoided there until `until`. */
   | { event: 'quirk'; destination: string; kind: 'no-bdat' | 'no-tls' | 'big-chunks'; reason: string; until: string }
   /** DKIM signatures added when a message was queued for relay ("domain/selector"), after any conversion to 7-bit. */
-  | { event: 'signed'; id: string; signatures: readonly string[]; converted?: string };
+  | { event: 'signed'; id: string; signatures: readonly string[]; converted?: string }
+  /** Inbound SPF/DKIM/DMARC results (the Authentication-Results value) and what the listener's policy did. */
+  | { event: 'authenticated'; id: string; clientIp: string; results: string; action: 'accept' | 'junk' | 'reject' };
 export type TrackingRecord = TrackingEvent & { time: string };
 
-const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk', 'signed']);
+const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk', 'signed', 'authenticated']);
 const FILE = /^track-\d{8}\.jsonl$/;
 
 export interface TrackingLogOptions {

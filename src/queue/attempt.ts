@@ -73,7 +73,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   for (const r of due.filter((x) => x.local)) {
     r.attempts++;
     try {
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, deps.spool.messageStream(id, envelope), deps.hostname, deps.now);
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, deps.spool.messageStream(id, envelope), deps.hostname, deps.now, envelope.junk === true ? '.Junk' : undefined);
       r.status = 'delivered';
       r.lastResult = `maildir ${path}`;
       delete r.nextAttempt;

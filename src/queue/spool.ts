@@ -36,6 +36,8 @@ export interface SpoolEnvelope {
   readonly transaction: Transaction;
   /** "domain/selector" of each DKIM signature Barge added when it queued the message for relay. */
   readonly dkim?: readonly string[];
+  /** DMARC p=quarantine failed under an enforcing listener: local recipients get it in their Junk folder. */
+  readonly junk?: boolean;
 }
 
 /** Runs one directory fsync for every group of callers that arrive while the previous one runs. */

@@ -19,7 +19,9 @@ import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
-import { plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { screenedCommit } from '../mailauth/inbound.js';
+import { cachingResolver } from '../mailauth/dns-cache.js';
 import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
@@ -108,6 +110,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
   });
   const relay = relayBlockList(config.relayNetworks);
+  const authResolver = cachingResolver({ servers: d.dnsServers });
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
@@ -128,6 +131,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
       queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
+      screen: screenedCommit({
+        hostname: config.hostname, policy: listener.mailAuth, budgetMs: config.mailAuthBudgetMs, resolver: authResolver, spool, track,
+        trusted: (ip) => inRelayNetworks(relay, ip),
+      }),
     };
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       const ip = plainIp(socket.remoteAddress ?? '');

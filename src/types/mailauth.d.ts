@@ -37,3 +37,8 @@ declare module 'mailauth/lib/dkim/verify.js' {
   import type { DkimResult, Resolver } from 'mailauth';
   export function dkimVerify(message: Buffer | string, options?: { resolver?: Resolver }): Promise<{ results: DkimResult[] }>;
 }
+
+declare module 'mailauth/lib/spf/index.js' {
+  import type { Resolver, Status } from 'mailauth';
+  export function spf(options: { sender: string; ip: string; helo: string; mta: string; resolver?: Resolver }): Promise<{ status: Status; domain?: string; info?: string }>;
+}

@@ -5,14 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
+import { generateKeyPairSync, randomInt } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir, type TestBarge } from '../support/barge.js';
-import { eximServer } from '../support/exim.js';
+import { eximClient, eximServer } from '../support/exim.js';
+import { dnsTxtRecord } from '../../src/mailauth/dkim-keys.js';
 import { startDns } from '../support/dns.js';
 import { peer, run } from '../support/peers.js';
 
@@ -107,3 +108,41 @@ for (const method of ['BDAT', 'DATA'] as const) {
     }
   });
 }
+
+test('Barge verifies mail that Exim signed: dkim, spf and dmarc pass under an enforcing listener', async (t) => {
+  const exim = peer(t, 'exim4');
+  const dnsmasq = peer(t, 'dnsmasq');
+  if (exim === undefined || dnsmasq === undefined) return;
+  const dir = await tempDir('barge-exim-signs-');
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = join(dir, 'exim-dkim.pem');
+  // The smtp transport runs as Debian-exim, which must read the key.
+  await writeFile(keyFile, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o644 });
+  const record = dnsTxtRecord(privateKey);
+  const dns = await startDns(dnsmasq, [
+    `--txt-record=x1._domainkey.exim.test,${(record.match(/.{1,255}/g) ?? []).join(',')}`,
+    '--txt-record=exim.test,v=spf1 ip4:127.0.0.1 -all',
+    '--txt-record=_dmarc.exim.test,v=DMARC1; p=reject',
+  ]);
+  const barge = await startBarge(`relay_networks = []\nlocal_domains = ["barge.test"]\n[dns]\nservers = ["${dns.server}"]\n[listener.smtp]\ndmarc_policy = "enforce"`);
+  try {
+    const client = await eximClient(exim, dir, barge.port, { domain: 'exim.test', selector: 'x1', keyFile });
+    await client.send('bob@barge.test', Buffer.from('From: Sender <sender@exim.test>\r\nTo: bob@barge.test\r\nSubject: signed by exim\r\n\r\nhello from exim\r\n'));
+    const [m] = await eventually(async () => {
+      const box = await barge.mailbox('bob@barge.test');
+      return box.length > 0 ? box : undefined;
+    }, 20_000, 'delivery from Exim');
+    const headers = (m ?? Buffer.alloc(0)).toString('latin1');
+    assert.match(headers, /dkim=pass header\.i=@exim\.test header\.s=x1 header\.a=rsa-sha256/, headers);
+    assert.match(headers, /spf=pass .*smtp\.mailfrom=sender@exim\.test/);
+    assert.match(headers, /spf=pass smtp\.helo=exim\.test/);
+    assert.match(headers, /dmarc=pass .*header\.from=exim\.test/);
+    const tracked = (await barge.tracking()).find((r) => r.event === 'authenticated');
+    assert.ok(tracked?.event === 'authenticated');
+    assert.equal(tracked.action, 'accept');
+    assert.match(tracked.results, /^barge\.test; dkim=pass/);
+  } finally {
+    await barge.stop();
+    await dns.stop();
+  }
+});

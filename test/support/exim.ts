@@ -13,7 +13,8 @@ export interface EximClient {
   mainLog(): Promise<string>;
 }
 
-export async function eximClient(exim: string, dir: string, port: number): Promise<EximClient> {
+/** With `dkim`, Exim signs what it sends (relaxed/relaxed) with that key. */
+export async function eximClient(exim: string, dir: string, port: number, dkim?: { readonly domain: string; readonly selector: string; readonly keyFile: string }): Promise<EximClient> {
   if (process.getuid?.() !== 0) throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
   const spool = join(dir, 'spool');
   const log = join(dir, 'log');
@@ -47,6 +48,7 @@ export async function eximClient(exim: string, dir: string, port: number): Promi
       '  allow_localhost',
       '  user = Debian-exim',
       '  hosts_try_chunking = *',
+      ...(dkim === undefined ? [] : [`  dkim_domain = ${dkim.domain}`, `  dkim_selector = ${dkim.selector}`, `  dkim_private_key = ${dkim.keyFile}`, '  dkim_canon = relaxed']),
       'begin retry',
       '* * F,1m,1m',
       '',
