@@ -17,6 +17,7 @@ import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type Reci
 import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
 import type { Quirk, QuirkKind, QuirkStore } from './quirks.js';
 import { replyText } from '../protocol/reply-parser.js';
+import { describeRequirement, type TlsRequirement } from './tls-policy.js';
 
 export interface RouteOptions extends TransferOptions {
   readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
@@ -43,6 +44,8 @@ export interface DeliveryContext {
   readonly learnt?: (quirk: Quirk) => void;
   /** Every outbound command and response, for the W3C log. */
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
+  /** MTA-STS: which MX hosts, and whether verified TLS is required (absent for routes and smart hosts). */
+  readonly tlsPolicy?: (domain: string, hops: readonly NextHop[]) => Promise<TlsRequirement>;
 }
 
 export interface DomainDelivery {
@@ -54,6 +57,8 @@ export interface DomainDelivery {
   readonly converted?: string;
   /** Why DATA was used although BDAT was allowed: a fallback made now or remembered. */
   readonly fallback?: string;
+  /** The TLS policy applied (MTA-STS), for the tracking log. */
+  readonly tlsPolicy?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -71,13 +76,18 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   });
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
   await ctx.quirks?.refresh();
-  const options = ctx.transfer(domain);
+  const sts = await ctx.tlsPolicy?.(domain, r.hops);
+  const policy = sts === undefined || (sts.kind === 'none' && sts.note === undefined) ? {} : { tlsPolicy: describeRequirement(sts) };
+  // RFC 8461 5: MX hosts outside an enforced policy are never tried, and TLS is verified or nothing.
+  const base = ctx.transfer(domain);
+  const options = sts?.kind === 'mta-sts' && sts.verifiedTls ? { ...base, security: { ...base.security, tls: 'required' as const, ca: sts.ca } } : base;
   const problems: string[] = [];
-  for (const hop of r.hops) {
+  for (const hop of sts?.kind === 'mta-sts' ? sts.hops : r.hops) {
     const delivered = await deliverToHop(hop, message, options, ctx, problems);
-    if (delivered !== undefined) return delivered;
+    if (delivered !== undefined) return { ...delivered, ...policy };
   }
-  return everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${problems.join('; ')}`);
+  const why = problems.length > 0 ? problems.join('; ') : `no MX host matches its MTA-STS policy (${policy.tlsPolicy ?? ''})`;
+  return { ...everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${why}`), ...policy };
 }
 
 /** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */

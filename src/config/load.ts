@@ -120,6 +120,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     },
     dkim: dkimKeys(f.dkim, resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir)),
     mailAuthBudgetMs: f.mail_auth?.time_budget ?? DEFAULTS.mailAuthBudgetMs,
+    mtaSts: f.mta_sts?.enabled ?? true,
   };
   return deepFreeze(config);
 }

@@ -213,5 +213,7 @@ export const fileSchema = z.strictObject({
   /** `[dkim."example.com"]`, or `[[dkim."example.com"]]` twice to sign with two keys (RSA and Ed25519). */
   dkim: z.record(domain, z.union([dkimKey, z.array(dkimKey).min(1)])).optional(),
   mail_auth: z.strictObject({ time_budget: duration.optional() }).optional(),
+  /** MTA-STS (RFC 8461) for MX deliveries; on unless turned off. */
+  mta_sts: z.strictObject({ enabled: z.boolean().optional() }).optional(),
 });
 export type FileConfig = z.infer<typeof fileSchema>;

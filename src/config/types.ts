@@ -110,6 +110,8 @@ export interface Config {
   readonly dkim: ReadonlyMap<string, readonly DkimKeyConfig[]>;
   /** Inbound checks may hold the end-of-data reply this long; then the result is temperror. */
   readonly mailAuthBudgetMs: number;
+  /** Honour MTA-STS policies of destination domains reached by MX. */
+  readonly mtaSts: boolean;
 }
 
 export interface HostPort {

@@ -97,6 +97,10 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
         open: () => deps.spool.messageStream(id, envelope),
       };
       const result = await deliverRemote(domain, message);
+      if (result.tlsPolicy !== undefined) {
+        const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
+        deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
+      }
       const remoteMta = result.hop === undefined ? undefined : `dns; ${result.hop.name}`;
       for (const r of states) {
         r.attempts++;
@@ -114,6 +118,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
             event: 'delivered', id, rcpt: r.address, via: 'smtp', detail: r.lastResult,
             ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
             ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
+            ...(result.tlsPolicy === undefined ? {} : { tlsPolicy: result.tlsPolicy }),
           });
           if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({ recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
         } else if (o.kind === 'permanent') {

@@ -14,6 +14,7 @@ import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
+import type { NextHop } from '../client/routes.js';
 import { SessionPool } from '../client/pool.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
@@ -22,6 +23,7 @@ import { Connection, type ConnectionContext } from './connection.js';
 import { inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './policy.js';
 import { screenedCommit } from '../mailauth/inbound.js';
 import { cachingResolver } from '../mailauth/dns-cache.js';
+import { MtaSts } from '../client/tls-policy.js';
 import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
@@ -44,6 +46,8 @@ export interface RunningServer {
 export interface ServerDeps {
   readonly now?: () => Date;
   readonly say?: (line: string) => void;
+  /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
+  readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
 }
 
 /** Paths under the data directory. */
@@ -66,6 +70,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const dns = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
   const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
+  const lookup = cachingResolver({ servers: d.dnsServers });
+  const mtaSts = config.mtaSts ? new MtaSts({ lookup, ...deps.mtaSts }) : undefined;
   const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
@@ -81,6 +87,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       };
     },
     quirks,
+    // RFC 8461 applies to MX deliveries; a configured route or smart host has its own TLS setting.
+    ...(mtaSts === undefined ? {} : { tlsPolicy: (domain: string, hops: readonly NextHop[]) => (d.routes.has(domain) || d.smartHost !== undefined ? Promise.resolve({ kind: 'none' as const }) : mtaSts.requirement(domain, hops)) }),
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
@@ -110,7 +118,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
   });
   const relay = relayBlockList(config.relayNetworks);
-  const authResolver = cachingResolver({ servers: d.dnsServers });
+
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
@@ -132,7 +140,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
       screen: screenedCommit({
-        hostname: config.hostname, policy: listener.mailAuth, budgetMs: config.mailAuthBudgetMs, resolver: authResolver, spool, track,
+        hostname: config.hostname, policy: listener.mailAuth, budgetMs: config.mailAuthBudgetMs, resolver: lookup, spool, track,
         trusted: (ip) => inRelayNetworks(relay, ip),
       }),
     };
