@@ -76,10 +76,17 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   });
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
   await ctx.quirks?.refresh();
-  const sts = await ctx.tlsPolicy?.(domain, r.hops);
+  // RFC 8689 5: "TLS-Required: No" waives MTA-STS, unless the REQUIRETLS option asks for the opposite.
+  const sts = message.tlsOptional === true && message.requireTls !== true ? undefined : await ctx.tlsPolicy?.(domain, r.hops);
   const policy = sts === undefined || (sts.kind === 'none' && sts.note === undefined) ? {} : { tlsPolicy: describeRequirement(sts) };
   // RFC 8461 5: MX hosts outside an enforced policy are never tried, and TLS is verified or nothing.
   const base = ctx.transfer(domain);
+  // RFC 8689 4.2.1: REQUIRETLS goes only to a host chosen securely (an enforced MTA-STS policy, or a
+  // configured route or smart host) over TLS with a verified certificate; otherwise it bounces.
+  const fixedHop = ctx.routing.routes.has(domain) || ctx.routing.smartHost !== undefined;
+  if (message.requireTls === true && !(sts?.kind === 'mta-sts' && sts.verifiedTls) && !(fixedHop && base.security.tls === 'required')) {
+    return { ...everyone('permanent', '5.7.10', `REQUIRETLS: no verified TLS path to ${domain} (no MTA-STS policy in enforce mode, no route with tls = "required")`), ...policy };
+  }
   const options = sts?.kind === 'mta-sts' && sts.verifiedTls ? { ...base, security: { ...base.security, tls: 'required' as const, ca: sts.ca } } : base;
   const problems: string[] = [];
   for (const hop of sts?.kind === 'mta-sts' ? sts.hops : r.hops) {

@@ -94,6 +94,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
       const message: OutboundMessage = {
         from: tx.from, rcpts: states.map(recipientOf), body: tx.body, smtputf8: tx.smtputf8, size: envelope.messageLength,
         ...(tx.ret === undefined ? {} : { ret: tx.ret }), ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+        ...(tx.requireTls === true ? { requireTls: true } : {}),
         open: () => deps.spool.messageStream(id, envelope),
       };
       const result = await deliverRemote(domain, message);

@@ -24,6 +24,7 @@ import { inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './po
 import { screenedCommit } from '../mailauth/inbound.js';
 import { cachingResolver } from '../mailauth/dns-cache.js';
 import { MtaSts } from '../client/tls-policy.js';
+import { tlsRequiredNo } from '../client/tls-required.js';
 import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
@@ -114,7 +115,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   runner = new QueueRunner({
     spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
-    deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
+    deliverRemote: async (domain, message) => {
+      const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));
+      return deliverToDomain(domain, optional ? { ...message, tlsOptional: true } : message, delivery);
+    },
     ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
   });
   const relay = relayBlockList(config.relayNetworks);

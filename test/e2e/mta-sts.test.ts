@@ -3,6 +3,8 @@
  * MX and address records, and a Barge receiver whose certificate the CA signed for mx.sts.test:
  * enforce with a matching MX delivers over verified TLS; an MX outside the policy or a certificate
  * not valid for the MX defers and never falls back to clear text; testing mode delivers and reports.
+ * REQUIRETLS (RFC 8689) is offered only inside TLS, relayed only over the verified path with the
+ * option passed on, and bounced with 5.7.10 otherwise; "TLS-Required: No" waives the policy.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,18 +57,25 @@ async function policyServer(cert: string, key: string, fetched: string[]): Promi
   return { server, port: typeof a === 'object' && a !== null ? a.port : 0 };
 }
 
-async function submit(barge: TestBarge, to: string): Promise<void> {
+async function submit(barge: TestBarge, to: string, how: { requireTls?: boolean; header?: string } = {}): Promise<void> {
   const c = await RawSmtp.connect(barge.port);
   await c.reply();
-  await c.command('EHLO client.test');
-  const body = `Subject: to ${to}\r\n\r\nhello\r\n`;
-  await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<${to}>\r\nBDAT ${body.length} LAST\r\n${body}`);
+  const ehlo = await c.command('EHLO client.test');
+  assert.doesNotMatch(ehlo.raw, /REQUIRETLS/, 'REQUIRETLS is offered inside TLS only (RFC 8689 4.1)');
+  if (how.requireTls === true) {
+    assert.equal((await c.command('MAIL FROM:<alice@localhost> REQUIRETLS')).raw.slice(0, 10), '530 5.7.10');
+    assert.equal((await c.command('STARTTLS')).code, 220);
+    await c.startTls();
+    assert.match((await c.command('EHLO client.test')).raw, /^250[- ]REQUIRETLS\r$/m);
+  }
+  const body = `${how.header ?? ''}Subject: to ${to}\r\n\r\nhello\r\n`;
+  await c.send(`MAIL FROM:<alice@localhost>${how.requireTls === true ? ' REQUIRETLS' : ''}\r\nRCPT TO:<${to}>\r\nBDAT ${body.length} LAST\r\n${body}`);
   const replies = await c.replies(3);
   c.close();
   assert.equal(replies[2]?.code, 250, replies[2]?.raw);
 }
 
-test('MTA-STS: enforce delivers over verified TLS to a matching MX, defers otherwise and never in clear text; testing delivers and reports', async (t) => {
+test('MTA-STS enforce delivers over verified TLS to a matching MX, defers otherwise and never in clear text; testing delivers and reports; REQUIRETLS and TLS-Required: No', async (t) => {
   const dnsmasq = peer(t, 'dnsmasq');
   if (dnsmasq === undefined) return;
   const pki = await testPki();
@@ -75,7 +84,7 @@ test('MTA-STS: enforce delivers over verified TLS to a matching MX, defers other
   const dir = await tempDir('barge-sts-');
   await writeFile(join(dir, 'cert.pem'), pki.cert);
   await writeFile(join(dir, 'key.pem'), pki.key, { mode: 0o600 });
-  const receiver = await startBarge(`local_domains = [${DOMAINS.map((d) => `"${d}"`).join(', ')}]\n[tls]\ncert = "${join(dir, 'cert.pem')}"\nkey = "${join(dir, 'key.pem')}"`);
+  const receiver = await startBarge(`local_domains = [${DOMAINS.map((d) => `"${d}"`).join(', ')}]\n[log]\nw3c_fields = ["c-ip", "cs-method", "cs-uri-query", "sc-status"]\n[tls]\ncert = "${join(dir, 'cert.pem')}"\nkey = "${join(dir, 'key.pem')}"`);
   const dns = await startDns(dnsmasq, DOMAINS.flatMap((d) => [
     `--txt-record=_mta-sts.${d},v=STSv1; id=20261201`,
     `--mx-host=${d},mx.${d},10`,
@@ -125,6 +134,21 @@ test('MTA-STS: enforce delivers over verified TLS to a matching MX, defers other
     await eventually(async () => ((await receiver.mailbox('carol@sts.test')).length > 0 ? true : undefined), 15_000, 'second delivery');
     assert.equal(fetched.filter((h) => h === 'mta-sts.sts.test').length, before);
     assert.equal(before, 1);
+
+    // REQUIRETLS (RFC 8689): relayed over the verified path with the option passed on; bounced with
+    // 5.7.10 where only a testing policy (no verified path) exists.
+    await submit(sender, 'dave@sts.test', { requireTls: true });
+    await eventually(async () => ((await receiver.mailbox('dave@sts.test')).length > 0 ? true : undefined), 15_000, 'REQUIRETLS delivery');
+    assert.match(await receiver.protocolLog(), /MAIL FROM:<alice@localhost>\+SIZE=\d+\+REQUIRETLS 250/);
+    await submit(sender, 'erin@testing.test', { requireTls: true });
+    const bounced = await eventually(async () => (await sender.tracking()).find((r) => r.event === 'bounced' && r.rcpt === 'erin@testing.test'), 15_000, 'REQUIRETLS bounce');
+    assert.ok(bounced.event === 'bounced');
+    assert.match(bounced.reason, /REQUIRETLS: no verified TLS path to testing\.test/);
+    assert.equal((await receiver.mailbox('erin@testing.test')).length, 0);
+
+    // "TLS-Required: No" (RFC 8689 5) waives the enforced policy: the certificate is not checked.
+    await submit(sender, 'frank@badcert.test', { header: 'TLS-Required: No\r\n' });
+    await eventually(async () => ((await receiver.mailbox('frank@badcert.test')).length > 0 ? true : undefined), 15_000, 'TLS-Required: No delivery');
   } finally {
     await sender.stop();
     await receiver.stop();
