@@ -13,6 +13,7 @@ import { runUser } from './user.js';
 import { runRoutes } from './routes.js';
 import { runProbe } from './probe.js';
 import { runMiddlebox } from './middlebox.js';
+import { runDkim } from './dkim.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -37,6 +38,9 @@ commands:
                       a TCP proxy that breaks SMTP like an ESMTP-inspecting firewall (for tests)
   user add|passwd|del|list [NAME] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
                       manage the users who may AUTH (scrypt hashes in DATA_DIR/users)
+  dkim keygen DOMAIN --selector S [--algorithm rsa|ed25519] [--config FILE] [--data-dir DIR]
+  dkim check DOMAIN --selector S [--config FILE] [--data-dir DIR]
+                      make a DKIM key (under DATA_DIR/dkim) and print its DNS record; check the published one
   options decode VALUE [--outbound]
   options encode [--base N] [--with A,B] [--without A,B] [--outbound]
                       IIS-compatible command support masks`;
@@ -116,6 +120,16 @@ export async function main(argv: readonly string[]): Promise<number> {
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
         const args = [...positionals, ...(values['password-stdin'] === true ? ['--password-stdin'] : []), ...(values.address ?? []).flatMap((a) => ['--address', a])];
         return await runUser(args, config.dataDir, process.stdin, out, err);
+      }
+      case 'dkim': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, selector: { type: 'string' }, algorithm: { type: 'string' } },
+          allowPositionals: true,
+        });
+        const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
+        const [action, domain] = positionals;
+        return await runDkim(config, { action, domain, selector: values.selector, algorithm: values.algorithm }, out, err);
       }
       case 'probe':
         return await runProbe(rest, out, err);

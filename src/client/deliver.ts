@@ -18,6 +18,7 @@ import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
 import type { Quirk, QuirkDestination, QuirkKind, QuirkStore } from './quirks.js';
 import { replyText } from '../protocol/reply-parser.js';
 import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
+import { describeRequirement, type TlsRequirement } from './tls-policy.js';
 
 export interface RouteOptions extends TransferOptions {
   readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
@@ -44,6 +45,8 @@ export interface DeliveryContext {
   readonly learnt?: (quirk: Quirk) => void;
   /** Every outbound command and response, for the W3C log. */
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
+  /** MTA-STS: which MX hosts, and whether verified TLS is required (absent for routes and smart hosts). */
+  readonly tlsPolicy?: (domain: string, hops: readonly NextHop[]) => Promise<TlsRequirement>;
 }
 
 export interface DomainDelivery {
@@ -55,6 +58,8 @@ export interface DomainDelivery {
   readonly converted?: string;
   /** Why DATA was used although BDAT was allowed: a fallback made now or remembered. */
   readonly fallback?: string;
+  /** The TLS policy applied (MTA-STS), for the tracking log. */
+  readonly tlsPolicy?: string;
 }
 
 const DAY_MS = 86_400_000;
@@ -66,13 +71,25 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   });
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
   await ctx.quirks?.refresh();
-  const options = ctx.transfer(domain);
-  const problems: string[] = [];
-  for (const hop of r.hops) {
-    const delivered = await deliverToHop(hop, message, options, ctx, problems);
-    if (delivered !== undefined) return delivered;
+  // RFC 8689 5: "TLS-Required: No" waives MTA-STS, unless the REQUIRETLS option asks for the opposite.
+  const sts = message.tlsOptional === true && message.requireTls !== true ? undefined : await ctx.tlsPolicy?.(domain, r.hops);
+  const policy = sts === undefined || (sts.kind === 'none' && sts.note === undefined) ? {} : { tlsPolicy: describeRequirement(sts) };
+  // RFC 8461 5: MX hosts outside an enforced policy are never tried, and TLS is verified or nothing.
+  const base = ctx.transfer(domain);
+  // RFC 8689 4.2.1: REQUIRETLS goes only to a host chosen securely (an enforced MTA-STS policy, or a
+  // configured route or smart host) over TLS with a verified certificate; otherwise it bounces.
+  const fixedHop = ctx.routing.routes.has(domain) || ctx.routing.smartHost !== undefined;
+  if (message.requireTls === true && !(sts?.kind === 'mta-sts' && sts.verifiedTls) && !(fixedHop && base.security.tls === 'required')) {
+    return { ...everyone('permanent', '5.7.10', `REQUIRETLS: no verified TLS path to ${domain} (no MTA-STS policy in enforce mode, no route with tls = "required")`), ...policy };
   }
-  return everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${problems.join('; ')}`);
+  const options = sts?.kind === 'mta-sts' && sts.verifiedTls ? { ...base, security: { ...base.security, tls: 'required' as const, ca: sts.ca } } : base;
+  const problems: string[] = [];
+  for (const hop of sts?.kind === 'mta-sts' ? sts.hops : r.hops) {
+    const delivered = await deliverToHop(hop, message, options, ctx, problems);
+    if (delivered !== undefined) return { ...delivered, ...policy };
+  }
+  const why = problems.length > 0 ? problems.join('; ') : `no MX host matches its MTA-STS policy (${policy.tlsPolicy ?? ''})`;
+  return { ...everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${why}`), ...policy };
 }
 
 /** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */

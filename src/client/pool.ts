@@ -12,11 +12,14 @@ export interface Session {
   readonly caps: PeerCapabilities;
   /** True when this session already carried a transaction (it may have gone stale). */
   readonly reused: boolean;
+  /** The name a certificate was verified for (tls "required"); only such a session serves a caller requiring that name. */
+  readonly verified?: string;
 }
 
 interface Idle {
   readonly conn: ClientConnection;
   readonly caps: PeerCapabilities;
+  readonly verified: string | undefined;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -45,16 +48,20 @@ export class SessionPool {
       await new Promise<void>((resolve) => this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), resolve]));
     }
     this.#active.set(key, (this.#active.get(key) ?? 0) + 1);
-    const idle = fresh ? undefined : this.#idle.get(key)?.pop();
+    // A session opened under opportunistic TLS never serves a caller requiring verified TLS (MTA-STS).
+    const verified = security?.tls === 'required' ? security.servername.toLowerCase() : undefined;
+    const list = this.#idle.get(key) ?? [];
+    const at = fresh ? -1 : list.findLastIndex((x) => verified === undefined || x.verified === verified);
+    const idle = at < 0 ? undefined : list.splice(at, 1)[0];
     if (idle !== undefined) {
       clearTimeout(idle.timer);
-      return { conn: idle.conn, caps: idle.caps, reused: true };
+      return { conn: idle.conn, caps: idle.caps, reused: true, verified: idle.verified };
     }
     try {
       const conn = await ClientConnection.open(options);
       try {
         const caps = await greet(conn, this.#o.heloName);
-        return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false };
+        return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false, verified };
       } catch (e) {
         conn.destroy();
         throw e;
@@ -76,6 +83,7 @@ export class SessionPool {
     const entry: Idle = {
       conn: session.conn,
       caps: session.caps,
+      verified: session.verified,
       timer: setTimeout(() => {
         this.#idle.set(key, (this.#idle.get(key) ?? []).filter((x) => x !== entry));
         void session.conn.quit();

@@ -16,6 +16,10 @@ import type { ClientMessage, PeerCapabilities } from '../protocol/client-types.j
 export type { PeerCapabilities };
 
 export interface OutboundMessage extends ClientMessage {
+  /** RFC 8689 REQUIRETLS: sent only to a peer offering it, over verified TLS (deliver.ts sees to that). */
+  readonly requireTls?: boolean;
+  /** RFC 8689 5 "TLS-Required: No": the sender waives recipient-side TLS policy (MTA-STS). */
+  readonly tlsOptional?: boolean;
   open(): Readable;
 }
 
@@ -105,6 +109,7 @@ const all = (rcpts: readonly Recipient[], kind: OutcomeKind, status: string, det
 export function precheck(message: OutboundMessage, caps: PeerCapabilities, _options: TransferOptions): RecipientOutcome[] | undefined {
   const has = (k: string): boolean => caps.keywords.has(k);
   if (message.smtputf8 && !has('SMTPUTF8')) return all(message.rcpts, 'permanent', '5.6.7', 'peer does not offer SMTPUTF8 (RFC 6531 3.4)');
+  if (message.requireTls === true && !has('REQUIRETLS')) return all(message.rcpts, 'permanent', '5.7.10', 'REQUIRETLS: the peer does not offer REQUIRETLS (RFC 8689 4.2.1)');
   const limit = Number(caps.keywords.get('SIZE') ?? '0');
   if (has('SIZE') && limit > 0 && message.size > limit) return all(message.rcpts, 'permanent', '5.3.4', `message of ${message.size} octets exceeds the peer's SIZE ${limit} (RFC 1870)`);
   return undefined;
@@ -139,6 +144,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   if (has('SIZE')) mailParams.push(`SIZE=${message.size}`);
   if (has('8BITMIME') && message.body !== '7BIT') mailParams.push(`BODY=${message.body}`);
   if (message.smtputf8) mailParams.push('SMTPUTF8');
+  if (message.requireTls === true) mailParams.push('REQUIRETLS');
   const dsn = has('DSN');
   if (dsn && message.ret !== undefined) mailParams.push(`RET=${message.ret}`);
   if (dsn && message.envid !== undefined) mailParams.push(`ENVID=${encodeXtext(message.envid)}`);

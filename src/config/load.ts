@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
 import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
+import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
 import { DEFAULTS, fileSchema, isCidr, parseConfigHostPort, parseSize, type FileConfig, type ListenerInput } from './schema.js';
 
 export class ConfigError extends Error {}
@@ -117,6 +118,9 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       remotePort: f.delivery?.port ?? 25,
       maxPerDestination: f.delivery?.max_per_destination ?? 10,
     },
+    dkim: dkimKeys(f.dkim, resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir)),
+    mailAuthBudgetMs: f.mail_auth?.time_budget ?? DEFAULTS.mailAuthBudgetMs,
+    mtaSts: f.mta_sts?.enabled ?? true,
   };
   return deepFreeze(config);
 }
@@ -224,6 +228,7 @@ function listenerConfig(name: string, l: ListenerInput, listen: string, index: n
     expn: l.expn ?? false,
     logFolder: l.log_folder ?? `SMTPSVC${index + 1}`,
     ...listenerSecurity(l),
+    mailAuth: inboundAuthPolicy(l),
   };
 }
 

@@ -35,6 +35,13 @@ export const DEFAULTS = {
   w3cFields: DEFAULT_W3C_FIELDS,
   authMaxFailures: 5,
   authFailureWindowMs: 10 * 60_000,
+  /** RFC 6376 5.4.1's recommended fields; From is always signed and over-signed. */
+  dkimHeaders: [
+    'from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references',
+    'mime-version', 'content-type', 'content-transfer-encoding', 'list-unsubscribe', 'list-unsubscribe-post',
+  ],
+  /** The longest SPF, DKIM and DMARC checks may hold the reply at end of data before the result is temperror. */
+  mailAuthBudgetMs: 5000,
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
@@ -114,8 +121,19 @@ const listener = z.strictObject({
   auth: z.enum(['off', 'optional', 'required']).optional(),
   auth_cleartext: z.boolean().optional(),
   sender_login: z.boolean().optional(),
+  /** Inbound SPF/DKIM/DMARC checks for mail from outside (not authenticated, not relay networks). */
+  mail_auth: z.boolean().optional(),
+  dmarc_policy: z.enum(['tag', 'enforce']).optional(),
+  spf_fail: z.enum(['tag', 'reject']).optional(),
 });
 export type ListenerInput = z.infer<typeof listener>;
+
+const dkimKey = z.strictObject({
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'expected a DKIM selector'),
+  key: z.string().min(1),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).optional(),
+  headers: z.array(z.string().regex(/^[!-9;-~]+$/, 'expected a header field name')).min(1).optional(),
+});
 
 const credentials = z.strictObject({ username: z.string().min(1), password: z.string().min(1) });
 const outboundTls = z.enum(['opportunistic', 'required', 'none']);
@@ -192,5 +210,10 @@ export const fileSchema = z.strictObject({
       max_per_destination: count.optional(),
     })
     .optional(),
+  /** `[dkim."example.com"]`, or `[[dkim."example.com"]]` twice to sign with two keys (RSA and Ed25519). */
+  dkim: z.record(domain, z.union([dkimKey, z.array(dkimKey).min(1)])).optional(),
+  mail_auth: z.strictObject({ time_budget: duration.optional() }).optional(),
+  /** MTA-STS (RFC 8461) for MX deliveries; on unless turned off. */
+  mta_sts: z.strictObject({ enabled: z.boolean().optional() }).optional(),
 });
 export type FileConfig = z.infer<typeof fileSchema>;

@@ -29,6 +29,27 @@ export interface ListenerConfig {
   readonly authCleartext: boolean;
   /** MAIL FROM must be an address the authenticated user owns (submission listeners). */
   readonly senderLogin: boolean;
+  /** Inbound checks on mail from outside, and what their failures do (see mailauth/). */
+  readonly mailAuth: InboundAuthPolicy;
+}
+
+export interface InboundAuthPolicy {
+  readonly enabled: boolean;
+  /** "enforce": DMARC p=reject fails get 550 5.7.1, p=quarantine fails go to the Junk folder. */
+  readonly dmarc: 'tag' | 'enforce';
+  /** "reject": an SPF fail for MAIL FROM gets 550 5.7.23 (RFC 7372). */
+  readonly spfFail: 'tag' | 'reject';
+}
+
+/** One DKIM key for a signing domain (`[dkim."example.com"]`). */
+export interface DkimKeyConfig {
+  readonly selector: string;
+  /** Absolute path of the PEM private key (relative paths are under the data directory). */
+  readonly keyFile: string;
+  /** Undefined: taken from the key's type. */
+  readonly algorithm: 'rsa-sha256' | 'ed25519-sha256' | undefined;
+  /** Lower-case names of the fields to sign when present. */
+  readonly headers: readonly string[];
 }
 
 /** PEM files for the server's certificate; undefined: a self-signed one is made under the data dir. */
@@ -85,6 +106,12 @@ export interface Config {
     readonly hold: boolean;
   };
   readonly delivery: DeliveryConfig;
+  /** Signing keys by lower-case domain; mail whose From domain is here is signed when relayed. */
+  readonly dkim: ReadonlyMap<string, readonly DkimKeyConfig[]>;
+  /** Inbound checks may hold the end-of-data reply this long; then the result is temperror. */
+  readonly mailAuthBudgetMs: number;
+  /** Honour MTA-STS policies of destination domains reached by MX. */
+  readonly mtaSts: boolean;
 }
 
 export interface HostPort {

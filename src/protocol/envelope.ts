@@ -28,6 +28,8 @@ export interface Transaction {
   readonly declaredSize?: number;
   readonly ret?: 'FULL' | 'HDRS';
   readonly envid?: string;
+  /** RFC 8689 REQUIRETLS: relay only over TLS with a verified certificate, passing the option on. */
+  readonly requireTls?: boolean;
   readonly rcpts: readonly Recipient[];
 }
 
@@ -38,7 +40,9 @@ export function validateMail(
   extensions: ReadonlySet<Extension>,
   esmtp: boolean,
   maxMessageSize: number,
+  tls = false,
 ): Result<Omit<Transaction, 'rcpts'>> {
+  let requireTls = false;
   let body: BodyType = '7BIT';
   let smtputf8 = false;
   let declaredSize: number | undefined;
@@ -79,6 +83,12 @@ export function validateMail(
         envid = decoded;
         break;
       }
+      case 'REQUIRETLS':
+        // RFC 8689 4.1: only offered, and only valid, inside TLS.
+        if (value !== undefined) return { reply: Reply.badParameter(key) };
+        if (!tls) return { reply: Reply.requireTlsNeedsTls() };
+        requireTls = true;
+        break;
       case 'AUTH':
         // RFC 4954 5: the submitter's identity as vouched by a previous hop; accepted and not relied on.
         if (value === undefined) return { reply: Reply.badArgument('AUTH=<xtext>') };
@@ -96,6 +106,7 @@ export function validateMail(
       ...(declaredSize !== undefined ? { declaredSize } : {}),
       ...(ret !== undefined ? { ret } : {}),
       ...(envid !== undefined ? { envid } : {}),
+      ...(requireTls ? { requireTls } : {}),
     },
   };
 }

@@ -79,4 +79,10 @@ export const Reply = {
     reply(550, '5.6.0', 'Message refused: bare CR or LF in DATA (only CRLF line endings are accepted, see RFC 5321 2.3.8)'),
   lineTooLong: () => reply(550, '5.6.0', 'Message refused: a text line exceeds 1000 octets (RFC 5321 4.5.3.1.6)'),
   noValidRecipients: () => reply(554, '5.5.1', 'No valid recipients'),
+  /** RFC 8689 5: 5.7.10 "REQUIRETLS support required". */
+  requireTlsNeedsTls: () => reply(530, '5.7.10', 'REQUIRETLS needs a TLS session (STARTTLS first)'),
+  /** RFC 7489 7.3 suggests 5.7.1 for a DMARC p=reject failure. */
+  dmarcRejected: (domain: string) => reply(550, '5.7.1', `Message refused: DMARC policy of ${domain} is reject and the message failed authentication`),
+  /** RFC 7372 3.2: 5.7.23 "SPF validation failed". */
+  spfFailed: (domain: string) => reply(550, '5.7.23', `Message refused: SPF of ${domain} does not permit this sender`),
 } as const;

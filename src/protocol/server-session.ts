@@ -313,7 +313,7 @@ export class ServerSession {
         if (s.kind !== 'greeted') return this.#error(Reply.badSequence('nested MAIL command'), { verb, args }, out);
         const path = parsePathArgument(args, 'FROM');
         if ('error' in path) return this.#error(pathError(path), { verb, args }, out);
-        const tx = validateMail(path.ok, this.#o.extensions, s.esmtp, this.#o.maxMessageSize);
+        const tx = validateMail(path.ok, this.#o.extensions, s.esmtp, this.#o.maxMessageSize, this.#tls);
         if ('reply' in tx) return this.#error(tx.reply, { verb, args }, out);
         const sender = this.#o.checkSender;
         if (this.#user !== undefined && sender !== undefined && !sender(this.#user, tx.ok.from)) {
@@ -549,6 +549,8 @@ export class ServerSession {
     const lines = [`${this.#o.hostname} Hello ${this.#helo} [${this.#o.clientIp}]`];
     for (const ext of this.#o.extensions) lines.push(ext === 'SIZE' ? `SIZE ${this.#o.maxMessageSize}` : ext);
     if (this.#offersStartTls()) lines.push('STARTTLS');
+    // RFC 8689 4.1: REQUIRETLS is offered inside TLS only.
+    if (this.#tls) lines.push('REQUIRETLS');
     if (this.#offersAuth()) lines.push('AUTH PLAIN LOGIN');
     return { code: 250, lines };
   }

@@ -73,7 +73,9 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   for (const r of due.filter((x) => x.local)) {
     r.attempts++;
     try {
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, deps.spool.messageStream(id, envelope), deps.hostname, deps.now);
+      const folder = envelope.junk === true ? '.Junk' : undefined;
+      const content = deps.spool.messageStream(id, envelope);
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content, deps.hostname, deps.now, folder);
       r.status = 'delivered';
       r.lastResult = `maildir ${path}`;
       delete r.nextAttempt;
@@ -94,9 +96,14 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
       const message: OutboundMessage = {
         from: tx.from, rcpts: states.map(recipientOf), body: tx.body, smtputf8: tx.smtputf8, size: envelope.messageLength,
         ...(tx.ret === undefined ? {} : { ret: tx.ret }), ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+        ...(tx.requireTls === true ? { requireTls: true } : {}),
         open: () => deps.spool.messageStream(id, envelope),
       };
       const result = await deliverRemote(domain, message);
+      if (result.tlsPolicy !== undefined) {
+        const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
+        deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
+      }
       const remoteMta = result.hop === undefined ? undefined : `dns; ${result.hop.name}`;
       for (const r of states) {
         r.attempts++;
@@ -114,6 +121,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
             event: 'delivered', id, rcpt: r.address, via: 'smtp', detail: r.lastResult,
             ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
             ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
+            ...(result.tlsPolicy === undefined ? {} : { tlsPolicy: result.tlsPolicy }),
           });
           if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({
             recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });

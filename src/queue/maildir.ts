@@ -28,8 +28,10 @@ export async function deliverToMaildir(
   message: Readable,
   hostname: string,
   now: () => Date,
+  /** A Maildir++ subfolder such as ".Junk" (the leading dot makes it a folder, not a mailbox). */
+  folder?: string,
 ): Promise<string> {
-  const box = mailboxFolder(root, rcpt);
+  const box = folder === undefined ? mailboxFolder(root, rcpt) : join(mailboxFolder(root, rcpt), folder);
   for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true });
   const t = now();
   const unique = `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;

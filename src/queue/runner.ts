@@ -31,6 +31,8 @@ export interface QueueRunnerOptions extends AttemptDeps {
   readonly concurrency?: number;
   /** Tells senders about failures, delays and (when asked) successes: enqueues DSNs. */
   readonly notify?: (envelope: SpoolEnvelope, notices: readonly DsnNotice[]) => Promise<void>;
+  /** Runs before an entry's attempts (DKIM signing); returns the entry's envelope, rewritten or not. */
+  readonly prepare?: (id: string, envelope: SpoolEnvelope) => Promise<SpoolEnvelope>;
 }
 
 export function initialState(envelope: SpoolEnvelope): EntryState {
@@ -130,6 +132,7 @@ export class QueueRunner {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // already finished
       throw e;
     }
+    if (this.#o.prepare !== undefined) envelope = await this.#o.prepare(id, envelope);
     const state = (await spool.readState<EntryState>(id)) ?? initialState(envelope);
     const { changed, notices } = await attempt(id, envelope, state, this.#o);
     // The sender's notice is made durable before the state that caused it (at least once, never lost).

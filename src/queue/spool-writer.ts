@@ -68,6 +68,13 @@ export class SpoolWriter {
     }
   }
 
+  /** Writes what is buffered (no fsync) so the file can be read whole, e.g. by checks at end of data. */
+  async flushed(): Promise<void> {
+    this.#flush();
+    await this.#writes;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
   /** Drops the message and its partial file, if this writer created one (never another writer's). */
   async discard(): Promise<void> {
     this.#error ??= new Error('discarded');

@@ -35,6 +35,10 @@ export interface SpoolEnvelope {
   /** Octets of message in the spool file (Barge's Received header plus what the client sent). */
   readonly messageLength: number;
   readonly transaction: Transaction;
+  /** "domain/selector" of each DKIM signature Barge added when it queued the message for relay. */
+  readonly dkim?: readonly string[];
+  /** DMARC p=quarantine failed under an enforcing listener: local recipients get it in their Junk folder. */
+  readonly junk?: boolean;
 }
 
 /** Runs one directory fsync for every group of callers that arrive while the previous one runs. */
@@ -112,6 +116,23 @@ export class Spool {
       await writer.discard();
       throw e;
     }
+  }
+
+  /**
+   * Replaces an entry's content and envelope (signing adds a header) the way commit makes one:
+   * written aside, fsync'd, renamed over the entry, directory fsync'd. A crash leaves the old entry.
+   */
+  async rewrite(id: string, content: AsyncIterable<Buffer>, envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
+    const writer = new SpoolWriter(id, join(this.incomingDir, `${id}.rewrite`));
+    try {
+      for await (const bytes of content) {
+        if (!writer.write(bytes)) await new Promise<void>((resolve) => writer.onDrain(resolve));
+      }
+    } catch (e) {
+      await writer.discard();
+      throw e;
+    }
+    return this.commit(writer, envelope);
   }
 
   /** Queue ids, oldest first (ids sort by time). */

@@ -44,6 +44,15 @@ export interface ConnectionContext {
   /** ETRN (RFC 1985): run the queue for a domain. */
   readonly etrn: (domain: string) => void;
   readonly now: () => Date;
+  /** Commits a message after the inbound checks (SPF, DKIM, DMARC); absent: a plain spool commit. */
+  readonly screen?: (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: ScreenFacts) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
+}
+
+export interface ScreenFacts {
+  readonly clientIp: string;
+  readonly helo: string;
+  readonly from: string;
+  readonly authenticated: boolean;
 }
 
 interface OpenMessage {
@@ -274,8 +283,15 @@ export class Connection {
       size,
       transaction: tx,
     };
-    this.#ctx.spool.commit(writer, envelope).then(
+    const facts = { clientIp: this.#clientIp, helo: this.#session.helo, from: tx.from, authenticated: this.#session.user !== undefined };
+    (this.#ctx.screen?.(writer, envelope, facts) ?? this.#ctx.spool.commit(writer, envelope)).then(
       (committed) => {
+        if ('refuse' in committed) {
+          this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp: this.#clientIp, from: tx.from, reason: committed.refuse.lines.join(' '), method });
+          void writer.discard();
+          this.#afterCommit({ refuse: committed.refuse });
+          return;
+        }
         this.#ctx.track({
           event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp: this.#clientIp, helo: this.#session.helo,
           from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,

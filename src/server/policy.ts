@@ -25,9 +25,14 @@ export function plainIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
-export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string, user: string | undefined) => RecipientVerdict {
+/** The client is in the relay networks (trusted to relay, and not subject to the inbound checks). */
+export function inRelayNetworks(relay: BlockList, clientIp: string): boolean {
   const ip = plainIp(clientIp);
-  const mayRelay = relay.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  return relay.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+}
+
+export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string, user: string | undefined) => RecipientVerdict {
+  const mayRelay = inRelayNetworks(relay, clientIp);
   const locals = new Set(config.localDomains);
   const known = config.localRecipients === undefined ? undefined : new Set(config.localRecipients);
   return (address, user) => {

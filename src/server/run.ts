@@ -14,16 +14,22 @@ import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
+import type { NextHop } from '../client/routes.js';
 import { SessionPool } from '../client/pool.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
-import { plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { screenedCommit } from '../mailauth/inbound.js';
+import { cachingResolver } from '../mailauth/dns-cache.js';
+import { MtaSts } from '../client/tls-policy.js';
+import { tlsRequiredNo } from '../client/tls-required.js';
 import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
+import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -41,6 +47,8 @@ export interface RunningServer {
 export interface ServerDeps {
   readonly now?: () => Date;
   readonly say?: (line: string) => void;
+  /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
+  readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
 }
 
 /** Paths under the data directory. */
@@ -63,6 +71,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const dns = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
   const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
+  const lookup = cachingResolver({ servers: d.dnsServers });
+  const mtaSts = config.mtaSts ? new MtaSts({ lookup, ...deps.mtaSts }) : undefined;
   const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
@@ -78,6 +88,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       };
     },
     quirks,
+    // RFC 8461 applies to MX deliveries; a configured route or smart host has its own TLS setting.
+    // MTA-STS governs MX delivery only: a route or smart host is the administrator's own choice.
+    ...(mtaSts === undefined ? {} : {
+      tlsPolicy: (domain: string, hops: readonly NextHop[]) =>
+        d.routes.has(domain) || d.smartHost !== undefined ? Promise.resolve({ kind: 'none' as const }) : mtaSts.requirement(domain, hops),
+    }),
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
@@ -95,6 +111,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       });
     },
   };
+  const dkimKeys = await loadDkimKeys(config);
   let runner: QueueRunner | undefined;
   const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
     await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
@@ -102,9 +119,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   runner = new QueueRunner({
     spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
-    deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
+    deliverRemote: async (domain, message) => {
+      const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));
+      return deliverToDomain(domain, optional ? { ...message, tlsOptional: true } : message, delivery);
+    },
+    ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
   });
   const relay = relayBlockList(config.relayNetworks);
+
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
@@ -126,6 +148,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
       queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
+      screen: screenedCommit({
+        hostname: config.hostname, policy: listener.mailAuth, budgetMs: config.mailAuthBudgetMs, resolver: lookup, spool, track,
+        trusted: (ip) => inRelayNetworks(relay, ip),
+      }),
     };
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       const ip = plainIp(socket.remoteAddress ?? '');

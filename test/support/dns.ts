@@ -17,11 +17,16 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** `records` are dnsmasq options such as `--mx-host=a.test,mx.a.test,10` and `--host-record=mx.a.test,127.0.0.1`. */
-export async function startDns(dnsmasq: string, records: readonly string[]): Promise<TestDns> {
-  const port = await freePort();
+/**
+ * `records` are dnsmasq options such as `--mx-host=a.test,mx.a.test,10` and `--host-record=mx.a.test,127.0.0.1`.
+ * `at` puts it on a given loopback address and port (port 53 on an address of its own serves peers such
+ * as Exim that can only ask port 53 of the servers in resolv.conf).
+ */
+export async function startDns(dnsmasq: string, records: readonly string[], at?: { readonly address: string; readonly port: number }): Promise<TestDns> {
+  const port = at?.port ?? (await freePort());
+  const address = at?.address ?? '127.0.0.1';
   // --local=/test/: names under .test that are not configured are NXDOMAIN, never forwarded.
-  const child: ChildProcess = spawn(dnsmasq, ['--keep-in-foreground', `--port=${port}`, '--listen-address=127.0.0.1', '--bind-interfaces',
+  const child: ChildProcess = spawn(dnsmasq, ['--keep-in-foreground', `--port=${port}`, `--listen-address=${address}`, '--bind-interfaces',
     '--no-resolv', '--no-hosts', '--local=/test/', '--user=root', '--pid-file', ...records], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let text = '';
@@ -33,7 +38,7 @@ export async function startDns(dnsmasq: string, records: readonly string[]): Pro
     setTimeout(resolve, 1000);
   });
   return {
-    server: `127.0.0.1:${port}`,
+    server: `${address}:${port}`,
     async stop() {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
