@@ -93,6 +93,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       maxConnections: f.limits?.max_connections ?? DEFAULTS.maxConnections,
       maxConnectionsPerIp: f.limits?.max_connections_per_ip ?? DEFAULTS.maxConnectionsPerIp,
       maxErrors: f.limits?.max_errors ?? DEFAULTS.maxErrors,
+      maxHops: f.limits?.max_hops ?? DEFAULTS.maxHops,
       commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
     },

@@ -17,6 +17,8 @@ export const DEFAULTS = {
   maxConnections: 1000,
   maxConnectionsPerIp: 100,
   maxErrors: 10,
+  /** Postfix's hopcount_limit (Exim's received_headers_max is 30). */
+  maxHops: 50,
   /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
   commandTimeoutMs: 5 * 60_000,
   dataTimeoutMs: 3 * 60_000,
@@ -140,6 +142,7 @@ export const fileSchema = z.strictObject({
       max_connections: count.optional(),
       max_connections_per_ip: count.optional(),
       max_errors: count.optional(),
+      max_hops: count.optional(),
       command_timeout: duration.optional(),
       data_timeout: duration.optional(),
     })

@@ -44,6 +44,8 @@ export interface Limits {
   readonly maxConnectionsPerIp: number;
   /** Errors in one session before 421 and close. */
   readonly maxErrors: number;
+  /** Received: fields a message may carry (Barge's own included) before it is refused as a loop. */
+  readonly maxHops: number;
   /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */
   readonly commandTimeoutMs: number;
   /** RFC 5321 4.5.3.2.5/6: 3 minutes between body blocks (DATA) or chunk bytes (BDAT). */

@@ -79,4 +79,6 @@ export const Reply = {
     reply(550, '5.6.0', 'Message refused: bare CR or LF in DATA (only CRLF line endings are accepted, see RFC 5321 2.3.8)'),
   lineTooLong: () => reply(550, '5.6.0', 'Message refused: a text line exceeds 1000 octets (RFC 5321 4.5.3.1.6)'),
   noValidRecipients: () => reply(554, '5.5.1', 'No valid recipients'),
+  /** RFC 5321 6.3 (loop detection); RFC 3463 X.4.6 "routing loop detected". */
+  tooManyHops: (hops: number, max: number) => reply(554, '5.4.6', `Too many hops: ${hops} Received: fields (at most ${max}); message discarded`),
 } as const;
