@@ -17,6 +17,7 @@ import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type Reci
 import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
 import type { Quirk, QuirkKind, QuirkStore } from './quirks.js';
 import { replyText } from '../protocol/reply-parser.js';
+import { LOOP_STATUS, loopOutcomes, withoutMyself, type Myself } from './loop.js';
 
 export interface RouteOptions extends TransferOptions {
   readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
@@ -43,6 +44,8 @@ export interface DeliveryContext {
   readonly learnt?: (quirk: Quirk) => void;
   /** Every outbound command and response, for the W3C log. */
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
+  /** Barge's own name and listeners: mail must not loop back to them. */
+  readonly myself?: Myself;
 }
 
 export interface DomainDelivery {
@@ -70,18 +73,20 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
     outcomes: message.rcpts.map((rc) => ({ address: rc.address, kind, status, detail })),
   });
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
+  const hops = ctx.myself === undefined ? r : withoutMyself(domain, r.hops, ctx.myself);
+  if ('loop' in hops) return everyone('permanent', LOOP_STATUS, hops.loop);
   await ctx.quirks?.refresh();
   const options = ctx.transfer(domain);
   const problems: string[] = [];
-  for (const hop of r.hops) {
-    const delivered = await deliverToHop(hop, message, options, ctx, problems);
+  for (const hop of hops.hops) {
+    const delivered = await deliverToHop(domain, hop, message, options, ctx, problems);
     if (delivered !== undefined) return delivered;
   }
   return everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${problems.join('; ')}`);
 }
 
 /** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */
-async function deliverToHop(hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
+async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
   const destination = `${hop.host}:${hop.port}`;
   const connect: ConnectOptions = {
     host: hop.host,
@@ -105,6 +110,11 @@ async function deliverToHop(hop: NextHop, message: OutboundMessage, options: Rou
     let session: Session | undefined;
     try {
       session = await ctx.pool.acquire(connect, fresh, security);
+      const loop = loopOutcomes(ctx.myself, domain, session, hop.port, message.rcpts);
+      if (loop !== undefined) {
+        ctx.pool.release(connect, session, false);
+        return { outcomes: loop, hop };
+      }
       let transferOptions: TransferOptions = { ...options, chunkSize: bigChunks === undefined ? options.chunkSize : Number.MAX_SAFE_INTEGER };
       if (options.allowBdat && noBdat !== undefined) {
         transferOptions = { ...transferOptions, allowBdat: false };

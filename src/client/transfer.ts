@@ -11,12 +11,15 @@ import { DotStuffer } from '../protocol/dot-stuffer.js';
 import { downconvert } from './downconvert.js';
 import { replyText, type PeerReply } from '../protocol/reply-parser.js';
 import type { ClientConnection } from './connection.js';
+import { firstWord } from './loop.js';
 
 export interface PeerCapabilities {
   readonly esmtp: boolean;
   /** EHLO keywords (upper case) and their parameters. */
   readonly keywords: ReadonlyMap<string, string>;
   readonly greeting: string;
+  /** The name the peer gave itself in its EHLO or HELO reply (loop detection). */
+  readonly name?: string;
 }
 
 export interface OutboundMessage {
@@ -74,12 +77,12 @@ export async function hello(conn: ClientConnection, heloName: string, greeting =
       const [keyword = '', ...params] = line.trim().split(/\s+/);
       keywords.set(keyword.toUpperCase(), params.join(' '));
     }
-    return { esmtp: true, keywords, greeting };
+    return { esmtp: true, keywords, greeting, name: firstWord(ehlo.lines[0] ?? '') };
   }
   // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
   if (ehlo.code >= 500) {
     const helo = await conn.command(`HELO ${heloName}`, 'HELO');
-    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting };
+    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting, name: firstWord(helo.lines[0] ?? '') };
     throw new PeerRefused('HELO', helo);
   }
   throw new PeerRefused('EHLO', ehlo);

@@ -15,6 +15,7 @@ import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
 import { SessionPool } from '../client/pool.js';
+import { machineAddresses, type Listening } from '../client/loop.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
@@ -63,6 +64,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const dns = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
   const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
+  /** Bound listeners, so delivery never targets Barge itself. */
+  const listening: Listening[] = [];
   const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
@@ -78,6 +81,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       };
     },
     quirks,
+    myself: { hostname: config.hostname, listening: () => listening, localAddresses: machineAddresses },
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
@@ -103,6 +107,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
     deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
+    maxHops: config.limits.maxHops,
   });
   const relay = relayBlockList(config.relayNetworks);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
@@ -157,6 +162,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
     addresses.push({ name: listener.name, host: listener.host, port });
+    listening.push({ address: typeof bound === 'object' && bound !== null ? bound.address : listener.host, port });
   };
 
   try {

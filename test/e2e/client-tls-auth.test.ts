@@ -28,7 +28,7 @@ async function smartHost(): Promise<TestBarge> {
   const dir = await tempDir();
   const hash = await hashPassword('relay-pass');
   await updateUsers(usersPath(dir), () => [{ name: 'relay@sender.test', hash, addresses: ['@localhost'] }]);
-  return startBarge('relay_networks = []\n[log]\nw3c_fields = ["c-ip", "cs-username", "cs-method", "sc-status"]', { queueOnly: true }, dir);
+  return startBarge('relay_networks = []\n[log]\nw3c_fields = ["c-ip", "cs-username", "cs-method", "sc-status"]', { queueOnly: true, hostname: 'hub.test' }, dir);
 }
 
 test('AUTH PLAIN to the smart host over opportunistic STARTTLS; the password never reaches a log', async () => {
@@ -70,7 +70,7 @@ test('wrong smart-host credentials defer the message (4xx), never bounce it', as
 });
 
 test('tls = "required" refuses a certificate it cannot verify, and the message waits', async () => {
-  const receiver = await startBarge('', { localDomain: ['remote.test'] });
+  const receiver = await startBarge('', { localDomain: ['remote.test'], hostname: 'receiver.test' });
   const sender = await startBarge(`[routes."remote.test"]\nnext_hop = "127.0.0.1:${receiver.port}"\ntls = "required"`);
   try {
     const id = await submit(sender, 'bob@remote.test');

@@ -7,11 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge } from '../support/barge.js';
-
-export function withHops(hops: number, body = 'hello\r\n'): string {
-  const trace = Array.from({ length: hops }, (_, i) => `Received: from relay${i}.example by relay${i + 1}.example with ESMTP;\r\n\tTue, 1 Dec 2026 09:00:00 +0000\r\n`);
-  return `${trace.join('')}From: a@localhost\r\nSubject: looping\r\n\r\n${body}`;
-}
+import { withHops } from '../support/trace.js';
 
 test('51 Received: fields are refused 554 5.4.6 at the end of DATA and of BDAT; the session goes on; 49 are taken', async () => {
   const barge = await startBarge();
