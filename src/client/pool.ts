@@ -1,8 +1,11 @@
 /**
  * Outbound session reuse and per-destination limits: after a transaction a connection is kept for
  * a short while and the next message to the same host and port reuses it (no new TCP, greeting or
- * EHLO); at most `perDestination` sessions run to one destination at once, others wait their turn.
+ * EHLO), but only under the same security: the same TLS policy, certificate name and trust anchors,
+ * and the same credentials (see poolKey). At most `perDestination` sessions run to one destination
+ * (host and port) at once, whatever their security; others wait their turn.
  */
+import { createHash } from 'node:crypto';
 import { ClientConnection, type ConnectOptions } from './connection.js';
 import { greet, type PeerCapabilities } from './transfer.js';
 import { secureSession, type SessionSecurity } from './security.js';
@@ -30,6 +33,8 @@ export interface PoolOptions {
 export class SessionPool {
   readonly #o: PoolOptions;
   readonly #idle = new Map<string, Idle[]>();
+  /** The reuse key each open session was made under. */
+  readonly #keys = new WeakMap<ClientConnection, string>();
   readonly #active = new Map<string, number>();
   readonly #waiting = new Map<string, Array<() => void>>();
   #closed = false;
@@ -40,12 +45,13 @@ export class SessionPool {
 
   /** A session to `options.host:port`: an idle one if there is one, else a new one once under the limit. */
   async acquire(options: ConnectOptions, fresh = false, security?: SessionSecurity): Promise<Session> {
-    const key = `${options.host}:${options.port}`;
+    const key = destinationOf(options);
+    const reuseKey = poolKey(options, security);
     while ((this.#active.get(key) ?? 0) >= this.#o.perDestination) {
       await new Promise<void>((resolve) => this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), resolve]));
     }
     this.#active.set(key, (this.#active.get(key) ?? 0) + 1);
-    const idle = fresh ? undefined : this.#idle.get(key)?.pop();
+    const idle = fresh ? undefined : this.#idle.get(reuseKey)?.pop();
     if (idle !== undefined) {
       clearTimeout(idle.timer);
       return { conn: idle.conn, caps: idle.caps, reused: true };
@@ -54,6 +60,7 @@ export class SessionPool {
       const conn = await ClientConnection.open(options);
       try {
         const caps = await greet(conn, this.#o.heloName);
+        this.#keys.set(conn, reuseKey);
         return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false };
       } catch (e) {
         conn.destroy();
@@ -67,9 +74,9 @@ export class SessionPool {
 
   /** Gives a session back after a complete transaction: kept for reuse, or closed. */
   release(options: ConnectOptions, session: Session, healthy: boolean): void {
-    const key = `${options.host}:${options.port}`;
-    this.#leave(key);
-    if (!healthy || this.#closed) {
+    this.#leave(destinationOf(options));
+    const key = this.#keys.get(session.conn);
+    if (!healthy || this.#closed || key === undefined) {
       void session.conn.quit();
       return;
     }
@@ -99,4 +106,22 @@ export class SessionPool {
     const next = this.#waiting.get(key)?.shift();
     next?.();
   }
+}
+
+function destinationOf(options: ConnectOptions): string {
+  return `${options.host}:${options.port}`;
+}
+
+/**
+ * What makes two sessions to one destination interchangeable: a session opened in clear text or with
+ * an unchecked certificate must never carry mail whose route requires a verified one, and a session
+ * authenticated as one user must never carry another route's mail. Credentials enter as a hash.
+ */
+export function poolKey(options: ConnectOptions, security: SessionSecurity | undefined): string {
+  const s = security;
+  const parts = s === undefined ? ['none'] : [
+    s.tls, s.servername.toLowerCase(), s.skipTls === true ? 'skip-tls' : '', JSON.stringify(s.ca ?? []),
+    JSON.stringify(s.auth === undefined ? null : [s.auth.username, s.auth.password, s.authTls ?? 'verified']),
+  ];
+  return `${destinationOf(options)} ${createHash('sha256').update(parts.join('\0')).digest('hex')}`;
 }

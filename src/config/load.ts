@@ -71,6 +71,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     tls: f.delivery?.tls ?? 'opportunistic',
     fallback: f.delivery?.fallback ?? true,
     auth: undefined,
+    authTls: f.delivery?.auth_tls ?? 'verified',
   };
   for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
@@ -166,6 +167,7 @@ function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, 
       tls: r.tls ?? base.tls,
       fallback: r.fallback ?? base.fallback,
       auth: r.auth ?? base.auth,
+      authTls: r.auth_tls ?? base.authTls,
     });
   }
   return out;

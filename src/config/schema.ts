@@ -124,6 +124,7 @@ export type ListenerInput = z.infer<typeof listener>;
 
 const credentials = z.strictObject({ username: z.string().min(1), password: z.string().min(1) });
 const outboundTls = z.enum(['opportunistic', 'required', 'none']);
+const authTls = z.enum(['verified', 'any']);
 
 export const fileSchema = z.strictObject({
   hostname: domain.optional(),
@@ -172,6 +173,7 @@ export const fileSchema = z.strictObject({
           binarymime: z.boolean().optional(),
           tls: outboundTls.optional(),
           auth: credentials.optional(),
+          auth_tls: authTls.optional(),
           fallback: z.boolean().optional(),
         }),
       ]),
@@ -185,6 +187,7 @@ export const fileSchema = z.strictObject({
       pipelining: z.boolean().optional(),
       binarymime: z.boolean().optional(),
       tls: outboundTls.optional(),
+      auth_tls: authTls.optional(),
       fallback: z.boolean().optional(),
       quirk_ttl: duration.optional(),
       slow_chunk: duration.optional(),

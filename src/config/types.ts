@@ -113,6 +113,8 @@ export interface OutboundSwitches {
   readonly fallback: boolean;
   /** Credentials for AUTH PLAIN/LOGIN at the next hop (a smart host); only ever sent over TLS. */
   readonly auth: { readonly username: string; readonly password: string } | undefined;
+  /** Credentials go only over TLS with a verified certificate ("verified"), or over any TLS ("any"). */
+  readonly authTls: 'verified' | 'any';
 }
 
 export interface DeliveryConfig extends OutboundSwitches {

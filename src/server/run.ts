@@ -77,7 +77,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       const auth = sw.auth ?? (d.routes.has(domain) ? undefined : d.smartHostAuth);
       return {
         allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime,
-        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth },
+        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth, authTls: sw.authTls },
       };
     },
     quirks,

@@ -31,9 +31,9 @@ async function smartHost(): Promise<TestBarge> {
   return startBarge('relay_networks = []\n[log]\nw3c_fields = ["c-ip", "cs-username", "cs-method", "sc-status"]', { queueOnly: true, hostname: 'hub.test' }, dir);
 }
 
-test('AUTH PLAIN to the smart host over opportunistic STARTTLS; the password never reaches a log', async () => {
+test('with auth_tls = "any", AUTH PLAIN to the smart host over opportunistic STARTTLS; the password never reaches a log', async () => {
   const hub = await smartHost();
-  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "relay-pass" }`);
+  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "relay-pass" }\n[delivery]\nauth_tls = "any"`);
   try {
     await submit(sender, 'carol@far.test');
     const got = await eventually(async () => (await hub.tracking()).find((e) => e.event === 'received'), 15_000, 'relayed message');
@@ -53,7 +53,7 @@ test('AUTH PLAIN to the smart host over opportunistic STARTTLS; the password nev
 
 test('wrong smart-host credentials defer the message (4xx), never bounce it', async () => {
   const hub = await smartHost();
-  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "wrong" }\n[delivery]\nreply_timeout = "5s"`);
+  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "wrong" }\n[delivery]\nreply_timeout = "5s"\nauth_tls = "any"`);
   try {
     const id = await submit(sender, 'carol@far.test');
     const state = await eventually(async () => {
