@@ -4,24 +4,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawSmtp } from '../support/raw-client.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Resolver } from 'node:dns/promises';
+import { submitBdat } from '../support/submit.js';
 import { eventually, startBarge, tempDir, type TestBarge } from '../support/barge.js';
 import { hashPassword, updateUsers, usersPath } from '../../src/auth/users.js';
 import { parseW3cLog } from '../../src/log/w3c.js';
 import type { EntryState } from '../../src/queue/runner.js';
+import { deliverToDomain, type DeliveryContext } from '../../src/client/deliver.js';
+import { SessionPool } from '../../src/client/pool.js';
 
 const MESSAGE = 'Subject: reuse\r\n\r\nhello\r\n';
 
-async function submit(barge: TestBarge, to: string): Promise<string> {
-  const c = await RawSmtp.connect(barge.port);
-  await c.reply();
-  await c.command('EHLO client.test');
-  await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<${to}>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
-  const replies = await c.replies(3);
-  c.close();
-  assert.equal(replies[2]?.code, 250, replies[2]?.raw);
-  return /queued as ([0-9A-Z]+)/.exec(replies[2]?.lines[0] ?? '')?.[1] ?? '';
-}
+const submit = (barge: TestBarge, to: string): Promise<string> => submitBdat(barge, to, MESSAGE);
 
 async function deferred(barge: TestBarge, id: string): Promise<EntryState> {
   return eventually(async () => {
@@ -91,6 +88,35 @@ test('by default credentials are not sent over TLS with an unverified certificat
     assert.equal((await relay.tracking()).filter((e) => e.event === 'received').length, 0);
   } finally {
     await sender.stop();
+    await relay.stop();
+  }
+});
+
+test('with a certificate that verifies (the peer\'s own as trust anchor), credentials are sent under the default', async () => {
+  const relay = await hub(['one@sender.test']);
+  const pool = new SessionPool({ heloName: 'sender.test', perDestination: 2, idleMs: 1000 });
+  try {
+    // The hub's generated certificate names 127.0.0.1 and is its own CA: trusting it makes it verify.
+    const ca = await readFile(join(relay.dataDir, 'tls', 'self-signed.crt'), 'utf8');
+    const ctx: DeliveryContext = {
+      heloName: 'sender.test', dns: new Resolver(), pool, connectTimeoutMs: 5000, replyTimeoutMs: 5000,
+      routing: { port: 25, routes: new Map([['one.test', { host: '127.0.0.1', port: relay.port }]]), smartHost: undefined },
+      transfer: () => ({
+        allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: 1 << 20, fallback: true,
+        security: { tls: 'opportunistic', auth: { username: 'one@sender.test', password: 'pass' }, authTls: 'verified', ca: [ca] },
+      }),
+    };
+    const content = Buffer.from(MESSAGE);
+    const result = await deliverToDomain('one.test', {
+      from: 'alice@localhost', rcpts: [{ address: 'bob@one.test', local: false }], body: '7BIT', smtputf8: false, size: content.length,
+      open: () => Readable.from([content]),
+    }, ctx);
+    assert.equal(result.outcomes[0]?.kind, 'delivered', JSON.stringify(result.outcomes));
+    const log = parseW3cLog(await relay.protocolLog());
+    assert.ok(log.some((l) => l['cs-method'] === 'AUTH' && l['sc-status'] === '235'));
+    assert.ok(log.some((l) => l['cs-method'] === 'MAIL' && l['cs-username'] === 'one@sender.test'));
+  } finally {
+    await pool.close();
     await relay.stop();
   }
 });

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawSmtp } from '../support/raw-client.js';
+import { submitBdat } from '../support/submit.js';
 import { eventually, startBarge, tempDir, type TestBarge } from '../support/barge.js';
 import { hashPassword, updateUsers, usersPath } from '../../src/auth/users.js';
 import { parseW3cLog } from '../../src/log/w3c.js';
@@ -12,16 +12,7 @@ import type { EntryState } from '../../src/queue/runner.js';
 
 const MESSAGE = 'Subject: via the smart host\r\n\r\nhello\r\n';
 
-async function submit(barge: TestBarge, to: string): Promise<string> {
-  const c = await RawSmtp.connect(barge.port);
-  await c.reply();
-  await c.command('EHLO client.test');
-  await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<${to}>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
-  const replies = await c.replies(3);
-  c.close();
-  assert.equal(replies[2]?.code, 250, replies[2]?.raw);
-  return /queued as ([0-9A-Z]+)/.exec(replies[2]?.lines[0] ?? '')?.[1] ?? '';
-}
+const submit = (barge: TestBarge, to: string): Promise<string> => submitBdat(barge, to, MESSAGE);
 
 /** A smart host that relays only for authenticated sessions; it queues and delivers nothing. */
 async function smartHost(): Promise<TestBarge> {
