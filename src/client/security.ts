@@ -43,7 +43,7 @@ export async function secureSession(conn: ClientConnection, caps: PeerCapabiliti
         if (security.tls === 'required') throw e;
         throw new TlsHandshakeFailed(e instanceof Error ? e.message : String(e));
       }
-      current = await hello(conn, heloName);
+      current = await hello(conn, heloName, caps.greeting);
     }
   }
   if (security.auth !== undefined) await authenticate(conn, current, security.auth, security.authTls ?? 'verified');

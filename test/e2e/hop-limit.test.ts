@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge } from '../support/barge.js';
 import { withHops } from '../support/trace.js';
+import { submitBdat } from '../support/submit.js';
 
 test('51 Received: fields are refused 554 5.4.6 at the end of DATA and of BDAT; the session goes on; 49 are taken', async () => {
   const barge = await startBarge();
@@ -49,5 +50,31 @@ test('51 Received: fields are refused 554 5.4.6 at the end of DATA and of BDAT; 
     assert.equal(tracking.filter((e) => e.event === 'received').length, 1);
   } finally {
     await barge.stop();
+  }
+});
+
+test('two Barges routing a domain to each other: the hop count ends the ping-pong after 50 receptions, with a bounce', async () => {
+  const ping = await startBarge('', { hostname: 'ping.test' });
+  const pong = await startBarge(`[routes]\n"pingpong.test" = "127.0.0.1:${ping.port}"`, { hostname: 'pong.test' });
+  // Each routes the domain to the other: no next hop is itself, so only the hop count can stop it.
+  await ping.stop();
+  const again = await startBarge(`[routes]\n"pingpong.test" = "127.0.0.1:${pong.port}"`, { hostname: 'ping.test', listen: [`127.0.0.1:${ping.port}`] }, ping.dataDir);
+  try {
+    await submitBdat(again, 'bob@pingpong.test', 'Subject: ping\r\n\r\nhello\r\n');
+    const receptions = async (): Promise<number> =>
+      (await Promise.all([again, pong].map(async (b) => (await b.tracking()).filter((e) => e.event === 'received').length))).reduce((a, b) => a + b, 0);
+    const bounce = await eventually(async () => {
+      for (const b of [again, pong]) {
+        const box = await b.mailbox('alice@localhost');
+        if (box.length > 0) return box.map((m) => m.toString('latin1')).join('\n');
+      }
+      return undefined;
+    }, 60_000, 'the bounce');
+    assert.match(bounce, /Status: 5\.4\.6/);
+    assert.match(bounce, /554 5\.4\.6 Too many hops: 51 Received: fields/);
+    assert.equal(await receptions(), 50, 'received by the first Barge, then relayed 49 times');
+  } finally {
+    await again.stop();
+    await pong.stop();
   }
 });
