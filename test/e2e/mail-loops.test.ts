@@ -45,12 +45,14 @@ async function received(barge: TestBarge): Promise<number> {
   return (await barge.tracking()).filter((e) => e.event === 'received').length;
 }
 
-test('a route pointing at Barge itself fails 5.4.6 "mail for loop.test loops back to myself", once', async () => {
-  const barge = await startOn((port) => `[routes]\n"loop.test" = "127.0.0.1:${port}"`);
+test('a route pointing at Barge itself, by address or by name, fails 5.4.6 "mail for DOMAIN loops back to myself", once', async () => {
+  // "localhost" is resolved by the system when connecting: the address reached is checked too.
+  const barge = await startOn((port) => `[routes]\n"loop.test" = "127.0.0.1:${port}"\n"named.test" = "localhost:${port}"`);
   try {
-    await submit(barge, 'alice@localhost', ['bob@loop.test']);
+    await submit(barge, 'alice@localhost', ['bob@loop.test', 'carol@named.test']);
     const text = await bounces(barge, 'alice@localhost', 1);
     assert.match(text, /Final-Recipient: rfc822; bob@loop\.test[^]*?Status: 5\.4\.6[^]*?mail for loop\.test loops back to myself/);
+    assert.match(text, /Final-Recipient: rfc822; carol@named\.test[^]*?Status: 5\.4\.6[^]*?mail for named\.test loops back to myself/);
     assert.equal(await received(barge), 1, 'the message was received once, never from itself');
   } finally {
     await barge.stop();
