@@ -19,6 +19,7 @@ import type { Quirk, QuirkDestination, QuirkKind, QuirkStore } from './quirks.js
 import { replyText } from '../protocol/reply-parser.js';
 import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
 import { describeRequirement, type TlsRequirement } from './tls-policy.js';
+import { LOOP_STATUS, loopOutcomes, withoutMyself, type Myself } from './loop.js';
 
 export interface RouteOptions extends TransferOptions {
   readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
@@ -47,6 +48,8 @@ export interface DeliveryContext {
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
   /** MTA-STS: which MX hosts, and whether verified TLS is required (absent for routes and smart hosts). */
   readonly tlsPolicy?: (domain: string, hops: readonly NextHop[]) => Promise<TlsRequirement>;
+  /** Barge's own name and listeners: mail must not loop back to them. */
+  readonly myself?: Myself;
 }
 
 export interface DomainDelivery {
@@ -70,9 +73,11 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
     outcomes: message.rcpts.map((rc) => ({ address: rc.address, kind, status, detail })),
   });
   if (r.kind === 'fail') return everyone(r.permanent ? 'permanent' : 'temporary', r.status, r.detail);
+  const hops = ctx.myself === undefined ? r : withoutMyself(domain, r.hops, ctx.myself);
+  if ('loop' in hops) return everyone('permanent', LOOP_STATUS, hops.loop);
   await ctx.quirks?.refresh();
   // RFC 8689 5: "TLS-Required: No" waives MTA-STS, unless the REQUIRETLS option asks for the opposite.
-  const sts = message.tlsOptional === true && message.requireTls !== true ? undefined : await ctx.tlsPolicy?.(domain, r.hops);
+  const sts = message.tlsOptional === true && message.requireTls !== true ? undefined : await ctx.tlsPolicy?.(domain, hops.hops);
   const policy = sts === undefined || (sts.kind === 'none' && sts.note === undefined) ? {} : { tlsPolicy: describeRequirement(sts) };
   // RFC 8461 5: MX hosts outside an enforced policy are never tried, and TLS is verified or nothing.
   const base = ctx.transfer(domain);
@@ -84,8 +89,8 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   }
   const options = sts?.kind === 'mta-sts' && sts.verifiedTls ? { ...base, security: { ...base.security, tls: 'required' as const, ca: sts.ca } } : base;
   const problems: string[] = [];
-  for (const hop of sts?.kind === 'mta-sts' ? sts.hops : r.hops) {
-    const delivered = await deliverToHop(hop, message, options, ctx, problems);
+  for (const hop of sts?.kind === 'mta-sts' ? sts.hops : hops.hops) {
+    const delivered = await deliverToHop(domain, hop, message, options, ctx, problems);
     if (delivered !== undefined) return { ...delivered, ...policy };
   }
   const why = problems.length > 0 ? problems.join('; ') : `no MX host matches its MTA-STS policy (${policy.tlsPolicy ?? ''})`;
@@ -93,7 +98,7 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
 }
 
 /** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */
-async function deliverToHop(hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
+async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
   const destination: QuirkDestination = hop;
   const connect: ConnectOptions = {
     host: hop.host,
@@ -117,6 +122,11 @@ async function deliverToHop(hop: NextHop, message: OutboundMessage, options: Rou
     let session: Session | undefined;
     try {
       session = await ctx.pool.acquire(connect, fresh, security);
+      const loop = loopOutcomes(ctx.myself, domain, session, hop.port, message.rcpts);
+      if (loop !== undefined) {
+        ctx.pool.release(connect, session, false);
+        return { outcomes: loop, hop };
+      }
       let transferOptions: TransferOptions = { ...options, chunkSize: bigChunks === undefined ? options.chunkSize : Number.MAX_SAFE_INTEGER };
       if (options.allowBdat && noBdat !== undefined) {
         transferOptions = { ...transferOptions, allowBdat: false };

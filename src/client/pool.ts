@@ -1,8 +1,11 @@
 /**
  * Outbound session reuse and per-destination limits: after a transaction a connection is kept for
  * a short while and the next message to the same host and port reuses it (no new TCP, greeting or
- * EHLO); at most `perDestination` sessions run to one destination at once, others wait their turn.
+ * EHLO), but only under the same security: the same TLS policy, certificate name and trust anchors,
+ * and the same credentials (see poolKey). At most `perDestination` sessions run to one destination
+ * (host and port) at once, whatever their security; others wait their turn.
  */
+import { createHash } from 'node:crypto';
 import { ClientConnection, type ConnectOptions } from './connection.js';
 import { greet, type PeerCapabilities } from './transfer.js';
 import { secureSession, type SessionSecurity } from './security.js';
@@ -12,14 +15,11 @@ export interface Session {
   readonly caps: PeerCapabilities;
   /** True when this session already carried a transaction (it may have gone stale). */
   readonly reused: boolean;
-  /** The name a certificate was verified for (tls "required"); only such a session serves a caller requiring that name. */
-  readonly verified?: string;
 }
 
 interface Idle {
   readonly conn: ClientConnection;
   readonly caps: PeerCapabilities;
-  readonly verified: string | undefined;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -33,6 +33,8 @@ export interface PoolOptions {
 export class SessionPool {
   readonly #o: PoolOptions;
   readonly #idle = new Map<string, Idle[]>();
+  /** The reuse key each open session was made under. */
+  readonly #keys = new WeakMap<ClientConnection, string>();
   readonly #active = new Map<string, number>();
   readonly #waiting = new Map<string, Array<() => void>>();
   #closed = false;
@@ -43,25 +45,23 @@ export class SessionPool {
 
   /** A session to `options.host:port`: an idle one if there is one, else a new one once under the limit. */
   async acquire(options: ConnectOptions, fresh = false, security?: SessionSecurity): Promise<Session> {
-    const key = `${options.host}:${options.port}`;
+    const key = destinationOf(options);
+    const reuseKey = poolKey(options, security);
     while ((this.#active.get(key) ?? 0) >= this.#o.perDestination) {
       await new Promise<void>((resolve) => this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), resolve]));
     }
     this.#active.set(key, (this.#active.get(key) ?? 0) + 1);
-    // A session opened under opportunistic TLS never serves a caller requiring verified TLS (MTA-STS).
-    const verified = security?.tls === 'required' ? security.servername.toLowerCase() : undefined;
-    const list = this.#idle.get(key) ?? [];
-    const at = fresh ? -1 : list.findLastIndex((x) => verified === undefined || x.verified === verified);
-    const idle = at < 0 ? undefined : list.splice(at, 1)[0];
+    const idle = fresh ? undefined : this.#idle.get(reuseKey)?.pop();
     if (idle !== undefined) {
       clearTimeout(idle.timer);
-      return { conn: idle.conn, caps: idle.caps, reused: true, verified: idle.verified };
+      return { conn: idle.conn, caps: idle.caps, reused: true };
     }
     try {
       const conn = await ClientConnection.open(options);
       try {
         const caps = await greet(conn, this.#o.heloName);
-        return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false, verified };
+        this.#keys.set(conn, reuseKey);
+        return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false };
       } catch (e) {
         conn.destroy();
         throw e;
@@ -74,16 +74,15 @@ export class SessionPool {
 
   /** Gives a session back after a complete transaction: kept for reuse, or closed. */
   release(options: ConnectOptions, session: Session, healthy: boolean): void {
-    const key = `${options.host}:${options.port}`;
-    this.#leave(key);
-    if (!healthy || this.#closed) {
+    this.#leave(destinationOf(options));
+    const key = this.#keys.get(session.conn);
+    if (!healthy || this.#closed || key === undefined) {
       void session.conn.quit();
       return;
     }
     const entry: Idle = {
       conn: session.conn,
       caps: session.caps,
-      verified: session.verified,
       timer: setTimeout(() => {
         this.#idle.set(key, (this.#idle.get(key) ?? []).filter((x) => x !== entry));
         void session.conn.quit();
@@ -107,4 +106,22 @@ export class SessionPool {
     const next = this.#waiting.get(key)?.shift();
     next?.();
   }
+}
+
+function destinationOf(options: ConnectOptions): string {
+  return `${options.host}:${options.port}`;
+}
+
+/**
+ * What makes two sessions to one destination interchangeable: a session opened in clear text or with
+ * an unchecked certificate must never carry mail whose route requires a verified one, and a session
+ * authenticated as one user must never carry another route's mail. Credentials enter as a hash.
+ */
+export function poolKey(options: ConnectOptions, security: SessionSecurity | undefined): string {
+  const s = security;
+  const parts = s === undefined ? ['none'] : [
+    s.tls, s.servername.toLowerCase(), s.skipTls === true ? 'skip-tls' : '', JSON.stringify(s.ca ?? []),
+    JSON.stringify(s.auth === undefined ? null : [s.auth.username, s.auth.password, s.authTls ?? 'verified']),
+  ];
+  return `${destinationOf(options)} ${createHash('sha256').update(parts.join('\0')).digest('hex')}`;
 }

@@ -12,6 +12,8 @@ export interface NextHop {
   readonly port: number;
   /** For logs and DSNs: the MX or route name the address came from. */
   readonly name: string;
+  /** The MX preference the hop came from; none for routes, the smart host and A/AAAA fallback. */
+  readonly preference?: number;
 }
 
 export type Route =
@@ -49,13 +51,15 @@ export async function route(domain: string, table: RoutingTable, dns: DnsResolve
   if (mx.length === 1 && (mx[0]?.exchange === '' || mx[0]?.exchange === '.')) {
     return { kind: 'fail', permanent: true, status: '5.1.10', detail: `${domain} publishes a null MX and accepts no mail (RFC 7505)` };
   }
-  const names = mx.length === 0 ? [domain] : [...mx].sort((a, b) => a.priority - b.priority).map((r) => r.exchange.replace(/\.$/, ''));
+  const byPreference = [...mx].sort((a, b) => a.priority - b.priority);
+  const names: Array<{ name: string; preference?: number }> =
+    mx.length === 0 ? [{ name: domain }] : byPreference.map((r) => ({ name: r.exchange.replace(/\.$/, ''), preference: r.priority }));
   const hops: NextHop[] = [];
   let lastError = '';
-  for (const name of names) {
+  for (const { name, preference } of names) {
     for (const lookup of [dns.resolve4.bind(dns), dns.resolve6.bind(dns)]) {
       try {
-        for (const address of await lookup(name)) hops.push({ host: address, port: table.port, name });
+        for (const address of await lookup(name)) hops.push({ host: address, port: table.port, name, ...(preference === undefined ? {} : { preference }) });
       } catch (e) {
         lastError = `${name}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
       }

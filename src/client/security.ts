@@ -2,7 +2,9 @@
  * Secures a fresh outbound session before any transaction: STARTTLS when the peer offers it and the
  * route's policy allows (RFC 3207; opportunistic per RFC 7435 does not check the certificate,
  * "required" does), then EHLO again (RFC 3207 4.2), then AUTH PLAIN or LOGIN with the route's
- * credentials (RFC 4954), which are only ever sent over TLS and never written to a log.
+ * credentials (RFC 4954), which are only ever sent over TLS and never written to a log. By default
+ * that TLS must have a verified certificate for the hop's name (`authTls` "verified"): opportunistic
+ * TLS with an unchecked certificate cannot tell the smart host from a machine in the middle.
  */
 import type { ClientConnection } from './connection.js';
 import { SmtpFailure } from './connection.js';
@@ -16,6 +18,8 @@ export interface SessionSecurity {
   /** The name the certificate must carry (the MX or smart host name). */
   readonly servername: string;
   readonly auth?: { readonly username: string; readonly password: string } | undefined;
+  /** Send credentials only when the certificate verified ("verified", the default), or over any TLS ("any"). */
+  readonly authTls?: 'verified' | 'any' | undefined;
   /** Trust anchors for "required" instead of the system's (a private CA). */
   readonly ca?: readonly string[] | undefined;
   /** An earlier handshake with this peer failed: opportunistic TLS is skipped (clear text). */
@@ -40,15 +44,19 @@ export async function secureSession(conn: ClientConnection, caps: PeerCapabiliti
         if (security.tls === 'required') throw e;
         throw new TlsHandshakeFailed(e instanceof Error ? e.message : String(e));
       }
-      current = await hello(conn, heloName);
+      current = await hello(conn, heloName, caps.greeting);
     }
   }
-  if (security.auth !== undefined) await authenticate(conn, current, security.auth);
+  if (security.auth !== undefined) await authenticate(conn, current, security.auth, security.authTls ?? 'verified');
   return current;
 }
 
-async function authenticate(conn: ClientConnection, caps: PeerCapabilities, auth: { readonly username: string; readonly password: string }): Promise<void> {
+async function authenticate(conn: ClientConnection, caps: PeerCapabilities, auth: { readonly username: string; readonly password: string }, authTls: 'verified' | 'any'): Promise<void> {
   if (conn.tls === undefined) throw new SmtpFailure('AUTH', 'credentials are configured but the session is not encrypted; AUTH not sent');
+  if (authTls === 'verified' && !conn.tls.authorized) {
+    const why = conn.tls.authorizationError ?? 'not verified';
+    throw new SmtpFailure('AUTH', `credentials are configured but the peer's certificate is not verified (${why}); AUTH not sent (auth_tls = "any" allows it)`);
+  }
   const mechanisms = (caps.keywords.get('AUTH') ?? '').toUpperCase().split(/\s+/);
   const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
   let r: PeerReply;

@@ -14,6 +14,7 @@ import type { ClientConnection } from './connection.js';
 import type { ClientMessage, PeerCapabilities } from '../protocol/client-types.js';
 
 export type { PeerCapabilities };
+import { firstWord } from './loop.js';
 
 export interface OutboundMessage extends ClientMessage {
   /** RFC 8689 REQUIRETLS: sent only to a peer offering it, over verified TLS (deliver.ts sees to that). */
@@ -66,12 +67,12 @@ export async function hello(conn: ClientConnection, heloName: string, greeting =
       const [keyword = '', ...params] = line.trim().split(/\s+/);
       keywords.set(keyword.toUpperCase(), params.join(' '));
     }
-    return { esmtp: true, keywords, greeting };
+    return { esmtp: true, keywords, greeting, name: firstWord(ehlo.lines[0] ?? '') };
   }
   // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
   if (ehlo.code >= 500) {
     const helo = await conn.command(`HELO ${heloName}`, 'HELO');
-    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting };
+    if (helo.code === 250) return { esmtp: false, keywords: new Map(), greeting, name: firstWord(helo.lines[0] ?? '') };
     throw new PeerRefused('HELO', helo);
   }
   throw new PeerRefused('EHLO', ehlo);

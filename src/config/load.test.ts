@@ -152,3 +152,14 @@ port = 2525
   assert.throws(() => buildConfig(undefined, { route: ['nohost'] }, 'h'), /--route/);
   assert.match(errorOf('[routes]\n"a.test" = "nowhere"'), /line 2: routes\.a\.test: expected HOST:PORT/);
 });
+
+test('max_hops and auth_tls: defaults 50 and "verified"; a route may allow any TLS for its credentials', () => {
+  const d = buildConfig(undefined, {}, 'h.example');
+  assert.equal(d.limits.maxHops, 50);
+  assert.equal(d.delivery.authTls, 'verified');
+  const c = buildConfig(toml('[limits]\nmax_hops = 30\n[routes."a.test"]\nnext_hop = "10.0.0.1:25"\nauth_tls = "any"\n'), {}, 'h.example');
+  assert.equal(c.limits.maxHops, 30);
+  assert.equal(c.delivery.routeSwitches.get('a.test')?.authTls, 'any');
+  assert.equal(c.delivery.authTls, 'verified');
+  assert.throws(() => buildConfig(toml('[delivery]\nauth_tls = "none"\n'), {}, 'h'), (e: unknown) => e instanceof ConfigError && /line 2: delivery\.auth_tls/.test(e.message));
+});

@@ -72,6 +72,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     tls: f.delivery?.tls ?? 'opportunistic',
     fallback: f.delivery?.fallback ?? true,
     auth: undefined,
+    authTls: f.delivery?.auth_tls ?? 'verified',
   };
   for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
@@ -94,6 +95,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       maxConnections: f.limits?.max_connections ?? DEFAULTS.maxConnections,
       maxConnectionsPerIp: f.limits?.max_connections_per_ip ?? DEFAULTS.maxConnectionsPerIp,
       maxErrors: f.limits?.max_errors ?? DEFAULTS.maxErrors,
+      maxHops: f.limits?.max_hops ?? DEFAULTS.maxHops,
       commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
     },
@@ -169,6 +171,7 @@ function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, 
       tls: r.tls ?? base.tls,
       fallback: r.fallback ?? base.fallback,
       auth: r.auth ?? base.auth,
+      authTls: r.auth_tls ?? base.authTls,
     });
   }
   return out;

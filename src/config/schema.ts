@@ -18,6 +18,8 @@ export const DEFAULTS = {
   maxConnections: 1000,
   maxConnectionsPerIp: 100,
   maxErrors: 10,
+  /** Postfix's hopcount_limit (Exim's received_headers_max is 30). */
+  maxHops: 50,
   /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
   commandTimeoutMs: 5 * 60_000,
   dataTimeoutMs: 3 * 60_000,
@@ -137,6 +139,7 @@ const dkimKey = z.strictObject({
 
 const credentials = z.strictObject({ username: z.string().min(1), password: z.string().min(1) });
 const outboundTls = z.enum(['opportunistic', 'required', 'none']);
+const authTls = z.enum(['verified', 'any']);
 
 export const fileSchema = z.strictObject({
   hostname: domain.optional(),
@@ -155,6 +158,7 @@ export const fileSchema = z.strictObject({
       max_connections: count.optional(),
       max_connections_per_ip: count.optional(),
       max_errors: count.optional(),
+      max_hops: count.optional(),
       command_timeout: duration.optional(),
       data_timeout: duration.optional(),
     })
@@ -184,6 +188,7 @@ export const fileSchema = z.strictObject({
           binarymime: z.boolean().optional(),
           tls: outboundTls.optional(),
           auth: credentials.optional(),
+          auth_tls: authTls.optional(),
           fallback: z.boolean().optional(),
         }),
       ]),
@@ -197,6 +202,7 @@ export const fileSchema = z.strictObject({
       pipelining: z.boolean().optional(),
       binarymime: z.boolean().optional(),
       tls: outboundTls.optional(),
+      auth_tls: authTls.optional(),
       fallback: z.boolean().optional(),
       quirk_ttl: duration.optional(),
       slow_chunk: duration.optional(),

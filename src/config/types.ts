@@ -65,6 +65,8 @@ export interface Limits {
   readonly maxConnectionsPerIp: number;
   /** Errors in one session before 421 and close. */
   readonly maxErrors: number;
+  /** Received: fields a message may carry (Barge's own included) before it is refused as a loop. */
+  readonly maxHops: number;
   /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */
   readonly commandTimeoutMs: number;
   /** RFC 5321 4.5.3.2.5/6: 3 minutes between body blocks (DATA) or chunk bytes (BDAT). */
@@ -138,6 +140,8 @@ export interface OutboundSwitches {
   readonly fallback: boolean;
   /** Credentials for AUTH PLAIN/LOGIN at the next hop (a smart host); only ever sent over TLS. */
   readonly auth: { readonly username: string; readonly password: string } | undefined;
+  /** Credentials go only over TLS with a verified certificate ("verified"), or over any TLS ("any"). */
+  readonly authTls: 'verified' | 'any';
 }
 
 export interface DeliveryConfig extends OutboundSwitches {

@@ -11,6 +11,8 @@ export interface PeerCapabilities {
   /** EHLO keywords (upper case) and their parameters. */
   readonly keywords: ReadonlyMap<string, string>;
   readonly greeting: string;
+  /** The name the peer gave itself in its EHLO or HELO reply (loop detection). */
+  readonly name?: string;
 }
 
 /** One message as the transaction needs it; the content comes separately, chunk by chunk. */

@@ -40,3 +40,32 @@ test('property: what the stuffer sends, the server reads back byte-exact (CRLF t
     }),
   );
 });
+
+test('bare CR and bare LF go out as CRLF, also when a CR ends one chunk (smuggling defence)', () => {
+  const m = Buffer.from('a\nb\rc\r\n.\n.\r\rd\r');
+  const want = 'a\r\nb\r\nc\r\n..\r\n..\r\n\r\nd\r\n.\r\n';
+  for (let i = 0; i <= m.length; i++) assert.equal(stuffed(m, [i]).toString(), want, `cut at ${i}`);
+  assert.equal(stuffed(m, Array.from({ length: m.length }, (_, i) => i)).toString(), want, 'one byte at a time');
+  assert.equal(stuffed(Buffer.from('x\r'), [1]).toString(), 'x\r\n.\r\n');
+  assert.equal(stuffed(Buffer.from('\r\n'), [1]).toString(), '\r\n.\r\n');
+});
+
+test('property: any bytes come out as CRLF-only lines the server reads back, bare line ends made CRLF', () => {
+  const piece = fc.constantFrom('a', '.', '\r', '\n', '\r\n', 'xyz', '\0', '\u00e9');
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 5 }), (pieces, rawCuts) => {
+      const message = Buffer.from(pieces.join(''), 'latin1');
+      const cuts = [...new Set(rawCuts.map((c) => (message.length === 0 ? 0 : c % message.length)))].sort((a, b) => a - b);
+      const wire = stuffed(message, cuts);
+      // Every CR is followed by LF and every LF preceded by CR.
+      assert.doesNotMatch(wire.toString('latin1'), /\r(?!\n)|(?<!\r)\n/);
+      const fed = new DataReader({ normaliseBareLineEndings: false }).feed(wire, 0);
+      assert.ok(fed.done);
+      assert.equal(fed.consumed, wire.length);
+      const expected = message.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
+      const read = Buffer.concat(fed.body).toString('latin1');
+      // The stuffer adds a CRLF before the final dot when the message did not end with one.
+      assert.equal(read, expected.length === 0 || expected.endsWith('\r\n') ? expected : `${expected}\r\n`);
+    }),
+  );
+});

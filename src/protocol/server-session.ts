@@ -14,6 +14,7 @@
  */
 import { parseBdatArgs, parseCommandLine, parsePathArgument, domainOf } from './command.js';
 import { DataReader } from './data-reader.js';
+import { HopCounter } from './hop-count.js';
 import { validateMail, validateRcptParams, type Recipient, type Transaction } from './envelope.js';
 import type { Extension } from './extensions.js';
 import { Reply, formatReply } from './replies.js';
@@ -61,6 +62,11 @@ export interface ServerSessionOptions {
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
   readonly maxErrors: number;
+  /**
+   * Most Received: fields a message may carry, counting the one the shell prepends (as Postfix's
+   * hopcount_limit counts its own); more is a mail loop: 554 5.4.6 at the end of the body.
+   */
+  readonly maxHops: number;
   readonly normaliseBareLineEndings: boolean;
   readonly vrfy: 'cannot' | 'off';
   readonly expn: boolean;
@@ -93,7 +99,7 @@ type State =
   | { readonly kind: 'fresh' }
   | { readonly kind: 'greeted'; readonly esmtp: boolean }
   | { readonly kind: 'mail'; readonly esmtp: boolean; readonly tx: Omit<Transaction, 'rcpts'>; readonly rcpts: Recipient[] }
-  | { kind: 'body'; readonly esmtp: boolean; readonly tx: Transaction; readonly method: TransferMethod; size: number; chunks: number; overflow: boolean };
+  | { kind: 'body'; readonly esmtp: boolean; readonly tx: Transaction; readonly method: TransferMethod; size: number; chunks: number; overflow: boolean; readonly hops: HopCounter };
 
 /**
  * The reply for a MAIL/RCPT argument the parser refused, by its RFC 3463 code: X.1.7 bad sender
@@ -346,7 +352,7 @@ export class ServerSession {
         if (s.rcpts.length === 0) return this.#error(Reply.noValidRecipients(), { verb, args }, out);
         if (s.tx.body === 'BINARYMIME') return this.#error(Reply.badSequence('BODY=BINARYMIME requires BDAT (RFC 3030 3)'), { verb, args }, out);
         const tx: Transaction = { ...s.tx, rcpts: s.rcpts };
-        this.#state = { kind: 'body', esmtp: s.esmtp, tx, method: 'DATA', size: 0, chunks: 0, overflow: false };
+        this.#state = { kind: 'body', esmtp: s.esmtp, tx, method: 'DATA', size: 0, chunks: 0, overflow: false, hops: new HopCounter() };
         this.#mode = { kind: 'data', reader: new DataReader({ normaliseBareLineEndings: this.#o.normaliseBareLineEndings }) };
         out.push({ kind: 'begin', transaction: tx, method: 'DATA' }, this.#send(Reply.startData()));
         return;
@@ -464,7 +470,7 @@ export class ServerSession {
 
     if (refusal === undefined && s.kind === 'mail') {
       const tx: Transaction = { ...s.tx, rcpts: s.rcpts };
-      this.#state = { kind: 'body', esmtp: s.esmtp, tx, method: 'BDAT', size: 0, chunks: 0, overflow: false };
+      this.#state = { kind: 'body', esmtp: s.esmtp, tx, method: 'BDAT', size: 0, chunks: 0, overflow: false, hops: new HopCounter() };
       out.push({ kind: 'begin', transaction: tx, method: 'BDAT' });
     }
     const body = this.#state;
@@ -483,7 +489,9 @@ export class ServerSession {
   #readChunk(mode: Mode & { kind: 'chunk' }, buf: Buffer, pos: number, out: SessionAction[]): number {
     const take = Math.min(mode.remaining, buf.length - pos);
     const s = this.#state;
-    if (mode.refusal === undefined && s.kind === 'body' && !s.overflow) out.push({ kind: 'body', bytes: buf.subarray(pos, pos + take) });
+    if (mode.refusal === undefined && s.kind === 'body' && !s.overflow && this.#hopsWithinLimit(s, buf.subarray(pos, pos + take), out)) {
+      out.push({ kind: 'body', bytes: buf.subarray(pos, pos + take) });
+    }
     mode.remaining -= take;
     if (mode.remaining === 0) this.#endChunk(mode, out);
     return pos + take;
@@ -505,6 +513,11 @@ export class ServerSession {
       out.push(this.#send(Reply.chunkOk(mode.size), log));
       return;
     }
+    if (this.#tooManyHops(s)) {
+      this.#state = { kind: 'greeted', esmtp: s.esmtp };
+      out.push(this.#send(Reply.tooManyHops(s.hops.count + 1, this.#o.maxHops), log));
+      return;
+    }
     this.#waiting = 'commit';
     out.push({ kind: 'commit', message: { transaction: s.tx, method: 'BDAT', chunks: s.chunks, size: s.size } });
     // The 250 is sent by committed(); it is logged there against this BDAT.
@@ -521,15 +534,18 @@ export class ServerSession {
         s.overflow = true;
         out.push({ kind: 'discard', reason: 'message size limit exceeded' });
       }
-      if (!s.overflow && reader.violation === undefined) out.push({ kind: 'body', bytes });
+      if (!s.overflow && reader.violation === undefined && this.#hopsWithinLimit(s, bytes, out)) out.push({ kind: 'body', bytes });
     }
     if (fed.done) {
       this.#mode = { kind: 'command' };
       const log = { verb: 'DATA', args: '' };
-      if (s.overflow || reader.violation !== undefined) {
+      if (s.overflow || reader.violation !== undefined || this.#tooManyHops(s)) {
         this.#state = { kind: 'greeted', esmtp: s.esmtp };
-        if (!s.overflow) out.push({ kind: 'discard', reason: reader.violation });
-        const r = s.overflow ? Reply.sizeExceeded(this.#o.maxMessageSize) : reader.violation === 'line-too-long' ? Reply.lineTooLong() : Reply.bareLineEnding();
+        if (!s.overflow && reader.violation !== undefined) out.push({ kind: 'discard', reason: reader.violation });
+        const r = s.overflow ? Reply.sizeExceeded(this.#o.maxMessageSize)
+          : reader.violation === 'line-too-long' ? Reply.lineTooLong()
+          : reader.violation === 'bare-line-ending' ? Reply.bareLineEnding()
+          : Reply.tooManyHops(s.hops.count + 1, this.#o.maxHops);
         out.push(this.#send(r, log));
       } else {
         this.#waiting = 'commit';
@@ -537,6 +553,23 @@ export class ServerSession {
       }
     }
     return pos + fed.consumed;
+  }
+
+  /**
+   * Counts hops in the header section (RFC 5321 6.3). The message is discarded as soon as it has too
+   * many, but the rest of its body is still read, and refused at its end, so the session stays in step.
+   */
+  #hopsWithinLimit(s: State & { kind: 'body' }, bytes: Buffer, out: SessionAction[]): boolean {
+    if (s.hops.done) return !this.#tooManyHops(s);
+    const before = this.#tooManyHops(s);
+    s.hops.feed(bytes);
+    if (this.#tooManyHops(s) && !before) out.push({ kind: 'discard', reason: `too many hops: ${s.hops.count + 1} Received: fields (at most ${this.#o.maxHops}); mail loop?` });
+    return !this.#tooManyHops(s);
+  }
+
+  /** The shell's own Received: field counts too. */
+  #tooManyHops(s: State & { kind: 'body' }): boolean {
+    return s.hops.count + 1 > this.#o.maxHops;
   }
 
   /** Drops the current transaction; a message being received is discarded. */

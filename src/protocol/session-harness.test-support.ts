@@ -40,6 +40,7 @@ export function options(o: Options = {}): ServerSessionOptions {
     maxMessageSize: 1_000_000,
     maxRecipients: 100,
     maxErrors: 50,
+    maxHops: 50,
     normaliseBareLineEndings: false,
     vrfy: 'cannot',
     expn: false,

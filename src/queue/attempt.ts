@@ -5,6 +5,7 @@
  * Returns what the sender must be told (DSN notices); the caller makes the bounce durable before
  * it records the new state, so a crash repeats a notice rather than losing it.
  */
+import type { Readable } from 'node:stream';
 import type { RecipientState, EntryState } from './runner.js';
 import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
@@ -13,6 +14,7 @@ import type { Recipient } from '../protocol/envelope.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import type { OutboundMessage } from '../client/transfer.js';
 import type { DomainDelivery } from '../client/deliver.js';
+import { HopCounter } from '../protocol/hop-count.js';
 
 export interface RetryPolicy {
   /** Delays before the 1st, 2nd, ... retry of a remote recipient; the last repeats. */
@@ -32,6 +34,8 @@ export interface AttemptDeps {
   readonly retry: RetryPolicy;
   /** Absent: remote recipients wait (nothing can deliver them yet). */
   readonly deliverRemote?: (domain: string, message: OutboundMessage) => Promise<DomainDelivery>;
+  /** A message with more Received: fields is bounced, not sent again (it is looping); none: no check. */
+  readonly maxHops?: number;
 }
 
 export interface DsnNotice {
@@ -52,6 +56,14 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   if (due.length === 0) return { changed: false, notices };
   const expiresAt = Date.parse(envelope.receivedAt) + deps.retry.lifetimeMs;
 
+  const bounce = (r: RecipientState, status: string, detail: string, remoteMta?: string): void => {
+    r.status = 'bounced';
+    r.lastResult = detail;
+    delete r.nextAttempt;
+    deps.track({ event: 'bounced', id, rcpt: r.address, reason: detail });
+    notices.push({ recipient: recipientOf(r), action: 'failed', status, detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
+  };
+
   const defer = (r: RecipientState, status: string, reason: string, delayMs: number): void => {
     if (now.getTime() >= expiresAt) {
       r.status = 'bounced';
@@ -69,6 +81,18 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
       notices.push({ recipient: recipientOf(r), action: 'delayed', status, detail: reason, willRetryUntil: new Date(expiresAt) });
     }
   };
+
+  const hops = deps.maxHops === undefined ? 0 : await countHops(deps.spool.messageStream(id, envelope));
+  if (deps.maxHops !== undefined && hops > deps.maxHops) {
+    // RFC 5321 6.3: a message that has passed through too many relays is in a loop. Mail put straight
+    // into the spool (`barge send --data-dir`) or queued under a higher limit meets this check here.
+    const detail = `too many hops: ${hops} Received: fields (at most ${deps.maxHops}); not sent again (mail loop?)`;
+    for (const r of due) {
+      r.attempts++;
+      bounce(r, '5.4.6', detail);
+    }
+    return { changed: true, notices };
+  }
 
   for (const r of due.filter((x) => x.local)) {
     r.attempts++;
@@ -126,11 +150,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
           if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({
             recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
         } else if (o.kind === 'permanent') {
-          r.status = 'bounced';
-          r.lastResult = o.detail;
-          delete r.nextAttempt;
-          deps.track({ event: 'bounced', id, rcpt: r.address, reason: o.detail });
-          notices.push({ recipient: recipientOf(r), action: 'failed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
+          bounce(r, o.status, o.detail, remoteMta);
         } else {
           const schedule = deps.retry.scheduleMs;
           defer(r, o.status, o.detail, schedule[Math.min(r.attempts - 1, schedule.length - 1)] ?? 3_600_000);
@@ -140,4 +160,15 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   }
   const changed = due.some((r) => r.local) || (deliverRemote !== undefined && remote.length > 0);
   return { changed, notices };
+}
+
+/** Received: fields in a spooled message's header section; the body is not read. */
+async function countHops(stream: Readable): Promise<number> {
+  const counter = new HopCounter();
+  for await (const chunk of stream) {
+    counter.feed(chunk as Buffer);
+    if (counter.done) break;
+  }
+  stream.destroy();
+  return counter.count;
 }

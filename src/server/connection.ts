@@ -92,6 +92,7 @@ export class Connection {
       maxMessageSize: limits.maxMessageSize,
       maxRecipients: limits.maxRecipients,
       maxErrors: limits.maxErrors,
+      maxHops: limits.maxHops,
       normaliseBareLineEndings: ctx.config.smuggling === 'normalise',
       vrfy: ctx.listener.vrfy,
       expn: ctx.listener.expn,

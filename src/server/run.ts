@@ -16,6 +16,7 @@ import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
 import type { NextHop } from '../client/routes.js';
 import { SessionPool } from '../client/pool.js';
+import { machineAddresses, type Listening } from '../client/loop.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
@@ -73,6 +74,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
   const lookup = cachingResolver({ servers: d.dnsServers });
   const mtaSts = config.mtaSts ? new MtaSts({ lookup, ...deps.mtaSts }) : undefined;
+  /** Bound listeners, so delivery never targets Barge itself. */
+  const listening: Listening[] = [];
   const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
@@ -84,7 +87,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       const auth = sw.auth ?? (d.routes.has(domain) ? undefined : d.smartHostAuth);
       return {
         allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime,
-        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth },
+        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth, authTls: sw.authTls },
       };
     },
     quirks,
@@ -94,6 +97,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       tlsPolicy: (domain: string, hops: readonly NextHop[]) =>
         d.routes.has(domain) || d.smartHost !== undefined ? Promise.resolve({ kind: 'none' as const }) : mtaSts.requirement(domain, hops),
     }),
+    myself: { hostname: config.hostname, listening: () => listening, localAddresses: machineAddresses },
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
@@ -124,6 +128,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       return deliverToDomain(domain, optional ? { ...message, tlsOptional: true } : message, delivery);
     },
     ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
+    maxHops: config.limits.maxHops,
   });
   const relay = relayBlockList(config.relayNetworks);
 
@@ -184,6 +189,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
     addresses.push({ name: listener.name, host: listener.host, port });
+    listening.push({ address: typeof bound === 'object' && bound !== null ? bound.address : listener.host, port });
   };
 
   try {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawSmtp } from '../support/raw-client.js';
+import { submitBdat } from '../support/submit.js';
 import { eventually, startBarge, tempDir, type TestBarge } from '../support/barge.js';
 import { hashPassword, updateUsers, usersPath } from '../../src/auth/users.js';
 import { parseW3cLog } from '../../src/log/w3c.js';
@@ -12,28 +12,19 @@ import type { EntryState } from '../../src/queue/runner.js';
 
 const MESSAGE = 'Subject: via the smart host\r\n\r\nhello\r\n';
 
-async function submit(barge: TestBarge, to: string): Promise<string> {
-  const c = await RawSmtp.connect(barge.port);
-  await c.reply();
-  await c.command('EHLO client.test');
-  await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<${to}>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
-  const replies = await c.replies(3);
-  c.close();
-  assert.equal(replies[2]?.code, 250, replies[2]?.raw);
-  return /queued as ([0-9A-Z]+)/.exec(replies[2]?.lines[0] ?? '')?.[1] ?? '';
-}
+const submit = (barge: TestBarge, to: string): Promise<string> => submitBdat(barge, to, MESSAGE);
 
 /** A smart host that relays only for authenticated sessions; it queues and delivers nothing. */
 async function smartHost(): Promise<TestBarge> {
   const dir = await tempDir();
   const hash = await hashPassword('relay-pass');
   await updateUsers(usersPath(dir), () => [{ name: 'relay@sender.test', hash, addresses: ['@localhost'] }]);
-  return startBarge('relay_networks = []\n[log]\nw3c_fields = ["c-ip", "cs-username", "cs-method", "sc-status"]', { queueOnly: true }, dir);
+  return startBarge('relay_networks = []\n[log]\nw3c_fields = ["c-ip", "cs-username", "cs-method", "sc-status"]', { queueOnly: true, hostname: 'hub.test' }, dir);
 }
 
-test('AUTH PLAIN to the smart host over opportunistic STARTTLS; the password never reaches a log', async () => {
+test('with auth_tls = "any", AUTH PLAIN to the smart host over opportunistic STARTTLS; the password never reaches a log', async () => {
   const hub = await smartHost();
-  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "relay-pass" }`);
+  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "relay-pass" }\n[delivery]\nauth_tls = "any"`);
   try {
     await submit(sender, 'carol@far.test');
     const got = await eventually(async () => (await hub.tracking()).find((e) => e.event === 'received'), 15_000, 'relayed message');
@@ -53,7 +44,7 @@ test('AUTH PLAIN to the smart host over opportunistic STARTTLS; the password nev
 
 test('wrong smart-host credentials defer the message (4xx), never bounce it', async () => {
   const hub = await smartHost();
-  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "wrong" }\n[delivery]\nreply_timeout = "5s"`);
+  const sender = await startBarge(`smart_host = "127.0.0.1:${hub.port}"\nsmart_host_auth = { username = "relay@sender.test", password = "wrong" }\n[delivery]\nreply_timeout = "5s"\nauth_tls = "any"`);
   try {
     const id = await submit(sender, 'carol@far.test');
     const state = await eventually(async () => {
@@ -70,7 +61,7 @@ test('wrong smart-host credentials defer the message (4xx), never bounce it', as
 });
 
 test('tls = "required" refuses a certificate it cannot verify, and the message waits', async () => {
-  const receiver = await startBarge('', { localDomain: ['remote.test'] });
+  const receiver = await startBarge('', { localDomain: ['remote.test'], hostname: 'receiver.test' });
   const sender = await startBarge(`[routes."remote.test"]\nnext_hop = "127.0.0.1:${receiver.port}"\ntls = "required"`);
   try {
     const id = await submit(sender, 'bob@remote.test');

@@ -40,7 +40,7 @@ async function submitAll(sender: TestBarge, count: number): Promise<void> {
 async function scenario(mode: MiddleboxMode, count: number, fallback: boolean, check: (sender: TestBarge, receiver: TestBarge) => Promise<void>): Promise<void> {
   // No STARTTLS here: inside TLS a firewall cannot see BDAT at all (a cure in itself), and many
   // inspecting firewalls strip STARTTLS anyway.
-  const receiver = await startBarge('[listener.smtp]\ntls = "off"', { localDomain: ['remote.test'] });
+  const receiver = await startBarge('[listener.smtp]\ntls = "off"', { localDomain: ['remote.test'], hostname: 'receiver.test' });
   const box = await startMiddlebox({ listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: receiver.port }, mode, tarpitMs: 1500 });
   const sender = await startBarge(
     `[delivery]\nreply_timeout = "2s"\nslow_chunk = "1s"\nfallback = ${String(fallback)}\n${LOG_FIELDS}`,

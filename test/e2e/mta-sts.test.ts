@@ -87,6 +87,7 @@ test('MTA-STS enforce delivers over verified TLS to a matching MX, defers otherw
   const receiver = await startBarge(
     `local_domains = [${DOMAINS.map((d) => `"${d}"`).join(', ')}]\n[log]\nw3c_fields = ["c-ip", "cs-method", "cs-uri-query", "sc-status"]\n` +
       `[tls]\ncert = "${join(dir, 'cert.pem')}"\nkey = "${join(dir, 'key.pem')}"`,
+    { hostname: 'receiver.test' },
   );
   const dns = await startDns(dnsmasq, DOMAINS.flatMap((d) => [
     `--txt-record=_mta-sts.${d},v=STSv1; id=20261201`,

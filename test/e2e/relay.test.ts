@@ -34,7 +34,7 @@ const original = (m: Buffer): Buffer => {
 };
 
 test('a binary message is relayed Barge -> Barge with BDAT, byte-exact', async () => {
-  const receiver = await startBarge('', { localDomain: ['remote.test'] });
+  const receiver = await startBarge('', { localDomain: ['remote.test'], hostname: 'receiver.test' });
   const sender = await startBarge('', { route: [`remote.test=127.0.0.1:${receiver.port}`] });
   try {
     const message = Buffer.concat([Buffer.from('Subject: binary relay\r\nContent-Type: application/octet-stream\r\n\r\n'), randomBytes(3_000_000), Buffer.from('\r\n')]);
@@ -59,7 +59,7 @@ test('a binary message is relayed Barge -> Barge with BDAT, byte-exact', async (
 });
 
 test('with outbound_command_support = 5 the same relay uses DATA, dot lines intact', async () => {
-  const receiver = await startBarge('', { localDomain: ['remote.test'] });
+  const receiver = await startBarge('', { localDomain: ['remote.test'], hostname: 'receiver.test' });
   const fields = '["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]';
   const sender = await startBarge(`[delivery]\noutbound_command_support = 5\n[log]\nw3c_fields = ${fields}`, { route: [`remote.test=127.0.0.1:${receiver.port}`] });
   try {

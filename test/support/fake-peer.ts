@@ -15,6 +15,10 @@ export interface PeerBehaviour {
    * with a string, or 'reset-mid': accept the command, then reset once content bytes arrive.
    */
   content?: () => 'accept' | 'reset' | 'reset-mid' | 'silent' | string;
+  /** The name in the greeting and the EHLO/HELO reply (default fake.test). */
+  name?: string;
+  /** The name in the EHLO/HELO reply only (default: `name`). */
+  ehloName?: string;
 }
 
 export interface Received {
@@ -35,7 +39,7 @@ export interface FakePeer {
   close(): Promise<void>;
 }
 
-export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
+export async function fakePeer(initial: PeerBehaviour = {}, listen: { readonly host?: string; readonly port?: number } = {}): Promise<FakePeer> {
   const received: Received[] = [];
   const sockets = new Set<Socket>();
   const stats = { connections: 0, maxConcurrent: 0 };
@@ -56,7 +60,8 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
     let resetMid = false;
     const say = (text: string): boolean => socket.write(`${text}\r\n`);
     const content = (): string => peer.behaviour.content?.() ?? 'accept';
-    say('220 fake.test ESMTP');
+    const name = peer.behaviour.name ?? 'fake.test';
+    say(`220 ${name} ESMTP`);
     socket.on('data', (bytes: Buffer) => {
       buf = Buffer.concat([buf, bytes]);
       for (;;) {
@@ -91,10 +96,10 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
         }
         const verb = line.split(' ')[0]?.toUpperCase() ?? '';
         if (verb === 'EHLO' && peer.behaviour.noEhlo === true) say('500 5.5.1 what is EHLO');
-        else if (verb === 'HELO') say('250 fake.test');
+        else if (verb === 'HELO') say(`250 ${peer.behaviour.ehloName ?? name}`);
         else if (verb === 'EHLO') {
           const keywords = peer.behaviour.keywords ?? ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME', 'SIZE 100000000', 'ENHANCEDSTATUSCODES'];
-          say(['250-fake.test', ...keywords.map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
+          say([`250-${peer.behaviour.ehloName ?? name}`, ...keywords.map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
         } else if (verb === 'MAIL') {
           from = /<([^>]*)>/.exec(line)?.[1] ?? '';
           rcpts = [];
@@ -131,7 +136,10 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port ?? 0, listen.host ?? '127.0.0.1', resolve);
+  });
   const address = server.address();
   return Object.assign(peer, {
     port: typeof address === 'object' && address !== null ? address.port : 0,
