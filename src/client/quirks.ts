@@ -9,8 +9,11 @@
  */
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { BdatHealth } from './bdat-health.js';
 
-export type QuirkKind = 'no-bdat' | 'no-tls' | 'big-chunks';
+/** "bdat-ok" is no problem but what a passed BDAT check established: later messages skip the check. */
+export type QuirkKind = 'no-bdat' | 'no-tls' | 'big-chunks' | 'bdat-ok';
+const KINDS: readonly string[] = ['no-bdat', 'no-tls', 'big-chunks', 'bdat-ok'] satisfies QuirkKind[];
 
 export interface Quirk {
   /** "host:port" as connected to. */
@@ -20,6 +23,8 @@ export interface Quirk {
   /** ISO 8601 times. */
   readonly since: string;
   readonly until: string;
+  /** For "bdat-ok": the sessions BDAT was seen to work on. */
+  readonly health?: BdatHealth;
 }
 
 export function quirksPath(dataDir: string): string {
@@ -46,6 +51,8 @@ export class QuirkStore {
 
   /** Reads the file again if it changed since the last read or write. */
   async refresh(): Promise<void> {
+    // A write under way would look like a change by someone else, and its old file would be read.
+    await this.#writing;
     let mtimeMs: number;
     try {
       mtimeMs = (await stat(this.#file)).mtimeMs;
@@ -76,12 +83,19 @@ export class QuirkStore {
     return this.#entries.filter((q) => Date.parse(q.until) > now);
   }
 
-  async remember(destination: string, kind: QuirkKind, reason: string, ttlMs: number): Promise<Quirk> {
+  async remember(destination: string, kind: QuirkKind, reason: string, ttlMs: number, health?: BdatHealth): Promise<Quirk> {
     const now = this.#now();
-    const quirk: Quirk = { destination, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString() };
+    const quirk: Quirk = { destination, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString(), ...(health === undefined ? {} : { health }) };
     this.#entries = [...this.list().filter((q) => !(q.destination === destination && q.kind === kind)), quirk];
     await this.#save();
     return quirk;
+  }
+
+  /** Forgets one kind of quirk for a destination ("bdat-ok" once BDAT is found broken there). */
+  async forget(destination: string, kind: QuirkKind): Promise<void> {
+    const before = this.#entries.length;
+    this.#entries = this.#entries.filter((q) => !(q.destination === destination && q.kind === kind));
+    if (this.#entries.length !== before) await this.#save();
   }
 
   /** Forgets quirks for one destination ("host:port", or "host" for every port), or all; returns how many. */
@@ -111,5 +125,5 @@ export class QuirkStore {
 function isQuirk(v: unknown): v is Quirk {
   if (typeof v !== 'object' || v === null) return false;
   const q = v as Record<string, unknown>;
-  return typeof q.destination === 'string' && (q.kind === 'no-bdat' || q.kind === 'no-tls' || q.kind === 'big-chunks') && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string';
+  return typeof q.destination === 'string' && typeof q.kind === 'string' && KINDS.includes(q.kind) && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string' && (q.health === undefined || q.health === 'new-session' || q.health === 'reused-session');
 }

@@ -9,6 +9,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ReplyParser, replyText, type PeerReply } from '../protocol/reply-parser.js';
+import { judgeChunk, type ChunkAnswer } from '../client/bdat-health.js';
 import { judge, maskedKeywords, type BdatObservation, type Observations, type TlsResult, type Verdict } from './verdict.js';
 
 /**
@@ -305,8 +306,7 @@ export async function probePath(options: ProbeOptions): Promise<ProbeReport> {
       // RFC 3030 2: the chunk follows its BDAT command at once; the reply comes after the chunk.
       const answer = await rec.ask(first.wire, 'bdat', `BDAT ${PROBE_CHUNK.length}`, PROBE_CHUNK);
       const ms = rec.steps.at(-1)?.ms ?? 0;
-      const outcome = positive(answer) ? 'ok' : failed(answer) ? (answer.failure === 'timeout' ? 'timeout' : answer.failure === 'closed' ? 'reset' : 'refused') : 'refused';
-      bdat = { advertised: chunking, outcome, ms, detail: show(answer) };
+      bdat = { advertised: chunking, outcome: chunkOutcome(answer, ms, o.slowChunkMs), ms, detail: show(answer) };
     }
   }
   await closeGently(rec, first.wire);
@@ -329,6 +329,14 @@ export async function probePath(options: ProbeOptions): Promise<ProbeReport> {
   }
   const tested = { ...(envelopeRefused === undefined ? {} : { envelopeRefused }), ...(bdat === undefined ? {} : { bdat }), ...(data === undefined ? {} : { data }) };
   return report(o, rec, { ...base, banner: first.banner, keywords: seen, chunking, tls: first.tls, ...tested }, first.cleartext);
+}
+
+/** The probe's words for how its chunk fared, by the rule delivery uses (bdat-health.ts). */
+function chunkOutcome(answer: Answer, ms: number, slowChunkMs: number): BdatObservation['outcome'] {
+  if (failed(answer) && answer.failure === 'garbled') return 'refused';
+  const timed: ChunkAnswer = !failed(answer) ? { kind: 'reply', code: answer.code, ms } : answer.failure === 'timeout' ? { kind: 'timeout', ms } : { kind: 'closed', ms };
+  const verdict = judgeChunk(timed, false, slowChunkMs);
+  return verdict === 'dropped' ? 'timeout' : verdict === 'reset' ? 'reset' : verdict === 'refused' || verdict === 'rejected' ? 'refused' : 'ok';
 }
 
 /** RSET then QUIT. A path that took BDAT for an unknown verb may answer the chunk's line too: skip such extra errors. */

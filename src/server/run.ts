@@ -14,6 +14,7 @@ import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
+import { BdatInFlight } from '../client/in-flight.js';
 import { SessionPool } from '../client/pool.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
@@ -80,6 +81,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     quirks,
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
+    bdatCheckTimeoutMs: d.bdatCheckTimeoutMs,
+    bdatInFlight: new BdatInFlight(),
+    clock: () => now().getTime(),
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,

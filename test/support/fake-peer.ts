@@ -15,6 +15,8 @@ export interface PeerBehaviour {
    * with a string, or 'reset-mid': accept the command, then reset once content bytes arrive.
    */
   content?: () => 'accept' | 'reset' | 'reset-mid' | 'silent' | string;
+  /** Milliseconds before the reply to the final chunk (BDAT LAST): a receiver scanning content. */
+  finalDelayMs?: number;
 }
 
 export interface Received {
@@ -70,8 +72,17 @@ export async function fakePeer(initial: PeerBehaviour = {}): Promise<FakePeer> {
           const last = chunk.last;
           chunk = undefined;
           if (last) {
-            received.push({ commands, from, rcpts, method: 'BDAT', body: Buffer.concat(bdat) });
+            const message: Received = { commands, from, rcpts, method: 'BDAT', body: Buffer.concat(bdat) };
             bdat = [];
+            const delay = peer.behaviour.finalDelayMs ?? 0;
+            if (delay > 0) {
+              setTimeout(() => {
+                received.push(message);
+                say('250 2.0.0 OK');
+              }, delay);
+              continue;
+            }
+            received.push(message);
           }
           say('250 2.0.0 OK');
           continue;
