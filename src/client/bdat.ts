@@ -207,14 +207,14 @@ async function sendExact(s: ChunkSender, message: OutboundMessage): Promise<Bdat
   if (message.size === 0) {
     await s.open(0, true, []);
     await s.close();
-  }
-  else if (remaining > 0 && s.failure === undefined) throw new Error(`message is shorter (${message.size - remaining}) than its recorded size ${message.size}`);
+  } else if (remaining > 0 && s.failure === undefined) throw new Error(`message is shorter (${message.size - remaining}) than its recorded size ${message.size}`);
   return s.finish();
 }
 
 /**
  * Content of unknown length goes in chunks of `chunkSize` (the first one the check chunk when wanted);
- * a full chunk is held back until more content follows, so the end is known without the size.
+ * a full chunk is held back until more content follows, so the end is known without the size. Content
+ * that fits the check chunk goes as one `BDAT n LAST`, unchecked: its end is known only then.
  */
 async function sendGathered(s: ChunkSender, message: OutboundMessage, chunkSize: number): Promise<BdatResult> {
   const send = async (parts: readonly Buffer[], length: number, last: boolean): Promise<void> => {
