@@ -177,7 +177,8 @@ function bdatPlan(ctx: DeliveryContext, destination: string, reused: boolean): O
   const check = ctx.bdatCheckTimeoutMs !== undefined && needsCheck(health, reused);
   const inFlight = ctx.bdatInFlight;
   return {
-    ...(check ? { checkTimeoutMs: ctx.bdatCheckTimeoutMs } : {}),
+    // Never longer than any other reply may take.
+    ...(check ? { checkTimeoutMs: Math.min(ctx.bdatCheckTimeoutMs ?? Infinity, ctx.replyTimeoutMs) } : {}),
     ...(ctx.slowChunkMs === undefined ? {} : { slowChunkMs: ctx.slowChunkMs }),
     ...(ctx.clock === undefined ? {} : { now: ctx.clock }),
     ...(inFlight === undefined ? {} : { abortable: (stop: (reason: string) => void) => inFlight.enter(destination, stop) }),
