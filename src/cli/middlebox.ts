@@ -12,6 +12,7 @@ export const MIDDLEBOX_USAGE = `usage: barge middlebox --listen HOST:PORT --upst
   modes:
     mask-keywords     CHUNKING/BINARYMIME shown as XXXXXXXA/XXXXXXXXXA, BDAT answered 500
     drop-bdat         BDAT and everything after it vanish, never answered
+    drop-second-bdat  a connection's first BDAT transaction passes, the second vanishes like drop-bdat
     reset-after-bdat  the connection is reset at the first BDAT
     tarpit-chunks     each non-final BDAT chunk is held --tarpit seconds (default 5)
     mask-banner       the 220 greeting becomes asterisks

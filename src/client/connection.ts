@@ -19,9 +19,12 @@ export interface ConnectOptions {
 export class SmtpFailure extends Error {
   /** Where it happened: 'connect', 'greeting', a verb, 'BDAT', 'DATA-body'. */
   readonly stage: string;
-  constructor(stage: string, message: string) {
+  /** No reply came in time (the peer or the path is silent), as opposed to a close or an error. */
+  readonly timeout: boolean;
+  constructor(stage: string, message: string, timeout = false) {
     super(message);
     this.stage = stage;
+    this.timeout = timeout;
   }
 }
 
@@ -137,19 +140,19 @@ export class ClientConnection {
     return this.#socket.remoteAddress ?? this.#o.host;
   }
 
-  /** The next reply; rejects on timeout, close or a malformed reply. */
-  reply(stage: string): Promise<PeerReply> {
+  /** The next reply; rejects on timeout (`timeoutMs`, else the reply timeout), close or a malformed reply. */
+  reply(stage: string, timeoutMs = this.#o.replyTimeoutMs): Promise<PeerReply> {
     const ready = this.#ready.shift();
     if (ready !== undefined) return Promise.resolve(ready);
     if (this.#failure !== undefined) return Promise.reject(new SmtpFailure(stage, this.#failure.message));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiter = undefined;
-        const e = new SmtpFailure(stage, `no reply within ${this.#o.replyTimeoutMs} ms`);
+        const e = new SmtpFailure(stage, `no reply within ${timeoutMs} ms`, true);
         this.#fail(e);
         this.#socket.destroy();
         reject(e);
-      }, this.#o.replyTimeoutMs);
+      }, timeoutMs);
       this.#waiter = {
         resolve: (r) => {
           clearTimeout(timer);

@@ -9,13 +9,22 @@
  * was acknowledged by the failed attempt, so nothing is duplicated; with `fallback` off the message
  * is simply retried later. A failed opportunistic TLS handshake is remembered the same way
  * ("no-tls") and the message goes again in clear text; a peer slow on every chunk gets one chunk.
+ *
+ * While a hop's BDAT health is unknown, a BDAT transfer starts with a small non-final check chunk
+ * answered within `bdatCheckTimeoutMs` (bdat-health.ts), so a black hole costs that wait rather than
+ * the end-of-data reply timeout; a passed check is remembered as "bdat-ok". When BDAT is found broken,
+ * other BDAT transfers to the hop that have not sent their last chunk are stopped and resent by DATA.
  */
 import type { ConnectOptions } from './connection.js';
 import type { Session, SessionPool } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions } from './transfer.js';
+import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions, type TransferResult } from './transfer.js';
 import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
 import type { Quirk, QuirkDestination, QuirkKind, QuirkStore } from './quirks.js';
+import type { BdatInFlight } from './in-flight.js';
+import type { BdatPlan } from './bdat.js';
+import { healthAfterCheck, needsCheck, tarpitted } from './bdat-health.js';
+import { formatHostPort } from '../protocol/host-port.js';
 import { replyText } from '../protocol/reply-parser.js';
 import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
 import { describeRequirement, type TlsRequirement } from './tls-policy.js';
@@ -42,8 +51,14 @@ export interface DeliveryContext {
   readonly quirkTtlMs?: number;
   /** A non-final chunk answered slower than this on average marks the peer "big-chunks". */
   readonly slowChunkMs?: number;
-  /** Told of each quirk learnt (tracking log). */
-  readonly learnt?: (quirk: Quirk) => void;
+  /** How long a check chunk may wait for its answer; undefined sends no check chunk. */
+  readonly bdatCheckTimeoutMs?: number;
+  /** BDAT transfers that may be stopped when the path is found broken. */
+  readonly bdatInFlight?: BdatInFlight;
+  /** Milliseconds for chunk timings. */
+  readonly clock?: () => number;
+  /** Told of each path problem learnt (tracking log); not of "bdat-ok". */
+  readonly learnt?: (quirk: Quirk & { readonly kind: Problem }) => void;
   /** Every outbound command and response, for the W3C log. */
   readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
   /** MTA-STS: which MX hosts, and whether verified TLS is required (absent for routes and smart hosts). */
@@ -64,6 +79,8 @@ export interface DomainDelivery {
   /** The TLS policy applied (MTA-STS), for the tracking log. */
   readonly tlsPolicy?: string;
 }
+
+type Problem = Exclude<QuirkKind, 'bdat-ok'>;
 
 const DAY_MS = 86_400_000;
 
@@ -107,17 +124,15 @@ async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessa
     replyTimeoutMs: ctx.replyTimeoutMs,
     ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
   };
-  const learn = async (kind: QuirkKind, reason: string): Promise<void> => {
+  const learn = async (kind: Problem, reason: string): Promise<void> => {
     const quirk = await ctx.quirks?.remember(destination, kind, reason, ctx.quirkTtlMs ?? DAY_MS).catch(() => undefined);
-    if (quirk !== undefined) ctx.learnt?.(quirk);
+    if (quirk !== undefined) ctx.learnt?.({ ...quirk, kind });
   };
   let fallback: string | undefined;
   let fresh = false;
   // At most: a stale kept session, a BDAT fallback and a TLS fallback, each retried once.
   for (let tries = 0; tries < 4; tries++) {
-    const noBdat = options.fallback ? ctx.quirks?.get(destination, 'no-bdat') : undefined;
     const noTls = ctx.quirks?.get(destination, 'no-tls');
-    const bigChunks = ctx.quirks?.get(destination, 'big-chunks');
     const security: SessionSecurity = { ...options.security, servername: hop.name, skipTls: noTls !== undefined };
     let session: Session | undefined;
     try {
@@ -127,6 +142,9 @@ async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessa
         ctx.pool.release(connect, session, false);
         return { outcomes: loop, hop };
       }
+      // Read after the wait for a session: another transfer may have learnt something meanwhile.
+      const noBdat = options.fallback ? ctx.quirks?.get(destination, 'no-bdat') : undefined;
+      const bigChunks = ctx.quirks?.get(destination, 'big-chunks');
       let transferOptions: TransferOptions = { ...options, chunkSize: bigChunks === undefined ? options.chunkSize : Number.MAX_SAFE_INTEGER };
       if (options.allowBdat && noBdat !== undefined) {
         transferOptions = { ...transferOptions, allowBdat: false };
@@ -139,12 +157,10 @@ async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessa
         transferOptions = { ...transferOptions, allowBdat: false };
         fallback = `DATA instead of BDAT (${reason})`;
       }
-      const result = await transfer(session.conn, session.caps, message, transferOptions);
+      const reused = session.reused;
+      const result = await transfer(session.conn, session.caps, message, transferOptions, bdatPlan(ctx, destination, reused));
       ctx.pool.release(connect, session, true);
-      const slow = ctx.slowChunkMs ?? 2000;
-      if (result.method === 'BDAT' && result.chunks > 1 && bigChunks === undefined && result.bdatMs / (result.chunks - 1) > slow) {
-        await learn('big-chunks', `${result.chunks} chunks took ${result.bdatMs} ms: the path delays each chunk; whole messages go as one chunk`);
-      }
+      if (result.method === 'BDAT') await learnFromChunks(ctx, destination, result, reused, learn);
       return {
         outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks,
         ...(result.converted === undefined ? {} : { converted: result.converted }),
@@ -154,8 +170,14 @@ async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessa
       if (session !== undefined) ctx.pool.release(connect, session, false);
       fresh = true;
       if (e instanceof BdatPathFailure && options.fallback) {
-        await learn('no-bdat', e.message);
-        fallback = `DATA instead of BDAT (${e.message})`;
+        const known = ctx.quirks?.get(destination, 'no-bdat');
+        if (known === undefined) {
+          const learning = learn('no-bdat', e.message);
+          ctx.bdatInFlight?.stopAll(formatHostPort(hop), `${e.message} (found by another transfer to ${formatHostPort(hop)})`);
+          await learning;
+          await ctx.quirks?.forget(destination, 'bdat-ok').catch(() => undefined);
+        }
+        fallback = `DATA instead of BDAT (${known?.reason ?? e.message})`;
         continue;
       }
       if (e instanceof TlsHandshakeFailed) {
@@ -170,4 +192,41 @@ async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessa
   }
   problems.push(`${hop.name}[${hop.host}]:${hop.port}: gave up after repeated failures`);
   return undefined;
+}
+
+/** What a BDAT transfer to this hop needs: a check chunk while its health is unknown, a clock, a stop hook. */
+function bdatPlan(ctx: DeliveryContext, destination: QuirkDestination, reused: boolean): Omit<BdatPlan, 'chunkSize' | 'pipelining'> {
+  const health = ctx.quirks?.get(destination, 'bdat-ok')?.health;
+  const check = ctx.bdatCheckTimeoutMs !== undefined && needsCheck(health, reused);
+  const inFlight = ctx.bdatInFlight;
+  return {
+    // Never longer than any other reply may take.
+    ...(check ? { checkTimeoutMs: Math.min(ctx.bdatCheckTimeoutMs ?? Infinity, ctx.replyTimeoutMs) } : {}),
+    ...(ctx.slowChunkMs === undefined ? {} : { slowChunkMs: ctx.slowChunkMs }),
+    ...(ctx.clock === undefined ? {} : { now: ctx.clock }),
+    ...(inFlight === undefined ? {} : { abortable: (stop: (reason: string) => void) => inFlight.enter(formatHostPort(destination), stop) }),
+  };
+}
+
+/** A passed check makes the hop "bdat-ok"; a delayed check or slow non-final chunks make it "big-chunks". */
+async function learnFromChunks(
+  ctx: DeliveryContext,
+  destination: QuirkDestination,
+  result: TransferResult,
+  reused: boolean,
+  learn: (kind: Problem, reason: string) => Promise<void>,
+): Promise<void> {
+  const check = result.check;
+  if (check !== undefined && (check.verdict === 'ok' || check.verdict === 'delayed')) {
+    const health = ctx.quirks?.get(destination, 'bdat-ok')?.health;
+    const next = healthAfterCheck(health, reused);
+    const reason = `a non-final BDAT chunk was answered in ${check.ms} ms on a ${reused ? 'reused' : 'new'} session`;
+    if (next !== health) await ctx.quirks?.remember(destination, 'bdat-ok', reason, ctx.quirkTtlMs ?? DAY_MS, next).catch(() => undefined);
+  }
+  if (ctx.quirks?.get(destination, 'big-chunks') !== undefined) return;
+  const ms = result.nonFinalMs;
+  if (check?.verdict === 'delayed' || tarpitted(ms, ctx.slowChunkMs ?? 2000)) {
+    const average = Math.round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length));
+    await learn('big-chunks', `${ms.length} non-final chunk${ms.length === 1 ? '' : 's'} took ${average} ms each on average: the path delays each chunk; whole messages go as one chunk`);
+  }
 }

@@ -17,8 +17,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatHostPort, parseHostPort } from '../protocol/host-port.js';
 import { writeFileDurably } from '../queue/durable-write.js';
+import type { BdatHealth } from './bdat-health.js';
 
-export type QuirkKind = 'no-bdat' | 'no-tls' | 'big-chunks';
+/** "bdat-ok" is no problem but what a passed BDAT check established: later messages skip the check. */
+export type QuirkKind = 'no-bdat' | 'no-tls' | 'big-chunks' | 'bdat-ok';
+const KINDS: readonly string[] = ['no-bdat', 'no-tls', 'big-chunks', 'bdat-ok'] satisfies QuirkKind[];
 
 /** Where a quirk applies: the address and port connected to, and the name it was reached by. */
 export interface QuirkDestination {
@@ -38,6 +41,8 @@ export interface Quirk {
   /** ISO 8601 times. */
   readonly since: string;
   readonly until: string;
+  /** For "bdat-ok": the sessions BDAT was seen to work on. */
+  readonly health?: BdatHealth;
 }
 
 export function quirksPath(dataDir: string): string {
@@ -64,6 +69,8 @@ export class QuirkStore {
 
   /** Reads the file again if it changed since the last read or write. */
   async refresh(): Promise<void> {
+    // A write under way would look like a change by someone else, and its old file would be read.
+    await this.#writing;
     let mtimeMs: number;
     try {
       mtimeMs = (await stat(this.#file)).mtimeMs;
@@ -95,14 +102,25 @@ export class QuirkStore {
     return this.#entries.filter((q) => Date.parse(q.until) > now);
   }
 
-  async remember(destination: QuirkDestination | string, kind: QuirkKind, reason: string, ttlMs: number): Promise<Quirk> {
+  async remember(destination: QuirkDestination | string, kind: QuirkKind, reason: string, ttlMs: number, health?: BdatHealth): Promise<Quirk> {
     const now = this.#now();
     const key = keyOf(destination);
     const name = typeof destination === 'string' || destination.name === destination.host ? {} : { name: destination.name };
-    const quirk: Quirk = { destination: key, ...name, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString() };
+    const quirk: Quirk = {
+      destination: key, ...name, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString(),
+      ...(health === undefined ? {} : { health }),
+    };
     this.#entries = [...this.list().filter((q) => !(q.destination === key && q.kind === kind)), quirk];
     await this.#save();
     return quirk;
+  }
+
+  /** Forgets one kind of quirk for a destination ("bdat-ok" once BDAT is found broken there). */
+  async forget(destination: QuirkDestination | string, kind: QuirkKind): Promise<void> {
+    const key = keyOf(destination);
+    const before = this.#entries.length;
+    this.#entries = this.#entries.filter((q) => !(q.destination === key && q.kind === kind));
+    if (this.#entries.length !== before) await this.#save();
   }
 
   /**
@@ -152,6 +170,7 @@ function isQuirk(v: unknown): v is Quirk {
   if (typeof v !== 'object' || v === null) return false;
   const q = v as Record<string, unknown>;
   if (q.name !== undefined && typeof q.name !== 'string') return false;
-  const kind = q.kind === 'no-bdat' || q.kind === 'no-tls' || q.kind === 'big-chunks';
+  if (q.health !== undefined && q.health !== 'new-session' && q.health !== 'reused-session') return false;
+  const kind = typeof q.kind === 'string' && KINDS.includes(q.kind);
   return typeof q.destination === 'string' && kind && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string';
 }

@@ -12,6 +12,9 @@ import { downconvert } from './downconvert.js';
 import { replyText, type PeerReply } from '../protocol/reply-parser.js';
 import type { ClientConnection } from './connection.js';
 import type { ClientMessage, PeerCapabilities } from '../protocol/client-types.js';
+import { sendBdatOrExplain, type BdatPlan, type BdatResult } from './bdat.js';
+import type { ChunkVerdict } from './bdat-health.js';
+export { BdatPathFailure } from './bdat.js';
 
 export type { PeerCapabilities };
 import { firstWord } from './loop.js';
@@ -45,8 +48,10 @@ export interface RecipientOutcome {
 export interface TransferResult {
   readonly method: 'DATA' | 'BDAT';
   readonly chunks: number;
-  /** Milliseconds from the first BDAT to the last reply (0 for DATA), for adaptive chunking. */
-  readonly bdatMs: number;
+  /** How a check chunk was answered, when the transfer began with one (BDAT on a path of unknown health). */
+  readonly check?: { readonly verdict: ChunkVerdict; readonly ms: number };
+  /** Answer times of the non-final BDAT chunks, for adaptive chunking (empty for DATA). */
+  readonly nonFinalMs: readonly number[];
   /** Set when the content was downconverted for this peer: what and why. */
   readonly converted?: string;
   readonly outcomes: readonly RecipientOutcome[];
@@ -77,13 +82,6 @@ export async function hello(conn: ClientConnection, heloName: string, greeting =
   }
   throw new PeerRefused('EHLO', ehlo);
 }
-
-/**
- * BDAT failed in a way that points at the path, not the message (RFC 3030 offers no reason for
- * these): the connection was reset or went silent after a BDAT command or mid-chunk, or BDAT was
- * answered "unrecognized"/"not implemented" although CHUNKING was advertised. Nothing was accepted.
- */
-export class BdatPathFailure extends Error {}
 
 /** A reply that ends the session before any transaction (greeting, EHLO, HELO). */
 export class PeerRefused extends Error {
@@ -127,12 +125,19 @@ export function conversionFor(body: BodyType, caps: PeerCapabilities, useBdat: b
   return undefined;
 }
 
-export async function transfer(conn: ClientConnection, caps: PeerCapabilities, original: OutboundMessage, options: TransferOptions): Promise<TransferResult> {
+/** `bdat` adds to the options what a BDAT transfer needs beyond them: the path check, clock and abort hook. */
+export async function transfer(
+  conn: ClientConnection,
+  caps: PeerCapabilities,
+  original: OutboundMessage,
+  options: TransferOptions,
+  bdat: Omit<BdatPlan, 'chunkSize' | 'pipelining'> = {},
+): Promise<TransferResult> {
   const has = (k: string): boolean => caps.keywords.has(k);
   const useBdat = options.allowBdat && has('CHUNKING');
   const method = useBdat ? 'BDAT' : 'DATA';
   const refused = precheck(original, caps, options);
-  if (refused !== undefined) return { method, chunks: 0, bdatMs: 0, outcomes: refused };
+  if (refused !== undefined) return { method, chunks: 0, nonFinalMs: [], outcomes: refused };
   const converted = conversionFor(original.body, caps, useBdat, options.allowBinarymime);
   const pipelining = options.allowPipelining && has('PIPELINING');
   // RFC 1870 allows an estimate: base64 grows content by 4/3 plus line ends.
@@ -169,7 +174,7 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   }
   if (mailReply.code !== 250) {
     await conn.command('RSET').catch(() => undefined);
-    return { method, chunks: 0, bdatMs: 0, outcomes: message.rcpts.map((r) => outcome(r.address, mailReply, 'MAIL')) };
+    return { method, chunks: 0, nonFinalMs: [], outcomes: message.rcpts.map((r) => outcome(r.address, mailReply, 'MAIL')) };
   }
   const outcomes = new Map<string, RecipientOutcome>();
   const accepted: Recipient[] = [];
@@ -180,13 +185,16 @@ export async function transfer(conn: ClientConnection, caps: PeerCapabilities, o
   });
   if (accepted.length === 0) {
     await conn.command('RSET').catch(() => undefined);
-    return { method, chunks: 0, bdatMs: 0, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, mailReply, 'RCPT')) };
+    return { method, chunks: 0, nonFinalMs: [], outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, mailReply, 'RCPT')) };
   }
-  const started = Date.now();
-  const { final, chunks } = useBdat ? await sendBdatOrExplain(conn, message, converted === undefined, options.chunkSize, pipelining) : await sendData(conn, message);
-  const bdatMs = useBdat ? Date.now() - started : 0;
-  for (const r of accepted) outcomes.set(r.address, outcome(r.address, final, method === 'BDAT' ? 'BDAT' : 'DATA'));
-  return { method, chunks, bdatMs, outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, final, method)), ...(converted === undefined ? {} : { converted }) };
+  const sent: BdatResult = useBdat
+    ? await sendBdatOrExplain(conn, message, converted === undefined, { ...bdat, chunkSize: options.chunkSize, pipelining })
+    : { ...(await sendData(conn, message)), nonFinalMs: [] };
+  for (const r of accepted) outcomes.set(r.address, outcome(r.address, sent.final, method));
+  return {
+    method, chunks: sent.chunks, nonFinalMs: sent.nonFinalMs, ...(sent.check === undefined ? {} : { check: sent.check }),
+    outcomes: message.rcpts.map((r) => outcomes.get(r.address) ?? outcome(r.address, sent.final, method)), ...(converted === undefined ? {} : { converted }),
+  };
 }
 
 async function sendData(conn: ClientConnection, message: OutboundMessage): Promise<{ final: PeerReply; chunks: number }> {
@@ -196,104 +204,4 @@ async function sendData(conn: ClientConnection, message: OutboundMessage): Promi
   for await (const chunk of message.open()) await conn.write(stuffer.stuff(chunk as Buffer));
   await conn.write(stuffer.end());
   return { final: await conn.reply('DATA-end'), chunks: 0 };
-}
-
-const MAX_GATHERED_CHUNK = 16 * 1024 * 1024;
-
-/** Sends by BDAT; a failure that points at the path becomes a BdatPathFailure. */
-async function sendBdatOrExplain(conn: ClientConnection, message: OutboundMessage, exactSize: boolean, chunkSize: number, pipelining: boolean): Promise<{ final: PeerReply; chunks: number }> {
-  let result: { final: PeerReply; chunks: number };
-  try {
-    // A converted message's length is unknown, so its chunks are gathered in memory: keep them bounded.
-    result = exactSize && message.size <= chunkSize ? await sendOneChunk(conn, message) : await sendBdat(conn, message, Math.min(chunkSize, MAX_GATHERED_CHUNK), pipelining);
-  } catch (e) {
-    conn.destroy();
-    throw new BdatPathFailure(`connection lost or silent after BDAT: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  // 500/502/504 mean the command itself was not understood: a device on the path answered for a
-  // peer that advertised CHUNKING. 503 and 5.5.x after a good start would also fit; keep to these.
-  if (result.final.code === 500 || result.final.code === 502 || result.final.code === 504) {
-    conn.destroy();
-    throw new BdatPathFailure(`BDAT answered "${replyText(result.final)}" although CHUNKING was advertised`);
-  }
-  return result;
-}
-
-/**
- * A message whose exact size is known and fits one chunk goes as a single `BDAT n LAST`, streamed
- * from the spool without being gathered in memory (RFC 3030 2: a chunk may be any size).
- */
-async function sendOneChunk(conn: ClientConnection, message: OutboundMessage): Promise<{ final: PeerReply; chunks: number }> {
-  const header = `BDAT ${message.size} LAST`;
-  conn.logCommand(header);
-  let sent = 0;
-  let first = true;
-  for await (const data of message.open()) {
-    const buf = data as Buffer;
-    sent += buf.length;
-    // The count was promised in the header: more bytes would be read by the peer as commands.
-    if (sent > message.size) throw new Error(`message is longer than its recorded size ${message.size}`);
-    await conn.write(first ? [Buffer.from(`${header}\r\n`), buf] : buf);
-    first = false;
-  }
-  if (first) await conn.write(Buffer.from(`${header}\r\n`));
-  if (sent !== message.size) throw new Error(`message is shorter (${sent}) than its recorded size ${message.size}`);
-  return { final: await conn.reply('BDAT'), chunks: 1 };
-}
-
-/**
- * Sends the content as BDAT chunks of `chunkSize` (the last one marked LAST). With PIPELINING the
- * chunks go back to back and the replies are read afterwards; a failed chunk fails the transaction
- * (RFC 3030 2), so the first non-250 reply is the result.
- */
-async function sendBdat(conn: ClientConnection, message: OutboundMessage, chunkSize: number, pipelining: boolean): Promise<{ final: PeerReply; chunks: number }> {
-  let chunks = 0;
-  let outstanding = 0;
-  let failure: PeerReply | undefined;
-  let last: PeerReply | undefined;
-  const collect = async (): Promise<void> => {
-    for (; outstanding > 0; outstanding--) {
-      last = await conn.reply('BDAT');
-      if (last.code !== 250) failure ??= last;
-    }
-  };
-  const sendChunk = async (chunk: readonly Buffer[], length: number, isLast: boolean): Promise<void> => {
-    chunks++;
-    const header = `BDAT ${length}${isLast ? ' LAST' : ''}`;
-    conn.logCommand(header);
-    await conn.write([Buffer.from(`${header}\r\n`), ...chunk]);
-    outstanding++;
-    if (!pipelining) await collect();
-  };
-  // A full chunk is held back until more content follows, so the end is known without the size
-  // (a converted message's length is not known in advance).
-  let parts: Buffer[] = [];
-  let length = 0;
-  let held: Buffer[] | undefined;
-  for await (const data of message.open()) {
-    let buf = data as Buffer;
-    while (buf.length > 0 && failure === undefined) {
-      if (held !== undefined) {
-        await sendChunk(held, chunkSize, false);
-        held = undefined;
-      }
-      const take = Math.min(chunkSize - length, buf.length);
-      parts.push(buf.subarray(0, take));
-      length += take;
-      buf = buf.subarray(take);
-      if (length === chunkSize) {
-        held = parts;
-        parts = [];
-        length = 0;
-      }
-    }
-    if (failure !== undefined) break;
-  }
-  // The last chunk, possibly empty ("BDAT 0 LAST"), unless a chunk already failed (no pipelining).
-  if (failure === undefined) await (held === undefined ? sendChunk(parts, length, true) : sendChunk(held, chunkSize, true));
-  await collect();
-  const final = failure ?? last;
-  if (final === undefined) throw new Error('BDAT ended without a reply');
-  if (failure !== undefined) await conn.command('RSET').catch(() => undefined);
-  return { final, chunks };
 }

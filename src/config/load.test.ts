@@ -23,7 +23,13 @@ test('the embedded default needs no file', () => {
   assert.equal(c.smuggling, 'reject');
   assert.deepEqual(c.log.w3c.fields, ['time', 'c-ip', 'cs-method', 'cs-uri-stem', 'sc-status']);
   assert.equal(c.delivery.outboundMask, 7);
+  // The end-of-data wait stays at minutes; only the check chunk of an unknown path waits 30 s.
+  assert.deepEqual([c.delivery.replyTimeoutMs, c.delivery.bdatCheckTimeoutMs], [300_000, 30_000]);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.limits));
+});
+
+test('[delivery] bdat_check_timeout takes a duration', () => {
+  assert.equal(buildConfig(toml('[delivery]\nbdat_check_timeout = "10s"'), {}, 'h.example').delivery.bdatCheckTimeoutMs, 10_000);
 });
 
 test('a full file is read, with sizes and durations in words', () => {

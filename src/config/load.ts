@@ -108,6 +108,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       chunkSize: f.delivery?.chunk_size ?? DEFAULTS.chunkSize,
       quirkTtlMs: f.delivery?.quirk_ttl ?? 86_400_000,
       slowChunkMs: f.delivery?.slow_chunk ?? 2000,
+      bdatCheckTimeoutMs: f.delivery?.bdat_check_timeout ?? DEFAULTS.bdatCheckTimeoutMs,
       routes: routes(f.routes, flags.route),
       smartHostAuth: f.smart_host_auth,
       smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseConfigHostPort(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),

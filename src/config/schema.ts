@@ -32,6 +32,8 @@ export const DEFAULTS = {
   connectTimeoutMs: 30_000,
   /** RFC 5321 4.5.3.2: minutes per reply; 5 is the longest it suggests for commands. */
   replyTimeoutMs: 5 * 60_000,
+  /** A non-final BDAT chunk is answered once read (RFC 3030 2): far shorter than the end-of-data wait. */
+  bdatCheckTimeoutMs: 30_000,
   inboundMask: DEFAULT_INBOUND_MASK,
   outboundMask: DEFAULT_OUTBOUND_MASK,
   w3cFields: DEFAULT_W3C_FIELDS,
@@ -206,6 +208,7 @@ export const fileSchema = z.strictObject({
       fallback: z.boolean().optional(),
       quirk_ttl: duration.optional(),
       slow_chunk: duration.optional(),
+      bdat_check_timeout: duration.optional(),
       chunk_size: size.optional(),
       retry_schedule: z.array(duration).min(1).optional(),
       max_queue_lifetime: duration.optional(),

@@ -152,6 +152,8 @@ export interface DeliveryConfig extends OutboundSwitches {
   readonly quirkTtlMs: number;
   /** Average delay per non-final chunk above which a peer gets whole messages as one chunk. */
   readonly slowChunkMs: number;
+  /** How long the check chunk sent to a path of unknown BDAT health may wait for its answer. */
+  readonly bdatCheckTimeoutMs: number;
   /** Per-domain next hops (a transport map), lower-case domains. */
   readonly routes: ReadonlyMap<string, HostPort>;
   readonly smartHost: HostPort | undefined;

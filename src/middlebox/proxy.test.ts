@@ -221,6 +221,26 @@ test('drop-bdat: BDAT is a black hole; the upstream closes when the client leave
   await done();
 });
 
+test('drop-second-bdat: the first BDAT transaction of a connection passes, the second is a black hole', async () => {
+  const { upstream, client, log, done } = await setup('drop-second-bdat');
+  await client.reply();
+  assert.match((await client.command('EHLO c\r\n')) ?? '', /^250-CHUNKING\r$/m);
+  assert.match((await client.command('MAIL FROM:<a@x>\r\n')) ?? '', /^250 /);
+  assert.match((await client.command('BDAT 5\r\nhello')) ?? '', /^250 2\.0\.0 chunk ok\r$/m);
+  assert.match((await client.command('BDAT 3 LAST\r\nabc')) ?? '', /^250 2\.0\.0 chunk ok, message queued\r$/m);
+  assert.match((await client.command('MAIL FROM:<b@x>\r\n')) ?? '', /^250 /);
+  client.send('BDAT 5 LAST\r\nworldNOOP\r\n');
+  assert.equal(await client.reply(300), undefined);
+  const session = upstream.sessions[0];
+  assert.ok(session !== undefined);
+  assert.deepEqual(session.commands, ['EHLO c', 'MAIL FROM:<a@x>', 'BDAT 5', 'BDAT 3 LAST', 'MAIL FROM:<b@x>']);
+  assert.equal(session.payload, 'helloabc');
+  client.sock.end();
+  await session.closed;
+  assert.deepEqual(log, ['dropped the second BDAT transaction from 127.0.0.1']);
+  await done();
+});
+
 test('reset-after-bdat: the client connection is torn down at BDAT', async () => {
   const { upstream, client, done } = await setup('reset-after-bdat');
   await client.reply();

@@ -8,10 +8,10 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { CommandSplitter, ReplySplitter, maskEhloKeywords, stripEhloKeyword, type CommandEvent, type Reply } from './smtp-stream.js';
 
-export type MiddleboxMode = 'mask-keywords' | 'drop-bdat' | 'reset-after-bdat' | 'tarpit-chunks' | 'mask-banner' | 'strip-starttls' | 'pass';
+export type MiddleboxMode = 'mask-keywords' | 'drop-bdat' | 'drop-second-bdat' | 'reset-after-bdat' | 'tarpit-chunks' | 'mask-banner' | 'strip-starttls' | 'pass';
 
 export const MIDDLEBOX_MODES: readonly MiddleboxMode[] = [
-  'mask-keywords', 'drop-bdat', 'reset-after-bdat', 'tarpit-chunks', 'mask-banner', 'strip-starttls', 'pass',
+  'mask-keywords', 'drop-bdat', 'drop-second-bdat', 'reset-after-bdat', 'tarpit-chunks', 'mask-banner', 'strip-starttls', 'pass',
 ];
 
 export interface MiddleboxOptions {
@@ -59,6 +59,9 @@ class Relay {
   #swallowing = false;
   #blackhole = false;
   #closed = false;
+  /** BDAT transactions seen on this connection, and whether one is open (its LAST not yet seen). */
+  #bdatTransactions = 0;
+  #inBdat = false;
   /** Release time of the current BDAT chunk's bytes (tarpit only). */
   #chunkHoldUntil = 0;
   readonly #tarpit: { data: Buffer; at: number }[] = [];
@@ -127,13 +130,17 @@ class Relay {
     }
     const { verb, bdat } = event;
     let holdUntil = 0;
+    if (verb === 'MAIL' || verb === 'RSET') this.#inBdat = false;
     if (verb === 'BDAT') {
+      if (!this.#inBdat) this.#bdatTransactions++;
+      this.#inBdat = bdat !== undefined && !bdat.last;
       switch (this.#mode) {
         case 'drop-bdat':
-          this.#log(`dropped BDAT from ${this.#peer}`);
-          this.#blackhole = true;
-          this.#commands.takeBuffered();
-          return;
+          return this.#drop('dropped BDAT');
+        case 'drop-second-bdat':
+          // Seen on devices that inspect only a connection's first transaction properly.
+          if (this.#bdatTransactions >= 2) return this.#drop('dropped the second BDAT transaction');
+          break;
         case 'reset-after-bdat':
           this.#log(`reset the connection from ${this.#peer} at BDAT`);
           this.#closed = true;
@@ -167,6 +174,13 @@ class Relay {
     this.#expect.push({ kind });
     // Whatever follows STARTTLS may be a TLS hello: not ours to parse until the server has answered.
     if (kind === 'starttls') this.#heldForTls = [this.#commands.takeBuffered()];
+  }
+
+  /** A black hole: nothing more from the client reaches the server, nothing is answered. */
+  #drop(what: string): void {
+    this.#log(`${what} from ${this.#peer}`);
+    this.#blackhole = true;
+    this.#commands.takeBuffered();
   }
 
   /** The box's own answer, queued behind replies still owed for earlier (pipelined) commands. */

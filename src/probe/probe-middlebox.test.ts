@@ -12,6 +12,7 @@ const expected: ReadonlyArray<[MiddleboxMode, readonly string[]]> = [
   ['pass', ['clean']],
   ['mask-keywords', ['keywords-masked', 'bdat-refused']],
   ['drop-bdat', ['bdat-dropped']],
+  ['drop-second-bdat', ['bdat-dropped']],
   ['reset-after-bdat', ['bdat-reset']],
   ['tarpit-chunks', ['chunks-delayed']],
   ['mask-banner', ['banner-masked']],

@@ -45,8 +45,11 @@ test('a clean peer with CHUNKING: one 64-octet chunk answered 250, RSET, then DA
   assert.deepEqual(r.tls, { state: 'skipped', offered: false });
   assert.deepEqual(
     r.steps.map((s) => `${s.step}:${s.reply?.code ?? s.error ?? '-'}`),
-    ['connect:-', 'banner:220', 'ehlo:250', 'mail:250', 'rcpt:250', 'bdat:250', 'rset:250', 'quit:221',
-    'data-test connect:-', 'data-test banner:220', 'data-test ehlo:250', 'data-test mail:250', 'data-test rcpt:250', 'data-test data:354'],
+    [
+      'connect:-', 'banner:220', 'ehlo:250', 'mail:250', 'rcpt:250', 'bdat:250', 'rset:250',
+      'second mail:250', 'second rcpt:250', 'second bdat:250', 'rset:250', 'quit:221',
+      'data-test connect:-', 'data-test banner:220', 'data-test ehlo:250', 'data-test mail:250', 'data-test rcpt:250', 'data-test data:354',
+    ],
   );
   assert.equal(stepsNamed(r, 'bdat')[0]?.command, 'BDAT 64 (+64 octets)');
   assert.equal(stepsNamed(r, 'mail')[0]?.command, 'MAIL FROM:<>');

@@ -1,7 +1,8 @@
 /**
  * `barge probe`'s socket work: talk to one SMTP server the way Barge's delivery would, record every
  * step with its latency, and hand the observations to verdict.ts. Nothing is ever delivered: the BDAT
- * test sends one non-final chunk then RSET (RFC 3030 2, RFC 5321 4.1.1.5), and the DATA test closes
+ * test sends one non-final chunk then RSET (RFC 3030 2, RFC 5321 4.1.1.5), twice on one connection
+ * (some devices drop only a connection's second BDAT transaction), and the DATA test closes
  * the connection after 354 without the end-of-data dot (RFC 5321 4.1.1.4: the server acts on the
  * transaction only at the end of the mail data).
  */
@@ -10,6 +11,7 @@ import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { ReplyParser, replyText, type PeerReply } from '../protocol/reply-parser.js';
 import { maskedKeywords } from '../protocol/ehlo.js';
+import { judgeChunk, type ChunkAnswer } from '../client/bdat-health.js';
 import { judge, type BdatObservation, type Observations, type TlsResult, type Verdict } from './verdict.js';
 
 /**
@@ -306,8 +308,8 @@ export async function probePath(options: ProbeOptions): Promise<ProbeReport> {
       // RFC 3030 2: the chunk follows its BDAT command at once; the reply comes after the chunk.
       const answer = await rec.ask(first.wire, 'bdat', `BDAT ${PROBE_CHUNK.length}`, PROBE_CHUNK);
       const ms = rec.steps.at(-1)?.ms ?? 0;
-      const outcome = positive(answer) ? 'ok' : failed(answer) ? (answer.failure === 'timeout' ? 'timeout' : answer.failure === 'closed' ? 'reset' : 'refused') : 'refused';
-      bdat = { advertised: chunking, outcome, ms, detail: show(answer) };
+      bdat = { advertised: chunking, outcome: chunkOutcome(answer, ms, o.slowChunkMs), ms, detail: show(answer) };
+      if (bdat.outcome === 'ok') bdat = await secondTransaction(rec, first.wire, bdat);
     }
   }
   await closeGently(rec, first.wire);
@@ -330,6 +332,32 @@ export async function probePath(options: ProbeOptions): Promise<ProbeReport> {
   }
   const tested = { ...(envelopeRefused === undefined ? {} : { envelopeRefused }), ...(bdat === undefined ? {} : { bdat }), ...(data === undefined ? {} : { data }) };
   return report(o, rec, { ...base, banner: first.banner, keywords: seen, chunking, tls: first.tls, ...tested }, first.cleartext);
+}
+
+/**
+ * Some devices pass the first BDAT transaction of a connection and drop the second (delivery checks
+ * a reused session once for this too): RSET, then the same envelope and chunk again, as "second" steps.
+ */
+async function secondTransaction(rec: Recorder, wire: Wire, first: BdatObservation): Promise<BdatObservation> {
+  if (!positive(await rec.ask(wire, 'rset', 'RSET'))) return first;
+  rec.prefix = 'second ';
+  try {
+    if ((await rec.envelope(wire)) !== undefined) return first;
+    const answer = await rec.ask(wire, 'bdat', `BDAT ${PROBE_CHUNK.length}`, PROBE_CHUNK);
+    const ms = rec.steps.at(-1)?.ms ?? 0;
+    const outcome = chunkOutcome(answer, ms, rec.o.slowChunkMs);
+    return outcome === 'ok' ? first : { advertised: first.advertised, outcome, ms, detail: `second transaction on one connection: ${show(answer)}` };
+  } finally {
+    rec.prefix = '';
+  }
+}
+
+/** The probe's words for how its chunk fared, by the rule delivery uses (bdat-health.ts). */
+function chunkOutcome(answer: Answer, ms: number, slowChunkMs: number): BdatObservation['outcome'] {
+  if (failed(answer) && answer.failure === 'garbled') return 'refused';
+  const timed: ChunkAnswer = !failed(answer) ? { kind: 'reply', code: answer.code, ms } : answer.failure === 'timeout' ? { kind: 'timeout', ms } : { kind: 'closed', ms };
+  const verdict = judgeChunk(timed, false, slowChunkMs);
+  return verdict === 'dropped' ? 'timeout' : verdict === 'reset' ? 'reset' : verdict === 'refused' || verdict === 'rejected' ? 'refused' : 'ok';
 }
 
 /** RSET then QUIT. A path that took BDAT for an unknown verb may answer the chunk's line too: skip such extra errors. */

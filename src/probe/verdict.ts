@@ -22,7 +22,11 @@
  * | rcpt-refused     | could not test: MAIL or the probe recipient was refused (try --rcpt)               | 1    |
  * | no-chunking      | a clean path, but the server does not offer CHUNKING: Barge will use DATA          | 0    |
  * | clean            | CHUNKING offered and a BDAT chunk answered 250 in time: Barge will use BDAT        | 0    |
+ *
+ * Whether BDAT counts as dropped, reset, refused or delayed is decided by bdat-health.ts, the rule
+ * delivery uses too.
  */
+import { chunkDelayed } from '../client/bdat-health.js';
 
 import { maskedKeywords } from '../protocol/ehlo.js';
 
@@ -133,7 +137,7 @@ export function judge(o: Observations): Judgement {
       case 'keywords-masked':
         return masked.length > 0;
       case 'chunks-delayed':
-        return b !== undefined && b.outcome === 'ok' && b.ms > o.slowChunkMs;
+        return b !== undefined && b.outcome === 'ok' && chunkDelayed(b.ms, o.slowChunkMs);
       case 'data-failed':
         return o.data !== undefined && !o.data.ok;
       case 'banner-masked':

@@ -15,6 +15,7 @@ import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
 import type { NextHop } from '../client/routes.js';
+import { BdatInFlight } from '../client/in-flight.js';
 import { SessionPool } from '../client/pool.js';
 import { machineAddresses, type Listening } from '../client/loop.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
@@ -100,6 +101,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     myself: { hostname: config.hostname, listening: () => listening, localAddresses: machineAddresses },
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
+    bdatCheckTimeoutMs: d.bdatCheckTimeoutMs,
+    bdatInFlight: new BdatInFlight(),
+    clock: () => now().getTime(),
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,

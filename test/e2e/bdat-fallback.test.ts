@@ -2,9 +2,10 @@
  * Automatic DATA fallback when BDAT fails on the path: reset or silence after BDAT, BDAT answered
  * "unrecognized" although CHUNKING was advertised, masked EHLO keywords. Each message arrives exactly
  * once, at once (no retry delay), the destination is remembered as "no-bdat" with the reason, later
- * messages go by DATA from the start, and the tracking log says what happened and why.
+ * messages go by DATA from the start, and the tracking log says what happened and why. All at
+ * default settings: silence is found by the check chunk's short timeout, not the reply timeout.
  */
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, type TestBarge } from '../support/barge.js';
@@ -25,8 +26,8 @@ async function submit(barge: TestBarge, subject: string): Promise<void> {
 }
 
 const cases: Array<{ name: string; behaviour: () => PeerBehaviour; reason: RegExp }> = [
-  { name: 'reset after BDAT', behaviour: () => ({ content: () => 'reset' }), reason: /connection lost or silent after BDAT/ },
-  { name: 'silence after BDAT', behaviour: () => ({ content: () => 'silent' }), reason: /no reply within/ },
+  { name: 'reset after BDAT', behaviour: () => ({ content: () => 'reset' }), reason: /^connection lost after a \d+-octet non-final BDAT chunk/ },
+  { name: 'silence after BDAT', behaviour: () => ({ content: () => 'silent' }), reason: /^no reply within 30\d\d\d ms to a \d+-octet non-final BDAT chunk: BDAT is dropped on this path/ },
   { name: '500 to BDAT although CHUNKING was advertised', behaviour: () => ({ content: () => '500 5.5.1 Command unrecognized' }), reason: /BDAT answered "500/ },
   {
     name: 'masked EHLO keywords',
@@ -35,50 +36,57 @@ const cases: Array<{ name: string; behaviour: () => PeerBehaviour; reason: RegEx
   },
 ];
 
-for (const c of cases) {
-  test(`${c.name}: delivered at once by DATA, exactly once, and remembered for the destination`, async () => {
-    const b = c.behaviour();
-    const breakBdat = b.content;
-    // The peer breaks the first BDAT only; DATA goes through, as behind a real inspecting firewall.
-    let first = true;
-    const peer = await fakePeer({ ...b, content: () => {
-      if (!first || breakBdat === undefined) return 'accept';
-      first = false;
-      return breakBdat();
-    } });
-    const barge = await startBarge('[delivery]\nreply_timeout = "1s"', { route: [`remote.test=127.0.0.1:${peer.port}`] });
-    try {
-      await submit(barge, 'one');
-      await eventually(async () => (peer.received.length >= 1 ? true : undefined), 10_000, 'first delivery');
-      await submit(barge, 'two');
-      await eventually(async () => (peer.received.length >= 2 ? true : undefined), 10_000, 'second delivery');
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(peer.received.length, 2, 'each message arrived exactly once');
-      assert.deepEqual(peer.received.map((m) => m.method), ['DATA', 'DATA']);
-      assert.ok(peer.received[0]?.body.toString('latin1').includes('\r\n.dot line\r\n'), 'the DATA copy is intact (un-stuffed by the peer)');
+describe('BDAT failing on the path, at default settings', { concurrency: true }, () => {
+  for (const c of cases) {
+    test(`${c.name}: delivered by DATA at once (silence: after the 30 s check), exactly once, and remembered`, async () => {
+      const b = c.behaviour();
+      const breakBdat = b.content;
+      // The peer breaks the first BDAT only; DATA goes through, as behind a real inspecting firewall.
+      let first = true;
+      const peer = await fakePeer({
+        ...b,
+        content: () => {
+          if (!first || breakBdat === undefined) return 'accept';
+          first = false;
+          return breakBdat();
+        },
+      });
+      const barge = await startBarge('', { route: [`remote.test=127.0.0.1:${peer.port}`] });
+      try {
+        const sent = Date.now();
+        await submit(barge, 'one');
+        await eventually(async () => (peer.received.length >= 1 ? true : undefined), 45_000, 'first delivery');
+        assert.ok(Date.now() - sent < 40_000, `delivered ${Date.now() - sent} ms after submission: within the check timeout, not the 5-minute reply timeout`);
+        await submit(barge, 'two');
+        await eventually(async () => (peer.received.length >= 2 ? true : undefined), 10_000, 'second delivery');
+        await new Promise((r) => setTimeout(r, 200));
+        assert.equal(peer.received.length, 2, 'each message arrived exactly once');
+        assert.deepEqual(peer.received.map((m) => m.method), ['DATA', 'DATA']);
+        assert.ok(peer.received[0]?.body.toString('latin1').includes('\r\n.dot line\r\n'), 'the DATA copy is intact (un-stuffed by the peer)');
 
-      const quirks = await QuirkStore.open(quirksPath(barge.dataDir));
-      const q = quirks.get(`127.0.0.1:${peer.port}`, 'no-bdat');
-      assert.ok(q !== undefined, 'the destination is remembered as no-bdat');
-      assert.match(q.reason, c.reason);
-      assert.ok(Date.parse(q.until) - Date.now() > 23 * 3_600_000, 'remembered for about a day');
+        const quirks = await QuirkStore.open(quirksPath(barge.dataDir));
+        const q = quirks.get(`127.0.0.1:${peer.port}`, 'no-bdat');
+        assert.ok(q !== undefined, 'the destination is remembered as no-bdat');
+        assert.match(q.reason, c.reason);
+        assert.ok(Date.parse(q.until) - Date.now() > 23 * 3_600_000, 'remembered for about a day');
 
-      const events = await barge.tracking();
-      const delivered = events.filter((e) => e.event === 'delivered');
-      assert.equal(delivered.length, 2);
-      for (const d of delivered) {
-        assert.ok(d.event === 'delivered');
-        assert.equal(d.method, 'DATA');
-        assert.match(d.fallback ?? '', /DATA instead of BDAT/);
+        const events = await barge.tracking();
+        const delivered = events.filter((e) => e.event === 'delivered');
+        assert.equal(delivered.length, 2);
+        for (const d of delivered) {
+          assert.ok(d.event === 'delivered');
+          assert.equal(d.method, 'DATA');
+          assert.match(d.fallback ?? '', /DATA instead of BDAT/);
+        }
+        const learnt = events.filter((e) => e.event === 'quirk');
+        assert.equal(learnt.length, 1, 'learnt once');
+      } finally {
+        await barge.stop();
+        await peer.close();
       }
-      const learnt = events.filter((e) => e.event === 'quirk');
-      assert.equal(learnt.length, 1, 'learnt once');
-    } finally {
-      await barge.stop();
-      await peer.close();
-    }
-  });
-}
+    });
+  }
+});
 
 test('a destination without quirks keeps BDAT, and a cleared quirk lets BDAT back in', async () => {
   const peer = await fakePeer({});

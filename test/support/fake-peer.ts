@@ -19,6 +19,8 @@ export interface PeerBehaviour {
   name?: string;
   /** The name in the EHLO/HELO reply only (default: `name`). */
   ehloName?: string;
+  /** Milliseconds before the reply to the final chunk (BDAT LAST): a receiver scanning content. */
+  finalDelayMs?: number;
 }
 
 export interface Received {
@@ -75,8 +77,17 @@ export async function fakePeer(initial: PeerBehaviour = {}, listen: { readonly h
           const last = chunk.last;
           chunk = undefined;
           if (last) {
-            received.push({ commands, from, rcpts, method: 'BDAT', body: Buffer.concat(bdat) });
+            const message: Received = { commands, from, rcpts, method: 'BDAT', body: Buffer.concat(bdat) };
             bdat = [];
+            const delay = peer.behaviour.finalDelayMs ?? 0;
+            if (delay > 0) {
+              setTimeout(() => {
+                received.push(message);
+                say('250 2.0.0 OK');
+              }, delay);
+              continue;
+            }
+            received.push(message);
           }
           say('250 2.0.0 OK');
           continue;

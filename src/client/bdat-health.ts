@@ -1,0 +1,106 @@
+/**
+ * What BDAT chunk replies say about the path to a peer, pure: timed answers in, verdicts out. Used by
+ * delivery (fallback, big chunks, the health check) and by `barge probe`, so both judge alike.
+ *
+ * RFC 3030 2: a receiver answers a non-final `BDAT n` as soon as it has read the chunk; only the final
+ * chunk (`BDAT n LAST`) ends the mail data, and the end of data may legitimately take minutes (content
+ * scanning, queueing: RFC 5321 4.5.3.2.6). So a short wait is fair for a non-final chunk only, and
+ * only non-final chunk times say anything about a tarpit.
+ */
+
+/** Octets of the first, non-final chunk that checks a path of unknown BDAT health. */
+export const CHECK_CHUNK_BYTES = 4096;
+
+/** How one chunk was answered, timed from the moment it was sent. */
+export type ChunkAnswer =
+  | { readonly kind: 'reply'; readonly code: number; readonly ms: number }
+  | { readonly kind: 'timeout'; readonly ms: number }
+  | { readonly kind: 'closed'; readonly ms: number };
+
+/**
+ * ok: accepted in time; delayed: a non-final chunk accepted only after the slow-chunk limit (a tarpit);
+ * dropped: no reply (a black hole); reset: the connection went away; refused: 500/502/504, the verb
+ * itself unknown although CHUNKING was advertised (a device answering for the peer); rejected: any
+ * other error, the peer's own answer to the transaction (not a path failure).
+ */
+export type ChunkVerdict = 'ok' | 'delayed' | 'dropped' | 'reset' | 'refused' | 'rejected';
+
+/** The verdicts that mean "BDAT does not work on this path". */
+export type PathFailure = 'dropped' | 'reset' | 'refused';
+
+/** A non-final chunk answered later than this is held by something on the path. */
+export function chunkDelayed(ms: number, slowChunkMs: number): boolean {
+  return ms > slowChunkMs;
+}
+
+export function judgeChunk(answer: ChunkAnswer, final: boolean, slowChunkMs: number): ChunkVerdict {
+  switch (answer.kind) {
+    case 'timeout':
+      return 'dropped';
+    case 'closed':
+      return 'reset';
+    case 'reply':
+      if (answer.code === 500 || answer.code === 502 || answer.code === 504) return 'refused';
+      if (answer.code < 200 || answer.code >= 300) return 'rejected';
+      return !final && chunkDelayed(answer.ms, slowChunkMs) ? 'delayed' : 'ok';
+    default:
+      return unknownAnswer(answer);
+  }
+}
+
+export function isPathFailure(v: ChunkVerdict): v is PathFailure {
+  return v === 'dropped' || v === 'reset' || v === 'refused';
+}
+
+/** Plain words for a path failure, for the quirk's reason and the tracking log; `reply` is the reply's text. */
+export function describeFailure(v: PathFailure, answer: ChunkAnswer, octets: number, reply = ''): string {
+  const chunk = `a ${octets}-octet non-final BDAT chunk`;
+  if (v === 'dropped') return `no reply within ${answer.ms} ms to ${chunk}: BDAT is dropped on this path`;
+  if (v === 'reset') return `connection lost after ${chunk} (${answer.ms} ms): BDAT is reset on this path`;
+  return `BDAT answered "${reply}" although CHUNKING was advertised`;
+}
+
+/**
+ * How much of a message of `size` octets the check chunk carries: CHECK_CHUNK_BYTES, or all but the
+ * last octet of a smaller message (a chunk that is not the last must leave something for LAST).
+ * undefined when the message is too small to split.
+ */
+export function checkLength(size: number): number | undefined {
+  if (size < 2) return undefined;
+  return Math.min(CHECK_CHUNK_BYTES, size - 1);
+}
+
+/** Length of the next chunk of an exactly sized message: one chunk for the rest when it fits. */
+export function nextChunkLength(remaining: number, chunkSize: number): { length: number; last: boolean } {
+  return remaining <= chunkSize ? { length: remaining, last: true } : { length: chunkSize, last: false };
+}
+
+/**
+ * A tarpit holds each non-final chunk: their average answer time (the final chunk left out) above
+ * the slow-chunk limit marks the path "big-chunks".
+ */
+export function tarpitted(nonFinalMs: readonly number[], slowChunkMs: number): boolean {
+  if (nonFinalMs.length === 0) return false;
+  return chunkDelayed(nonFinalMs.reduce((a, b) => a + b, 0) / nonFinalMs.length, slowChunkMs);
+}
+
+/**
+ * Which sessions BDAT was seen to work on: a device may pass the first transaction of a connection
+ * and drop the next, so a reused session is checked once too before the path counts as healthy.
+ */
+export type BdatHealth = 'new-session' | 'reused-session';
+
+/** Whether the next BDAT transaction must start with a check chunk. */
+export function needsCheck(health: BdatHealth | undefined, reused: boolean): boolean {
+  if (health === undefined) return true;
+  return reused && health === 'new-session';
+}
+
+/** The health a passed check establishes, never narrowing what is already known. */
+export function healthAfterCheck(health: BdatHealth | undefined, reused: boolean): BdatHealth {
+  return reused || health === 'reused-session' ? 'reused-session' : 'new-session';
+}
+
+function unknownAnswer(a: never): never {
+  throw new Error(`unknown chunk answer ${JSON.stringify(a)}`);
+}
