@@ -17,6 +17,10 @@ export const DEFAULTS = {
   maxConnections: 1000,
   maxConnectionsPerIp: 100,
   maxErrors: 10,
+  /** Postfix's smtpd_junk_command_limit. */
+  maxJunkCommands: 100,
+  /** One ETRN-started queue run per node at most this often. */
+  etrnIntervalMs: 10_000,
   /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
   commandTimeoutMs: 5 * 60_000,
   dataTimeoutMs: 3 * 60_000,
@@ -34,6 +38,8 @@ export const DEFAULTS = {
   w3cFields: DEFAULT_W3C_FIELDS,
   authMaxFailures: 5,
   authFailureWindowMs: 10 * 60_000,
+  /** scrypt checks at once: libuv's pool has 4 threads, and the spool's file I/O needs the others. */
+  authMaxParallelChecks: 2,
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
@@ -131,7 +137,7 @@ export const fileSchema = z.strictObject({
   relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
   smuggling: z.enum(['reject', 'normalise']).optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional() }).optional(),
+  auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional(), max_parallel_checks: count.optional() }).optional(),
   smart_host_auth: credentials.optional(),
   limits: z
     .strictObject({
@@ -140,6 +146,8 @@ export const fileSchema = z.strictObject({
       max_connections: count.optional(),
       max_connections_per_ip: count.optional(),
       max_errors: count.optional(),
+      max_junk_commands: count.optional(),
+      etrn_interval: duration.optional(),
       command_timeout: duration.optional(),
       data_timeout: duration.optional(),
     })

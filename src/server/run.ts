@@ -19,7 +19,7 @@ import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
-import { plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { EtrnPolicy, plainIp, recipientChecker, relayBlockList } from './policy.js';
 import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
@@ -105,6 +105,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     deliverRemote: (domain, message) => deliverToDomain(domain, message, delivery),
   });
   const relay = relayBlockList(config.relayNetworks);
+  const etrnPolicy = new EtrnPolicy(relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
@@ -125,6 +126,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
       queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
+      etrnPolicy: (ip) => etrnPolicy.forClient(ip),
     };
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       const ip = plainIp(socket.remoteAddress ?? '');
