@@ -44,7 +44,7 @@ export interface Limits {
   readonly maxConnectionsPerIp: number;
   /** Errors in one session before 421 and close. */
   readonly maxErrors: number;
-  /** NOOP, RSET, VRFY, ETRN and HELP in one session (between accepted messages) before 421 4.7.0 and close. */
+  /** NOOP, RSET, VRFY, ETRN, HELP, HELO and EHLO in one session (between accepted messages) before 421 4.7.0 and close. */
   readonly maxJunkCommands: number;
   /** An ETRN for a node whose queue run started less than this long ago gets 458. */
   readonly etrnIntervalMs: number;

@@ -61,7 +61,7 @@ export interface ServerSessionOptions {
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
   readonly maxErrors: number;
-  /** NOOP, RSET, VRFY, ETRN and HELP allowed per session (Postfix's smtpd_junk_command_limit), then 421. */
+  /** NOOP, RSET, VRFY, ETRN, HELP, HELO and EHLO allowed per session (Postfix's smtpd_junk_command_limit), then 421. */
   readonly maxJunkCommands: number;
   /** Where `RCPT TO:<Postmaster>` (no domain, RFC 5321 4.5.1) goes: the primary local domain's postmaster. */
   readonly postmaster: string;
@@ -83,8 +83,11 @@ export interface ServerSessionOptions {
 
 /** Verbs checked by the gatekeeper against the TLS and AUTH requirements. */
 const GATED = new Set(['MAIL', 'ETRN', 'VRFY', 'EXPN', 'AUTH']);
-/** Commands that move no mail; a client sending many of them is wasting the server's time. */
-const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'ETRN', 'HELP']);
+/**
+ * Commands that move no mail; a client sending many is wasting the server's time. Postfix's list,
+ * plus HELO/EHLO, which Exim counts too (smtp_accept_max_nonmail): EHLO has the longest reply.
+ */
+const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'ETRN', 'HELP', 'HELO', 'EHLO']);
 
 /** RFC 5321 4.5.3.1.4; RFC 3461 5 allows MAIL/RCPT lines 500 octets more when DSN is offered. */
 export const MAX_COMMAND_LINE = 512;

@@ -37,11 +37,11 @@ test('RSET with an argument is 501 5.5.4 and keeps the transaction', () => {
   assert.equal(r.messages.length, 1);
 });
 
-test('junk commands: the 101st NOOP/RSET/VRFY/ETRN/HELP gets 421 4.7.0 and the session closes', () => {
-  const junk = ['NOOP', 'RSET', 'VRFY bob', 'ETRN x.test', 'HELP'];
-  const lines = Array.from({ length: 101 }, (_, i) => `${junk[i % junk.length] ?? 'NOOP'}\r\n`).join('');
+test('junk commands: the 101st NOOP/RSET/VRFY/ETRN/HELP/HELO/EHLO gets 421 4.7.0 and the session closes', () => {
+  const junk = ['NOOP', 'RSET', 'VRFY bob', 'ETRN x.test', 'HELP', 'HELO c', 'EHLO c'];
+  const lines = Array.from({ length: 100 }, (_, i) => `${junk[i % junk.length] ?? 'NOOP'}\r\n`).join('');
   const r = run([bytes(`EHLO c\r\n${lines}NOOP\r\n`)]);
-  assert.equal(r.codes.length, 2 + 101);
+  assert.equal(r.codes.length, 1 + 101);
   assert.equal(r.replies.at(-1), '421 4.7.0');
   assert.ok(r.closed);
   assert.ok(!r.replies.slice(0, -1).some((x) => x.startsWith('421')));
@@ -52,7 +52,7 @@ test('junk commands are counted between accepted messages, and the limit is conf
   const msg = 'MAIL FROM:<a@c.test>\r\nRCPT TO:<x@mx.test>\r\nBDAT 1 LAST\r\nm';
   const r = run([bytes(`EHLO c\r\n${noops(90)}${msg}${noops(90)}QUIT\r\n`)]);
   assert.equal(r.replies.at(-1), '221 2.0.0');
-  const small = run([bytes(`EHLO c\r\n${noops(3)}`)], { maxJunkCommands: 2 });
+  const small = run([bytes(`EHLO c\r\n${noops(3)}`)], { maxJunkCommands: 3 });
   assert.deepEqual(small.replies.slice(1), ['250', '250 2.0.0', '250 2.0.0', '421 4.7.0']);
 });
 
