@@ -1,9 +1,10 @@
 /**
  * The connection shell: one socket <-> one ServerSession. It performs the session's actions:
  * replies (all replies produced by one read go out in one write, with TCP_NODELAY, so a pipelining
- * client never waits on Nagle + delayed ACK), reply flow control (the socket is not read while more
- * than REPLY_BACKLOG octets of replies wait for a client that does not read them), spool files (the socket is paused while the file is
- * behind and while a message is being made durable), logs, timeouts (RFC 5321 4.5.3.2).
+ * client never waits on Nagle + delayed ACK), reply flow control (the socket is not read while
+ * more than REPLY_BACKLOG octets of replies wait for a client that does not read them), spool files
+ * (the socket is paused while the file is behind and while a message is being made durable), logs,
+ * timeouts (RFC 5321 4.5.3.2).
  *
  * A message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
  *
@@ -130,9 +131,11 @@ export class Connection {
       this.#endIfIdle();
     });
     socket.on('timeout', () => {
+      const closedBefore = this.#session.closed;
       this.#perform(this.#session.abort(Reply.timeout()));
-      // A client that never reads would keep its unsent replies (and the socket) forever.
-      if (this.#holds.has('replies')) this.#socket.destroy();
+      // A client that never reads (or never leaves after the session ended) would keep its unsent
+      // replies and the socket for ever.
+      if (closedBefore || this.#holds.has('replies')) this.#socket.destroy();
     });
   }
 
