@@ -133,9 +133,9 @@ export class Connection {
     socket.on('timeout', () => {
       const closedBefore = this.#session.closed;
       this.#perform(this.#session.abort(Reply.timeout()));
-      // A client that never reads (or never leaves after the session ended) would keep its unsent
-      // replies and the socket for ever.
-      if (closedBefore || this.#holds.has('replies')) this.#socket.destroy();
+      // A client that never reads (its 421 cannot even reach the kernel's buffer), or never leaves
+      // after the session ended, would keep its unsent replies and the socket for ever.
+      if (closedBefore || this.#holds.has('replies') || this.#socket.writableLength > 0) this.#socket.destroy();
     });
   }
 
@@ -180,6 +180,11 @@ export class Connection {
       this.#attach(secure);
       secured();
     });
+  }
+
+  /** Reply octets written but not yet taken by the kernel (bounded by the flow control). */
+  get unsentReplyBytes(): number {
+    return this.#socket.writableLength;
   }
 
   /** Resolves when the socket has closed. */

@@ -32,6 +32,8 @@ export interface RunningServer {
   readonly spool: Spool;
   /** The server's TLS credentials; undefined when no listener offers TLS. */
   readonly tls: TlsCredentials | undefined;
+  /** The most reply octets any open connection has waiting for its client (tests and metrics). */
+  replyBacklog(): number;
   /** Writes buffered log lines to disk (tests and admin tools read the files). */
   flushLogs(): Promise<void>;
   /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
@@ -186,6 +188,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     runner,
     spool,
     tls,
+    replyBacklog: () => Math.max(0, ...[...connections].map((c) => c.unsentReplyBytes)),
     flushLogs: async () => {
       await Promise.all([...logs.map((l) => l.flush()), tracking?.flush()]);
     },
