@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';
 import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
 import { relayBulk, relayRate, startRelay } from './relay.js';
+import { unreadFlood } from './unread.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' } } });
 const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
@@ -121,6 +122,27 @@ const relayRows: Array<[string, string, number | string]> = [];
   }
 }
 
+// Clients that never read their replies: 20 connections each pipelining 20 MiB, at most 20 s, against
+// a fresh Barge, while a normal client sends a message. NOOP and EHLO meet the junk command limit;
+// RCPT past max_recipients (452, not an error) meets only the reply flow control.
+const floodRows: Array<[string, number, boolean, string]> = [];
+const floods = [
+  ['NOOP', { line: 'NOOP\r\n' }],
+  ['EHLO', { line: 'EHLO flood.bench\r\n' }],
+  ['RCPT', { prefix: 'EHLO flood.bench\r\nMAIL FROM:<flood@bench.test>\r\n', line: 'RCPT TO:<bench@remote.example>\r\n' }],
+] as const;
+for (const [verb, flood] of floods) {
+  const server = await startBarge();
+  try {
+    const r = await unreadFlood(server, RCPT, flood, 20, 20 * 2 ** 20, values.quick ? 5 : 20);
+    const note = `${(r.sent / 2 ** 20).toFixed(0)} MiB accepted from the clients${r.stoppedAtCeiling ? ', stopped at the 1 GiB safety ceiling' : ''}`;
+    floodRows.push([verb, r.peakRss / 2 ** 20, r.delivered, note]);
+    process.stderr.write(`  unread ${verb}: peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB, ${note}, normal message ${r.delivered ? 'delivered' : 'NOT delivered'}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
 const names = servers.map((s) => s.name);
 const fmt = (c: Cell | undefined): string => (c === undefined ? '-' : typeof c === 'number' ? c.toFixed(c < 100 ? 1 : 0) : c);
 const header = ['measurement', 'unit', ...names];
@@ -146,6 +168,13 @@ for (const [what, ratio, target] of targets) console.log(`${ratio >= target ? 'P
 const rss = rows.filter((r) => r.label.startsWith('Barge peak RSS')).map((r) => r.cells.get('Barge'));
 const peak = Math.max(...rss.map((c) => (typeof c === 'number' ? c : Number.NaN)));
 console.log(`${peak < 100 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MB -> ')} MB across message sizes (target < 100 MB, flat)`);
+for (const [verb, peakMib, delivered, note] of floodRows) {
+  const pass = peakMib < 150 && delivered;
+  // The RCPT row has no target: it shows what flow control alone leaves (the kernel's socket buffers' worth of commands).
+  const verdict = verb === 'RCPT' ? 'INFO' : pass ? 'PASS' : 'MISS';
+  const meanwhile = `a normal message ${delivered ? 'delivered' : 'NOT delivered'} meanwhile (${note})`;
+  console.log(`${verdict}  unread replies, 20 conn x 20 MiB ${verb}: Barge peak RSS ${peakMib.toFixed(0)} MiB (target < 150 MiB), ${meanwhile}`);
+}
 for (const n of notes) console.log(n);
 console.log('');
 const relayWidth = Math.max(...relayRows.map(([l]) => l.length));

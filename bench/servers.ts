@@ -108,7 +108,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Samples a process's resident set size (kB → bytes) until stopped; returns the peak. */
-export function rssSampler(pid: number): { stop(): Promise<number> } {
+export function rssSampler(pid: number): { peek(): Promise<number>; stop(): Promise<number> } {
   let peak = 0;
   const sample = async (): Promise<void> => {
     const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
@@ -117,6 +117,10 @@ export function rssSampler(pid: number): { stop(): Promise<number> } {
   };
   const timer = setInterval(() => void sample(), 20);
   return {
+    async peek() {
+      await sample();
+      return peak;
+    },
     async stop() {
       clearInterval(timer);
       await sample();

@@ -88,6 +88,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     auth: {
       maxFailures: f.auth?.max_failures ?? DEFAULTS.authMaxFailures,
       failureWindowMs: f.auth?.failure_window ?? DEFAULTS.authFailureWindowMs,
+      maxParallelChecks: f.auth?.max_parallel_checks ?? DEFAULTS.authMaxParallelChecks,
     },
     limits: {
       maxMessageSize,
@@ -96,6 +97,8 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       maxConnectionsPerIp: f.limits?.max_connections_per_ip ?? DEFAULTS.maxConnectionsPerIp,
       maxErrors: f.limits?.max_errors ?? DEFAULTS.maxErrors,
       maxHops: f.limits?.max_hops ?? DEFAULTS.maxHops,
+      maxJunkCommands: f.limits?.max_junk_commands ?? DEFAULTS.maxJunkCommands,
+      etrnIntervalMs: f.limits?.etrn_interval ?? DEFAULTS.etrnIntervalMs,
       commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
     },

@@ -20,6 +20,10 @@ export const DEFAULTS = {
   maxErrors: 10,
   /** Postfix's hopcount_limit (Exim's received_headers_max is 30). */
   maxHops: 50,
+  /** Postfix's smtpd_junk_command_limit. */
+  maxJunkCommands: 100,
+  /** One ETRN-started queue run per node at most this often. */
+  etrnIntervalMs: 10_000,
   /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
   commandTimeoutMs: 5 * 60_000,
   dataTimeoutMs: 3 * 60_000,
@@ -46,6 +50,8 @@ export const DEFAULTS = {
   ],
   /** The longest SPF, DKIM and DMARC checks may hold the reply at end of data before the result is temperror. */
   mailAuthBudgetMs: 5000,
+  /** scrypt checks at once: libuv's pool has 4 threads, and the spool's file I/O needs the others. */
+  authMaxParallelChecks: 2,
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
@@ -151,7 +157,7 @@ export const fileSchema = z.strictObject({
   relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
   smuggling: z.enum(['reject', 'normalise']).optional(),
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional() }).optional(),
+  auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional(), max_parallel_checks: count.optional() }).optional(),
   smart_host_auth: credentials.optional(),
   limits: z
     .strictObject({
@@ -161,6 +167,8 @@ export const fileSchema = z.strictObject({
       max_connections_per_ip: count.optional(),
       max_errors: count.optional(),
       max_hops: count.optional(),
+      max_junk_commands: count.optional(),
+      etrn_interval: duration.optional(),
       command_timeout: duration.optional(),
       data_timeout: duration.optional(),
     })

@@ -67,6 +67,10 @@ export interface Limits {
   readonly maxErrors: number;
   /** Received: fields a message may carry (Barge's own included) before it is refused as a loop. */
   readonly maxHops: number;
+  /** NOOP, RSET, VRFY, ETRN, HELP, HELO and EHLO in one session (between accepted messages) before 421 4.7.0 and close. */
+  readonly maxJunkCommands: number;
+  /** An ETRN for a node whose queue run started less than this long ago gets 458. */
+  readonly etrnIntervalMs: number;
   /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */
   readonly commandTimeoutMs: number;
   /** RFC 5321 4.5.3.2.5/6: 3 minutes between body blocks (DATA) or chunk bytes (BDAT). */
@@ -94,6 +98,8 @@ export interface Config {
     /** Failed AUTH attempts from one client IP within the window before further attempts get 454 4.7.0. */
     readonly maxFailures: number;
     readonly failureWindowMs: number;
+    /** Password hashes (scrypt) computed at once; more AUTH attempts wait their turn. */
+    readonly maxParallelChecks: number;
   };
   readonly limits: Limits;
   readonly smuggling: SmugglingPolicy;

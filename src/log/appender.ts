@@ -147,8 +147,9 @@ export class Appender {
   async #fileFor(path: string, at: Date): Promise<FileHandle> {
     if (this.#handle !== undefined && this.#handlePath === path) return this.#handle;
     await this.#closeHandle();
-    await mkdir(dirname(path), { recursive: true });
-    const handle = await open(path, 'a');
+    // Logs name senders and recipients: readable by the owner and its group (adm-style), no one else.
+    await mkdir(dirname(path), { recursive: true, mode: 0o750 });
+    const handle = await open(path, 'a', 0o640);
     try {
       if (this.#header !== undefined) await handle.appendFile(this.#header(path, at), 'utf8');
     } catch (e) {

@@ -73,8 +73,22 @@ export function parsePathArgument(args: string, keyword: 'FROM' | 'TO'): Parsed<
   } else if (!MAILBOX.test(address) && !(keyword === 'TO' && LOCAL_ONLY.test(address))) {
     return { error: `<${address}>`, enhanced: keyword === 'FROM' ? '5.1.7' : '5.1.3' };
   }
-  if (address.length > 254 + 2) return { error: 'address too long', enhanced: keyword === 'FROM' ? '5.1.7' : '5.1.3' };
+  const tooLong = lengthError(address);
+  if (tooLong !== undefined) return { error: tooLong, enhanced: keyword === 'FROM' ? '5.1.7' : '5.1.3' };
   return { ok: { address, params: params.ok, utf8: NON_ASCII.test(address) } };
+}
+
+/**
+ * RFC 5321 4.5.3.1.1-3 limits, counted in octets (a UTF-8 character is up to 4): local-part 64,
+ * domain 255, path 256 including the angle brackets, so the address itself at most 254.
+ */
+export function lengthError(address: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  const octets = (s: string): number => Buffer.byteLength(s, 'utf8');
+  if (at >= 0 && octets(address.slice(0, at)) > 64) return 'local-part longer than 64 octets (RFC 5321 4.5.3.1.1)';
+  if (at >= 0 && octets(address.slice(at + 1)) > 255) return 'domain longer than 255 octets (RFC 5321 4.5.3.1.2)';
+  if (octets(address) + 2 > 256) return 'path longer than 256 octets (RFC 5321 4.5.3.1.3)';
+  return undefined;
 }
 
 function findClosingBracket(s: string): number {

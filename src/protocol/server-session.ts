@@ -12,7 +12,7 @@
  * afresh when the shell calls `tlsStarted()`. AUTH (RFC 4954) returns an `auth` action with the
  * decoded credentials; the shell checks them and answers through `authenticated()`.
  */
-import { parseBdatArgs, parseCommandLine, parsePathArgument, domainOf } from './command.js';
+import { parseBdatArgs, parseCommandLine, parsePathArgument, domainOf, localPartOf } from './command.js';
 import { DataReader } from './data-reader.js';
 import { HopCounter } from './hop-count.js';
 import { validateMail, validateRcptParams, type Recipient, type Transaction } from './envelope.js';
@@ -67,6 +67,12 @@ export interface ServerSessionOptions {
    * hopcount_limit counts its own); more is a mail loop: 554 5.4.6 at the end of the body.
    */
   readonly maxHops: number;
+  /** NOOP, RSET, VRFY, ETRN, HELP, HELO and EHLO allowed per session (Postfix's smtpd_junk_command_limit), then 421. */
+  readonly maxJunkCommands: number;
+  /** Where `RCPT TO:<Postmaster>` (no domain, RFC 5321 4.5.1) goes: the primary local domain's postmaster. */
+  readonly postmaster: string;
+  /** ETRN (RFC 1985) for a node: undefined to start the run, or the refusal (458: not allowed, too soon). */
+  readonly etrnPolicy: (node: string, user: string | undefined) => Reply | undefined;
   readonly normaliseBareLineEndings: boolean;
   readonly vrfy: 'cannot' | 'off';
   readonly expn: boolean;
@@ -83,11 +89,17 @@ export interface ServerSessionOptions {
 
 /** Verbs checked by the gatekeeper against the TLS and AUTH requirements. */
 const GATED = new Set(['MAIL', 'ETRN', 'VRFY', 'EXPN', 'AUTH']);
+/**
+ * Commands that move no mail; a client sending many is wasting the server's time. Postfix's list,
+ * plus HELO/EHLO, which Exim counts too (smtp_accept_max_nonmail): EHLO has the longest reply.
+ */
+const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'ETRN', 'HELP', 'HELO', 'EHLO']);
 
 /** RFC 5321 4.5.3.1.4; RFC 3461 5 allows MAIL/RCPT lines 500 octets more when DSN is offered. */
 export const MAX_COMMAND_LINE = 512;
 const DSN_LINE_ALLOWANCE = 500;
 const LF = 0x0a;
+const CR = 0x0d;
 
 type Mode =
   | { readonly kind: 'command' }
@@ -118,6 +130,12 @@ function pathError(e: { readonly error: string; readonly enhanced?: string }): R
   }
 }
 
+/** Local mailboxes are folded to lower case on delivery; elsewhere only the domain is case-blind (RFC 5321 2.4). */
+function sameRecipient(r: Recipient, address: string, local: boolean): boolean {
+  if (local || r.local) return r.local === local && r.address.toLowerCase() === address.toLowerCase();
+  return localPartOf(r.address) === localPartOf(address) && domainOf(r.address) === domainOf(address);
+}
+
 export class ServerSession {
   readonly #o: ServerSessionOptions;
   #state: State = { kind: 'fresh' };
@@ -125,7 +143,11 @@ export class ServerSession {
   #line: Buffer[] = [];
   #lineLength = 0;
   #discardingLongLine = false;
+  /** The current command line holds a bare LF (refused at its CRLF); the last byte read was a CR. */
+  #bareLf = false;
+  #lastCr = false;
   #errors = 0;
+  #junk = 0;
   /** The shell is making a message durable or checking credentials; input is held until it answers. */
   #waiting: 'commit' | 'auth' | undefined;
   #pending: Buffer[] = [];
@@ -187,6 +209,8 @@ export class ServerSession {
     const method = this.#state.method;
     this.#waiting = undefined;
     this.#state = { kind: 'greeted', esmtp: this.#state.esmtp };
+    // A client that delivers mail is not idling: junk commands are counted between messages.
+    if ('id' in outcome) this.#junk = 0;
     const r = 'id' in outcome ? Reply.queued(outcome.id) : outcome.refuse;
     const args = 'id' in outcome ? outcome.id : '';
     out.push(this.#send(r, method === 'DATA' ? { verb: 'DATA', args } : this.#lastChunkLog));
@@ -258,12 +282,20 @@ export class ServerSession {
   }
 
   #readCommand(buf: Buffer, pos: number, out: SessionAction[]): number {
-    const lf = buf.indexOf(LF, pos);
+    // RFC 5321 2.3.8: only CRLF ends a command line. A bare LF is part of the line, which is then
+    // refused whole, so `MAIL ...\nRCPT ...\r\n` can never run as two commands (as in DATA).
+    let lf = buf.indexOf(LF, pos);
+    while (lf >= 0 && !(lf > pos ? buf[lf - 1] === CR : this.#lastCr)) {
+      this.#bareLf = true;
+      lf = buf.indexOf(LF, lf + 1);
+    }
     const end = lf < 0 ? buf.length : lf + 1;
+    this.#lastCr = lf < 0 && buf[end - 1] === CR;
     if (this.#discardingLongLine) {
       // Drop the rest of an over-long line so none of it is later taken for a command.
       if (lf >= 0) {
         this.#discardingLongLine = false;
+        this.#bareLf = false;
         this.#error(Reply.commandTooLong(), undefined, out);
       }
       return end;
@@ -274,7 +306,10 @@ export class ServerSession {
       this.#line = [];
       this.#lineLength = 0;
       if (lf < 0) this.#discardingLongLine = true;
-      else this.#error(Reply.commandTooLong(), undefined, out);
+      else {
+        this.#bareLf = false;
+        this.#error(Reply.commandTooLong(), undefined, out);
+      }
       return end;
     }
     if (lf < 0) {
@@ -285,6 +320,11 @@ export class ServerSession {
     const length = this.#lineLength;
     this.#line = [];
     this.#lineLength = 0;
+    if (this.#bareLf) {
+      this.#bareLf = false;
+      this.#error(Reply.bareLfInCommand(), undefined, out);
+      return end;
+    }
     let stop = raw.length - 1;
     if (stop > 0 && raw[stop - 1] === 0x0d) stop--;
     this.#command(raw.toString('utf8', 0, stop), length, out);
@@ -296,6 +336,12 @@ export class ServerSession {
     const { verb, args } = parseCommandLine(line);
     if (length > MAX_COMMAND_LINE && verb !== 'MAIL' && verb !== 'RCPT') {
       this.#error(Reply.commandTooLong(), { verb, args: '' }, out);
+      return;
+    }
+    if (JUNK.has(verb) && ++this.#junk > this.#o.maxJunkCommands) {
+      this.#abandon(out);
+      out.push(this.#send(Reply.tooManyJunkCommands(), { verb, args }), { kind: 'close' });
+      this.#closed = true;
       return;
     }
     const gate = this.#gate(verb);
@@ -339,10 +385,13 @@ export class ServerSession {
           out.push(this.#send(Reply.tooManyRecipients(this.#o.maxRecipients), { verb, args }));
           return;
         }
-        const address = domainOf(path.ok.address) === '' ? `${path.ok.address}@${this.#o.hostname}` : path.ok.address;
-        const verdict = this.#o.checkRecipient(address, this.#user);
+        // RFC 5321 4.5.1: <Postmaster> without a domain must be accepted from anyone.
+        const bare = domainOf(path.ok.address) === '';
+        const address = bare ? this.#o.postmaster : path.ok.address;
+        const verdict = bare ? { accept: 'local' as const } : this.#o.checkRecipient(address, this.#user);
         if ('refuse' in verdict) return this.#error(verdict.refuse, { verb, args }, out);
-        s.rcpts.push({ address, local: verdict.accept === 'local', ...params.ok });
+        // A repeated recipient is answered 250 but delivered once, as Postfix and Exim do.
+        if (!s.rcpts.some((r) => sameRecipient(r, address, verdict.accept === 'local'))) s.rcpts.push({ address, local: verdict.accept === 'local', ...params.ok });
         out.push(this.#send(Reply.recipientOk(), { verb, args }));
         return;
       }
@@ -360,6 +409,7 @@ export class ServerSession {
       case 'BDAT':
         return this.#bdat(args, has('CHUNKING'), out);
       case 'RSET':
+        if (args.trim() !== '') return this.#error(Reply.badArgument('RSET takes no argument'), { verb, args }, out);
         this.#abandon(out);
         if (s.kind !== 'fresh') this.#state = { kind: 'greeted', esmtp: s.esmtp };
         out.push(this.#send(Reply.reset(), { verb, args }));
@@ -392,6 +442,8 @@ export class ServerSession {
         // RFC 1985 5: "domain", "@domain" (and subdomains) or "#queue".
         const node = args.trim();
         if (!/^[@#]?[A-Za-z0-9.-]+$/.test(node)) return this.#error(Reply.badArgument('ETRN <domain>'), { verb, args }, out);
+        const refusal = this.#o.etrnPolicy(node.toLowerCase(), this.#user);
+        if (refusal !== undefined) return this.#error(refusal, { verb, args }, out);
         out.push(this.#send(Reply.etrnStarted(node), { verb, args }), { kind: 'etrn', domain: node.toLowerCase() });
         return;
       }

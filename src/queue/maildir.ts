@@ -2,7 +2,7 @@
  * Local delivery to Maildir (https://cr.yp.to/proto/maildir.html): the message is written to
  * `<root>/<domain>/<local-part>/tmp/<unique>`, fsync'd, renamed into `new/`, and `new/` fsync'd,
  * so a delivered message is on disk and never seen half-written. Bytes are copied exactly
- * (binary bodies too); a Return-Path and Delivered-To header go first, as Postfix's local agent does.
+ * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { syncDirectory } from './durable-write.js';
@@ -32,12 +32,12 @@ export async function deliverToMaildir(
   folder?: string,
 ): Promise<string> {
   const box = folder === undefined ? mailboxFolder(root, rcpt) : join(mailboxFolder(root, rcpt), folder);
-  for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true });
+  for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
   const t = now();
   const unique = `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
-  const file = await open(tmp, 'wx');
+  const file = await open(tmp, 'wx', 0o600);
   try {
     await file.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
     // Awaiting each write is the backpressure: the spool file is read no faster than this one is written.

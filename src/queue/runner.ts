@@ -3,6 +3,10 @@
  * are delivered to Maildir; a recipient that fails is retried on a later scan. Relayed recipients wait
  * for the outbound client. An entry is removed only when every recipient has a final fate, so a
  * crash at any point delivers again (at least once) rather than losing mail.
+ *
+ * Everything that reads and rewrites an entry's state (a delivery attempt, ETRN clearing retry
+ * times) runs one at a time per entry, so no write is based on a stale read: an ETRN during a
+ * delivery can never turn a delivered recipient back into a pending one and send it again.
  */
 import type { SpoolEnvelope } from './spool.js';
 import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
@@ -46,6 +50,11 @@ export class QueueRunner {
   /** Envelopes handed over at commit, so a new entry is not read back from disk. */
   readonly #known = new Map<string, SpoolEnvelope>();
   readonly #active = new Set<Promise<void>>();
+  /** Entries being processed now, and those woken meanwhile (processed again right after). */
+  readonly #running = new Set<string>();
+  readonly #again = new Set<string>();
+  /** The tail of each entry's chain of state work (see #exclusive). */
+  readonly #locks = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -62,7 +71,9 @@ export class QueueRunner {
   /** Queues one entry for processing now; a caller that has just committed it passes its envelope. */
   wake(id: string, envelope?: SpoolEnvelope): void {
     if (envelope !== undefined) this.#known.set(id, envelope);
-    if (this.#stopped || this.#queued.has(id)) return;
+    if (this.#stopped) return;
+    if (this.#running.has(id)) this.#again.add(id);
+    if (this.#queued.has(id)) return;
     this.#queued.add(id);
     this.#due.push(id);
     this.#pump();
@@ -71,7 +82,7 @@ export class QueueRunner {
   /** Processes every entry (ETRN and flush ignore retry times for matching recipients). */
   async scan(domain?: string): Promise<void> {
     for (const id of await this.#o.spool.list()) {
-      if (domain !== undefined) await this.#clearRetryTimes(id, domain);
+      if (domain !== undefined) await this.#exclusive(id, () => this.#clearRetryTimes(id, domain));
       this.wake(id);
     }
   }
@@ -95,15 +106,32 @@ export class QueueRunner {
     while (this.#active.size < limit && this.#due.length > 0) {
       const id = this.#due.shift();
       if (id === undefined) break;
-      const job = this.#process(id)
+      this.#running.add(id);
+      const job = this.#exclusive(id, () => this.#process(id))
         .catch((e: unknown) => this.#o.track({ event: 'deferred', id, rcpt: '*', reason: `queue entry unreadable: ${String(e)}` }))
         .finally(() => {
           this.#active.delete(job);
           this.#queued.delete(id);
+          this.#running.delete(id);
+          if (this.#again.delete(id)) this.wake(id);
           this.#pump();
         });
       this.#active.add(job);
     }
+  }
+
+  /** Runs `work` after every earlier piece of state work on entry `id` has finished. */
+  #exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const result = (this.#locks.get(id) ?? Promise.resolve()).then(work);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#locks.set(id, tail);
+    void tail.then(() => {
+      if (this.#locks.get(id) === tail) this.#locks.delete(id);
+    });
+    return result;
   }
 
   async #clearRetryTimes(id: string, domain: string): Promise<void> {

@@ -4,10 +4,12 @@
  * acknowledged. Entries in `queue/` are therefore always complete; `incoming/` is emptied at start.
  * Renames that finish together share one directory fsync (group commit).
  *
+ * Private like Postfix's queue: directories 0700, files 0600 (messages are other people's mail).
+ *
  * File layout: message bytes, "\n", envelope JSON, "\n", trailer "BARGE-ENVELOPE <10-digit length>\n".
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink, readFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, unlink, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDirectory, writeFileDurably } from './durable-write.js';
 import { Readable } from 'node:stream';
@@ -91,7 +93,11 @@ export class Spool {
    */
   static async open(root: string, options: { cleanIncoming?: boolean } = {}): Promise<Spool> {
     const spool = new Spool(root);
-    for (const dir of [spool.incomingDir, spool.queueDir, spool.stateDir]) await mkdir(dir, { recursive: true });
+    for (const dir of [spool.incomingDir, spool.queueDir, spool.stateDir]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    // Also tightens a spool made by an older version (a reader running as another user may not).
+    for (const dir of [root, spool.incomingDir, spool.queueDir, spool.stateDir]) await chmod(dir, 0o700).catch(() => undefined);
     if (options.cleanIncoming ?? true) {
       for (const name of await readdir(spool.incomingDir)) await unlink(join(spool.incomingDir, name)).catch(() => undefined);
     }
@@ -108,6 +114,7 @@ export class Spool {
       const full: SpoolEnvelope = { ...envelope, messageLength: writer.length };
       const json = Buffer.from(JSON.stringify(full));
       await writer.finish(trailer(json));
+      await chmod(writer.path, 0o600);
       await rename(writer.path, join(this.queueDir, writer.id));
       await this.#queueSync.sync();
       return full;

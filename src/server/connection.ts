@@ -1,8 +1,10 @@
 /**
  * The connection shell: one socket <-> one ServerSession. It performs the session's actions:
  * replies (all replies produced by one read go out in one write, with TCP_NODELAY, so a pipelining
- * client never waits on Nagle + delayed ACK), spool files (the socket is paused while the file is
- * behind and while a message is being made durable), logs, timeouts (RFC 5321 4.5.3.2).
+ * client never waits on Nagle + delayed ACK), reply flow control (the socket is not read while
+ * more than REPLY_BACKLOG octets of replies wait for a client that does not read them), spool files
+ * (the socket is paused while the file is behind and while a message is being made durable), logs,
+ * timeouts (RFC 5321 4.5.3.2).
  *
  * A message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
  *
@@ -43,6 +45,8 @@ export interface ConnectionContext {
   readonly queued: (id: string, envelope: SpoolEnvelope) => void;
   /** ETRN (RFC 1985): run the queue for a domain. */
   readonly etrn: (domain: string) => void;
+  /** Whether this client may ETRN for a node now (policy and rate), else the 458 refusal. */
+  readonly etrnPolicy: (clientIp: string) => (node: string, user: string | undefined) => Reply | undefined;
   readonly now: () => Date;
   /** Commits a message after the inbound checks (SPF, DKIM, DMARC); absent: a plain spool commit. */
   readonly screen?: (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: ScreenFacts) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
@@ -61,7 +65,13 @@ interface OpenMessage {
   readonly method: TransferMethod;
 }
 
-type Hold = 'commit' | 'drain' | 'auth';
+/** 'replies': the client is not reading its replies; the command timeout still runs. */
+type Hold = 'commit' | 'drain' | 'auth' | 'replies';
+
+/** Unsent reply octets above which the socket is no longer read (Postfix and Exim block on write here). */
+const REPLY_BACKLOG = 64 * 1024;
+/** Command input goes to the session in slices this big, so one read cannot produce a flood of replies. */
+const COMMAND_SLICE = 4096;
 
 export class Connection {
   /** The plain socket, then the TLSSocket wrapping it after STARTTLS. */
@@ -71,6 +81,8 @@ export class Connection {
   readonly #clientIp: string;
   #message: OpenMessage | undefined;
   #out: string[] = [];
+  /** Bytes read from the socket and not yet given to the session (held back while the connection is held). */
+  #unread: Buffer[] = [];
   /** Reasons the socket is paused; it resumes when none is left. */
   readonly #holds = new Set<Hold>();
   #readStarted = Date.now();
@@ -93,6 +105,9 @@ export class Connection {
       maxRecipients: limits.maxRecipients,
       maxErrors: limits.maxErrors,
       maxHops: limits.maxHops,
+      maxJunkCommands: limits.maxJunkCommands,
+      postmaster: `postmaster@${ctx.config.localDomains[0] ?? ctx.config.hostname}`,
+      etrnPolicy: ctx.etrnPolicy(clientIp),
       normaliseBareLineEndings: ctx.config.smuggling === 'normalise',
       vrfy: ctx.listener.vrfy,
       expn: ctx.listener.expn,
@@ -116,7 +131,8 @@ export class Connection {
   #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
       this.#readStarted = Date.now();
-      this.#perform(this.#session.receive(bytes));
+      this.#unread.push(bytes);
+      this.#feed();
     });
     // Clients such as Exim pipeline QUIT and half-close (shutdown SHUT_WR) before reading the replies;
     // the listener allows half-open sockets so the replies still go out once the message is durable.
@@ -124,7 +140,26 @@ export class Connection {
       this.#inputEnded = true;
       this.#endIfIdle();
     });
-    socket.on('timeout', () => this.#perform(this.#session.abort(Reply.timeout())));
+    socket.on('timeout', () => {
+      const closedBefore = this.#session.closed;
+      this.#perform(this.#session.abort(Reply.timeout()));
+      // A client that never reads (its 421 cannot even reach the kernel's buffer), or never leaves
+      // after the session ended, would keep its unsent replies and the socket for ever.
+      if (closedBefore || this.#holds.has('replies') || this.#socket.writableLength > 0) this.#socket.destroy();
+    });
+  }
+
+  /** Hands read bytes to the session while nothing holds the connection; command input in slices. */
+  #feed(): void {
+    while (this.#holds.size === 0 && !this.#socket.destroyed) {
+      const next = this.#unread[0];
+      if (next === undefined) break;
+      const take = this.#session.inBody ? next.length : Math.min(next.length, COMMAND_SLICE);
+      if (take === next.length) this.#unread.shift();
+      else this.#unread[0] = next.subarray(take);
+      this.#perform(this.#session.receive(next.subarray(0, take)));
+    }
+    this.#endIfIdle();
   }
 
   /**
@@ -155,6 +190,11 @@ export class Connection {
       this.#attach(secure);
       secured();
     });
+  }
+
+  /** Reply octets written but not yet taken by the kernel (bounded by the flow control). */
+  get unsentReplyBytes(): number {
+    return this.#socket.writableLength;
   }
 
   /** Resolves when the socket has closed. */
@@ -213,10 +253,18 @@ export class Connection {
     if (this.#out.length > 0 && !this.#socket.destroyed) {
       this.#socket.write(this.#out.join(''));
       this.#out = [];
+      if (this.#socket.writableLength > REPLY_BACKLOG && !this.#holds.has('replies')) {
+        this.#holds.add('replies');
+        this.#socket.pause();
+        this.#socket.once('drain', () => this.#release('replies'));
+      }
     }
     if (close) this.#socket.end();
-    else if (starttls) this.#startTls(() => this.#perform(this.#session.tlsStarted()));
-    else this.#armTimeout();
+    else if (starttls) {
+      // Clear-text bytes after STARTTLS are never obeyed (CVE-2011-0411).
+      this.#unread = [];
+      this.#startTls(() => this.#perform(this.#session.tlsStarted()));
+    } else this.#armTimeout();
   }
 
   #authenticate(mechanism: SaslMechanism, user: string, password: string): void {
@@ -231,8 +279,10 @@ export class Connection {
 
   #armTimeout(): void {
     const { limits } = this.#ctx.config;
-    // No timeout while Barge itself is busy (committing, waiting for the disk).
-    const ms = this.#holds.size > 0 ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
+    // No timeout while Barge itself is busy (committing, waiting for the disk); a client that does
+    // not read its replies is not Barge being busy.
+    const busy = [...this.#holds].some((h) => h !== 'replies');
+    const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
     this.#socket.setTimeout(ms);
   }
 
@@ -318,7 +368,7 @@ export class Connection {
 
   /** After the client's half-close, ends our side once nothing is left to answer. */
   #endIfIdle(): void {
-    if (!this.#inputEnded || this.#holds.has('commit') || this.#holds.has('auth')) return;
+    if (!this.#inputEnded || this.#unread.length > 0 || this.#holds.has('commit') || this.#holds.has('auth')) return;
     this.#dropMessage('connection closed mid-message');
     if (!this.#socket.destroyed) this.#socket.end();
   }
@@ -344,6 +394,8 @@ export class Connection {
     if (this.#holds.size === 0 && !this.#socket.destroyed) {
       this.#socket.resume();
       this.#armTimeout();
+      // After the action being performed now, so replies keep their order.
+      queueMicrotask(() => this.#feed());
     }
   }
 

@@ -44,3 +44,36 @@ export function recipientChecker(config: Config, relay: BlockList, clientIp: str
     return mayRelay || user !== undefined ? { accept: 'relay' } : { refuse: Reply.relayDenied() };
   };
 }
+
+/**
+ * ETRN (RFC 1985) makes the server work on a client's behalf, so it is for clients that may relay
+ * or have authenticated; others get 458 4.7.1 (RFC 1985's "unable to queue" reply: temporary, so
+ * the client may try again once authenticated). Each node gets at most one run per `etrnIntervalMs`
+ * across all sessions, so an ETRN flood cannot keep the runner rescanning the spool.
+ */
+export class EtrnPolicy {
+  readonly #relay: BlockList;
+  readonly #intervalMs: number;
+  readonly #now: () => Date;
+  /** When each node's last ETRN run started. */
+  readonly #started = new Map<string, number>();
+
+  constructor(relay: BlockList, intervalMs: number, now: () => Date) {
+    this.#relay = relay;
+    this.#intervalMs = intervalMs;
+    this.#now = now;
+  }
+
+  forClient(clientIp: string): (node: string, user: string | undefined) => Reply | undefined {
+    const mayRelay = inRelayNetworks(this.#relay, clientIp);
+    return (node, user) => {
+      if (!mayRelay && user === undefined) return Reply.etrnDenied();
+      const t = this.#now().getTime();
+      const last = this.#started.get(node);
+      if (last !== undefined && t - last < this.#intervalMs) return Reply.etrnTooSoon(node);
+      if (this.#started.size >= 1000) for (const [n, at] of this.#started) if (t - at >= this.#intervalMs) this.#started.delete(n);
+      this.#started.set(node, t);
+      return undefined;
+    };
+  }
+}

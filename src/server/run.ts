@@ -22,7 +22,7 @@ import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
-import { inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './policy.js';
+import { EtrnPolicy, inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './policy.js';
 import { screenedCommit } from '../mailauth/inbound.js';
 import { cachingResolver } from '../mailauth/dns-cache.js';
 import { MtaSts } from '../client/tls-policy.js';
@@ -40,6 +40,8 @@ export interface RunningServer {
   readonly spool: Spool;
   /** The server's TLS credentials; undefined when no listener offers TLS. */
   readonly tls: TlsCredentials | undefined;
+  /** The most reply octets any open connection has waiting for its client (tests and metrics). */
+  replyBacklog(): number;
   /** Writes buffered log lines to disk (tests and admin tools read the files). */
   flushLogs(): Promise<void>;
   /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
@@ -135,7 +137,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     maxHops: config.limits.maxHops,
   });
   const relay = relayBlockList(config.relayNetworks);
-
+  const etrnPolicy = new EtrnPolicy(relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
@@ -161,6 +163,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         hostname: config.hostname, policy: listener.mailAuth, budgetMs: config.mailAuthBudgetMs, resolver: lookup, spool, track,
         trusted: (ip) => inRelayNetworks(relay, ip),
       }),
+      etrnPolicy: (ip) => etrnPolicy.forClient(ip),
     };
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       const ip = plainIp(socket.remoteAddress ?? '');
@@ -221,6 +224,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     runner,
     spool,
     tls,
+    replyBacklog: () => Math.max(0, ...[...connections].map((c) => c.unsentReplyBytes)),
     flushLogs: async () => {
       await Promise.all([...logs.map((l) => l.flush()), tracking?.flush()]);
     },

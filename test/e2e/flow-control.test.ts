@@ -1,0 +1,73 @@
+/**
+ * A client that pipelines commands and never reads its replies: the server stops reading it once its
+ * unsent replies pass a small bound, so they cannot pile up in memory (the benchmark measures RSS); the command timeout still ends such a
+ * client and frees what it held; junk commands (NOOP, RSET, VRFY, ETRN, HELP) are limited per session.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RawSmtp } from '../support/raw-client.js';
+import { startBarge } from '../support/barge.js';
+import { floodUnread, openSocket as open } from '../../bench/unread.js';
+
+// RCPT past max_recipients is answered 452 (not an error, not junk) for ever: only flow control bounds it.
+const PREFIX = 'EHLO flood.test\r\nMAIL FROM:<flood@client.test>\r\n';
+const RCPT = 'RCPT TO:<bob@localhost>\r\n';
+
+test('32 MiB of pipelined RCPT lines never read: at most a few hundred KiB of replies wait in the server, and others are served', async () => {
+  const barge = await startBarge('', { queueOnly: true });
+  try {
+    const flooder = await open(barge.port);
+    flooder.on('error', () => undefined);
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, barge.server.replyBacklog())), 10);
+    const sent = await floodUnread(flooder, RCPT, 32 * 1024 * 1024, 8000, () => false, PREFIX);
+    // Another client is served while the flooder is held.
+    const other = await RawSmtp.connect(barge.port);
+    assert.equal((await other.reply()).code, 220);
+    assert.equal((await other.command('EHLO other.test')).code, 250);
+    other.close();
+    await new Promise((r) => setTimeout(r, 1000));
+    clearInterval(watch);
+    most = Math.max(most, barge.server.replyBacklog());
+    flooder.destroy();
+    // Without flow control every reply is queued: tens of MB. With it, the bound (64 KiB) plus the
+    // replies to one slice of input.
+    assert.ok(most < 256 * 1024, `${(most / 1024).toFixed(0)} KiB of replies waited after ${(sent / 2 ** 20).toFixed(1)} MiB sent`);
+  } finally {
+    await barge.stop();
+  }
+});
+
+test('the command timeout closes a client that never reads, though its replies are still unsent', async () => {
+  // A short timeout here tests the mechanism; the default (5 minutes, RFC 5321 4.5.3.2.7) is the same code path.
+  const barge = await startBarge('[limits]\ncommand_timeout = "2s"\n', { queueOnly: true });
+  try {
+    const flooder = await open(barge.port);
+    flooder.on('error', () => undefined);
+    const gone = new Promise<void>((resolve) => flooder.once('close', () => resolve()));
+    await floodUnread(flooder, RCPT, 64 * 1024 * 1024, 3000, () => false, PREFIX);
+    const closed = await Promise.race([gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+    flooder.destroy();
+    assert.ok(closed, 'the server should have closed the connection');
+  } finally {
+    await barge.stop();
+  }
+});
+
+test('the 101st junk command (NOOP, RSET, VRFY, ETRN, HELP, HELO, EHLO) in a session gets 421 4.7.0 and the connection closes', async () => {
+  const barge = await startBarge('', { queueOnly: true });
+  try {
+    const c = await RawSmtp.connect(barge.port);
+    await c.reply();
+    await c.command('EHLO client.test');
+    await c.send('NOOP\r\n'.repeat(50) + 'RSET\r\nHELP\r\nVRFY bob\r\nEHLO again.test\r\n'.repeat(10) + 'NOOP\r\n'.repeat(20));
+    // The first EHLO was the 1st junk command; 99 more are answered, the next gets 421.
+    const replies = await c.replies(100);
+    assert.ok(replies.slice(0, 99).every((r) => r.code !== 421), 'the first 99 are answered');
+    assert.equal(replies[99]?.code, 421);
+    assert.match(replies[99]?.lines[0] ?? '', /^4\.7\.0 /);
+    await c.closed();
+  } finally {
+    await barge.stop();
+  }
+});
