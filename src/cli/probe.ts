@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { probePath, type ProbeReport, type StepRecord } from '../probe/probe.js';
 import { isMaskedKeyword } from '../probe/verdict.js';
+import { QuirkStore, quirksPath } from '../client/quirks.js';
 
 export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR] [--rcpt ADDR] [--helo NAME]
                    [--timeout SECONDS] [--slow-chunk SECONDS] [--no-tls]
@@ -30,6 +31,12 @@ export function parseTarget(text: string): { host: string; port: number } | unde
   const port = m[3] === undefined ? 25 : Number(m[3]);
   const host = m[1] ?? m[2] ?? '';
   return port >= 1 && port <= 65535 && host !== '' ? { host, port } : undefined;
+}
+
+/** A clean probe (exit 0) lifts what Barge remembered about that path; returns how many quirks went. */
+export async function forgetIfClean(dataDir: string, target: { host: string; port: number }, exitCode: number, store?: QuirkStore): Promise<number> {
+  if (exitCode !== 0) return 0;
+  return (store ?? (await QuirkStore.open(quirksPath(dataDir)))).clear(`${target.host}:${target.port}`);
 }
 
 /** A positive number of seconds, in milliseconds. */

@@ -31,6 +31,8 @@ export interface ServeFlags {
   /** Submission listener (RFC 6409, port 587 style): STARTTLS and AUTH required. */
   listenSubmission?: string;
   relayNetwork?: string[];
+  /** The admin console's address, or "off". */
+  adminListen?: string;
 }
 
 export async function loadConfig(configPath: string | undefined, flags: ServeFlags, machineHostname: string): Promise<Config> {
@@ -117,6 +119,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       remotePort: f.delivery?.port ?? 25,
       maxPerDestination: f.delivery?.max_per_destination ?? 10,
     },
+    admin: adminConfig(f.admin, flags.adminListen),
   };
   return deepFreeze(config);
 }
@@ -168,6 +171,14 @@ function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, 
     });
   }
   return out;
+}
+
+function adminConfig(input: FileConfig['admin'], flag: string | undefined): Config['admin'] {
+  if (flag === 'off') return undefined;
+  if (flag !== undefined) return { listen: hostPort(flag, '--admin-listen') };
+  if (input === false || (typeof input === 'object' && input.enabled === false)) return undefined;
+  const listen = typeof input === 'object' ? input.listen : undefined;
+  return { listen: hostPort(listen ?? DEFAULTS.adminListen, 'admin.listen') };
 }
 
 function flagSize(text: string): number {

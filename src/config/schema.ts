@@ -34,6 +34,8 @@ export const DEFAULTS = {
   w3cFields: DEFAULT_W3C_FIELDS,
   authMaxFailures: 5,
   authFailureWindowMs: 10 * 60_000,
+  /** The web console and /metrics: loopback only unless configured otherwise. */
+  adminListen: '127.0.0.1:8025',
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
@@ -195,5 +197,7 @@ export const fileSchema = z.strictObject({
       max_per_destination: count.optional(),
     })
     .optional(),
+  /** `admin = false` turns the console off; `[admin] listen = "HOST:PORT"` moves it. */
+  admin: z.union([z.boolean(), z.strictObject({ listen: hostPort.optional(), enabled: z.boolean().optional() })]).optional(),
 });
 export type FileConfig = z.infer<typeof fileSchema>;

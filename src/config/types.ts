@@ -85,6 +85,8 @@ export interface Config {
     readonly hold: boolean;
   };
   readonly delivery: DeliveryConfig;
+  /** The web console and /metrics; undefined when turned off (`admin = false`). */
+  readonly admin: { readonly listen: HostPort } | undefined;
 }
 
 export interface HostPort {

@@ -96,9 +96,9 @@ function isTrackingRecord(v: unknown): v is TrackingRecord {
 /**
  * Every event under `dir`, oldest file first and in file order within each. A missing directory
  * means nothing was tracked yet. Lines that are not events (drop counts, a line torn by a crash
- * mid-write) are skipped.
+ * mid-write) are skipped. `since` skips the files of days before it (whole days only).
  */
-export async function readTrackingLog(dir: string): Promise<TrackingRecord[]> {
+export async function readTrackingLog(dir: string, since?: Date): Promise<TrackingRecord[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -108,7 +108,9 @@ export async function readTrackingLog(dir: string): Promise<TrackingRecord[]> {
   }
   const records: TrackingRecord[] = [];
   // YYYYMMDD names sort lexically in date order.
-  for (const name of names.filter((n) => FILE.test(n)).sort()) {
+  // With `since`, files of earlier days are not read at all.
+  const first = since === undefined ? '' : trackingFileName(since);
+  for (const name of names.filter((n) => FILE.test(n) && n >= first).sort()) {
     const text = await readFile(join(dir, name), 'utf8');
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
