@@ -1,0 +1,186 @@
+/**
+ * The admin listener over real HTTP: /metrics counts what was received (parsed as Prometheus text),
+ * the console shows nothing without a session, POSTs need the CSRF token, failed logins are rate
+ * limited, mail-derived values are escaped, and reload keeps sessions in progress on the old settings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { RawSmtp } from '../support/raw-client.js';
+import { eventually, startBarge, tempDir } from '../support/barge.js';
+import { ConsoleClient, startConsole } from '../support/admin.js';
+import { changeUser } from '../../src/cli/user.js';
+import { exited, spawnBarge } from '../support/crash.js';
+import { run } from '../support/peers.js';
+import { fileURLToPath } from 'node:url';
+
+const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');
+
+async function send(port: number, method: 'BDAT' | 'DATA', chunks: readonly string[], helo = 'metrics.test', from = 'a@metrics.test'): Promise<string> {
+  const c = await RawSmtp.connect(port);
+  await c.reply();
+  await c.command(`EHLO ${helo}`);
+  await c.command(`MAIL FROM:<${from}>`);
+  await c.command('RCPT TO:<bob@localhost>');
+  let last;
+  if (method === 'DATA') {
+    await c.command('DATA');
+    last = await c.command(`${chunks.join('')}.\r\n`);
+  } else {
+    for (const [i, chunk] of chunks.entries()) last = await c.command(`BDAT ${Buffer.byteLength(chunk)}${i === chunks.length - 1 ? ' LAST' : ''}\r\n${chunk}`);
+  }
+  c.close();
+  assert.equal(last?.code, 250, last?.raw);
+  return /queued as ([0-9A-Z]+)/.exec(last.lines[0] ?? '')?.[1] ?? '';
+}
+
+type Family = { name: string; metrics: Array<{ labels?: Record<string, string>; value?: string; count?: string }> };
+const value = (families: Family[], name: string, labels: Record<string, string> = {}): number => {
+  const f = families.find((x) => x.name === name);
+  const m = f?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
+  return Number(m?.value ?? m?.count ?? Number.NaN);
+};
+
+test('/metrics counts BDAT and DATA messages, chunks and deliveries; health endpoints answer', async () => {
+  const b = await startBarge();
+  const admin = await startConsole(b);
+  try {
+    await send(b.port, 'BDAT', ['Subject: one\r\n\r\nhello\r\n']);
+    await send(b.port, 'BDAT', ['Subject: two\r\n\r\n', 'second chunk\r\n', 'third chunk\r\n']);
+    await send(b.port, 'BDAT', ['Subject: three\r\n\r\nhi\r\n']);
+    await send(b.port, 'DATA', ['Subject: four\r\n\r\nhi\r\n']);
+    await send(b.port, 'DATA', ['Subject: five\r\n\r\nhi\r\n']);
+    const scrape = async (): Promise<Family[]> => parsePrometheusTextFormat(await (await fetch(`${admin.url}metrics`)).text()) as Family[];
+    const families = await eventually(async () => {
+      const f = await scrape();
+      return value(f, 'barge_deliveries_total', { outcome: 'delivered', method: 'local' }) === 5 ? f : undefined;
+    }, 10_000, 'five local deliveries');
+    assert.equal(value(families, 'barge_messages_received_total', { listener: 'smtp', method: 'BDAT' }), 3);
+    assert.equal(value(families, 'barge_messages_received_total', { listener: 'smtp', method: 'DATA' }), 2);
+    assert.equal(value(families, 'barge_bdat_chunks_received_total', { listener: 'smtp' }), 5);
+    assert.equal(value(families, 'barge_delivery_latency_seconds'), 5);
+    assert.equal(value(families, 'barge_session_duration_seconds') >= 5, true);
+    assert.equal(value(families, 'barge_queue_messages', { state: 'queued' }) + value(families, 'barge_queue_messages', { state: 'deferred' }), 0);
+    for (const name of ['barge_open_connections', 'barge_queue_oldest_message_age_seconds', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+      assert.ok(families.some((f) => f.name === name), `${name} exposed`);
+    }
+    // A refused command is counted by its code.
+    const c = await RawSmtp.connect(b.port);
+    await c.reply();
+    assert.equal((await c.command('MAIL FROM:<x@y.test>')).code, 503);
+    c.close();
+    await eventually(async () => (value(await scrape(), 'barge_smtp_refusals_total', { listener: 'smtp', code: '503' }) === 1 ? true : undefined), 5000, 'refusal counted');
+    assert.equal((await fetch(`${admin.url}healthz`)).status, 200);
+    assert.equal(await (await fetch(`${admin.url}readyz`)).text(), 'ready\n');
+  } finally {
+    await admin.close();
+    await b.stop();
+  }
+});
+
+test('without a session the console shows only the login form; POSTs need the CSRF token; logins are rate limited', async () => {
+  const b = await startBarge('[queue]\nhold = true');
+  const admin = await startConsole(b);
+  try {
+    await send(b.port, 'BDAT', ['Subject: secret\r\n\r\nhi\r\n'], 'h.test', 'private@sender.test');
+    const anon = new ConsoleClient(admin.url);
+    for (const path of ['/', '/queue', '/tracking', '/log', '/destinations', '/listeners', '/users']) {
+      const r = await anon.get(path);
+      assert.equal(r.status, 303, path);
+      assert.equal(r.location, '/login');
+      assert.doesNotMatch(r.body, /private@sender/);
+    }
+    assert.equal((await anon.post('/queue/X/delete', {})).status, 403);
+    // No admin yet: the one-time setup link leads in once, to the Users page.
+    const link = new URL(admin.setupUrl ?? 'http://x/none');
+    const setup = new ConsoleClient(admin.url);
+    const first = await setup.get(link.pathname + link.search);
+    assert.equal(first.location, '/users?setup=1');
+    assert.match((await setup.get('/users?setup=1')).body, /add an administrator now/);
+    assert.equal((await new ConsoleClient(admin.url).get(link.pathname + link.search)).status, 403);
+    assert.equal((await changeUser(b.dataDir, { action: 'add', name: 'root', password: 'correct horse', admin: true })), undefined);
+    assert.equal((await changeUser(b.dataDir, { action: 'add', name: 'mailuser', password: 'pw' })), undefined);
+    // An AUTH user who is not an admin cannot log in.
+    assert.equal((await anon.post('/login', { user: 'mailuser', password: 'pw' })).status, 401);
+    const ok = new ConsoleClient(admin.url);
+    const login = await ok.post('/login', { user: 'root', password: 'correct horse' });
+    assert.equal(login.status, 303);
+    assert.match(login.headers.get('set-cookie') ?? '', /HttpOnly; SameSite=Strict/);
+    assert.match((await ok.get('/queue')).body, /private@sender\.test/);
+    const id = /href="\/queue\/([0-9A-Z]+)"/.exec((await ok.get('/queue')).body)?.[1] ?? '';
+    assert.equal((await ok.post(`/queue/${id}/hold`, { _csrf: 'forged' })).status, 403);
+    const held = await ok.post(`/queue/${id}/hold`, {});
+    assert.equal(held.status, 303);
+    assert.match((await ok.get(`/queue/${id}`)).body, /pill warn">held/);
+    // Five failures (the AUTH limit) from one address, then even the right password is refused.
+    const bad = new ConsoleClient(admin.url);
+    for (let i = 0; i < 5; i++) assert.equal((await bad.post('/login', { user: 'root', password: 'wrong' })).status, 401);
+    assert.equal((await bad.post('/login', { user: 'root', password: 'correct horse' })).status, 429);
+  } finally {
+    await admin.close();
+    await b.stop();
+  }
+});
+
+test('a hostile HELO name and sender render as text in queue, tracking and protocol log', async () => {
+  const b = await startBarge('[queue]\nhold = true\n[log]\nw3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]');
+  const admin = await startConsole(b);
+  try {
+    const id = await send(b.port, 'BDAT', ['Subject: x\r\n\r\nhi\r\n'], '<script>alert(1)</script>', '"<script>alert(2)</script>"@evil.test');
+    await changeUser(b.dataDir, { action: 'add', name: 'root', password: 'pw', admin: true });
+    const c = new ConsoleClient(admin.url);
+    await c.post('/login', { user: 'root', password: 'pw' });
+    for (const path of [`/queue/${id}`, `/tracking/${id}`, '/tracking', '/log', '/queue']) {
+      const page = (await c.get(path)).body;
+      assert.doesNotMatch(page, /<script>alert/, path);
+      assert.match(page, /&lt;script&gt;alert\([12]\)&lt;\/script&gt;/, path);
+    }
+  } finally {
+    await admin.close();
+    await b.stop();
+  }
+});
+
+test('SIGHUP and barge reload: new sessions get the new verbs, a session in progress keeps the old, a bad config is refused', async () => {
+  const dir = await tempDir();
+  const file = join(dir, 'barge.toml');
+  await writeFile(file, '# my settings\n[listener.smtp]\nlisten = "127.0.0.1:0"\n');
+  const child = await spawnBarge(dir, ['--config', file]);
+  try {
+    const old = await RawSmtp.connect(child.port);
+    await old.reply();
+    assert.match((await old.command('EHLO old.test')).raw, /CHUNKING/);
+    await writeFile(file, '# my settings\n[listener.smtp]\nlisten = "127.0.0.1:0"\nchunking = false\n');
+    const r = await run(process.execPath, [BIN, 'reload', '--config', file, '--data-dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    await eventually(async () => (/configuration reloaded/.test(child.log()) ? true : undefined), 10_000, 'reload logged');
+    const fresh = await RawSmtp.connect(child.port);
+    await fresh.reply();
+    assert.doesNotMatch((await fresh.command('EHLO new.test')).raw, /CHUNKING/);
+    assert.equal((await fresh.command('MAIL FROM:<a@x.test>')).code, 250);
+    assert.equal((await fresh.command('RCPT TO:<bob@localhost>')).code, 250);
+    assert.equal((await fresh.command('BDAT 4 LAST\r\nhi\r\n')).code, 500);
+    fresh.close();
+    // The session opened before the reload still has CHUNKING.
+    await old.command('MAIL FROM:<a@x.test>');
+    await old.command('RCPT TO:<bob@localhost>');
+    assert.equal((await old.command('BDAT 4 LAST\r\nhi\r\n')).code, 250);
+    old.close();
+    // A bad file: barge reload says why and exits 2; SIGHUP keeps the running configuration.
+    await writeFile(file, '[listener.smtp]\nchunking = "maybe"\n');
+    const refused = await run(process.execPath, [BIN, 'reload', '--config', file, '--data-dir', dir]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /listener\.smtp\.chunking/);
+    child.child.kill('SIGHUP');
+    await eventually(async () => (/configuration refused, the running one stays: .*chunking/.test(child.log()) ? true : undefined), 10_000, 'refusal logged');
+    const after = await RawSmtp.connect(child.port);
+    await after.reply();
+    assert.doesNotMatch((await after.command('EHLO after.test')).raw, /CHUNKING/);
+    after.close();
+  } finally {
+    child.child.kill('SIGTERM');
+    await exited(child.child);
+  }
+});
