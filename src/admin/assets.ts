@@ -24,6 +24,12 @@ h2 { font-size:16px; margin:24px 0 8px; }
 table { border-collapse:collapse; width:100%; background:#fff; border:1px solid var(--line); }
 th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { background:#eef2f6; font-weight:600; font-size:12px; color:#34495e; }
+a { color:var(--accent); }
+td.when { white-space:nowrap; }
+.scroll { overflow-x:auto; }
+.scroll td, .scroll th { white-space:nowrap; }
+.masks { display:grid; grid-template-columns:repeat(auto-fill,minmax(330px,1fr)); gap:12px; margin-bottom:8px; }
+.masks .l { text-transform:none; font-size:13px; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; word-break:break-all; }
 pre { background:#fff; border:1px solid var(--line); padding:10px; overflow:auto; font-size:12.5px; }
 form.inline { display:inline; }
@@ -39,7 +45,7 @@ button.danger { background:var(--bad); border-color:var(--bad); }
 .flash.error { background:#fbe3e1; border-color:#efb7b1; }
 .muted { color:var(--muted); }
 .pager { margin:10px 0; display:flex; gap:10px; align-items:center; }
-.switches { display:grid; grid-template-columns:repeat(auto-fill,minmax(230px,1fr)); gap:6px 16px; margin:10px 0; }
+.switches { display:grid; grid-template-columns:repeat(auto-fill,minmax(300px,1fr)); gap:6px 16px; margin:10px 0; }
 .switches label { flex-direction:row; align-items:center; gap:8px; color:var(--ink); font-size:14px; }
 .mask { font-size:22px; font-weight:700; font-family: ui-monospace, Menlo, Consolas, monospace; }
 .login { max-width:360px; margin:80px auto; background:#fff; border:1px solid var(--line); border-radius:8px; padding:24px; }

@@ -61,8 +61,7 @@ export function table(headers: readonly string[], rows: readonly Html[], empty =
   return html`<table><thead><tr>${headers.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows.length === 0 ? html`<tr><td colspan="${headers.length}" class="muted">${empty}</td></tr>` : rows}</tbody></table>`;
 }
 
-export function pill(text: string): Html {
-  const tone = /^(delivered|up|ok|clean)/.test(text) ? 'ok' : /^(deferred|held|queued|no-)/.test(text) ? 'warn' : /^(bounced|rejected|down|failed)/.test(text) ? 'bad' : '';
+export function pill(text: string, tone = /^(delivered|up|ok|clean)/.test(text) ? 'ok' : /^(deferred|held|queued|no-)/.test(text) ? 'warn' : /^(bounced|rejected|down|failed)/.test(text) ? 'bad' : ''): Html {
   return html`<span class="pill ${tone}">${text}</span>`;
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir } from '../support/barge.js';
-import { ConsoleClient, startConsole } from '../support/admin.js';
+import { ConsoleClient, startConsole, submit } from '../support/admin.js';
 import { changeUser } from '../../src/cli/user.js';
 import { exited, spawnBarge } from '../support/crash.js';
 import { run } from '../support/peers.js';
@@ -18,23 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');
 
-async function send(port: number, method: 'BDAT' | 'DATA', chunks: readonly string[], helo = 'metrics.test', from = 'a@metrics.test'): Promise<string> {
-  const c = await RawSmtp.connect(port);
-  await c.reply();
-  await c.command(`EHLO ${helo}`);
-  await c.command(`MAIL FROM:<${from}>`);
-  await c.command('RCPT TO:<bob@localhost>');
-  let last;
-  if (method === 'DATA') {
-    await c.command('DATA');
-    last = await c.command(`${chunks.join('')}.\r\n`);
-  } else {
-    for (const [i, chunk] of chunks.entries()) last = await c.command(`BDAT ${Buffer.byteLength(chunk)}${i === chunks.length - 1 ? ' LAST' : ''}\r\n${chunk}`);
-  }
-  c.close();
-  assert.equal(last?.code, 250, last?.raw);
-  return /queued as ([0-9A-Z]+)/.exec(last.lines[0] ?? '')?.[1] ?? '';
-}
+const send = (port: number, method: 'BDAT' | 'DATA', chunks: readonly string[], helo = 'metrics.test', from = 'a@metrics.test'): Promise<string> =>
+  submit(port, chunks, 'bob@localhost', { method, helo, from });
 
 type Family = { name: string; metrics: Array<{ labels?: Record<string, string>; value?: string; count?: string }> };
 const value = (families: Family[], name: string, labels: Record<string, string> = {}): number => {
@@ -161,12 +146,12 @@ test('SIGHUP and barge reload: new sessions get the new verbs, a session in prog
     assert.doesNotMatch((await fresh.command('EHLO new.test')).raw, /CHUNKING/);
     assert.equal((await fresh.command('MAIL FROM:<a@x.test>')).code, 250);
     assert.equal((await fresh.command('RCPT TO:<bob@localhost>')).code, 250);
-    assert.equal((await fresh.command('BDAT 4 LAST\r\nhi\r\n')).code, 500);
+    assert.equal((await fresh.command('BDAT 4 LAST\r\nhi')).code, 500);
     fresh.close();
     // The session opened before the reload still has CHUNKING.
     await old.command('MAIL FROM:<a@x.test>');
     await old.command('RCPT TO:<bob@localhost>');
-    assert.equal((await old.command('BDAT 4 LAST\r\nhi\r\n')).code, 250);
+    assert.equal((await old.command('BDAT 4 LAST\r\nhi')).code, 250);
     old.close();
     // A bad file: barge reload says why and exits 2; SIGHUP keeps the running configuration.
     await writeFile(file, '[listener.smtp]\nchunking = "maybe"\n');

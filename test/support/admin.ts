@@ -1,10 +1,12 @@
 /** The admin console of a test server on a free loopback port, and a cookie-keeping HTTP client for it. */
+import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/load.js';
 import { startAdmin, type RunningAdmin } from '../../src/admin/server.js';
 import { reloadServer } from '../../src/server/reload.js';
 import type { TestBarge } from './barge.js';
+import { RawSmtp } from './raw-client.js';
 import { TEST_HOSTNAME } from './barge.js';
 
 export async function startConsole(b: TestBarge): Promise<RunningAdmin & { readonly configFile: string }> {
@@ -55,4 +57,34 @@ export class ConsoleClient {
     if (token !== undefined) this.csrf = token;
     return { status: r.status, location: r.headers.get('location'), body, headers: r.headers };
   }
+}
+
+export interface SubmitOptions {
+  readonly method?: 'BDAT' | 'DATA';
+  readonly helo?: string;
+  readonly from?: string;
+}
+
+/** Submits one message: by BDAT in exactly the given chunks (the default), or by DATA. Returns the queue id. */
+export async function submit(port: number, chunks: readonly string[], to: string, options: SubmitOptions = {}): Promise<string> {
+  const c = await RawSmtp.connect(port);
+  await c.reply();
+  await c.command(`EHLO ${options.helo ?? 'client.test'}`);
+  assert.equal((await c.command(`MAIL FROM:<${options.from ?? 'alice@sender.test'}>`)).code, 250);
+  assert.equal((await c.command(`RCPT TO:<${to}>`)).code, 250);
+  let last;
+  if (options.method === 'DATA') {
+    await c.command('DATA');
+    await c.send(`${chunks.join('')}.\r\n`);
+    last = await c.reply();
+  } else {
+    for (const [i, chunk] of chunks.entries()) {
+      // BDAT's chunk follows its command line exactly: no CRLF after it (RFC 3030 2).
+      await c.send(`BDAT ${Buffer.byteLength(chunk)}${i === chunks.length - 1 ? ' LAST' : ''}\r\n${chunk}`);
+      last = await c.reply();
+    }
+  }
+  c.close();
+  assert.equal(last?.code, 250, last?.raw);
+  return /queued as ([0-9A-Z]+)/.exec(last.lines[0] ?? '')?.[1] ?? '';
 }

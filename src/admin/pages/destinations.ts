@@ -7,7 +7,7 @@ import { action, pill, table, type Html, type PageContext } from '../layout.js';
 import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
 
 function report(r: ProbeReport, cleared: number): Html {
-  return html`<h2>Probe of ${r.host}:${r.port}: ${pill(r.verdict)}</h2><p>${r.text}${cleared > 0 ? ` The path is clean: ${cleared} quirk(s) forgotten.` : ''}</p>
+  return html`<h2>Probe of ${r.host}:${r.port}: ${pill(r.verdict, r.exitCode === 0 ? 'ok' : 'bad')}</h2><p>${r.text}${cleared > 0 ? ` The path is clean: ${cleared} quirk(s) forgotten.` : ''}</p>
 <p>Banner: <span class="mono">${r.banner ?? '(none)'}</span><br>Keywords: <span class="mono">${r.keywords.join(', ') || '(none)'}</span>${r.maskedKeywords.length === 0 ? '' : html` · masked: <span class="mono">${r.maskedKeywords.join(', ')}</span>`}</p>
 ${table(['Step', 'Command', 'Reply', 'Time'], r.steps.map((s) => html`<tr><td>${s.step}</td><td class="mono">${s.command === '' ? '(wait)' : s.command}</td><td class="mono">${s.reply === undefined ? (s.error === undefined ? 'ok' : `error: ${s.error}`) : `${s.reply.code} ${s.reply.text}`}</td><td>${s.ms} ms</td></tr>`))}`;
 }

@@ -68,7 +68,7 @@ export function registerListeners(app: AdminApp, request: RequestOf, deps: PageD
       const v = choose(l, config, new Set(l.extensions), outboundAllowsBdat(config.delivery.outboundMask));
       return html`<h2>${l.name} <span class="muted mono">${bound === undefined ? `${l.host}:${l.port}` : `${bound.host}:${bound.port}`}</span></h2>
 <form method="post" action="/listeners/${l.name}/apply" data-listener="${l.name}" data-preview="/listeners/${l.name}/preview"><input type="hidden" name="_csrf" value="${r.session.csrf}">
-<div class="cards"><div class="card"><div class="l">SmtpInboundCommandSupportOptions</div><div class="mask" data-inbound>${v.inbound}</div></div>
+<div class="masks"><div class="card"><div class="l">SmtpInboundCommandSupportOptions</div><div class="mask" data-inbound>${v.inbound}</div></div>
 <div class="card"><div class="l">SmtpOutboundCommandSupportOptions</div><div class="mask" data-outbound>${v.outbound}</div></div></div>
 <div class="switches">${EXTENSIONS.map((e) => html`<label><input type="checkbox" name="ext" value="${e}" ${l.extensions.has(e) ? 'checked' : ''}> ${e}${MASKED.has(e) ? html` <span class="muted">(bit ${INBOUND_BITS[e as keyof typeof INBOUND_BITS]})</span>` : ''}</label>`)}
 <label><input type="checkbox" name="outbound_bdat" ${outboundAllowsBdat(config.delivery.outboundMask) ? 'checked' : ''}> Outbound BDAT <span class="muted">(bit 2, all listeners)</span></label></div>

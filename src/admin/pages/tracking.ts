@@ -46,7 +46,7 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
 <label>Recipient<input name="recipient" value="${q('recipient')}"></label>
 <label>From (UTC)<input name="since" type="datetime-local" value="${q('since')}"></label><label>To (UTC)<input name="until" type="datetime-local" value="${q('until')}"></label>
 <button type="submit">Search</button></form>
-${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(({ received: r, outcomes }) => html`<tr><td>${r.time.replace('T', ' ').slice(0, 19)}</td><td class="mono"><a href="/tracking/${r.id}">${r.id}</a></td><td class="mono">${r.from === '' ? '<>' : r.from}</td><td class="mono">${r.rcpts.join(', ')}</td><td>${r.method}${r.method === 'BDAT' ? ` / ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}` : ''}</td><td>${r.rcpts.map((x) => pill(outcomes.get(x) ?? 'queued'))}</td></tr>`), 'No message matches.')}`;
+${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(({ received: r, outcomes }) => html`<tr><td class="when">${r.time.replace('T', ' ').slice(0, 19)}</td><td class="mono"><a href="/tracking/${r.id}">${r.id}</a></td><td class="mono">${r.from === '' ? '<>' : r.from}</td><td class="mono">${r.rcpts.join(', ')}</td><td>${r.method}${r.method === 'BDAT' ? ` / ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}` : ''}</td><td>${r.rcpts.map((x) => pill(outcomes.get(x) ?? 'queued'))}</td></tr>`), 'No message matches.')}`;
     return request(c).page('Message tracking', body);
   });
 
@@ -55,7 +55,7 @@ ${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], f
     await deps.server.flushLogs();
     const story = messageStory(await records(), id);
     const body = html`<p><a href="/tracking">← Search</a> · <a href="/queue/${id}">Queue entry</a></p>
-${table(['Time (UTC)', 'What happened'], story.map((r) => html`<tr><td class="mono">${r.time.replace('T', ' ').slice(0, 23)}</td><td>${storyLine(r)}</td></tr>`), 'Nothing tracked for this id.')}`;
+${table(['Time (UTC)', 'What happened'], story.map((r) => html`<tr><td class="mono when">${r.time.replace('T', ' ').slice(0, 23)}</td><td>${storyLine(r)}</td></tr>`), 'Nothing tracked for this id.')}`;
     return request(c).page(`Message ${id}`, body);
   });
 }
