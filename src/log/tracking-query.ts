@@ -6,6 +6,7 @@ import type { TrackingRecord } from './tracking.js';
 
 export interface TrackingSearch {
   readonly id?: string;
+  readonly messageId?: string;
   readonly sender?: string;
   readonly recipient?: string;
   readonly since?: Date;
@@ -39,7 +40,7 @@ export function searchMessages(records: readonly TrackingRecord[], q: TrackingSe
     const t = Date.parse(r.time);
     if (q.since !== undefined && t < q.since.getTime()) continue;
     if (q.until !== undefined && t > q.until.getTime()) continue;
-    if (!has(r.id, q.id) || !has(r.from, q.sender) || !(q.recipient === undefined || q.recipient === '' || r.rcpts.some((x) => has(x, q.recipient)))) continue;
+    if (!has(r.id, q.id) || !has(r.messageId ?? '', q.messageId) || !has(r.from, q.sender) || !(q.recipient === undefined || q.recipient === '' || r.rcpts.some((x) => has(x, q.recipient)))) continue;
     out.push({ received: r, outcomes: outcomes.get(r.id) ?? new Map() });
   }
   return out;

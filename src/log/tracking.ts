@@ -16,7 +16,7 @@ import { Appender } from './appender.js';
 
 export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
-  | { event: 'received'; id: string; listener: string; clientIp: string; helo: string; from: string; rcpts: readonly string[]; size: number; body: '7BIT' | '8BITMIME' | 'BINARYMIME'; smtputf8: boolean; method: TransferMethod; chunks: number; envid?: string }
+  | { event: 'received'; id: string; listener: string; clientIp: string; helo: string; from: string; rcpts: readonly string[]; size: number; body: '7BIT' | '8BITMIME' | 'BINARYMIME'; smtputf8: boolean; method: TransferMethod; chunks: number; envid?: string; messageId?: string }
   | { event: 'rejected'; listener: string; clientIp: string; from: string; reason: string; method: TransferMethod | 'NONE' }
   | { event: 'delivered'; id: string; rcpt: string; via: 'maildir' | 'smtp'; detail: string; method?: TransferMethod; chunks?: number; fallback?: string }
   | { event: 'deferred'; id: string; rcpt: string; reason: string; nextAttempt?: string }

@@ -126,10 +126,10 @@ test('the setup link printed at start leads in; an administrator added there can
   await page.goto(consoleUrl);
 });
 
-test('a message sent by BDAT in three chunks shows in tracking with its chunk count', async () => {
-  const id = await send(['Subject: chunked\r\n\r\n', 'part two\r\n', 'part three\r\n'], 'bob@localhost');
+test('a message sent by BDAT in three chunks is found by its Message-ID in tracking, with its chunk count', async () => {
+  const id = await send(['Subject: chunked\r\nMessage-ID: <chunked-1@sender.test>\r\n\r\n', 'part two\r\n', 'part three\r\n'], 'bob@localhost');
   await page.goto(new URL('/tracking', consoleUrl).href);
-  await page.fill('input[name=recipient]', 'bob@localhost');
+  await page.fill('input[name=messageId]', 'chunked-1@sender.test');
   await page.click('form.filters button');
   await page.click(`a[href="/tracking/${id}"]`);
   await page.getByText('in 3 chunks').waitFor();

@@ -16,7 +16,7 @@ function when(text: string | undefined): Date | undefined {
 export function storyLine(r: TrackingRecord): Html {
   switch (r.event) {
     case 'received':
-      return html`Received on <b>${r.listener}</b> from ${r.helo} [${r.clientIp}] by <b>${r.method}</b>${r.method === 'BDAT' ? html` in <b>${r.chunks} chunk${r.chunks === 1 ? '' : 's'}</b>` : ''}: ${r.size} octets, ${r.body}, from <span class="mono">${r.from === '' ? '<>' : r.from}</span> to <span class="mono">${r.rcpts.join(', ')}</span>`;
+      return html`Received on <b>${r.listener}</b> from ${r.helo} [${r.clientIp}] by <b>${r.method}</b>${r.method === 'BDAT' ? html` in <b>${r.chunks} chunk${r.chunks === 1 ? '' : 's'}</b>` : ''}: ${r.messageId === undefined ? '' : html`<span class="mono">${r.messageId}</span>, `}${r.size} octets, ${r.body}, from <span class="mono">${r.from === '' ? '<>' : r.from}</span> to <span class="mono">${r.rcpts.join(', ')}</span>`;
     case 'delivered':
       return html`${pill('delivered')} <span class="mono">${r.rcpt}</span> via ${r.via}${r.method === undefined ? '' : html` by <b>${r.method}</b>${r.method === 'BDAT' && r.chunks !== undefined ? ` in ${r.chunks} chunk(s)` : ''}`}: <span class="mono">${r.detail}</span>${r.fallback === undefined ? '' : html`<br>${pill('fallback')} ${r.fallback}`}`;
     case 'deferred':
@@ -38,11 +38,11 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
     const q = (k: string): string => c.req.query(k)?.trim() ?? '';
     const since = when(q('since'));
     const until = when(q('until'));
-    const search: TrackingSearch = { id: q('id'), sender: q('sender'), recipient: q('recipient'), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
+    const search: TrackingSearch = { id: q('id'), messageId: q('messageId'), sender: q('sender'), recipient: q('recipient'), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
     await deps.server.flushLogs();
     const found = searchMessages(await records(), search);
     const body = html`<form class="filters" method="get" action="/tracking">
-<label>Queue id<input name="id" value="${q('id')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
+<label>Queue id<input name="id" value="${q('id')}"></label><label>Message-ID<input name="messageId" value="${q('messageId')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
 <label>Recipient<input name="recipient" value="${q('recipient')}"></label>
 <label>From (UTC)<input name="since" type="datetime-local" value="${q('since')}"></label><label>To (UTC)<input name="until" type="datetime-local" value="${q('until')}"></label>
 <button type="submit">Search</button></form>
