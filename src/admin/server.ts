@@ -33,6 +33,8 @@ export interface RunningAdmin {
   readonly url: string;
   /** A one-time login link while no admin user exists. */
   readonly setupUrl: string | undefined;
+  /** Takes the SMTP certificate again after a reload (HTTPS only). */
+  refreshTls(): void;
   close(): Promise<void>;
 }
 
@@ -134,7 +136,8 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
 
   const listener = getRequestListener(app.fetch);
   const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, now))) : undefined;
-  const http: Server = tls === undefined ? createHttp(listener) : createHttps({ ...tls.pem, minVersion: 'TLSv1.2' }, listener);
+  const https = tls === undefined ? undefined : createHttps({ ...tls.pem, minVersion: 'TLSv1.2' }, listener);
+  const http: Server = https ?? createHttp(listener);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(admin.listen.port, admin.listen.host, () => {
@@ -150,6 +153,9 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   return {
     url,
     setupUrl: token === undefined ? undefined : `${url}setup?token=${token}`,
+    refreshTls: () => {
+      if (tls !== undefined) https?.setSecureContext({ ...tls.pem, minVersion: 'TLSv1.2' });
+    },
     close: () =>
       new Promise<void>((resolve) => {
         http.close(() => resolve());

@@ -4,6 +4,7 @@
  * code that changes queue entries outside the runner; the web console calls the same ones.
  * Retry and flush make entries due now; a running server takes them at its next scan.
  */
+import { readdir } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { initialState, type EntryState } from '../queue/runner.js';
@@ -51,36 +52,41 @@ export async function loadEntry(spool: Spool, id: string): Promise<QueueEntry | 
   }
 }
 
+/** Entries examined at most per page, so a filter that matches little still answers in seconds. */
+export const SCAN_LIMIT = 10_000;
+
 /**
- * One page of entries, oldest first. Ids sort by arrival, so the age filter costs nothing and the
- * scan stops once the page is full: the first pages stay quick with 100,000 entries queued.
+ * One page of entries, oldest first, after the entry `after` (a cursor: the queue changes between
+ * pages). Ids sort by arrival, so the age filter costs nothing; other filters read envelopes, at most
+ * `SCAN_LIMIT` a page. `next` is the cursor of the following page, when there is one.
  */
-export async function listEntries(spool: Spool, filter: QueueFilter, offset: number, limit: number, now: Date): Promise<{ entries: QueueEntry[]; more: boolean; total: number }> {
+export async function listEntries(spool: Spool, filter: QueueFilter, after: string | undefined, limit: number, now: Date): Promise<{ entries: QueueEntry[]; next: string | undefined; total: number }> {
   const ids = await spool.list();
   const entries: QueueEntry[] = [];
-  let skipped = 0;
-  for (const id of ids) {
-    if (filter.olderThanMs !== undefined && now.getTime() - arrivalOf(id) < filter.olderThanMs) break;
-    if (filter.domain !== undefined || filter.kind !== undefined || skipped + entries.length >= offset) {
-      const entry = await loadEntry(spool, id);
-      if (entry === undefined) continue;
-      if (filter.kind !== undefined && entry.kind !== filter.kind) continue;
-      if (filter.domain !== undefined && !entry.state.rcpts.some((r) => r.status === 'pending' && domainOf(r.address) === filter.domain)) continue;
-      if (skipped < offset) skipped++;
-      else if (entries.length < limit) entries.push(entry);
-      else return { entries, more: true, total: ids.length };
-    } else {
-      skipped++;
+  let i = after === undefined ? 0 : ids.findIndex((id) => id > after);
+  if (i < 0) i = ids.length;
+  for (let scanned = 0; i < ids.length && entries.length < limit && scanned < SCAN_LIMIT; i++, scanned++) {
+    const id = ids[i] ?? '';
+    if (filter.olderThanMs !== undefined && now.getTime() - arrivalOf(id) < filter.olderThanMs) {
+      i = ids.length;
+      break;
     }
+    const entry = await loadEntry(spool, id);
+    if (entry === undefined) continue;
+    if (filter.kind !== undefined && entry.kind !== filter.kind) continue;
+    if (filter.domain !== undefined && !entry.state.rcpts.some((r) => r.status === 'pending' && domainOf(r.address) === filter.domain)) continue;
+    entries.push(entry);
   }
-  return { entries, more: false, total: ids.length };
+  const last = ids[i - 1];
+  return { entries, next: i < ids.length && last !== undefined ? last : undefined, total: ids.length };
 }
 
-/** Queue size by state; only entries tried before have a state file to read. */
+/** Queue size by state; only entries tried (or held) before have a state file to read. */
 export async function queueCounts(spool: Spool): Promise<Map<string, number>> {
   const counts = new Map<string, number>([['queued', 0], ['deferred', 0], ['held', 0]]);
+  const withState = new Set((await readdir(spool.stateDir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
   for (const id of await spool.list()) {
-    const state = await spool.readState<EntryState>(id);
+    const state = withState.has(id) ? await spool.readState<EntryState>(id) : undefined;
     const kind = state === undefined ? 'queued' : kindOf(state);
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }

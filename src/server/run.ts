@@ -7,7 +7,7 @@ import { Resolver } from 'node:dns/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Config, ListenerConfig } from '../config/types.js';
-import { W3cLog, type ProtocolLogEntry, type W3cLogOptions } from '../log/w3c.js';
+import type { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
 import { formatReply, Reply } from '../protocol/replies.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
@@ -24,7 +24,7 @@ import { TlsCredentials } from './tls.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
-import { BargeMetrics } from '../admin/metrics.js';
+import { BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
 import { queueCounts } from '../cli/queue.js';
 import { startAdmin, type RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
@@ -38,6 +38,8 @@ export interface RunningServer {
   readonly tls: TlsCredentials | undefined;
   readonly metrics: BargeMetrics;
   readonly quirks: QuirkStore;
+  /** Queue size by state, at most 10 s old (counting reads the state files: slow with a large queue). */
+  queueCounts(): Promise<ReadonlyMap<string, number>>;
   /** The configuration new sessions and deliveries use (it changes on reload). */
   config(): Config;
   /**
@@ -207,8 +209,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     throw e;
   }
   if (!config.queue.hold) runner.start();
+  let counted: { at: number; counts: Promise<Map<string, number>> } | undefined;
+  const counts = (): Promise<Map<string, number>> => {
+    if (counted === undefined || performance.now() - counted.at > 10_000) counted = { at: performance.now(), counts: queueCounts(spool) };
+    return counted.counts;
+  };
   metrics.attach({
-    queueByState: () => queueCounts(spool),
+    queueByState: counts,
     openConnections: () => connections.size,
     oldestMessageAgeSeconds: async () => {
       // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
@@ -253,6 +260,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tls,
     metrics,
     quirks,
+    queueCounts: counts,
     config: () => current,
     reload,
     track,
@@ -261,19 +269,6 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     stop: () => (stopping ??= stop()),
   };
-}
-
-/** A listener's W3C log that also shows each entry to the metrics. */
-class ObservedW3cLog extends W3cLog {
-  readonly #observe: (entry: ProtocolLogEntry) => void;
-  constructor(options: W3cLogOptions, observe: (entry: ProtocolLogEntry) => void) {
-    super(options);
-    this.#observe = observe;
-  }
-  override write(entry: ProtocolLogEntry): void {
-    super.write(entry);
-    this.#observe(entry);
-  }
 }
 
 /** How `barge serve` reads its configuration again (SIGHUP, `barge reload`, the console). */
@@ -293,16 +288,17 @@ export async function runServer(config: Config, say: (line: string) => void, opt
   const tls = server.tls;
   if (tls !== undefined) say(`barge: STARTTLS with ${tls.description}`);
   const load = options?.load ?? (async (): Promise<Config> => config);
+  let admin: RunningAdmin | undefined;
   // SIGHUP re-reads the configuration and the certificate without dropping a connection.
   const reload = async (): Promise<ReloadResult> => {
     const result = await reloadServer(server, load);
+    admin?.refreshTls();
     say(`barge: ${result.message}`);
     return result;
   };
   const onHup = (): void => void reload();
   process.on('SIGHUP', onHup);
   await writePid(config.dataDir);
-  let admin: RunningAdmin | undefined;
   try {
     if (config.admin !== undefined && options !== undefined) {
       admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile });

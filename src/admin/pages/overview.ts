@@ -2,7 +2,6 @@
 import { html } from 'hono/html';
 import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
 import { perMinute, type MinuteCounts } from '../../log/tracking-query.js';
-import { queueCounts } from '../../cli/queue.js';
 import { dataPaths } from '../../server/run.js';
 import { table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
@@ -44,7 +43,7 @@ export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDe
     const now = deps.now();
     const config = server.config();
     const records = await readTrackingLog(dataPaths(config.dataDir).tracking, new Date(now.getTime() - 3_600_000));
-    const counts = await queueCounts(server.spool);
+    const counts = await server.queueCounts();
     const queued = [...counts.values()].reduce((a, b) => a + b, 0);
     const t = today(records, now);
     const open = (await server.metrics.registry.getSingleMetric('barge_open_connections')?.get())?.values[0]?.value ?? 0;

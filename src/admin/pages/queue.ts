@@ -1,6 +1,6 @@
 /** Queue: filtered, paged entries; one entry's envelope and recipients; retry, hold/release, delete, bounce. */
 import { html } from 'hono/html';
-import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, retryEntries, type EntryKind, type QueueEntry, type QueueFilter } from '../../cli/queue.js';
+import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, retryEntries, SCAN_LIMIT, type EntryKind, type QueueEntry, type QueueFilter } from '../../cli/queue.js';
 import { makeIdSource } from '../../queue/ids.js';
 import { action, age, pill, table, type Html, type PageContext } from '../layout.js';
 import { done, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
@@ -34,11 +34,11 @@ ${action(ctx, `/queue/${id}/delete`, 'Delete', {}, { confirm: `Delete ${id}? No 
 export function registerQueue(app: AdminApp, request: RequestOf, deps: PageDeps): void {
   app.get('/queue', async (c) => {
     const filter = filterOf((k) => c.req.query(k));
-    const pageNo = Math.max(0, Math.floor(Number(c.req.query('page') ?? '0')) || 0);
+    const after = c.req.query('after');
     const now = deps.now();
-    const { entries, more, total } = await listEntries(deps.server.spool, filter, pageNo * PAGE_SIZE, PAGE_SIZE, now);
-    const link = (p: number): string => {
-      const u = new URLSearchParams(Object.entries({ domain: c.req.query('domain') ?? '', state: c.req.query('state') ?? '', older: c.req.query('older') ?? '', page: String(p) }).filter(([, v]) => v !== ''));
+    const { entries, next, total } = await listEntries(deps.server.spool, filter, after === '' ? undefined : after, PAGE_SIZE, now);
+    const link = (cursor: string | undefined): string => {
+      const u = new URLSearchParams(Object.entries({ domain: c.req.query('domain') ?? '', state: c.req.query('state') ?? '', older: c.req.query('older') ?? '', after: cursor ?? '' }).filter(([, v]) => v !== ''));
       return `/queue?${u.toString()}`;
     };
     const body = html`<form class="filters" method="get" action="/queue">
@@ -46,9 +46,9 @@ export function registerQueue(app: AdminApp, request: RequestOf, deps: PageDeps)
 <label>State<select name="state"><option value="">any</option>${KINDS.map((k) => html`<option ${filter.kind === k ? 'selected' : ''}>${k}</option>`)}</select></label>
 <label>Older than (minutes)<input name="older" type="number" min="0" value="${c.req.query('older') ?? ''}"></label>
 <button type="submit">Filter</button></form>
-<p class="muted">${total} message(s) in the queue; showing ${entries.length === 0 ? 0 : pageNo * PAGE_SIZE + 1}–${pageNo * PAGE_SIZE + entries.length} of the matches, oldest first.</p>
-${table(['Queue id', 'Age', 'Sender', 'Pending recipients', 'Size', 'Method / chunks', 'State'], entries.map((e) => row(e, now)), 'The queue is empty.')}
-<div class="pager">${pageNo > 0 ? html`<a href="${link(pageNo - 1)}">← Newer</a>` : ''}<span class="muted">page ${pageNo + 1}</span>${more ? html`<a href="${link(pageNo + 1)}">Older →</a>` : ''}</div>`;
+<p class="muted">${total} message(s) in the queue; ${entries.length} shown${after === undefined ? '' : ` after ${after}`}, oldest first${next !== undefined && entries.length < PAGE_SIZE ? `; ${SCAN_LIMIT} entries examined, go on with Older` : ''}.</p>
+${table(['Queue id', 'Age', 'Sender', 'Pending recipients', 'Size', 'Method / chunks', 'State'], entries.map((e) => row(e, now)), next === undefined ? 'No entry matches.' : 'No match among the entries examined so far.')}
+<div class="pager">${after === undefined ? '' : html`<a href="${link(undefined)}">⇤ Oldest</a>`}${next === undefined ? '' : html`<a href="${link(next)}">Older →</a>`}</div>`;
     return request(c).page('Queue', body, flashOf(c));
   });
 
