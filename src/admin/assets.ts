@@ -26,8 +26,9 @@ th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line);
 th { background:#eef2f6; font-weight:600; font-size:12px; color:#34495e; }
 a { color:var(--accent); }
 td.when { white-space:nowrap; }
-.scroll { overflow-x:auto; }
+.scroll { overflow-x:auto; } .scroll table { width:auto; min-width:100%; }
 .scroll td, .scroll th { white-space:nowrap; }
+.scroll td.wrap { white-space:normal; word-break:break-all; min-width:280px; max-width:560px; }
 .masks { display:grid; grid-template-columns:repeat(auto-fill,minmax(330px,1fr)); gap:12px; margin-bottom:8px; }
 .masks .l { text-transform:none; font-size:13px; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; word-break:break-all; }

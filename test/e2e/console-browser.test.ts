@@ -78,7 +78,7 @@ before(async () => {
     '[delivery]',
     'reply_timeout = "2s"  # the BDAT black hole is noticed after this long',
     '[log]',
-    'w3c_fields = ["date", "time", "c-ip", "cs-username", "s-port", "cs-method", "cs-uri-query", "sc-status", "time-taken"]',
+    'w3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status", "time-taken"]',
     '[routes]',
     `"remote.test" = "127.0.0.1:${middleboxPort}"`,
     '"unreachable.test" = "127.0.0.1:1"',

@@ -21,7 +21,7 @@ export function registerLog(app: AdminApp, request: RequestOf, deps: PageDeps): 
 <label>Search<input name="q" value="${search}" placeholder="address, verb, IP, status"></label><button type="submit">Show</button></form>
 ${!config.log.w3c.enabled ? html`<p class="flash">The W3C log is turned off (<code>[log] w3c = false</code>).</p>` : ''}
 <p class="muted">Newest first; at most 500 entries${search === '' ? '' : ' matching the search'}. Outbound sessions are the lines whose cs-username is OutboundConnectionCommand or OutboundConnectionResponse.</p>
-<div class="scroll">${table(log?.fields ?? [], (log?.rows ?? []).map((r) => html`<tr>${r.map((v) => html`<td class="mono">${v}</td>`)}</tr>`), 'No entries.')}</div>`;
+<div class="scroll">${table(log?.fields ?? [], (log?.rows ?? []).map((r) => html`<tr>${r.map((v, i) => html`<td class="mono ${log?.fields[i] === 'cs-uri-query' ? 'wrap' : ''}">${v}</td>`)}</tr>`), 'No entries.')}</div>`;
     return request(c).page('Protocol log', body);
   });
 }
