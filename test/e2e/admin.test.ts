@@ -91,7 +91,9 @@ test('without a session the console shows only the login form; POSTs need the CS
     assert.equal(first.location, '/users?setup=1');
     assert.match((await setup.get('/users?setup=1')).body, /add an administrator now/);
     assert.equal((await new ConsoleClient(admin.url).get(link.pathname + link.search)).status, 403);
-    assert.equal((await changeUser(b.dataDir, { action: 'add', name: 'root', password: 'correct horse', admin: true })), undefined);
+    const added = await run(process.execPath, [BIN, 'user', 'add', 'root', '--admin', '--password-stdin', '--data-dir', b.dataDir], 'correct horse\n');
+    assert.equal(added.stdout.trim(), 'added root (admin)', added.stderr);
+    assert.match((await run(process.execPath, [BIN, 'user', 'list', '--data-dir', b.dataDir])).stdout, /^root \[admin\]$/m);
     assert.equal((await changeUser(b.dataDir, { action: 'add', name: 'mailuser', password: 'pw' })), undefined);
     // An AUTH user who is not an admin cannot log in.
     assert.equal((await anon.post('/login', { user: 'mailuser', password: 'pw' })).status, 401);
