@@ -8,7 +8,8 @@ import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
 
 function when(text: string | undefined): Date | undefined {
   if (text === undefined || text === '') return undefined;
-  const t = Date.parse(text);
+  // A datetime-local value has no zone; the form asks for UTC, as the tracking log is written.
+  const t = Date.parse(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(text) ? `${text}Z` : text);
   return Number.isNaN(t) ? undefined : new Date(t);
 }
 
@@ -33,19 +34,22 @@ export function storyLine(r: TrackingRecord): Html {
 }
 
 export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDeps): void {
-  const records = (): Promise<TrackingRecord[]> => readTrackingLog(dataPaths(deps.server.config().dataDir).tracking);
+  const records = (since?: Date): Promise<TrackingRecord[]> => readTrackingLog(dataPaths(deps.server.config().dataDir).tracking, since);
   app.get('/tracking', async (c) => {
     const q = (k: string): string => c.req.query(k)?.trim() ?? '';
     const since = when(q('since'));
     const until = when(q('until'));
     const search: TrackingSearch = { id: q('id'), messageId: q('messageId'), sender: q('sender'), recipient: q('recipient'), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
     await deps.server.flushLogs();
-    const found = searchMessages(await records(), search);
+    // Without a start time, the last week's files are searched (the log keeps every day).
+    const from = since ?? new Date(deps.now().getTime() - 7 * 86_400_000);
+    const found = searchMessages(await records(from), search);
     const body = html`<form class="filters" method="get" action="/tracking">
 <label>Queue id<input name="id" value="${q('id')}"></label><label>Message-ID<input name="messageId" value="${q('messageId')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
 <label>Recipient<input name="recipient" value="${q('recipient')}"></label>
 <label>From (UTC)<input name="since" type="datetime-local" value="${q('since')}"></label><label>To (UTC)<input name="until" type="datetime-local" value="${q('until')}"></label>
 <button type="submit">Search</button></form>
+<p class="muted">Newest first, at most 200 messages${since === undefined ? ', from the last 7 days unless a start is given' : ''}.</p>
 ${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(({ received: r, outcomes }) => html`<tr><td class="when">${r.time.replace('T', ' ').slice(0, 19)}</td><td class="mono"><a href="/tracking/${r.id}">${r.id}</a></td><td class="mono">${r.from === '' ? '<>' : r.from}</td><td class="mono">${r.rcpts.join(', ')}</td><td>${r.method}${r.method === 'BDAT' ? ` / ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}` : ''}</td><td>${r.rcpts.map((x) => pill(outcomes.get(x) ?? 'queued'))}</td></tr>`), 'No message matches.')}`;
     return request(c).page('Message tracking', body);
   });
