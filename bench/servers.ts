@@ -45,7 +45,7 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
 export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge'): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
   const child = spawn(process.execPath, ['--max-semi-space-size=1', join(ROOT, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
-     '--max-message-size', '200MB', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+     '--max-message-size', '200MB', '--admin-listen', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
   return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
 }

@@ -1,5 +1,5 @@
 // Makes a checkout runnable: installs npm dependencies when missing, compiles TypeScript,
-// and with --test installs the Debian packages the interoperability tests use (when root and missing).
+// and with --test installs the Debian packages the interoperability and browser tests use (when root and missing).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,8 @@ if (!existsSync(join(root, 'node_modules', 'typescript'))) run('npm', ['ci', '--
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
 
 if (process.argv.includes('--test')) {
-  const needed = [['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base']];
+  // Chromium drives the console's browser tests (playwright-core never downloads a browser).
+  const needed = [['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base'], ['chromium', 'chromium']];
   const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0 || existsSync(`/usr/sbin/${bin}`);
   const missing = needed.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
   if (missing.length > 0) {

@@ -1,12 +1,13 @@
 /**
  * The users who may AUTH, in `<dataDir>/users`: one per line,
  *
- *     alice@example.test:scrypt$16384$8$1$<salt base64>$<key base64>[:alias@example.test,@example.org]
+ *     alice@example.test:scrypt$16384$8$1$<salt base64>$<key base64>[:alias@example.test,@example.org[:admin]]
  *
  * Names are lower case (usually the user's address). A password is kept only as a salted scrypt
  * key (RFC 7914; N, r and p are stored per entry so they can change later), checked in constant
  * time. The optional third field lists more MAIL FROM addresses the user may use on a submission
- * listener; "@domain" allows every address of that domain. Lines starting with "#" are comments.
+ * listener; "@domain" allows every address of that domain. A fourth field "admin" lets the user log in
+ * to the web console. Lines starting with "#" are comments.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -17,6 +18,8 @@ export interface UserEntry {
   readonly name: string;
   readonly hash: string;
   readonly addresses: readonly string[];
+  /** May log in to the web console. */
+  readonly admin?: boolean;
 }
 
 const PARAMS = { N: 16384, r: 8, p: 1 } as const;
@@ -56,16 +59,18 @@ export function parseUsers(text: string): UserEntry[] {
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const [name = '', hash = '', aliases = ''] = line.split(':');
+    const [name = '', hash = '', aliases = '', roles = ''] = line.split(':');
     if (name === '' || hash === '') continue;
-    out.push({ name: name.toLowerCase(), hash, addresses: aliases.split(',').map((a) => a.trim().toLowerCase()).filter((a) => a !== '') });
+    const addresses = aliases.split(',').map((a) => a.trim().toLowerCase()).filter((a) => a !== '');
+    out.push({ name: name.toLowerCase(), hash, addresses, ...(roles.split(',').includes('admin') ? { admin: true } : {}) });
   }
   return out;
 }
 
 export function formatUsers(entries: readonly UserEntry[]): string {
-  const header = '# Barge AUTH users: name:scrypt-hash[:more,sender,addresses]. Edit with `barge user`.\n';
-  return header + entries.map((e) => `${e.name}:${e.hash}${e.addresses.length === 0 ? '' : `:${e.addresses.join(',')}`}\n`).join('');
+  const header = '# Barge AUTH users: name:scrypt-hash[:more,sender,addresses[:admin]]. Edit with `barge user`.\n';
+  const tail = (e: UserEntry): string => (e.admin === true ? `:${e.addresses.join(',')}:admin` : e.addresses.length === 0 ? '' : `:${e.addresses.join(',')}`);
+  return header + entries.map((e) => `${e.name}:${e.hash}${tail(e)}\n`).join('');
 }
 
 export class UserStore {

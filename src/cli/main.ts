@@ -4,7 +4,11 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
+import { resolve } from 'node:path';
+import { buildConfig, ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { consoleConfigPath, defaultConfigPath } from '../config/edit.js';
+import { pidPath, runningPid } from '../server/reload.js';
 import { runServer } from '../server/run.js';
 import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
@@ -14,6 +18,7 @@ import { runRoutes } from './routes.js';
 import { runProbe } from './probe.js';
 import { runMiddlebox } from './middlebox.js';
 import { runDkim } from './dkim.js';
+import { DEFAULTS } from '../config/schema.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -22,9 +27,12 @@ commands:
         [--local-domain DOMAIN]... [--max-message-size SIZE]
         [--route DOMAIN=HOST:PORT]... [--smart-host HOST:PORT] [--queue-only]
         [--tls-cert FILE --tls-key FILE] [--listen-tls HOST:PORT] [--listen-submission HOST:PORT]
-        [--relay-network CIDR]...
-                      receive and deliver mail (default: 127.0.0.1:2525, data in ./var)
-  queue list|show ID|retry ID|flush|delete ID [--config FILE] [--data-dir DIR]
+        [--relay-network CIDR]... [--admin-listen HOST:PORT|off]
+                      receive and deliver mail (default: 127.0.0.1:2525, data in ./var),
+                      with the web console and /metrics on 127.0.0.1:8025
+  reload [--config FILE] [--data-dir DIR]
+                      check the configuration, then have the running server re-read it (SIGHUP)
+  queue list|show ID|retry ID|flush|hold ID|release ID|bounce ID|delete ID [--config FILE] [--data-dir DIR]
                       read and adjust the queue
   send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --data-dir DIR] < message
                       submit a message to the running server (or straight into the spool)
@@ -36,8 +44,8 @@ commands:
                       with --data-dir, a clean verdict also forgets the quirks learnt for HOST
   middlebox --listen HOST:PORT --upstream HOST:PORT --mode MODE [--tarpit S]
                       a TCP proxy that breaks SMTP like an ESMTP-inspecting firewall (for tests)
-  user add|passwd|del|list [NAME] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
-                      manage the users who may AUTH (scrypt hashes in DATA_DIR/users)
+  user add|passwd|del|list [NAME] [--admin] [--password-stdin] [--address ADDR]... [--config FILE] [--data-dir DIR]
+                      manage the users who may AUTH (scrypt hashes in DATA_DIR/users) and, with --admin, log in to the console
   dkim keygen DOMAIN --selector S [--algorithm rsa|ed25519] [--config FILE] [--data-dir DIR]
   dkim check DOMAIN --selector S [--config FILE] [--data-dir DIR]
                       make a DKIM key (under DATA_DIR/dkim) and print its DNS record; check the published one
@@ -64,6 +72,7 @@ const CONFIG_OPTIONS = {
   'listen-tls': { type: 'string' },
   'listen-submission': { type: 'string' },
   'relay-network': { type: 'string', multiple: true },
+  'admin-listen': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -72,6 +81,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'serve':
+      case 'reload':
       case 'routes':
       case 'queue': {
         const { values, positionals } = parseArgs({ args: rest, options: CONFIG_OPTIONS, allowPositionals: command !== 'serve' });
@@ -90,9 +100,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values['listen-tls'] === undefined ? {} : { listenTls: values['listen-tls'] }),
           ...(values['listen-submission'] === undefined ? {} : { listenSubmission: values['listen-submission'] }),
           ...(values['relay-network'] === undefined ? {} : { relayNetwork: values['relay-network'] }),
+          ...(values['admin-listen'] === undefined ? {} : { adminListen: values['admin-listen'] }),
         };
-        const config = await loadConfig(values.config, flags, hostname());
-        if (command === 'serve') return await runServer(config, err);
+        // Without --config, the settings the console wrote (if any) are the config file.
+        const configFile = values.config ?? consoleConfigPath(resolve(flags.dataDir ?? DEFAULTS.dataDir));
+        const load = (): Promise<Config> => loadConfig(defaultConfigPath(values.config, resolve(flags.dataDir ?? DEFAULTS.dataDir)), flags, hostname());
+        const config = await load();
+        if (command === 'serve') return await runServer(config, err, { load, configFile, check: (text) => buildConfig({ text, file: configFile }, flags, hostname()) });
+        if (command === 'reload') return await signalReload(config, out, err);
         return command === 'queue' ? await runQueue(config, positionals, out, err) : await runRoutes(config, positionals, out, err);
       }
       case 'send': {
@@ -114,11 +129,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'user': {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, 'password-stdin': { type: 'boolean' }, address: { type: 'string', multiple: true } },
+          options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' }, address: { type: 'string', multiple: true } },
           allowPositionals: true,
         });
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
-        const args = [...positionals, ...(values['password-stdin'] === true ? ['--password-stdin'] : []), ...(values.address ?? []).flatMap((a) => ['--address', a])];
+        const args = [...positionals, ...(values['password-stdin'] === true ? ['--password-stdin'] : []), ...(values.admin === true ? ['--admin'] : []), ...(values.address ?? []).flatMap((a) => ['--address', a])];
         return await runUser(args, config.dataDir, process.stdin, out, err);
       }
       case 'dkim': {
@@ -157,6 +172,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/** `barge reload`: the configuration was loaded (so it is valid); the running server is told to re-read it. */
+async function signalReload(config: Config, say: (line: string) => void, err: (line: string) => void): Promise<number> {
+  const pid = await runningPid(config.dataDir);
+  if (pid === undefined) {
+    err(`barge: no running server for ${config.dataDir} (no live pid in ${pidPath(config.dataDir)})`);
+    return 1;
+  }
+  process.kill(pid, 'SIGHUP');
+  say(`configuration is valid; asked the server (pid ${pid}) to reload it`);
+  return 0;
 }
 
 function usage(code: number): number {

@@ -30,6 +30,17 @@ export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR
 exit: 0 clean or no-chunking, 1 a problem was found, 2 unreachable or bad arguments`;
 
 
+/**
+ * A clean probe (exit 0) lifts what Barge remembered about that path: quirks learnt under the name,
+ * or at the address probed. Returns how many went.
+ */
+export async function forgetIfClean(store: QuirkStore, target: HostPort, address: string | undefined, exitCode: number): Promise<number> {
+  if (exitCode !== 0) return 0;
+  let cleared = await store.clear(formatHostPort(target));
+  if (address !== undefined) cleared += await store.clear(formatHostPort({ host: address, port: target.port }));
+  return cleared;
+}
+
 /** A positive number of seconds, in milliseconds. */
 function seconds(value: string | undefined, fallback: number): number | undefined {
   if (value === undefined) return fallback;
@@ -96,7 +107,10 @@ export async function runProbe(args: readonly string[], out: (line: string) => v
     out(JSON.stringify({ host, port, verdict, exitCode, text, findings, banner: banner ?? null, keywords, maskedKeywords, tls, steps, usesBdat }));
   } else for (const line of describe(report)) out(line);
   const dataDir = values['data-dir'];
-  if (report.exitCode === 0 && dataDir !== undefined) await forgetQuirks(dataDir, target, address, out);
+  if (dataDir !== undefined) {
+    const cleared = await forgetIfClean(await QuirkStore.open(quirksPath(dataDir)), target, address, report.exitCode);
+    if (cleared > 0) out(`forgot ${cleared} quirk(s) for ${formatHostPort(target)}: the path is clean`);
+  }
   return report.exitCode;
 }
 
@@ -113,14 +127,6 @@ async function resolveLikeDelivery(host: string, servers: readonly string[] | un
     if (found[0] !== undefined) return found[0];
   }
   return undefined;
-}
-
-/** A clean path lifts what Barge remembered about it: quirks learnt under the name, or at the address probed. */
-async function forgetQuirks(dataDir: string, target: HostPort, address: string | undefined, out: (line: string) => void): Promise<void> {
-  const store = await QuirkStore.open(quirksPath(dataDir));
-  let cleared = await store.clear(formatHostPort(target));
-  if (address !== undefined) cleared += await store.clear(formatHostPort({ host: address, port: target.port }));
-  if (cleared > 0) out(`forgot ${cleared} quirk(s) for ${formatHostPort(target)}: the path is clean`);
 }
 
 function step(s: StepRecord): string {

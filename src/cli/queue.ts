@@ -1,27 +1,162 @@
 /**
- * `barge queue list | show ID | retry ID | flush | delete ID`: read and adjust the spool of a running
- * or stopped server. Retry and flush make entries due now; a running server takes them at its next scan.
+ * `barge queue list | show ID | retry ID | flush | hold ID | release ID | bounce ID | delete ID`:
+ * read and adjust the spool of a running or stopped server. The exported functions are the only
+ * code that changes queue entries outside the runner; the web console calls the same ones.
+ * Retry and flush make entries due now; a running server takes them at its next scan.
  */
+import { readdir } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import { initialState, type EntryState } from '../queue/runner.js';
+import { sendNotices, type BounceDeps } from '../queue/bounces.js';
+import { domainOf } from '../protocol/command.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import { makeIdSource } from '../queue/ids.js';
 import { dataPaths } from '../server/run.js';
+
+export type EntryKind = 'queued' | 'deferred' | 'held';
+export interface QueueEntry {
+  readonly id: string;
+  readonly envelope: SpoolEnvelope;
+  readonly state: EntryState;
+  readonly kind: EntryKind;
+}
+export interface QueueFilter {
+  /** Recipient domain (exact, lower case). */
+  readonly domain?: string;
+  readonly kind?: EntryKind;
+  /** Only entries older than this many milliseconds. */
+  readonly olderThanMs?: number;
+}
+
+const ID = /^[A-Z0-9]+$/;
+
+/** Arrival time from the id (queue/ids.ts: base-36 milliseconds first). */
+export function arrivalOf(id: string): number {
+  return parseInt(id.slice(0, 9), 36);
+}
+
+export function kindOf(state: EntryState): EntryKind {
+  if (state.held === true) return 'held';
+  return state.rcpts.some((r) => r.status === 'pending' && r.attempts > 0) ? 'deferred' : 'queued';
+}
+
+export async function loadEntry(spool: Spool, id: string): Promise<QueueEntry | undefined> {
+  if (!ID.test(id)) return undefined;
+  try {
+    const envelope = await spool.readEnvelope(id);
+    const state = (await spool.readState<EntryState>(id)) ?? initialState(envelope);
+    return { id, envelope, state, kind: kindOf(state) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Entries examined at most per page, so a filter that matches little still answers in seconds. */
+export const SCAN_LIMIT = 10_000;
+
+/**
+ * One page of entries, oldest first, after the entry `after` (a cursor: the queue changes between
+ * pages). Ids sort by arrival, so the age filter costs nothing; other filters read envelopes, at most
+ * `SCAN_LIMIT` a page. `next` is the cursor of the following page, when there is one.
+ */
+export async function listEntries(spool: Spool, filter: QueueFilter, after: string | undefined, limit: number, now: Date): Promise<{ entries: QueueEntry[]; next: string | undefined; total: number }> {
+  const ids = await spool.list();
+  const entries: QueueEntry[] = [];
+  let i = after === undefined ? 0 : ids.findIndex((id) => id > after);
+  if (i < 0) i = ids.length;
+  for (let scanned = 0; i < ids.length && entries.length < limit && scanned < SCAN_LIMIT; i++, scanned++) {
+    const id = ids[i] ?? '';
+    if (filter.olderThanMs !== undefined && now.getTime() - arrivalOf(id) < filter.olderThanMs) {
+      i = ids.length;
+      break;
+    }
+    const entry = await loadEntry(spool, id);
+    if (entry === undefined) continue;
+    if (filter.kind !== undefined && entry.kind !== filter.kind) continue;
+    if (filter.domain !== undefined && !entry.state.rcpts.some((r) => r.status === 'pending' && domainOf(r.address) === filter.domain)) continue;
+    entries.push(entry);
+  }
+  const last = ids[i - 1];
+  return { entries, next: i < ids.length && last !== undefined ? last : undefined, total: ids.length };
+}
+
+/** Queue size by state; only entries tried (or held) before have a state file to read. */
+export async function queueCounts(spool: Spool): Promise<Map<string, number>> {
+  const counts = new Map<string, number>([['queued', 0], ['deferred', 0], ['held', 0]]);
+  const withState = new Set((await readdir(spool.stateDir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+  for (const id of await spool.list()) {
+    const state = withState.has(id) ? await spool.readState<EntryState>(id) : undefined;
+    const kind = state === undefined ? 'queued' : kindOf(state);
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Makes pending recipients due now (and releases a hold); returns how many entries changed. */
+export async function retryEntries(spool: Spool, ids: readonly string[]): Promise<number> {
+  let changed = 0;
+  for (const id of ids) {
+    const entry = await loadEntry(spool, id);
+    if (entry === undefined) continue;
+    for (const r of entry.state.rcpts) delete r.nextAttempt;
+    await spool.writeState(id, entry.state);
+    changed++;
+  }
+  return changed;
+}
+
+/** Holds an entry (the runner skips it) or releases it. */
+export async function holdEntry(spool: Spool, id: string, held: boolean): Promise<boolean> {
+  const entry = await loadEntry(spool, id);
+  if (entry === undefined) return false;
+  const state: EntryState = { ...entry.state, held };
+  if (!held) delete state.held;
+  await spool.writeState(id, state);
+  return true;
+}
+
+export async function deleteEntry(spool: Spool, id: string): Promise<boolean> {
+  if (!ID.test(id) || !(await spool.list()).includes(id)) return false;
+  await spool.remove(id);
+  return true;
+}
+
+/**
+ * Gives up on every pending recipient now: the sender gets a failure DSN (made durable first, as the
+ * runner does), the recipients are tracked as bounced and the entry leaves the queue.
+ */
+export async function bounceEntry(deps: BounceDeps & { track?: (e: TrackingEvent) => void }, id: string): Promise<boolean> {
+  const entry = await loadEntry(deps.spool, id);
+  if (entry === undefined) return false;
+  const pending = entry.state.rcpts.filter((r) => r.status === 'pending');
+  const byAddress = new Map(entry.envelope.transaction.rcpts.map((r) => [r.address, r]));
+  const detail = 'bounced by the administrator';
+  await sendNotices(deps, entry.envelope, pending.map((r) => ({ recipient: byAddress.get(r.address) ?? { address: r.address, local: r.local }, action: 'failed' as const, status: '5.0.0', detail })));
+  await deps.spool.remove(id);
+  for (const r of pending) deps.track?.({ event: 'bounced', id, rcpt: r.address, reason: detail });
+  deps.track?.({ event: 'completed', id });
+  return true;
+}
 
 export async function runQueue(config: Config, args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
   const [sub, id] = args;
   const spool = await Spool.open(dataPaths(config.dataDir).spool, { cleanIncoming: false });
-  const load = async (entry: string): Promise<{ envelope: SpoolEnvelope; state: EntryState }> => {
-    const envelope = await spool.readEnvelope(entry);
-    return { envelope, state: (await spool.readState<EntryState>(entry)) ?? initialState(envelope) };
+  const needId = (): boolean => {
+    if (id !== undefined && ID.test(id)) return true;
+    err(`usage: barge queue ${sub ?? ''} ID`);
+    return false;
   };
   switch (sub) {
     case 'list': {
       const ids = await spool.list();
-      for (const entry of ids) {
-        const { envelope, state } = await load(entry);
+      for (const entryId of ids) {
+        const entry = await loadEntry(spool, entryId);
+        if (entry === undefined) continue;
+        const { envelope, state } = entry;
         const pending = state.rcpts.filter((r) => r.status === 'pending');
         const next = pending.map((r) => r.nextAttempt).filter((t) => t !== undefined).sort()[0];
-        out(`${entry}  ${envelope.receivedAt}  ${envelope.size} bytes  <${envelope.transaction.from}>  ${envelope.method}${envelope.method === 'BDAT' ? `/${envelope.chunks}` : ''}`);
+        out(`${entryId}  ${envelope.receivedAt}  ${envelope.size} bytes  <${envelope.transaction.from}>  ${envelope.method}${envelope.method === 'BDAT' ? `/${envelope.chunks}` : ''}${entry.kind === 'held' ? '  HELD' : ''}`);
         for (const r of pending) out(`    ${r.address}  ${r.local ? 'local' : 'relay'}  attempts ${r.attempts}${r.lastResult === undefined ? '' : `  ${r.lastResult}`}`);
         if (next !== undefined) out(`    next attempt ${next}`);
       }
@@ -29,18 +164,14 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
       return 0;
     }
     case 'show': {
-      if (id === undefined || !/^[A-Z0-9]+$/.test(id)) {
-        err('usage: barge queue show ID');
-        return 2;
-      }
-      try {
-        const { envelope, state } = await load(id);
-        out(JSON.stringify({ envelope, state }, null, 2));
-        return 0;
-      } catch (e) {
-        err(`barge: no queue entry ${id} (${e instanceof Error ? e.message : String(e)})`);
+      if (!needId() || id === undefined) return 2;
+      const entry = await loadEntry(spool, id);
+      if (entry === undefined) {
+        err(`barge: no queue entry ${id}`);
         return 1;
       }
+      out(JSON.stringify({ envelope: entry.envelope, state: entry.state }, null, 2));
+      return 0;
     }
     case 'flush':
     case 'retry': {
@@ -49,34 +180,34 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
         err('usage: barge queue retry ID');
         return 2;
       }
-      let changed = 0;
-      for (const entry of ids) {
-        const { state } = await load(entry).catch(() => ({ state: undefined }));
-        if (state === undefined) continue;
-        for (const r of state.rcpts) delete r.nextAttempt;
-        await spool.writeState(entry, state);
-        changed++;
-      }
+      const changed = await retryEntries(spool, ids);
       // A running server takes due entries at its next scan (or at once on ETRN).
       out(`${changed} message(s) due now; a running server retries them within ${Math.round(config.queue.scanIntervalMs / 1000)} s`);
       return sub === 'retry' && changed === 0 ? 1 : 0;
     }
-    case 'delete': {
-      if (id === undefined || !/^[A-Z0-9]+$/.test(id)) {
-        err('usage: barge queue delete ID');
-        return 2;
-      }
-      const exists = (await spool.list()).includes(id);
-      if (!exists) {
+    case 'hold':
+    case 'release': {
+      if (!needId() || id === undefined) return 2;
+      if (!(await holdEntry(spool, id, sub === 'hold'))) {
         err(`barge: no queue entry ${id}`);
         return 1;
       }
-      await spool.remove(id);
-      out(`${id} deleted (no notice sent to the sender)`);
+      out(`${id} ${sub === 'hold' ? 'held' : 'released'}`);
+      return 0;
+    }
+    case 'bounce':
+    case 'delete': {
+      if (!needId() || id === undefined) return 2;
+      const done = sub === 'delete' ? await deleteEntry(spool, id) : await bounceEntry({ spool, nextId: makeIdSource(), hostname: config.hostname, localDomains: config.localDomains, now: () => new Date(), queued: () => undefined }, id);
+      if (!done) {
+        err(`barge: no queue entry ${id}`);
+        return 1;
+      }
+      out(sub === 'delete' ? `${id} deleted (no notice sent to the sender)` : `${id} bounced (the sender gets a failure notice)`);
       return 0;
     }
     default:
-      err('usage: barge queue list | show ID | retry ID | flush | delete ID');
+      err('usage: barge queue list | show ID | retry ID | flush | hold ID | release ID | bounce ID | delete ID');
       return 2;
   }
 }

@@ -2,12 +2,42 @@
  * `barge user add|passwd|del|list`: manages `<dataDir>/users` (see auth/users.ts). Passwords come
  * from the first line of standard input (`--password-stdin`, or whatever is piped); they are never
  * taken from the command line, where other users could read them in the process list.
+ * `changeUser` is the one place users are added, changed or removed; the web console calls it too.
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { hashPassword, updateUsers, UserStore, usersPath } from '../auth/users.js';
 
-const USAGE = 'usage: barge user add NAME [--password-stdin] [--address ADDR]... | passwd NAME [--password-stdin] | del NAME | list';
+const USAGE = 'usage: barge user add NAME [--admin] [--password-stdin] [--address ADDR]... | passwd NAME [--password-stdin] | del NAME | list';
+
+export type UserChange =
+  | { readonly action: 'add'; readonly name: string; readonly password: string; readonly addresses?: readonly string[]; readonly admin?: boolean }
+  | { readonly action: 'passwd'; readonly name: string; readonly password: string; readonly addresses?: readonly string[] }
+  | { readonly action: 'del'; readonly name: string };
+
+export const USER_NAME = /^[^\s:#,]+$/;
+
+/** Applies one change; returns an error message for the user, or undefined when done. */
+export async function changeUser(dataDir: string, change: UserChange): Promise<string | undefined> {
+  const path = usersPath(dataDir);
+  const name = change.name.toLowerCase();
+  if (!USER_NAME.test(name)) return `invalid user name ${JSON.stringify(change.name)}`;
+  const existing = (await UserStore.load(path)).get(name);
+  if (change.action === 'add' && existing !== undefined) return `user ${name} exists; use passwd`;
+  if (change.action !== 'add' && existing === undefined) return `no user ${name}`;
+  if (change.action === 'del') {
+    await updateUsers(path, (all) => all.filter((u) => u.name !== name));
+    return undefined;
+  }
+  if (change.password === '') return 'empty password refused';
+  const hash = await hashPassword(change.password);
+  const addresses = (change.addresses ?? []).map((a) => a.toLowerCase());
+  const admin = change.action === 'add' && change.admin === true ? { admin: true } : {};
+  await updateUsers(path, (all) =>
+    change.action === 'add' ? [...all, { name, hash, addresses, ...admin }] : all.map((u) => (u.name === name ? { ...u, hash, addresses: addresses.length > 0 ? addresses : u.addresses } : u)),
+  );
+  return undefined;
+}
 
 async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -19,43 +49,38 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
 }
 
 export async function runUser(args: readonly string[], dataDir: string, input: NodeJS.ReadableStream, out: (line: string) => void, err: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args: [...args], options: { 'password-stdin': { type: 'boolean' }, address: { type: 'string', multiple: true } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: { 'password-stdin': { type: 'boolean' }, address: { type: 'string', multiple: true }, admin: { type: 'boolean' } },
+    allowPositionals: true,
+  });
   const [action, rawName] = positionals;
   const path = usersPath(dataDir);
   const name = rawName?.toLowerCase();
   if (action === 'list') {
-    for (const u of (await UserStore.load(path)).list()) out(u.addresses.length === 0 ? u.name : `${u.name} (also ${u.addresses.join(', ')})`);
+    for (const u of (await UserStore.load(path)).list()) out(`${u.name}${u.admin === true ? ' [admin]' : ''}${u.addresses.length === 0 ? '' : ` (also ${u.addresses.join(', ')})`}`);
     return 0;
   }
-  if ((action !== 'add' && action !== 'passwd' && action !== 'del') || name === undefined || !/^[^\s:#,]+$/.test(name)) {
+  if ((action !== 'add' && action !== 'passwd' && action !== 'del') || name === undefined || !USER_NAME.test(name)) {
     err(USAGE);
     return 2;
   }
-  const existing = (await UserStore.load(path)).get(name);
-  if (action === 'add' && existing !== undefined) {
-    err(`barge: user ${name} exists; use passwd`);
+  const store = await UserStore.load(path);
+  if ((action === 'add') === (store.get(name) !== undefined)) {
+    err(`barge: ${action === 'add' ? `user ${name} exists; use passwd` : `no user ${name}`}`);
     return 1;
   }
-  if (action !== 'add' && existing === undefined) {
-    err(`barge: no user ${name}`);
-    return 1;
+  let password = '';
+  if (action !== 'del') {
+    if (values['password-stdin'] !== true && 'isTTY' in input && input.isTTY === true) err('password (one line):');
+    password = await firstLine(input);
   }
-  if (action === 'del') {
-    await updateUsers(path, (all) => all.filter((u) => u.name !== name));
-    out(`deleted ${name}`);
-    return 0;
+  const addresses = values.address ?? [];
+  const problem = await changeUser(dataDir, action === 'del' ? { action, name } : action === 'add' ? { action, name, password, addresses, admin: values.admin === true } : { action, name, password, addresses });
+  if (problem !== undefined) {
+    err(`barge: ${problem}`);
+    return problem.startsWith('empty') ? 2 : 1;
   }
-  if (values['password-stdin'] !== true && 'isTTY' in input && input.isTTY === true) err('password (one line):');
-  const password = await firstLine(input);
-  if (password === '') {
-    err('barge: empty password refused');
-    return 2;
-  }
-  const hash = await hashPassword(password);
-  const addresses = (values.address ?? []).map((a) => a.toLowerCase());
-  await updateUsers(path, (all) =>
-    action === 'add' ? [...all, { name, hash, addresses }] : all.map((u) => (u.name === name ? { ...u, hash, addresses: addresses.length > 0 ? addresses : u.addresses } : u)),
-  );
-  out(`${action === 'add' ? 'added' : 'changed password of'} ${name}`);
+  out(action === 'del' ? `deleted ${name}` : `${action === 'add' ? 'added' : 'changed password of'} ${name}${values.admin === true ? ' (admin)' : ''}`);
   return 0;
 }

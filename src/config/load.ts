@@ -32,6 +32,8 @@ export interface ServeFlags {
   /** Submission listener (RFC 6409, port 587 style): STARTTLS and AUTH required. */
   listenSubmission?: string;
   relayNetwork?: string[];
+  /** The admin console's address, or "off". */
+  adminListen?: string;
 }
 
 export async function loadConfig(configPath: string | undefined, flags: ServeFlags, machineHostname: string): Promise<Config> {
@@ -127,6 +129,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
     dkim: dkimKeys(f.dkim, resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir)),
     mailAuthBudgetMs: f.mail_auth?.time_budget ?? DEFAULTS.mailAuthBudgetMs,
     mtaSts: f.mta_sts?.enabled ?? true,
+    admin: adminConfig(f.admin, flags.adminListen),
   };
   return deepFreeze(config);
 }
@@ -179,6 +182,14 @@ function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, 
     });
   }
   return out;
+}
+
+function adminConfig(input: FileConfig['admin'], flag: string | undefined): Config['admin'] {
+  if (flag === 'off') return undefined;
+  if (flag !== undefined) return { listen: hostPort(flag, '--admin-listen') };
+  if (input === false || (typeof input === 'object' && input.enabled === false)) return undefined;
+  const listen = typeof input === 'object' ? input.listen : undefined;
+  return { listen: hostPort(listen ?? DEFAULTS.adminListen, 'admin.listen') };
 }
 
 function flagSize(text: string): number {

@@ -52,6 +52,8 @@ export const DEFAULTS = {
   mailAuthBudgetMs: 5000,
   /** scrypt checks at once: libuv's pool has 4 threads, and the spool's file I/O needs the others. */
   authMaxParallelChecks: 2,
+  /** The web console and /metrics: loopback only unless configured otherwise. */
+  adminListen: '127.0.0.1:8025',
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
@@ -232,5 +234,7 @@ export const fileSchema = z.strictObject({
   mail_auth: z.strictObject({ time_budget: duration.optional() }).optional(),
   /** MTA-STS (RFC 8461) for MX deliveries; on unless turned off. */
   mta_sts: z.strictObject({ enabled: z.boolean().optional() }).optional(),
+  /** `admin = false` turns the console off; `[admin] listen = "HOST:PORT"` moves it. */
+  admin: z.union([z.boolean(), z.strictObject({ listen: hostPort.optional(), enabled: z.boolean().optional() })]).optional(),
 });
 export type FileConfig = z.infer<typeof fileSchema>;

@@ -120,6 +120,8 @@ export interface Config {
   readonly mailAuthBudgetMs: number;
   /** Honour MTA-STS policies of destination domains reached by MX. */
   readonly mtaSts: boolean;
+  /** The web console and /metrics; undefined when turned off (`admin = false`). */
+  readonly admin: { readonly listen: HostPort } | undefined;
 }
 
 export interface HostPort {

@@ -17,7 +17,7 @@ import { Appender } from './appender.js';
 export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
   | { event: 'received'; id: string; listener: string; clientIp: string; helo: string; from: string; rcpts: readonly string[]; size: number;
-      body: '7BIT' | '8BITMIME' | 'BINARYMIME'; smtputf8: boolean; method: TransferMethod; chunks: number; envid?: string }
+      body: '7BIT' | '8BITMIME' | 'BINARYMIME'; smtputf8: boolean; method: TransferMethod; chunks: number; envid?: string; messageId?: string }
   | { event: 'rejected'; listener: string; clientIp: string; from: string; reason: string; method: TransferMethod | 'NONE' }
   | { event: 'delivered'; id: string; rcpt: string; via: 'maildir' | 'smtp'; detail: string; method?: TransferMethod; chunks?: number; fallback?: string; tlsPolicy?: string }
   | { event: 'deferred'; id: string; rcpt: string; reason: string; nextAttempt?: string }
@@ -103,9 +103,9 @@ function isTrackingRecord(v: unknown): v is TrackingRecord {
 /**
  * Every event under `dir`, oldest file first and in file order within each. A missing directory
  * means nothing was tracked yet. Lines that are not events (drop counts, a line torn by a crash
- * mid-write) are skipped.
+ * mid-write) are skipped. `since` skips the files of days before it (whole days only).
  */
-export async function readTrackingLog(dir: string): Promise<TrackingRecord[]> {
+export async function readTrackingLog(dir: string, since?: Date): Promise<TrackingRecord[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -115,7 +115,9 @@ export async function readTrackingLog(dir: string): Promise<TrackingRecord[]> {
   }
   const records: TrackingRecord[] = [];
   // YYYYMMDD names sort lexically in date order.
-  for (const name of names.filter((n) => FILE.test(n)).sort()) {
+  // With `since`, files of earlier days are not read at all.
+  const first = since === undefined ? '' : trackingFileName(since);
+  for (const name of names.filter((n) => FILE.test(n) && n >= first).sort()) {
     const text = await readFile(join(dir, name), 'utf8');
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;

@@ -28,6 +28,8 @@ export interface RecipientState {
 
 export interface EntryState {
   readonly rcpts: RecipientState[];
+  /** Held by the administrator (`barge queue hold`): not tried until released. */
+  held?: boolean;
 }
 
 export interface QueueRunnerOptions extends AttemptDeps {
@@ -162,6 +164,7 @@ export class QueueRunner {
     }
     if (this.#o.prepare !== undefined) envelope = await this.#o.prepare(id, envelope);
     const state = (await spool.readState<EntryState>(id)) ?? initialState(envelope);
+    if (state.held === true) return;
     const { changed, notices } = await attempt(id, envelope, state, this.#o);
     // The sender's notice is made durable before the state that caused it (at least once, never lost).
     if (notices.length > 0) await this.#o.notify?.(envelope, notices);

@@ -27,6 +27,7 @@ import type { RecipientVerdict } from '../protocol/server-session.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
 import type { TlsCredentials } from './tls.js';
 import type { AuthOutcome } from './authenticator.js';
+import { MessageIdScanner } from '../protocol/message-id.js';
 
 /** What a connection needs from the running server. */
 export interface ConnectionContext {
@@ -63,6 +64,8 @@ interface OpenMessage {
   readonly writer: SpoolWriter;
   readonly transaction: Transaction;
   readonly method: TransferMethod;
+  /** Reads the Message-ID for the tracking log as the body passes. */
+  readonly head: MessageIdScanner;
 }
 
 /** 'replies': the client is not reading its replies; the command timeout still runs. */
@@ -289,7 +292,7 @@ export class Connection {
   #begin(transaction: Transaction, method: TransferMethod): void {
     const id = this.#ctx.nextId();
     const writer = this.#ctx.spool.begin(id);
-    this.#message = { writer, transaction, method };
+    this.#message = { writer, transaction, method, head: new MessageIdScanner() };
     const protocol = receivedProtocol(this.#session.esmtp, transaction.smtputf8, this.#session.tls, this.#session.user !== undefined);
     writer.write(
       receivedHeader({
@@ -308,6 +311,7 @@ export class Connection {
   #writeBody(bytes: Buffer): void {
     const message = this.#message;
     if (message === undefined) return;
+    message.head.push(bytes);
     // The session hands out views of the socket's buffer; the write stream may hold them, which is fine
     // because the socket allocates a fresh buffer per read.
     if (!message.writer.write(bytes) && !this.#holds.has('drain')) {
@@ -322,6 +326,7 @@ export class Connection {
     if (message === undefined) return;
     this.#hold('commit');
     const { transaction: tx, method, writer } = message;
+    const messageId = message.head.messageId();
     const envelope = {
       id: writer.id,
       receivedAt: this.#ctx.now().toISOString(),
@@ -347,6 +352,7 @@ export class Connection {
           event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp: this.#clientIp, helo: this.#session.helo,
           from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,
           ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+          ...(messageId === undefined ? {} : { messageId }),
         });
         this.#ctx.queued(writer.id, committed);
         this.#afterCommit({ id: writer.id });

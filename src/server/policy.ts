@@ -52,20 +52,21 @@ export function recipientChecker(config: Config, relay: BlockList, clientIp: str
  * across all sessions, so an ETRN flood cannot keep the runner rescanning the spool.
  */
 export class EtrnPolicy {
-  readonly #relay: BlockList;
+  /** The relay networks in force (a reload may change them). */
+  readonly #relay: () => BlockList;
   readonly #intervalMs: number;
   readonly #now: () => Date;
   /** When each node's last ETRN run started. */
   readonly #started = new Map<string, number>();
 
-  constructor(relay: BlockList, intervalMs: number, now: () => Date) {
+  constructor(relay: () => BlockList, intervalMs: number, now: () => Date) {
     this.#relay = relay;
     this.#intervalMs = intervalMs;
     this.#now = now;
   }
 
   forClient(clientIp: string): (node: string, user: string | undefined) => Reply | undefined {
-    const mayRelay = inRelayNetworks(this.#relay, clientIp);
+    const mayRelay = inRelayNetworks(this.#relay(), clientIp);
     return (node, user) => {
       if (!mayRelay && user === undefined) return Reply.etrnDenied();
       const t = this.#now().getTime();

@@ -7,7 +7,7 @@ import { Resolver } from 'node:dns/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Config, ListenerConfig } from '../config/types.js';
-import { W3cLog } from '../log/w3c.js';
+import type { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
 import { formatReply, Reply } from '../protocol/replies.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
@@ -32,6 +32,10 @@ import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
 import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
+import { BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
+import { queueCounts } from '../cli/queue.js';
+import { startAdmin, type RunningAdmin } from '../admin/server.js';
+import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -42,6 +46,19 @@ export interface RunningServer {
   readonly tls: TlsCredentials | undefined;
   /** The most reply octets any open connection has waiting for its client (tests and metrics). */
   replyBacklog(): number;
+  readonly metrics: BargeMetrics;
+  readonly quirks: QuirkStore;
+  /** Queue size by state, at most 10 s old (counting reads the state files: slow with a large queue). */
+  queueCounts(): Promise<ReadonlyMap<string, number>>;
+  /** The configuration new sessions and deliveries use (it changes on reload). */
+  config(): Config;
+  /**
+   * Takes a new configuration: new sessions get its verbs, routes and limits; sessions in progress
+   * finish under the old one. Returns notes on settings that need a restart (listener addresses).
+   */
+  reload(next: Config): string[];
+  /** Records a tracking event as the server does (console actions). */
+  track(event: TrackingEvent): void;
   /** Writes buffered log lines to disk (tests and admin tools read the files). */
   flushLogs(): Promise<void>;
   /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
@@ -67,7 +84,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const spool = await Spool.open(paths.spool);
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
-  const track = (event: TrackingEvent): void => tracking?.record(event);
+  const metrics = new BargeMetrics(now);
+  // Metrics are derived from the tracking events: one observer, no counters spread through the code.
+  const track = (event: TrackingEvent): void => {
+    tracking?.record(event);
+    metrics.observe(event);
+  };
+  let current = config;
   const nextId = makeIdSource(now);
   const logs: W3cLog[] = [];
   const outboundLog = (): W3cLog | undefined => logs[0];
@@ -82,9 +105,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
-    routing: { routes: d.routes, smartHost: d.smartHost, port: d.remotePort },
+    get routing() {
+      const live = current.delivery;
+      return { routes: live.routes, smartHost: live.smartHost, port: live.remotePort };
+    },
     dns,
     transfer: (domain) => {
+      const d = current.delivery;
       const sw = d.routeSwitches.get(domain) ?? d;
       // The smart host's credentials apply to mail it carries: domains without a route of their own.
       const auth = sw.auth ?? (d.routes.has(domain) ? undefined : d.smartHostAuth);
@@ -136,8 +163,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
     maxHops: config.limits.maxHops,
   });
-  const relay = relayBlockList(config.relayNetworks);
-  const etrnPolicy = new EtrnPolicy(relay, config.limits.etrnIntervalMs, now);
+  let relay = relayBlockList(config.relayNetworks);
+  const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const connections = new Set<Connection>();
@@ -145,30 +172,47 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const servers: Server[] = [];
   const addresses: Array<{ name: string; host: string; port: number }> = [];
 
+  // Each listener's sessions start from the context in this map; a reload replaces the entry.
+  const contexts = new Map<string, ConnectionContext>();
+  const protocolLogs = new Map<string, W3cLog>();
+  const contextFor = (cfg: Config, listener: ListenerConfig): ConnectionContext => ({
+    config: cfg, listener, spool, nextId, protocolLog: protocolLogs.get(listener.name), track, now,
+    checkRecipient: (ip) => recipientChecker(cfg, relay, ip),
+    tls,
+    authenticate: async (ip, user, password) => {
+      const outcome = await authenticator.check(ip, user, password);
+      if ('refuse' in outcome) metrics.authFailure(listener.name);
+      return outcome;
+    },
+    mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
+    queued: (id, envelope) => (cfg.queue.hold ? undefined : runner.wake(id, envelope)),
+    etrn: (domain) => void runner.scan(domain),
+    screen: screenedCommit({
+      hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, resolver: lookup, spool, track,
+      trusted: (ip) => inRelayNetworks(relay, ip),
+    }),
+    etrnPolicy: (ip) => etrnPolicy.forClient(ip),
+  });
+
   const listen = async (listener: ListenerConfig): Promise<void> => {
     const protocolLog = config.log.w3c.enabled
-      ? new W3cLog({ dir: join(paths.log, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
-        computerName: config.hostname, software: 'Barge 0.1.0', now, onError: onLogError })
+      ? new ObservedW3cLog(
+          { dir: join(paths.log, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
+            computerName: config.hostname, software: 'Barge 0.1.0', now, onError: onLogError },
+          (e) => metrics.command(listener.name, e),
+        )
       : undefined;
-    if (protocolLog !== undefined) logs.push(protocolLog);
-    const ctx: ConnectionContext = {
-      config, listener, spool, nextId, protocolLog, track, now,
-      checkRecipient: (ip) => recipientChecker(config, relay, ip),
-      tls,
-      authenticate: (ip, user, password) => authenticator.check(ip, user, password),
-      mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
-      queued: (id, envelope) => (config.queue.hold ? undefined : runner.wake(id, envelope)),
-      etrn: (domain) => void runner.scan(domain),
-      screen: screenedCommit({
-        hostname: config.hostname, policy: listener.mailAuth, budgetMs: config.mailAuthBudgetMs, resolver: lookup, spool, track,
-        trusted: (ip) => inRelayNetworks(relay, ip),
-      }),
-      etrnPolicy: (ip) => etrnPolicy.forClient(ip),
-    };
+    if (protocolLog !== undefined) {
+      logs.push(protocolLog);
+      protocolLogs.set(listener.name, protocolLog);
+    }
+    contexts.set(listener.name, contextFor(config, listener));
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
       const ip = plainIp(socket.remoteAddress ?? '');
       const count = perIp.get(ip) ?? 0;
-      if (connections.size >= config.limits.maxConnections || count >= config.limits.maxConnectionsPerIp) {
+      const ctx = contexts.get(listener.name) ?? contextFor(current, listener);
+      const { limits } = current;
+      if (connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerIp) {
         // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
         socket.on('error', () => socket.destroy());
         socket.end(formatReply(Reply.tooManyConnections(), listener.extensions.has('ENHANCEDSTATUSCODES')));
@@ -177,8 +221,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       }
       perIp.set(ip, count + 1);
       const connection = new Connection(socket, ip, ctx);
+      const opened = performance.now();
       connections.add(connection);
       void connection.closed.then(() => {
+        metrics.session((performance.now() - opened) / 1000);
         connections.delete(connection);
         const left = (perIp.get(ip) ?? 1) - 1;
         if (left === 0) perIp.delete(ip);
@@ -206,6 +252,37 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     throw e;
   }
   if (!config.queue.hold) runner.start();
+  let counted: { at: number; counts: Promise<Map<string, number>> } | undefined;
+  const counts = (): Promise<Map<string, number>> => {
+    if (counted === undefined || performance.now() - counted.at > 10_000) counted = { at: performance.now(), counts: queueCounts(spool) };
+    return counted.counts;
+  };
+  metrics.attach({
+    queueByState: counts,
+    openConnections: () => connections.size,
+    oldestMessageAgeSeconds: async () => {
+      // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
+      const first = (await spool.list()).sort()[0];
+      return first === undefined ? 0 : Math.max(0, (now().getTime() - parseInt(first.slice(0, 9), 36)) / 1000);
+    },
+  });
+
+  const reload = (next: Config): string[] => {
+    const notes: string[] = [];
+    current = next;
+    relay = relayBlockList(next.relayNetworks);
+    for (const listener of next.listeners) {
+      const bound = addresses.find((a) => a.name === listener.name);
+      const old = config.listeners.find((l) => l.name === listener.name);
+      if (bound === undefined || old === undefined) {
+        notes.push(`listener ${listener.name} is new: it starts at the next restart`);
+        continue;
+      }
+      if (listener.host !== old.host || listener.port !== old.port) notes.push(`listener ${listener.name} keeps ${bound.host}:${bound.port} until a restart`);
+      contexts.set(listener.name, contextFor(next, { ...listener, host: old.host, port: old.port }));
+    }
+    return notes;
+  };
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
@@ -225,6 +302,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     spool,
     tls,
     replyBacklog: () => Math.max(0, ...[...connections].map((c) => c.unsentReplyBytes)),
+    metrics,
+    quirks,
+    queueCounts: counts,
+    config: () => current,
+    reload,
+    track,
     flushLogs: async () => {
       await Promise.all([...logs.map((l) => l.flush()), tracking?.flush()]);
     },
@@ -232,27 +315,50 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   };
 }
 
+/** How `barge serve` reads its configuration again (SIGHUP, `barge reload`, the console). */
+export interface ServeOptions {
+  readonly load: () => Promise<Config>;
+  /** Builds a configuration from config-file text with the command line's flags (throws ConfigError). */
+  readonly check: (text: string) => Config;
+  /** The file the console writes: the config file, or the console's settings file in the data directory. */
+  readonly configFile: string;
+}
+
 /** `barge serve`: runs until SIGINT/SIGTERM, then stops cleanly. Returns the exit code. */
-export async function runServer(config: Config, say: (line: string) => void): Promise<number> {
+export async function runServer(config: Config, say: (line: string) => void, options?: ServeOptions): Promise<number> {
   const server = await startServer(config, { say });
   for (const a of server.addresses) say(`barge: listening on ${a.host}:${a.port} (${a.name}); data in ${config.dataDir}`);
   say(`barge: local domains ${config.localDomains.join(', ')}; mail delivered under ${dataPaths(config.dataDir).mail}`);
   const tls = server.tls;
   if (tls !== undefined) say(`barge: STARTTLS with ${tls.description}`);
-  // SIGHUP reads the certificate again (after a renewal) without dropping a connection.
-  const reload = (): void => {
-    tls?.reload().then(
-      () => say(`barge: TLS reloaded: ${tls.description}`),
-      (e: unknown) => say(`barge: TLS reload failed, keeping the old certificate: ${e instanceof Error ? e.message : String(e)}`),
-    );
+  const load = options?.load ?? (async (): Promise<Config> => config);
+  let admin: RunningAdmin | undefined;
+  // SIGHUP re-reads the configuration and the certificate without dropping a connection.
+  const reload = async (): Promise<ReloadResult> => {
+    const result = await reloadServer(server, load);
+    admin?.refreshTls();
+    say(`barge: ${result.message}`);
+    return result;
   };
-  process.on('SIGHUP', reload);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  process.off('SIGHUP', reload);
-  say('barge: stopping');
-  await server.stop();
+  const onHup = (): void => void reload();
+  process.on('SIGHUP', onHup);
+  await writePid(config.dataDir);
+  try {
+    if (config.admin !== undefined && options !== undefined) {
+      admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile });
+      say(`barge: console and /metrics at ${admin.url}`);
+      if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);
+    }
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  } finally {
+    process.off('SIGHUP', onHup);
+    say('barge: stopping');
+    await admin?.close();
+    await server.stop();
+    await removePid(config.dataDir);
+  }
   return 0;
 }

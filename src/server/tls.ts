@@ -15,11 +15,13 @@ import type { Config } from '../config/types.js';
 export class TlsCredentials {
   #context: SecureContext;
   #description: string;
+  #pem: { readonly cert: string; readonly key: string };
   readonly #load: () => Promise<{ cert: string; key: string; description: string }>;
 
   private constructor(pem: { cert: string; key: string; description: string }, load: () => Promise<{ cert: string; key: string; description: string }>) {
     this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
     this.#description = pem.description;
+    this.#pem = { cert: pem.cert, key: pem.key };
     this.#load = load;
   }
 
@@ -37,6 +39,11 @@ export class TlsCredentials {
     return this.#context;
   }
 
+  /** The PEM pair, for the admin console's HTTPS listener. */
+  get pem(): { readonly cert: string; readonly key: string } {
+    return this.#pem;
+  }
+
   /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)". */
   get description(): string {
     return this.#description;
@@ -47,6 +54,7 @@ export class TlsCredentials {
     const pem = await this.#load();
     this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
     this.#description = pem.description;
+    this.#pem = { cert: pem.cert, key: pem.key };
   }
 }
 

@@ -1,0 +1,46 @@
+/** Destinations: routes, learnt path quirks (clear them), and `barge probe` run from the page. */
+import { hostname } from 'node:os';
+import { html } from 'hono/html';
+import { forgetIfClean } from '../../cli/probe.js';
+import { parseHostPort } from '../../protocol/host-port.js';
+import { probePath, type ProbeReport } from '../../probe/probe.js';
+import { action, pill, table, type Html, type PageContext } from '../layout.js';
+import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
+
+function report(r: ProbeReport, cleared: number): Html {
+  return html`<h2>Probe of ${r.host}:${r.port}: ${pill(r.verdict, r.exitCode === 0 ? 'ok' : 'bad')}</h2><p>${r.text}${cleared > 0 ? ` The path is clean: ${cleared} quirk(s) forgotten.` : ''}</p>
+<p>Banner: <span class="mono">${r.banner ?? '(none)'}</span><br>Keywords: <span class="mono">${r.keywords.join(', ') || '(none)'}</span>${r.maskedKeywords.length === 0 ? '' : html` · masked: <span class="mono">${r.maskedKeywords.join(', ')}</span>`}</p>
+${table(['Step', 'Command', 'Reply', 'Time'], r.steps.map((s) => html`<tr><td>${s.step}</td><td class="mono">${s.command === '' ? '(wait)' : s.command}</td><td class="mono">${s.reply === undefined ? (s.error === undefined ? 'ok' : `error: ${s.error}`) : `${s.reply.code} ${s.reply.text}`}</td><td>${s.ms} ms</td></tr>`))}`;
+}
+
+export function registerDestinations(app: AdminApp, request: RequestOf, deps: PageDeps): void {
+  const show = async (c: Parameters<RequestOf>[0], probe?: Html): Promise<Response> => {
+    const r = request(c);
+    const ctx: PageContext = { hostname: '', user: r.session.user, csrf: r.session.csrf, path: '/destinations' };
+    const { quirks } = deps.server;
+    await quirks.refresh();
+    const d = deps.server.config().delivery;
+    const body = html`<h2>Learnt path quirks</h2>
+${table(['Destination', 'Quirk', 'Reason', 'Learnt', 'Expires', ''], quirks.list().map((q) => html`<tr><td class="mono">${q.destination}</td><td>${pill(q.kind)}</td><td>${q.reason}</td><td>${q.since}</td><td>${q.until}</td><td>${action(ctx, '/destinations/clear', 'Clear', { destination: q.destination }, { confirm: `Forget what Barge learnt about ${q.destination}?` })}</td></tr>`), 'No quirks: every path gets BDAT and TLS where offered.')}
+${quirks.list().length > 0 ? html`<p>${action(ctx, '/destinations/clear', 'Clear all', {}, { confirm: 'Forget every learnt quirk?', danger: true })}</p>` : ''}
+<h2>Routes</h2>${table(['Domain', 'Next hop'], [...[...d.routes].map(([dom, hop]) => html`<tr><td>${dom}</td><td class="mono">${hop.host}:${hop.port}</td></tr>`), html`<tr><td class="muted">other domains</td><td>${d.smartHost === undefined ? 'MX lookup' : `smart host ${d.smartHost.host}:${d.smartHost.port}`}</td></tr>`])}
+<h2>Probe a path</h2><form class="filters" method="post" action="/destinations/probe"><input type="hidden" name="_csrf" value="${r.session.csrf}">
+<label>Host[:port]<input name="target" placeholder="mx.example.com:25" required></label><label>Timeout (s)<input name="timeout" type="number" min="1" max="60" value="10"></label><button type="submit">Run probe</button></form>
+${probe ?? ''}`;
+    return r.page('Destinations', body, flashOf(c));
+  };
+  app.get('/destinations', (c) => show(c));
+  app.post('/destinations/clear', async (c) => {
+    const target = await field(c, 'destination');
+    const n = await deps.server.quirks.clear(target === '' ? undefined : target);
+    return done(c, '/destinations', `Cleared ${n} quirk${n === 1 ? '' : 's'}${target === '' ? '' : ` for ${target}`}`);
+  });
+  app.post('/destinations/probe', async (c) => {
+    const target = parseHostPort(await field(c, 'target'), { defaultPort: 25 });
+    if (target === undefined) return done(c, '/destinations', 'Expected HOST[:PORT]', true);
+    const seconds = Math.min(60, Math.max(1, Number(await field(c, 'timeout')) || 10));
+    const r = await probePath({ ...target, helo: deps.server.config().hostname || hostname(), from: '', rcpt: 'postmaster', timeoutMs: seconds * 1000, tls: true });
+    const cleared = await forgetIfClean(deps.server.quirks, target, undefined, r.exitCode);
+    return show(c, report(r, cleared));
+  });
+}

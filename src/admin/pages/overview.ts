@@ -1,0 +1,63 @@
+/** Overview: traffic per minute for the last hour, queue size, BDAT vs DATA, fallbacks and quirks today, listeners. */
+import { html } from 'hono/html';
+import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
+import { perMinute, type MinuteCounts } from '../../log/tracking-query.js';
+import { dataPaths } from '../../server/run.js';
+import { table, type Html } from '../layout.js';
+import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
+
+const COLOURS: Record<keyof MinuteCounts, string> = { received: '#1f5fa8', delivered: '#1d7a46', deferred: '#c98a00', bounced: '#b3261e' };
+
+function chart(counts: MinuteCounts): Html {
+  const w = 720;
+  const h = 170;
+  const max = Math.max(1, ...Object.values(counts).flat());
+  const x = (i: number): number => 30 + (i * (w - 40)) / 59;
+  const y = (n: number): number => h - 20 - (n * (h - 35)) / max;
+  const line = (k: keyof MinuteCounts): Html => html`<polyline fill="none" stroke="${COLOURS[k]}" stroke-width="2" points="${counts[k].map((n, i) => `${x(i).toFixed(1)},${y(n).toFixed(1)}`).join(' ')}"/>`;
+  return html`<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="messages per minute, last hour">
+<line x1="30" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#c9d1db"/><text x="4" y="18" font-size="11" fill="#5c6b7a">${max}</text><text x="4" y="${h - 22}" font-size="11" fill="#5c6b7a">0</text>
+<text x="30" y="${h - 5}" font-size="11" fill="#5c6b7a">60 min ago</text><text x="${w - 40}" y="${h - 5}" font-size="11" fill="#5c6b7a">now</text>
+${(Object.keys(COLOURS) as Array<keyof MinuteCounts>).map(line)}</svg>
+<div class="legend">${(Object.keys(COLOURS) as Array<keyof MinuteCounts>).map((k) => html`<span><svg width="10" height="10"><rect width="10" height="10" fill="${COLOURS[k]}"/></svg> ${k} (${counts[k].reduce((a, b) => a + b, 0)})</span>`)}</div>`;
+}
+
+const share = (a: number, b: number): string => (a + b === 0 ? '–' : `${Math.round((100 * a) / (a + b))}% BDAT · ${Math.round((100 * b) / (a + b))}% DATA`);
+
+function today(records: readonly TrackingRecord[], now: Date): { inBdat: number; inData: number; outBdat: number; outData: number; fallbacks: number; quirks: number } {
+  const day = now.toISOString().slice(0, 10);
+  const t = { inBdat: 0, inData: 0, outBdat: 0, outData: 0, fallbacks: 0, quirks: 0 };
+  for (const r of records) {
+    if (!r.time.startsWith(day)) continue;
+    if (r.event === 'received') r.method === 'BDAT' ? t.inBdat++ : t.inData++;
+    if (r.event === 'delivered' && r.method !== undefined) r.method === 'BDAT' ? t.outBdat++ : t.outData++;
+    if (r.event === 'delivered' && r.fallback !== undefined) t.fallbacks++;
+    if (r.event === 'quirk') t.quirks++;
+  }
+  return t;
+}
+
+export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDeps): void {
+  app.get('/', async (c) => {
+    const { server } = deps;
+    const now = deps.now();
+    const config = server.config();
+    const records = await readTrackingLog(dataPaths(config.dataDir).tracking, new Date(now.getTime() - 3_600_000));
+    const counts = await server.queueCounts();
+    const queued = [...counts.values()].reduce((a, b) => a + b, 0);
+    const t = today(records, now);
+    const open = (await server.metrics.registry.getSingleMetric('barge_open_connections')?.get())?.values[0]?.value ?? 0;
+    const card = (label: string, value: string | number, note = ''): Html => html`<div class="card"><div class="l">${label}</div><div class="n">${value}</div><div class="muted">${note}</div></div>`;
+    const body = html`<div class="cards">
+${card('In the queue', queued, [...counts].map(([k, n]) => `${n} ${k}`).join(' · '))}
+${card('Open connections', open)}
+${card('Inbound today', t.inBdat + t.inData, share(t.inBdat, t.inData))}
+${card('Outbound today', t.outBdat + t.outData, share(t.outBdat, t.outData))}
+${card('Fallbacks today', t.fallbacks, 'BDAT → DATA')}
+${card('Quirks learnt today', t.quirks, `${server.quirks.list().length} in force`)}
+</div>
+<h2>Messages per minute, last hour</h2>${chart(perMinute(records, now))}
+<h2>Listeners</h2>${table(['Name', 'Address', 'State'], server.addresses.map((a) => html`<tr><td>${a.name}</td><td class="mono">${a.host}:${a.port}</td><td><span class="pill ok">up</span></td></tr>`))}`;
+    return request(c).page('Overview', body);
+  });
+}

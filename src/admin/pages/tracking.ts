@@ -1,0 +1,71 @@
+/** Message tracking: search the tracking log; one message's story in order. */
+import { html } from 'hono/html';
+import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
+import { messageStory, searchMessages, type TrackingSearch } from '../../log/tracking-query.js';
+import { dataPaths } from '../../server/run.js';
+import { pill, table, type Html } from '../layout.js';
+import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
+
+function when(text: string | undefined): Date | undefined {
+  if (text === undefined || text === '') return undefined;
+  // A datetime-local value has no zone; the form asks for UTC, as the tracking log is written.
+  const t = Date.parse(/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(text) ? `${text}Z` : text);
+  return Number.isNaN(t) ? undefined : new Date(t);
+}
+
+/** One event in plain words: what happened, by which method, with which reply or reason. */
+export function storyLine(r: TrackingRecord): Html {
+  switch (r.event) {
+    case 'received':
+      return html`Received on <b>${r.listener}</b> from ${r.helo} [${r.clientIp}] by <b>${r.method}</b>${r.method === 'BDAT' ? html` in <b>${r.chunks} chunk${r.chunks === 1 ? '' : 's'}</b>` : ''}: ${r.messageId === undefined ? '' : html`<span class="mono">${r.messageId}</span>, `}${r.size} octets, ${r.body}, from <span class="mono">${r.from === '' ? '<>' : r.from}</span> to <span class="mono">${r.rcpts.join(', ')}</span>`;
+    case 'delivered':
+      return html`${pill('delivered')} <span class="mono">${r.rcpt}</span> via ${r.via}${r.method === undefined ? '' : html` by <b>${r.method}</b>${r.method === 'BDAT' && r.chunks !== undefined ? ` in ${r.chunks} chunk(s)` : ''}`}: <span class="mono">${r.detail}</span>${r.fallback === undefined ? '' : html`<br>${pill('fallback')} ${r.fallback}`}`;
+    case 'deferred':
+      return html`${pill('deferred')} <span class="mono">${r.rcpt}</span>: <span class="mono">${r.reason}</span>${r.nextAttempt === undefined ? '' : ` (next attempt ${r.nextAttempt})`}`;
+    case 'bounced':
+      return html`${pill('bounced')} <span class="mono">${r.rcpt}</span>: <span class="mono">${r.reason}</span>`;
+    case 'completed':
+      return html`Left the queue: every recipient has its fate.`;
+    case 'rejected':
+      return html`${pill('rejected')} from ${r.clientIp}: ${r.reason}`;
+    case 'quirk':
+      return html`${pill(r.kind)} learnt for ${r.destination}: ${r.reason}`;
+    case 'signed':
+      return html`${pill('signed')} DKIM ${r.signatures.join(', ')}${r.converted === undefined ? '' : ` (${r.converted})`}`;
+    case 'authenticated':
+      return html`${pill(r.action)} Authentication-Results: <span class="mono">${r.results}</span>`;
+    case 'tls-policy':
+      return html`${pill(r.result)} TLS policy for ${r.domain}: ${r.policy}${r.detail === undefined ? '' : ` (${r.detail})`}`;
+  }
+}
+
+export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDeps): void {
+  const records = (since?: Date): Promise<TrackingRecord[]> => readTrackingLog(dataPaths(deps.server.config().dataDir).tracking, since);
+  app.get('/tracking', async (c) => {
+    const q = (k: string): string => c.req.query(k)?.trim() ?? '';
+    const since = when(q('since'));
+    const until = when(q('until'));
+    const search: TrackingSearch = { id: q('id'), messageId: q('messageId'), sender: q('sender'), recipient: q('recipient'), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
+    await deps.server.flushLogs();
+    // Without a start time, the last week's files are searched (the log keeps every day).
+    const from = since ?? new Date(deps.now().getTime() - 7 * 86_400_000);
+    const found = searchMessages(await records(from), search);
+    const body = html`<form class="filters" method="get" action="/tracking">
+<label>Queue id<input name="id" value="${q('id')}"></label><label>Message-ID<input name="messageId" value="${q('messageId')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
+<label>Recipient<input name="recipient" value="${q('recipient')}"></label>
+<label>From (UTC)<input name="since" type="datetime-local" value="${q('since')}"></label><label>To (UTC)<input name="until" type="datetime-local" value="${q('until')}"></label>
+<button type="submit">Search</button></form>
+<p class="muted">Newest first, at most 200 messages${since === undefined ? ', from the last 7 days unless a start is given' : ''}.</p>
+${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(({ received: r, outcomes }) => html`<tr><td class="when">${r.time.replace('T', ' ').slice(0, 19)}</td><td class="mono"><a href="/tracking/${r.id}">${r.id}</a></td><td class="mono">${r.from === '' ? '<>' : r.from}</td><td class="mono">${r.rcpts.join(', ')}</td><td>${r.method}${r.method === 'BDAT' ? ` / ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}` : ''}</td><td>${r.rcpts.map((x) => pill(outcomes.get(x) ?? 'queued'))}</td></tr>`), 'No message matches.')}`;
+    return request(c).page('Message tracking', body);
+  });
+
+  app.get('/tracking/:id', async (c) => {
+    const id = c.req.param('id');
+    await deps.server.flushLogs();
+    const story = messageStory(await records(), id);
+    const body = html`<p><a href="/tracking">← Search</a> · <a href="/queue/${id}">Queue entry</a></p>
+${table(['Time (UTC)', 'What happened'], story.map((r) => html`<tr><td class="mono when">${r.time.replace('T', ' ').slice(0, 23)}</td><td>${storyLine(r)}</td></tr>`), 'Nothing tracked for this id.')}`;
+    return request(c).page(`Message ${id}`, body);
+  });
+}
