@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';
 import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
 import { relayBulk, relayRate, startRelay } from './relay.js';
+import { storeBench } from './store.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' } } });
 const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
@@ -151,3 +152,9 @@ const relayWidth = Math.max(...relayRows.map(([l]) => l.length));
 console.log(`| ${'relay measurement'.padEnd(relayWidth)} | unit  | Barge |`);
 console.log(`|${'-'.repeat(relayWidth + 2)}|-------|-------|`);
 for (const [label, unit, v] of relayRows) console.log(`| ${label.padEnd(relayWidth)} | ${unit.padEnd(5)} | ${fmt(v)} |`);
+
+// The store alone (no SMTP), 1 KB messages, 20 writers: today's spool beside the segment log.
+console.log('');
+console.log('| store, 1 KB, 20 writers, store + retire | msg/s | CPU s / 1,000 msgs | flushes / msg |');
+console.log('|---|---|---|---|');
+for (const r of await storeBench(seconds)) console.log(`| ${r.store} | ${r.msgsPerSecond.toFixed(0)} | ${r.cpuSecondsPer1000.toFixed(3)} | ${r.flushesPerMessage.toFixed(2)} |`);
