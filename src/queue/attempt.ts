@@ -8,6 +8,7 @@
 import type { RecipientState, EntryState } from './runner.js';
 import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
+import { deliveryName } from './maildir-once.js';
 import { domainOf } from '../protocol/command.js';
 import type { Recipient } from '../protocol/envelope.js';
 import type { TrackingEvent } from '../log/tracking.js';
@@ -73,7 +74,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   for (const r of due.filter((x) => x.local)) {
     r.attempts++;
     try {
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, deps.spool.messageStream(id, envelope), deps.hostname, deps.now);
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, deps.spool.messageStream(id, envelope), deps.hostname, deps.now, deliveryName(id, r.address, deps.hostname));
       r.status = 'delivered';
       r.lastResult = `maildir ${path}`;
       delete r.nextAttempt;

@@ -8,6 +8,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
+import { findDelivered } from './maildir-once.js';
 
 /** Folder-safe name for a mailbox: lower case, no path separators or leading dots. */
 export function mailboxFolder(root: string, address: string): string {
@@ -27,14 +28,22 @@ export async function deliverToMaildir(
   message: Readable,
   hostname: string,
   now: () => Date,
+  /** A stable name (maildir-once.ts): a copy already delivered under it is found, not written again. */
+  stableName?: string,
 ): Promise<string> {
   const box = mailboxFolder(root, rcpt);
   for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true });
+  const earlier = stableName === undefined ? undefined : await findDelivered(box, stableName);
+  if (earlier !== undefined) {
+    message.destroy();
+    return earlier;
+  }
   const t = now();
-  const unique = `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
+  const unique = stableName ?? `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
-  const file = await open(tmp, 'wx');
+  // A stable name may meet its own partial tmp/ file from a crash: replace it ('w'), never another's ('wx').
+  const file = await open(tmp, stableName === undefined ? 'wx' : 'w');
   try {
     await file.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
     // Awaiting each write is the backpressure: the spool file is read no faster than this one is written.
