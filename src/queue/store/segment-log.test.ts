@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
 import { SegmentLog } from './segment-log.js';
+import { encodeMessage, messageSize } from './record.js';
 import { bodyOf } from '../../../test/support/segment-log-writer.js';
 
 const WRITER = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'test', 'support', 'segment-log-writer.js');
@@ -87,6 +88,31 @@ test('replay does not reuse a segment that only looked empty halfway through', a
     assert.equal(await text(stream), 'kept');
     await third.close();
   });
+});
+
+test('a torn record at the tail (cut short, or whole length with bad bytes) is never exposed, and is reported', async () => {
+  for (const damage of ['cut', 'flipped'] as const) {
+    await withDir(async (dir) => {
+      const { log } = await SegmentLog.open(dir);
+      await log.append('A', '{}', [Buffer.from('whole')]);
+      await log.close();
+      // The state a power cut leaves mid-flush: B's record only partly on disk, after A's.
+      const b = Buffer.concat(encodeMessage(1, 'B', '{}', [Buffer.alloc(3000, 0x62)]));
+      const torn = damage === 'cut' ? b.subarray(0, 1500) : Buffer.from(b.map((x, i) => (i === b.length - 10 ? x ^ 1 : x)));
+      const file = await open(join(dir, '0000000001.seg'), 'r+');
+      await file.write(torn, 0, torn.length, messageSize('A', '{}', [Buffer.from('whole')]));
+      await file.close();
+      const { log: again, recovery } = await SegmentLog.open(dir);
+      assert.deepEqual(again.ids(), ['A'], `${damage}: only the complete record counts`);
+      assert.equal(recovery.tornSegments, 1);
+      // New appends go to a fresh segment, never after the torn bytes.
+      assert.equal((await again.append('C', '{}', [Buffer.from('c')])).kind, 'durable');
+      await again.close();
+      const { log: third } = await SegmentLog.open(dir);
+      assert.deepEqual(third.ids(), ['A', 'C']);
+      await third.close();
+    });
+  }
 });
 
 test('a record too large for a segment is refused with a typed failure', async () => {
