@@ -8,6 +8,8 @@ import { bulk, throughput, type Method } from './load-generator.js';
 import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
 import { relayBulk, relayRate, startRelay } from './relay.js';
 import { unreadFlood } from './unread.js';
+import { storeBench } from './store.js';
+import { queueScale } from './queue-scale.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' } } });
 const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
@@ -181,3 +183,16 @@ const relayWidth = Math.max(...relayRows.map(([l]) => l.length));
 console.log(`| ${'relay measurement'.padEnd(relayWidth)} | unit  | Barge |`);
 console.log(`|${'-'.repeat(relayWidth + 2)}|-------|-------|`);
 for (const [label, unit, v] of relayRows) console.log(`| ${label.padEnd(relayWidth)} | ${unit.padEnd(5)} | ${fmt(v)} |`);
+
+// The store alone (no SMTP), 1 KB messages, 20 writers: today's spool beside the segment log.
+console.log('');
+console.log('| store, 1 KB, 20 writers, store + retire | msg/s | CPU s / 1,000 msgs | flushes / msg |');
+console.log('|---|---|---|---|');
+for (const r of await storeBench(seconds)) console.log(`| ${r.store} | ${r.msgsPerSecond.toFixed(0)} | ${r.cpuSecondsPer1000.toFixed(3)} | ${r.flushesPerMessage.toFixed(2)} |`);
+
+// A queue of deferred messages, built here: restart and listing, today's spool beside the segment log.
+const queued = values.quick ? 10_000 : 100_000;
+console.log('');
+console.log(`| ${queued} deferred messages | wall time | peak RSS | result |`);
+console.log('|---|---|---|---|');
+for (const [label, m] of await queueScale(queued)) console.log(`| ${label} | ${m.seconds.toFixed(2)} s | ${m.rssMB.toFixed(0)} MB | ${m.detail} |`);

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { RecipientState, EntryState } from './runner.js';
 import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
+import { deliveryName } from './maildir-once.js';
 import { domainOf } from '../protocol/command.js';
 import type { Recipient } from '../protocol/envelope.js';
 import type { TrackingEvent } from '../log/tracking.js';
@@ -99,7 +100,8 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
     try {
       const folder = envelope.junk === true ? '.Junk' : undefined;
       const content = deps.spool.messageStream(id, envelope);
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content, deps.hostname, deps.now, folder);
+      const name = deliveryName(id, r.address, deps.hostname);
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content, deps.hostname, deps.now, folder, name);
       r.status = 'delivered';
       r.lastResult = `maildir ${path}`;
       delete r.nextAttempt;

@@ -9,6 +9,7 @@ import { syncDirectory } from './durable-write.js';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
+import { findDelivered } from './maildir-once.js';
 
 /** Folder-safe name for a mailbox: lower case, no path separators or leading dots. */
 export function mailboxFolder(root: string, address: string): string {
@@ -30,14 +31,22 @@ export async function deliverToMaildir(
   now: () => Date,
   /** A Maildir++ subfolder such as ".Junk" (the leading dot makes it a folder, not a mailbox). */
   folder?: string,
+  /** A stable name (maildir-once.ts): a copy already delivered under it is found, not written again. */
+  stableName?: string,
 ): Promise<string> {
   const box = folder === undefined ? mailboxFolder(root, rcpt) : join(mailboxFolder(root, rcpt), folder);
   for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
+  const earlier = stableName === undefined ? undefined : await findDelivered(box, stableName);
+  if (earlier !== undefined) {
+    message.destroy();
+    return earlier;
+  }
   const t = now();
-  const unique = `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
+  const unique = stableName ?? `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
-  const file = await open(tmp, 'wx', 0o600);
+  // A stable name may meet its own partial tmp/ file from a crash: replace it ('w'), never another's ('wx').
+  const file = await open(tmp, stableName === undefined ? 'wx' : 'w', 0o600);
   try {
     await file.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
     // Awaiting each write is the backpressure: the spool file is read no faster than this one is written.
