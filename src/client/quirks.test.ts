@@ -84,6 +84,21 @@ test('a re-read while a quirk is being written keeps it (concurrent deliveries l
   }
 });
 
+test('a re-read that began before the first quirk was learnt (no file yet) does not forget it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'barge-quirks-'));
+  try {
+    const store = await QuirkStore.open(quirksPath(dir));
+    // The re-read finds no file (ENOENT) while the first quirk is learnt: it must not empty the store.
+    const reading = store.refresh();
+    const writing = store.remember('192.0.2.7:25', 'no-bdat', 'EHLO keywords masked', 60_000);
+    await reading;
+    assert.equal(store.get('192.0.2.7:25', 'no-bdat')?.reason, 'EHLO keywords masked');
+    await writing;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('bdat-ok keeps the sessions it was seen on; forget removes one kind only', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'barge-quirks-'));
   try {

@@ -70,23 +70,31 @@ export class QuirkStore {
   /** Reads the file again if it changed since the last read or write. */
   async refresh(): Promise<void> {
     // A write under way would look like a change by someone else, and its old file would be read.
-    await this.#writing;
+    let writing: Promise<void>;
+    do {
+      writing = this.#writing;
+      await writing;
+    } while (writing !== this.#writing);
+    // What was read is stale if a quirk was learnt meanwhile (its write started while this one read).
+    const learntMeanwhile = (): boolean => this.#writing !== writing;
     let mtimeMs: number;
     try {
       mtimeMs = (await stat(this.#file)).mtimeMs;
     } catch {
+      if (learntMeanwhile()) return;
       this.#entries = [];
       this.#mtimeMs = -1;
       return;
     }
-    if (mtimeMs === this.#mtimeMs) return;
+    if (mtimeMs === this.#mtimeMs || learntMeanwhile()) return;
     try {
       const parsed: unknown = JSON.parse(await readFile(this.#file, 'utf8'));
+      if (learntMeanwhile()) return;
       this.#entries = Array.isArray(parsed) ? parsed.filter(isQuirk) : [];
       this.#mtimeMs = mtimeMs;
     } catch {
       // A torn or hand-broken file forgets the quirks: Barge then rediscovers them, losing nothing.
-      this.#entries = [];
+      if (!learntMeanwhile()) this.#entries = [];
     }
   }
 
