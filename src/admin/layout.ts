@@ -53,15 +53,35 @@ export function csrfField(token: string): Html {
 }
 
 /** A one-button POST form (actions are never GETs). */
-export function action(ctx: PageContext, path: string, label: string, fields: Readonly<Record<string, string>> = {}, options: { confirm?: string; danger?: boolean } = {}): Html {
-  return html`<form class="inline" method="post" action="${path}">${csrfField(ctx.csrf)}${Object.entries(fields).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}<button type="submit" class="${options.danger === true ? 'danger' : 'plain'}" ${options.confirm === undefined ? '' : html`data-confirm="${options.confirm}"`}>${label}</button></form>`;
+export function action(
+  ctx: PageContext,
+  path: string,
+  label: string,
+  fields: Readonly<Record<string, string>> = {},
+  options: { confirm?: string; danger?: boolean } = {},
+): Html {
+  const hidden = Object.entries(fields).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
+  const tone = options.danger === true ? 'danger' : 'plain';
+  const confirm = options.confirm === undefined ? '' : html`data-confirm="${options.confirm}"`;
+  const button = html`<button type="submit" class="${tone}" ${confirm}>${label}</button>`;
+  return html`<form class="inline" method="post" action="${path}">${csrfField(ctx.csrf)}${hidden}${button}</form>`;
 }
 
 export function table(headers: readonly string[], rows: readonly Html[], empty = 'Nothing to show.'): Html {
-  return html`<table><thead><tr>${headers.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows.length === 0 ? html`<tr><td colspan="${headers.length}" class="muted">${empty}</td></tr>` : rows}</tbody></table>`;
+  const head = html`<thead><tr>${headers.map((h) => html`<th>${h}</th>`)}</tr></thead>`;
+  const none = html`<tr><td colspan="${headers.length}" class="muted">${empty}</td></tr>`;
+  return html`<table>${head}<tbody>${rows.length === 0 ? none : rows}</tbody></table>`;
 }
 
-export function pill(text: string, tone = /^(delivered|up|ok|clean)/.test(text) ? 'ok' : /^(deferred|held|queued|no-)/.test(text) ? 'warn' : /^(bounced|rejected|down|failed)/.test(text) ? 'bad' : ''): Html {
+/** The colour of a state's pill, from the word it starts with. */
+function toneOf(text: string): string {
+  if (/^(delivered|up|ok|clean)/.test(text)) return 'ok';
+  if (/^(deferred|held|queued|no-)/.test(text)) return 'warn';
+  if (/^(bounced|rejected|down|failed)/.test(text)) return 'bad';
+  return '';
+}
+
+export function pill(text: string, tone = toneOf(text)): Html {
   return html`<span class="pill ${tone}">${text}</span>`;
 }
 

@@ -30,17 +30,72 @@ export class BargeMetrics {
   readonly registry = new Registry();
   readonly #now: () => Date;
   readonly #received = new Map<string, number>();
-  readonly #messages = new Counter({ name: 'barge_messages_received_total', help: 'Messages received and made durable, by listener and transfer method', labelNames: ['listener', 'method'], registers: [this.registry] });
-  readonly #chunks = new Counter({ name: 'barge_bdat_chunks_received_total', help: 'BDAT chunks of received messages', labelNames: ['listener'], registers: [this.registry] });
-  readonly #bytes = new Counter({ name: 'barge_received_bytes_total', help: 'Message octets received', labelNames: ['listener', 'method'], registers: [this.registry] });
-  readonly #rejected = new Counter({ name: 'barge_messages_rejected_total', help: 'Messages refused or dropped after the transfer began', labelNames: ['listener', 'method'], registers: [this.registry] });
-  readonly #deliveries = new Counter({ name: 'barge_deliveries_total', help: 'Recipient delivery outcomes by transfer method (local for Maildir)', labelNames: ['outcome', 'method'], registers: [this.registry] });
-  readonly #fallbacks = new Counter({ name: 'barge_bdat_fallbacks_total', help: 'Deliveries sent by DATA instead of BDAT, by reason', labelNames: ['reason'], registers: [this.registry] });
-  readonly #quirks = new Counter({ name: 'barge_quirks_learnt_total', help: 'Path quirks learnt, by kind', labelNames: ['kind'], registers: [this.registry] });
-  readonly #authFailures = new Counter({ name: 'barge_auth_failures_total', help: 'Refused AUTH attempts', labelNames: ['listener'], registers: [this.registry] });
-  readonly #refusals = new Counter({ name: 'barge_smtp_refusals_total', help: 'Inbound commands answered with a 4xx or 5xx reply, by listener and code', labelNames: ['listener', 'code'], registers: [this.registry] });
-  readonly #latency = new Histogram({ name: 'barge_delivery_latency_seconds', help: 'From receipt to delivery of one recipient', buckets: [0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 14_400, 86_400], registers: [this.registry] });
-  readonly #session = new Histogram({ name: 'barge_session_duration_seconds', help: 'Inbound SMTP connection lifetimes', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900], registers: [this.registry] });
+  readonly #messages = new Counter({
+    name: 'barge_messages_received_total',
+    help: 'Messages received and made durable, by listener and transfer method',
+    labelNames: ['listener', 'method'],
+    registers: [this.registry],
+  });
+  readonly #chunks = new Counter({
+    name: 'barge_bdat_chunks_received_total',
+    help: 'BDAT chunks of received messages',
+    labelNames: ['listener'],
+    registers: [this.registry],
+  });
+  readonly #bytes = new Counter({
+    name: 'barge_received_bytes_total',
+    help: 'Message octets received',
+    labelNames: ['listener', 'method'],
+    registers: [this.registry],
+  });
+  readonly #rejected = new Counter({
+    name: 'barge_messages_rejected_total',
+    help: 'Messages refused or dropped after the transfer began',
+    labelNames: ['listener', 'method'],
+    registers: [this.registry],
+  });
+  readonly #deliveries = new Counter({
+    name: 'barge_deliveries_total',
+    help: 'Recipient delivery outcomes by transfer method (local for Maildir)',
+    labelNames: ['outcome', 'method'],
+    registers: [this.registry],
+  });
+  readonly #fallbacks = new Counter({
+    name: 'barge_bdat_fallbacks_total',
+    help: 'Deliveries sent by DATA instead of BDAT, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly #quirks = new Counter({
+    name: 'barge_quirks_learnt_total',
+    help: 'Path quirks learnt, by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly #authFailures = new Counter({
+    name: 'barge_auth_failures_total',
+    help: 'Refused AUTH attempts',
+    labelNames: ['listener'],
+    registers: [this.registry],
+  });
+  readonly #refusals = new Counter({
+    name: 'barge_smtp_refusals_total',
+    help: 'Inbound commands answered with a 4xx or 5xx reply, by listener and code',
+    labelNames: ['listener', 'code'],
+    registers: [this.registry],
+  });
+  readonly #latency = new Histogram({
+    name: 'barge_delivery_latency_seconds',
+    help: 'From receipt to delivery of one recipient',
+    buckets: [0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600, 14_400, 86_400],
+    registers: [this.registry],
+  });
+  readonly #session = new Histogram({
+    name: 'barge_session_duration_seconds',
+    help: 'Inbound SMTP connection lifetimes',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900],
+    registers: [this.registry],
+  });
 
   constructor(now: () => Date = () => new Date()) {
     this.#now = now;
@@ -55,8 +110,18 @@ export class BargeMetrics {
         for (const [state, n] of await sources.queueByState()) this.set({ state }, n);
       },
     });
-    new Gauge({ name: 'barge_open_connections', help: 'Open inbound SMTP connections', registers: [this.registry], collect() { this.set(sources.openConnections()); } });
-    new Gauge({ name: 'barge_queue_oldest_message_age_seconds', help: 'Age of the oldest queued message', registers: [this.registry], async collect() { this.set(await sources.oldestMessageAgeSeconds()); } });
+    new Gauge({
+      name: 'barge_open_connections', help: 'Open inbound SMTP connections', registers: [this.registry],
+      collect() {
+        this.set(sources.openConnections());
+      },
+    });
+    new Gauge({
+      name: 'barge_queue_oldest_message_age_seconds', help: 'Age of the oldest queued message', registers: [this.registry],
+      async collect() {
+        this.set(await sources.oldestMessageAgeSeconds());
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -133,7 +133,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           allowPositionals: true,
         });
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
-        const args = [...positionals, ...(values['password-stdin'] === true ? ['--password-stdin'] : []), ...(values.admin === true ? ['--admin'] : []), ...(values.address ?? []).flatMap((a) => ['--address', a])];
+        const args = [
+          ...positionals,
+          ...(values['password-stdin'] === true ? ['--password-stdin'] : []),
+          ...(values.admin === true ? ['--admin'] : []),
+          ...(values.address ?? []).flatMap((a) => ['--address', a]),
+        ];
         return await runUser(args, config.dataDir, process.stdin, out, err);
       }
       case 'dkim': {

@@ -76,7 +76,13 @@ export async function runUser(args: readonly string[], dataDir: string, input: N
     password = await firstLine(input);
   }
   const addresses = values.address ?? [];
-  const problem = await changeUser(dataDir, action === 'del' ? { action, name } : action === 'add' ? { action, name, password, addresses, admin: values.admin === true } : { action, name, password, addresses });
+  const change: UserChange =
+    action === 'del'
+      ? { action, name }
+      : action === 'add'
+        ? { action, name, password, addresses, admin: values.admin === true }
+        : { action, name, password, addresses };
+  const problem = await changeUser(dataDir, change);
   if (problem !== undefined) {
     err(`barge: ${problem}`);
     return problem.startsWith('empty') ? 2 : 1;

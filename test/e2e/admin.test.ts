@@ -183,7 +183,10 @@ test('beyond loopback the console speaks HTTPS with the SMTP certificate', async
   assert.equal(isLoopback('0.0.0.0') || isLoopback('192.0.2.1'), false);
   const b = await startBarge();
   // Bound to every address, reached (as every test here) only over loopback.
-  const admin = await startAdmin({ ...b.config, admin: { listen: { host: '0.0.0.0', port: 0 } } }, { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: () => b.config, reload: async () => ({ ok: true, message: '' }) });
+  const admin = await startAdmin(
+    { ...b.config, admin: { listen: { host: '0.0.0.0', port: 0 } } },
+    { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: () => b.config, reload: async () => ({ ok: true, message: '' }) },
+  );
   try {
     assert.match(admin.url, /^https:\/\/0\.0\.0\.0:\d+\/$/);
     const port = Number(new URL(admin.url).port);

@@ -14,7 +14,8 @@ export interface ChildBarge {
 
 export function spawnBarge(dataDir: string, extra: readonly string[] = []): Promise<ChildBarge> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--hostname', 'barge.test', '--admin-listen', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--hostname', 'barge.test', '--admin-listen', 'off', ...extra];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let text = '';
     child.stderr?.on('data', (d: Buffer) => {
       text += d.toString();

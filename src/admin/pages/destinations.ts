@@ -7,10 +7,28 @@ import { probePath, type ProbeReport } from '../../probe/probe.js';
 import { action, pill, table, type Html, type PageContext } from '../layout.js';
 import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
 
+function stepRow(s: ProbeReport['steps'][number]): Html {
+  const command = s.command === '' ? '(wait)' : s.command;
+  const reply = s.reply === undefined ? (s.error === undefined ? 'ok' : `error: ${s.error}`) : `${s.reply.code} ${s.reply.text}`;
+  return html`<tr><td>${s.step}</td><td class="mono">${command}</td><td class="mono">${reply}</td><td>${s.ms} ms</td></tr>`;
+}
+
 function report(r: ProbeReport, cleared: number): Html {
-  return html`<h2>Probe of ${r.host}:${r.port}: ${pill(r.verdict, r.exitCode === 0 ? 'ok' : 'bad')}</h2><p>${r.text}${cleared > 0 ? ` The path is clean: ${cleared} quirk(s) forgotten.` : ''}</p>
-<p>Banner: <span class="mono">${r.banner ?? '(none)'}</span><br>Keywords: <span class="mono">${r.keywords.join(', ') || '(none)'}</span>${r.maskedKeywords.length === 0 ? '' : html` · masked: <span class="mono">${r.maskedKeywords.join(', ')}</span>`}</p>
-${table(['Step', 'Command', 'Reply', 'Time'], r.steps.map((s) => html`<tr><td>${s.step}</td><td class="mono">${s.command === '' ? '(wait)' : s.command}</td><td class="mono">${s.reply === undefined ? (s.error === undefined ? 'ok' : `error: ${s.error}`) : `${s.reply.code} ${s.reply.text}`}</td><td>${s.ms} ms</td></tr>`))}`;
+  const verdict = pill(r.verdict, r.exitCode === 0 ? 'ok' : 'bad');
+  const forgotten = cleared > 0 ? ` The path is clean: ${cleared} quirk(s) forgotten.` : '';
+  const keywords = r.keywords.join(', ') || '(none)';
+  const masked = r.maskedKeywords.length === 0 ? '' : html` · masked: <span class="mono">${r.maskedKeywords.join(', ')}</span>`;
+  return html`<h2>Probe of ${r.host}:${r.port}: ${verdict}</h2><p>${r.text}${forgotten}</p>
+<p>Banner: <span class="mono">${r.banner ?? '(none)'}</span><br>Keywords: <span class="mono">${keywords}</span>${masked}</p>
+${table(['Step', 'Command', 'Reply', 'Time'], r.steps.map(stepRow))}`;
+}
+
+const TARGET_FIELD = html`<label>Host[:port]<input name="target" placeholder="mx.example.com:25" required></label>`;
+const TIMEOUT_FIELD = html`<label>Timeout (s)<input name="timeout" type="number" min="1" max="60" value="10"></label>`;
+
+function probeForm(csrf: string): Html {
+  return html`<form class="filters" method="post" action="/destinations/probe"><input type="hidden" name="_csrf" value="${csrf}">
+${TARGET_FIELD}${TIMEOUT_FIELD}<button type="submit">Run probe</button></form>`;
 }
 
 export function registerDestinations(app: AdminApp, request: RequestOf, deps: PageDeps): void {
@@ -20,12 +38,21 @@ export function registerDestinations(app: AdminApp, request: RequestOf, deps: Pa
     const { quirks } = deps.server;
     await quirks.refresh();
     const d = deps.server.config().delivery;
+    const clearOne = (destination: string): Html =>
+      action(ctx, '/destinations/clear', 'Clear', { destination }, { confirm: `Forget what Barge learnt about ${destination}?` });
+    const quirkRows = quirks.list().map((q) => {
+      const learnt = html`<td>${q.reason}</td><td>${q.since}</td><td>${q.until}</td>`;
+      return html`<tr><td class="mono">${q.destination}</td><td>${pill(q.kind)}</td>${learnt}<td>${clearOne(q.destination)}</td></tr>`;
+    });
+    const clearAll = action(ctx, '/destinations/clear', 'Clear all', {}, { confirm: 'Forget every learnt quirk?', danger: true });
+    const routeRows = [...d.routes].map(([dom, hop]) => html`<tr><td>${dom}</td><td class="mono">${hop.host}:${hop.port}</td></tr>`);
+    const otherHop = d.smartHost === undefined ? 'MX lookup' : `smart host ${d.smartHost.host}:${d.smartHost.port}`;
+    const otherRow = html`<tr><td class="muted">other domains</td><td>${otherHop}</td></tr>`;
     const body = html`<h2>Learnt path quirks</h2>
-${table(['Destination', 'Quirk', 'Reason', 'Learnt', 'Expires', ''], quirks.list().map((q) => html`<tr><td class="mono">${q.destination}</td><td>${pill(q.kind)}</td><td>${q.reason}</td><td>${q.since}</td><td>${q.until}</td><td>${action(ctx, '/destinations/clear', 'Clear', { destination: q.destination }, { confirm: `Forget what Barge learnt about ${q.destination}?` })}</td></tr>`), 'No quirks: every path gets BDAT and TLS where offered.')}
-${quirks.list().length > 0 ? html`<p>${action(ctx, '/destinations/clear', 'Clear all', {}, { confirm: 'Forget every learnt quirk?', danger: true })}</p>` : ''}
-<h2>Routes</h2>${table(['Domain', 'Next hop'], [...[...d.routes].map(([dom, hop]) => html`<tr><td>${dom}</td><td class="mono">${hop.host}:${hop.port}</td></tr>`), html`<tr><td class="muted">other domains</td><td>${d.smartHost === undefined ? 'MX lookup' : `smart host ${d.smartHost.host}:${d.smartHost.port}`}</td></tr>`])}
-<h2>Probe a path</h2><form class="filters" method="post" action="/destinations/probe"><input type="hidden" name="_csrf" value="${r.session.csrf}">
-<label>Host[:port]<input name="target" placeholder="mx.example.com:25" required></label><label>Timeout (s)<input name="timeout" type="number" min="1" max="60" value="10"></label><button type="submit">Run probe</button></form>
+${table(['Destination', 'Quirk', 'Reason', 'Learnt', 'Expires', ''], quirkRows, 'No quirks: every path gets BDAT and TLS where offered.')}
+${quirkRows.length > 0 ? html`<p>${clearAll}</p>` : ''}
+<h2>Routes</h2>${table(['Domain', 'Next hop'], [...routeRows, otherRow])}
+<h2>Probe a path</h2>${probeForm(r.session.csrf)}
 ${probe ?? ''}`;
     return r.page('Destinations', body, flashOf(c));
   };

@@ -10,6 +10,7 @@ import type { Config, ListenerConfig } from '../../config/types.js';
 import { CONSOLE_HEADER, setTomlKeys, type TomlValue } from '../../config/edit.js';
 import { EXTENSIONS, INBOUND_BITS, encodeMask, outboundAllowsBdat, resolveExtensions, type Extension } from '../../protocol/extensions.js';
 import { ServerSession } from '../../protocol/server-session.js';
+import type { Html } from '../layout.js';
 import { done, flashOf, type AdminApp, type AdminEnv, type PageDeps, type RequestOf } from '../routes.js';
 
 const MASKED = new Set<string>(Object.keys(INBOUND_BITS));
@@ -59,6 +60,19 @@ async function writeConfig(path: string, text: string): Promise<void> {
   await rename(tmp, path);
 }
 
+const WHEN_APPLIED = 'new sessions use them at once, sessions in progress finish under the old ones.';
+
+/** One extension's checkbox; a masked extension also shows its bit in the inbound mask. */
+function extensionSwitch(e: Extension, on: boolean): Html {
+  const bit = MASKED.has(e) ? html` <span class="muted">(bit ${INBOUND_BITS[e as keyof typeof INBOUND_BITS]})</span>` : '';
+  return html`<label><input type="checkbox" name="ext" value="${e}" ${on ? 'checked' : ''}> ${e}${bit}</label>`;
+}
+
+function outboundSwitch(on: boolean): Html {
+  const note = html`<span class="muted">(bit 2, all listeners)</span>`;
+  return html`<label><input type="checkbox" name="outbound_bdat" ${on ? 'checked' : ''}> Outbound BDAT ${note}</label>`;
+}
+
 export function registerListeners(app: AdminApp, request: RequestOf, deps: PageDeps): void {
   const find = (name: string): ListenerConfig | undefined => deps.server.config().listeners.find((l) => l.name === name);
   app.get('/listeners', async (c) => {
@@ -72,12 +86,14 @@ export function registerListeners(app: AdminApp, request: RequestOf, deps: PageD
 <form method="post" action="/listeners/${l.name}/apply" data-listener="${l.name}" data-preview="/listeners/${l.name}/preview"><input type="hidden" name="_csrf" value="${r.session.csrf}">
 <div class="masks"><div class="card"><div class="l">SmtpInboundCommandSupportOptions</div><div class="mask" data-inbound>${v.inbound}</div></div>
 <div class="card"><div class="l">SmtpOutboundCommandSupportOptions</div><div class="mask" data-outbound>${v.outbound}</div></div></div>
-<div class="switches">${EXTENSIONS.map((e) => html`<label><input type="checkbox" name="ext" value="${e}" ${l.extensions.has(e) ? 'checked' : ''}> ${e}${MASKED.has(e) ? html` <span class="muted">(bit ${INBOUND_BITS[e as keyof typeof INBOUND_BITS]})</span>` : ''}</label>`)}
-<label><input type="checkbox" name="outbound_bdat" ${outboundAllowsBdat(config.delivery.outboundMask) ? 'checked' : ''}> Outbound BDAT <span class="muted">(bit 2, all listeners)</span></label></div>
+<div class="switches">${EXTENSIONS.map((e) => extensionSwitch(e, l.extensions.has(e)))}
+${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
 <p class="muted">EHLO reply with these settings:</p><pre data-ehlo>${ehloPreview(l, config, v.extensions, tls)}</pre>
 <button type="submit" data-confirm="Write these settings to ${deps.configFile} and reload?">Apply and reload</button></form>`;
     });
-    return r.page('Listeners', html`<p class="muted">Settings are written to <span class="mono">${deps.configFile}</span>; new sessions use them at once, sessions in progress finish under the old ones.</p>${forms}`, flashOf(c));
+    const where = html`<span class="mono">${deps.configFile}</span>`;
+    const intro = html`<p class="muted">Settings are written to ${where}; ${WHEN_APPLIED}</p>`;
+    return r.page('Listeners', html`${intro}${forms}`, flashOf(c));
   });
 
   app.post('/listeners/:name/preview', async (c) => {
@@ -112,6 +128,9 @@ export function registerListeners(app: AdminApp, request: RequestOf, deps: PageD
     }
     await writeConfig(deps.configFile, text);
     const reloaded = await deps.reload();
-    return done(c, '/listeners', reloaded.ok ? `Applied to ${name}: inbound ${v.inbound}, outbound ${v.outbound}. ${reloaded.message}` : `Written, but the reload failed: ${reloaded.message}`, !reloaded.ok);
+    const message = reloaded.ok
+      ? `Applied to ${name}: inbound ${v.inbound}, outbound ${v.outbound}. ${reloaded.message}`
+      : `Written, but the reload failed: ${reloaded.message}`;
+    return done(c, '/listeners', message, !reloaded.ok);
   });
 }

@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { html } from 'hono/html';
 import { readProtocolLog } from '../../log/w3c-read.js';
 import { dataPaths } from '../../server/run.js';
-import { table } from '../layout.js';
+import { table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
+
+const OUTBOUND_NOTE = 'Outbound sessions are the lines whose cs-username is OutboundConnectionCommand or OutboundConnectionResponse.';
 
 export function registerLog(app: AdminApp, request: RequestOf, deps: PageDeps): void {
   app.get('/log', async (c) => {
@@ -14,14 +16,22 @@ export function registerLog(app: AdminApp, request: RequestOf, deps: PageDeps): 
     const search = c.req.query('q') ?? '';
     const file = c.req.query('file');
     await deps.server.flushLogs();
-    const log = listener === undefined ? undefined : await readProtocolLog(join(dataPaths(config.dataDir).log, listener.logFolder), { search, limit: 500, ...(file === undefined ? {} : { file }) });
+    const folder = listener === undefined ? undefined : join(dataPaths(config.dataDir).log, listener.logFolder);
+    const options = { search, limit: 500, ...(file === undefined ? {} : { file }) };
+    const log = folder === undefined ? undefined : await readProtocolLog(folder, options);
+    const listenerOptions = config.listeners.map(
+      (l) => html`<option value="${l.name}" ${l.name === listener?.name ? 'selected' : ''}>${l.name} (${l.logFolder})</option>`,
+    );
+    const fileOptions = (log?.files ?? []).map((f) => html`<option ${f === log?.file ? 'selected' : ''}>${f}</option>`);
+    const cell = (v: string, i: number): Html => html`<td class="mono ${log?.fields[i] === 'cs-uri-query' ? 'wrap' : ''}">${v}</td>`;
+    const rows = (log?.rows ?? []).map((r) => html`<tr>${r.map(cell)}</tr>`);
     const body = html`<form class="filters" method="get" action="/log">
-<label>Listener<select name="listener">${config.listeners.map((l) => html`<option value="${l.name}" ${l.name === listener?.name ? 'selected' : ''}>${l.name} (${l.logFolder})</option>`)}</select></label>
-<label>File<select name="file">${(log?.files ?? []).map((f) => html`<option ${f === log?.file ? 'selected' : ''}>${f}</option>`)}</select></label>
+<label>Listener<select name="listener">${listenerOptions}</select></label>
+<label>File<select name="file">${fileOptions}</select></label>
 <label>Search<input name="q" value="${search}" placeholder="address, verb, IP, status"></label><button type="submit">Show</button></form>
 ${!config.log.w3c.enabled ? html`<p class="flash">The W3C log is turned off (<code>[log] w3c = false</code>).</p>` : ''}
-<p class="muted">Newest first; at most 500 entries${search === '' ? '' : ' matching the search'}. Outbound sessions are the lines whose cs-username is OutboundConnectionCommand or OutboundConnectionResponse.</p>
-<div class="scroll">${table(log?.fields ?? [], (log?.rows ?? []).map((r) => html`<tr>${r.map((v, i) => html`<td class="mono ${log?.fields[i] === 'cs-uri-query' ? 'wrap' : ''}">${v}</td>`)}</tr>`), 'No entries.')}</div>`;
+<p class="muted">Newest first; at most 500 entries${search === '' ? '' : ' matching the search'}. ${OUTBOUND_NOTE}</p>
+<div class="scroll">${table(log?.fields ?? [], rows, 'No entries.')}</div>`;
     return request(c).page('Protocol log', body);
   });
 }

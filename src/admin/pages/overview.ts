@@ -14,12 +14,18 @@ function chart(counts: MinuteCounts): Html {
   const max = Math.max(1, ...Object.values(counts).flat());
   const x = (i: number): number => 30 + (i * (w - 40)) / 59;
   const y = (n: number): number => h - 20 - (n * (h - 35)) / max;
-  const line = (k: keyof MinuteCounts): Html => html`<polyline fill="none" stroke="${COLOURS[k]}" stroke-width="2" points="${counts[k].map((n, i) => `${x(i).toFixed(1)},${y(n).toFixed(1)}`).join(' ')}"/>`;
+  const points = (k: keyof MinuteCounts): string => counts[k].map((n, i) => `${x(i).toFixed(1)},${y(n).toFixed(1)}`).join(' ');
+  const line = (k: keyof MinuteCounts): Html =>
+    html`<polyline fill="none" stroke="${COLOURS[k]}" stroke-width="2" points="${points(k)}"/>`;
+  const label = (tx: number, ty: number, text: string | number): Html =>
+    html`<text x="${tx}" y="${ty}" font-size="11" fill="#5c6b7a">${text}</text>`;
+  const swatch = (k: keyof MinuteCounts): Html => html`<svg width="10" height="10"><rect width="10" height="10" fill="${COLOURS[k]}"/></svg>`;
+  const keys = Object.keys(COLOURS) as Array<keyof MinuteCounts>;
   return html`<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="messages per minute, last hour">
-<line x1="30" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#c9d1db"/><text x="4" y="18" font-size="11" fill="#5c6b7a">${max}</text><text x="4" y="${h - 22}" font-size="11" fill="#5c6b7a">0</text>
-<text x="30" y="${h - 5}" font-size="11" fill="#5c6b7a">60 min ago</text><text x="${w - 40}" y="${h - 5}" font-size="11" fill="#5c6b7a">now</text>
-${(Object.keys(COLOURS) as Array<keyof MinuteCounts>).map(line)}</svg>
-<div class="legend">${(Object.keys(COLOURS) as Array<keyof MinuteCounts>).map((k) => html`<span><svg width="10" height="10"><rect width="10" height="10" fill="${COLOURS[k]}"/></svg> ${k} (${counts[k].reduce((a, b) => a + b, 0)})</span>`)}</div>`;
+<line x1="30" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#c9d1db"/>${label(4, 18, max)}${label(4, h - 22, 0)}
+${label(30, h - 5, '60 min ago')}${label(w - 40, h - 5, 'now')}
+${keys.map(line)}</svg>
+<div class="legend">${keys.map((k) => html`<span>${swatch(k)} ${k} (${counts[k].reduce((a, b) => a + b, 0)})</span>`)}</div>`;
 }
 
 const share = (a: number, b: number): string => (a + b === 0 ? '–' : `${Math.round((100 * a) / (a + b))}% BDAT · ${Math.round((100 * b) / (a + b))}% DATA`);
@@ -47,7 +53,11 @@ export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDe
     const queued = [...counts.values()].reduce((a, b) => a + b, 0);
     const t = today(records, now);
     const open = (await server.metrics.registry.getSingleMetric('barge_open_connections')?.get())?.values[0]?.value ?? 0;
-    const card = (label: string, value: string | number, note = ''): Html => html`<div class="card"><div class="l">${label}</div><div class="n">${value}</div><div class="muted">${note}</div></div>`;
+    const card = (label: string, value: string | number, note = ''): Html =>
+      html`<div class="card"><div class="l">${label}</div><div class="n">${value}</div><div class="muted">${note}</div></div>`;
+    const listeners = server.addresses.map(
+      (a) => html`<tr><td>${a.name}</td><td class="mono">${a.host}:${a.port}</td><td><span class="pill ok">up</span></td></tr>`,
+    );
     const body = html`<div class="cards">
 ${card('In the queue', queued, [...counts].map(([k, n]) => `${n} ${k}`).join(' · '))}
 ${card('Open connections', open)}
@@ -57,7 +67,7 @@ ${card('Fallbacks today', t.fallbacks, 'BDAT → DATA')}
 ${card('Quirks learnt today', t.quirks, `${server.quirks.list().length} in force`)}
 </div>
 <h2>Messages per minute, last hour</h2>${chart(perMinute(records, now))}
-<h2>Listeners</h2>${table(['Name', 'Address', 'State'], server.addresses.map((a) => html`<tr><td>${a.name}</td><td class="mono">${a.host}:${a.port}</td><td><span class="pill ok">up</span></td></tr>`))}`;
+<h2>Listeners</h2>${table(['Name', 'Address', 'State'], listeners)}`;
     return request(c).page('Overview', body);
   });
 }

@@ -7,6 +7,7 @@ import { done, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../
 
 const PAGE_SIZE = 50;
 const KINDS: readonly EntryKind[] = ['queued', 'deferred', 'held'];
+const HEADERS = ['Queue id', 'Age', 'Sender', 'Pending recipients', 'Size', 'Method / chunks', 'State'];
 
 function filterOf(q: (k: string) => string | undefined): QueueFilter {
   const domain = q('domain')?.trim().toLowerCase();
@@ -21,8 +22,11 @@ function filterOf(q: (k: string) => string | undefined): QueueFilter {
 
 function row(e: QueueEntry, now: Date): Html {
   const pending = e.state.rcpts.filter((r) => r.status === 'pending');
-  return html`<tr><td class="mono"><a href="/queue/${e.id}">${e.id}</a></td><td>${age(e.envelope.receivedAt, now)}</td><td class="mono">${e.envelope.transaction.from === '' ? '<>' : e.envelope.transaction.from}</td>
-<td class="mono">${pending.map((r) => r.address).join(', ')}</td><td>${e.envelope.size}</td><td>${e.envelope.method}${e.envelope.method === 'BDAT' ? ` / ${e.envelope.chunks}` : ''}</td><td>${pill(e.kind)}</td></tr>`;
+  const { envelope } = e;
+  const from = envelope.transaction.from === '' ? '<>' : envelope.transaction.from;
+  const method = html`${envelope.method}${envelope.method === 'BDAT' ? ` / ${envelope.chunks}` : ''}`;
+  return html`<tr><td class="mono"><a href="/queue/${e.id}">${e.id}</a></td><td>${age(envelope.receivedAt, now)}</td><td class="mono">${from}</td>
+<td class="mono">${pending.map((r) => r.address).join(', ')}</td><td>${envelope.size}</td><td>${method}</td><td>${pill(e.kind)}</td></tr>`;
 }
 
 function actions(ctx: PageContext, id: string, held: boolean): Html {
@@ -38,16 +42,24 @@ export function registerQueue(app: AdminApp, request: RequestOf, deps: PageDeps)
     const now = deps.now();
     const { entries, next, total } = await listEntries(deps.server.spool, filter, after === '' ? undefined : after, PAGE_SIZE, now);
     const link = (cursor: string | undefined): string => {
-      const u = new URLSearchParams(Object.entries({ domain: c.req.query('domain') ?? '', state: c.req.query('state') ?? '', older: c.req.query('older') ?? '', after: cursor ?? '' }).filter(([, v]) => v !== ''));
+      const params = {
+        domain: c.req.query('domain') ?? '',
+        state: c.req.query('state') ?? '',
+        older: c.req.query('older') ?? '',
+        after: cursor ?? '',
+      };
+      const u = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== ''));
       return `/queue?${u.toString()}`;
     };
+    const shownAfter = after === undefined ? '' : ` after ${after}`;
+    const scanned = next !== undefined && entries.length < PAGE_SIZE ? `; ${SCAN_LIMIT} entries examined, go on with Older` : '';
     const body = html`<form class="filters" method="get" action="/queue">
 <label>Recipient domain<input name="domain" value="${c.req.query('domain') ?? ''}" placeholder="example.com"></label>
 <label>State<select name="state"><option value="">any</option>${KINDS.map((k) => html`<option ${filter.kind === k ? 'selected' : ''}>${k}</option>`)}</select></label>
 <label>Older than (minutes)<input name="older" type="number" min="0" value="${c.req.query('older') ?? ''}"></label>
 <button type="submit">Filter</button></form>
-<p class="muted">${total} message(s) in the queue; ${entries.length} shown${after === undefined ? '' : ` after ${after}`}, oldest first${next !== undefined && entries.length < PAGE_SIZE ? `; ${SCAN_LIMIT} entries examined, go on with Older` : ''}.</p>
-${table(['Queue id', 'Age', 'Sender', 'Pending recipients', 'Size', 'Method / chunks', 'State'], entries.map((e) => row(e, now)), next === undefined ? 'No entry matches.' : 'No match among the entries examined so far.')}
+<p class="muted">${total} message(s) in the queue; ${entries.length} shown${shownAfter}, oldest first${scanned}.</p>
+${table(HEADERS, entries.map((e) => row(e, now)), next === undefined ? 'No entry matches.' : 'No match among the entries examined so far.')}
 <div class="pager">${after === undefined ? '' : html`<a href="${link(undefined)}">⇤ Oldest</a>`}${next === undefined ? '' : html`<a href="${link(next)}">Older →</a>`}</div>`;
     return request(c).page('Queue', body, flashOf(c));
   });
@@ -55,9 +67,18 @@ ${table(['Queue id', 'Age', 'Sender', 'Pending recipients', 'Size', 'Method / ch
   app.get('/queue/:id', async (c) => {
     const r = request(c);
     const entry = await loadEntry(deps.server.spool, c.req.param('id'));
-    if (entry === undefined) return r.page('Queue entry', html`<p>No queue entry ${c.req.param('id')}: it may have been delivered. <a href="/tracking?id=${c.req.param('id')}">Look it up in tracking</a>.</p>`);
+    if (entry === undefined) {
+      const id = c.req.param('id');
+      const lookUp = html`<a href="/tracking?id=${id}">Look it up in tracking</a>`;
+      return r.page('Queue entry', html`<p>No queue entry ${id}: it may have been delivered. ${lookUp}.</p>`);
+    }
     const { envelope: e, state } = entry;
     const ctx: PageContext = { hostname: '', user: r.session.user, csrf: r.session.csrf, path: '/queue' };
+    const rcpts = state.rcpts.map((x) => {
+      const next = x.nextAttempt ?? (x.status === 'pending' ? 'now' : '–');
+      const last = html`<td class="mono">${x.lastResult ?? '–'}</td>`;
+      return html`<tr><td class="mono">${x.address}</td><td>${pill(x.status)}</td><td>${x.attempts}</td>${last}<td>${next}</td></tr>`;
+    });
     const body = html`${actions(ctx, entry.id, entry.kind === 'held')}
 ${table(['Field', 'Value'], [
   html`<tr><td>Received</td><td>${e.receivedAt} on ${e.listener} from ${e.helo} [${e.clientIp}]</td></tr>`,
@@ -67,7 +88,7 @@ ${table(['Field', 'Value'], [
   html`<tr><td>Transfer</td><td>${e.method}${e.method === 'BDAT' ? ` in ${e.chunks} chunk(s)` : ''}</td></tr>`,
   html`<tr><td>State</td><td>${pill(entry.kind)}</td></tr>`,
 ])}
-<h2>Recipients</h2>${table(['Recipient', 'State', 'Attempts', 'Last reply', 'Next attempt'], state.rcpts.map((x) => html`<tr><td class="mono">${x.address}</td><td>${pill(x.status)}</td><td>${x.attempts}</td><td class="mono">${x.lastResult ?? '–'}</td><td>${x.nextAttempt ?? (x.status === 'pending' ? 'now' : '–')}</td></tr>`))}
+<h2>Recipients</h2>${table(['Recipient', 'State', 'Attempts', 'Last reply', 'Next attempt'], rcpts)}
 <p><a href="/tracking/${entry.id}">The message's story in the tracking log →</a></p>`;
     return r.page(`Queue entry ${entry.id}`, body, flashOf(c));
   });
@@ -81,10 +102,33 @@ ${table(['Field', 'Value'], [
     if (op === 'retry') ok = (await retryEntries(spool, [id])) > 0;
     else if (op === 'hold' || op === 'release') ok = await holdEntry(spool, id, op === 'hold');
     else if (op === 'delete') ok = await deleteEntry(spool, id);
-    else if (op === 'bounce') ok = await bounceEntry({ spool, nextId: makeIdSource(deps.now), hostname: config.hostname, localDomains: config.localDomains, now: deps.now, queued: (q, env) => deps.server.runner.wake(q, env), track }, id);
+    else if (op === 'bounce') {
+      ok = await bounceEntry(
+        {
+          spool,
+          nextId: makeIdSource(deps.now),
+          hostname: config.hostname,
+          localDomains: config.localDomains,
+          now: deps.now,
+          queued: (q, env) => deps.server.runner.wake(q, env),
+          track,
+        },
+        id,
+      );
+    }
     if ((op === 'retry' || op === 'release') && ok) deps.server.runner.wake(id);
     if (!ok) return done(c, '/queue', `No queue entry ${id} (or unknown action ${op})`, true);
     const gone = op === 'delete' || op === 'bounce';
-    return done(c, gone ? '/queue' : `/queue/${id}`, `${id}: ${op === 'retry' ? 'due now' : op === 'hold' ? 'held' : op === 'release' ? 'released' : op === 'delete' ? 'deleted' : 'bounced; the sender gets a failure notice'}`);
+    const outcome =
+      op === 'retry'
+        ? 'due now'
+        : op === 'hold'
+          ? 'held'
+          : op === 'release'
+            ? 'released'
+            : op === 'delete'
+              ? 'deleted'
+              : 'bounced; the sender gets a failure notice';
+    return done(c, gone ? '/queue' : `/queue/${id}`, `${id}: ${outcome}`);
   });
 }

@@ -1,7 +1,7 @@
 /** Message tracking: search the tracking log; one message's story in order. */
 import { html } from 'hono/html';
 import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
-import { messageStory, searchMessages, type TrackingSearch } from '../../log/tracking-query.js';
+import { messageStory, searchMessages, type MessageSummary, type Received, type TrackingSearch } from '../../log/tracking-query.js';
 import { dataPaths } from '../../server/run.js';
 import { pill, table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
@@ -13,13 +13,30 @@ function when(text: string | undefined): Date | undefined {
   return Number.isNaN(t) ? undefined : new Date(t);
 }
 
+function receivedLine(r: Received): Html {
+  const chunks = r.method === 'BDAT' ? html` in <b>${r.chunks} chunk${r.chunks === 1 ? '' : 's'}</b>` : '';
+  const messageId = r.messageId === undefined ? '' : html`<span class="mono">${r.messageId}</span>, `;
+  const from = html`<span class="mono">${r.from === '' ? '<>' : r.from}</span>`;
+  const to = html`<span class="mono">${r.rcpts.join(', ')}</span>`;
+  const by = html`by <b>${r.method}</b>${chunks}`;
+  return html`Received on <b>${r.listener}</b> from ${r.helo} [${r.clientIp}] ${by}: ${messageId}${r.size} octets, ${r.body}, from ${from} to ${to}`;
+}
+
+function deliveredLine(r: Extract<TrackingRecord, { event: 'delivered' }>): Html {
+  const chunks = r.method === 'BDAT' && r.chunks !== undefined ? ` in ${r.chunks} chunk(s)` : '';
+  const method = r.method === undefined ? '' : html` by <b>${r.method}</b>${chunks}`;
+  const fallback = r.fallback === undefined ? '' : html`<br>${pill('fallback')} ${r.fallback}`;
+  const rcpt = html`<span class="mono">${r.rcpt}</span>`;
+  return html`${pill('delivered')} ${rcpt} via ${r.via}${method}: <span class="mono">${r.detail}</span>${fallback}`;
+}
+
 /** One event in plain words: what happened, by which method, with which reply or reason. */
 export function storyLine(r: TrackingRecord): Html {
   switch (r.event) {
     case 'received':
-      return html`Received on <b>${r.listener}</b> from ${r.helo} [${r.clientIp}] by <b>${r.method}</b>${r.method === 'BDAT' ? html` in <b>${r.chunks} chunk${r.chunks === 1 ? '' : 's'}</b>` : ''}: ${r.messageId === undefined ? '' : html`<span class="mono">${r.messageId}</span>, `}${r.size} octets, ${r.body}, from <span class="mono">${r.from === '' ? '<>' : r.from}</span> to <span class="mono">${r.rcpts.join(', ')}</span>`;
+      return receivedLine(r);
     case 'delivered':
-      return html`${pill('delivered')} <span class="mono">${r.rcpt}</span> via ${r.via}${r.method === undefined ? '' : html` by <b>${r.method}</b>${r.method === 'BDAT' && r.chunks !== undefined ? ` in ${r.chunks} chunk(s)` : ''}`}: <span class="mono">${r.detail}</span>${r.fallback === undefined ? '' : html`<br>${pill('fallback')} ${r.fallback}`}`;
+      return deliveredLine(r);
     case 'deferred':
       return html`${pill('deferred')} <span class="mono">${r.rcpt}</span>: <span class="mono">${r.reason}</span>${r.nextAttempt === undefined ? '' : ` (next attempt ${r.nextAttempt})`}`;
     case 'bounced':
@@ -39,13 +56,33 @@ export function storyLine(r: TrackingRecord): Html {
   }
 }
 
+/** One message found by a search: its receipt and each recipient's outcome. */
+function resultRow({ received: r, outcomes }: MessageSummary): Html {
+  const method = html`${r.method}${r.method === 'BDAT' ? ` / ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}` : ''}`;
+  const id = html`<td class="mono"><a href="/tracking/${r.id}">${r.id}</a></td>`;
+  const addresses = html`<td class="mono">${r.from === '' ? '<>' : r.from}</td><td class="mono">${r.rcpts.join(', ')}</td>`;
+  const outcome = r.rcpts.map((x) => pill(outcomes.get(x) ?? 'queued'));
+  return html`<tr><td class="when">${r.time.replace('T', ' ').slice(0, 19)}</td>${id}${addresses}<td>${method}</td><td>${outcome}</td></tr>`;
+}
+
+function storyRow(r: TrackingRecord): Html {
+  return html`<tr><td class="mono when">${r.time.replace('T', ' ').slice(0, 23)}</td><td>${storyLine(r)}</td></tr>`;
+}
+
 export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDeps): void {
   const records = (since?: Date): Promise<TrackingRecord[]> => readTrackingLog(dataPaths(deps.server.config().dataDir).tracking, since);
   app.get('/tracking', async (c) => {
     const q = (k: string): string => c.req.query(k)?.trim() ?? '';
     const since = when(q('since'));
     const until = when(q('until'));
-    const search: TrackingSearch = { id: q('id'), messageId: q('messageId'), sender: q('sender'), recipient: q('recipient'), ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
+    const search: TrackingSearch = {
+      id: q('id'),
+      messageId: q('messageId'),
+      sender: q('sender'),
+      recipient: q('recipient'),
+      ...(since === undefined ? {} : { since }),
+      ...(until === undefined ? {} : { until }),
+    };
     await deps.server.flushLogs();
     // Without a start time, the last week's files are searched (the log keeps every day).
     const from = since ?? new Date(deps.now().getTime() - 7 * 86_400_000);
@@ -56,7 +93,7 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
 <label>From (UTC)<input name="since" type="datetime-local" value="${q('since')}"></label><label>To (UTC)<input name="until" type="datetime-local" value="${q('until')}"></label>
 <button type="submit">Search</button></form>
 <p class="muted">Newest first, at most 200 messages${since === undefined ? ', from the last 7 days unless a start is given' : ''}.</p>
-${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(({ received: r, outcomes }) => html`<tr><td class="when">${r.time.replace('T', ' ').slice(0, 19)}</td><td class="mono"><a href="/tracking/${r.id}">${r.id}</a></td><td class="mono">${r.from === '' ? '<>' : r.from}</td><td class="mono">${r.rcpts.join(', ')}</td><td>${r.method}${r.method === 'BDAT' ? ` / ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}` : ''}</td><td>${r.rcpts.map((x) => pill(outcomes.get(x) ?? 'queued'))}</td></tr>`), 'No message matches.')}`;
+${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(resultRow), 'No message matches.')}`;
     return request(c).page('Message tracking', body);
   });
 
@@ -65,7 +102,7 @@ ${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], f
     await deps.server.flushLogs();
     const story = messageStory(await records(), id);
     const body = html`<p><a href="/tracking">← Search</a> · <a href="/queue/${id}">Queue entry</a></p>
-${table(['Time (UTC)', 'What happened'], story.map((r) => html`<tr><td class="mono when">${r.time.replace('T', ' ').slice(0, 23)}</td><td>${storyLine(r)}</td></tr>`), 'Nothing tracked for this id.')}`;
+${table(['Time (UTC)', 'What happened'], story.map(storyRow), 'Nothing tracked for this id.')}`;
     return request(c).page(`Message ${id}`, body);
   });
 }
