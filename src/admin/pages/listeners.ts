@@ -9,7 +9,8 @@ import type { Context } from 'hono';
 import type { Config, ListenerConfig } from '../../config/types.js';
 import { CONSOLE_HEADER, setTomlKeys, type TomlValue } from '../../config/edit.js';
 import { EXTENSIONS, INBOUND_BITS, encodeMask, outboundAllowsBdat, resolveExtensions, type Extension } from '../../protocol/extensions.js';
-import { ServerSession } from '../../protocol/server-session.js';
+import { ehloReply } from '../../protocol/advertisement.js';
+import { formatReply } from '../../protocol/replies.js';
 import { done, flashOf, type AdminApp, type AdminEnv, type PageDeps, type RequestOf } from '../routes.js';
 
 const MASKED = new Set<string>(Object.keys(INBOUND_BITS));
@@ -31,17 +32,12 @@ export function choose(listener: ListenerConfig, config: Config, on: ReadonlySet
   return { inbound, outbound, named, extensions: resolveExtensions(inbound, named) };
 }
 
-/** The EHLO reply a client will get, from the real session code. */
+/** The EHLO reply a client will get, from the session's own builder. */
 export function ehloPreview(listener: ListenerConfig, config: Config, extensions: ReadonlySet<Extension>, tlsAvailable: boolean): string {
-  const session = new ServerSession({
-    hostname: config.hostname, clientIp: '192.0.2.1', extensions, maxMessageSize: config.limits.maxMessageSize, maxRecipients: config.limits.maxRecipients,
-    maxErrors: config.limits.maxErrors, maxHops: config.limits.maxHops, maxJunkCommands: config.limits.maxJunkCommands,
-    postmaster: `postmaster@${config.localDomains[0] ?? config.hostname}`, etrnPolicy: () => undefined,
-    normaliseBareLineEndings: false, vrfy: listener.vrfy, expn: listener.expn,
-    tls: tlsAvailable ? listener.tls : 'off', auth: listener.auth, authCleartext: listener.authCleartext, checkRecipient: () => ({ accept: 'local' }),
-  });
-  session.greet();
-  return session.receive(Buffer.from('EHLO client.example\r\n')).flatMap((a) => (a.kind === 'send' ? [a.text] : [])).join('').trimEnd();
+  const tls = tlsAvailable ? listener.tls : 'off';
+  const { auth, authCleartext } = listener;
+  const o = { hostname: config.hostname, clientIp: '192.0.2.1', extensions, maxMessageSize: config.limits.maxMessageSize, tls, auth, authCleartext };
+  return formatReply(ehloReply(o, tls === 'implicit', 'client.example'), extensions.has('ENHANCEDSTATUSCODES')).trimEnd();
 }
 
 async function chosen(c: Context<AdminEnv>): Promise<{ on: Set<string>; bdat: boolean }> {
