@@ -44,8 +44,8 @@ type Handler = (c: Conversation, cmd: Command) => void;
 
 /** One handler per verb; the Record type makes the table exhaustive over `Verb`. */
 const HANDLERS: Readonly<Record<Verb, Handler>> = {
-  EHLO: (c, cmd) => hello(c, { ...cmd, verb: 'EHLO' }),
-  HELO: (c, cmd) => hello(c, { ...cmd, verb: 'HELO' }),
+  EHLO: hello,
+  HELO: hello,
   MAIL: mail,
   RCPT: rcpt,
   RSET: rset,

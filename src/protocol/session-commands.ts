@@ -7,7 +7,7 @@ import { ehloReply, offersStartTls } from './advertisement.js';
 import { Reply } from './replies.js';
 import type { Command, Conversation } from './session-context.js';
 
-export function hello(c: Conversation, cmd: Command<'HELO' | 'EHLO'>): void {
+export function hello(c: Conversation, cmd: Command): void {
   const name = cmd.args.trim();
   if (name === '') return c.error(Reply.badArgument(`${cmd.verb} requires a domain or address literal`), cmd.answered);
   c.abandon();

@@ -44,8 +44,8 @@ export type Mode = { readonly kind: 'command' } | { readonly kind: 'data'; reado
 export type Waiting = { readonly kind: 'commit'; readonly args: string } | { readonly kind: 'auth' };
 
 /** One command line as the handlers get it; `answered` is what its replies report to the shell. */
-export interface Command<V extends string = string> {
-  readonly verb: V;
+export interface Command {
+  readonly verb: string;
   readonly args: string;
   readonly answered: Answered;
 }
