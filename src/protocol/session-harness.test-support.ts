@@ -3,7 +3,7 @@
  * action in order, committed messages with their bytes, discards with their reasons, ETRN requests.
  * Commits are answered at once with `committed({ id: 'X<n>' })`, or with a refusal when asked.
  */
-import { ServerSession, type CommandLog, type ServerSessionOptions, type ReceivedMessage, type SessionAction } from './server-session.js';
+import { ServerSession, type Answered, type ServerSessionOptions, type ReceivedMessage, type SessionAction } from './server-session.js';
 import { resolveExtensions, DEFAULT_INBOUND_MASK, type ExtensionSwitches } from './extensions.js';
 import { Reply } from './replies.js';
 
@@ -23,8 +23,8 @@ export interface Run {
   readonly messages: Array<{ readonly message: ReceivedMessage; readonly body: Buffer }>;
   readonly discards: string[];
   readonly etrn: string[];
-  /** The protocol-log record of each reply that has one. */
-  readonly logs: CommandLog[];
+  /** What each reply that answers a command says it answers, with its code. */
+  readonly answers: Array<{ readonly answered: Answered; readonly code: number }>;
   readonly closed: boolean;
   readonly session: ServerSession;
 }
@@ -67,7 +67,7 @@ export function run(pieces: readonly Buffer[], o: Options = {}, refuseCommits: r
   const messages: Array<{ message: ReceivedMessage; body: Buffer }> = [];
   const discards: string[] = [];
   const etrn: string[] = [];
-  const logs: CommandLog[] = [];
+  const answers: Array<{ answered: Answered; code: number }> = [];
   let body: Buffer[] = [];
   let open = false;
   let commits = 0;
@@ -79,7 +79,7 @@ export function run(pieces: readonly Buffer[], o: Options = {}, refuseCommits: r
       switch (a.kind) {
         case 'send':
           text += a.text;
-          if (a.log !== undefined) logs.push(a.log);
+          if (a.answered !== undefined) answers.push({ answered: a.answered, code: a.code });
           break;
         case 'begin':
           if (open) throw new Error('begin while a message is open');
@@ -130,7 +130,7 @@ export function run(pieces: readonly Buffer[], o: Options = {}, refuseCommits: r
     messages,
     discards,
     etrn,
-    logs,
+    answers,
     closed,
     session,
   };

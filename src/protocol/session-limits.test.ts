@@ -1,6 +1,6 @@
 /**
  * Command sequencing and limits (RFC 5321 4.1.4, 4.5.3.1): line length, recipients, error count,
- * unknown and disabled verbs, VRFY/EXPN/HELP/ETRN, EHLO/HELO, enhanced codes on or off, log records.
+ * unknown and disabled verbs, VRFY/EXPN/HELP/ETRN, EHLO/HELO, enhanced codes on or off, what each reply answers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -123,17 +123,22 @@ test('without ENHANCEDSTATUSCODES replies carry no enhanced code', () => {
   assert.deepEqual(r.finals.slice(-2), ['500 Command unrecognized', '250 OK']);
 });
 
-test('each reply carries its protocol-log record: verb, arguments, status; QUIT logs 240', () => {
+test('each reply says which command it answers; the end of a message carries its queue id', () => {
   const r = run([bytes(`${OPEN}BDAT 2\r\nabBDAT 1 LAST\r\ncMAIL FROM:<b@c.test>\r\nRCPT TO:<x@mx.test>\r\nDATA\r\nd\r\n.\r\nQUIT\r\n`)]);
-  assert.deepEqual(r.logs, [
-    { verb: 'EHLO', args: 'client.test', status: 250 },
-    { verb: 'MAIL', args: 'FROM:<a@client.test>', status: 250 },
-    { verb: 'RCPT', args: 'TO:<x@mx.test>', status: 250 },
-    { verb: 'BDAT', args: '2', status: 250 },
-    { verb: 'BDAT', args: '1 LAST', status: 250 },
-    { verb: 'MAIL', args: 'FROM:<b@c.test>', status: 250 },
-    { verb: 'RCPT', args: 'TO:<x@mx.test>', status: 250 },
-    { verb: 'DATA', args: 'X2', status: 250 },
-    { verb: 'QUIT', args: '', status: 240 },
-  ]);
+  const command = (verb: string, args: string) => ({ kind: 'command', verb, args });
+  assert.deepEqual(
+    r.answers.map((a) => a.answered),
+    [
+      command('EHLO', 'client.test'),
+      command('MAIL', 'FROM:<a@client.test>'),
+      command('RCPT', 'TO:<x@mx.test>'),
+      command('BDAT', '2'),
+      { kind: 'message', method: 'BDAT', args: '1 LAST', queued: 'X1' },
+      command('MAIL', 'FROM:<b@c.test>'),
+      command('RCPT', 'TO:<x@mx.test>'),
+      { kind: 'message', method: 'DATA', args: '', queued: 'X2' },
+      command('QUIT', ''),
+    ],
+  );
+  assert.deepEqual(r.answers.map((a) => a.code), [250, 250, 250, 250, 250, 250, 250, 250, 221]);
 });

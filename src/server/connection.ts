@@ -17,7 +17,7 @@ import { TLSSocket } from 'node:tls';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { W3cLog } from '../log/w3c.js';
 import type { TrackingEvent } from '../log/tracking.js';
-import { ServerSession, type SessionAction, type TransferMethod, type CommandLog } from '../protocol/server-session.js';
+import { ServerSession, type SessionAction, type TransferMethod } from '../protocol/server-session.js';
 import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
 import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
@@ -28,6 +28,7 @@ import type { SaslMechanism } from '../protocol/sasl.js';
 import type { TlsCredentials } from './tls.js';
 import type { AuthOutcome } from './authenticator.js';
 import { MessageIdScanner } from '../protocol/message-id.js';
+import { type CommandRecord, commandRecord } from './command-log.js';
 
 /** What a connection needs from the running server. */
 export interface ConnectionContext {
@@ -221,7 +222,7 @@ export class Connection {
       switch (action.kind) {
         case 'send':
           this.#out.push(action.text);
-          if (action.log !== undefined) this.#logCommand(action.log, action.text.length);
+          if (action.answered !== undefined) this.#logCommand(commandRecord(action.answered, action.code), action.text.length);
           break;
         case 'begin':
           this.#begin(action.transaction, action.method);
@@ -405,7 +406,7 @@ export class Connection {
     }
   }
 
-  #logCommand(log: CommandLog, bytesSent: number): void {
+  #logCommand(record: CommandRecord, bytesSent: number): void {
     const now = this.#ctx.now();
     this.#ctx.protocolLog?.write({
       time: now,
@@ -414,9 +415,9 @@ export class Connection {
       username: this.#session.user ?? (this.#session.helo || undefined),
       serverIp: this.#socket.localAddress,
       serverPort: this.#socket.localPort,
-      method: log.verb,
-      query: log.args,
-      status: log.status,
+      method: record.method,
+      query: record.query,
+      status: record.status,
       bytesSent,
       timeTakenMs: Math.max(0, now.getTime() - this.#readStarted),
     });

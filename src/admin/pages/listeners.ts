@@ -3,14 +3,16 @@
  * (`SmtpInboundCommandSupportOptions`, and the outbound value), with the EHLO reply they give.
  * Apply edits the config file (comments kept; see config/edit.ts), checks it loads, then reloads.
  */
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../../queue/durable-write.js';
 import { html } from 'hono/html';
 import type { Context } from 'hono';
 import type { Config, ListenerConfig } from '../../config/types.js';
 import { CONSOLE_HEADER, setTomlKeys, type TomlValue } from '../../config/edit.js';
 import { EXTENSIONS, INBOUND_BITS, encodeMask, outboundAllowsBdat, resolveExtensions, type Extension } from '../../protocol/extensions.js';
-import { ServerSession } from '../../protocol/server-session.js';
 import type { Html } from '../layout.js';
+import { ehloReply } from '../../protocol/advertisement.js';
+import { formatReply } from '../../protocol/replies.js';
 import { done, flashOf, type AdminApp, type AdminEnv, type PageDeps, type RequestOf } from '../routes.js';
 
 const MASKED = new Set<string>(Object.keys(INBOUND_BITS));
@@ -32,17 +34,12 @@ export function choose(listener: ListenerConfig, config: Config, on: ReadonlySet
   return { inbound, outbound, named, extensions: resolveExtensions(inbound, named) };
 }
 
-/** The EHLO reply a client will get, from the real session code. */
+/** The EHLO reply a client will get, from the session's own builder. */
 export function ehloPreview(listener: ListenerConfig, config: Config, extensions: ReadonlySet<Extension>, tlsAvailable: boolean): string {
-  const session = new ServerSession({
-    hostname: config.hostname, clientIp: '192.0.2.1', extensions, maxMessageSize: config.limits.maxMessageSize, maxRecipients: config.limits.maxRecipients,
-    maxErrors: config.limits.maxErrors, maxHops: config.limits.maxHops, maxJunkCommands: config.limits.maxJunkCommands,
-    postmaster: `postmaster@${config.localDomains[0] ?? config.hostname}`, etrnPolicy: () => undefined,
-    normaliseBareLineEndings: false, vrfy: listener.vrfy, expn: listener.expn,
-    tls: tlsAvailable ? listener.tls : 'off', auth: listener.auth, authCleartext: listener.authCleartext, checkRecipient: () => ({ accept: 'local' }),
-  });
-  session.greet();
-  return session.receive(Buffer.from('EHLO client.example\r\n')).flatMap((a) => (a.kind === 'send' ? [a.text] : [])).join('').trimEnd();
+  const tls = tlsAvailable ? listener.tls : 'off';
+  const { auth, authCleartext } = listener;
+  const o = { hostname: config.hostname, clientIp: '192.0.2.1', extensions, maxMessageSize: config.limits.maxMessageSize, tls, auth, authCleartext };
+  return formatReply(ehloReply(o, tls === 'implicit', 'client.example'), extensions.has('ENHANCEDSTATUSCODES')).trimEnd();
 }
 
 async function chosen(c: Context<AdminEnv>): Promise<{ on: Set<string>; bdat: boolean }> {
@@ -52,13 +49,6 @@ async function chosen(c: Context<AdminEnv>): Promise<{ on: Set<string>; bdat: bo
   return { on: new Set(list.filter((v): v is string => typeof v === 'string')), bdat: body.outbound_bdat === 'on' };
 }
 
-/** Replaces the file atomically with private mode. */
-async function writeConfig(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600, flush: true });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
-}
 
 const WHEN_APPLIED = 'new sessions use them at once, sessions in progress finish under the old ones.';
 
@@ -126,7 +116,8 @@ ${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
     if (result === undefined || [...v.extensions].sort().join() !== [...result.extensions].sort().join()) {
       return done(c, '/listeners', `Not applied: ${deps.configFile} sets these switches in a way the console cannot edit; change them there`, true);
     }
-    await writeConfig(deps.configFile, text);
+    // An administrator's settings must survive a crash whole (durable-write.ts), private (0600).
+    await writeFileDurably(deps.configFile, text);
     const reloaded = await deps.reload();
     const message = reloaded.ok
       ? `Applied to ${name}: inbound ${v.inbound}, outbound ${v.outbound}. ${reloaded.message}`
