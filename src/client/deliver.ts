@@ -18,11 +18,13 @@
 import type { ConnectOptions } from './connection.js';
 import type { Session, SessionPool } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions, type TransferResult } from './transfer.js';
+import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type TransferOptions, type TransferResult } from './transfer.js';
 import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
 import type { Quirk, QuirkDestination, QuirkKind, QuirkStore } from './quirks.js';
 import type { BdatInFlight } from './in-flight.js';
 import type { BdatPlan } from './bdat.js';
+import type { DomainDelivery } from './delivery-result.js';
+export type { DomainDelivery };
 import { healthAfterCheck, needsCheck, tarpitted } from './bdat-health.js';
 import { formatHostPort } from '../protocol/host-port.js';
 import { replyText } from '../protocol/reply-parser.js';
@@ -65,19 +67,6 @@ export interface DeliveryContext {
   readonly tlsPolicy?: (domain: string, hops: readonly NextHop[]) => Promise<TlsRequirement>;
   /** Barge's own name and listeners: mail must not loop back to them. */
   readonly myself?: Myself;
-}
-
-export interface DomainDelivery {
-  readonly outcomes: readonly RecipientOutcome[];
-  /** The hop that took the transaction, if any. */
-  readonly hop?: NextHop;
-  readonly method?: 'DATA' | 'BDAT';
-  readonly chunks?: number;
-  readonly converted?: string;
-  /** Why DATA was used although BDAT was allowed: a fallback made now or remembered. */
-  readonly fallback?: string;
-  /** The TLS policy applied (MTA-STS), for the tracking log. */
-  readonly tlsPolicy?: string;
 }
 
 type Problem = Exclude<QuirkKind, 'bdat-ok'>;

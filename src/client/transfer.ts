@@ -4,28 +4,21 @@
  * options allow it, otherwise by DATA with dot-stuffing. Content streams from the spool with
  * backpressure; BDAT content is never stuffed. Every recipient gets an outcome.
  */
-import type { Readable } from 'node:stream';
 import type { BodyType, Recipient } from '../protocol/envelope.js';
 import { encodeXtext } from '../protocol/command.js';
 import { DotStuffer } from '../protocol/dot-stuffer.js';
 import { downconvert } from './downconvert.js';
 import { replyText, type PeerReply } from '../protocol/reply-parser.js';
 import type { ClientConnection } from './connection.js';
-import type { ClientMessage, PeerCapabilities } from '../protocol/client-types.js';
+import type { PeerCapabilities } from '../protocol/client-types.js';
 import { sendBdatOrExplain, type BdatPlan, type BdatResult } from './bdat.js';
 import type { ChunkVerdict } from './bdat-health.js';
 export { BdatPathFailure } from './bdat.js';
 
 export type { PeerCapabilities };
+import type { OutboundMessage, RecipientOutcome } from './delivery-result.js';
+export type { OutboundMessage, RecipientOutcome };
 import { firstWord } from './loop.js';
-
-export interface OutboundMessage extends ClientMessage {
-  /** RFC 8689 REQUIRETLS: sent only to a peer offering it, over verified TLS (deliver.ts sees to that). */
-  readonly requireTls?: boolean;
-  /** RFC 8689 5 "TLS-Required: No": the sender waives recipient-side TLS policy (MTA-STS). */
-  readonly tlsOptional?: boolean;
-  open(): Readable;
-}
 
 export interface TransferOptions {
   /** Outbound options allow BDAT (mask bit 0x2 and `chunking = "auto"`). */
@@ -35,15 +28,7 @@ export interface TransferOptions {
   readonly chunkSize: number;
 }
 
-export type OutcomeKind = 'delivered' | 'temporary' | 'permanent';
-
-export interface RecipientOutcome {
-  readonly address: string;
-  readonly kind: OutcomeKind;
-  /** Enhanced status for DSNs: the peer's, or one Barge derives. */
-  readonly status: string;
-  readonly detail: string;
-}
+type OutcomeKind = RecipientOutcome['kind'];
 
 export interface TransferResult {
   readonly method: 'DATA' | 'BDAT';

@@ -23,6 +23,8 @@ export interface ClientMessage {
   readonly smtputf8: boolean;
   readonly ret?: 'FULL' | 'HDRS';
   readonly envid?: string;
+  /** RFC 8689 REQUIRETLS: sent only to a peer offering it (the delivery sees to verified TLS). */
+  readonly requireTls?: boolean;
   /** Octets of content as stored. */
   readonly size: number;
 }
