@@ -25,6 +25,14 @@ export type ChunkAnswer =
  */
 export type ChunkVerdict = 'ok' | 'delayed' | 'dropped' | 'reset' | 'refused' | 'rejected';
 
+/** One chunk of a transfer as the socket shell timed it. */
+export interface ChunkTiming {
+  readonly check: boolean;
+  readonly last: boolean;
+  readonly octets: number;
+  readonly answer: ChunkAnswer;
+}
+
 /** The verdicts that mean "BDAT does not work on this path". */
 export type PathFailure = 'dropped' | 'reset' | 'refused';
 
@@ -82,6 +90,25 @@ export function nextChunkLength(remaining: number, chunkSize: number): { length:
 export function tarpitted(nonFinalMs: readonly number[], slowChunkMs: number): boolean {
   if (nonFinalMs.length === 0) return false;
   return chunkDelayed(nonFinalMs.reduce((a, b) => a + b, 0) / nonFinalMs.length, slowChunkMs);
+}
+
+/** What one transfer's chunk answers say: the check chunk's verdict, non-final times, and a path failure in words. */
+export interface TransferHealth {
+  readonly check?: { readonly verdict: ChunkVerdict; readonly ms: number };
+  /** Answer times of the non-final chunks (the check chunk included), for a tarpit. */
+  readonly nonFinalMs: readonly number[];
+  /** Silence or a reset after the check chunk, described for the quirk's reason. */
+  readonly pathFailure?: string;
+}
+
+export function judgeTransfer(chunks: readonly ChunkTiming[], slowChunkMs: number): TransferHealth {
+  const nonFinalMs = chunks.flatMap((c) => (!c.last && c.answer.kind === 'reply' ? [c.answer.ms] : []));
+  const first = chunks.find((c) => c.check);
+  if (first === undefined) return { nonFinalMs };
+  const verdict = judgeChunk(first.answer, false, slowChunkMs);
+  const check = { verdict, ms: first.answer.ms };
+  if (verdict !== 'dropped' && verdict !== 'reset') return { check, nonFinalMs };
+  return { check, nonFinalMs, pathFailure: describeFailure(verdict, first.answer, first.octets) };
 }
 
 /**

@@ -3,6 +3,8 @@
  * session's actions (writes, the STARTTLS upgrade, streaming the content with backpressure, close),
  * feeds it the reply bytes, and keeps one timer armed for the reply awaited, its length chosen by the
  * reply's class (decisions.ts). Every outcome comes back typed; nothing here throws for a peer.
+ * It times each BDAT chunk's answer (bdat-health.ts judges them) and lets a transfer be stopped from
+ * outside until its LAST chunk goes out (in-flight.ts).
  */
 import { connect, isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
@@ -10,6 +12,16 @@ import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
 import type { ClientAction, ClientMessage, ClientOutcome, ClientSessionOptions, TransactionOptions } from '../protocol/client-types.js';
 import { replyTimeout, type ReplyTimeouts } from './decisions.js';
+import type { ChunkTiming } from './bdat-health.js';
+
+/** One transaction's outcome with the timed answers of its BDAT chunks (none for DATA). */
+export interface Transfer {
+  readonly outcome: ClientOutcome;
+  readonly chunks: readonly ChunkTiming[];
+}
+
+/** Registers a transfer that may be stopped until its LAST chunk; returns the function that unregisters it. */
+export type Stoppable = (stop: (reason: string) => void) => () => void;
 
 export interface SessionSocketOptions {
   readonly host: string;
@@ -22,6 +34,8 @@ export interface SessionSocketOptions {
   /** Trust anchors for required TLS instead of the system's. */
   readonly ca?: readonly string[];
   readonly log?: (direction: 'command' | 'response', text: string) => void;
+  /** Milliseconds for chunk timings (Date.now when unset). */
+  readonly now?: () => number;
 }
 
 export class SessionSocket {
@@ -32,6 +46,13 @@ export class SessionSocket {
   #waiter: ((o: ClientOutcome) => void) | undefined;
   #body: { open: (converted?: string) => Readable; stream?: Readable } | undefined;
   #wake: (() => void) | undefined;
+  /** Chunks sent and not yet answered, oldest first; the answers of this transaction. */
+  #sent: Array<{ readonly at: number; readonly check: boolean; readonly last: boolean; readonly octets: number }> = [];
+  #timings: ChunkTiming[] = [];
+  /** What ended the connection, for the answer of a chunk left unanswered. */
+  #lost: 'timeout' | 'closed' = 'closed';
+  #leave: (() => void) | undefined;
+  #stopped: string | undefined;
 
   private constructor(socket: Socket, o: SessionSocketOptions) {
     this.#o = o;
@@ -68,12 +89,30 @@ export class SessionSocket {
     return this.#session.closed;
   }
 
-  /** One transaction; `open` gives the content (downconverted when `converted` is set). */
-  send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions): Promise<ClientOutcome> {
+  /** The address actually reached (loop detection). */
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? this.#o.host;
+  }
+
+  /**
+   * One transaction; `open` gives the content (downconverted when `converted` is set). A `stoppable`
+   * transfer may be stopped from outside until its LAST chunk goes out: it ends as a path failure.
+   */
+  async send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions, stoppable?: Stoppable): Promise<Transfer> {
     this.#body = { open };
-    const outcome = this.#next();
+    this.#sent = [];
+    this.#timings = [];
+    this.#stopped = undefined;
+    this.#leave = stoppable?.((reason) => {
+      this.#stopped ??= reason;
+      this.#socket.destroy();
+    });
+    const next = this.#next();
     this.#perform(this.#session.send(message, options));
-    return outcome;
+    const outcome = await next;
+    this.#unregister();
+    const stopped = this.#stopped === undefined || outcome.kind === 'delivered' ? outcome : { kind: 'pathFailure' as const, reason: this.#stopped };
+    return { outcome: stopped, chunks: this.#timings };
   }
 
   /** QUIT and wait for the close (bounded by the command timeout). */
@@ -100,12 +139,29 @@ export class SessionSocket {
     socket.on('close', () => this.#perform(this.#session.connectionClosed()));
   }
 
+  #unregister(): void {
+    this.#leave?.();
+    this.#leave = undefined;
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
   #perform(actions: readonly ClientAction[]): void {
     for (const a of actions) {
       switch (a.kind) {
         case 'send':
+          // Once LAST is out the peer may accept the message: stopping it then could duplicate it.
+          if (a.lastChunk === true) this.#unregister();
           for (const line of a.log) this.#o.log?.('command', line);
           if (!this.#socket.destroyed) this.#socket.write(a.bytes);
+          break;
+        case 'chunkSent':
+          this.#sent.push({ at: this.#now(), check: a.check, last: a.last, octets: a.octets });
+          break;
+        case 'chunkAnswered':
+          this.#answer({ kind: 'reply', code: a.code });
           break;
         case 'reply':
           this.#o.log?.('response', a.text);
@@ -117,6 +173,9 @@ export class SessionSocket {
           void this.#stream(a.converted);
           break;
         case 'outcome': {
+          // The oldest chunk left unanswered is the one the path failed on.
+          if (this.#sent.length > 0) this.#answer({ kind: this.#lost });
+          this.#sent = [];
           this.#body?.stream?.destroy();
           const w = this.#waiter;
           this.#waiter = undefined;
@@ -136,13 +195,24 @@ export class SessionSocket {
     this.#wake?.();
   }
 
+  #answer(a: { readonly kind: 'reply'; readonly code: number } | { readonly kind: 'timeout' | 'closed' }): void {
+    const chunk = this.#sent.shift();
+    if (chunk === undefined) return;
+    const ms = this.#now() - chunk.at;
+    const { check, last, octets } = chunk;
+    this.#timings.push({ check, last, octets, answer: a.kind === 'reply' ? { kind: 'reply', code: a.code, ms } : { kind: a.kind, ms } });
+  }
+
   /** One timer for the reply awaited, re-armed after every event; its length follows the reply's class. */
   #arm(): void {
     clearTimeout(this.#timer);
     const cls = this.#session.awaiting;
     if (cls === undefined) return;
     const ms = replyTimeout(cls, this.#o.timeouts);
-    this.#timer = setTimeout(() => this.#perform(this.#session.timeout(`no reply within ${ms} ms`)), ms);
+    this.#timer = setTimeout(() => {
+      this.#lost = 'timeout';
+      this.#perform(this.#session.timeout(`no reply within ${ms} ms`));
+    }, ms);
   }
 
   #upgrade(verify: boolean): void {
@@ -154,6 +224,7 @@ export class SessionSocket {
     // RFC 6066 3: SNI carries host names only; an address is still checked against the certificate.
     const sni = isIP(servername) === 0 ? { servername } : {};
     const ca = this.#o.ca === undefined ? {} : { ca: [...this.#o.ca] };
+    // Unverified (opportunistic) TLS still checks the certificate: credentials may need it verified.
     const secure = tlsConnect({
       socket: plain,
       ...sni,
@@ -170,7 +241,9 @@ export class SessionSocket {
       secure.off('error', fail);
       this.#socket = secure;
       this.#attach(secure);
-      this.#perform(this.#session.tlsEstablished());
+      const error: unknown = secure.authorizationError;
+      const why = error === null || error === undefined ? {} : { authorizationError: error instanceof Error ? error.message : String(error) };
+      this.#perform(this.#session.tlsEstablished({ authorized: secure.authorized, ...why }));
     });
   }
 

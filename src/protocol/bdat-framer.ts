@@ -12,14 +12,14 @@ export type FramePiece =
   | { readonly kind: 'header'; readonly header: string }
   | { readonly kind: 'bytes'; readonly data: Buffer }
   /** Every byte of a chunk is out: its reply is due. */
-  | { readonly kind: 'chunkEnd'; readonly last: boolean; readonly check: boolean };
+  | { readonly kind: 'chunkEnd'; readonly last: boolean; readonly check: boolean; readonly length: number };
 
 export class BdatFramer {
   readonly #chunkSize: number;
   readonly #exactSize: number | undefined;
   #checkBytes: number | undefined;
   /** Exact mode: octets still owed to the open chunk, and in total. */
-  #open: { remaining: number; last: boolean; check: boolean } | undefined;
+  #open: { remaining: number; length: number; last: boolean; check: boolean } | undefined;
   #total = 0;
   /** Unknown-size mode: content held until more follows. */
   #held: Buffer[] = [];
@@ -64,7 +64,7 @@ export class BdatFramer {
     if (last) this.#lastSent = true;
     const out: FramePiece[] = [{ kind: 'header', header: `BDAT ${length}${last ? ' LAST' : ''}` }];
     for (const data of parts) if (data.length > 0) out.push({ kind: 'bytes', data });
-    out.push({ kind: 'chunkEnd', last, check });
+    out.push({ kind: 'chunkEnd', last, check, length });
     return out;
   }
 
@@ -77,7 +77,7 @@ export class BdatFramer {
         if (owed <= 0) return undefined;
         const target = this.#target();
         const length = Math.min(target.length, owed);
-        this.#open = { remaining: length, last: length === owed, check: target.check };
+        this.#open = { remaining: length, length, last: length === owed, check: target.check };
         this.chunks++;
         if (this.#open.last) this.#lastSent = true;
         out.push({ kind: 'header', header: `BDAT ${length}${this.#open.last ? ' LAST' : ''}` });
@@ -89,7 +89,7 @@ export class BdatFramer {
       open.remaining -= take;
       this.#total += take;
       if (open.remaining === 0) {
-        out.push({ kind: 'chunkEnd', last: open.last, check: open.check });
+        out.push({ kind: 'chunkEnd', last: open.last, check: open.check, length: open.length });
         this.#open = undefined;
       }
     }

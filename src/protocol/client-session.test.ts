@@ -88,7 +88,7 @@ test('STARTTLS, EHLO again, AUTH PLAIN or LOGIN with secrets masked in the log',
   assert.equal(plain.tlsUpgrades, 1);
   assert.deepEqual(plain.outcomes[0], {
     kind: 'ready',
-    caps: { esmtp: true, keywords: new Map([['AUTH', 'PLAIN LOGIN']]), greeting: 'mx.example ESMTP' },
+    caps: { esmtp: true, keywords: new Map([['AUTH', 'PLAIN LOGIN']]), greeting: 'mx.example ESMTP', name: 'mx.example' },
     tls: true,
   });
   assert.ok(plain.wire.includes(`AUTH PLAIN ${Buffer.from('\0u\0secret').toString('base64')}\r\n`));

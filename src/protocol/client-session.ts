@@ -18,6 +18,7 @@ import type {
   PeerCapabilities,
   ReplyClass,
   Stage,
+  TlsInfo,
   TransactionOptions,
 } from './client-types.js';
 import { summary } from './client-envelope.js';
@@ -39,6 +40,7 @@ export class ClientSession {
   #transaction: ClientTransaction | undefined;
   #handshaking = false;
   #tls = false;
+  #tlsInfo: TlsInfo | undefined;
   #caps: PeerCapabilities = { esmtp: false, keywords: new Map(), greeting: '' };
   #greeting = '';
   #ready = false;
@@ -52,6 +54,8 @@ export class ClientSession {
   get awaiting(): ReplyClass | undefined {
     if (this.#closed) return undefined;
     if (this.#transaction !== undefined) return this.#transaction.awaiting;
+    // The TLS handshake is bounded like a command reply.
+    if (this.#handshaking) return 'command';
     if (this.#step === undefined) return undefined;
     return this.#step === 'greeting' ? 'greeting' : 'command';
   }
@@ -91,10 +95,11 @@ export class ClientSession {
   }
 
   /** The shell upgraded the socket after a `startTls` action; the session starts over with EHLO. */
-  tlsEstablished(): ClientAction[] {
+  tlsEstablished(info: TlsInfo = { authorized: true }): ClientAction[] {
     if (!this.#handshaking || this.#closed) return [];
     this.#handshaking = false;
     this.#tls = true;
+    this.#tlsInfo = info;
     // RFC 3207 4.2: everything known from before TLS is discarded, including buffered replies.
     this.#parser = new ReplyParser();
     return this.#hello();
@@ -109,6 +114,7 @@ export class ClientSession {
   /** The reply awaited did not come in time ("no reply within 10000 ms", says the shell). */
   timeout(reason = `no ${this.awaiting ?? 'command'} reply in time`): ClientAction[] {
     if (this.#closed || this.awaiting === undefined) return [];
+    if (this.#handshaking) return this.tlsFailed(`TLS handshake: ${reason}`);
     if (this.#step === 'quit') return this.#close();
     return this.#fail(this.#failure('timeout', reason));
   }
@@ -167,12 +173,12 @@ export class ClientSession {
         this.#greeting = r.lines.join(' ');
         return r.code === 220 ? this.#hello() : this.#refused('greeting', r);
       case 'ehlo':
-        if (r.code === 250) return this.#secure({ esmtp: true, keywords: parseEhloKeywords(r.lines), greeting: this.#greeting });
+        if (r.code === 250) return this.#secure({ esmtp: true, keywords: parseEhloKeywords(r.lines), ...this.#named(r) });
         // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
         if (r.code >= 500 && !this.#tls) return this.#command('helo', `HELO ${this.#options.heloName}`);
         return this.#refused('EHLO', r);
       case 'helo':
-        return r.code === 250 ? this.#secure({ esmtp: false, keywords: new Map(), greeting: this.#greeting }) : this.#refused('HELO', r);
+        return r.code === 250 ? this.#secure({ esmtp: false, keywords: new Map(), ...this.#named(r) }) : this.#refused('HELO', r);
       case 'starttls':
         if (r.code === 220) {
           this.#handshaking = true;
@@ -201,6 +207,11 @@ export class ClientSession {
         return never;
       }
     }
+  }
+
+  /** The greeting, and the name the peer gives itself first in its EHLO or HELO reply (RFC 5321 4.1.1.1). */
+  #named(r: PeerReply): { greeting: string; name: string } {
+    return { greeting: this.#greeting, name: (r.lines[0] ?? '').trim().split(/\s+/)[0] ?? '' };
   }
 
   #hello(): ClientAction[] {
@@ -242,6 +253,15 @@ export class ClientSession {
         stage: 'AUTH',
         reason: 'credentials are configured but the session is not encrypted; AUTH not sent',
       });
+    const info = this.#tlsInfo;
+    if (this.#options.authTls === 'verified' && info?.authorized !== true) {
+      const why = info?.authorizationError ?? 'not verified';
+      return this.#fail({
+        kind: 'localFailure',
+        stage: 'AUTH',
+        reason: `credentials are configured but the peer's certificate is not verified (${why}); AUTH not sent (auth_tls = "any" allows it)`,
+      });
+    }
     const mechanisms = (this.#caps.keywords.get('AUTH') ?? '').toUpperCase().split(/\s+/);
     if (mechanisms.includes('PLAIN'))
       return this.#command('auth-plain', `AUTH PLAIN ${b64(`\0${auth.username}\0${auth.password}`)}`, 'AUTH PLAIN ****');

@@ -49,6 +49,14 @@ export interface ClientSessionOptions {
   /** 'none' never sends STARTTLS; 'opportunistic' uses it when offered; 'required' fails without it. */
   readonly tls: 'none' | 'opportunistic' | 'required';
   readonly auth?: { readonly username: string; readonly password: string };
+  /** Send credentials only over TLS whose certificate verified ('verified'), or over any TLS ('any', the default here). */
+  readonly authTls?: 'verified' | 'any';
+}
+
+/** What the shell's TLS handshake gave: whether the certificate verified, and why not. */
+export interface TlsInfo {
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
 }
 
 /**
@@ -105,8 +113,15 @@ export type ClientOutcome =
   | { readonly kind: 'connectionLost'; readonly stage: Stage; readonly reason: string };
 
 export type ClientAction =
-  /** Write these bytes; `log` is the protocol-log text of each command in them (secrets masked). */
-  | { readonly kind: 'send'; readonly bytes: Buffer; readonly log: readonly string[] }
+  /**
+   * Write these bytes; `log` is the protocol-log text of each command in them (secrets masked).
+   * `lastChunk`: they open the `BDAT n LAST` chunk, after which the message may be accepted.
+   */
+  | { readonly kind: 'send'; readonly bytes: Buffer; readonly log: readonly string[]; readonly lastChunk?: boolean }
+  /** Every byte of a BDAT chunk is out: its reply is due (the shell times it, bdat-health.ts judges it). */
+  | { readonly kind: 'chunkSent'; readonly check: boolean; readonly last: boolean; readonly octets: number }
+  /** The reply to the oldest chunk sent arrived. */
+  | { readonly kind: 'chunkAnswered'; readonly code: number }
   /** A reply arrived, as one line for the protocol log ("250 2.0.0 OK"). */
   | { readonly kind: 'reply'; readonly text: string }
   /** Upgrade the socket now (RFC 3207), then call tlsEstablished() or tlsFailed(). */

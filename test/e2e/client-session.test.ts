@@ -45,9 +45,9 @@ test('BDAT with a health-check chunk, then DATA with dot-stuffing, on one sessio
     const log: string[] = [];
     const { socket, outcome } = await SessionSocket.open(options(barge, { log: (d, t) => log.push(`${d} ${t}`) }));
     assert.equal(outcome.kind, 'ready');
-    const bdat = await socket.send(MESSAGE, open, { ...TX, bdatCheckBytes: 16 });
+    const bdat = (await socket.send(MESSAGE, open, { ...TX, bdatCheckBytes: 16 })).outcome;
     assert.ok(bdat.kind === 'delivered' && bdat.method === 'BDAT' && bdat.chunks === 2, JSON.stringify(bdat));
-    const data = await socket.send(MESSAGE, open, { ...TX, allowBdat: false });
+    const data = (await socket.send(MESSAGE, open, { ...TX, allowBdat: false })).outcome;
     assert.ok(data.kind === 'delivered' && data.method === 'DATA', JSON.stringify(data));
     await socket.quit();
     assert.equal(socket.closed, true);
@@ -81,7 +81,7 @@ test('STARTTLS then AUTH PLAIN to a real Barge server; a wrong password is a typ
     };
     const { socket, outcome } = await SessionSocket.open(options(hub, { session: secure }));
     assert.ok(outcome.kind === 'ready' && outcome.tls, JSON.stringify(outcome));
-    const relayed = await socket.send({ ...MESSAGE, rcpts: [{ address: 'carol@far.test', local: false }] }, open, TX);
+    const relayed = (await socket.send({ ...MESSAGE, rcpts: [{ address: 'carol@far.test', local: false }] }, open, TX)).outcome;
     assert.equal(relayed.kind, 'delivered', JSON.stringify(relayed));
     await socket.quit();
     const got = await eventually(async () => (await hub.tracking()).find((e) => e.event === 'received'), 15_000, 'relayed message');
@@ -121,9 +121,9 @@ test('interop: STARTTLS, then BDAT with a health-check chunk and DATA with a dot
     });
     assert.ok(outcome.kind === 'ready' && outcome.tls && outcome.caps.keywords.has('CHUNKING'), JSON.stringify(outcome));
     const to = { ...MESSAGE, rcpts: [{ address: 'bob@exim.test', local: false }] };
-    const bdat = await socket.send(to, open, { ...TX, bdatCheckBytes: 16 });
+    const bdat = (await socket.send(to, open, { ...TX, bdatCheckBytes: 16 })).outcome;
     assert.ok(bdat.kind === 'delivered' && bdat.chunks === 2, JSON.stringify(bdat));
-    const data = await socket.send(to, open, { ...TX, allowBdat: false });
+    const data = (await socket.send(to, open, { ...TX, allowBdat: false })).outcome;
     assert.ok(data.kind === 'delivered' && data.method === 'DATA', JSON.stringify(data));
     await socket.quit();
     const stored = await eventually(

@@ -1,0 +1,72 @@
+/**
+ * What delivery needs from the client session beyond the transaction itself: REQUIRETLS, the name the
+ * peer gives itself (loop detection), credentials only over verified TLS, a bounded TLS handshake, and
+ * BDAT chunk events the shell times for the path's health.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { drive, EHLO_FULL, GREETING, message } from './client-harness.test-support.js';
+
+const BODY = 'Subject: hi\r\n\r\nhello\r\n';
+
+test('REQUIRETLS goes on MAIL FROM to a peer offering it; a peer without it gets nothing (5.7.10)', () => {
+  const m = message(BODY, ['bob@example.net'], { requireTls: true });
+  const ehlo = EHLO_FULL.replace('250 ENHANCEDSTATUSCODES', '250-ENHANCEDSTATUSCODES\r\n250 REQUIRETLS');
+  const offered = drive([GREETING, ehlo, '250 OK\r\n250 OK\r\n', '250 queued\r\n', '221 bye\r\n'], { messages: [m.message], bodies: [m.body] });
+  assert.ok(offered.commands.includes(`MAIL FROM:<alice@example.org> SIZE=${BODY.length} REQUIRETLS`), offered.commands.join('|'));
+  assert.equal(offered.outcomes[1]?.kind, 'delivered');
+  const lacking = drive([GREETING, EHLO_FULL, '221 bye\r\n'], { messages: [m.message], bodies: [m.body] });
+  const outcome = lacking.outcomes[1];
+  assert.ok(outcome?.kind === 'unsendable' && outcome.recipients[0]?.status === '5.7.10', JSON.stringify(outcome));
+  assert.ok(!lacking.commands.some((c) => c.startsWith('MAIL')));
+});
+
+test('the peer name comes from the EHLO reply, or the HELO reply after EHLO is refused', () => {
+  const ehlo = drive([GREETING, '250-relay.example Hello\r\n250 SIZE 10\r\n', '221 bye\r\n']);
+  assert.ok(ehlo.outcomes[0]?.kind === 'ready' && ehlo.outcomes[0].caps.name === 'relay.example');
+  const helo = drive([GREETING, '502 no\r\n', '250 old.example hi\r\n', '221 bye\r\n']);
+  assert.ok(helo.outcomes[0]?.kind === 'ready' && helo.outcomes[0].caps.name === 'old.example');
+});
+
+test('with authTls "verified", credentials go only when the certificate verified', () => {
+  const ehlo = '250-mx.example\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n';
+  const after = '250-mx.example\r\n250 AUTH PLAIN\r\n';
+  const session = { auth: { username: 'u', password: 'p' }, authTls: 'verified' as const };
+  const unverified = drive([GREETING, ehlo, '220 go\r\n', after], { session, tlsInfo: { authorized: false, authorizationError: 'SELF_SIGNED' } });
+  assert.ok(!unverified.commands.some((c) => c.startsWith('AUTH')));
+  const failure = unverified.outcomes[0];
+  assert.ok(failure?.kind === 'localFailure' && failure.stage === 'AUTH', JSON.stringify(failure));
+  assert.match(failure.reason, /certificate is not verified \(SELF_SIGNED\).*AUTH not sent/);
+  const verified = drive([GREETING, ehlo, '220 go\r\n', after, '235 ok\r\n', '221 bye\r\n'], { session, tlsInfo: { authorized: true } });
+  assert.ok(verified.commands.includes('AUTH PLAIN ****'));
+  assert.equal(verified.outcomes[0]?.kind, 'ready');
+});
+
+test('a TLS handshake that never completes is bounded like a command reply and fails as TLS', () => {
+  const d = drive([GREETING, '250-mx.example\r\n250 STARTTLS\r\n', '220 go\r\n'], { tlsHangs: true });
+  assert.equal(d.classes.at(-1), 'command');
+  assert.equal(d.timeouts, 1);
+  const outcome = d.outcomes[0];
+  assert.ok(outcome?.kind === 'tlsFailure' && outcome.required === false, JSON.stringify(outcome));
+  assert.match(outcome.reason, /TLS handshake/);
+  assert.equal(d.closed, true);
+});
+
+test('BDAT chunk events: each chunk sent with its size, each answer in order; the LAST chunk is flagged before it goes', () => {
+  const m = message('x'.repeat(100));
+  const o = { messages: [m.message], bodies: [m.body], transaction: { bdatCheckBytes: 10, chunkSize: 40 } };
+  const d = drive([GREETING, EHLO_FULL, '250 OK\r\n250 OK\r\n', '250 check\r\n', '250 a\r\n250 b\r\n250 queued\r\n', '221 bye\r\n'], o);
+  assert.deepEqual(d.chunkEvents, [
+    'sent 10 check',
+    'answered 250',
+    'sent 40',
+    'sent 40',
+    'LAST opened',
+    'sent 10 last',
+    'answered 250',
+    'answered 250',
+    'answered 250',
+  ]);
+  assert.equal(d.outcomes[1]?.kind, 'delivered');
+  assert.deepEqual(drive([GREETING, EHLO_FULL, '250 OK\r\n250 OK\r\n'], o).chunkEvents, ['sent 10 check']);
+});
