@@ -17,8 +17,11 @@ export interface KnownQuirks {
   readonly bigChunks?: string;
 }
 
+/** A path problem that can be learnt ("bdat-ok" is a health, not a problem). */
+export type Problem = Exclude<QuirkKind, 'bdat-ok'>;
+
 export interface Lesson {
-  readonly kind: QuirkKind;
+  readonly kind: Problem;
   readonly reason: string;
 }
 
@@ -81,9 +84,9 @@ export function afterAttempt(outcome: ClientOutcome, ctx: AttemptContext): HopDe
       // A refused session (greeting, EHLO, AUTH, STARTTLS) is final for this host only.
       return ['MAIL', 'RCPT', 'DATA', 'BDAT'].includes(outcome.stage)
         ? { kind: 'done' }
-        : { kind: 'nextHop', problem: `${outcome.stage} ${outcome.text}` };
+        : { kind: 'nextHop', problem: outcomeProblem(outcome) };
     case 'pathFailure':
-      if (!ctx.fallbackOn) return { kind: 'nextHop', problem: outcome.reason };
+      if (!ctx.fallbackOn) return { kind: 'nextHop', problem: outcomeProblem(outcome) };
       return {
         kind: 'retry',
         fresh: true,
@@ -92,19 +95,43 @@ export function afterAttempt(outcome: ClientOutcome, ctx: AttemptContext): HopDe
       };
     case 'tlsFailure':
       // Opportunistic TLS (RFC 7435) may go on in clear text; required TLS may not.
-      if (outcome.required) return { kind: 'nextHop', problem: `TLS: ${outcome.reason}` };
+      if (outcome.required) return { kind: 'nextHop', problem: outcomeProblem(outcome) };
       return { kind: 'retry', fresh: true, learn: { kind: 'no-tls', reason: `opportunistic TLS failed: ${outcome.reason}` } };
     case 'timeout':
     case 'connectionLost':
       if (ctx.reused) return { kind: 'retry', fresh: true };
-      return {
-        kind: 'nextHop',
-        problem: outcome.kind === 'timeout' ? `${outcome.stage}: no reply in time` : `${outcome.stage}: ${outcome.reason}`,
-      };
+      return { kind: 'nextHop', problem: outcomeProblem(outcome) };
     case 'localFailure':
-      return { kind: 'nextHop', problem: `${outcome.stage}: ${outcome.reason}` };
     case 'ready':
-      return { kind: 'nextHop', problem: 'the session ended before a transaction' };
+    case 'answer':
+      return { kind: 'nextHop', problem: outcomeProblem(outcome) };
+    default: {
+      const never: never = outcome;
+      return never;
+    }
+  }
+}
+
+/** An outcome that is not a delivery, in words for the DSN, the queue state and `barge send`. */
+export function outcomeProblem(outcome: ClientOutcome): string {
+  switch (outcome.kind) {
+    case 'rejected':
+      return `${outcome.stage} ${outcome.text}`;
+    case 'pathFailure':
+      return outcome.reason;
+    case 'tlsFailure':
+      return `TLS: ${outcome.reason}`;
+    case 'timeout':
+      return `${outcome.stage}: no reply in time`;
+    case 'connectionLost':
+    case 'localFailure':
+      return `${outcome.stage}: ${outcome.reason}`;
+    case 'answer':
+      return `${outcome.stage} ${outcome.text}`;
+    case 'ready':
+    case 'delivered':
+    case 'unsendable':
+      return 'the session ended before a transaction';
     default: {
       const never: never = outcome;
       return never;

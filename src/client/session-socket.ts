@@ -7,10 +7,18 @@
  * outside until its LAST chunk goes out (in-flight.ts).
  */
 import { connect, isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
-import type { ClientAction, ClientMessage, ClientOutcome, ClientSessionOptions, TransactionOptions } from '../protocol/client-types.js';
+import type {
+  ClientAction,
+  ClientMessage,
+  ClientOutcome,
+  ClientSessionOptions,
+  PeerCapabilities,
+  Stage,
+  TransactionOptions,
+} from '../protocol/client-types.js';
 import { replyTimeout, type ReplyTimeouts } from './decisions.js';
 import type { ChunkTiming } from './bdat-health.js';
 
@@ -18,6 +26,18 @@ import type { ChunkTiming } from './bdat-health.js';
 export interface Transfer {
   readonly outcome: ClientOutcome;
   readonly chunks: readonly ChunkTiming[];
+  /** Why the transfer was stopped from outside, when it was. */
+  readonly stopped?: string;
+}
+
+export interface Opened {
+  readonly socket: SessionSocket;
+  /** Whether TCP connected at all (a server may simply not be running). */
+  readonly connected: boolean;
+  /** Why not, in short ("ECONNREFUSED", "no connection within 10000 ms"). */
+  readonly error?: string;
+  /** `ready`, or why the session could not start. */
+  readonly outcome: ClientOutcome;
 }
 
 /** Registers a transfer that may be stopped until its LAST chunk; returns the function that unregisters it. */
@@ -36,6 +56,17 @@ export interface SessionSocketOptions {
   readonly log?: (direction: 'command' | 'response', text: string) => void;
   /** Milliseconds for chunk timings (Date.now when unset). */
   readonly now?: () => number;
+  /** TCP is connected (the greeting is awaited next). */
+  readonly onConnect?: () => void;
+}
+
+/** What the STARTTLS handshake gave. */
+export interface TlsDetails {
+  readonly protocol: string;
+  readonly cipher: string;
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
+  readonly certificate: PeerCertificate;
 }
 
 export class SessionSocket {
@@ -53,6 +84,7 @@ export class SessionSocket {
   #lost: 'timeout' | 'closed' = 'closed';
   #leave: (() => void) | undefined;
   #stopped: string | undefined;
+  #tls: TlsDetails | undefined;
 
   private constructor(socket: Socket, o: SessionSocketOptions) {
     this.#o = o;
@@ -62,31 +94,58 @@ export class SessionSocket {
   }
 
   /** Connects and runs the session up to `ready` (greeting, EHLO, STARTTLS, AUTH) or its failure. */
-  static async open(o: SessionSocketOptions): Promise<{ readonly socket: SessionSocket; readonly outcome: ClientOutcome }> {
+  static async open(o: SessionSocketOptions): Promise<Opened> {
     const socket = connect({ host: o.host, port: o.port });
     socket.setNoDelay(true);
     const shell = new SessionSocket(socket, o);
     const outcome = shell.#next();
     let timer: NodeJS.Timeout | undefined;
-    const connected = await new Promise<string | undefined>((resolve) => {
-      timer = setTimeout(() => resolve(`no connection within ${o.connectTimeoutMs} ms`), o.connectTimeoutMs);
+    const failed = await new Promise<{ message: string; short: string } | undefined>((resolve) => {
+      timer = setTimeout(() => {
+        const message = `no connection within ${o.connectTimeoutMs} ms`;
+        resolve({ message, short: message });
+      }, o.connectTimeoutMs);
       socket.once('connect', () => resolve(undefined));
-      socket.once('error', (e) => resolve(e.message));
+      socket.once('error', (e: NodeJS.ErrnoException) => resolve({ message: e.message, short: e.code ?? e.message }));
     });
     clearTimeout(timer);
-    if (connected !== undefined) {
+    if (failed !== undefined) {
       socket.destroy();
       return {
         socket: shell,
-        outcome: { kind: 'connectionLost', stage: 'greeting', reason: `connect to ${o.host}:${o.port}: ${connected}` },
+        connected: false,
+        error: failed.short,
+        outcome: { kind: 'connectionLost', stage: 'greeting', reason: `connect to ${o.host}:${o.port}: ${failed.message}` },
       };
     }
+    o.onConnect?.();
     shell.#arm();
-    return { socket: shell, outcome: await outcome };
+    return { socket: shell, connected: true, outcome: await outcome };
   }
 
   get closed(): boolean {
     return this.#session.closed;
+  }
+
+  get caps(): PeerCapabilities {
+    return this.#session.caps;
+  }
+
+  /** The first EHLO's capabilities, before TLS. */
+  get cleartextCaps(): PeerCapabilities | undefined {
+    return this.#session.cleartextCaps;
+  }
+
+  /** Set once STARTTLS succeeded. */
+  get tls(): TlsDetails | undefined {
+    return this.#tls;
+  }
+
+  /** One scripted command (see ClientSession.ask): its `answer`, or why there is none. */
+  ask(stage: Stage, line: string, payload?: Buffer): Promise<ClientOutcome> {
+    const next = this.#next();
+    this.#perform(this.#session.ask(stage, line, payload));
+    return next;
   }
 
   /** The address actually reached (loop detection). */
@@ -96,7 +155,7 @@ export class SessionSocket {
 
   /**
    * One transaction; `open` gives the content (downconverted when `converted` is set). A `stoppable`
-   * transfer may be stopped from outside until its LAST chunk goes out: it ends as a path failure.
+   * transfer may be stopped from outside until its LAST chunk goes out (the connection is closed).
    */
   async send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions, stoppable?: Stoppable): Promise<Transfer> {
     this.#body = { open };
@@ -111,8 +170,7 @@ export class SessionSocket {
     this.#perform(this.#session.send(message, options));
     const outcome = await next;
     this.#unregister();
-    const stopped = this.#stopped === undefined || outcome.kind === 'delivered' ? outcome : { kind: 'pathFailure' as const, reason: this.#stopped };
-    return { outcome: stopped, chunks: this.#timings };
+    return { outcome, chunks: this.#timings, ...(this.#stopped === undefined ? {} : { stopped: this.#stopped }) };
   }
 
   /** QUIT and wait for the close (bounded by the command timeout). */
@@ -243,6 +301,8 @@ export class SessionSocket {
       this.#attach(secure);
       const error: unknown = secure.authorizationError;
       const why = error === null || error === undefined ? {} : { authorizationError: error instanceof Error ? error.message : String(error) };
+      const cipher = secure.getCipher().name;
+      this.#tls = { protocol: secure.getProtocol() ?? 'unknown', cipher, authorized: secure.authorized, ...why, certificate: secure.getPeerCertificate() };
       this.#perform(this.#session.tlsEstablished({ authorized: secure.authorized, ...why }));
     });
   }

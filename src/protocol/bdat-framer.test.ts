@@ -42,7 +42,8 @@ test('exact size: chunk lengths known up front, LAST on the chunk that completes
     chunks: ['abc', 'defghij'],
     ends: ['check', 'last'],
   });
-  assert.deepEqual(frame(new BdatFramer(100, 3, 3), ['abc'])?.headers, ['BDAT 3 LAST'], 'no check for content no longer than it');
+  assert.deepEqual(frame(new BdatFramer(100, 3, 3), ['abc'])?.headers, ['BDAT 2', 'BDAT 1 LAST'], 'all but the last octet checks short content');
+  assert.deepEqual(frame(new BdatFramer(100, 1, 3), ['a'])?.headers, ['BDAT 1 LAST'], 'one octet cannot be split');
   assert.equal(frame(new BdatFramer(4, 3, undefined), ['abcd']), undefined, 'longer than recorded');
   assert.equal(frame(new BdatFramer(4, 5, undefined), ['abcd']), undefined, 'shorter than recorded');
 });

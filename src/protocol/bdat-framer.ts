@@ -5,8 +5,9 @@
  * until more content follows (bounded by the chunk size) and the end is marked at bodyEnd.
  *
  * An optional health check makes the first chunk a small non-final one, whose reply the caller
- * awaits (with a short timeout) before sending what follows; it applies only to content longer
- * than the check itself.
+ * awaits (with a short timeout) before sending what follows. Content of known size no longer than
+ * the check is checked with all but its last octet (a non-final chunk must leave something for
+ * LAST); content of unknown size that fits the check goes as one LAST chunk, its end known only then.
  */
 export type FramePiece =
   | { readonly kind: 'header'; readonly header: string }
@@ -31,7 +32,8 @@ export class BdatFramer {
     this.#chunkSize = Math.max(1, chunkSize);
     this.#exactSize = exactSize;
     const wanted = checkBytes !== undefined && checkBytes > 0 ? checkBytes : undefined;
-    this.#checkBytes = exactSize !== undefined && wanted !== undefined && exactSize <= wanted ? undefined : wanted;
+    if (exactSize === undefined || wanted === undefined) this.#checkBytes = wanted;
+    else this.#checkBytes = exactSize < 2 ? undefined : Math.min(wanted, exactSize - 1);
   }
 
   /** The pieces these bytes complete; undefined when the content overruns its recorded size. */

@@ -25,10 +25,7 @@ import { summary } from './client-envelope.js';
 import { parseEhloKeywords } from './ehlo.js';
 import { ReplyParser, ReplyParseError, type PeerReply } from './reply-parser.js';
 
-type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth-plain' | 'auth-login' | 'auth-user' | 'auth-pass' | 'rset' | 'quit';
-/** The stage an awaited connection-level reply belongs to, for outcomes. */
-const stageOf = (step: Step): Stage =>
-  step.startsWith('auth') ? 'AUTH' : step === 'greeting' ? 'greeting' : (step.toUpperCase() as Stage);
+type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth-plain' | 'auth-login' | 'auth-user' | 'auth-pass' | 'rset' | 'quit' | 'ask';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -43,6 +40,10 @@ export class ClientSession {
   #tlsInfo: TlsInfo | undefined;
   #caps: PeerCapabilities = { esmtp: false, keywords: new Map(), greeting: '' };
   #greeting = '';
+  /** The capabilities of the first EHLO, before TLS: what a device on the path sees and may rewrite. */
+  #cleartext: PeerCapabilities | undefined;
+  /** The stage of the command sent by `ask`. */
+  #asked: Stage = 'MAIL';
   #ready = false;
   #closed = false;
 
@@ -71,6 +72,10 @@ export class ClientSession {
 
   get caps(): PeerCapabilities {
     return this.#caps;
+  }
+
+  get cleartextCaps(): PeerCapabilities | undefined {
+    return this.#cleartext;
   }
 
   get closed(): boolean {
@@ -149,6 +154,20 @@ export class ClientSession {
     return [sendLines(['RSET'])];
   }
 
+  /**
+   * One scripted step when idle: sends `line` (with `payload` after it, e.g. a BDAT chunk; nothing
+   * when both are empty, to read a reply still owed) and reports the reply as an `answer` outcome,
+   * whatever its code; the session stays ready. For `barge probe`, which judges each reply itself.
+   */
+  ask(stage: Stage, line: string, payload: Buffer = Buffer.alloc(0)): ClientAction[] {
+    if (!this.ready) return [{ kind: 'outcome', outcome: { kind: 'localFailure', stage, reason: 'the session is not ready for a command' } }];
+    this.#step = 'ask';
+    this.#asked = stage;
+    if (line === '' && payload.length === 0) return [];
+    const head = line === '' ? [] : [Buffer.from(`${line}\r\n`, 'latin1')];
+    return [{ kind: 'send', bytes: Buffer.concat([...head, payload]), log: line === '' ? [] : [line] }];
+  }
+
   /** QUIT when idle (RFC 5321 4.1.1.10); in the middle of anything else, just close. */
   quit(): ClientAction[] {
     if (this.#closed) return [];
@@ -202,6 +221,8 @@ export class ClientSession {
           : this.#refused('RSET', r);
       case 'quit':
         return this.#close();
+      case 'ask':
+        return [{ kind: 'outcome', outcome: { kind: 'answer', stage: this.#asked, ...summary(r) } }];
       default: {
         const never: never = step;
         return never;
@@ -229,6 +250,7 @@ export class ClientSession {
 
   #secure(caps: PeerCapabilities): ClientAction[] {
     this.#caps = caps;
+    if (!this.#tls) this.#cleartext = caps;
     if (this.#tls || this.#options.tls === 'none') return this.#authenticate();
     if (!caps.keywords.has('STARTTLS')) {
       if (this.#options.tls === 'required') {
@@ -288,10 +310,17 @@ export class ClientSession {
 
   #failure(kind: 'timeout' | 'closed', reason: string): ClientOutcome {
     if (this.#transaction !== undefined) return this.#transaction.connectionFailed(kind, reason);
-    const stage = this.#step === undefined ? 'greeting' : stageOf(this.#step);
+    const stage = this.#stageOf(this.#step);
     return kind === 'timeout'
       ? { kind: 'timeout', stage, replyClass: this.awaiting ?? 'command' }
       : { kind: 'connectionLost', stage, reason };
+  }
+
+  /** The stage an awaited connection-level reply belongs to, for outcomes. */
+  #stageOf(step: Step | undefined): Stage {
+    if (step === undefined || step === 'greeting') return 'greeting';
+    if (step === 'ask') return this.#asked;
+    return step.startsWith('auth') ? 'AUTH' : (step.toUpperCase() as Stage);
   }
 
   #refused(stage: Stage, r: PeerReply): ClientAction[] {

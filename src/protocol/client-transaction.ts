@@ -139,7 +139,7 @@ export class ClientTransaction {
     this.#streaming = false;
     if (this.#framer === undefined) {
       this.#expect('end', 'end-of-data', 'DATA');
-      return [{ kind: 'send', bytes: this.#stuffer.end(), log: ['.'] }];
+      return [{ kind: 'send', bytes: this.#stuffer.end(), log: [] }];
     }
     const pieces = this.#framer.end();
     if (pieces === undefined) return this.#local(`the content is shorter than its recorded size ${this.#message.size}`);

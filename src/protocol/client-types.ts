@@ -89,6 +89,8 @@ export interface ReplySummary {
 export type ClientOutcome =
   /** Greeted, EHLO'd, secured and authenticated as asked: transactions may start. */
   | { readonly kind: 'ready'; readonly caps: PeerCapabilities; readonly tls: boolean }
+  /** The reply to one command sent by `ask` (a scripted step, as `barge probe` takes them), whatever its code. */
+  | ({ readonly kind: 'answer'; readonly stage: Stage } & ReplySummary)
   /** The content was accepted for at least one recipient; the others carry their RCPT refusal. */
   | {
       readonly kind: 'delivered';
