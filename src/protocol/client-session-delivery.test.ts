@@ -1,11 +1,14 @@
 /**
- * What delivery needs from the client session beyond the transaction itself: REQUIRETLS, the name the
- * peer gives itself (loop detection), credentials only over verified TLS, a bounded TLS handshake, and
- * BDAT chunk events the shell times for the path's health.
+ * What delivery and `barge probe` need from the client session beyond the transaction itself:
+ * REQUIRETLS, the name the peer gives itself (loop detection), credentials only over verified TLS, a
+ * bounded TLS handshake, BDAT chunk events the shell times for the path's health, scripted commands
+ * (`ask`), and replies read line by line.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { drive, EHLO_FULL, GREETING, message } from './client-harness.test-support.js';
+import { ClientSession } from './client-session.js';
+import type { ClientAction, ClientOutcome } from './client-types.js';
 
 const BODY = 'Subject: hi\r\n\r\nhello\r\n';
 
@@ -70,3 +73,49 @@ test('BDAT chunk events: each chunk sent with its size, each answer in order; th
   assert.equal(d.outcomes[1]?.kind, 'delivered');
   assert.deepEqual(drive([GREETING, EHLO_FULL, '250 OK\r\n250 OK\r\n'], o).chunkEvents, ['sent 10 check']);
 });
+
+test('ask: one scripted command at a time, its reply an answer whatever the code; the session stays ready', () => {
+  const s = new ClientSession({ heloName: 'probe.test', tls: 'none' });
+  s.receive(Buffer.from(GREETING));
+  assert.equal(outcomeOf(s.receive(Buffer.from(EHLO_FULL)))?.kind, 'ready');
+  assert.deepEqual(sent(s.ask('MAIL', 'MAIL FROM:<>')), 'MAIL FROM:<>\r\n');
+  assert.deepEqual(outcomeOf(s.receive(Buffer.from('250 2.1.0 OK\r\n'))), { kind: 'answer', stage: 'MAIL', code: 250, enhanced: '2.1.0', text: '250 2.1.0 OK', permanent: false });
+  assert.equal(sent(s.ask('BDAT', 'BDAT 3', Buffer.from('abc'))), 'BDAT 3\r\nabc');
+  assert.equal(s.awaiting, 'command');
+  const refused = outcomeOf(s.receive(Buffer.from('502 5.5.1 no\r\n')));
+  assert.ok(refused?.kind === 'answer' && refused.code === 502 && s.ready);
+  // An empty ask sends nothing and reads a reply still owed.
+  assert.deepEqual(s.ask('RSET', ''), []);
+  assert.equal(outcomeOf(s.receive(Buffer.from('500 5.5.2 what\r\n')))?.kind, 'answer');
+  s.ask('BDAT', 'BDAT 3', Buffer.from('abc'));
+  assert.deepEqual(outcomeOf(s.timeout()), { kind: 'timeout', stage: 'BDAT', replyClass: 'command' });
+  assert.equal(s.closed, true);
+});
+
+test('replies before a malformed line still count; bytes after the 220 to STARTTLS are dropped unread', () => {
+  const s = new ClientSession({ heloName: 'c.test', tls: 'opportunistic' });
+  s.receive(Buffer.from(GREETING));
+  s.receive(Buffer.from('250-mx.example\r\n250 STARTTLS\r\n'));
+  const actions = s.receive(Buffer.from('220 2.0.0 go ahead\r\nthis is not a TLS record\r\n'));
+  assert.deepEqual(
+    actions.map((a) => a.kind),
+    ['reply', 'startTls'],
+  );
+  assert.equal(s.closed, false);
+  const garbled = new ClientSession({ heloName: 'c.test', tls: 'none' });
+  const out = garbled.receive(Buffer.from('220 mx ESMTP\r\n\x00garbage\r\n'));
+  assert.deepEqual(
+    out.map((a) => a.kind),
+    ['reply', 'send', 'outcome', 'close'],
+  );
+  assert.match(JSON.stringify(outcomeOf(out)), /not an SMTP reply/);
+});
+
+function outcomeOf(actions: readonly ClientAction[]): ClientOutcome | undefined {
+  for (const a of actions) if (a.kind === 'outcome') return a.outcome;
+  return undefined;
+}
+
+function sent(actions: readonly ClientAction[]): string {
+  return Buffer.concat(actions.flatMap((a) => (a.kind === 'send' ? [a.bytes] : []))).toString('latin1');
+}

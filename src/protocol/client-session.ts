@@ -82,19 +82,27 @@ export class ClientSession {
     return this.#closed;
   }
 
+  /**
+   * Line by line, so replies completed before a malformed line still count. Bytes after the 220 to
+   * STARTTLS are dropped unread: before the handshake nothing can be trusted (RFC 3207 4.2).
+   */
   receive(bytes: Buffer): ClientAction[] {
-    if (this.#closed) return [];
-    let replies: PeerReply[];
-    try {
-      replies = this.#parser.feed(bytes);
-    } catch (e) {
-      const reason = e instanceof ReplyParseError ? e.message : 'unreadable reply';
-      return this.#fail(this.#failure('closed', `not an SMTP reply: ${reason}`));
-    }
     const out: ClientAction[] = [];
-    for (const r of replies) {
-      if (this.#closed) break;
-      out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
+    for (let start = 0; start < bytes.length && !this.#closed && !this.#handshaking; ) {
+      const lf = bytes.indexOf(0x0a, start);
+      const end = lf < 0 ? bytes.length : lf + 1;
+      let replies: PeerReply[];
+      try {
+        replies = this.#parser.feed(bytes.subarray(start, end));
+      } catch (e) {
+        const reason = e instanceof ReplyParseError ? e.message : 'unreadable reply';
+        return [...out, ...this.#fail(this.#failure('closed', `not an SMTP reply: ${reason}`))];
+      }
+      start = end;
+      for (const r of replies) {
+        if (this.#closed || this.#handshaking) break;
+        out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
+      }
     }
     return out;
   }
