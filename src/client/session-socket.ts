@@ -6,8 +6,7 @@
  * It times each BDAT chunk's answer (bdat-health.ts judges them) and lets a transfer be stopped from
  * outside until its LAST chunk goes out (in-flight.ts).
  */
-import { connect, isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
 import type {
@@ -20,7 +19,10 @@ import type {
   TransactionOptions,
 } from '../protocol/client-types.js';
 import { replyTimeout, type ReplyTimeouts } from './decisions.js';
-import type { ChunkTiming } from './bdat-health.js';
+import { ChunkTimer, type ChunkTiming } from './bdat-health.js';
+import { upgrade, type TlsDetails } from './starttls.js';
+
+export type { TlsDetails };
 
 /** One transaction's outcome with the timed answers of its BDAT chunks (none for DATA). */
 export interface Transfer {
@@ -60,15 +62,6 @@ export interface SessionSocketOptions {
   readonly onConnect?: () => void;
 }
 
-/** What the STARTTLS handshake gave. */
-export interface TlsDetails {
-  readonly protocol: string;
-  readonly cipher: string;
-  readonly authorized: boolean;
-  readonly authorizationError?: string;
-  readonly certificate: PeerCertificate;
-}
-
 export class SessionSocket {
   readonly #o: SessionSocketOptions;
   readonly #session: ClientSession;
@@ -78,8 +71,7 @@ export class SessionSocket {
   #body: { open: (converted?: string) => Readable; stream?: Readable } | undefined;
   #wake: (() => void) | undefined;
   /** Chunks sent and not yet answered, oldest first; the answers of this transaction. */
-  #sent: Array<{ readonly at: number; readonly check: boolean; readonly last: boolean; readonly octets: number }> = [];
-  #timings: ChunkTiming[] = [];
+  #chunks = new ChunkTimer();
   /** What ended the connection, for the answer of a chunk left unanswered. */
   #lost: 'timeout' | 'closed' = 'closed';
   #leave: (() => void) | undefined;
@@ -159,8 +151,7 @@ export class SessionSocket {
    */
   async send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions, stoppable?: Stoppable): Promise<Transfer> {
     this.#body = { open };
-    this.#sent = [];
-    this.#timings = [];
+    this.#chunks = new ChunkTimer();
     this.#stopped = undefined;
     this.#leave = stoppable?.((reason) => {
       this.#stopped ??= reason;
@@ -170,7 +161,7 @@ export class SessionSocket {
     this.#perform(this.#session.send(message, options));
     const outcome = await next;
     this.#unregister();
-    return { outcome, chunks: this.#timings, ...(this.#stopped === undefined ? {} : { stopped: this.#stopped }) };
+    return { outcome, chunks: this.#chunks.timings, ...(this.#stopped === undefined ? {} : { stopped: this.#stopped }) };
   }
 
   /** QUIT and wait for the close (bounded by the command timeout). */
@@ -216,10 +207,10 @@ export class SessionSocket {
           if (!this.#socket.destroyed) this.#socket.write(a.bytes);
           break;
         case 'chunkSent':
-          this.#sent.push({ at: this.#now(), check: a.check, last: a.last, octets: a.octets });
+          this.#chunks.sent(a, this.#now());
           break;
         case 'chunkAnswered':
-          this.#answer({ kind: 'reply', code: a.code });
+          this.#chunks.answered({ kind: 'reply', code: a.code }, this.#now());
           break;
         case 'reply':
           this.#o.log?.('response', a.text);
@@ -232,8 +223,7 @@ export class SessionSocket {
           break;
         case 'outcome': {
           // The oldest chunk left unanswered is the one the path failed on.
-          if (this.#sent.length > 0) this.#answer({ kind: this.#lost });
-          this.#sent = [];
+          this.#chunks.answered({ kind: this.#lost }, this.#now());
           this.#body?.stream?.destroy();
           const w = this.#waiter;
           this.#waiter = undefined;
@@ -253,14 +243,6 @@ export class SessionSocket {
     this.#wake?.();
   }
 
-  #answer(a: { readonly kind: 'reply'; readonly code: number } | { readonly kind: 'timeout' | 'closed' }): void {
-    const chunk = this.#sent.shift();
-    if (chunk === undefined) return;
-    const ms = this.#now() - chunk.at;
-    const { check, last, octets } = chunk;
-    this.#timings.push({ check, last, octets, answer: a.kind === 'reply' ? { kind: 'reply', code: a.code, ms } : { kind: a.kind, ms } });
-  }
-
   /** One timer for the reply awaited, re-armed after every event; its length follows the reply's class. */
   #arm(): void {
     clearTimeout(this.#timer);
@@ -278,32 +260,16 @@ export class SessionSocket {
     plain.removeAllListeners('data');
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
-    const servername = this.#o.servername ?? this.#o.host;
-    // RFC 6066 3: SNI carries host names only; an address is still checked against the certificate.
-    const sni = isIP(servername) === 0 ? { servername } : {};
-    const ca = this.#o.ca === undefined ? {} : { ca: [...this.#o.ca] };
-    // Unverified (opportunistic) TLS still checks the certificate: credentials may need it verified.
-    const secure = tlsConnect({
-      socket: plain,
-      ...sni,
-      ...ca,
-      rejectUnauthorized: verify,
-      checkServerIdentity: (_host, cert) => checkServerIdentity(servername, cert),
-    });
-    const fail = (e: Error): void => {
-      secure.destroy();
-      this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${e.message}`));
-    };
-    secure.once('error', fail);
-    secure.once('secureConnect', () => {
-      secure.off('error', fail);
-      this.#socket = secure;
-      this.#attach(secure);
-      const error: unknown = secure.authorizationError;
-      const why = error === null || error === undefined ? {} : { authorizationError: error instanceof Error ? error.message : String(error) };
-      const cipher = secure.getCipher().name;
-      this.#tls = { protocol: secure.getProtocol() ?? 'unknown', cipher, authorized: secure.authorized, ...why, certificate: secure.getPeerCertificate() };
-      this.#perform(this.#session.tlsEstablished({ authorized: secure.authorized, ...why }));
+    upgrade(plain, { servername: this.#o.servername ?? this.#o.host, verify, ca: this.#o.ca }, (result) => {
+      if ('error' in result) {
+        this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${result.error}`));
+        return;
+      }
+      this.#socket = result.socket;
+      this.#attach(result.socket);
+      this.#tls = result.details;
+      const { authorized, authorizationError } = result.details;
+      this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) }));
     });
   }
 

@@ -58,3 +58,14 @@ test('unknown size (converted content): a chunk goes once more content follows; 
   assert.deepEqual(frame(new BdatFramer(4, undefined, undefined), [])?.headers, ['BDAT 0 LAST']);
   assert.deepEqual(frame(new BdatFramer(100, undefined, 2), ['abcdef'])?.ends, ['check', 'last']);
 });
+
+test('the check chunk: 4 KiB, or all but the last octet of a smaller message; none for 1 octet', () => {
+  const first = (size: number): string | undefined => frame(new BdatFramer(1_048_576, size, 4096), ['x'.repeat(size)])?.headers[0];
+  assert.equal(first(2_000_000), 'BDAT 4096');
+  assert.equal(first(4097), 'BDAT 4096');
+  assert.equal(first(4096), 'BDAT 4095');
+  assert.equal(first(300), 'BDAT 299');
+  assert.equal(first(2), 'BDAT 1');
+  assert.equal(first(1), 'BDAT 1 LAST');
+  assert.deepEqual(frame(new BdatFramer(1_048_576, 2_000_000, 4096), ['x'.repeat(2_000_000)])?.headers, ['BDAT 4096', 'BDAT 1048576', 'BDAT 947328 LAST']);
+});

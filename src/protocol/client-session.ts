@@ -9,6 +9,7 @@
  * and allowed (RFC 3207; EHLO again after it, 4.2), AUTH PLAIN or LOGIN over TLS only (RFC 4954),
  * then `ready`; each `send(message)` runs one transaction (client-transaction.ts); `quit()` ends it.
  */
+import { nextAuth, startAuth, type AuthStep } from './client-auth.js';
 import { ClientTransaction, sendLines } from './client-transaction.js';
 import type {
   ClientAction,
@@ -25,9 +26,8 @@ import { summary } from './client-envelope.js';
 import { parseEhloKeywords } from './ehlo.js';
 import { ReplyParser, ReplyParseError, type PeerReply } from './reply-parser.js';
 
-type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth-plain' | 'auth-login' | 'auth-user' | 'auth-pass' | 'rset' | 'quit' | 'ask';
+type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | AuthStep | 'rset' | 'quit' | 'ask';
 
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 export class ClientSession {
   readonly #options: ClientSessionOptions;
@@ -215,18 +215,14 @@ export class ClientSession {
         return this.#authenticate();
       case 'auth-plain':
       case 'auth-pass':
-        return r.code === 235 ? this.#becomeReady() : this.#refused('AUTH', r);
       case 'auth-login':
       case 'auth-user': {
-        const auth = this.#options.auth;
-        if (r.code === 235) return this.#becomeReady();
-        if (r.code !== 334 || auth === undefined) return this.#refused('AUTH', r);
-        return step === 'auth-login' ? this.#secret('auth-user', auth.username) : this.#secret('auth-pass', auth.password);
+        const next = this.#options.auth === undefined ? 'refused' : nextAuth(step, r.code, this.#options.auth);
+        if (next === 'ready') return this.#becomeReady();
+        return next === 'refused' ? this.#refused('AUTH', r) : this.#command(next.step, next.line, next.log);
       }
       case 'rset':
-        return r.code === 250
-          ? [{ kind: 'outcome', outcome: { kind: 'ready', caps: this.#caps, tls: this.#tls } }]
-          : this.#refused('RSET', r);
+        return r.code === 250 ? [{ kind: 'outcome', outcome: { kind: 'ready', caps: this.#caps, tls: this.#tls } }] : this.#refused('RSET', r);
       case 'quit':
         return this.#close();
       case 'ask':
@@ -252,55 +248,23 @@ export class ClientSession {
     return [{ kind: 'send', bytes: Buffer.from(`${line}\r\n`, 'latin1'), log: [log] }];
   }
 
-  #secret(step: Step, text: string): ClientAction[] {
-    return this.#command(step, b64(text), '****');
-  }
-
   #secure(caps: PeerCapabilities): ClientAction[] {
     this.#caps = caps;
     if (!this.#tls) this.#cleartext = caps;
     if (this.#tls || this.#options.tls === 'none') return this.#authenticate();
     if (!caps.keywords.has('STARTTLS')) {
-      if (this.#options.tls === 'required') {
-        return this.#fail({
-          kind: 'localFailure',
-          stage: 'STARTTLS',
-          reason: 'TLS is required for this route but the peer does not offer STARTTLS',
-        });
-      }
-      return this.#authenticate();
+      if (this.#options.tls !== 'required') return this.#authenticate();
+      return this.#local('STARTTLS', 'TLS is required for this route but the peer does not offer STARTTLS');
     }
     return this.#command('starttls', 'STARTTLS');
   }
 
-  /** Credentials only ever go over TLS (RFC 4954 4: a client must not send them in the clear). */
   #authenticate(): ClientAction[] {
     const auth = this.#options.auth;
     if (auth === undefined) return this.#becomeReady();
-    if (!this.#tls)
-      return this.#fail({
-        kind: 'localFailure',
-        stage: 'AUTH',
-        reason: 'credentials are configured but the session is not encrypted; AUTH not sent',
-      });
-    const info = this.#tlsInfo;
-    if (this.#options.authTls === 'verified' && info?.authorized !== true) {
-      const why = info?.authorizationError ?? 'not verified';
-      return this.#fail({
-        kind: 'localFailure',
-        stage: 'AUTH',
-        reason: `credentials are configured but the peer's certificate is not verified (${why}); AUTH not sent (auth_tls = "any" allows it)`,
-      });
-    }
-    const mechanisms = (this.#caps.keywords.get('AUTH') ?? '').toUpperCase().split(/\s+/);
-    if (mechanisms.includes('PLAIN'))
-      return this.#command('auth-plain', `AUTH PLAIN ${b64(`\0${auth.username}\0${auth.password}`)}`, 'AUTH PLAIN ****');
-    if (mechanisms.includes('LOGIN')) return this.#command('auth-login', 'AUTH LOGIN');
-    return this.#fail({
-      kind: 'localFailure',
-      stage: 'AUTH',
-      reason: 'credentials are configured but the peer offers neither AUTH PLAIN nor AUTH LOGIN',
-    });
+    const first = startAuth(auth, this.#caps, this.#tls ? this.#tlsInfo : undefined, this.#options.authTls);
+    if ('reason' in first) return this.#local('AUTH', first.reason);
+    return this.#command(first.step, first.line, first.log);
   }
 
   #becomeReady(): ClientAction[] {
@@ -329,6 +293,10 @@ export class ClientSession {
     if (step === undefined || step === 'greeting') return 'greeting';
     if (step === 'ask') return this.#asked;
     return step.startsWith('auth') ? 'AUTH' : (step.toUpperCase() as Stage);
+  }
+
+  #local(stage: Stage, reason: string): ClientAction[] {
+    return this.#fail({ kind: 'localFailure', stage, reason });
   }
 
   #refused(stage: Stage, r: PeerReply): ClientAction[] {
