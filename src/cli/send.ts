@@ -64,7 +64,8 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
         err(`barge send: ${outcomeProblem(outcome)}`);
         return 1;
       }
-      const message: ClientMessage = { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size };
+      const recipients = rcpts.map((address) => ({ address, local: false }));
+      const message: ClientMessage = { from: o.from, rcpts: recipients, body, smtputf8: false, size };
       const tx = { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize };
       const open = (converted?: string): Readable => {
         const content = createReadStream(file);

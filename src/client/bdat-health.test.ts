@@ -77,5 +77,6 @@ test('ChunkTimer pairs chunks with answers in order; judgeTransfer words a silen
   const reset = new ChunkTimer();
   reset.sent({ check: true, last: false, octets: 20 }, 0);
   reset.answered({ kind: 'closed' }, 5);
-  assert.match(judgeTransfer(reset.timings, 2000).pathFailure ?? '', /^connection lost after a 20-octet non-final BDAT chunk \(5 ms\): BDAT is reset/);
+  const words = judgeTransfer(reset.timings, 2000).pathFailure ?? '';
+  assert.match(words, /^connection lost after a 20-octet non-final BDAT chunk \(5 ms\): BDAT is reset/);
 });

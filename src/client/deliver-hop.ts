@@ -65,7 +65,12 @@ export async function deliverToHop(
       const plan = planContent(session.caps, options.allowBdat, options.fallback, options.chunkSize, known(ctx, destination));
       if (plan.learn !== undefined) await learn(plan.learn.kind, plan.learn.reason);
       fallback = plan.learn === undefined ? (fallback ?? plan.fallback) : plan.fallback;
-      const tx: TransactionOptions = { ...options, allowBdat: plan.allowBdat, chunkSize: plan.chunkSize, ...bdatCheck(ctx, destination, reused) };
+      const tx: TransactionOptions = {
+        ...options,
+        allowBdat: plan.allowBdat,
+        chunkSize: plan.chunkSize,
+        ...bdatCheck(ctx, destination, reused),
+      };
       const usesBdat = plan.allowBdat && session.caps.keywords.has('CHUNKING');
       const transfer = await session.socket.send(message, contentOf(message), tx, usesBdat ? stoppable(ctx, hop) : undefined);
       health = judgeTransfer(transfer.chunks, ctx.slowChunkMs ?? 2000);

@@ -106,6 +106,7 @@ export function loopOutcomes(
   port: number,
   rcpts: readonly { readonly address: string }[],
 ): RecipientOutcome[] | undefined {
-  if (me === undefined || !peerIsMyself(me, session.socket.remoteAddress, port, [firstWord(session.caps.greeting), session.caps.name ?? ''])) return undefined;
+  const names = [firstWord(session.caps.greeting), session.caps.name ?? ''];
+  if (me === undefined || !peerIsMyself(me, session.socket.remoteAddress, port, names)) return undefined;
   return rcpts.map((r) => ({ address: r.address, kind: 'permanent', status: LOOP_STATUS, detail: loopDetail(domain) }));
 }

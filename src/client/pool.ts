@@ -49,7 +49,9 @@ export interface Session {
   readonly reused: boolean;
 }
 
-export type Acquired = { readonly kind: 'session'; readonly session: Session } | { readonly kind: 'failed'; readonly outcome: ClientOutcome };
+export type Acquired =
+  | { readonly kind: 'session'; readonly session: Session }
+  | { readonly kind: 'failed'; readonly outcome: ClientOutcome };
 
 interface Idle {
   readonly socket: SessionSocket;

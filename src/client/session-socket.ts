@@ -149,7 +149,12 @@ export class SessionSocket {
    * One transaction; `open` gives the content (downconverted when `converted` is set). A `stoppable`
    * transfer may be stopped from outside until its LAST chunk goes out (the connection is closed).
    */
-  async send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions, stoppable?: Stoppable): Promise<Transfer> {
+  async send(
+    message: ClientMessage,
+    open: (converted?: string) => Readable,
+    options: TransactionOptions,
+    stoppable?: Stoppable,
+  ): Promise<Transfer> {
     this.#body = { open };
     this.#chunks = new ChunkTimer();
     this.#stopped = undefined;

@@ -47,7 +47,13 @@ export function upgrade(
     const error: unknown = secure.authorizationError;
     const why = error === null || error === undefined ? {} : { authorizationError: error instanceof Error ? error.message : String(error) };
     const protocol = secure.getProtocol() ?? 'unknown';
-    const details = { protocol, cipher: secure.getCipher().name, authorized: secure.authorized, ...why, certificate: secure.getPeerCertificate() };
+    const details = {
+      protocol,
+      cipher: secure.getCipher().name,
+      authorized: secure.authorized,
+      ...why,
+      certificate: secure.getPeerCertificate(),
+    };
     done({ socket: secure, details });
   });
 }

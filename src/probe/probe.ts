@@ -14,7 +14,8 @@ import { judge, type BdatObservation, type Observations, type TlsResult, type Ve
 
 export type { ProbeOptions, StepRecord };
 
-const has = (keywords: readonly string[], name: string): boolean => keywords.some((k) => (k.trim().split(/\s+/)[0] ?? '').toUpperCase() === name);
+const has = (keywords: readonly string[], name: string): boolean =>
+  keywords.some((k) => (k.trim().split(/\s+/)[0] ?? '').toUpperCase() === name);
 
 export interface ProbeReport {
   readonly host: string;

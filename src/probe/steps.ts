@@ -62,7 +62,8 @@ export class Recorder {
   constructor(readonly o: Required<ProbeOptions>) {}
 
   record(step: string, command: string, outcome: Answer | undefined, ms: number): void {
-    const result = outcome === undefined ? {} : failed(outcome) ? { error: outcome.error } : { reply: { code: outcome.code, text: outcome.text } };
+    const result =
+      outcome === undefined ? {} : failed(outcome) ? { error: outcome.error } : { reply: { code: outcome.code, text: outcome.text } };
     this.steps.push({ step: `${this.prefix}${step}`, command, ...result, ms: Math.round(ms) });
   }
 
@@ -76,7 +77,10 @@ export class Recorder {
 
   /** MAIL and RCPT; a string is the refusal, for 'rcpt-refused'. */
   async envelope(socket: SessionSocket): Promise<string | undefined> {
-    const steps = [['mail', 'MAIL', `MAIL FROM:<${this.o.from}>`], ['rcpt', 'RCPT', `RCPT TO:<${this.o.rcpt}>`]] as const;
+    const steps = [
+      ['mail', 'MAIL', `MAIL FROM:<${this.o.from}>`],
+      ['rcpt', 'RCPT', `RCPT TO:<${this.o.rcpt}>`],
+    ] as const;
     for (const [step, stage, command] of steps) {
       const answer = await this.ask(socket, step, stage, command);
       if (!positive(answer)) return `${command} -> ${show(answer)}`;
@@ -136,7 +140,12 @@ export class Recorder {
     opening = false;
     if (!opened.connected) {
       const error = opened.error ?? 'connection failed';
-      this.record('connect', `connect ${host.includes(':') ? `[${host}]` : host}:${port}`, { failure: 'closed', error }, performance.now() - t0);
+      this.record(
+        'connect',
+        `connect ${host.includes(':') ? `[${host}]` : host}:${port}`,
+        { failure: 'closed', error },
+        performance.now() - t0,
+      );
       return `could not connect (${error})`;
     }
     const banner = this.steps.find((s) => s.step === `${this.prefix}banner`)?.reply?.text ?? '';
@@ -148,7 +157,14 @@ export class Recorder {
     const failure = this.#answer(outcome);
     if (outcome.kind === 'tlsFailure') {
       this.record('tls', 'TLS handshake', { failure: 'closed', error: outcome.reason }, performance.now() - (handshakeFrom ?? t0));
-      return { socket, banner, keywords: [], cleartext: lines(socket.cleartextCaps), tls: { state: 'failed', error: outcome.reason }, tlsError: outcome.reason };
+      return {
+        socket,
+        banner,
+        keywords: [],
+        cleartext: lines(socket.cleartextCaps),
+        tls: { state: 'failed', error: outcome.reason },
+        tlsError: outcome.reason,
+      };
     }
     if (awaiting) this.record(pending.step, pending.command, failure, performance.now() - pending.at);
     socket.destroy();
@@ -160,7 +176,8 @@ export class Recorder {
       const tlsError = `no answer to STARTTLS (${show(failure)})`;
       return { socket, banner, keywords: [], cleartext: lines(socket.cleartextCaps), tls: { state: 'failed', error: tlsError }, tlsError };
     }
-    if (pending.step === 'banner') return failed(failure) ? `no banner (${failure.error})` : `the server refused the session (${failure.text})`;
+    if (pending.step === 'banner')
+      return failed(failure) ? `no banner (${failure.error})` : `the server refused the session (${failure.text})`;
     return `the greeting was refused (${show(failure)})`;
   }
 

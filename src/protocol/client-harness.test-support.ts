@@ -6,7 +6,15 @@
  * outcome is recorded.
  */
 import { ClientSession } from './client-session.js';
-import type { ClientAction, ClientMessage, ClientOutcome, ClientSessionOptions, ReplyClass, TlsInfo, TransactionOptions } from './client-types.js';
+import type {
+  ClientAction,
+  ClientMessage,
+  ClientOutcome,
+  ClientSessionOptions,
+  ReplyClass,
+  TlsInfo,
+  TransactionOptions,
+} from './client-types.js';
 
 export interface Drive {
   /** Protocol-log lines of the commands sent, in order ("EHLO client.test", "BDAT 10 LAST", "****"). */
@@ -102,7 +110,8 @@ export function drive(turns: readonly string[], o: DriveOptions = {}): Drive {
         chunkEvents.push(`answered ${a.code}`);
       } else if (a.kind === 'startTls') {
         tlsUpgrades++;
-        if (o.tlsHangs !== true) work.push(() => (o.tlsFails === undefined ? session.tlsEstablished(o.tlsInfo) : session.tlsFailed(o.tlsFails)));
+        const done = (): ClientAction[] => (o.tlsFails === undefined ? session.tlsEstablished(o.tlsInfo) : session.tlsFailed(o.tlsFails));
+        if (o.tlsHangs !== true) work.push(done);
       } else if (a.kind === 'openBody') {
         pieces = [...(bodies.shift() ?? [])];
         feeding = true;

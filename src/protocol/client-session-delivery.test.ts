@@ -15,7 +15,10 @@ const BODY = 'Subject: hi\r\n\r\nhello\r\n';
 test('REQUIRETLS goes on MAIL FROM to a peer offering it; a peer without it gets nothing (5.7.10)', () => {
   const m = message(BODY, ['bob@example.net'], { requireTls: true });
   const ehlo = EHLO_FULL.replace('250 ENHANCEDSTATUSCODES', '250-ENHANCEDSTATUSCODES\r\n250 REQUIRETLS');
-  const offered = drive([GREETING, ehlo, '250 OK\r\n250 OK\r\n', '250 queued\r\n', '221 bye\r\n'], { messages: [m.message], bodies: [m.body] });
+  const offered = drive([GREETING, ehlo, '250 OK\r\n250 OK\r\n', '250 queued\r\n', '221 bye\r\n'], {
+    messages: [m.message],
+    bodies: [m.body],
+  });
   assert.ok(offered.commands.includes(`MAIL FROM:<alice@example.org> SIZE=${BODY.length} REQUIRETLS`), offered.commands.join('|'));
   assert.equal(offered.outcomes[1]?.kind, 'delivered');
   const lacking = drive([GREETING, EHLO_FULL, '221 bye\r\n'], { messages: [m.message], bodies: [m.body] });
@@ -35,7 +38,10 @@ test('with authTls "verified", credentials go only when the certificate verified
   const ehlo = '250-mx.example\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n';
   const after = '250-mx.example\r\n250 AUTH PLAIN\r\n';
   const session = { auth: { username: 'u', password: 'p' }, authTls: 'verified' as const };
-  const unverified = drive([GREETING, ehlo, '220 go\r\n', after], { session, tlsInfo: { authorized: false, authorizationError: 'SELF_SIGNED' } });
+  const unverified = drive([GREETING, ehlo, '220 go\r\n', after], {
+    session,
+    tlsInfo: { authorized: false, authorizationError: 'SELF_SIGNED' },
+  });
   assert.ok(!unverified.commands.some((c) => c.startsWith('AUTH')));
   const failure = unverified.outcomes[0];
   assert.ok(failure?.kind === 'localFailure' && failure.stage === 'AUTH', JSON.stringify(failure));
@@ -79,7 +85,14 @@ test('ask: one scripted command at a time, its reply an answer whatever the code
   s.receive(Buffer.from(GREETING));
   assert.equal(outcomeOf(s.receive(Buffer.from(EHLO_FULL)))?.kind, 'ready');
   assert.deepEqual(sent(s.ask('MAIL', 'MAIL FROM:<>')), 'MAIL FROM:<>\r\n');
-  assert.deepEqual(outcomeOf(s.receive(Buffer.from('250 2.1.0 OK\r\n'))), { kind: 'answer', stage: 'MAIL', code: 250, enhanced: '2.1.0', text: '250 2.1.0 OK', permanent: false });
+  assert.deepEqual(outcomeOf(s.receive(Buffer.from('250 2.1.0 OK\r\n'))), {
+    kind: 'answer',
+    stage: 'MAIL',
+    code: 250,
+    enhanced: '2.1.0',
+    text: '250 2.1.0 OK',
+    permanent: false,
+  });
   assert.equal(sent(s.ask('BDAT', 'BDAT 3', Buffer.from('abc'))), 'BDAT 3\r\nabc');
   assert.equal(s.awaiting, 'command');
   const refused = outcomeOf(s.receive(Buffer.from('502 5.5.1 no\r\n')));

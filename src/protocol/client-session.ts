@@ -168,7 +168,8 @@ export class ClientSession {
    * whatever its code; the session stays ready. For `barge probe`, which judges each reply itself.
    */
   ask(stage: Stage, line: string, payload: Buffer = Buffer.alloc(0)): ClientAction[] {
-    if (!this.ready) return [{ kind: 'outcome', outcome: { kind: 'localFailure', stage, reason: 'the session is not ready for a command' } }];
+    const notReady: ClientOutcome = { kind: 'localFailure', stage, reason: 'the session is not ready for a command' };
+    if (!this.ready) return [{ kind: 'outcome', outcome: notReady }];
     this.#step = 'ask';
     this.#asked = stage;
     if (line === '' && payload.length === 0) return [];
@@ -222,7 +223,7 @@ export class ClientSession {
         return next === 'refused' ? this.#refused('AUTH', r) : this.#command(next.step, next.line, next.log);
       }
       case 'rset':
-        return r.code === 250 ? [{ kind: 'outcome', outcome: { kind: 'ready', caps: this.#caps, tls: this.#tls } }] : this.#refused('RSET', r);
+        return r.code === 250 ? this.#becomeReady() : this.#refused('RSET', r);
       case 'quit':
         return this.#close();
       case 'ask':

@@ -211,7 +211,8 @@ export class ClientTransaction {
       if (p === undefined) continue;
       if (p.kind === 'header') {
         const bytes = Buffer.from(`${p.header}\r\n`, 'latin1');
-        out.push(p.header.endsWith(' LAST') ? { kind: 'send', bytes, log: [p.header], lastChunk: true } : { kind: 'send', bytes, log: [p.header] });
+        const last = p.header.endsWith(' LAST') ? { lastChunk: true } : {};
+        out.push({ kind: 'send', bytes, log: [p.header], ...last });
       } else if (p.kind === 'bytes') out.push({ kind: 'send', bytes: p.data, log: [] });
       else {
         out.push({ kind: 'chunkSent', check: p.check, last: p.last, octets: p.length });
