@@ -9,6 +9,7 @@
 import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
 import type { ClientOutcome, PeerCapabilities, ReplyClass } from '../protocol/client-types.js';
 import type { QuirkKind } from './quirks.js';
+import { healthAfterCheck, tarpitted, type BdatHealth, type TransferHealth } from './bdat-health.js';
 
 /** What is remembered about this destination, as reasons (undefined: nothing learnt). */
 export interface KnownQuirks {
@@ -139,20 +140,36 @@ export function outcomeProblem(outcome: ClientOutcome): string {
   }
 }
 
+/** What a delivered BDAT transfer teaches about its path. */
+export interface ChunkLessons {
+  /** A passed check: the BDAT health to remember now, and why. */
+  readonly health?: { readonly next: BdatHealth; readonly reason: string };
+  /** Adaptive chunking: a path that delays non-final chunks (a tarpitting gateway) gets whole messages as one chunk. */
+  readonly learn?: Lesson;
+}
+
 /**
- * Adaptive chunking: a path that delays every non-final chunk (a tarpitting gateway) is learnt as
- * "big-chunks", so later messages go as one `BDAT n LAST`, which such gateways pass at once.
+ * A check answered in time or late makes the path "bdat-ok" for new or reused sessions (never
+ * narrowing what is known); a delayed check or slow non-final chunks on average make it "big-chunks",
+ * so later messages go as one `BDAT n LAST`, which such gateways pass at once.
  */
-export function chunkLesson(
-  method: 'DATA' | 'BDAT',
-  chunks: number,
-  bdatMs: number,
+export function chunkLessons(
+  health: TransferHealth,
+  known: KnownQuirks & { readonly bdatOk?: BdatHealth },
+  reused: boolean,
   slowChunkMs: number,
-  known: KnownQuirks,
-): Lesson | undefined {
-  if (method !== 'BDAT' || chunks <= 1 || known.bigChunks !== undefined) return undefined;
-  if (bdatMs / (chunks - 1) <= slowChunkMs) return undefined;
-  return { kind: 'big-chunks', reason: `${chunks} chunks took ${bdatMs} ms: the path delays each chunk; whole messages go as one chunk` };
+): ChunkLessons {
+  const check = health.check;
+  const passed = check !== undefined && (check.verdict === 'ok' || check.verdict === 'delayed');
+  const next = passed ? healthAfterCheck(known.bdatOk, reused) : undefined;
+  const reason = `a non-final BDAT chunk was answered in ${check?.ms ?? 0} ms on a ${reused ? 'reused' : 'new'} session`;
+  const remember = next === undefined || next === known.bdatOk ? {} : { health: { next, reason } };
+  const ms = health.nonFinalMs;
+  if (known.bigChunks !== undefined || !(check?.verdict === 'delayed' || tarpitted(ms, slowChunkMs))) return remember;
+  const average = Math.round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length));
+  const chunks = `${ms.length} non-final chunk${ms.length === 1 ? '' : 's'}`;
+  const why = `${chunks} took ${average} ms each on average: the path delays each chunk; whole messages go as one chunk`;
+  return { ...remember, learn: { kind: 'big-chunks', reason: why } };
 }
 
 export interface ReplyTimeouts {

@@ -10,8 +10,8 @@
  */
 import { formatHostPort } from '../protocol/host-port.js';
 import type { ClientOutcome, TransactionOptions } from '../protocol/client-types.js';
-import { CHECK_CHUNK_BYTES, healthAfterCheck, judgeTransfer, needsCheck, tarpitted, type TransferHealth } from './bdat-health.js';
-import { afterAttempt, planContent, type KnownQuirks, type Lesson, type Problem } from './decisions.js';
+import { CHECK_CHUNK_BYTES, judgeTransfer, needsCheck, type TransferHealth } from './bdat-health.js';
+import { afterAttempt, chunkLessons, planContent, type KnownQuirks, type Lesson, type Problem } from './decisions.js';
 import type { DeliveryContext, RouteOptions } from './deliver.js';
 import type { DomainDelivery, OutboundMessage } from './delivery-result.js';
 import { downconvert } from './downconvert.js';
@@ -170,20 +170,13 @@ async function learnFromChunks(
   reused: boolean,
   learn: (kind: Problem, reason: string) => Promise<void>,
 ): Promise<void> {
-  const check = health.check;
-  if (check !== undefined && (check.verdict === 'ok' || check.verdict === 'delayed')) {
-    const before = ctx.quirks?.get(destination, 'bdat-ok')?.health;
-    const next = healthAfterCheck(before, reused);
-    const reason = `a non-final BDAT chunk was answered in ${check.ms} ms on a ${reused ? 'reused' : 'new'} session`;
-    if (next !== before) await ctx.quirks?.remember(destination, 'bdat-ok', reason, ctx.quirkTtlMs ?? DAY_MS, next).catch(() => undefined);
-  }
-  if (ctx.quirks?.get(destination, 'big-chunks') !== undefined) return;
-  const ms = health.nonFinalMs;
-  if (check?.verdict === 'delayed' || tarpitted(ms, ctx.slowChunkMs ?? 2000)) {
-    const average = Math.round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length));
-    const chunks = `${ms.length} non-final chunk${ms.length === 1 ? '' : 's'}`;
-    await learn('big-chunks', `${chunks} took ${average} ms each on average: the path delays each chunk; whole messages go as one chunk`);
-  }
+  const bdatOk = ctx.quirks?.get(destination, 'bdat-ok')?.health;
+  const before = { ...known(ctx, destination), ...(bdatOk === undefined ? {} : { bdatOk }) };
+  const lessons = chunkLessons(health, before, reused, ctx.slowChunkMs ?? 2000);
+  const h = lessons.health;
+  const ttl = ctx.quirkTtlMs ?? DAY_MS;
+  if (h !== undefined) await ctx.quirks?.remember(destination, 'bdat-ok', h.reason, ttl, h.next).catch(() => undefined);
+  if (lessons.learn !== undefined) await learn(lessons.learn.kind, lessons.learn.reason);
 }
 
 /** The recipients' outcomes of a transaction that was answered, with how the content went. */
