@@ -157,6 +157,7 @@ export class SessionSocket {
   ): Promise<Transfer> {
     this.#body = { open };
     this.#chunks = new ChunkTimer();
+    this.#lost = 'closed';
     this.#stopped = undefined;
     this.#leave = stoppable?.((reason) => {
       this.#stopped ??= reason;
@@ -230,6 +231,7 @@ export class SessionSocket {
           // The oldest chunk left unanswered is the one the path failed on.
           this.#chunks.answered({ kind: this.#lost }, this.#now());
           this.#body?.stream?.destroy();
+          this.#body = undefined;
           const w = this.#waiter;
           this.#waiter = undefined;
           w?.(a.outcome);
@@ -284,18 +286,21 @@ export class SessionSocket {
     if (body === undefined) return;
     const stream = body.open(converted);
     body.stream = stream;
+    // The transaction may have its outcome before its content is read to the end (the peer answered
+    // LAST): this content must then never reach the next transaction on a reused session.
+    const gone = (): boolean => this.#body !== body || this.#waiter === undefined;
     try {
       for await (const chunk of stream) {
-        await this.#until(() => this.#session.wantsBody || this.#waiter === undefined);
-        if (this.#waiter === undefined) return;
+        await this.#until(() => this.#session.wantsBody || gone());
+        if (gone()) return;
         this.#perform(this.#session.body(chunk as Buffer));
         if (this.#socket.writableNeedDrain) await new Promise((resolve) => this.#socket.once('drain', resolve));
       }
-      await this.#until(() => this.#session.wantsBody || this.#waiter === undefined);
-      this.#perform(this.#session.bodyEnd());
+      await this.#until(() => this.#session.wantsBody || gone());
+      if (!gone()) this.#perform(this.#session.bodyEnd());
     } catch (e) {
       // Destroyed because the transaction already has its outcome: nothing more to say.
-      if (this.#waiter === undefined) return;
+      if (gone()) return;
       // The spool could not be read: Barge's failure, not the peer's; the connection cannot be reused.
       this.#perform([
         {

@@ -4,7 +4,7 @@
  * (opportunistic TLS, RFC 7435, goes on without it, but credentials may need it verified).
  */
 import { isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 /** What the STARTTLS handshake gave. */
 export interface TlsDetails {
@@ -12,7 +12,8 @@ export interface TlsDetails {
   readonly cipher: string;
   readonly authorized: boolean;
   readonly authorizationError?: string;
-  readonly certificate: PeerCertificate;
+  /** Whether the certificate names `servername` (RFC 6125), whether or not its chain verified. */
+  readonly nameMatches: boolean;
 }
 
 export interface UpgradeOptions {
@@ -52,7 +53,7 @@ export function upgrade(
       cipher: secure.getCipher().name,
       authorized: secure.authorized,
       ...why,
-      certificate: secure.getPeerCertificate(),
+      nameMatches: checkServerIdentity(servername, secure.getPeerCertificate()) === undefined,
     };
     done({ socket: secure, details });
   });

@@ -5,7 +5,6 @@
  * sends its scripted commands one by one (`ask`).
  */
 import { performance } from 'node:perf_hooks';
-import { checkServerIdentity } from 'node:tls';
 import { keywordLines } from '../protocol/ehlo.js';
 import type { ClientOutcome, PeerCapabilities, Stage } from '../protocol/client-types.js';
 import { SessionSocket } from '../client/session-socket.js';
@@ -195,7 +194,7 @@ export class Recorder {
       cipher: t.cipher,
       authorized: t.authorized,
       ...(t.authorizationError === undefined ? {} : { authorizationError: t.authorizationError }),
-      ...(isAddress(host) ? {} : { hostnameMatches: checkServerIdentity(host, t.certificate) === undefined }),
+      ...(isAddress(host) ? {} : { hostnameMatches: t.nameMatches }),
     };
   }
 

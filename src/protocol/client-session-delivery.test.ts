@@ -124,6 +124,19 @@ test('replies before a malformed line still count; bytes after the 220 to STARTT
   assert.match(JSON.stringify(outcomeOf(out)), /not an SMTP reply/);
 });
 
+test('a kept session the peer closed meanwhile: a transaction on it is a lost connection (retried fresh), not a local failure', () => {
+  const s = new ClientSession({ heloName: 'c.test', tls: 'none' });
+  s.receive(Buffer.from(GREETING));
+  s.receive(Buffer.from(EHLO_FULL));
+  s.connectionClosed();
+  const m = message(BODY);
+  assert.deepEqual(outcomeOf(s.send(m.message, { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: 100 })), {
+    kind: 'connectionLost',
+    stage: 'MAIL',
+    reason: 'the connection was closed',
+  });
+});
+
 function outcomeOf(actions: readonly ClientAction[]): ClientOutcome | undefined {
   for (const a of actions) if (a.kind === 'outcome') return a.outcome;
   return undefined;

@@ -141,6 +141,8 @@ export class ClientSession {
 
   /** Starts one transaction; its outcome arrives as an action. Only when `ready`. */
   send(message: ClientMessage, options: TransactionOptions): ClientAction[] {
+    // A kept connection the peer closed meanwhile: lost, so the caller may retry on a fresh one.
+    if (this.#closed) return [{ kind: 'outcome', outcome: { kind: 'connectionLost', stage: 'MAIL', reason: 'the connection was closed' } }];
     if (!this.ready)
       return [{ kind: 'outcome', outcome: { kind: 'localFailure', stage: 'MAIL', reason: 'the session is not ready for a transaction' } }];
     this.#transaction = new ClientTransaction(message, this.#caps, options);
