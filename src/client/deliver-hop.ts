@@ -66,8 +66,9 @@ export async function deliverToHop(
       if (plan.learn !== undefined) await learn(plan.learn.kind, plan.learn.reason);
       fallback = plan.learn === undefined ? (fallback ?? plan.fallback) : plan.fallback;
       const tx: TransactionOptions = {
-        ...options,
         allowBdat: plan.allowBdat,
+        allowPipelining: options.allowPipelining,
+        allowBinarymime: options.allowBinarymime,
         chunkSize: plan.chunkSize,
         ...bdatCheck(ctx, destination, reused),
       };
@@ -88,7 +89,8 @@ export async function deliverToHop(
       else if (decision.learn !== undefined) await learn(decision.learn.kind, decision.learn.reason);
       continue;
     }
-    if (outcome.kind === 'delivered' && outcome.method === 'BDAT') await learnFromChunks(ctx, destination, health, reused, learn);
+    // Whatever the peer answered, BDAT chunks that were answered say how the path treats them.
+    await learnFromChunks(ctx, destination, health, reused, learn);
     return delivery(outcome, hop, fallback);
   }
   problems.push(`${where}: gave up after repeated failures`);
