@@ -13,8 +13,10 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import { domainOf } from '../protocol/command.js';
 import { parseHostPort } from '../protocol/host-port.js';
-import { ClientConnection } from '../client/connection.js';
-import { greet, transfer, type OutboundMessage } from '../client/transfer.js';
+import type { ClientMessage } from '../protocol/client-types.js';
+import { SessionSocket } from '../client/session-socket.js';
+import { outcomeProblem } from '../client/decisions.js';
+import { downconvert } from '../client/downconvert.js';
 import { Spool } from '../queue/spool.js';
 import { makeIdSource } from '../queue/ids.js';
 import { dataPaths } from '../server/run.js';
@@ -48,25 +50,39 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
       err(`barge send: --server wants HOST[:PORT] ("[::1]:2525" for IPv6), got ${JSON.stringify(o.server)}`);
       return 2;
     }
-    let conn: ClientConnection;
+    const replyMs = 60_000;
+    const { socket, connected, outcome } = await SessionSocket.open({
+      ...server,
+      connectTimeoutMs: 10_000,
+      timeouts: { commandMs: replyMs, bdatCheckMs: replyMs, endOfDataMs: replyMs },
+      session: { heloName: config.hostname, tls: 'none' },
+    });
+    // No server runs on the default listener: enqueue directly, as sendmail does.
+    if (!connected && o.server === undefined) return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
     try {
-      conn = await ClientConnection.open({ ...server, connectTimeoutMs: 10_000, replyTimeoutMs: 60_000 });
-    } catch (e) {
-      if (o.server !== undefined) throw e;
-      // No server runs on the default listener: enqueue directly, as sendmail does.
-      return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
-    }
-    try {
-      const caps = await greet(conn, config.hostname);
-      const message: OutboundMessage = { from: o.from, rcpts: rcpts.map((address) => ({ address, local: false })), body, smtputf8: false, size, open: () => createReadStream(file) };
-      const result = await transfer(conn, caps, message, { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize });
-      const failed = result.outcomes.filter((x) => x.kind !== 'delivered');
+      if (outcome.kind !== 'ready') {
+        err(`barge send: ${outcomeProblem(outcome)}`);
+        return 1;
+      }
+      const recipients = rcpts.map((address) => ({ address, local: false }));
+      const message: ClientMessage = { from: o.from, rcpts: recipients, body, smtputf8: false, size };
+      const tx = { allowBdat: true, allowPipelining: true, allowBinarymime: true, chunkSize: config.delivery.chunkSize };
+      const open = (converted?: string): Readable => {
+        const content = createReadStream(file);
+        return converted === undefined ? content : downconvert(content, body, converted);
+      };
+      const sent = (await socket.send(message, open, tx)).outcome;
+      if (sent.kind !== 'delivered' && sent.kind !== 'rejected' && sent.kind !== 'unsendable') {
+        err(`barge send: ${outcomeProblem(sent)}`);
+        return 1;
+      }
+      const failed = sent.recipients.filter((x) => x.kind !== 'delivered');
       for (const f of failed) err(`barge send: ${f.address}: ${f.detail}`);
-      const id = /queued as ([0-9A-Z]+)/.exec(result.outcomes.find((x) => x.kind === 'delivered')?.detail ?? '')?.[1];
+      const id = /queued as ([0-9A-Z]+)/.exec(sent.recipients.find((x) => x.kind === 'delivered')?.detail ?? '')?.[1];
       if (id !== undefined) out(id);
       return failed.length === 0 ? 0 : 1;
     } finally {
-      await conn.quit();
+      await socket.quit();
     }
   } catch (e) {
     err(`barge send: ${e instanceof Error ? e.message : String(e)}`);

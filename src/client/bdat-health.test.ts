@@ -1,7 +1,16 @@
 /** The shared BDAT path rules, in virtual time: answers and timings in, verdicts out. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHECK_CHUNK_BYTES, checkLength, describeFailure, healthAfterCheck, isPathFailure, judgeChunk, needsCheck, nextChunkLength, tarpitted } from './bdat-health.js';
+import {
+  ChunkTimer,
+  describeFailure,
+  healthAfterCheck,
+  isPathFailure,
+  judgeChunk,
+  judgeTransfer,
+  needsCheck,
+  tarpitted,
+} from './bdat-health.js';
 
 test('a chunk answer is judged: silence dropped, close reset, 500/502/504 refused, other errors the peer\'s', () => {
   assert.equal(judgeChunk({ kind: 'timeout', ms: 30_000 }, false, 2000), 'dropped');
@@ -26,20 +35,6 @@ test('only non-final chunk times show a tarpit (a slow honest receiver is not on
   assert.equal(tarpitted([], 2000), false);
 });
 
-test('the check chunk: 4 KiB, or all but the last octet of a smaller message; none for 0 or 1 octet', () => {
-  assert.equal(CHECK_CHUNK_BYTES, 4096);
-  assert.equal(checkLength(2_000_000), 4096);
-  assert.equal(checkLength(4097), 4096);
-  assert.equal(checkLength(4096), 4095);
-  assert.equal(checkLength(300), 299);
-  assert.equal(checkLength(2), 1);
-  assert.equal(checkLength(1), undefined);
-  assert.equal(checkLength(0), undefined);
-  assert.deepEqual(nextChunkLength(2_000_000 - 4096, 1_048_576), { length: 1_048_576, last: false });
-  assert.deepEqual(nextChunkLength(1_048_576, 1_048_576), { length: 1_048_576, last: true });
-  assert.deepEqual(nextChunkLength(300, Infinity), { length: 300, last: true });
-});
-
 test('health: unknown is checked; a pass on a new session still checks a reused one once', () => {
   assert.equal(needsCheck(undefined, false), true);
   assert.equal(needsCheck(undefined, true), true);
@@ -58,4 +53,30 @@ test('failures are described in plain words for the quirk', () => {
     describeFailure('refused', { kind: 'reply', code: 500, ms: 1 }, 4096, '500 5.5.1 Command unrecognized'),
     'BDAT answered "500 5.5.1 Command unrecognized" although CHUNKING was advertised',
   );
+});
+
+test('ChunkTimer pairs chunks with answers in order; judgeTransfer words a silent or reset check chunk for the quirk', () => {
+  const t = new ChunkTimer();
+  t.sent({ check: true, last: false, octets: 4096 }, 1000);
+  t.answered({ kind: 'reply', code: 250 }, 1040);
+  t.sent({ check: false, last: false, octets: 100 }, 1050);
+  t.sent({ check: false, last: true, octets: 10 }, 1060);
+  t.answered({ kind: 'reply', code: 250 }, 1250);
+  t.answered({ kind: 'reply', code: 250 }, 1300);
+  assert.deepEqual(judgeTransfer(t.timings, 2000), { check: { verdict: 'ok', ms: 40 }, nonFinalMs: [40, 200] });
+  const silent = new ChunkTimer();
+  silent.sent({ check: true, last: false, octets: 4096 }, 0);
+  silent.answered({ kind: 'timeout' }, 30_000);
+  silent.answered({ kind: 'reply', code: 250 }, 30_001);
+  assert.equal(silent.timings.length, 1);
+  assert.deepEqual(judgeTransfer(silent.timings, 2000), {
+    check: { verdict: 'dropped', ms: 30_000 },
+    nonFinalMs: [],
+    pathFailure: 'no reply within 30000 ms to a 4096-octet non-final BDAT chunk: BDAT is dropped on this path',
+  });
+  const reset = new ChunkTimer();
+  reset.sent({ check: true, last: false, octets: 20 }, 0);
+  reset.answered({ kind: 'closed' }, 5);
+  const words = judgeTransfer(reset.timings, 2000).pathFailure ?? '';
+  assert.match(words, /^connection lost after a 20-octet non-final BDAT chunk \(5 ms\): BDAT is reset/);
 });

@@ -25,6 +25,14 @@ export type ChunkAnswer =
  */
 export type ChunkVerdict = 'ok' | 'delayed' | 'dropped' | 'reset' | 'refused' | 'rejected';
 
+/** One chunk of a transfer as the socket shell timed it. */
+export interface ChunkTiming {
+  readonly check: boolean;
+  readonly last: boolean;
+  readonly octets: number;
+  readonly answer: ChunkAnswer;
+}
+
 /** The verdicts that mean "BDAT does not work on this path". */
 export type PathFailure = 'dropped' | 'reset' | 'refused';
 
@@ -61,27 +69,54 @@ export function describeFailure(v: PathFailure, answer: ChunkAnswer, octets: num
 }
 
 /**
- * How much of a message of `size` octets the check chunk carries: CHECK_CHUNK_BYTES, or all but the
- * last octet of a smaller message (a chunk that is not the last must leave something for LAST).
- * undefined when the message is too small to split.
- */
-export function checkLength(size: number): number | undefined {
-  if (size < 2) return undefined;
-  return Math.min(CHECK_CHUNK_BYTES, size - 1);
-}
-
-/** Length of the next chunk of an exactly sized message: one chunk for the rest when it fits. */
-export function nextChunkLength(remaining: number, chunkSize: number): { length: number; last: boolean } {
-  return remaining <= chunkSize ? { length: remaining, last: true } : { length: chunkSize, last: false };
-}
-
-/**
  * A tarpit holds each non-final chunk: their average answer time (the final chunk left out) above
  * the slow-chunk limit marks the path "big-chunks".
  */
 export function tarpitted(nonFinalMs: readonly number[], slowChunkMs: number): boolean {
   if (nonFinalMs.length === 0) return false;
   return chunkDelayed(nonFinalMs.reduce((a, b) => a + b, 0) / nonFinalMs.length, slowChunkMs);
+}
+
+/**
+ * Pairs each chunk sent with its answer, oldest first (RFC 3030 2: replies come in order), at the
+ * times the shell gives; an answer that is a lost connection times the oldest chunk left unanswered.
+ */
+export class ChunkTimer {
+  readonly timings: ChunkTiming[] = [];
+  readonly #sent: Array<{ readonly at: number; readonly check: boolean; readonly last: boolean; readonly octets: number }> = [];
+
+  sent(chunk: { readonly check: boolean; readonly last: boolean; readonly octets: number }, at: number): void {
+    this.#sent.push({ at, check: chunk.check, last: chunk.last, octets: chunk.octets });
+  }
+
+  answered(a: { readonly kind: 'reply'; readonly code: number } | { readonly kind: 'timeout' | 'closed' }, at: number): void {
+    const chunk = this.#sent.shift();
+    if (chunk === undefined) return;
+    const ms = at - chunk.at;
+    const answer: ChunkAnswer = a.kind === 'reply' ? { kind: 'reply', code: a.code, ms } : { kind: a.kind, ms };
+    this.timings.push({ check: chunk.check, last: chunk.last, octets: chunk.octets, answer });
+    // After a lost connection no other answer comes.
+    if (a.kind !== 'reply') this.#sent.length = 0;
+  }
+}
+
+/** What one transfer's chunk answers say: the check chunk's verdict, non-final times, and a path failure in words. */
+export interface TransferHealth {
+  readonly check?: { readonly verdict: ChunkVerdict; readonly ms: number };
+  /** Answer times of the non-final chunks (the check chunk included), for a tarpit. */
+  readonly nonFinalMs: readonly number[];
+  /** Silence or a reset after the check chunk, described for the quirk's reason. */
+  readonly pathFailure?: string;
+}
+
+export function judgeTransfer(chunks: readonly ChunkTiming[], slowChunkMs: number): TransferHealth {
+  const nonFinalMs = chunks.flatMap((c) => (!c.last && c.answer.kind === 'reply' ? [c.answer.ms] : []));
+  const first = chunks.find((c) => c.check);
+  if (first === undefined) return { nonFinalMs };
+  const verdict = judgeChunk(first.answer, false, slowChunkMs);
+  const check = { verdict, ms: first.answer.ms };
+  if (verdict !== 'dropped' && verdict !== 'reset') return { check, nonFinalMs };
+  return { check, nonFinalMs, pathFailure: describeFailure(verdict, first.answer, first.octets) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { afterAttempt, chunkLesson, planContent, replyTimeout } from './decisions.js';
+import { afterAttempt, chunkLessons, planContent, replyTimeout } from './decisions.js';
 import type { ClientOutcome, PeerCapabilities } from '../protocol/client-types.js';
 
 const caps = (...keywords: string[]): PeerCapabilities => ({
@@ -68,13 +68,20 @@ test('after an attempt: answers for the recipients are done; a refused session m
   assert.equal(afterAttempt({ kind: 'localFailure', stage: 'STARTTLS', reason: 'TLS required' }, ctx).kind, 'nextHop');
 });
 
-test('adaptive chunking: a path slow on every non-final chunk is learnt once as big-chunks', () => {
-  assert.equal(chunkLesson('BDAT', 5, 9000, 2000, {})?.kind, 'big-chunks');
-  assert.match(chunkLesson('BDAT', 5, 9000, 2000, {})?.reason ?? '', /^5 chunks took 9000 ms: the path delays each chunk/);
-  assert.equal(chunkLesson('BDAT', 5, 8000, 2000, {}), undefined, 'exactly at the limit is not slow');
-  assert.equal(chunkLesson('BDAT', 1, 60_000, 2000, {}), undefined, 'one chunk has no non-final chunk');
-  assert.equal(chunkLesson('DATA', 0, 0, 2000, {}), undefined);
-  assert.equal(chunkLesson('BDAT', 5, 9000, 2000, { bigChunks: 'known' }), undefined);
+test('adaptive chunking and BDAT health: what a delivered BDAT transfer teaches', () => {
+  const slow = { nonFinalMs: [2500, 2600, 2400] };
+  const reason = chunkLessons(slow, {}, false, 2000).learn?.reason ?? '';
+  assert.match(reason, /^3 non-final chunks took 2500 ms each on average: the path delays/);
+  assert.equal(chunkLessons({ nonFinalMs: [2000, 2000] }, {}, false, 2000).learn, undefined, 'exactly at the limit is not slow');
+  assert.equal(chunkLessons({ nonFinalMs: [] }, {}, false, 2000).learn, undefined, 'one chunk has no non-final chunk');
+  assert.equal(chunkLessons(slow, { bigChunks: 'known' }, false, 2000).learn, undefined, 'learnt once');
+  const delayed = chunkLessons({ check: { verdict: 'delayed', ms: 2500 }, nonFinalMs: [2500] }, {}, false, 2000);
+  assert.equal(delayed.learn?.kind, 'big-chunks');
+  assert.deepEqual(delayed.health, { next: 'new-session', reason: 'a non-final BDAT chunk was answered in 2500 ms on a new session' });
+  const ok = { check: { verdict: 'ok' as const, ms: 3 }, nonFinalMs: [3] };
+  assert.equal(chunkLessons(ok, { bdatOk: 'new-session' }, true, 2000).health?.next, 'reused-session');
+  assert.equal(chunkLessons(ok, { bdatOk: 'reused-session' }, false, 2000).health, undefined, 'never narrowed');
+  assert.equal(chunkLessons({ check: { verdict: 'rejected', ms: 3 }, nonFinalMs: [3] }, {}, false, 2000).health, undefined);
 });
 
 test('reply timeouts by class: a short one only for the health-check chunk, the long one for the end of data', () => {

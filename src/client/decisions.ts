@@ -9,6 +9,7 @@
 import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
 import type { ClientOutcome, PeerCapabilities, ReplyClass } from '../protocol/client-types.js';
 import type { QuirkKind } from './quirks.js';
+import { healthAfterCheck, tarpitted, type BdatHealth, type TransferHealth } from './bdat-health.js';
 
 /** What is remembered about this destination, as reasons (undefined: nothing learnt). */
 export interface KnownQuirks {
@@ -17,8 +18,11 @@ export interface KnownQuirks {
   readonly bigChunks?: string;
 }
 
+/** A path problem that can be learnt ("bdat-ok" is a health, not a problem). */
+export type Problem = Exclude<QuirkKind, 'bdat-ok'>;
+
 export interface Lesson {
-  readonly kind: QuirkKind;
+  readonly kind: Problem;
   readonly reason: string;
 }
 
@@ -81,9 +85,9 @@ export function afterAttempt(outcome: ClientOutcome, ctx: AttemptContext): HopDe
       // A refused session (greeting, EHLO, AUTH, STARTTLS) is final for this host only.
       return ['MAIL', 'RCPT', 'DATA', 'BDAT'].includes(outcome.stage)
         ? { kind: 'done' }
-        : { kind: 'nextHop', problem: `${outcome.stage} ${outcome.text}` };
+        : { kind: 'nextHop', problem: outcomeProblem(outcome) };
     case 'pathFailure':
-      if (!ctx.fallbackOn) return { kind: 'nextHop', problem: outcome.reason };
+      if (!ctx.fallbackOn) return { kind: 'nextHop', problem: outcomeProblem(outcome) };
       return {
         kind: 'retry',
         fresh: true,
@@ -92,19 +96,16 @@ export function afterAttempt(outcome: ClientOutcome, ctx: AttemptContext): HopDe
       };
     case 'tlsFailure':
       // Opportunistic TLS (RFC 7435) may go on in clear text; required TLS may not.
-      if (outcome.required) return { kind: 'nextHop', problem: `TLS: ${outcome.reason}` };
+      if (outcome.required) return { kind: 'nextHop', problem: outcomeProblem(outcome) };
       return { kind: 'retry', fresh: true, learn: { kind: 'no-tls', reason: `opportunistic TLS failed: ${outcome.reason}` } };
     case 'timeout':
     case 'connectionLost':
       if (ctx.reused) return { kind: 'retry', fresh: true };
-      return {
-        kind: 'nextHop',
-        problem: outcome.kind === 'timeout' ? `${outcome.stage}: no reply in time` : `${outcome.stage}: ${outcome.reason}`,
-      };
+      return { kind: 'nextHop', problem: outcomeProblem(outcome) };
     case 'localFailure':
-      return { kind: 'nextHop', problem: `${outcome.stage}: ${outcome.reason}` };
     case 'ready':
-      return { kind: 'nextHop', problem: 'the session ended before a transaction' };
+    case 'answer':
+      return { kind: 'nextHop', problem: outcomeProblem(outcome) };
     default: {
       const never: never = outcome;
       return never;
@@ -112,20 +113,63 @@ export function afterAttempt(outcome: ClientOutcome, ctx: AttemptContext): HopDe
   }
 }
 
+/** An outcome that is not a delivery, in words for the DSN, the queue state and `barge send`. */
+export function outcomeProblem(outcome: ClientOutcome): string {
+  switch (outcome.kind) {
+    case 'rejected':
+      return `${outcome.stage} ${outcome.text}`;
+    case 'pathFailure':
+      return outcome.reason;
+    case 'tlsFailure':
+      return `TLS: ${outcome.reason}`;
+    case 'timeout':
+      return `${outcome.stage}: no reply in time`;
+    case 'connectionLost':
+    case 'localFailure':
+      return `${outcome.stage}: ${outcome.reason}`;
+    case 'answer':
+      return `${outcome.stage} ${outcome.text}`;
+    case 'ready':
+    case 'delivered':
+    case 'unsendable':
+      return 'the session ended before a transaction';
+    default: {
+      const never: never = outcome;
+      return never;
+    }
+  }
+}
+
+/** What a delivered BDAT transfer teaches about its path. */
+export interface ChunkLessons {
+  /** A passed check: the BDAT health to remember now, and why. */
+  readonly health?: { readonly next: BdatHealth; readonly reason: string };
+  /** Adaptive chunking: a path that delays non-final chunks (a tarpitting gateway) gets whole messages as one chunk. */
+  readonly learn?: Lesson;
+}
+
 /**
- * Adaptive chunking: a path that delays every non-final chunk (a tarpitting gateway) is learnt as
- * "big-chunks", so later messages go as one `BDAT n LAST`, which such gateways pass at once.
+ * A check answered in time or late makes the path "bdat-ok" for new or reused sessions (never
+ * narrowing what is known); a delayed check or slow non-final chunks on average make it "big-chunks",
+ * so later messages go as one `BDAT n LAST`, which such gateways pass at once.
  */
-export function chunkLesson(
-  method: 'DATA' | 'BDAT',
-  chunks: number,
-  bdatMs: number,
+export function chunkLessons(
+  health: TransferHealth,
+  known: KnownQuirks & { readonly bdatOk?: BdatHealth },
+  reused: boolean,
   slowChunkMs: number,
-  known: KnownQuirks,
-): Lesson | undefined {
-  if (method !== 'BDAT' || chunks <= 1 || known.bigChunks !== undefined) return undefined;
-  if (bdatMs / (chunks - 1) <= slowChunkMs) return undefined;
-  return { kind: 'big-chunks', reason: `${chunks} chunks took ${bdatMs} ms: the path delays each chunk; whole messages go as one chunk` };
+): ChunkLessons {
+  const check = health.check;
+  const passed = check !== undefined && (check.verdict === 'ok' || check.verdict === 'delayed');
+  const next = passed ? healthAfterCheck(known.bdatOk, reused) : undefined;
+  const reason = `a non-final BDAT chunk was answered in ${check?.ms ?? 0} ms on a ${reused ? 'reused' : 'new'} session`;
+  const remember = next === undefined || next === known.bdatOk ? {} : { health: { next, reason } };
+  const ms = health.nonFinalMs;
+  if (known.bigChunks !== undefined || !(check?.verdict === 'delayed' || tarpitted(ms, slowChunkMs))) return remember;
+  const average = Math.round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length));
+  const chunks = `${ms.length} non-final chunk${ms.length === 1 ? '' : 's'}`;
+  const why = `${chunks} took ${average} ms each on average: the path delays each chunk; whole messages go as one chunk`;
+  return { ...remember, learn: { kind: 'big-chunks', reason: why } };
 }
 
 export interface ReplyTimeouts {

@@ -1,36 +1,39 @@
 /**
  * Delivers one message to the recipients of one domain: routes, then tries each next hop in order
  * until one takes a transaction (RFC 5321 5.1: go on to the next MX on connection failures and
- * 4xx greetings). Returns an outcome per recipient; never throws for peer or network trouble.
+ * 4xx greetings; deliver-hop.ts). Returns an outcome per recipient; never throws for peer or
+ * network trouble.
  *
  * The path to a hop may be hostile to BDAT (an ESMTP-inspecting firewall). When BDAT fails in a way
- * that points at the path (see BdatPathFailure) or the EHLO keywords come back masked, the hop is
- * remembered as "no-bdat" and the message is sent again at once by DATA on a new connection. Nothing
- * was acknowledged by the failed attempt, so nothing is duplicated; with `fallback` off the message
- * is simply retried later. A failed opportunistic TLS handshake is remembered the same way
- * ("no-tls") and the message goes again in clear text; a peer slow on every chunk gets one chunk.
+ * that points at the path or the EHLO keywords come back masked, the hop is remembered as "no-bdat"
+ * and the message is sent again at once by DATA on a new connection. Nothing was acknowledged by the
+ * failed attempt, so nothing is duplicated; with `fallback` off the message is simply retried later.
+ * A failed opportunistic TLS handshake is remembered the same way ("no-tls") and the message goes
+ * again in clear text; a peer slow on every chunk gets one chunk (decisions.ts).
  *
  * While a hop's BDAT health is unknown, a BDAT transfer starts with a small non-final check chunk
  * answered within `bdatCheckTimeoutMs` (bdat-health.ts), so a black hole costs that wait rather than
  * the end-of-data reply timeout; a passed check is remembered as "bdat-ok". When BDAT is found broken,
  * other BDAT transfers to the hop that have not sent their last chunk are stopped and resent by DATA.
  */
-import type { ConnectOptions } from './connection.js';
-import type { Session, SessionPool } from './pool.js';
+import type { SessionPool, SessionSecurity } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import { transfer, BdatPathFailure, PeerRefused, type OutboundMessage, type RecipientOutcome, type TransferOptions, type TransferResult } from './transfer.js';
-import { TlsHandshakeFailed, type SessionSecurity } from './security.js';
-import type { Quirk, QuirkDestination, QuirkKind, QuirkStore } from './quirks.js';
+import type { Quirk, QuirkStore } from './quirks.js';
 import type { BdatInFlight } from './in-flight.js';
-import type { BdatPlan } from './bdat.js';
-import { healthAfterCheck, needsCheck, tarpitted } from './bdat-health.js';
-import { formatHostPort } from '../protocol/host-port.js';
-import { replyText } from '../protocol/reply-parser.js';
-import { keywordLines, maskedKeywords } from '../protocol/ehlo.js';
+import type { DomainDelivery, OutboundMessage } from './delivery-result.js';
+import { deliverToHop, type Problem } from './deliver-hop.js';
 import { describeRequirement, type TlsRequirement } from './tls-policy.js';
-import { LOOP_STATUS, loopOutcomes, withoutMyself, type Myself } from './loop.js';
+import { LOOP_STATUS, withoutMyself, type Myself } from './loop.js';
 
-export interface RouteOptions extends TransferOptions {
+export type { DomainDelivery };
+
+/** Options for one domain's route: what the content may use, the session's security, the fallback. */
+export interface RouteOptions {
+  /** Outbound options allow BDAT (mask bit 0x2 and `chunking = "auto"`). */
+  readonly allowBdat: boolean;
+  readonly allowPipelining: boolean;
+  readonly allowBinarymime: boolean;
+  readonly chunkSize: number;
   readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
   /** Fall back to DATA (and remember it) when BDAT fails on the path. */
   readonly fallback: boolean;
@@ -67,23 +70,6 @@ export interface DeliveryContext {
   readonly myself?: Myself;
 }
 
-export interface DomainDelivery {
-  readonly outcomes: readonly RecipientOutcome[];
-  /** The hop that took the transaction, if any. */
-  readonly hop?: NextHop;
-  readonly method?: 'DATA' | 'BDAT';
-  readonly chunks?: number;
-  readonly converted?: string;
-  /** Why DATA was used although BDAT was allowed: a fallback made now or remembered. */
-  readonly fallback?: string;
-  /** The TLS policy applied (MTA-STS), for the tracking log. */
-  readonly tlsPolicy?: string;
-}
-
-type Problem = Exclude<QuirkKind, 'bdat-ok'>;
-
-const DAY_MS = 86_400_000;
-
 export async function deliverToDomain(domain: string, message: OutboundMessage, ctx: DeliveryContext): Promise<DomainDelivery> {
   const r = await route(domain, ctx.routing, ctx.dns);
   const everyone = (kind: 'temporary' | 'permanent', status: string, detail: string): DomainDelivery => ({
@@ -112,121 +98,4 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   }
   const why = problems.length > 0 ? problems.join('; ') : `no MX host matches its MTA-STS policy (${policy.tlsPolicy ?? ''})`;
   return { ...everyone('temporary', '4.4.1', `no mail server of ${domain} took the message: ${why}`), ...policy };
-}
-
-/** One hop: a kept session, else a fresh one; a fresh retry after a stale session, a BDAT or a TLS fallback. */
-async function deliverToHop(domain: string, hop: NextHop, message: OutboundMessage, options: RouteOptions, ctx: DeliveryContext, problems: string[]): Promise<DomainDelivery | undefined> {
-  const destination: QuirkDestination = hop;
-  const connect: ConnectOptions = {
-    host: hop.host,
-    port: hop.port,
-    connectTimeoutMs: ctx.connectTimeoutMs,
-    replyTimeoutMs: ctx.replyTimeoutMs,
-    ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
-  };
-  const learn = async (kind: Problem, reason: string): Promise<void> => {
-    const quirk = await ctx.quirks?.remember(destination, kind, reason, ctx.quirkTtlMs ?? DAY_MS).catch(() => undefined);
-    if (quirk !== undefined) ctx.learnt?.({ ...quirk, kind });
-  };
-  let fallback: string | undefined;
-  let fresh = false;
-  // At most: a stale kept session, a BDAT fallback and a TLS fallback, each retried once.
-  for (let tries = 0; tries < 4; tries++) {
-    const noTls = ctx.quirks?.get(destination, 'no-tls');
-    const security: SessionSecurity = { ...options.security, servername: hop.name, skipTls: noTls !== undefined };
-    let session: Session | undefined;
-    try {
-      session = await ctx.pool.acquire(connect, fresh, security);
-      const loop = loopOutcomes(ctx.myself, domain, session, hop.port, message.rcpts);
-      if (loop !== undefined) {
-        ctx.pool.release(connect, session, false);
-        return { outcomes: loop, hop };
-      }
-      // Read after the wait for a session: another transfer may have learnt something meanwhile.
-      const noBdat = options.fallback ? ctx.quirks?.get(destination, 'no-bdat') : undefined;
-      const bigChunks = ctx.quirks?.get(destination, 'big-chunks');
-      let transferOptions: TransferOptions = { ...options, chunkSize: bigChunks === undefined ? options.chunkSize : Number.MAX_SAFE_INTEGER };
-      if (options.allowBdat && noBdat !== undefined) {
-        transferOptions = { ...transferOptions, allowBdat: false };
-        fallback ??= `DATA instead of BDAT (remembered: ${noBdat.reason})`;
-      }
-      const masked = maskedKeywords(keywordLines(session.caps.keywords));
-      if (options.fallback && options.allowBdat && noBdat === undefined && masked.length > 0) {
-        const reason = `EHLO keywords masked (${masked.join(' ')}): an ESMTP-inspecting device is on the path`;
-        await learn('no-bdat', reason);
-        transferOptions = { ...transferOptions, allowBdat: false };
-        fallback = `DATA instead of BDAT (${reason})`;
-      }
-      const reused = session.reused;
-      const result = await transfer(session.conn, session.caps, message, transferOptions, bdatPlan(ctx, destination, reused));
-      ctx.pool.release(connect, session, true);
-      if (result.method === 'BDAT') await learnFromChunks(ctx, destination, result, reused, learn);
-      return {
-        outcomes: result.outcomes, hop, method: result.method, chunks: result.chunks,
-        ...(result.converted === undefined ? {} : { converted: result.converted }),
-        ...(fallback === undefined || result.method !== 'DATA' ? {} : { fallback }),
-      };
-    } catch (e) {
-      if (session !== undefined) ctx.pool.release(connect, session, false);
-      fresh = true;
-      if (e instanceof BdatPathFailure && options.fallback) {
-        const known = ctx.quirks?.get(destination, 'no-bdat');
-        if (known === undefined) {
-          const learning = learn('no-bdat', e.message);
-          ctx.bdatInFlight?.stopAll(formatHostPort(hop), `${e.message} (found by another transfer to ${formatHostPort(hop)})`);
-          await learning;
-          await ctx.quirks?.forget(destination, 'bdat-ok').catch(() => undefined);
-        }
-        fallback = `DATA instead of BDAT (${known?.reason ?? e.message})`;
-        continue;
-      }
-      if (e instanceof TlsHandshakeFailed) {
-        await learn('no-tls', `opportunistic TLS failed: ${e.message}`);
-        continue;
-      }
-      if (session?.reused === true && !(e instanceof PeerRefused) && !(e instanceof BdatPathFailure)) continue;
-      // A 5xx greeting or EHLO/HELO refusal is final for this host only; try the next one.
-      problems.push(`${hop.name}[${hop.host}]:${hop.port}: ${e instanceof PeerRefused ? `${e.stage} ${replyText(e.reply)}` : e instanceof Error ? e.message : String(e)}`);
-      return undefined;
-    }
-  }
-  problems.push(`${hop.name}[${hop.host}]:${hop.port}: gave up after repeated failures`);
-  return undefined;
-}
-
-/** What a BDAT transfer to this hop needs: a check chunk while its health is unknown, a clock, a stop hook. */
-function bdatPlan(ctx: DeliveryContext, destination: QuirkDestination, reused: boolean): Omit<BdatPlan, 'chunkSize' | 'pipelining'> {
-  const health = ctx.quirks?.get(destination, 'bdat-ok')?.health;
-  const check = ctx.bdatCheckTimeoutMs !== undefined && needsCheck(health, reused);
-  const inFlight = ctx.bdatInFlight;
-  return {
-    // Never longer than any other reply may take.
-    ...(check ? { checkTimeoutMs: Math.min(ctx.bdatCheckTimeoutMs ?? Infinity, ctx.replyTimeoutMs) } : {}),
-    ...(ctx.slowChunkMs === undefined ? {} : { slowChunkMs: ctx.slowChunkMs }),
-    ...(ctx.clock === undefined ? {} : { now: ctx.clock }),
-    ...(inFlight === undefined ? {} : { abortable: (stop: (reason: string) => void) => inFlight.enter(formatHostPort(destination), stop) }),
-  };
-}
-
-/** A passed check makes the hop "bdat-ok"; a delayed check or slow non-final chunks make it "big-chunks". */
-async function learnFromChunks(
-  ctx: DeliveryContext,
-  destination: QuirkDestination,
-  result: TransferResult,
-  reused: boolean,
-  learn: (kind: Problem, reason: string) => Promise<void>,
-): Promise<void> {
-  const check = result.check;
-  if (check !== undefined && (check.verdict === 'ok' || check.verdict === 'delayed')) {
-    const health = ctx.quirks?.get(destination, 'bdat-ok')?.health;
-    const next = healthAfterCheck(health, reused);
-    const reason = `a non-final BDAT chunk was answered in ${check.ms} ms on a ${reused ? 'reused' : 'new'} session`;
-    if (next !== health) await ctx.quirks?.remember(destination, 'bdat-ok', reason, ctx.quirkTtlMs ?? DAY_MS, next).catch(() => undefined);
-  }
-  if (ctx.quirks?.get(destination, 'big-chunks') !== undefined) return;
-  const ms = result.nonFinalMs;
-  if (check?.verdict === 'delayed' || tarpitted(ms, ctx.slowChunkMs ?? 2000)) {
-    const average = Math.round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length));
-    await learn('big-chunks', `${ms.length} non-final chunk${ms.length === 1 ? '' : 's'} took ${average} ms each on average: the path delays each chunk; whole messages go as one chunk`);
-  }
 }

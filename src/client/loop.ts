@@ -10,7 +10,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { NextHop } from './routes.js';
-import type { PeerCapabilities, RecipientOutcome } from './transfer.js';
+import type { PeerCapabilities, RecipientOutcome } from '../protocol/client-types.js';
 
 /** A bound listener: its address as bound ("0.0.0.0" and "::" mean every local address) and port. */
 export interface Listening {
@@ -92,12 +92,13 @@ export function firstWord(text: string): string {
   return text.trim().split(/\s+/)[0] ?? '';
 }
 
-/** Checks a session just acquired for `hop`; the recipients' outcomes when it is Barge itself. */
+/** A session just acquired for a hop: the address reached and what the peer said. */
 interface ConnectedSession {
-  readonly conn: { readonly remoteAddress: string };
+  readonly socket: { readonly remoteAddress: string };
   readonly caps: PeerCapabilities;
 }
 
+/** Checks a session just acquired for a hop; the recipients' outcomes when it is Barge itself. */
 export function loopOutcomes(
   me: Myself | undefined,
   domain: string,
@@ -105,6 +106,7 @@ export function loopOutcomes(
   port: number,
   rcpts: readonly { readonly address: string }[],
 ): RecipientOutcome[] | undefined {
-  if (me === undefined || !peerIsMyself(me, session.conn.remoteAddress, port, [firstWord(session.caps.greeting), session.caps.name ?? ''])) return undefined;
+  const names = [firstWord(session.caps.greeting), session.caps.name ?? ''];
+  if (me === undefined || !peerIsMyself(me, session.socket.remoteAddress, port, names)) return undefined;
   return rcpts.map((r) => ({ address: r.address, kind: 'permanent', status: LOOP_STATUS, detail: loopDetail(domain) }));
 }

@@ -6,19 +6,55 @@
  * (host and port) at once, whatever their security; others wait their turn.
  */
 import { createHash } from 'node:crypto';
-import { ClientConnection, type ConnectOptions } from './connection.js';
-import { greet, type PeerCapabilities } from './transfer.js';
-import { secureSession, type SessionSecurity } from './security.js';
+import type { ClientOutcome, ClientSessionOptions, PeerCapabilities } from '../protocol/client-types.js';
+import { SessionSocket } from './session-socket.js';
+import type { ReplyTimeouts } from './decisions.js';
+
+export type OutboundTls = 'opportunistic' | 'required' | 'none';
+
+/**
+ * How a fresh session is secured before any transaction: STARTTLS when the peer offers it and the
+ * policy allows (RFC 3207; opportunistic per RFC 7435 does not check the certificate, "required"
+ * does), then AUTH with the route's credentials (RFC 4954), only ever over TLS, by default only when
+ * the certificate verified for the hop's name (`authTls` "verified"): opportunistic TLS with an
+ * unchecked certificate cannot tell the smart host from a machine in the middle.
+ */
+export interface SessionSecurity {
+  readonly tls: OutboundTls;
+  /** The name the certificate must carry (the MX or smart host name). */
+  readonly servername: string;
+  readonly auth?: { readonly username: string; readonly password: string } | undefined;
+  /** Send credentials only when the certificate verified ("verified", the default), or over any TLS ("any"). */
+  readonly authTls?: 'verified' | 'any' | undefined;
+  /** Trust anchors instead of the system's (a private CA). */
+  readonly ca?: readonly string[] | undefined;
+  /** An earlier handshake with this peer failed: opportunistic TLS is skipped (clear text). */
+  readonly skipTls?: boolean;
+}
+
+export interface ConnectOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  readonly timeouts: ReplyTimeouts;
+  readonly log?: (direction: 'command' | 'response', text: string) => void;
+  /** Milliseconds for chunk timings. */
+  readonly now?: () => number;
+}
 
 export interface Session {
-  readonly conn: ClientConnection;
+  readonly socket: SessionSocket;
   readonly caps: PeerCapabilities;
   /** True when this session already carried a transaction (it may have gone stale). */
   readonly reused: boolean;
 }
 
+export type Acquired =
+  | { readonly kind: 'session'; readonly session: Session }
+  | { readonly kind: 'failed'; readonly outcome: ClientOutcome };
+
 interface Idle {
-  readonly conn: ClientConnection;
+  readonly socket: SessionSocket;
   readonly caps: PeerCapabilities;
   readonly timer: NodeJS.Timeout;
 }
@@ -34,7 +70,7 @@ export class SessionPool {
   readonly #o: PoolOptions;
   readonly #idle = new Map<string, Idle[]>();
   /** The reuse key each open session was made under. */
-  readonly #keys = new WeakMap<ClientConnection, string>();
+  readonly #keys = new WeakMap<SessionSocket, string>();
   readonly #active = new Map<string, number>();
   readonly #waiting = new Map<string, Array<() => void>>();
   #closed = false;
@@ -44,52 +80,62 @@ export class SessionPool {
   }
 
   /** A session to `options.host:port`: an idle one if there is one, else a new one once under the limit. */
-  async acquire(options: ConnectOptions, fresh = false, security?: SessionSecurity): Promise<Session> {
+  async acquire(options: ConnectOptions, fresh = false, security?: SessionSecurity): Promise<Acquired> {
     const key = destinationOf(options);
     const reuseKey = poolKey(options, security);
     while ((this.#active.get(key) ?? 0) >= this.#o.perDestination) {
       await new Promise<void>((resolve) => this.#waiting.set(key, [...(this.#waiting.get(key) ?? []), resolve]));
     }
     this.#active.set(key, (this.#active.get(key) ?? 0) + 1);
-    const idle = fresh ? undefined : this.#idle.get(reuseKey)?.pop();
-    if (idle !== undefined) {
-      clearTimeout(idle.timer);
-      return { conn: idle.conn, caps: idle.caps, reused: true };
-    }
-    try {
-      const conn = await ClientConnection.open(options);
-      try {
-        const caps = await greet(conn, this.#o.heloName);
-        this.#keys.set(conn, reuseKey);
-        return { conn, caps: security === undefined ? caps : await secureSession(conn, caps, this.#o.heloName, security), reused: false };
-      } catch (e) {
-        conn.destroy();
-        throw e;
-      }
-    } catch (e) {
+    const idle = fresh ? undefined : this.#takeIdle(reuseKey);
+    if (idle !== undefined) return { kind: 'session', session: { socket: idle.socket, caps: idle.caps, reused: true } };
+    const { socket, outcome } = await SessionSocket.open({
+      host: options.host,
+      port: options.port,
+      connectTimeoutMs: options.connectTimeoutMs,
+      timeouts: options.timeouts,
+      session: sessionOptions(this.#o.heloName, security),
+      ...(security === undefined ? {} : { servername: security.servername }),
+      ...(security?.ca === undefined ? {} : { ca: security.ca }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+    if (outcome.kind !== 'ready') {
+      socket.destroy();
       this.#leave(key);
-      throw e;
+      return { kind: 'failed', outcome };
     }
+    this.#keys.set(socket, reuseKey);
+    return { kind: 'session', session: { socket, caps: outcome.caps, reused: false } };
   }
 
   /** Gives a session back after a complete transaction: kept for reuse, or closed. */
   release(options: ConnectOptions, session: Session, healthy: boolean): void {
     this.#leave(destinationOf(options));
-    const key = this.#keys.get(session.conn);
-    if (!healthy || this.#closed || key === undefined) {
-      void session.conn.quit();
+    const key = this.#keys.get(session.socket);
+    if (!healthy || this.#closed || key === undefined || session.socket.closed) {
+      void session.socket.quit();
       return;
     }
     const entry: Idle = {
-      conn: session.conn,
+      socket: session.socket,
       caps: session.caps,
       timer: setTimeout(() => {
         this.#idle.set(key, (this.#idle.get(key) ?? []).filter((x) => x !== entry));
-        void session.conn.quit();
+        void session.socket.quit();
       }, this.#o.idleMs),
     };
     entry.timer.unref();
     this.#idle.set(key, [...(this.#idle.get(key) ?? []), entry]);
+  }
+
+  /** The newest idle session still open (one the peer closed meanwhile is dropped). */
+  #takeIdle(reuseKey: string): Idle | undefined {
+    for (let idle = this.#idle.get(reuseKey)?.pop(); idle !== undefined; idle = this.#idle.get(reuseKey)?.pop()) {
+      clearTimeout(idle.timer);
+      if (!idle.socket.closed) return idle;
+    }
+    return undefined;
   }
 
   /** Quits every idle session (at shutdown). */
@@ -98,7 +144,7 @@ export class SessionPool {
     const all = [...this.#idle.values()].flat();
     this.#idle.clear();
     for (const x of all) clearTimeout(x.timer);
-    await Promise.all(all.map((x) => x.conn.quit()));
+    await Promise.all(all.map((x) => x.socket.quit()));
   }
 
   #leave(key: string): void {
@@ -106,6 +152,13 @@ export class SessionPool {
     const next = this.#waiting.get(key)?.shift();
     next?.();
   }
+}
+
+/** The session's part of the security: STARTTLS and AUTH as the route asks, TLS skipped after a failed handshake. */
+function sessionOptions(heloName: string, s: SessionSecurity | undefined): ClientSessionOptions {
+  if (s === undefined) return { heloName, tls: 'none' };
+  const tls = s.skipTls === true && s.tls === 'opportunistic' ? 'none' : s.tls;
+  return { heloName, tls, ...(s.auth === undefined ? {} : { auth: s.auth, authTls: s.authTls ?? 'verified' }) };
 }
 
 function destinationOf(options: ConnectOptions): string {

@@ -113,3 +113,14 @@ test('bdat-ok keeps the sessions it was seen on; forget removes one kind only', 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a re-read that starts before the first quirk is written does not forget it', async () => {
+  const dir = await tempDir();
+  const store = await QuirkStore.open(quirksPath(dir));
+  // Two deliveries at once: one re-reads the (still missing) file while the other learns.
+  const reading = store.refresh();
+  const learning = store.remember(hop('192.0.2.9', 25, 'mx.masked.example'), 'no-bdat', 'EHLO keywords masked', HOUR);
+  await Promise.all([reading, learning]);
+  assert.equal(store.get(hop('192.0.2.9', 25, 'mx.masked.example'), 'no-bdat')?.reason, 'EHLO keywords masked');
+  await rm(dir, { recursive: true, force: true });
+});

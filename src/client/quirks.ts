@@ -55,6 +55,8 @@ export class QuirkStore {
   #entries: Quirk[] = [];
   #mtimeMs = -1;
   #writing: Promise<void> = Promise.resolve();
+  /** Local changes made, so a re-read under way never overwrites a newer one. */
+  #changes = 0;
 
   private constructor(file: string, now: () => Date) {
     this.#file = file;
@@ -69,32 +71,31 @@ export class QuirkStore {
 
   /** Reads the file again if it changed since the last read or write. */
   async refresh(): Promise<void> {
-    // A write under way would look like a change by someone else, and its old file would be read.
-    let writing: Promise<void>;
+    // A write under way would look like a change by someone else, and its old file would be read;
+    // something learnt while reading is newer than what is read, so such a read is dropped.
+    let changes: number;
     do {
-      writing = this.#writing;
-      await writing;
-    } while (writing !== this.#writing);
-    // What was read is stale if a quirk was learnt meanwhile (its write started while this one read).
-    const learntMeanwhile = (): boolean => this.#writing !== writing;
+      changes = this.#changes;
+      await this.#writing;
+    } while (changes !== this.#changes);
     let mtimeMs: number;
     try {
       mtimeMs = (await stat(this.#file)).mtimeMs;
     } catch {
-      if (learntMeanwhile()) return;
+      if (changes !== this.#changes) return;
       this.#entries = [];
       this.#mtimeMs = -1;
       return;
     }
-    if (mtimeMs === this.#mtimeMs || learntMeanwhile()) return;
+    if (mtimeMs === this.#mtimeMs) return;
     try {
       const parsed: unknown = JSON.parse(await readFile(this.#file, 'utf8'));
-      if (learntMeanwhile()) return;
+      if (changes !== this.#changes) return;
       this.#entries = Array.isArray(parsed) ? parsed.filter(isQuirk) : [];
       this.#mtimeMs = mtimeMs;
     } catch {
       // A torn or hand-broken file forgets the quirks: Barge then rediscovers them, losing nothing.
-      if (!learntMeanwhile()) this.#entries = [];
+      this.#entries = [];
     }
   }
 
@@ -146,6 +147,7 @@ export class QuirkStore {
 
   /** Writes durably (see durable-write.ts), one write at a time, so readers never see half a file. */
   #save(): Promise<void> {
+    this.#changes++;
     const entries = this.list();
     const next = this.#writing.then(async () => {
       await writeFileDurably(this.#file, `${JSON.stringify(entries, null, 2)}\n`);

@@ -3,13 +3,47 @@
  * session's actions (writes, the STARTTLS upgrade, streaming the content with backpressure, close),
  * feeds it the reply bytes, and keeps one timer armed for the reply awaited, its length chosen by the
  * reply's class (decisions.ts). Every outcome comes back typed; nothing here throws for a peer.
+ * It times each BDAT chunk's answer (bdat-health.ts judges them) and lets a transfer be stopped from
+ * outside until its LAST chunk goes out (in-flight.ts).
  */
-import { connect, isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
+import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
-import type { ClientAction, ClientMessage, ClientOutcome, ClientSessionOptions, TransactionOptions } from '../protocol/client-types.js';
+import type {
+  ClientAction,
+  ClientMessage,
+  ClientOutcome,
+  ClientSessionOptions,
+  PeerCapabilities,
+  Stage,
+  TransactionOptions,
+} from '../protocol/client-types.js';
 import { replyTimeout, type ReplyTimeouts } from './decisions.js';
+import { ChunkTimer, type ChunkTiming } from './bdat-health.js';
+import { upgrade, type TlsDetails } from './starttls.js';
+
+export type { TlsDetails };
+
+/** One transaction's outcome with the timed answers of its BDAT chunks (none for DATA). */
+export interface Transfer {
+  readonly outcome: ClientOutcome;
+  readonly chunks: readonly ChunkTiming[];
+  /** Why the transfer was stopped from outside, when it was. */
+  readonly stopped?: string;
+}
+
+export interface Opened {
+  readonly socket: SessionSocket;
+  /** Whether TCP connected at all (a server may simply not be running). */
+  readonly connected: boolean;
+  /** Why not, in short ("ECONNREFUSED", "no connection within 10000 ms"). */
+  readonly error?: string;
+  /** `ready`, or why the session could not start. */
+  readonly outcome: ClientOutcome;
+}
+
+/** Registers a transfer that may be stopped until its LAST chunk; returns the function that unregisters it. */
+export type Stoppable = (stop: (reason: string) => void) => () => void;
 
 export interface SessionSocketOptions {
   readonly host: string;
@@ -22,6 +56,10 @@ export interface SessionSocketOptions {
   /** Trust anchors for required TLS instead of the system's. */
   readonly ca?: readonly string[];
   readonly log?: (direction: 'command' | 'response', text: string) => void;
+  /** Milliseconds for chunk timings (Date.now when unset). */
+  readonly now?: () => number;
+  /** TCP is connected (the greeting is awaited next). */
+  readonly onConnect?: () => void;
 }
 
 export class SessionSocket {
@@ -32,6 +70,13 @@ export class SessionSocket {
   #waiter: ((o: ClientOutcome) => void) | undefined;
   #body: { open: (converted?: string) => Readable; stream?: Readable } | undefined;
   #wake: (() => void) | undefined;
+  /** Chunks sent and not yet answered, oldest first; the answers of this transaction. */
+  #chunks = new ChunkTimer();
+  /** What ended the connection, for the answer of a chunk left unanswered. */
+  #lost: 'timeout' | 'closed' = 'closed';
+  #leave: (() => void) | undefined;
+  #stopped: string | undefined;
+  #tls: TlsDetails | undefined;
 
   private constructor(socket: Socket, o: SessionSocketOptions) {
     this.#o = o;
@@ -41,39 +86,88 @@ export class SessionSocket {
   }
 
   /** Connects and runs the session up to `ready` (greeting, EHLO, STARTTLS, AUTH) or its failure. */
-  static async open(o: SessionSocketOptions): Promise<{ readonly socket: SessionSocket; readonly outcome: ClientOutcome }> {
+  static async open(o: SessionSocketOptions): Promise<Opened> {
     const socket = connect({ host: o.host, port: o.port });
     socket.setNoDelay(true);
     const shell = new SessionSocket(socket, o);
     const outcome = shell.#next();
     let timer: NodeJS.Timeout | undefined;
-    const connected = await new Promise<string | undefined>((resolve) => {
-      timer = setTimeout(() => resolve(`no connection within ${o.connectTimeoutMs} ms`), o.connectTimeoutMs);
+    const failed = await new Promise<{ message: string; short: string } | undefined>((resolve) => {
+      timer = setTimeout(() => {
+        const message = `no connection within ${o.connectTimeoutMs} ms`;
+        resolve({ message, short: message });
+      }, o.connectTimeoutMs);
       socket.once('connect', () => resolve(undefined));
-      socket.once('error', (e) => resolve(e.message));
+      socket.once('error', (e: NodeJS.ErrnoException) => resolve({ message: e.message, short: e.code ?? e.message }));
     });
     clearTimeout(timer);
-    if (connected !== undefined) {
+    if (failed !== undefined) {
       socket.destroy();
       return {
         socket: shell,
-        outcome: { kind: 'connectionLost', stage: 'greeting', reason: `connect to ${o.host}:${o.port}: ${connected}` },
+        connected: false,
+        error: failed.short,
+        outcome: { kind: 'connectionLost', stage: 'greeting', reason: `connect to ${o.host}:${o.port}: ${failed.message}` },
       };
     }
+    o.onConnect?.();
     shell.#arm();
-    return { socket: shell, outcome: await outcome };
+    return { socket: shell, connected: true, outcome: await outcome };
   }
 
   get closed(): boolean {
     return this.#session.closed;
   }
 
-  /** One transaction; `open` gives the content (downconverted when `converted` is set). */
-  send(message: ClientMessage, open: (converted?: string) => Readable, options: TransactionOptions): Promise<ClientOutcome> {
+  get caps(): PeerCapabilities {
+    return this.#session.caps;
+  }
+
+  /** The first EHLO's capabilities, before TLS. */
+  get cleartextCaps(): PeerCapabilities | undefined {
+    return this.#session.cleartextCaps;
+  }
+
+  /** Set once STARTTLS succeeded. */
+  get tls(): TlsDetails | undefined {
+    return this.#tls;
+  }
+
+  /** One scripted command (see ClientSession.ask): its `answer`, or why there is none. */
+  ask(stage: Stage, line: string, payload?: Buffer): Promise<ClientOutcome> {
+    const next = this.#next();
+    this.#perform(this.#session.ask(stage, line, payload));
+    return next;
+  }
+
+  /** The address actually reached (loop detection). */
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? this.#o.host;
+  }
+
+  /**
+   * One transaction; `open` gives the content (downconverted when `converted` is set). A `stoppable`
+   * transfer may be stopped from outside until its LAST chunk goes out (the connection is closed).
+   */
+  async send(
+    message: ClientMessage,
+    open: (converted?: string) => Readable,
+    options: TransactionOptions,
+    stoppable?: Stoppable,
+  ): Promise<Transfer> {
     this.#body = { open };
-    const outcome = this.#next();
+    this.#chunks = new ChunkTimer();
+    this.#lost = 'closed';
+    this.#stopped = undefined;
+    this.#leave = stoppable?.((reason) => {
+      this.#stopped ??= reason;
+      this.#socket.destroy();
+    });
+    const next = this.#next();
     this.#perform(this.#session.send(message, options));
-    return outcome;
+    const outcome = await next;
+    this.#unregister();
+    return { outcome, chunks: this.#chunks.timings, ...(this.#stopped === undefined ? {} : { stopped: this.#stopped }) };
   }
 
   /** QUIT and wait for the close (bounded by the command timeout). */
@@ -100,12 +194,29 @@ export class SessionSocket {
     socket.on('close', () => this.#perform(this.#session.connectionClosed()));
   }
 
+  #unregister(): void {
+    this.#leave?.();
+    this.#leave = undefined;
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
   #perform(actions: readonly ClientAction[]): void {
     for (const a of actions) {
       switch (a.kind) {
         case 'send':
+          // Once LAST is out the peer may accept the message: stopping it then could duplicate it.
+          if (a.lastChunk === true) this.#unregister();
           for (const line of a.log) this.#o.log?.('command', line);
           if (!this.#socket.destroyed) this.#socket.write(a.bytes);
+          break;
+        case 'chunkSent':
+          this.#chunks.sent(a, this.#now());
+          break;
+        case 'chunkAnswered':
+          this.#chunks.answered({ kind: 'reply', code: a.code }, this.#now());
           break;
         case 'reply':
           this.#o.log?.('response', a.text);
@@ -117,7 +228,10 @@ export class SessionSocket {
           void this.#stream(a.converted);
           break;
         case 'outcome': {
+          // The oldest chunk left unanswered is the one the path failed on.
+          this.#chunks.answered({ kind: this.#lost }, this.#now());
           this.#body?.stream?.destroy();
+          this.#body = undefined;
           const w = this.#waiter;
           this.#waiter = undefined;
           w?.(a.outcome);
@@ -142,7 +256,10 @@ export class SessionSocket {
     const cls = this.#session.awaiting;
     if (cls === undefined) return;
     const ms = replyTimeout(cls, this.#o.timeouts);
-    this.#timer = setTimeout(() => this.#perform(this.#session.timeout(`no reply within ${ms} ms`)), ms);
+    this.#timer = setTimeout(() => {
+      this.#lost = 'timeout';
+      this.#perform(this.#session.timeout(`no reply within ${ms} ms`));
+    }, ms);
   }
 
   #upgrade(verify: boolean): void {
@@ -150,27 +267,16 @@ export class SessionSocket {
     plain.removeAllListeners('data');
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
-    const servername = this.#o.servername ?? this.#o.host;
-    // RFC 6066 3: SNI carries host names only; an address is still checked against the certificate.
-    const sni = isIP(servername) === 0 ? { servername } : {};
-    const ca = this.#o.ca === undefined ? {} : { ca: [...this.#o.ca] };
-    const secure = tlsConnect({
-      socket: plain,
-      ...sni,
-      ...ca,
-      rejectUnauthorized: verify,
-      checkServerIdentity: (_host, cert) => checkServerIdentity(servername, cert),
-    });
-    const fail = (e: Error): void => {
-      secure.destroy();
-      this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${e.message}`));
-    };
-    secure.once('error', fail);
-    secure.once('secureConnect', () => {
-      secure.off('error', fail);
-      this.#socket = secure;
-      this.#attach(secure);
-      this.#perform(this.#session.tlsEstablished());
+    upgrade(plain, { servername: this.#o.servername ?? this.#o.host, verify, ca: this.#o.ca }, (result) => {
+      if ('error' in result) {
+        this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${result.error}`));
+        return;
+      }
+      this.#socket = result.socket;
+      this.#attach(result.socket);
+      this.#tls = result.details;
+      const { authorized, authorizationError } = result.details;
+      this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) }));
     });
   }
 
@@ -180,18 +286,21 @@ export class SessionSocket {
     if (body === undefined) return;
     const stream = body.open(converted);
     body.stream = stream;
+    // The transaction may have its outcome before its content is read to the end (the peer answered
+    // LAST): this content must then never reach the next transaction on a reused session.
+    const gone = (): boolean => this.#body !== body || this.#waiter === undefined;
     try {
       for await (const chunk of stream) {
-        await this.#until(() => this.#session.wantsBody || this.#waiter === undefined);
-        if (this.#waiter === undefined) return;
+        await this.#until(() => this.#session.wantsBody || gone());
+        if (gone()) return;
         this.#perform(this.#session.body(chunk as Buffer));
-        if (this.#socket.writableNeedDrain) await new Promise((resolve) => this.#socket.once('drain', resolve));
+        if (this.#socket.writableNeedDrain) await drainedOrClosed(this.#socket);
       }
-      await this.#until(() => this.#session.wantsBody || this.#waiter === undefined);
-      this.#perform(this.#session.bodyEnd());
+      await this.#until(() => this.#session.wantsBody || gone());
+      if (!gone()) this.#perform(this.#session.bodyEnd());
     } catch (e) {
       // Destroyed because the transaction already has its outcome: nothing more to say.
-      if (this.#waiter === undefined) return;
+      if (gone()) return;
       // The spool could not be read: Barge's failure, not the peer's; the connection cannot be reused.
       this.#perform([
         {
@@ -206,4 +315,18 @@ export class SessionSocket {
   async #until(ok: () => boolean): Promise<void> {
     while (!ok()) await new Promise<void>((resolve) => (this.#wake = resolve));
   }
+}
+
+/** Resolves when the socket takes writes again, or is gone (a reset socket never drains). */
+function drainedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }

@@ -42,7 +42,9 @@ test('exact size: chunk lengths known up front, LAST on the chunk that completes
     chunks: ['abc', 'defghij'],
     ends: ['check', 'last'],
   });
-  assert.deepEqual(frame(new BdatFramer(100, 3, 3), ['abc'])?.headers, ['BDAT 3 LAST'], 'no check for content no longer than it');
+  const short = frame(new BdatFramer(100, 3, 3), ['abc'])?.headers;
+  assert.deepEqual(short, ['BDAT 2', 'BDAT 1 LAST'], 'all but the last octet checks short content');
+  assert.deepEqual(frame(new BdatFramer(100, 1, 3), ['a'])?.headers, ['BDAT 1 LAST'], 'one octet cannot be split');
   assert.equal(frame(new BdatFramer(4, 3, undefined), ['abcd']), undefined, 'longer than recorded');
   assert.equal(frame(new BdatFramer(4, 5, undefined), ['abcd']), undefined, 'shorter than recorded');
 });
@@ -56,4 +58,16 @@ test('unknown size (converted content): a chunk goes once more content follows; 
   assert.deepEqual(frame(new BdatFramer(4, undefined, undefined), ['abcd', 'efgh'])?.headers, ['BDAT 4', 'BDAT 4 LAST']);
   assert.deepEqual(frame(new BdatFramer(4, undefined, undefined), [])?.headers, ['BDAT 0 LAST']);
   assert.deepEqual(frame(new BdatFramer(100, undefined, 2), ['abcdef'])?.ends, ['check', 'last']);
+});
+
+test('the check chunk: 4 KiB, or all but the last octet of a smaller message; none for 1 octet', () => {
+  const first = (size: number): string | undefined => frame(new BdatFramer(1_048_576, size, 4096), ['x'.repeat(size)])?.headers[0];
+  assert.equal(first(2_000_000), 'BDAT 4096');
+  assert.equal(first(4097), 'BDAT 4096');
+  assert.equal(first(4096), 'BDAT 4095');
+  assert.equal(first(300), 'BDAT 299');
+  assert.equal(first(2), 'BDAT 1');
+  assert.equal(first(1), 'BDAT 1 LAST');
+  const big = frame(new BdatFramer(1_048_576, 2_000_000, 4096), ['x'.repeat(2_000_000)])?.headers;
+  assert.deepEqual(big, ['BDAT 4096', 'BDAT 1048576', 'BDAT 947328 LAST']);
 });

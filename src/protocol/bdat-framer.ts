@@ -5,21 +5,22 @@
  * until more content follows (bounded by the chunk size) and the end is marked at bodyEnd.
  *
  * An optional health check makes the first chunk a small non-final one, whose reply the caller
- * awaits (with a short timeout) before sending what follows; it applies only to content longer
- * than the check itself.
+ * awaits (with a short timeout) before sending what follows. Content of known size no longer than
+ * the check is checked with all but its last octet (a non-final chunk must leave something for
+ * LAST); content of unknown size that fits the check goes as one LAST chunk, its end known only then.
  */
 export type FramePiece =
   | { readonly kind: 'header'; readonly header: string }
   | { readonly kind: 'bytes'; readonly data: Buffer }
   /** Every byte of a chunk is out: its reply is due. */
-  | { readonly kind: 'chunkEnd'; readonly last: boolean; readonly check: boolean };
+  | { readonly kind: 'chunkEnd'; readonly last: boolean; readonly check: boolean; readonly length: number };
 
 export class BdatFramer {
   readonly #chunkSize: number;
   readonly #exactSize: number | undefined;
   #checkBytes: number | undefined;
   /** Exact mode: octets still owed to the open chunk, and in total. */
-  #open: { remaining: number; last: boolean; check: boolean } | undefined;
+  #open: { remaining: number; length: number; last: boolean; check: boolean } | undefined;
   #total = 0;
   /** Unknown-size mode: content held until more follows. */
   #held: Buffer[] = [];
@@ -31,7 +32,8 @@ export class BdatFramer {
     this.#chunkSize = Math.max(1, chunkSize);
     this.#exactSize = exactSize;
     const wanted = checkBytes !== undefined && checkBytes > 0 ? checkBytes : undefined;
-    this.#checkBytes = exactSize !== undefined && wanted !== undefined && exactSize <= wanted ? undefined : wanted;
+    if (exactSize === undefined || wanted === undefined) this.#checkBytes = wanted;
+    else this.#checkBytes = exactSize < 2 ? undefined : Math.min(wanted, exactSize - 1);
   }
 
   /** The pieces these bytes complete; undefined when the content overruns its recorded size. */
@@ -64,7 +66,7 @@ export class BdatFramer {
     if (last) this.#lastSent = true;
     const out: FramePiece[] = [{ kind: 'header', header: `BDAT ${length}${last ? ' LAST' : ''}` }];
     for (const data of parts) if (data.length > 0) out.push({ kind: 'bytes', data });
-    out.push({ kind: 'chunkEnd', last, check });
+    out.push({ kind: 'chunkEnd', last, check, length });
     return out;
   }
 
@@ -77,7 +79,7 @@ export class BdatFramer {
         if (owed <= 0) return undefined;
         const target = this.#target();
         const length = Math.min(target.length, owed);
-        this.#open = { remaining: length, last: length === owed, check: target.check };
+        this.#open = { remaining: length, length, last: length === owed, check: target.check };
         this.chunks++;
         if (this.#open.last) this.#lastSent = true;
         out.push({ kind: 'header', header: `BDAT ${length}${this.#open.last ? ' LAST' : ''}` });
@@ -89,7 +91,7 @@ export class BdatFramer {
       open.remaining -= take;
       this.#total += take;
       if (open.remaining === 0) {
-        out.push({ kind: 'chunkEnd', last: open.last, check: open.check });
+        out.push({ kind: 'chunkEnd', last: open.last, check: open.check, length: open.length });
         this.#open = undefined;
       }
     }

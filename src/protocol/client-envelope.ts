@@ -1,7 +1,7 @@
 /**
  * The envelope as the sending side writes it, pure: MAIL FROM with SIZE (RFC 1870), BODY (RFC 6152,
  * RFC 3030 3), SMTPUTF8 (RFC 6531) and DSN's RET/ENVID (RFC 3461 4.3-4.4), RCPT TO with NOTIFY and
- * ORCPT (RFC 3461 4.1-4.2); the checks that need no round trip; and per-recipient outcomes.
+ * ORCPT (RFC 3461 4.1-4.2), REQUIRETLS (RFC 8689 4.2.1); the checks that need no round trip; and per-recipient outcomes.
  */
 import { encodeXtext } from './command.js';
 import type { BodyType } from './envelope.js';
@@ -27,6 +27,9 @@ export function precheck(message: ClientMessage, caps: PeerCapabilities): Recipi
   const all = (status: string, detail: string): RecipientOutcome[] =>
     message.rcpts.map((r) => ({ address: r.address, kind: 'permanent', status, detail }));
   if (message.smtputf8 && !caps.keywords.has('SMTPUTF8')) return all('5.6.7', 'peer does not offer SMTPUTF8 (RFC 6531 3.4)');
+  if (message.requireTls === true && !caps.keywords.has('REQUIRETLS')) {
+    return all('5.7.10', 'REQUIRETLS: the peer does not offer REQUIRETLS (RFC 8689 4.2.1)');
+  }
   const limit = Number(caps.keywords.get('SIZE') ?? '0');
   if (caps.keywords.has('SIZE') && limit > 0 && message.size > limit) {
     return all('5.3.4', `message of ${message.size} octets exceeds the peer's SIZE ${limit} (RFC 1870)`);
@@ -58,6 +61,7 @@ export function mailCommand(message: ClientMessage, caps: PeerCapabilities): str
   if (has('SIZE')) params.push(`SIZE=${message.size}`);
   if (has('8BITMIME') && message.body !== '7BIT') params.push(`BODY=${message.body}`);
   if (message.smtputf8) params.push('SMTPUTF8');
+  if (message.requireTls === true) params.push('REQUIRETLS');
   if (has('DSN') && message.ret !== undefined) params.push(`RET=${message.ret}`);
   if (has('DSN') && message.envid !== undefined) params.push(`ENVID=${encodeXtext(message.envid)}`);
   return `MAIL FROM:<${message.from}>${params.map((p) => ` ${p}`).join('')}`;

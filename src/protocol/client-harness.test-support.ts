@@ -6,7 +6,15 @@
  * outcome is recorded.
  */
 import { ClientSession } from './client-session.js';
-import type { ClientAction, ClientMessage, ClientOutcome, ClientSessionOptions, ReplyClass, TransactionOptions } from './client-types.js';
+import type {
+  ClientAction,
+  ClientMessage,
+  ClientOutcome,
+  ClientSessionOptions,
+  ReplyClass,
+  TlsInfo,
+  TransactionOptions,
+} from './client-types.js';
 
 export interface Drive {
   /** Protocol-log lines of the commands sent, in order ("EHLO client.test", "BDAT 10 LAST", "****"). */
@@ -20,6 +28,8 @@ export interface Drive {
   readonly timeouts: number;
   readonly closed: boolean;
   readonly steps: number;
+  /** BDAT chunk events: "sent 4096 check", "sent 10 last", "answered 250"; "LAST opened" when a send opens the last chunk. */
+  readonly chunkEvents: string[];
 }
 
 export interface DriveOptions {
@@ -32,6 +42,10 @@ export interface DriveOptions {
   readonly split?: 'whole' | 'bytes' | number;
   /** A STARTTLS handshake fails with this reason. */
   readonly tlsFails?: string;
+  /** A STARTTLS handshake never completes. */
+  readonly tlsHangs?: boolean;
+  /** What a completed handshake reports (verified when absent). */
+  readonly tlsInfo?: TlsInfo;
   /** The peer closes the connection when the turns run out, instead of going silent. */
   readonly closeAtEnd?: boolean;
 }
@@ -76,6 +90,7 @@ export function drive(turns: readonly string[], o: DriveOptions = {}): Drive {
   const wire: Buffer[] = [];
   const outcomes: ClientOutcome[] = [];
   const classes: ReplyClass[] = [];
+  const chunkEvents: string[] = [];
   let tlsUpgrades = 0;
   let timeouts = 0;
   let pieces: Buffer[] = [];
@@ -88,9 +103,15 @@ export function drive(turns: readonly string[], o: DriveOptions = {}): Drive {
       if (a.kind === 'send') {
         wire.push(a.bytes);
         commands.push(...a.log);
+        if (a.lastChunk === true) chunkEvents.push('LAST opened');
+      } else if (a.kind === 'chunkSent') {
+        chunkEvents.push(`sent ${a.octets}${a.check ? ' check' : ''}${a.last ? ' last' : ''}`);
+      } else if (a.kind === 'chunkAnswered') {
+        chunkEvents.push(`answered ${a.code}`);
       } else if (a.kind === 'startTls') {
         tlsUpgrades++;
-        work.push(() => (o.tlsFails === undefined ? session.tlsEstablished() : session.tlsFailed(o.tlsFails)));
+        const done = (): ClientAction[] => (o.tlsFails === undefined ? session.tlsEstablished(o.tlsInfo) : session.tlsFailed(o.tlsFails));
+        if (o.tlsHangs !== true) work.push(done);
       } else if (a.kind === 'openBody') {
         pieces = [...(bodies.shift() ?? [])];
         feeding = true;
@@ -133,7 +154,7 @@ export function drive(turns: readonly string[], o: DriveOptions = {}): Drive {
       perform(session.timeout());
     }
   }
-  return { commands, wire: Buffer.concat(wire), outcomes, classes, tlsUpgrades, timeouts, closed: session.closed, steps };
+  return { commands, wire: Buffer.concat(wire), outcomes, classes, tlsUpgrades, timeouts, closed: session.closed, steps, chunkEvents };
 }
 
 /** Each turn as the pieces it arrives in. */

@@ -88,7 +88,7 @@ test('STARTTLS, EHLO again, AUTH PLAIN or LOGIN with secrets masked in the log',
   assert.equal(plain.tlsUpgrades, 1);
   assert.deepEqual(plain.outcomes[0], {
     kind: 'ready',
-    caps: { esmtp: true, keywords: new Map([['AUTH', 'PLAIN LOGIN']]), greeting: 'mx.example ESMTP' },
+    caps: { esmtp: true, keywords: new Map([['AUTH', 'PLAIN LOGIN']]), greeting: 'mx.example ESMTP', name: 'mx.example' },
     tls: true,
   });
   assert.ok(plain.wire.includes(`AUTH PLAIN ${Buffer.from('\0u\0secret').toString('base64')}\r\n`));
@@ -208,16 +208,16 @@ test('BDAT health check: a small non-final chunk is answered (class bdat-check) 
   assert.equal(hole.outcomes[1]?.kind, 'pathFailure');
   assert.equal(hole.classes.at(-1), 'bdat-check');
   assert.ok(!hole.wire.includes('BDAT 90 LAST'), 'nothing after the check chunk before its reply');
-  // Content no longer than the check goes as one chunk.
+  // Content no longer than the check is checked with all but its last octet.
   const small = message('tiny');
-  const one = drive([GREETING, EHLO_FULL, '250 OK\r\n250 OK\r\n', '250 queued\r\n', '221 bye\r\n'], {
+  const one = drive([GREETING, EHLO_FULL, '250 OK\r\n250 OK\r\n', '250 check\r\n', '250 queued\r\n', '221 bye\r\n'], {
     ...o,
     messages: [small.message],
     bodies: [small.body],
   });
   assert.deepEqual(
     one.commands.filter((c) => c.startsWith('BDAT')),
-    ['BDAT 4 LAST'],
+    ['BDAT 3', 'BDAT 1 LAST'],
   );
 });
 

@@ -9,6 +9,7 @@
  * and allowed (RFC 3207; EHLO again after it, 4.2), AUTH PLAIN or LOGIN over TLS only (RFC 4954),
  * then `ready`; each `send(message)` runs one transaction (client-transaction.ts); `quit()` ends it.
  */
+import { nextAuth, startAuth, type AuthStep } from './client-auth.js';
 import { ClientTransaction, sendLines } from './client-transaction.js';
 import type {
   ClientAction,
@@ -18,18 +19,15 @@ import type {
   PeerCapabilities,
   ReplyClass,
   Stage,
+  TlsInfo,
   TransactionOptions,
 } from './client-types.js';
 import { summary } from './client-envelope.js';
 import { parseEhloKeywords } from './ehlo.js';
 import { ReplyParser, ReplyParseError, type PeerReply } from './reply-parser.js';
 
-type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth-plain' | 'auth-login' | 'auth-user' | 'auth-pass' | 'rset' | 'quit';
-/** The stage an awaited connection-level reply belongs to, for outcomes. */
-const stageOf = (step: Step): Stage =>
-  step.startsWith('auth') ? 'AUTH' : step === 'greeting' ? 'greeting' : (step.toUpperCase() as Stage);
+type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | AuthStep | 'rset' | 'quit' | 'ask';
 
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
 export class ClientSession {
   readonly #options: ClientSessionOptions;
@@ -39,8 +37,13 @@ export class ClientSession {
   #transaction: ClientTransaction | undefined;
   #handshaking = false;
   #tls = false;
+  #tlsInfo: TlsInfo | undefined;
   #caps: PeerCapabilities = { esmtp: false, keywords: new Map(), greeting: '' };
   #greeting = '';
+  /** The capabilities of the first EHLO, before TLS: what a device on the path sees and may rewrite. */
+  #cleartext: PeerCapabilities | undefined;
+  /** The stage of the command sent by `ask`. */
+  #asked: Stage = 'MAIL';
   #ready = false;
   #closed = false;
 
@@ -52,6 +55,8 @@ export class ClientSession {
   get awaiting(): ReplyClass | undefined {
     if (this.#closed) return undefined;
     if (this.#transaction !== undefined) return this.#transaction.awaiting;
+    // The TLS handshake is bounded like a command reply.
+    if (this.#handshaking) return 'command';
     if (this.#step === undefined) return undefined;
     return this.#step === 'greeting' ? 'greeting' : 'command';
   }
@@ -69,32 +74,45 @@ export class ClientSession {
     return this.#caps;
   }
 
+  get cleartextCaps(): PeerCapabilities | undefined {
+    return this.#cleartext;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
 
+  /**
+   * Line by line, so replies completed before a malformed line still count. Bytes after the 220 to
+   * STARTTLS are dropped unread: before the handshake nothing can be trusted (RFC 3207 4.2).
+   */
   receive(bytes: Buffer): ClientAction[] {
-    if (this.#closed) return [];
-    let replies: PeerReply[];
-    try {
-      replies = this.#parser.feed(bytes);
-    } catch (e) {
-      const reason = e instanceof ReplyParseError ? e.message : 'unreadable reply';
-      return this.#fail(this.#failure('closed', `not an SMTP reply: ${reason}`));
-    }
     const out: ClientAction[] = [];
-    for (const r of replies) {
-      if (this.#closed) break;
-      out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
+    for (let start = 0; start < bytes.length && !this.#closed && !this.#handshaking; ) {
+      const lf = bytes.indexOf(0x0a, start);
+      const end = lf < 0 ? bytes.length : lf + 1;
+      let replies: PeerReply[];
+      try {
+        replies = this.#parser.feed(bytes.subarray(start, end));
+      } catch (e) {
+        const reason = e instanceof ReplyParseError ? e.message : 'unreadable reply';
+        return [...out, ...this.#fail(this.#failure('closed', `not an SMTP reply: ${reason}`))];
+      }
+      start = end;
+      for (const r of replies) {
+        if (this.#closed || this.#handshaking) break;
+        out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
+      }
     }
     return out;
   }
 
   /** The shell upgraded the socket after a `startTls` action; the session starts over with EHLO. */
-  tlsEstablished(): ClientAction[] {
+  tlsEstablished(info: TlsInfo = { authorized: true }): ClientAction[] {
     if (!this.#handshaking || this.#closed) return [];
     this.#handshaking = false;
     this.#tls = true;
+    this.#tlsInfo = info;
     // RFC 3207 4.2: everything known from before TLS is discarded, including buffered replies.
     this.#parser = new ReplyParser();
     return this.#hello();
@@ -109,6 +127,7 @@ export class ClientSession {
   /** The reply awaited did not come in time ("no reply within 10000 ms", says the shell). */
   timeout(reason = `no ${this.awaiting ?? 'command'} reply in time`): ClientAction[] {
     if (this.#closed || this.awaiting === undefined) return [];
+    if (this.#handshaking) return this.tlsFailed(`TLS handshake: ${reason}`);
     if (this.#step === 'quit') return this.#close();
     return this.#fail(this.#failure('timeout', reason));
   }
@@ -116,12 +135,15 @@ export class ClientSession {
   /** The peer closed the connection (or it was reset). */
   connectionClosed(reason = 'connection closed by the peer'): ClientAction[] {
     if (this.#closed) return [];
-    if (this.#step === 'quit' || this.awaiting === undefined) return this.#close();
+    // Mid-content no reply is awaited, but the transaction still needs its outcome.
+    if (this.#step === 'quit' || (this.awaiting === undefined && this.#transaction === undefined)) return this.#close();
     return this.#fail(this.#failure('closed', reason));
   }
 
   /** Starts one transaction; its outcome arrives as an action. Only when `ready`. */
   send(message: ClientMessage, options: TransactionOptions): ClientAction[] {
+    // A kept connection the peer closed meanwhile: lost, so the caller may retry on a fresh one.
+    if (this.#closed) return [{ kind: 'outcome', outcome: { kind: 'connectionLost', stage: 'MAIL', reason: 'the connection was closed' } }];
     if (!this.ready)
       return [{ kind: 'outcome', outcome: { kind: 'localFailure', stage: 'MAIL', reason: 'the session is not ready for a transaction' } }];
     this.#transaction = new ClientTransaction(message, this.#caps, options);
@@ -141,6 +163,21 @@ export class ClientSession {
     if (!this.ready) return [];
     this.#step = 'rset';
     return [sendLines(['RSET'])];
+  }
+
+  /**
+   * One scripted step when idle: sends `line` (with `payload` after it, e.g. a BDAT chunk; nothing
+   * when both are empty, to read a reply still owed) and reports the reply as an `answer` outcome,
+   * whatever its code; the session stays ready. For `barge probe`, which judges each reply itself.
+   */
+  ask(stage: Stage, line: string, payload: Buffer = Buffer.alloc(0)): ClientAction[] {
+    const notReady: ClientOutcome = { kind: 'localFailure', stage, reason: 'the session is not ready for a command' };
+    if (!this.ready) return [{ kind: 'outcome', outcome: notReady }];
+    this.#step = 'ask';
+    this.#asked = stage;
+    if (line === '' && payload.length === 0) return [];
+    const head = line === '' ? [] : [Buffer.from(`${line}\r\n`, 'latin1')];
+    return [{ kind: 'send', bytes: Buffer.concat([...head, payload]), log: line === '' ? [] : [line] }];
   }
 
   /** QUIT when idle (RFC 5321 4.1.1.10); in the middle of anything else, just close. */
@@ -167,12 +204,12 @@ export class ClientSession {
         this.#greeting = r.lines.join(' ');
         return r.code === 220 ? this.#hello() : this.#refused('greeting', r);
       case 'ehlo':
-        if (r.code === 250) return this.#secure({ esmtp: true, keywords: parseEhloKeywords(r.lines), greeting: this.#greeting });
+        if (r.code === 250) return this.#secure({ esmtp: true, keywords: parseEhloKeywords(r.lines), ...this.#named(r) });
         // RFC 5321 3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
         if (r.code >= 500 && !this.#tls) return this.#command('helo', `HELO ${this.#options.heloName}`);
         return this.#refused('EHLO', r);
       case 'helo':
-        return r.code === 250 ? this.#secure({ esmtp: false, keywords: new Map(), greeting: this.#greeting }) : this.#refused('HELO', r);
+        return r.code === 250 ? this.#secure({ esmtp: false, keywords: new Map(), ...this.#named(r) }) : this.#refused('HELO', r);
       case 'starttls':
         if (r.code === 220) {
           this.#handshaking = true;
@@ -182,25 +219,28 @@ export class ClientSession {
         return this.#authenticate();
       case 'auth-plain':
       case 'auth-pass':
-        return r.code === 235 ? this.#becomeReady() : this.#refused('AUTH', r);
       case 'auth-login':
       case 'auth-user': {
-        const auth = this.#options.auth;
-        if (r.code === 235) return this.#becomeReady();
-        if (r.code !== 334 || auth === undefined) return this.#refused('AUTH', r);
-        return step === 'auth-login' ? this.#secret('auth-user', auth.username) : this.#secret('auth-pass', auth.password);
+        const next = this.#options.auth === undefined ? 'refused' : nextAuth(step, r.code, this.#options.auth);
+        if (next === 'ready') return this.#becomeReady();
+        return next === 'refused' ? this.#refused('AUTH', r) : this.#command(next.step, next.line, next.log);
       }
       case 'rset':
-        return r.code === 250
-          ? [{ kind: 'outcome', outcome: { kind: 'ready', caps: this.#caps, tls: this.#tls } }]
-          : this.#refused('RSET', r);
+        return r.code === 250 ? this.#becomeReady() : this.#refused('RSET', r);
       case 'quit':
         return this.#close();
+      case 'ask':
+        return [{ kind: 'outcome', outcome: { kind: 'answer', stage: this.#asked, ...summary(r) } }];
       default: {
         const never: never = step;
         return never;
       }
     }
+  }
+
+  /** The greeting, and the name the peer gives itself first in its EHLO or HELO reply (RFC 5321 4.1.1.1). */
+  #named(r: PeerReply): { greeting: string; name: string } {
+    return { greeting: this.#greeting, name: (r.lines[0] ?? '').trim().split(/\s+/)[0] ?? '' };
   }
 
   #hello(): ClientAction[] {
@@ -212,45 +252,23 @@ export class ClientSession {
     return [{ kind: 'send', bytes: Buffer.from(`${line}\r\n`, 'latin1'), log: [log] }];
   }
 
-  #secret(step: Step, text: string): ClientAction[] {
-    return this.#command(step, b64(text), '****');
-  }
-
   #secure(caps: PeerCapabilities): ClientAction[] {
     this.#caps = caps;
+    if (!this.#tls) this.#cleartext = caps;
     if (this.#tls || this.#options.tls === 'none') return this.#authenticate();
     if (!caps.keywords.has('STARTTLS')) {
-      if (this.#options.tls === 'required') {
-        return this.#fail({
-          kind: 'localFailure',
-          stage: 'STARTTLS',
-          reason: 'TLS is required for this route but the peer does not offer STARTTLS',
-        });
-      }
-      return this.#authenticate();
+      if (this.#options.tls !== 'required') return this.#authenticate();
+      return this.#local('STARTTLS', 'TLS is required for this route but the peer does not offer STARTTLS');
     }
     return this.#command('starttls', 'STARTTLS');
   }
 
-  /** Credentials only ever go over TLS (RFC 4954 4: a client must not send them in the clear). */
   #authenticate(): ClientAction[] {
     const auth = this.#options.auth;
     if (auth === undefined) return this.#becomeReady();
-    if (!this.#tls)
-      return this.#fail({
-        kind: 'localFailure',
-        stage: 'AUTH',
-        reason: 'credentials are configured but the session is not encrypted; AUTH not sent',
-      });
-    const mechanisms = (this.#caps.keywords.get('AUTH') ?? '').toUpperCase().split(/\s+/);
-    if (mechanisms.includes('PLAIN'))
-      return this.#command('auth-plain', `AUTH PLAIN ${b64(`\0${auth.username}\0${auth.password}`)}`, 'AUTH PLAIN ****');
-    if (mechanisms.includes('LOGIN')) return this.#command('auth-login', 'AUTH LOGIN');
-    return this.#fail({
-      kind: 'localFailure',
-      stage: 'AUTH',
-      reason: 'credentials are configured but the peer offers neither AUTH PLAIN nor AUTH LOGIN',
-    });
+    const first = startAuth(auth, this.#caps, this.#tls ? this.#tlsInfo : undefined, this.#options.authTls);
+    if ('reason' in first) return this.#local('AUTH', first.reason);
+    return this.#command(first.step, first.line, first.log);
   }
 
   #becomeReady(): ClientAction[] {
@@ -268,10 +286,21 @@ export class ClientSession {
 
   #failure(kind: 'timeout' | 'closed', reason: string): ClientOutcome {
     if (this.#transaction !== undefined) return this.#transaction.connectionFailed(kind, reason);
-    const stage = this.#step === undefined ? 'greeting' : stageOf(this.#step);
+    const stage = this.#stageOf(this.#step);
     return kind === 'timeout'
       ? { kind: 'timeout', stage, replyClass: this.awaiting ?? 'command' }
       : { kind: 'connectionLost', stage, reason };
+  }
+
+  /** The stage an awaited connection-level reply belongs to, for outcomes. */
+  #stageOf(step: Step | undefined): Stage {
+    if (step === undefined || step === 'greeting') return 'greeting';
+    if (step === 'ask') return this.#asked;
+    return step.startsWith('auth') ? 'AUTH' : (step.toUpperCase() as Stage);
+  }
+
+  #local(stage: Stage, reason: string): ClientAction[] {
+    return this.#fail({ kind: 'localFailure', stage, reason });
   }
 
   #refused(stage: Stage, r: PeerReply): ClientAction[] {

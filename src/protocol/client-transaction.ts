@@ -114,9 +114,9 @@ export class ClientTransaction {
         return [this.#openBody()];
       case 'chunk':
         if (r.code !== 250) this.#bdatFailure ??= r;
-        return this.#afterChunk(r);
+        return [{ kind: 'chunkAnswered', code: r.code }, ...this.#afterChunk(r)];
       case 'end':
-        return this.#contentDone(r);
+        return this.#framer === undefined ? this.#contentDone(r) : [{ kind: 'chunkAnswered', code: r.code }, ...this.#contentDone(r)];
       case 'rset':
         return this.#pending === undefined ? [] : this.#finish(this.#pending);
       default: {
@@ -139,7 +139,7 @@ export class ClientTransaction {
     this.#streaming = false;
     if (this.#framer === undefined) {
       this.#expect('end', 'end-of-data', 'DATA');
-      return [{ kind: 'send', bytes: this.#stuffer.end(), log: ['.'] }];
+      return [{ kind: 'send', bytes: this.#stuffer.end(), log: [] }];
     }
     const pieces = this.#framer.end();
     if (pieces === undefined) return this.#local(`the content is shorter than its recorded size ${this.#message.size}`);
@@ -209,9 +209,13 @@ export class ClientTransaction {
     for (let i = 0; i < all.length; i++) {
       const p = all[i];
       if (p === undefined) continue;
-      if (p.kind === 'header') out.push({ kind: 'send', bytes: Buffer.from(`${p.header}\r\n`, 'latin1'), log: [p.header] });
-      else if (p.kind === 'bytes') out.push({ kind: 'send', bytes: p.data, log: [] });
+      if (p.kind === 'header') {
+        const bytes = Buffer.from(`${p.header}\r\n`, 'latin1');
+        const last = p.header.endsWith(' LAST') ? { lastChunk: true } : {};
+        out.push({ kind: 'send', bytes, log: [p.header], ...last });
+      } else if (p.kind === 'bytes') out.push({ kind: 'send', bytes: p.data, log: [] });
       else {
+        out.push({ kind: 'chunkSent', check: p.check, last: p.last, octets: p.length });
         this.#expect(p.last ? 'end' : 'chunk', p.last ? 'end-of-data' : p.check ? 'bdat-check' : 'bdat-chunk', 'BDAT');
         // Without pipelining every chunk waits for its reply (RFC 3030 2); a check chunk always does.
         if (!p.last && (p.check || !this.#pipelining)) {

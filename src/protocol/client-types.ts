@@ -23,6 +23,8 @@ export interface ClientMessage {
   readonly smtputf8: boolean;
   readonly ret?: 'FULL' | 'HDRS';
   readonly envid?: string;
+  /** RFC 8689 REQUIRETLS: sent only to a peer offering it (the delivery sees to verified TLS). */
+  readonly requireTls?: boolean;
   /** Octets of content as stored. */
   readonly size: number;
 }
@@ -47,6 +49,14 @@ export interface ClientSessionOptions {
   /** 'none' never sends STARTTLS; 'opportunistic' uses it when offered; 'required' fails without it. */
   readonly tls: 'none' | 'opportunistic' | 'required';
   readonly auth?: { readonly username: string; readonly password: string };
+  /** Send credentials only over TLS whose certificate verified ('verified'), or over any TLS ('any', the default here). */
+  readonly authTls?: 'verified' | 'any';
+}
+
+/** What the shell's TLS handshake gave: whether the certificate verified, and why not. */
+export interface TlsInfo {
+  readonly authorized: boolean;
+  readonly authorizationError?: string;
 }
 
 /**
@@ -79,6 +89,8 @@ export interface ReplySummary {
 export type ClientOutcome =
   /** Greeted, EHLO'd, secured and authenticated as asked: transactions may start. */
   | { readonly kind: 'ready'; readonly caps: PeerCapabilities; readonly tls: boolean }
+  /** The reply to one command sent by `ask` (a scripted step, as `barge probe` takes them), whatever its code. */
+  | ({ readonly kind: 'answer'; readonly stage: Stage } & ReplySummary)
   /** The content was accepted for at least one recipient; the others carry their RCPT refusal. */
   | {
       readonly kind: 'delivered';
@@ -103,8 +115,15 @@ export type ClientOutcome =
   | { readonly kind: 'connectionLost'; readonly stage: Stage; readonly reason: string };
 
 export type ClientAction =
-  /** Write these bytes; `log` is the protocol-log text of each command in them (secrets masked). */
-  | { readonly kind: 'send'; readonly bytes: Buffer; readonly log: readonly string[] }
+  /**
+   * Write these bytes; `log` is the protocol-log text of each command in them (secrets masked).
+   * `lastChunk`: they open the `BDAT n LAST` chunk, after which the message may be accepted.
+   */
+  | { readonly kind: 'send'; readonly bytes: Buffer; readonly log: readonly string[]; readonly lastChunk?: boolean }
+  /** Every byte of a BDAT chunk is out: its reply is due (the shell times it, bdat-health.ts judges it). */
+  | { readonly kind: 'chunkSent'; readonly check: boolean; readonly last: boolean; readonly octets: number }
+  /** The reply to the oldest chunk sent arrived. */
+  | { readonly kind: 'chunkAnswered'; readonly code: number }
   /** A reply arrived, as one line for the protocol log ("250 2.0.0 OK"). */
   | { readonly kind: 'reply'; readonly text: string }
   /** Upgrade the socket now (RFC 3207), then call tlsEstablished() or tlsFailed(). */

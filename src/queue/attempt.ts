@@ -6,15 +6,14 @@
  * it records the new state, so a crash repeats a notice rather than losing it.
  */
 import type { Readable } from 'node:stream';
-import type { RecipientState, EntryState } from './runner.js';
+import type { RecipientState, EntryState } from './entry-state.js';
 import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
 import { deliveryName } from './maildir-once.js';
 import { domainOf } from '../protocol/command.js';
 import type { Recipient } from '../protocol/envelope.js';
 import type { TrackingEvent } from '../log/tracking.js';
-import type { OutboundMessage } from '../client/transfer.js';
-import type { DomainDelivery } from '../client/deliver.js';
+import { howDelivered, type DomainDelivery, type OutboundMessage } from '../client/delivery-result.js';
 import { HopCounter } from '../protocol/hop-count.js';
 
 export interface RetryPolicy {
@@ -135,10 +134,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
         r.attempts++;
         const o = result.outcomes.find((x) => x.address === r.address);
         if (o === undefined) continue;
-        const how =
-          (result.method === undefined ? '' : ` ${result.method}${result.method === 'BDAT' ? `/${result.chunks ?? 0}` : ''}`) +
-          (result.converted === undefined ? '' : ` (${result.converted})`) +
-          (result.fallback === undefined ? '' : ` [fallback: ${result.fallback}]`);
+        const how = howDelivered(result);
         if (o.kind === 'delivered') {
           r.status = 'delivered';
           r.lastResult = `${result.hop?.name ?? domain}${how}: ${o.detail}`;

@@ -11,26 +11,9 @@
 import type { SpoolEnvelope } from './spool.js';
 import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
 import { domainOf } from '../protocol/command.js';
+import type { EntryState } from './entry-state.js';
 
-export type RecipientStatus = 'pending' | 'delivered' | 'bounced';
-
-export interface RecipientState {
-  readonly address: string;
-  readonly local: boolean;
-  status: RecipientStatus;
-  attempts: number;
-  lastResult?: string;
-  /** ISO time before which the recipient is not tried again. */
-  nextAttempt?: string;
-  /** A delay warning (DSN action "delayed") was sent. */
-  warned?: boolean;
-}
-
-export interface EntryState {
-  readonly rcpts: RecipientState[];
-  /** Held by the administrator (`barge queue hold`): not tried until released. */
-  held?: boolean;
-}
+export type { EntryState, RecipientState, RecipientStatus } from './entry-state.js';
 
 export interface QueueRunnerOptions extends AttemptDeps {
   readonly scanIntervalMs: number;

@@ -13,6 +13,7 @@ import { eventually, startBarge, type TestBarge } from '../support/barge.js';
 import { fakePeer } from '../support/fake-peer.js';
 import { startMiddlebox, type MiddleboxMode } from '../../src/middlebox/proxy.js';
 import { QuirkStore, quirksPath } from '../../src/client/quirks.js';
+import type { TrackingRecord } from '../../src/log/tracking.js';
 
 const COUNT = 10;
 const MB2 = 2 * 1024 * 1024;
@@ -137,13 +138,11 @@ describe('BDAT-hostile paths at default settings', { concurrency: true }, () => 
       await eventually(async () => (peer.received.length >= 1 ? true : undefined), 150_000, 'delivery');
       assert.ok(Date.now() - started >= 89_000, 'the final reply really took 90 s');
       assert.equal(peer.received[0]?.method, 'BDAT');
-      // The peer records the message before its 250; the tracking line follows that reply.
-      const events = await eventually(async () => {
-        const all = await barge.tracking();
-        return all.some((e) => e.event === 'delivered') ? all : undefined;
-      }, 10_000, 'the delivered event');
+      // The peer has the message before Barge has read its reply and tracked the delivery.
+      const tracked = async (): Promise<TrackingRecord | undefined> => (await barge.tracking()).find((e) => e.event === 'delivered');
+      const delivered = await eventually(tracked, 10_000, 'delivered event');
+      const events = await barge.tracking();
       assert.deepEqual(events.filter((e) => e.event === 'quirk'), [], 'no quirk learnt');
-      const delivered = events.find((e) => e.event === 'delivered');
       assert.ok(delivered?.event === 'delivered' && delivered.method === 'BDAT' && delivered.fallback === undefined);
       const store = await QuirkStore.open(quirksPath(barge.dataDir));
       assert.deepEqual(store.list().map((q) => q.kind), ['bdat-ok'], 'only the passed check is remembered');

@@ -39,15 +39,47 @@ function options(barge: TestBarge, extra: Partial<SessionSocketOptions> = {}): S
 /** The content in small pieces, as a spool file would stream it. */
 const open = (): Readable => Readable.from([BODY.subarray(0, 10), BODY.subarray(10, 30), BODY.subarray(30)]);
 
+test('a transaction answered before its content stream has ended leaves nothing of it to the next one on the session', async () => {
+  const barge = await startBarge();
+  try {
+    const { socket, outcome } = await SessionSocket.open(options(barge));
+    assert.equal(outcome.kind, 'ready');
+    // A spool stream whose end was already on its way when the peer answered LAST: destroying it
+    // does not cut that end short. Pieces come at the given times (ms), the end after the last.
+    const timed = (pieces: ReadonlyArray<readonly [number, Buffer]>, endAt: number) => (): Readable => {
+      const r = new Readable({ read: () => undefined });
+      const destroy = r.destroy.bind(r);
+      r.destroy = () => {
+        r.destroy = destroy;
+        return r;
+      };
+      for (const [at, piece] of pieces) setTimeout(() => r.push(piece), at);
+      setTimeout(() => r.push(null), endAt);
+      return r;
+    };
+    const first = (await socket.send(MESSAGE, timed([[0, BODY]], 300), TX)).outcome;
+    assert.equal(first.kind, 'delivered', JSON.stringify(first));
+    // The first content's end arrives while the second is half sent: it must not end the second.
+    const second = (await socket.send(MESSAGE, timed([[0, BODY.subarray(0, 10)], [600, BODY.subarray(10)]], 650), TX)).outcome;
+    assert.equal(second.kind, 'delivered', JSON.stringify(second));
+    await socket.quit();
+    const two = async (): Promise<Buffer[] | undefined> => ((b) => (b.length === 2 ? b : undefined))(await barge.mailbox('bob@localhost'));
+    const box = await eventually(two, 15_000, 'two deliveries');
+    for (const m of box) assert.ok(m.subarray(m.length - BODY.length).equals(BODY), m.toString('latin1'));
+  } finally {
+    await barge.stop();
+  }
+});
+
 test('BDAT with a health-check chunk, then DATA with dot-stuffing, on one session to a real Barge server', async () => {
   const barge = await startBarge();
   try {
     const log: string[] = [];
     const { socket, outcome } = await SessionSocket.open(options(barge, { log: (d, t) => log.push(`${d} ${t}`) }));
     assert.equal(outcome.kind, 'ready');
-    const bdat = await socket.send(MESSAGE, open, { ...TX, bdatCheckBytes: 16 });
+    const bdat = (await socket.send(MESSAGE, open, { ...TX, bdatCheckBytes: 16 })).outcome;
     assert.ok(bdat.kind === 'delivered' && bdat.method === 'BDAT' && bdat.chunks === 2, JSON.stringify(bdat));
-    const data = await socket.send(MESSAGE, open, { ...TX, allowBdat: false });
+    const data = (await socket.send(MESSAGE, open, { ...TX, allowBdat: false })).outcome;
     assert.ok(data.kind === 'delivered' && data.method === 'DATA', JSON.stringify(data));
     await socket.quit();
     assert.equal(socket.closed, true);
@@ -81,7 +113,7 @@ test('STARTTLS then AUTH PLAIN to a real Barge server; a wrong password is a typ
     };
     const { socket, outcome } = await SessionSocket.open(options(hub, { session: secure }));
     assert.ok(outcome.kind === 'ready' && outcome.tls, JSON.stringify(outcome));
-    const relayed = await socket.send({ ...MESSAGE, rcpts: [{ address: 'carol@far.test', local: false }] }, open, TX);
+    const relayed = (await socket.send({ ...MESSAGE, rcpts: [{ address: 'carol@far.test', local: false }] }, open, TX)).outcome;
     assert.equal(relayed.kind, 'delivered', JSON.stringify(relayed));
     await socket.quit();
     const got = await eventually(async () => (await hub.tracking()).find((e) => e.event === 'received'), 15_000, 'relayed message');
@@ -121,9 +153,9 @@ test('interop: STARTTLS, then BDAT with a health-check chunk and DATA with a dot
     });
     assert.ok(outcome.kind === 'ready' && outcome.tls && outcome.caps.keywords.has('CHUNKING'), JSON.stringify(outcome));
     const to = { ...MESSAGE, rcpts: [{ address: 'bob@exim.test', local: false }] };
-    const bdat = await socket.send(to, open, { ...TX, bdatCheckBytes: 16 });
+    const bdat = (await socket.send(to, open, { ...TX, bdatCheckBytes: 16 })).outcome;
     assert.ok(bdat.kind === 'delivered' && bdat.chunks === 2, JSON.stringify(bdat));
-    const data = await socket.send(to, open, { ...TX, allowBdat: false });
+    const data = (await socket.send(to, open, { ...TX, allowBdat: false })).outcome;
     assert.ok(data.kind === 'delivered' && data.method === 'DATA', JSON.stringify(data));
     await socket.quit();
     const stored = await eventually(

@@ -6,6 +6,7 @@ import { eventually, startBarge, type TestBarge } from '../support/barge.js';
 import { fakePeer } from '../support/fake-peer.js';
 import { startDns } from '../support/dns.js';
 import { peer as installed } from '../support/peers.js';
+import type { TrackingRecord } from '../../src/log/tracking.js';
 
 async function submit(barge: TestBarge, to: string): Promise<void> {
   const c = await RawSmtp.connect(barge.port);
@@ -32,7 +33,10 @@ test('MX by preference, next MX when the first is down, A fallback, null MX and 
     await submit(barge, 'bob@multi.test');
     await submit(barge, 'carol@amx.test');
     await eventually(async () => (peer.received.length === 2 ? true : undefined), 15_000, 'two deliveries');
-    const delivered = (await barge.tracking()).filter((e) => e.event === 'delivered');
+    // The peer has each message before Barge has read its reply and tracked the delivery.
+    const tracked = async (): Promise<TrackingRecord[] | undefined> =>
+      ((d) => (d.length === 2 ? d : undefined))((await barge.tracking()).filter((e) => e.event === 'delivered'));
+    const delivered = await eventually(tracked, 10_000, 'two deliveries tracked');
     assert.ok(delivered.some((e) => e.event === 'delivered' && e.rcpt === 'bob@multi.test' && e.detail.startsWith('mx2.multi.test ')), JSON.stringify(delivered));
     assert.ok(delivered.some((e) => e.event === 'delivered' && e.rcpt === 'carol@amx.test' && e.detail.startsWith('amx.test ')));
 

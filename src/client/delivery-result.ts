@@ -1,0 +1,37 @@
+/**
+ * What the outbound side is given and gives back, for the queue: the message to send to one
+ * domain and the delivery's result, with the words that describe how it went (method, chunks,
+ * conversion, fallback) so the queue never assembles them from client details.
+ */
+import type { Readable } from 'node:stream';
+import type { ClientMessage, RecipientOutcome } from '../protocol/client-types.js';
+import type { NextHop } from './routes.js';
+
+export type { RecipientOutcome };
+
+export interface OutboundMessage extends ClientMessage {
+  /** RFC 8689 5 "TLS-Required: No": the sender waives recipient-side TLS policy (MTA-STS). */
+  readonly tlsOptional?: boolean;
+  open(): Readable;
+}
+
+export interface DomainDelivery {
+  readonly outcomes: readonly RecipientOutcome[];
+  /** The hop that took the transaction, if any. */
+  readonly hop?: NextHop;
+  readonly method?: 'DATA' | 'BDAT';
+  readonly chunks?: number;
+  readonly converted?: string;
+  /** Why DATA was used although BDAT was allowed: a fallback made now or remembered. */
+  readonly fallback?: string;
+  /** The TLS policy applied (MTA-STS), for the tracking log. */
+  readonly tlsPolicy?: string;
+}
+
+/** " BDAT/3 (converted ...) [fallback: ...]": how the content went, for the queue state and tracking log. */
+export function howDelivered(d: DomainDelivery): string {
+  const method = d.method === undefined ? '' : ` ${d.method}${d.method === 'BDAT' ? `/${d.chunks ?? 0}` : ''}`;
+  const converted = d.converted === undefined ? '' : ` (${d.converted})`;
+  const fallback = d.fallback === undefined ? '' : ` [fallback: ${d.fallback}]`;
+  return `${method}${converted}${fallback}`;
+}
