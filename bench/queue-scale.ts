@@ -43,7 +43,8 @@ async function buildSpool(root: string, count: number): Promise<void> {
   await inParallel(count, 64, async () => {
     const writer = spool.begin(nextId());
     writer.write(BODY);
-    await spool.commit(writer, { id: writer.id, receivedAt: new Date().toISOString(), listener: 'bench', clientIp: '127.0.0.1', helo: 'bench.test', protocol: 'ESMTP', method: 'DATA', chunks: 0, size: BODY.length, transaction });
+    const received = { receivedAt: new Date().toISOString(), listener: 'bench', clientIp: '127.0.0.1', helo: 'bench.test', protocol: 'ESMTP' };
+    await spool.commit(writer, { id: writer.id, ...received, method: 'DATA', chunks: 0, size: BODY.length, transaction });
     await spool.writeState(writer.id, deferred());
   });
 }

@@ -1,7 +1,7 @@
 /** The spool on a real filesystem: byte-exact round trips, discard, crash leftovers, concurrency, state. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -101,22 +101,57 @@ test('discard leaves nothing behind, even right after begin', async () => {
   assert.deepEqual(await spool.list(), []);
 });
 
-test('open() empties incoming/ (a crash leftover is never listed); cleanIncoming: false leaves it', async () => {
+test('open() empties incoming/ (a crash leftover is never listed); a read-only open leaves it and the lock', async () => {
   const dir = join(root, 'crash');
   const first = await Spool.open(dir);
   await writeFile(join(first.incomingDir, 'PARTIAL'), 'half a mess');
   await store(first, 'DONE', [Buffer.from('whole')]);
-  const reader = await Spool.open(dir, { cleanIncoming: false });
+  const reader = await Spool.open(dir, { readOnly: true });
   assert.deepEqual(await readdir(reader.incomingDir), ['PARTIAL']);
+  assert.deepEqual(await reader.list(), ['DONE']);
+  await reader.close();
+  assert.equal((await readFile(join(dir, 'lock'), 'utf8')).trim(), String(process.pid), 'a reader leaves the writer its lock');
   const restarted = await Spool.open(dir);
   assert.deepEqual(await readdir(restarted.incomingDir), []);
   assert.deepEqual(await restarted.list(), ['DONE']);
+  assert.equal(restarted.recovery.messages, 1);
 });
 
-test('list() is sorted and skips dot files', async () => {
+test('a message past the in-memory limit spills to a file of its own; a small one never does', async () => {
+  const dir = join(root, 'spill');
+  const spool = await Spool.open(dir);
+  const big = Buffer.alloc(700 * 1024, 0x41);
+  big.write('last line\r\n', big.length - 11);
+  await store(spool, 'SMALL', [Buffer.from('tiny')]);
+  await store(spool, 'LARGE', [big.subarray(0, 300_000), big.subarray(300_000)]);
+  assert.deepEqual(await readdir(spool.queueDir), ['LARGE.msg']);
+  const again = await Spool.open(dir);
+  assert.ok((await collect(again.messageStream('LARGE', await again.readEnvelope('LARGE')))).equals(big));
+  assert.equal((await collect(again.messageStream('SMALL', await again.readEnvelope('SMALL')))).toString(), 'tiny');
+  await again.remove('LARGE');
+  assert.deepEqual(await readdir(spool.queueDir), []);
+  assert.deepEqual(await (await Spool.open(dir)).list(), ['SMALL']);
+});
+
+test('an entry of the file-per-message spool is taken into the log at start, with its state', async () => {
+  const dir = join(root, 'legacy');
+  const env = { ...envelope('0OLD'), size: 5, messageLength: 5 };
+  const json = Buffer.from(JSON.stringify(env));
+  const trailer = `\n${json.toString()}\nBARGE-ENVELOPE ${String(json.length).padStart(10, '0')}\n`;
+  await (await Spool.open(dir)).close();
+  await writeFile(join(dir, 'queue', '0OLD'), `hello${trailer}`);
+  await mkdir(join(dir, 'state'), { recursive: true });
+  await writeFile(join(dir, 'state', '0OLD.json'), '{"held":true}');
+  const spool = await Spool.open(dir);
+  assert.deepEqual(await spool.list(), ['0OLD']);
+  assert.deepEqual(await spool.readState('0OLD'), { held: true });
+  assert.equal((await collect(spool.messageStream('0OLD', await spool.readEnvelope('0OLD')))).toString(), 'hello');
+  assert.deepEqual(await readdir(join(dir, 'state')), []);
+});
+
+test('list() is sorted', async () => {
   const spool = await fresh();
   for (const id of ['0C', '0A', '0B']) await store(spool, id, [Buffer.from(id)]);
-  await writeFile(join(spool.queueDir, '.hidden'), '');
   assert.deepEqual(await spool.list(), ['0A', '0B', '0C']);
 });
 
@@ -168,26 +203,23 @@ test('write() reports backpressure and onDrain() calls back', async () => {
   await w.discard();
 });
 
-test('readEnvelope refuses a file without a trailer', async () => {
+test('readEnvelope of an unknown entry rejects with ENOENT (the runner takes it as finished)', async () => {
   const spool = await fresh();
-  await writeFile(join(spool.queueDir, 'JUNK'), 'no trailer here, just text that is long enough');
-  await assert.rejects(spool.readEnvelope('JUNK'), /no envelope trailer/);
-  await writeFile(join(spool.queueDir, 'TINY'), 'x');
-  await assert.rejects(spool.readEnvelope('TINY'), /no envelope trailer/);
+  await assert.rejects(spool.readEnvelope('NONE'), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
 });
 
-test('delivery state: absent, written, replaced atomically, removed with the entry', async () => {
+test('delivery state: absent, written, replaced durably (the latest wins), removed with the entry', async () => {
   const spool = await fresh();
   await store(spool, 'S1', [Buffer.from('m')]);
   assert.equal(await spool.readState('S1'), undefined);
   await spool.writeState('S1', { attempts: 1, pending: ['x@mx.test'] });
   await spool.writeState('S1', { attempts: 2, pending: [] });
   assert.deepEqual(await spool.readState<{ attempts: number; pending: string[] }>('S1'), { attempts: 2, pending: [] });
-  assert.deepEqual(await readdir(spool.stateDir), ['S1.json']);
-  assert.deepEqual(JSON.parse(await readFile(join(spool.stateDir, 'S1.json'), 'utf8')), { attempts: 2, pending: [] });
+  const reopened = await Spool.open(spool.queueDir.replace(/queue$/, ''), { readOnly: true });
+  assert.deepEqual(await reopened.readState('S1'), { attempts: 2, pending: [] }, 'the latest state record wins after a restart');
   await spool.remove('S1');
   assert.deepEqual(await spool.list(), []);
-  assert.deepEqual(await readdir(spool.stateDir), []);
+  assert.equal(await spool.readState('S1'), undefined);
   await spool.remove('S1');
   await spool.remove('NEVER');
 });

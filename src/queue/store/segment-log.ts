@@ -1,8 +1,9 @@
 /**
  * A write-ahead log of queue entries in shared, preallocated segment files. Appends wait in memory
  * while a flush runs; then one gathered write and one fdatasync make the whole group durable
- * (group commit), and only then does each append resolve. A DONE record retires a message; the
- * oldest segment whose messages are all done is renamed to a new generation and reused.
+ * (group commit), and only then does each append resolve. A STATE record replaces a message's
+ * delivery state (the latest wins); a DONE record retires the message. The oldest segment that holds
+ * no live message and no message's current state is renamed to a new generation and reused.
  *
  * Durability: a record counts only if its header names the segment's generation and its CRC-32
  * holds, and recovery stops at the first record that does not, so a write cut short by a crash is
@@ -14,7 +15,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { encodeDone, encodeMessage, HEADER, messageSize, parse } from './record.js';
+import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
 
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
 
@@ -31,6 +32,8 @@ interface Location {
   readonly offset: number;
   readonly length: number;
   readonly envelope: string;
+  /** The current STATE record and the segment holding it, which must outlive the message. */
+  state?: { readonly generation: number; readonly json: string };
 }
 
 interface Pending {
@@ -47,7 +50,7 @@ export class SegmentLog {
   readonly #dir: string;
   readonly #segmentSize: number;
   readonly #live = new Map<string, Location>();
-  /** Live messages per segment generation, oldest first (Map keeps insertion order). */
+  /** Live messages and current states per segment generation, oldest first (Map keeps insertion order). */
   readonly #count = new Map<number, number>();
   readonly #free: number[] = [];
   #generation = 0;
@@ -56,22 +59,33 @@ export class SegmentLog {
   #queue: Pending[] = [];
   #flushing: Promise<void> = Promise.resolve();
   #running = false;
+  readonly #readOnly: boolean;
   /** Flushes (one gathered write and one fdatasync each) since open: the group-commit count. */
   syncs = 0;
 
-  private constructor(dir: string, segmentSize: number) {
+  private constructor(dir: string, segmentSize: number, readOnly: boolean) {
     this.#dir = dir;
     this.#segmentSize = segmentSize;
+    this.#readOnly = readOnly;
   }
 
-  /** Opens (creating) the log in `dir`, replaying every segment. */
-  static async open(dir: string, options: { segmentSize?: number } = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
+  /**
+   * Opens (creating) the log in `dir`, replaying every segment. A read-only log (`barge queue` beside
+   * a running server) never writes; a segment the writer renames meanwhile is skipped.
+   */
+  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean } = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
     const started = performance.now();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024);
+    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false);
     const generations = (await readdir(dir)).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
     let torn = 0;
-    for (const g of generations) if (log.#replay(g, await readFile(join(dir, name(g))))) torn++;
+    for (const g of generations) {
+      const segment = await readFile(join(dir, name(g))).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' && log.#readOnly) return undefined;
+        throw e;
+      });
+      if (segment !== undefined && log.#replay(g, segment)) torn++;
+    }
     // Oldest first only, as in #drop: a newer empty segment may hold DONE records for older ones.
     for (const g of generations) {
       if ((log.#count.get(g) ?? 0) > 0) break;
@@ -89,7 +103,8 @@ export class SegmentLog {
       const p = parse(segment, at, generation);
       if (p.kind !== 'record') return p.kind === 'torn';
       const r = p.record;
-      if (r.type === 'message') this.#add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope });
+      if (r.type === 'message') this.#add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
+      else if (r.type === 'state') this.#setState(r.id, generation, r.state, false);
       else this.#drop(r.id, false);
       at += p.size;
     }
@@ -108,6 +123,16 @@ export class SegmentLog {
     return this.#live.get(id)?.envelope;
   }
 
+  /** Octets of message stored in the log for a live entry. */
+  messageLength(id: string): number | undefined {
+    return this.#live.get(id)?.length;
+  }
+
+  /** The latest state recorded for a live entry. */
+  state(id: string): string | undefined {
+    return this.#live.get(id)?.state?.json;
+  }
+
   /** The message octets of a live entry. */
   messageStream(id: string): Readable | undefined {
     const at = this.#live.get(id);
@@ -117,6 +142,7 @@ export class SegmentLog {
 
   /** Makes a message durable; resolves only after the fdatasync that covers it. */
   append(id: string, envelope: string, body: readonly Buffer[]): Promise<AppendOutcome> {
+    if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
     const size = messageSize(id, envelope, body);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `record of ${size} octets exceeds the segment size` });
     const bodyOffset = size - body.reduce((n, b) => n + b.length, 0);
@@ -125,7 +151,16 @@ export class SegmentLog {
 
   /** Retires a message for good (delivered or bounced); durable when it resolves. */
   done(id: string): Promise<AppendOutcome> {
+    if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
     return this.#enqueue(HEADER + Buffer.byteLength(id, 'latin1'), (g) => encodeDone(g, id), () => this.#drop(id));
+  }
+
+  /** Replaces a live entry's state; durable when it resolves. An entry retired meanwhile keeps no state. */
+  setState(id: string, json: string): Promise<AppendOutcome> {
+    if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
+    const size = stateSize(id, json);
+    if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `state of ${size} octets exceeds the segment size` });
+    return this.#enqueue(size, (g) => encodeState(g, id, json), (g) => this.#setState(id, g, json));
   }
 
   async close(): Promise<void> {
@@ -215,10 +250,32 @@ export class SegmentLog {
     this.#tail = 0;
   }
 
-  #add(id: string, at: Location): void {
-    this.#drop(id);
+  /** A message record again for a live id (its content rewritten) keeps the entry's state. */
+  #add(id: string, at: Location, retire = true): void {
+    const before = this.#live.get(id);
+    if (before !== undefined) {
+      at.state = before.state;
+      this.#live.set(id, at);
+      this.#ref(at.generation, 1);
+      this.#ref(before.generation, -1, retire);
+      return;
+    }
     this.#live.set(id, at);
-    this.#count.set(at.generation, (this.#count.get(at.generation) ?? 0) + 1);
+    this.#ref(at.generation, 1);
+  }
+
+  #setState(id: string, generation: number, json: string, retire = true): void {
+    const at = this.#live.get(id);
+    if (at === undefined) return;
+    const before = at.state;
+    at.state = { generation, json };
+    this.#ref(generation, 1);
+    if (before !== undefined) this.#ref(before.generation, -1, retire);
+  }
+
+  #ref(generation: number, delta: number, retire = true): void {
+    this.#count.set(generation, (this.#count.get(generation) ?? 0) + delta);
+    if (delta < 0 && retire) this.#retireOldest();
   }
 
   /** `retire` is false during replay: a segment looks empty until all of it has been read. */
@@ -226,9 +283,16 @@ export class SegmentLog {
     const at = this.#live.get(id);
     if (at === undefined) return;
     this.#live.delete(id);
-    this.#count.set(at.generation, (this.#count.get(at.generation) ?? 1) - 1);
-    if (!retire) return;
-    // Oldest first only: a DONE record always lies in its message's segment or a newer one.
+    this.#ref(at.generation, -1, false);
+    if (at.state !== undefined) this.#ref(at.state.generation, -1, false);
+    if (retire) this.#retireOldest();
+  }
+
+  /**
+   * Oldest first only: a DONE or STATE record always lies in its message's segment or a newer one, so
+   * a record that still matters is never behind a reused segment.
+   */
+  #retireOldest(): void {
     for (const [g, n] of this.#count) {
       if (n > 0 || g === this.#generation) break;
       this.#retire(g);
