@@ -146,7 +146,13 @@ export class SegmentLog {
     const size = messageSize(id, envelope, body);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `record of ${size} octets exceeds the segment size` });
     const bodyOffset = size - body.reduce((n, b) => n + b.length, 0);
-    return this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), (g, offset) => this.#add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope }));
+    const added = this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), (g, offset) => this.#add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope }));
+    // A rewritten message's state is written again after it: replay reads a STATE record only for a
+    // message it has already seen, and the earlier one lies before the new message record.
+    const state = this.#live.get(id)?.state?.json;
+    if (state === undefined) return added;
+    const restated = this.setState(id, state);
+    return Promise.all([added, restated]).then(([a, b]) => (a.kind === 'failed' ? a : b));
   }
 
   /** Retires a message for good (delivered or bounced); durable when it resolves. */
