@@ -199,6 +199,10 @@ export class Spool {
     return this.#log.ids().sort();
   }
 
+  has(id: string): boolean {
+    return this.#log.envelope(id) !== undefined;
+  }
+
   /** Live entries. */
   get size(): number {
     return this.#log.size;

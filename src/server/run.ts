@@ -34,7 +34,7 @@ import { usersPath } from '../auth/users.js';
 import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
 import { BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
 import { applyRequest, queueCounts } from '../cli/queue.js';
-import { serveRequests } from '../queue/control.js';
+import { serveRequests, type ControlRequest } from '../queue/control.js';
 import { startAdmin, type RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 
@@ -254,9 +254,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   }
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
-  const control = await serveRequests(paths.spool, (r) => applyRequest({
-    spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, track, queued: (id, env) => (config.queue.hold ? undefined : runner.wake(id, env)),
-  }, r), (e) => say(`barge: queue request failed: ${String(e)}`));
+  const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
+  const applied = async (r: ControlRequest): Promise<number> => {
+    const changed = await applyRequest({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, track, queued }, r);
+    // The runner's due-time index learns of the change (a flush makes every entry due now).
+    if (r.id !== undefined) await runner.reschedule(r.id);
+    else if (!config.queue.hold) void runner.scan();
+    return changed;
+  };
+  const control = await serveRequests(paths.spool, applied, (e) => say(`barge: queue request failed: ${String(e)}`));
   let counted: { at: number; counts: Promise<Map<string, number>> } | undefined;
   const counts = (): Promise<Map<string, number>> => {
     if (counted === undefined || performance.now() - counted.at > 10_000) counted = { at: performance.now(), counts: queueCounts(spool) };

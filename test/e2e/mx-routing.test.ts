@@ -32,7 +32,11 @@ test('MX by preference, next MX when the first is down, A fallback, null MX and 
     await submit(barge, 'bob@multi.test');
     await submit(barge, 'carol@amx.test');
     await eventually(async () => (peer.received.length === 2 ? true : undefined), 15_000, 'two deliveries');
-    const delivered = (await barge.tracking()).filter((e) => e.event === 'delivered');
+    // The peer has the messages before Barge records its 250: wait for both tracking events.
+    const delivered = await eventually(async () => {
+      const events = (await barge.tracking()).filter((e) => e.event === 'delivered');
+      return events.length === 2 ? events : undefined;
+    }, 15_000, 'two delivered events');
     assert.ok(delivered.some((e) => e.event === 'delivered' && e.rcpt === 'bob@multi.test' && e.detail.startsWith('mx2.multi.test ')), JSON.stringify(delivered));
     assert.ok(delivered.some((e) => e.event === 'delivered' && e.rcpt === 'carol@amx.test' && e.detail.startsWith('amx.test ')));
 
