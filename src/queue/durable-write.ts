@@ -53,3 +53,33 @@ export async function writeFileDurably(path: string, data: string | Uint8Array, 
   });
   await syncDirectory(dirname(path));
 }
+
+/** Runs one directory fsync for every group of callers that arrive while the previous one runs. */
+export class DirectorySync {
+  readonly #path: string;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  sync(): Promise<void> {
+    if (this.#next !== undefined) return this.#next;
+    if (this.#running === undefined) return (this.#running = this.#run());
+    const after = this.#running.catch(() => undefined);
+    this.#next = after.then(() => {
+      this.#next = undefined;
+      return (this.#running = this.#run());
+    });
+    return this.#next;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      await syncDirectory(this.#path);
+    } finally {
+      this.#running = undefined;
+    }
+  }
+}

@@ -15,7 +15,8 @@ async function entry(spool: Spool, id: string, nextAttempt?: number): Promise<vo
   w.write(Buffer.from('Subject: due\r\n\r\nhi\r\n'));
   const address = `${id.toLowerCase()}@remote.test`;
   const rcpts = [{ address, local: false }];
-  await spool.commit(w, { id, receivedAt: new Date().toISOString(), listener: 't', clientIp: '127.0.0.1', helo: 't.test', protocol: 'ESMTP', method: 'DATA', chunks: 0, size: 20, transaction: { from: 'a@t.test', body: '7BIT', smtputf8: false, rcpts } });
+  const transaction = { from: 'a@t.test', body: '7BIT' as const, smtputf8: false, rcpts };
+  await spool.commit(w, { id, receivedAt: new Date().toISOString(), listener: 't', clientIp: '127.0.0.1', helo: 't.test', protocol: 'ESMTP', method: 'DATA', chunks: 0, size: 20, transaction });
   if (nextAttempt === undefined) return;
   const state: EntryState = { rcpts: [{ address, local: false, status: 'pending', attempts: 1, nextAttempt: new Date(nextAttempt).toISOString() }] };
   await spool.writeState(id, state);

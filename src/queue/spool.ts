@@ -13,7 +13,7 @@
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDirectory } from './durable-write.js';
+import { DirectorySync } from './durable-write.js';
 import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
 import type { TransferMethod } from '../protocol/server-session.js';
@@ -44,36 +44,6 @@ export interface SpoolEnvelope {
   readonly dkim?: readonly string[];
   /** DMARC p=quarantine failed under an enforcing listener: local recipients get it in their Junk folder. */
   readonly junk?: boolean;
-}
-
-/** Runs one directory fsync for every group of callers that arrive while the previous one runs. */
-class DirectorySync {
-  readonly #path: string;
-  #running: Promise<void> | undefined;
-  #next: Promise<void> | undefined;
-
-  constructor(path: string) {
-    this.#path = path;
-  }
-
-  sync(): Promise<void> {
-    if (this.#next !== undefined) return this.#next;
-    if (this.#running === undefined) return (this.#running = this.#run());
-    const after = this.#running.catch(() => undefined);
-    this.#next = after.then(() => {
-      this.#next = undefined;
-      return (this.#running = this.#run());
-    });
-    return this.#next;
-  }
-
-  async #run(): Promise<void> {
-    try {
-      await syncDirectory(this.#path);
-    } finally {
-      this.#running = undefined;
-    }
-  }
 }
 
 export class Spool {
