@@ -44,6 +44,8 @@ async function buildSpool(root: string, count: number): Promise<void> {
     await spool.commit(writer, { id: writer.id, ...received, method: 'DATA', chunks: 0, size: BODY.length, transaction });
     await spool.writeState(writer.id, deferred());
   });
+  // Releases the spool's lock for the measuring processes.
+  await spool.close();
 }
 
 async function buildLog(dir: string, count: number): Promise<void> {
