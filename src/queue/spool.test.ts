@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
 import { Spool, type SpoolEnvelope, type SpoolWriter } from './spool.js';
 
 let root = '';
@@ -115,6 +116,25 @@ test('open() empties incoming/ (a crash leftover is never listed); a read-only o
   assert.deepEqual(await readdir(restarted.incomingDir), []);
   assert.deepEqual(await restarted.list(), ['DONE']);
   assert.equal(restarted.recovery.messages, 1);
+});
+
+test('one writer per spool: a live Node.js holder refuses a second, a dead or foreign pid in the lock does not', async () => {
+  const dir = join(root, 'lock');
+  await (await Spool.open(dir)).close();
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+  const foreign = spawn('sleep', ['30']);
+  try {
+    await writeFile(join(dir, 'lock'), `${holder.pid ?? 0}\n`);
+    await assert.rejects(Spool.open(dir), /in use by process/);
+    assert.ok((await Spool.open(dir, { readOnly: true })).size === 0, 'a reader still opens it');
+    await writeFile(join(dir, 'lock'), `${foreign.pid ?? 0}\n`);
+    await (await Spool.open(dir)).close();
+    await writeFile(join(dir, 'lock'), '999999999\n');
+    await (await Spool.open(dir)).close();
+  } finally {
+    holder.kill();
+    foreign.kill();
+  }
 });
 
 test('a message past the in-memory limit spills to a file of its own; a small one never does', async () => {

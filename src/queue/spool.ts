@@ -12,7 +12,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DirectorySync } from './durable-write.js';
 import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
@@ -222,10 +222,12 @@ export async function spoolHolder(root: string): Promise<number | undefined> {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   try {
     process.kill(pid, 0);
-    return pid;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
+  // After a crash and a reboot the pid may belong to another program: only a Node.js process counts.
+  const command = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => undefined);
+  return command === undefined || command.includes(basename(process.execPath)) ? pid : undefined;
 }
 
 /** One writer per spool: a second server (or a second writer) would interleave log records. */
