@@ -4,14 +4,14 @@
  * directory so the rename itself is on disk. A reader sees the old file or the new one, never half.
  *
  * Files that need it (a lost or torn write would deliver twice, lose a change, or break startup):
- * - `queue/state/<id>.json` (queue/spool.ts): which recipients are done; losing it sends again.
  * - `users` (auth/users.ts): a password change or removal that silently came undone is a hole.
  * - `quirks.json` (client/quirks.ts): atomic for readers; durable so a cleared quirk stays cleared.
  * - the self-signed key and certificate (server/tls.ts): a torn key stops TLS at startup.
  * Files that do not use it, and why:
- * - spooled messages (queue/spool.ts, spool-writer.ts) and Maildir deliveries (queue/maildir.ts) are
- *   streamed, not rewritten: they fsync the file themselves and share `syncDirectory` after the
- *   rename (the spool batches it across messages: group commit).
+ * - the spool (queue/spool.ts, store/segment-log.ts) appends records, delivery state included, to
+ *   its log and group-commits them with fdatasync; its large-message files and Maildir deliveries
+ *   (queue/maildir.ts) are streamed, not rewritten: they fsync the file themselves and share a
+ *   `DirectorySync` after the rename (group commit).
  * - logs (log/) are append-only; a lost tail after a crash is accepted.
  */
 import { open, rename, unlink } from 'node:fs/promises';
