@@ -187,7 +187,8 @@ export class Spool {
   /** The message bytes of an entry. */
   messageStream(id: string, envelope: SpoolEnvelope): Readable {
     if (envelope.messageLength === 0) return Readable.from([]);
-    if (this.#external(id) === false) return this.#log.messageStream(id) ?? Readable.from([]);
+    // A large message has no octets in the log (see #external).
+    if (this.#log.messageLength(id) === envelope.messageLength) return this.#log.messageStream(id) ?? Readable.from([]);
     return createReadStream(join(this.queueDir, `${id}.msg`), { start: 0, end: envelope.messageLength - 1, highWaterMark: 256 * 1024 });
   }
 

@@ -14,7 +14,10 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { SegmentReaders } from './segment-readers.js';
+import { preallocate, remaining } from './segment-files.js';
+import { syncDirectory } from '../durable-write.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
 
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
@@ -44,6 +47,9 @@ interface Pending {
   readonly resolve: (o: AppendOutcome) => void;
 }
 
+/** Messages up to this size are read in one piece (the spool keeps larger ones in files of their own). */
+const ONE_READ = 256 * 1024;
+
 const name = (generation: number): string => `${String(generation).padStart(10, '0')}.seg`;
 
 export class SegmentLog {
@@ -53,6 +59,7 @@ export class SegmentLog {
   /** Live messages and current states per segment generation, oldest first (Map keeps insertion order). */
   readonly #count = new Map<number, number>();
   readonly #free: number[] = [];
+  readonly #readers: SegmentReaders;
   #generation = 0;
   #file: FileHandle | undefined;
   #tail = 0;
@@ -67,6 +74,7 @@ export class SegmentLog {
     this.#dir = dir;
     this.#segmentSize = segmentSize;
     this.#readOnly = readOnly;
+    this.#readers = new SegmentReaders((g) => join(dir, name(g)));
   }
 
   /**
@@ -133,11 +141,16 @@ export class SegmentLog {
     return this.#live.get(id)?.state?.json;
   }
 
-  /** The message octets of a live entry. */
+  /**
+   * The message octets of a live entry. A small one is one positional read through a handle kept
+   * per segment (no open and close per delivery); a live entry's segment is never reused.
+   */
   messageStream(id: string): Readable | undefined {
     const at = this.#live.get(id);
     if (at === undefined) return undefined;
-    return createReadStream(join(this.#dir, name(at.generation)), { start: at.offset, end: at.offset + at.length - 1, highWaterMark: 256 * 1024 });
+    const path = join(this.#dir, name(at.generation));
+    if (at.length > ONE_READ) return createReadStream(path, { start: at.offset, end: at.offset + at.length - 1, highWaterMark: ONE_READ });
+    return Readable.from(this.#readers.read(at.generation, at.offset, at.length), { objectMode: false });
   }
 
   /** Makes a message durable; resolves only after the fdatasync that covers it. */
@@ -171,6 +184,7 @@ export class SegmentLog {
 
   async close(): Promise<void> {
     while (this.#running) await this.#flushing;
+    this.#readers.closeAll();
     await this.#file?.close();
     this.#file = undefined;
   }
@@ -249,7 +263,7 @@ export class SegmentLog {
     const reuse = this.#free.shift();
     if (reuse !== undefined) await rename(join(this.#dir, name(reuse)), target);
     else await preallocate(target, this.#segmentSize);
-    await syncDir(this.#dir);
+    await syncDirectory(this.#dir);
     this.#file = await open(target, 'r+');
     this.#generation = g;
     this.#count.set(g, 0);
@@ -306,41 +320,8 @@ export class SegmentLog {
   }
 
   #retire(generation: number): void {
+    this.#readers.close(generation);
     this.#count.delete(generation);
     this.#free.push(generation);
-  }
-}
-
-function remaining(buffers: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of buffers) {
-    if (skip >= b.length) skip -= b.length;
-    else {
-      out.push(skip === 0 ? b : b.subarray(skip));
-      skip = 0;
-    }
-  }
-  return out;
-}
-
-async function preallocate(path: string, size: number): Promise<void> {
-  const tmp = `${path}.new`;
-  const file = await open(tmp, 'w', 0o600);
-  try {
-    const zeros = Buffer.alloc(Math.min(size, 1024 * 1024));
-    for (let at = 0; at < size; ) at += (await file.write(zeros, 0, Math.min(zeros.length, size - at), at)).bytesWritten;
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
