@@ -1,7 +1,7 @@
 /** The spool on a real filesystem: byte-exact round trips, discard, crash leftovers, concurrency, state. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -145,6 +145,7 @@ test('a message past the in-memory limit spills to a file of its own; a small on
   await store(spool, 'SMALL', [Buffer.from('tiny')]);
   await store(spool, 'LARGE', [big.subarray(0, 300_000), big.subarray(300_000)]);
   assert.deepEqual(await readdir(spool.queueDir), ['LARGE.msg']);
+  assert.equal((await stat(join(spool.queueDir, 'LARGE.msg'))).mode & 0o777, 0o600, 'private like the segments');
   const again = await Spool.open(dir);
   assert.ok((await collect(again.messageStream('LARGE', await again.readEnvelope('LARGE')))).equals(big));
   assert.equal((await collect(again.messageStream('SMALL', await again.readEnvelope('SMALL')))).toString(), 'tiny');
