@@ -95,15 +95,18 @@ export class Spool {
     }
   }
 
-  /** Takes in an entry of the file-per-message spool: the file becomes a large-message file. */
+  /**
+   * Takes in an entry of the file-per-message spool: the file becomes a large-message file. The log
+   * records come first: a crash before the rename leaves the old file, taken in again at the next start.
+   */
   async #adopt(id: string): Promise<void> {
     const envelope = await readTrailer(join(this.queueDir, id));
     const statePath = join(this.#root, 'state', `${id}.json`);
     const state = await readFile(statePath, 'utf8').catch(() => undefined);
-    await rename(join(this.queueDir, id), join(this.queueDir, `${id}.msg`));
-    await this.#queueSync.sync();
     await this.#durable(this.#log.append(id, JSON.stringify(envelope), []));
     if (state !== undefined) await this.#durable(this.#log.setState(id, state));
+    await rename(join(this.queueDir, id), join(this.queueDir, `${id}.msg`));
+    await this.#queueSync.sync();
     await unlink(statePath).catch(() => undefined);
   }
 
