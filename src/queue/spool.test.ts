@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { Spool, type SpoolEnvelope, type SpoolWriter } from './spool.js';
 
@@ -152,6 +152,27 @@ test('a message past the in-memory limit spills to a file of its own; a small on
   await again.remove('LARGE');
   assert.deepEqual(await readdir(spool.queueDir), []);
   assert.deepEqual(await (await Spool.open(dir)).list(), ['SMALL']);
+});
+
+test('a large entry rewritten (signing) gets its new octets; a replacement a crash left half-done is finished or dropped at start', async () => {
+  const dir = join(root, 'rewrite');
+  const spool = await Spool.open(dir);
+  const old = Buffer.alloc(400 * 1024, 0x6f);
+  await store(spool, 'RW', [old]);
+  const signed = Buffer.concat([Buffer.from('DKIM-Signature: v=1\r\n'), old]);
+  await spool.rewrite('RW', Readable.from([signed]), envelope('RW', { size: old.length }));
+  assert.ok((await collect(spool.messageStream('RW', await spool.readEnvelope('RW')))).equals(signed));
+  assert.deepEqual(await readdir(spool.queueDir), ['RW.msg']);
+  // Left by a crash after the new record was durable: same length as the record says, so it is the new file.
+  const newer = Buffer.alloc(signed.length, 0x6e);
+  await writeFile(join(spool.queueDir, 'RW.msg.new'), newer);
+  const again = await Spool.open(dir);
+  assert.ok((await collect(again.messageStream('RW', await again.readEnvelope('RW')))).equals(newer));
+  // Left by a crash before the record: another length, so it is dropped and the entry keeps its octets.
+  await writeFile(join(spool.queueDir, 'RW.msg.new'), Buffer.alloc(10));
+  const third = await Spool.open(dir);
+  assert.ok((await collect(third.messageStream('RW', await third.readEnvelope('RW')))).equals(newer));
+  assert.deepEqual(await readdir(spool.queueDir), ['RW.msg']);
 });
 
 test('an entry of the file-per-message spool is taken into the log at start, with its state', async () => {

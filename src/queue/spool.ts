@@ -11,7 +11,7 @@
  * is taken into the log at start.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, stat, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DirectorySync } from './durable-write.js';
 import { Readable } from 'node:stream';
@@ -89,6 +89,9 @@ export class Spool {
   async #tidy(): Promise<void> {
     for (const name of await readdir(this.incomingDir)) await unlink(join(this.incomingDir, name)).catch(() => undefined);
     for (const name of await readdir(this.queueDir)) {
+      if (name.endsWith('.msg.new')) await this.#finishReplace(name.slice(0, -8));
+    }
+    for (const name of await readdir(this.queueDir)) {
       if (name.endsWith('.msg')) {
         if (this.#external(name.slice(0, -4)) !== true) await unlink(join(this.queueDir, name));
       } else if (/^[A-Z0-9]+$/.test(name)) await this.#adopt(name).catch(() => undefined); // unreadable: left as it is
@@ -108,6 +111,16 @@ export class Spool {
     await rename(join(this.queueDir, id), join(this.queueDir, `${id}.msg`));
     await this.#queueSync.sync();
     await unlink(statePath).catch(() => undefined);
+  }
+
+  /** A replaced large file whose new record became durable takes the old one's place; else it goes. */
+  async #finishReplace(id: string): Promise<void> {
+    const staged = join(this.queueDir, `${id}.msg.new`);
+    const json = this.#log.envelope(id);
+    const length = json === undefined ? -1 : (JSON.parse(json) as SpoolEnvelope).messageLength;
+    if (this.#external(id) === true && (await stat(staged)).size === length) await rename(staged, join(this.queueDir, `${id}.msg`));
+    else await unlink(staged);
+    await this.#queueSync.sync();
   }
 
   /** True when a live entry's message is in its own file, undefined when there is no such entry. */
@@ -137,16 +150,28 @@ export class Spool {
       if (writer.path.endsWith('.rewrite')) await unlink(join(this.queueDir, `${writer.id}.msg`)).catch(() => undefined);
       return full;
     }
+    const file = join(this.queueDir, `${writer.id}.msg`);
+    // A live entry's file is replaced only after the new record is durable (start-up finishes the
+    // rename if a crash came between): the old record must never meet the new octets.
+    const staged = this.has(writer.id) ? `${file}.new` : file;
     try {
       await writer.finish();
-      await rename(writer.path, join(this.queueDir, `${writer.id}.msg`));
+      await rename(writer.path, staged);
       await this.#queueSync.sync();
     } catch (e) {
       // Removes the file only if this writer created it: an id clash must not delete another message.
       await writer.discard();
       throw e;
     }
-    await this.#durable(this.#log.append(writer.id, json, []));
+    const outcome = await this.#log.append(writer.id, json, []);
+    if (outcome.kind === 'failed') {
+      if (staged !== file || !this.has(writer.id)) await unlink(staged).catch(() => undefined);
+      await this.#durable(Promise.resolve(outcome));
+    }
+    if (staged !== file) {
+      await rename(staged, file);
+      await this.#queueSync.sync();
+    }
     return full;
   }
 
