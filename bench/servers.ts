@@ -15,7 +15,17 @@ export interface ServerUnderTest {
   readonly dataDir?: string;
   readonly port: number;
   readonly pid: number;
+  /** The recipient the load goes to (a local one where the row measures Maildir delivery too). */
+  readonly rcpt?: string;
   stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system, reaped children included) a process has used: /proc/PID/stat. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14-17 of stat(5) (utime, stime, cutime, cstime), counted after the command name.
+  return [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i] ?? 0), 0) / 100;
 }
 
 function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
@@ -42,12 +52,13 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
 }
 
 /** Barge receiving only (--queue-only) unless `extra` arguments say otherwise. */
-export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge'): Promise<ServerUnderTest> {
+export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge', root = ROOT, rcpt?: string): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(ROOT, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(root, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
      '--max-message-size', '200MB', '--admin-listen', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
-  return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, stop: stopper(child, () => rm(dir, { recursive: true, force: true })) };
+  const stop = stopper(child, () => rm(dir, { recursive: true, force: true }));
+  return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, ...(rcpt === undefined ? {} : { rcpt }), stop };
 }
 
 export async function startSmtpServer(): Promise<ServerUnderTest> {

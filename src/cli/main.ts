@@ -32,7 +32,7 @@ commands:
                       with the web console and /metrics on 127.0.0.1:8025
   reload [--config FILE] [--data-dir DIR]
                       check the configuration, then have the running server re-read it (SIGHUP)
-  queue list|show ID|retry ID|flush|hold ID|release ID|bounce ID|delete ID [--config FILE] [--data-dir DIR]
+  queue list [--limit N] [--after ID]|show ID|retry ID|flush|hold ID|release ID|bounce ID|delete ID [--config FILE] [--data-dir DIR]
                       read and adjust the queue
   send [--from ADDR] [--to ADDR]... [-t] [--server HOST:PORT | --data-dir DIR] < message
                       submit a message to the running server (or straight into the spool)
@@ -73,6 +73,8 @@ const CONFIG_OPTIONS = {
   'listen-submission': { type: 'string' },
   'relay-network': { type: 'string', multiple: true },
   'admin-listen': { type: 'string' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -108,7 +110,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         const config = await load();
         if (command === 'serve') return await runServer(config, err, { load, configFile, check: (text) => buildConfig({ text, file: configFile }, flags, hostname()) });
         if (command === 'reload') return await signalReload(config, out, err);
-        return command === 'queue' ? await runQueue(config, positionals, out, err) : await runRoutes(config, positionals, out, err);
+        const paging = { limit: values.limit, after: values.after };
+        return command === 'queue' ? await runQueue(config, positionals, out, err, paging) : await runRoutes(config, positionals, out, err);
       }
       case 'send': {
         const { values } = parseArgs({

@@ -2,11 +2,13 @@
  * `barge queue list | show ID | retry ID | flush | hold ID | release ID | bounce ID | delete ID`:
  * read and adjust the spool of a running or stopped server. The exported functions are the only
  * code that changes queue entries outside the runner; the web console calls the same ones.
- * Retry and flush make entries due now; a running server takes them at its next scan.
+ * Retry and flush make entries due now. Reading works beside a running server (a read-only open of
+ * the log); only the server writes the log, so with one running a change is a request it applies
+ * (queue/control.ts).
  */
-import { readdir } from 'node:fs/promises';
+import { askServer, type ControlOp, type ControlRequest } from '../queue/control.js';
 import type { Config } from '../config/types.js';
-import { Spool, type SpoolEnvelope } from '../queue/spool.js';
+import { Spool, spoolHolder, type SpoolEnvelope } from '../queue/spool.js';
 import { initialState, type EntryState } from '../queue/runner.js';
 import { sendNotices, type BounceDeps } from '../queue/bounces.js';
 import { domainOf } from '../protocol/command.js';
@@ -81,12 +83,11 @@ export async function listEntries(spool: Spool, filter: QueueFilter, after: stri
   return { entries, next: i < ids.length && last !== undefined ? last : undefined, total: ids.length };
 }
 
-/** Queue size by state; only entries tried (or held) before have a state file to read. */
+/** Queue size by state; only entries tried (or held) before have a state record. */
 export async function queueCounts(spool: Spool): Promise<Map<string, number>> {
   const counts = new Map<string, number>([['queued', 0], ['deferred', 0], ['held', 0]]);
-  const withState = new Set((await readdir(spool.stateDir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
   for (const id of await spool.list()) {
-    const state = withState.has(id) ? await spool.readState<EntryState>(id) : undefined;
+    const state = await spool.readState<EntryState>(id);
     const kind = state === undefined ? 'queued' : kindOf(state);
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
@@ -139,9 +140,47 @@ export async function bounceEntry(deps: BounceDeps & { track?: (e: TrackingEvent
   return true;
 }
 
-export async function runQueue(config: Config, args: readonly string[], out: (l: string) => void, err: (l: string) => void): Promise<number> {
+export interface ListPaging {
+  /** Entries per page (`--limit`, default 100). */
+  readonly limit?: string | undefined;
+  /** The last id of the previous page (`--after`). */
+  readonly after?: string | undefined;
+}
+
+const READING = new Set(['list', 'show']);
+const CHANGES: ReadonlySet<string> = new Set<ControlOp>(['retry', 'flush', 'hold', 'release', 'bounce', 'delete']);
+
+/** Applies one change the way the command does on a stopped server; returns how many entries changed. */
+export async function applyRequest(deps: BounceDeps & { track?: (e: TrackingEvent) => void }, r: ControlRequest): Promise<number> {
+  const { spool } = deps;
+  const id = r.id ?? '';
+  if (r.op === 'flush' || r.op === 'retry') return retryEntries(spool, r.op === 'flush' ? await spool.list() : [id]);
+  if (r.op === 'hold' || r.op === 'release') return Number(await holdEntry(spool, id, r.op === 'hold'));
+  return Number(r.op === 'delete' ? await deleteEntry(spool, id) : await bounceEntry(deps, id));
+}
+
+export async function runQueue(config: Config, args: readonly string[], out: (l: string) => void, err: (l: string) => void, paging: ListPaging = {}): Promise<number> {
   const [sub, id] = args;
-  const spool = await Spool.open(dataPaths(config.dataDir).spool, { cleanIncoming: false });
+  const root = dataPaths(config.dataDir).spool;
+  const holder = READING.has(sub ?? '') ? undefined : await spoolHolder(root);
+  if (holder !== undefined && sub !== undefined && CHANGES.has(sub) && (sub === 'flush' || (id !== undefined && ID.test(id)))) {
+    const changed = await askServer(root, { op: sub as ControlOp, ...(id === undefined ? {} : { id }) }, 30_000);
+    if (changed === undefined) {
+      err(`barge: the server (pid ${holder}) did not answer within 30 s`);
+      return 1;
+    }
+    out(`${changed} message(s) changed by the server (pid ${holder})`);
+    return changed === 0 && sub !== 'flush' ? 1 : 0;
+  }
+  const spool = await Spool.open(root, { readOnly: READING.has(sub ?? '') || sub === undefined });
+  try {
+    return await queueCommand(spool, config, sub, id, out, err, paging);
+  } finally {
+    await spool.close();
+  }
+}
+
+async function queueCommand(spool: Spool, config: Config, sub: string | undefined, id: string | undefined, out: (l: string) => void, err: (l: string) => void, paging: ListPaging): Promise<number> {
   const needId = (): boolean => {
     if (id !== undefined && ID.test(id)) return true;
     err(`usage: barge queue ${sub ?? ''} ID`);
@@ -149,18 +188,14 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
   };
   switch (sub) {
     case 'list': {
-      const ids = await spool.list();
-      for (const entryId of ids) {
-        const entry = await loadEntry(spool, entryId);
-        if (entry === undefined) continue;
-        const { envelope, state } = entry;
-        const pending = state.rcpts.filter((r) => r.status === 'pending');
-        const next = pending.map((r) => r.nextAttempt).filter((t) => t !== undefined).sort()[0];
-        out(`${entryId}  ${envelope.receivedAt}  ${envelope.size} bytes  <${envelope.transaction.from}>  ${envelope.method}${envelope.method === 'BDAT' ? `/${envelope.chunks}` : ''}${entry.kind === 'held' ? '  HELD' : ''}`);
-        for (const r of pending) out(`    ${r.address}  ${r.local ? 'local' : 'relay'}  attempts ${r.attempts}${r.lastResult === undefined ? '' : `  ${r.lastResult}`}`);
-        if (next !== undefined) out(`    next attempt ${next}`);
+      const limit = Number(paging.limit ?? 100);
+      if (!Number.isInteger(limit) || limit < 1 || (paging.after !== undefined && !ID.test(paging.after))) {
+        err('usage: barge queue list [--limit N] [--after ID]');
+        return 2;
       }
-      out(`${ids.length} message(s) in the queue`);
+      const page = await listEntries(spool, {}, paging.after, limit, new Date());
+      for (const entry of page.entries) printEntry(entry, out);
+      out(`${page.total} message(s) in the queue${page.next === undefined ? '' : `; more with --after ${page.next}`}`);
       return 0;
     }
     case 'show': {
@@ -181,8 +216,7 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
         return 2;
       }
       const changed = await retryEntries(spool, ids);
-      // A running server takes due entries at its next scan (or at once on ETRN).
-      out(`${changed} message(s) due now; a running server retries them within ${Math.round(config.queue.scanIntervalMs / 1000)} s`);
+      out(`${changed} message(s) due now; the server retries them when it starts`);
       return sub === 'retry' && changed === 0 ? 1 : 0;
     }
     case 'hold':
@@ -198,7 +232,8 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
     case 'bounce':
     case 'delete': {
       if (!needId() || id === undefined) return 2;
-      const done = sub === 'delete' ? await deleteEntry(spool, id) : await bounceEntry({ spool, nextId: makeIdSource(), hostname: config.hostname, localDomains: config.localDomains, now: () => new Date(), queued: () => undefined }, id);
+      const deps = { spool, nextId: makeIdSource(), hostname: config.hostname, localDomains: config.localDomains, now: () => new Date(), queued: () => undefined };
+      const done = sub === 'delete' ? await deleteEntry(spool, id) : await bounceEntry(deps, id);
       if (!done) {
         err(`barge: no queue entry ${id}`);
         return 1;
@@ -210,4 +245,14 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
       err('usage: barge queue list | show ID | retry ID | flush | hold ID | release ID | bounce ID | delete ID');
       return 2;
   }
+}
+
+function printEntry(entry: QueueEntry, out: (l: string) => void): void {
+  const { envelope, state } = entry;
+  const pending = state.rcpts.filter((r) => r.status === 'pending');
+  const next = pending.map((r) => r.nextAttempt).filter((t) => t !== undefined).sort()[0];
+  const method = `${envelope.method}${envelope.method === 'BDAT' ? `/${envelope.chunks}` : ''}`;
+  out(`${entry.id}  ${envelope.receivedAt}  ${envelope.size} bytes  <${envelope.transaction.from}>  ${method}${entry.kind === 'held' ? '  HELD' : ''}`);
+  for (const r of pending) out(`    ${r.address}  ${r.local ? 'local' : 'relay'}  attempts ${r.attempts}${r.lastResult === undefined ? '' : `  ${r.lastResult}`}`);
+  if (next !== undefined) out(`    next attempt ${next}`);
 }

@@ -93,7 +93,16 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
 }
 
 async function enqueueDirect(config: Config, from: string, rcpts: readonly string[], file: string, size: number, body: '7BIT' | '8BITMIME', out: (l: string) => void): Promise<number> {
-  const spool = await Spool.open(dataPaths(config.dataDir).spool, { cleanIncoming: false });
+  // Only when no server holds the spool (open refuses otherwise): one process writes the log.
+  const spool = await Spool.open(dataPaths(config.dataDir).spool);
+  try {
+    return await enqueueInto(spool, config, from, rcpts, file, size, body, out);
+  } finally {
+    await spool.close();
+  }
+}
+
+async function enqueueInto(spool: Spool, config: Config, from: string, rcpts: readonly string[], file: string, size: number, body: '7BIT' | '8BITMIME', out: (l: string) => void): Promise<number> {
   const id = makeIdSource()();
   const writer = spool.begin(id);
   for await (const chunk of createReadStream(file)) {

@@ -94,7 +94,8 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
     return { changed: true, notices };
   }
 
-  for (const r of due.filter((x) => x.local)) {
+  // Local copies are written concurrently (libuv's pool, sized in bin/barge.js, does the file work).
+  await Promise.all(due.filter((x) => x.local).map(async (r) => {
     r.attempts++;
     try {
       const folder = envelope.junk === true ? '.Junk' : undefined;
@@ -109,7 +110,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
     } catch (e) {
       defer(r, '4.2.0', `local delivery failed: ${e instanceof Error ? e.message : String(e)}`, deps.retry.localRetryMs);
     }
-  }
+  }));
 
   const remote = due.filter((x) => !x.local);
   const { deliverRemote } = deps;

@@ -60,7 +60,8 @@ test('against a sorted list: any sequence of set, delete and takeDue gives the s
 
 test('an entry is due at its earliest pending recipient; one with none pending is not due', () => {
   const at = '2026-01-02T03:04:05.000Z';
-  assert.equal(dueTime({ rcpts: [{ address: 'a@x', local: false, status: 'pending', attempts: 1, nextAttempt: at }, { address: 'b@x', local: true, status: 'delivered', attempts: 1 }] }), Date.parse(at));
-  assert.equal(dueTime({ rcpts: [{ address: 'a@x', local: false, status: 'pending', attempts: 1, nextAttempt: at }, { address: 'b@x', local: false, status: 'pending', attempts: 0 }] }), 0);
+  const waiting = { address: 'a@x', local: false, status: 'pending' as const, attempts: 1, nextAttempt: at };
+  assert.equal(dueTime({ rcpts: [waiting, { address: 'b@x', local: true, status: 'delivered', attempts: 1 }] }), Date.parse(at));
+  assert.equal(dueTime({ rcpts: [waiting, { address: 'b@x', local: false, status: 'pending', attempts: 0 }] }), 0);
   assert.equal(dueTime({ rcpts: [{ address: 'a@x', local: false, status: 'bounced', attempts: 3 }] }), undefined);
 });

@@ -4,14 +4,14 @@
  * directory so the rename itself is on disk. A reader sees the old file or the new one, never half.
  *
  * Files that need it (a lost or torn write would deliver twice, lose a change, or break startup):
- * - `queue/state/<id>.json` (queue/spool.ts): which recipients are done; losing it sends again.
  * - `users` (auth/users.ts): a password change or removal that silently came undone is a hole.
  * - `quirks.json` (client/quirks.ts): atomic for readers; durable so a cleared quirk stays cleared.
  * - the self-signed key and certificate (server/tls.ts): a torn key stops TLS at startup.
  * Files that do not use it, and why:
- * - spooled messages (queue/spool.ts, spool-writer.ts) and Maildir deliveries (queue/maildir.ts) are
- *   streamed, not rewritten: they fsync the file themselves and share `syncDirectory` after the
- *   rename (the spool batches it across messages: group commit).
+ * - the spool (queue/spool.ts, store/segment-log.ts) appends records, delivery state included, to
+ *   its log and group-commits them with fdatasync; its large-message files and Maildir deliveries
+ *   (queue/maildir.ts) are streamed, not rewritten: they fsync the file themselves and share a
+ *   `DirectorySync` after the rename (group commit).
  * - logs (log/) are append-only; a lost tail after a crash is accepted.
  */
 import { open, rename, unlink } from 'node:fs/promises';
@@ -52,4 +52,34 @@ export async function writeFileDurably(path: string, data: string | Uint8Array, 
     throw e;
   });
   await syncDirectory(dirname(path));
+}
+
+/** Runs one directory fsync for every group of callers that arrive while the previous one runs. */
+export class DirectorySync {
+  readonly #path: string;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  sync(): Promise<void> {
+    if (this.#next !== undefined) return this.#next;
+    if (this.#running === undefined) return (this.#running = this.#run());
+    const after = this.#running.catch(() => undefined);
+    this.#next = after.then(() => {
+      this.#next = undefined;
+      return (this.#running = this.#run());
+    });
+    return this.#next;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      await syncDirectory(this.#path);
+    } finally {
+      this.#running = undefined;
+    }
+  }
 }

@@ -5,7 +5,7 @@
  * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { syncDirectory } from './durable-write.js';
+import { DirectorySync } from './durable-write.js';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
@@ -22,6 +22,24 @@ export function mailboxFolder(root: string, address: string): string {
 
 let sequence = 0;
 
+/**
+ * Deliveries that finish together in one folder share one fsync of its new/ (group commit), and a
+ * mailbox made once is not made again. Both maps are bounded: past LIMIT folders they start afresh.
+ */
+const LIMIT = 4096;
+const syncs = new Map<string, DirectorySync>();
+const made = new Set<string>();
+
+function syncNew(dir: string): Promise<void> {
+  let sync = syncs.get(dir);
+  if (sync === undefined) {
+    if (syncs.size >= LIMIT) syncs.clear();
+    sync = new DirectorySync(dir);
+    syncs.set(dir, sync);
+  }
+  return sync.sync();
+}
+
 export async function deliverToMaildir(
   root: string,
   rcpt: string,
@@ -35,7 +53,11 @@ export async function deliverToMaildir(
   stableName?: string,
 ): Promise<string> {
   const box = folder === undefined ? mailboxFolder(root, rcpt) : join(mailboxFolder(root, rcpt), folder);
-  for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
+  if (!made.has(box)) {
+    for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
+    if (made.size >= LIMIT) made.clear();
+    made.add(box);
+  }
   const earlier = stableName === undefined ? undefined : await findDelivered(box, stableName);
   if (earlier !== undefined) {
     message.destroy();
@@ -46,7 +68,10 @@ export async function deliverToMaildir(
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
   // A stable name may meet its own partial tmp/ file from a crash: replace it ('w'), never another's ('wx').
-  const file = await open(tmp, stableName === undefined ? 'wx' : 'w', 0o600);
+  const file = await open(tmp, stableName === undefined ? 'wx' : 'w', 0o600).catch((e: unknown) => {
+    made.delete(box); // removed meanwhile: made again at the next attempt
+    throw e;
+  });
   try {
     await file.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
     // Awaiting each write is the backpressure: the spool file is read no faster than this one is written.
@@ -60,6 +85,6 @@ export async function deliverToMaildir(
   }
   await file.close();
   await rename(tmp, final);
-  await syncDirectory(join(box, 'new'));
+  await syncNew(join(box, 'new'));
   return final;
 }

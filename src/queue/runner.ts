@@ -1,8 +1,11 @@
 /**
  * The queue runner: takes entries from the spool and gives each recipient a fate. Local recipients
- * are delivered to Maildir; a recipient that fails is retried on a later scan. Relayed recipients wait
- * for the outbound client. An entry is removed only when every recipient has a final fate, so a
+ * are delivered to Maildir; a recipient that fails is retried when it is due again. Relayed recipients
+ * wait for the outbound client. An entry is removed only when every recipient has a final fate, so a
  * crash at any point delivers again (at least once) rather than losing mail.
+ *
+ * Nothing rescans the queue: a due-time index (built at start from the spool, kept current by every
+ * state change) and one timer at the next due time, capped at the scan interval, say what to take.
  *
  * Everything that reads and rewrites an entry's state (a delivery attempt, ETRN clearing retry
  * times) runs one at a time per entry, so no write is based on a stale read: an ETRN during a
@@ -12,6 +15,7 @@ import type { SpoolEnvelope } from './spool.js';
 import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
 import { domainOf } from '../protocol/command.js';
 import type { EntryState } from './entry-state.js';
+import { DueIndex, dueTime } from './due-index.js';
 
 export type { EntryState, RecipientState, RecipientStatus } from './entry-state.js';
 
@@ -40,16 +44,49 @@ export class QueueRunner {
   readonly #again = new Set<string>();
   /** The tail of each entry's chain of state work (see #exclusive). */
   readonly #locks = new Map<string, Promise<void>>();
+  readonly #index = new DueIndex();
   #timer: NodeJS.Timeout | undefined;
+  #started = false;
   #stopped = false;
 
   constructor(options: QueueRunnerOptions) {
     this.#o = options;
   }
 
+  /** Indexes every entry by due time (the spool keeps states in memory), then runs what is due. */
   start(): void {
-    void this.scan();
-    this.#timer = setInterval(() => void this.scan(), this.#o.scanIntervalMs);
+    this.#started = true;
+    void this.#build();
+  }
+
+  async #build(): Promise<void> {
+    for (const id of await this.#o.spool.list()) await this.reschedule(id);
+    this.#arm();
+  }
+
+  /** Re-reads an entry's state into the index (after any change to it, by anyone). */
+  async reschedule(id: string, failed = false): Promise<void> {
+    const { spool } = this.#o;
+    const state = await spool.readState<EntryState>(id);
+    // An entry never tried has no state and is due now.
+    const at = !spool.has(id) || state?.held === true ? undefined : state === undefined ? 0 : dueTime(state);
+    if (at === undefined) this.#index.delete(id);
+    // An entry that could not be processed waits a scan interval rather than spinning.
+    else this.#index.set(id, failed ? this.#o.now().getTime() + this.#o.scanIntervalMs : at);
+    if (this.#started) this.#arm();
+  }
+
+  /** One timer, at the next due time or the scan interval, whichever is sooner. */
+  #arm(): void {
+    if (this.#stopped) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const next = this.#index.next();
+    const wait = next === undefined ? this.#o.scanIntervalMs : Math.max(0, Math.min(next - this.#o.now().getTime(), this.#o.scanIntervalMs));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      for (const id of this.#index.takeDue(this.#o.now().getTime())) this.wake(id);
+      this.#arm();
+    }, wait);
     this.#timer.unref();
   }
 
@@ -64,11 +101,10 @@ export class QueueRunner {
     this.#pump();
   }
 
-  /** Processes every entry (ETRN and flush ignore retry times for matching recipients). */
+  /** Processes every entry; with a domain (ETRN) only those with a pending recipient there, retry times ignored. */
   async scan(domain?: string): Promise<void> {
     for (const id of await this.#o.spool.list()) {
-      if (domain !== undefined) await this.#exclusive(id, () => this.#clearRetryTimes(id, domain));
-      this.wake(id);
+      if (domain === undefined || (await this.#exclusive(id, () => this.#clearRetryTimes(id, domain)))) this.wake(id);
     }
   }
 
@@ -79,7 +115,7 @@ export class QueueRunner {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#due.length = 0;
     this.#known.clear();
     await Promise.allSettled(this.#active);
@@ -93,7 +129,13 @@ export class QueueRunner {
       if (id === undefined) break;
       this.#running.add(id);
       const job = this.#exclusive(id, () => this.#process(id))
-        .catch((e: unknown) => this.#o.track({ event: 'deferred', id, rcpt: '*', reason: `queue entry unreadable: ${String(e)}` }))
+        .then(
+          () => this.reschedule(id),
+          (e: unknown) => {
+            this.#o.track({ event: 'deferred', id, rcpt: '*', reason: `queue entry unreadable: ${String(e)}` });
+            return this.reschedule(id, true);
+          },
+        )
         .finally(() => {
           this.#active.delete(job);
           this.#queued.delete(id);
@@ -119,19 +161,24 @@ export class QueueRunner {
     return result;
   }
 
-  async #clearRetryTimes(id: string, domain: string): Promise<void> {
-    const state = await this.#o.spool.readState<EntryState>(id);
-    if (state === undefined) return;
+  /** True when the entry has a pending recipient in the domain (now due). */
+  async #clearRetryTimes(id: string, domain: string): Promise<boolean> {
+    const { spool } = this.#o;
+    const state = (await spool.readState<EntryState>(id)) ?? (await spool.readEnvelope(id).then(initialState, () => undefined));
+    if (state === undefined) return false;
     const node = domain.replace(/^[@#]/, '');
+    let matched = false;
     let changed = false;
     for (const r of state.rcpts) {
       const d = domainOf(r.address);
       if (r.status === 'pending' && (d === node || (domain.startsWith('@') && d.endsWith(`.${node}`)))) {
+        matched = true;
+        if (r.nextAttempt !== undefined) changed = true;
         delete r.nextAttempt;
-        changed = true;
       }
     }
-    if (changed) await this.#o.spool.writeState(id, state);
+    if (changed) await spool.writeState(id, state);
+    return matched;
   }
 
   async #process(id: string): Promise<void> {

@@ -1,8 +1,8 @@
 /**
- * One message being written into `incoming/`. Bytes are gathered in memory and written in batches,
- * so a small message costs one open, one write, one fsync and one close; a message that is refused
- * before its first batch never touches the disk. Memory per message stays under HIGH_WATER:
- * `write()` returns false above it and `onDrain()` reports when the caller may go on.
+ * One message being received. Up to IN_MEMORY octets it stays in memory and goes to the segment log
+ * whole at commit (no file of its own); past that it spills to `incoming/<id>` and is written in
+ * batches. Memory per message stays under HIGH_WATER either way: `write()` returns false above it
+ * and `onDrain()` reports when the caller may go on.
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 
@@ -10,6 +10,8 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 const BATCH = 64 * 1024;
 /** Above this many bytes buffered or being written, the writer asks its caller to wait. */
 const HIGH_WATER = 256 * 1024;
+/** A message under this size never touches a file of its own (the same bound as HIGH_WATER). */
+const IN_MEMORY = HIGH_WATER;
 
 export class SpoolWriter {
   readonly id: string;
@@ -23,6 +25,7 @@ export class SpoolWriter {
   #writes: Promise<void> = Promise.resolve();
   #error: Error | undefined;
   #drainWaiters: Array<() => void> = [];
+  #spilled = false;
 
   constructor(id: string, path: string) {
     this.id = id;
@@ -43,7 +46,8 @@ export class SpoolWriter {
     this.#length += bytes.length;
     this.#batch.push(bytes);
     this.#batchBytes += bytes.length;
-    if (this.#batchBytes >= BATCH) this.#flush();
+    if (!this.#spilled && this.#batchBytes >= IN_MEMORY) this.#spilled = true;
+    if (this.#spilled && this.#batchBytes >= BATCH) this.#flush();
     return this.#batchBytes + this.#writingBytes < HIGH_WATER;
   }
 
@@ -53,10 +57,14 @@ export class SpoolWriter {
     else this.#drainWaiters.push(callback);
   }
 
-  /** Appends `tail`, writes everything, fsyncs and closes. Throws on any write error. */
-  async finish(tail: Buffer): Promise<void> {
-    this.#batch.push(tail);
-    this.#batchBytes += tail.length;
+  /** The whole message, when it never spilled to a file (and has not failed). */
+  inMemory(): readonly Buffer[] | undefined {
+    return this.#spilled || this.#error !== undefined ? undefined : this.#batch;
+  }
+
+  /** Writes everything to the file, fsyncs and closes. Throws on any write error. */
+  async finish(): Promise<void> {
+    this.#spilled = true;
     this.#flush();
     await this.#writes;
     if (this.#error !== undefined) throw this.#error;
@@ -70,6 +78,7 @@ export class SpoolWriter {
 
   /** Writes what is buffered (no fsync) so the file can be read whole, e.g. by checks at end of data. */
   async flushed(): Promise<void> {
+    this.#spilled = true;
     this.#flush();
     await this.#writes;
     if (this.#error !== undefined) throw this.#error;
@@ -88,7 +97,7 @@ export class SpoolWriter {
 
   #opened(): Promise<FileHandle> {
     // 'wx': never overwrite; ids are unique, so an existing file means something is wrong.
-    this.#file ??= open(this.path, 'wx');
+    this.#file ??= open(this.path, 'wx', 0o600);
     return this.#file;
   }
 

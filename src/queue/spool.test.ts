@@ -1,10 +1,11 @@
 /** The spool on a real filesystem: byte-exact round trips, discard, crash leftovers, concurrency, state. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
 import { Spool, type SpoolEnvelope, type SpoolWriter } from './spool.js';
 
 let root = '';
@@ -101,22 +102,98 @@ test('discard leaves nothing behind, even right after begin', async () => {
   assert.deepEqual(await spool.list(), []);
 });
 
-test('open() empties incoming/ (a crash leftover is never listed); cleanIncoming: false leaves it', async () => {
+test('open() empties incoming/ (a crash leftover is never listed); a read-only open leaves it and the lock', async () => {
   const dir = join(root, 'crash');
   const first = await Spool.open(dir);
   await writeFile(join(first.incomingDir, 'PARTIAL'), 'half a mess');
   await store(first, 'DONE', [Buffer.from('whole')]);
-  const reader = await Spool.open(dir, { cleanIncoming: false });
+  const reader = await Spool.open(dir, { readOnly: true });
   assert.deepEqual(await readdir(reader.incomingDir), ['PARTIAL']);
+  assert.deepEqual(await reader.list(), ['DONE']);
+  await reader.close();
+  assert.equal((await readFile(join(dir, 'lock'), 'utf8')).trim(), String(process.pid), 'a reader leaves the writer its lock');
   const restarted = await Spool.open(dir);
   assert.deepEqual(await readdir(restarted.incomingDir), []);
   assert.deepEqual(await restarted.list(), ['DONE']);
+  assert.equal(restarted.recovery.messages, 1);
 });
 
-test('list() is sorted and skips dot files', async () => {
+test('one writer per spool: a live Node.js holder refuses a second, a dead or foreign pid in the lock does not', async () => {
+  const dir = join(root, 'lock');
+  await (await Spool.open(dir)).close();
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+  const foreign = spawn('sleep', ['30']);
+  try {
+    await writeFile(join(dir, 'lock'), `${holder.pid ?? 0}\n`);
+    await assert.rejects(Spool.open(dir), /in use by process/);
+    assert.ok((await Spool.open(dir, { readOnly: true })).size === 0, 'a reader still opens it');
+    await writeFile(join(dir, 'lock'), `${foreign.pid ?? 0}\n`);
+    await (await Spool.open(dir)).close();
+    await writeFile(join(dir, 'lock'), '999999999\n');
+    await (await Spool.open(dir)).close();
+  } finally {
+    holder.kill();
+    foreign.kill();
+  }
+});
+
+test('a message past the in-memory limit spills to a file of its own; a small one never does', async () => {
+  const dir = join(root, 'spill');
+  const spool = await Spool.open(dir);
+  const big = Buffer.alloc(700 * 1024, 0x41);
+  big.write('last line\r\n', big.length - 11);
+  await store(spool, 'SMALL', [Buffer.from('tiny')]);
+  await store(spool, 'LARGE', [big.subarray(0, 300_000), big.subarray(300_000)]);
+  assert.deepEqual(await readdir(spool.queueDir), ['LARGE.msg']);
+  assert.equal((await stat(join(spool.queueDir, 'LARGE.msg'))).mode & 0o777, 0o600, 'private like the segments');
+  const again = await Spool.open(dir);
+  assert.ok((await collect(again.messageStream('LARGE', await again.readEnvelope('LARGE')))).equals(big));
+  assert.equal((await collect(again.messageStream('SMALL', await again.readEnvelope('SMALL')))).toString(), 'tiny');
+  await again.remove('LARGE');
+  assert.deepEqual(await readdir(spool.queueDir), []);
+  assert.deepEqual(await (await Spool.open(dir)).list(), ['SMALL']);
+});
+
+test('a large entry rewritten (signing) gets its new octets; a replacement a crash left half-done is finished or dropped at start', async () => {
+  const dir = join(root, 'rewrite');
+  const spool = await Spool.open(dir);
+  const old = Buffer.alloc(400 * 1024, 0x6f);
+  await store(spool, 'RW', [old]);
+  const signed = Buffer.concat([Buffer.from('DKIM-Signature: v=1\r\n'), old]);
+  await spool.rewrite('RW', Readable.from([signed]), envelope('RW', { size: old.length }));
+  assert.ok((await collect(spool.messageStream('RW', await spool.readEnvelope('RW')))).equals(signed));
+  assert.deepEqual(await readdir(spool.queueDir), ['RW.msg']);
+  // Left by a crash after the new record was durable: same length as the record says, so it is the new file.
+  const newer = Buffer.alloc(signed.length, 0x6e);
+  await writeFile(join(spool.queueDir, 'RW.msg.new'), newer);
+  const again = await Spool.open(dir);
+  assert.ok((await collect(again.messageStream('RW', await again.readEnvelope('RW')))).equals(newer));
+  // Left by a crash before the record: another length, so it is dropped and the entry keeps its octets.
+  await writeFile(join(spool.queueDir, 'RW.msg.new'), Buffer.alloc(10));
+  const third = await Spool.open(dir);
+  assert.ok((await collect(third.messageStream('RW', await third.readEnvelope('RW')))).equals(newer));
+  assert.deepEqual(await readdir(spool.queueDir), ['RW.msg']);
+});
+
+test('an entry of the file-per-message spool is taken into the log at start, with its state', async () => {
+  const dir = join(root, 'legacy');
+  const env = { ...envelope('0OLD'), size: 5, messageLength: 5 };
+  const json = Buffer.from(JSON.stringify(env));
+  const trailer = `\n${json.toString()}\nBARGE-ENVELOPE ${String(json.length).padStart(10, '0')}\n`;
+  await (await Spool.open(dir)).close();
+  await writeFile(join(dir, 'queue', '0OLD'), `hello${trailer}`);
+  await mkdir(join(dir, 'state'), { recursive: true });
+  await writeFile(join(dir, 'state', '0OLD.json'), '{"held":true}');
+  const spool = await Spool.open(dir);
+  assert.deepEqual(await spool.list(), ['0OLD']);
+  assert.deepEqual(await spool.readState('0OLD'), { held: true });
+  assert.equal((await collect(spool.messageStream('0OLD', await spool.readEnvelope('0OLD')))).toString(), 'hello');
+  assert.deepEqual(await readdir(join(dir, 'state')), []);
+});
+
+test('list() is sorted', async () => {
   const spool = await fresh();
   for (const id of ['0C', '0A', '0B']) await store(spool, id, [Buffer.from(id)]);
-  await writeFile(join(spool.queueDir, '.hidden'), '');
   assert.deepEqual(await spool.list(), ['0A', '0B', '0C']);
 });
 
@@ -168,26 +245,23 @@ test('write() reports backpressure and onDrain() calls back', async () => {
   await w.discard();
 });
 
-test('readEnvelope refuses a file without a trailer', async () => {
+test('readEnvelope of an unknown entry rejects with ENOENT (the runner takes it as finished)', async () => {
   const spool = await fresh();
-  await writeFile(join(spool.queueDir, 'JUNK'), 'no trailer here, just text that is long enough');
-  await assert.rejects(spool.readEnvelope('JUNK'), /no envelope trailer/);
-  await writeFile(join(spool.queueDir, 'TINY'), 'x');
-  await assert.rejects(spool.readEnvelope('TINY'), /no envelope trailer/);
+  await assert.rejects(spool.readEnvelope('NONE'), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
 });
 
-test('delivery state: absent, written, replaced atomically, removed with the entry', async () => {
+test('delivery state: absent, written, replaced durably (the latest wins), removed with the entry', async () => {
   const spool = await fresh();
   await store(spool, 'S1', [Buffer.from('m')]);
   assert.equal(await spool.readState('S1'), undefined);
   await spool.writeState('S1', { attempts: 1, pending: ['x@mx.test'] });
   await spool.writeState('S1', { attempts: 2, pending: [] });
   assert.deepEqual(await spool.readState<{ attempts: number; pending: string[] }>('S1'), { attempts: 2, pending: [] });
-  assert.deepEqual(await readdir(spool.stateDir), ['S1.json']);
-  assert.deepEqual(JSON.parse(await readFile(join(spool.stateDir, 'S1.json'), 'utf8')), { attempts: 2, pending: [] });
+  const reopened = await Spool.open(spool.queueDir.replace(/queue$/, ''), { readOnly: true });
+  assert.deepEqual(await reopened.readState('S1'), { attempts: 2, pending: [] }, 'the latest state record wins after a restart');
   await spool.remove('S1');
   assert.deepEqual(await spool.list(), []);
-  assert.deepEqual(await readdir(spool.stateDir), []);
+  assert.equal(await spool.readState('S1'), undefined);
   await spool.remove('S1');
   await spool.remove('NEVER');
 });

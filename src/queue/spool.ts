@@ -1,21 +1,24 @@
 /**
- * The durable spool. A message is written to `incoming/<id>`, its envelope appended as a trailer,
- * the file fsync'd, renamed into `queue/<id>`, and the queue directory fsync'd; only then is it
- * acknowledged. Entries in `queue/` are therefore always complete; `incoming/` is emptied at start.
- * Renames that finish together share one directory fsync (group commit).
+ * The durable spool. A message up to SpoolWriter's in-memory limit is appended with its envelope to
+ * the segment log (store/segment-log.ts), where one fdatasync acknowledges every message of a group;
+ * a larger one streams to `incoming/<id>`, is fsync'd, renamed into `queue/<id>.msg` and the
+ * directory fsync'd, and then its envelope goes to the log. Either way the log record is what makes
+ * the message exist, and `commit` resolves (so the client gets 250) only once it is durable. Delivery
+ * state is a log record too (the latest wins); a finished entry gets a DONE record.
  *
  * Private like Postfix's queue: directories 0700, files 0600 (messages are other people's mail).
- *
- * File layout: message bytes, "\n", envelope JSON, "\n", trailer "BARGE-ENVELOPE <10-digit length>\n".
+ * A spool from an earlier version (`queue/<id>` files with an envelope trailer, `state/<id>.json`)
+ * is taken into the log at start.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, unlink, readFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import { syncDirectory, writeFileDurably } from './durable-write.js';
+import { chmod, mkdir, open, readdir, rename, stat, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { DirectorySync } from './durable-write.js';
 import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
 import type { TransferMethod } from '../protocol/server-session.js';
 import { SpoolWriter } from './spool-writer.js';
+import { SegmentLog, type Recovery } from './store/segment-log.js';
 
 export { SpoolWriter };
 
@@ -43,91 +46,138 @@ export interface SpoolEnvelope {
   readonly junk?: boolean;
 }
 
-/** Runs one directory fsync for every group of callers that arrive while the previous one runs. */
-class DirectorySync {
-  readonly #path: string;
-  #running: Promise<void> | undefined;
-  #next: Promise<void> | undefined;
-
-  constructor(path: string) {
-    this.#path = path;
-  }
-
-  sync(): Promise<void> {
-    if (this.#next !== undefined) return this.#next;
-    if (this.#running === undefined) return (this.#running = this.#run());
-    const after = this.#running.catch(() => undefined);
-    this.#next = after.then(() => {
-      this.#next = undefined;
-      return (this.#running = this.#run());
-    });
-    return this.#next;
-  }
-
-  async #run(): Promise<void> {
-    try {
-      await syncDirectory(this.#path);
-    } finally {
-      this.#running = undefined;
-    }
-  }
-}
-
 export class Spool {
   readonly incomingDir: string;
   readonly queueDir: string;
-  readonly stateDir: string;
+  readonly logDir: string;
+  /** What opening found: segments replayed, live entries, torn tails, time taken. */
+  readonly recovery: Recovery;
+  readonly #root: string;
+  readonly #log: SegmentLog;
   readonly #queueSync: DirectorySync;
+  readonly #readOnly: boolean;
 
-  private constructor(root: string) {
+  private constructor(root: string, log: SegmentLog, recovery: Recovery, readOnly: boolean) {
+    this.#root = root;
+    this.#readOnly = readOnly;
     this.incomingDir = join(root, 'incoming');
     this.queueDir = join(root, 'queue');
-    this.stateDir = join(root, 'state');
+    this.logDir = join(root, 'log');
+    this.#log = log;
+    this.recovery = recovery;
     this.#queueSync = new DirectorySync(this.queueDir);
   }
 
   /**
-   * Opens (creating) the spool under `root`. The server removes partial files a crash may have left
-   * in incoming/; readers such as `barge queue` pass `cleanIncoming: false` so a running server's
-   * messages in flight are left alone.
+   * Opens (creating) the spool under `root`. The server (the only writer) removes partial files a
+   * crash may have left and takes in an earlier version's entries; readers such as `barge queue`
+   * pass `readOnly` and change nothing, so a running server is left alone.
    */
-  static async open(root: string, options: { cleanIncoming?: boolean } = {}): Promise<Spool> {
-    const spool = new Spool(root);
-    for (const dir of [spool.incomingDir, spool.queueDir, spool.stateDir]) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-    }
+  static async open(root: string, options: { readOnly?: boolean } = {}): Promise<Spool> {
+    const readOnly = options.readOnly ?? false;
+    for (const dir of ['incoming', 'queue', 'log']) await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     // Also tightens a spool made by an older version (a reader running as another user may not).
-    for (const dir of [root, spool.incomingDir, spool.queueDir, spool.stateDir]) await chmod(dir, 0o700).catch(() => undefined);
-    if (options.cleanIncoming ?? true) {
-      for (const name of await readdir(spool.incomingDir)) await unlink(join(spool.incomingDir, name)).catch(() => undefined);
-    }
+    for (const dir of ['', 'incoming', 'queue', 'log']) await chmod(join(root, dir), 0o700).catch(() => undefined);
+    if (!readOnly) await lock(root);
+    const { log, recovery } = await SegmentLog.open(join(root, 'log'), { readOnly });
+    const spool = new Spool(root, log, recovery, readOnly);
+    if (!readOnly) await spool.#tidy();
     return spool;
+  }
+
+  /** Empties incoming/, drops large files whose log record never became durable, takes in old entries. */
+  async #tidy(): Promise<void> {
+    for (const name of await readdir(this.incomingDir)) await unlink(join(this.incomingDir, name)).catch(() => undefined);
+    for (const name of await readdir(this.queueDir)) {
+      if (name.endsWith('.msg.new')) await this.#finishReplace(name.slice(0, -8));
+    }
+    for (const name of await readdir(this.queueDir)) {
+      if (name.endsWith('.msg')) {
+        if (this.#external(name.slice(0, -4)) !== true) await unlink(join(this.queueDir, name));
+      } else if (/^[A-Z0-9]+$/.test(name)) await this.#adopt(name).catch(() => undefined); // unreadable: left as it is
+    }
+  }
+
+  /**
+   * Takes in an entry of the file-per-message spool: the file becomes a large-message file. The log
+   * records come first: a crash before the rename leaves the old file, taken in again at the next start.
+   */
+  async #adopt(id: string): Promise<void> {
+    const envelope = await readTrailer(join(this.queueDir, id));
+    const statePath = join(this.#root, 'state', `${id}.json`);
+    const state = await readFile(statePath, 'utf8').catch(() => undefined);
+    await this.#durable(this.#log.append(id, JSON.stringify(envelope), []));
+    if (state !== undefined) await this.#durable(this.#log.setState(id, state));
+    await rename(join(this.queueDir, id), join(this.queueDir, `${id}.msg`));
+    await this.#queueSync.sync();
+    await unlink(statePath).catch(() => undefined);
+  }
+
+  /** A replaced large file whose new record became durable takes the old one's place; else it goes. */
+  async #finishReplace(id: string): Promise<void> {
+    const staged = join(this.queueDir, `${id}.msg.new`);
+    const json = this.#log.envelope(id);
+    const length = json === undefined ? -1 : (JSON.parse(json) as SpoolEnvelope).messageLength;
+    if (this.#external(id) === true && (await stat(staged)).size === length) await rename(staged, join(this.queueDir, `${id}.msg`));
+    else await unlink(staged);
+    await this.#queueSync.sync();
+  }
+
+  /** True when a live entry's message is in its own file, undefined when there is no such entry. */
+  #external(id: string): boolean | undefined {
+    const json = this.#log.envelope(id);
+    if (json === undefined) return undefined;
+    // A large message has no octets in the log: its record holds the envelope alone.
+    return (JSON.parse(json) as SpoolEnvelope).messageLength !== this.#log.messageLength(id);
+  }
+
+  async #durable(outcome: Promise<{ kind: 'durable' } | { kind: 'failed'; reason: string }>): Promise<void> {
+    const o = await outcome;
+    if (o.kind === 'failed') throw new Error(`spool write failed: ${o.reason}`);
   }
 
   begin(id: string): SpoolWriter {
     return new SpoolWriter(id, join(this.incomingDir, id));
   }
 
-  /** Makes the message durable and visible in the queue. Resolves only once the rename is on disk. */
+  /** Makes the message durable and visible in the queue. Resolves only once its log record is on disk. */
   async commit(writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
-    try {
-      const full: SpoolEnvelope = { ...envelope, messageLength: writer.length };
-      const json = Buffer.from(JSON.stringify(full));
-      await writer.finish(trailer(json));
-      await chmod(writer.path, 0o600);
-      await rename(writer.path, join(this.queueDir, writer.id));
-      await this.#queueSync.sync();
+    const full: SpoolEnvelope = { ...envelope, messageLength: writer.length };
+    const json = JSON.stringify(full);
+    const held = writer.inMemory();
+    if (held !== undefined) {
+      await this.#durable(this.#log.append(writer.id, json, held));
+      if (writer.path.endsWith('.rewrite')) await unlink(join(this.queueDir, `${writer.id}.msg`)).catch(() => undefined);
       return full;
+    }
+    const file = join(this.queueDir, `${writer.id}.msg`);
+    // A live entry's file is replaced only after the new record is durable (start-up finishes the
+    // rename if a crash came between): the old record must never meet the new octets.
+    const staged = this.has(writer.id) ? `${file}.new` : file;
+    try {
+      await writer.finish();
+      await rename(writer.path, staged);
+      await this.#queueSync.sync();
     } catch (e) {
       // Removes the file only if this writer created it: an id clash must not delete another message.
       await writer.discard();
       throw e;
     }
+    const outcome = await this.#log.append(writer.id, json, []);
+    if (outcome.kind === 'failed') {
+      if (staged !== file || !this.has(writer.id)) await unlink(staged).catch(() => undefined);
+      await this.#durable(Promise.resolve(outcome));
+    }
+    if (staged !== file) {
+      await rename(staged, file);
+      await this.#queueSync.sync();
+    }
+    return full;
   }
 
   /**
-   * Replaces an entry's content and envelope (signing adds a header) the way commit makes one:
-   * written aside, fsync'd, renamed over the entry, directory fsync'd. A crash leaves the old entry.
+   * Replaces an entry's content and envelope (signing adds a header) the way commit makes one; the
+   * new log record replaces the old one and keeps its state. A crash before it is durable leaves the old entry.
    */
   async rewrite(id: string, content: AsyncIterable<Buffer>, envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
     const writer = new SpoolWriter(id, join(this.incomingDir, `${id}.rewrite`));
@@ -144,59 +194,97 @@ export class Spool {
 
   /** Queue ids, oldest first (ids sort by time). */
   async list(): Promise<string[]> {
-    return (await readdir(this.queueDir)).filter((n) => !n.startsWith('.')).sort();
+    return this.#log.ids().sort();
+  }
+
+  has(id: string): boolean {
+    return this.#log.envelope(id) !== undefined;
+  }
+
+  /** Live entries. */
+  get size(): number {
+    return this.#log.size;
   }
 
   async readEnvelope(id: string): Promise<SpoolEnvelope> {
-    const path = join(this.queueDir, id);
-    const file = await open(path, 'r');
-    try {
-      const size = (await file.stat()).size;
-      const tail = Buffer.alloc(Math.min(TRAILER_LENGTH, size));
-      await readAt(file, tail, size - tail.length);
-      const text = tail.toString('latin1');
-      if (!text.startsWith(TRAILER_MAGIC)) throw new Error(`queue entry ${id} has no envelope trailer`);
-      const length = Number(text.slice(TRAILER_MAGIC.length, TRAILER_MAGIC.length + 10));
-      const json = Buffer.alloc(length);
-      await readAt(file, json, size - TRAILER_LENGTH - 1 - length);
-      return JSON.parse(json.toString('utf8')) as SpoolEnvelope;
-    } finally {
-      await file.close();
-    }
+    const json = this.#log.envelope(id);
+    if (json === undefined) throw Object.assign(new Error(`no queue entry ${id}`), { code: 'ENOENT' });
+    return JSON.parse(json) as SpoolEnvelope;
   }
 
-  /** The message bytes of an entry (without the trailer). */
+  /** The message bytes of an entry. */
   messageStream(id: string, envelope: SpoolEnvelope): Readable {
     if (envelope.messageLength === 0) return Readable.from([]);
-    return createReadStream(join(this.queueDir, id), { start: 0, end: envelope.messageLength - 1, highWaterMark: 256 * 1024 });
+    // A large message has no octets in the log (see #external).
+    if (this.#log.messageLength(id) === envelope.messageLength) return this.#log.messageStream(id) ?? Readable.from([]);
+    return createReadStream(join(this.queueDir, `${id}.msg`), { start: 0, end: envelope.messageLength - 1, highWaterMark: 256 * 1024 });
   }
 
   async readState<T>(id: string): Promise<T | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.stateDir, `${id}.json`), 'utf8')) as T;
-    } catch {
-      return undefined;
-    }
+    const json = this.#log.state(id);
+    return json === undefined ? undefined : (JSON.parse(json) as T);
   }
 
-  /** Replaces an entry's delivery state atomically and durably: a lost update would deliver again. */
+  /** Replaces an entry's delivery state durably (a lost update would deliver again); the latest record wins. */
   async writeState(id: string, state: unknown): Promise<void> {
-    await writeFileDurably(join(this.stateDir, `${id}.json`), JSON.stringify(state));
+    await this.#durable(this.#log.setState(id, JSON.stringify(state)));
   }
 
-  /** Removes a finished entry: the message first, so a crash leaves at worst an orphan state file. */
+  /** Retires a finished entry: the DONE record first, so a crash leaves at worst an orphan file (removed at start). */
   async remove(id: string): Promise<void> {
-    await unlink(join(this.queueDir, id)).catch(() => undefined);
-    await unlink(join(this.stateDir, `${id}.json`)).catch(() => undefined);
+    const external = this.#external(id);
+    if (external === undefined) return;
+    await this.#durable(this.#log.done(id));
+    if (external) await unlink(join(this.queueDir, `${id}.msg`)).catch(() => undefined);
+  }
+
+  /** Waits for log writes in flight and releases the spool to another process. */
+  async close(): Promise<void> {
+    await this.#log.close();
+    if (!this.#readOnly) await unlink(join(this.#root, 'lock')).catch(() => undefined);
+  }
+}
+
+/** The pid of the live process that holds the spool, if another one does. */
+export async function spoolHolder(root: string): Promise<number | undefined> {
+  const pid = Number((await readFile(join(root, 'lock'), 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  // After a crash and a reboot the pid may belong to another program: only a Node.js process counts.
+  const command = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => undefined);
+  return command === undefined || command.includes(basename(process.execPath)) ? pid : undefined;
+}
+
+/** One writer per spool: a second server (or a second writer) would interleave log records. */
+async function lock(root: string): Promise<void> {
+  const holder = await spoolHolder(root);
+  if (holder !== undefined) throw new Error(`the spool ${root} is in use by process ${holder}`);
+  await writeFile(join(root, 'lock'), `${process.pid}\n`, { mode: 0o600 });
+}
+
+/** The envelope of a file-per-message entry: "\n" + JSON + "\n" + "BARGE-ENVELOPE <10-digit length>\n". */
+async function readTrailer(path: string): Promise<SpoolEnvelope> {
+  const file = await open(path, 'r');
+  try {
+    const size = (await file.stat()).size;
+    const tail = Buffer.alloc(Math.min(TRAILER_LENGTH, size));
+    await readAt(file, tail, size - tail.length);
+    const text = tail.toString('latin1');
+    if (!text.startsWith(TRAILER_MAGIC)) throw new Error(`queue entry ${path} has no envelope trailer`);
+    const length = Number(text.slice(TRAILER_MAGIC.length, TRAILER_MAGIC.length + 10));
+    const json = Buffer.alloc(length);
+    await readAt(file, json, size - TRAILER_LENGTH - 1 - length);
+    return JSON.parse(json.toString('utf8')) as SpoolEnvelope;
+  } finally {
+    await file.close();
   }
 }
 
 async function readAt(file: FileHandle, buf: Buffer, position: number): Promise<void> {
   const { bytesRead } = await file.read(buf, 0, buf.length, position);
   if (bytesRead !== buf.length) throw new Error('short read');
-}
-
-/** "\n" + envelope JSON + "\n" + "BARGE-ENVELOPE <10-digit JSON length>\n". */
-function trailer(json: Buffer): Buffer {
-  return Buffer.concat([Buffer.from('\n'), json, Buffer.from(`\n${TRAILER_MAGIC}${String(json.length).padStart(10, '0')}\n`)]);
 }

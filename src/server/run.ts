@@ -33,7 +33,8 @@ import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
 import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
 import { BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
-import { queueCounts } from '../cli/queue.js';
+import { applyRequest, queueCounts } from '../cli/queue.js';
+import { serveRequests, type ControlRequest } from '../queue/control.js';
 import { startAdmin, type RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 
@@ -252,6 +253,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     throw e;
   }
   if (!config.queue.hold) runner.start();
+  // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
+  const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
+  const applied = async (r: ControlRequest): Promise<number> => {
+    const changed = await applyRequest({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, track, queued }, r);
+    // The runner's due-time index learns of the change (a flush makes every entry due now).
+    if (r.id !== undefined) await runner.reschedule(r.id);
+    else if (!config.queue.hold) void runner.scan();
+    return changed;
+  };
+  const control = await serveRequests(paths.spool, applied, (e) => say(`barge: queue request failed: ${String(e)}`));
   let counted: { at: number; counts: Promise<Map<string, number>> } | undefined;
   const counts = (): Promise<Map<string, number>> => {
     if (counted === undefined || performance.now() - counted.at > 10_000) counted = { at: performance.now(), counts: queueCounts(spool) };
@@ -292,7 +303,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     // Clients that do not read their 421 must not hold shutdown forever.
     const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
     await Promise.race([ended, grace]);
+    control.close();
     await runner.stop();
+    await spool.close();
     await pool.close();
     await Promise.all([...logs.map((l) => l.close()), tracking?.close()]);
   };
@@ -327,6 +340,9 @@ export interface ServeOptions {
 /** `barge serve`: runs until SIGINT/SIGTERM, then stops cleanly. Returns the exit code. */
 export async function runServer(config: Config, say: (line: string) => void, options?: ServeOptions): Promise<number> {
   const server = await startServer(config, { say });
+  const r = server.spool.recovery;
+  const torn = r.tornSegments > 0 ? `; ${r.tornSegments} torn write(s) at a segment's end ignored (never acknowledged)` : '';
+  say(`barge: spool recovered ${r.messages} message(s) from ${r.segments} segment(s) in ${r.ms.toFixed(0)} ms${torn}`);
   for (const a of server.addresses) say(`barge: listening on ${a.host}:${a.port} (${a.name}); data in ${config.dataDir}`);
   say(`barge: local domains ${config.localDomains.join(', ')}; mail delivered under ${dataPaths(config.dataDir).mail}`);
   const tls = server.tls;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { RawSmtp } from '../support/raw-client.js';
-import { startBarge, tempDir } from '../support/barge.js';
+import { eventually, startBarge, tempDir } from '../support/barge.js';
 import { run } from '../support/peers.js';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');
@@ -32,6 +32,37 @@ test('queue list and queue show describe a queued relay message', async () => {
     const parsed = JSON.parse(show.stdout) as { envelope: { transaction: { from: string } } };
     assert.equal(parsed.envelope.transaction.from, 'a@cli.test');
     assert.equal((await barge('queue', 'show', 'NOSUCHID', '--data-dir', server.dataDir)).code, 1);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('queue list pages with --limit and --after; retry goes through the running server and its runner takes the entry', async () => {
+  const server = await startBarge('[routes]\n"remote.example" = "127.0.0.1:1"');
+  try {
+    const ids: string[] = [];
+    const c = await RawSmtp.connect(server.port);
+    await c.reply();
+    await c.command('EHLO cli.test');
+    // Relay mail to a closed port is deferred: it stays queued with a retry time.
+    for (let i = 0; i < 3; i++) {
+      const body = 'Subject: q\r\n\r\nhi\r\n';
+      await c.send(`MAIL FROM:<a@cli.test>\r\nRCPT TO:<x${i}@remote.example>\r\nBDAT ${body.length} LAST\r\n${body}`);
+      ids.push(/queued as ([0-9A-Z]+)/.exec((await c.replies(3))[2]?.lines[0] ?? '')?.[1] ?? '');
+    }
+    c.close();
+    const first = await barge('queue', 'list', '--limit', '2', '--data-dir', server.dataDir);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual([...first.stdout.matchAll(/^([0-9A-Z]{12,}) /gm)].map((m) => m[1]), ids.slice(0, 2));
+    assert.match(first.stdout, new RegExp(`^3 message\\(s\\) in the queue; more with --after ${ids[1] ?? ''}$`, 'm'));
+    const second = await barge('queue', 'list', '--after', ids[1] ?? '', '--data-dir', server.dataDir);
+    assert.deepEqual([...second.stdout.matchAll(/^([0-9A-Z]{12,}) /gm)].map((m) => m[1]), ids.slice(2));
+    assert.equal((await barge('queue', 'list', '--limit', 'none', '--data-dir', server.dataDir)).code, 2);
+    const attempts = async (): Promise<number> => (await server.tracking()).filter((e) => e.event === 'deferred' && e.id === ids[0]).length;
+    const before = await eventually(async () => ((await attempts()) > 0 ? attempts() : undefined), 10_000, 'the first attempt');
+    const retry = await barge('queue', 'retry', ids[0] ?? '', '--data-dir', server.dataDir);
+    assert.equal(retry.code, 0, retry.stderr);
+    await eventually(async () => ((await attempts()) > before ? true : undefined), 10_000, 'an attempt right after the retry, not at a scan');
   } finally {
     await server.stop();
   }

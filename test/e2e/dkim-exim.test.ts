@@ -93,7 +93,11 @@ for (const method of ['BDAT', 'DATA'] as const) {
       // The bytes Exim stored verify against the published key (Exim adds only trace fields above).
       const verified = await dkimVerify(stored, { resolver: async (name: string) => [name.startsWith('e1.') ? [edRecord] : strings] });
       assert.deepEqual(verified.results.map((r) => r.status.result), ['pass', 'pass'], JSON.stringify(verified.results));
-      const records = await barge.tracking();
+      // Exim has the message before Barge records its 250: wait for the delivered event.
+      const records = await eventually(async () => {
+        const all = await barge.tracking();
+        return all.some((r) => r.event === 'delivered') ? all : undefined;
+      }, 10_000, 'the delivered event');
       const signed = records.find((r) => r.event === 'signed');
       assert.ok(signed?.event === 'signed');
       assert.deepEqual(signed.signatures, ['sender.test/s1', 'sender.test/e1']);

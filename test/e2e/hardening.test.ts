@@ -124,10 +124,11 @@ test('files are private: spool and Maildir directories 0700, their files 0600, l
     await c.replies(3);
     assert.equal((await c.command('Subject: modes\r\n\r\nhello\r\n.')).code, 250);
     c.close();
-    for (const dir of ['', 'queue', 'incoming', 'state']) assert.equal(await modeOf(join(paths.spool, dir)), '700', `spool/${dir}`);
-    const [id] = await barge.server.spool.list();
-    assert.ok(id !== undefined);
-    assert.equal(await modeOf(join(paths.spool, 'queue', id)), '600', 'queued message');
+    for (const dir of ['', 'queue', 'incoming', 'log']) assert.equal(await modeOf(join(paths.spool, dir)), '700', `spool/${dir}`);
+    assert.equal((await barge.server.spool.list()).length, 1);
+    const segments = await readdir(join(paths.spool, 'log'));
+    assert.ok(segments.length > 0);
+    for (const s of segments) assert.equal(await modeOf(join(paths.spool, 'log', s)), '600', `segment ${s} holding the queued message`);
     await barge.server.flushLogs();
     const logDir = join(paths.log, 'SMTPSVC1');
     const [w3c] = await readdir(logDir);
@@ -155,8 +156,10 @@ test('files are private: spool and Maildir directories 0700, their files 0600, l
     for (const dir of ['', 'new', 'cur', 'tmp']) assert.equal(await modeOf(join(box, dir)), '700', `Maildir ${dir}`);
     assert.equal(await modeOf(join(box, 'new', name)), '600', 'Maildir message');
     await delivering.server.runner.idle();
-    const state = join(dataPaths(delivering.dataDir).spool, 'state');
-    for (const f of await readdir(state)) assert.equal(await modeOf(join(state, f)), '600', `state ${f}`);
+    // Delivery state and DONE records are log records: the segments and the lock stay private.
+    const spool = dataPaths(delivering.dataDir).spool;
+    for (const f of await readdir(join(spool, 'log'))) assert.equal(await modeOf(join(spool, 'log', f)), '600', `segment ${f}`);
+    assert.equal(await modeOf(join(spool, 'lock')), '600', 'spool lock');
   } finally {
     await delivering.stop();
   }

@@ -6,7 +6,6 @@ import { eventually, startBarge, type TestBarge } from '../support/barge.js';
 import { fakePeer } from '../support/fake-peer.js';
 import { startDns } from '../support/dns.js';
 import { peer as installed } from '../support/peers.js';
-import type { TrackingRecord } from '../../src/log/tracking.js';
 
 async function submit(barge: TestBarge, to: string): Promise<void> {
   const c = await RawSmtp.connect(barge.port);
@@ -33,10 +32,11 @@ test('MX by preference, next MX when the first is down, A fallback, null MX and 
     await submit(barge, 'bob@multi.test');
     await submit(barge, 'carol@amx.test');
     await eventually(async () => (peer.received.length === 2 ? true : undefined), 15_000, 'two deliveries');
-    // The peer has each message before Barge has read its reply and tracked the delivery.
-    const tracked = async (): Promise<TrackingRecord[] | undefined> =>
-      ((d) => (d.length === 2 ? d : undefined))((await barge.tracking()).filter((e) => e.event === 'delivered'));
-    const delivered = await eventually(tracked, 10_000, 'two deliveries tracked');
+    // The peer has the messages before Barge records its 250: wait for both tracking events.
+    const delivered = await eventually(async () => {
+      const events = (await barge.tracking()).filter((e) => e.event === 'delivered');
+      return events.length === 2 ? events : undefined;
+    }, 15_000, 'two delivered events');
     assert.ok(delivered.some((e) => e.event === 'delivered' && e.rcpt === 'bob@multi.test' && e.detail.startsWith('mx2.multi.test ')), JSON.stringify(delivered));
     assert.ok(delivered.some((e) => e.event === 'delivered' && e.rcpt === 'carol@amx.test' && e.detail.startsWith('amx.test ')));
 

@@ -137,19 +137,28 @@ test('a message over the size limit gets 552 5.3.4 after it was read; nothing is
 test('a write error in the spool answers 452 4.3.1, never 250', async () => {
   const barge = await startBarge();
   try {
-    // Replace the incoming directory by a file: every new spool file fails to open.
-    const incoming = barge.server.spool.incomingDir;
-    await rm(incoming, { recursive: true });
-    await writeFile(incoming, 'not a directory');
+    // Replace the incoming directory by a file: a large message's own file fails to open.
+    const { incomingDir, logDir } = barge.server.spool;
+    await rm(incomingDir, { recursive: true });
+    await writeFile(incomingDir, 'not a directory');
     const c = await RawSmtp.connect(barge.port);
     await ehlo(c);
-    await c.command('MAIL FROM:<a@client.test>');
-    await c.command('RCPT TO:<bob@localhost>');
-    await c.send('BDAT 5 LAST\r\nhello');
-    const r = await c.reply();
-    assert.equal(r.code, 452);
-    assert.match(r.lines[0] ?? '', /^4\.3\.1 /);
-    assert.equal((await c.command('NOOP')).code, 250, 'session survives a storage failure');
+    const large = 'x'.repeat(998);
+    const body = `Subject: large\r\n\r\n${`${large}\r\n`.repeat(400)}`;
+    for (const [what, content] of [['a large message (its own file)', body], ['a small message (the segment log)', 'hello']] as const) {
+      // Then the segment log's directory: the first segment cannot be created.
+      if (content === 'hello') {
+        await rm(logDir, { recursive: true });
+        await writeFile(logDir, 'not a directory');
+      }
+      await c.command('MAIL FROM:<a@client.test>');
+      await c.command('RCPT TO:<bob@localhost>');
+      await c.send(`BDAT ${content.length} LAST\r\n${content}`);
+      const r = await c.reply();
+      assert.equal(r.code, 452, what);
+      assert.match(r.lines[0] ?? '', /^4\.3\.1 /);
+      assert.equal((await c.command('NOOP')).code, 250, 'session survives a storage failure');
+    }
     c.close();
     assert.deepEqual(await barge.server.spool.list(), []);
   } finally {

@@ -5,7 +5,7 @@
  * Layout (little-endian): magic u32 | generation u32 | type u8 | 3 zero octets | payload length u32 |
  * CRC-32 u32 over the 16 header octets before it and the payload | payload.
  * A MESSAGE payload is: id length u16 | id | envelope length u32 | envelope JSON | message octets.
- * A DONE payload is the id alone.
+ * A DONE payload is the id alone. A STATE payload is: id length u16 | id | state JSON (the latest wins).
  */
 import { crc32 } from 'node:zlib';
 
@@ -13,6 +13,7 @@ export const MAGIC = 0x31475242; // "BRG1"
 export const HEADER = 20;
 const MESSAGE = 1;
 const DONE = 2;
+const STATE = 3;
 
 export interface MessageRecord {
   readonly type: 'message';
@@ -26,8 +27,13 @@ export interface DoneRecord {
   readonly type: 'done';
   readonly id: string;
 }
+export interface StateRecord {
+  readonly type: 'state';
+  readonly id: string;
+  readonly state: string;
+}
 export type Parsed =
-  | { readonly kind: 'record'; readonly record: MessageRecord | DoneRecord; readonly size: number }
+  | { readonly kind: 'record'; readonly record: MessageRecord | DoneRecord | StateRecord; readonly size: number }
   /** All-zero header or a record of another generation: the segment's valid records end here. */
   | { readonly kind: 'end' }
   /** A header or checksum that does not hold: a write cut short by a crash. */
@@ -37,9 +43,7 @@ export type Parsed =
 export function encodeMessage(generation: number, id: string, envelope: string, body: readonly Buffer[]): Buffer[] {
   const idBytes = Buffer.from(id, 'latin1');
   const envBytes = Buffer.from(envelope, 'utf8');
-  const head = Buffer.alloc(2 + idBytes.length + 4);
-  head.writeUInt16LE(idBytes.length, 0);
-  idBytes.copy(head, 2);
+  const head = idPrefix(idBytes, 4);
   head.writeUInt32LE(envBytes.length, 2 + idBytes.length);
   return seal(generation, MESSAGE, [head, envBytes, ...body]);
 }
@@ -51,6 +55,23 @@ export function messageSize(id: string, envelope: string, body: readonly Buffer[
 
 export function encodeDone(generation: number, id: string): Buffer[] {
   return seal(generation, DONE, [Buffer.from(id, 'latin1')]);
+}
+
+export function encodeState(generation: number, id: string, state: string): Buffer[] {
+  return seal(generation, STATE, [idPrefix(Buffer.from(id, 'latin1'), 0), Buffer.from(state, 'utf8')]);
+}
+
+/** Octets of a STATE record, header included. */
+export function stateSize(id: string, state: string): number {
+  return HEADER + 2 + Buffer.byteLength(id, 'latin1') + Buffer.byteLength(state, 'utf8');
+}
+
+/** id length u16 | id, with `extra` zero octets after it for the caller to fill. */
+function idPrefix(idBytes: Buffer, extra: number): Buffer {
+  const head = Buffer.alloc(2 + idBytes.length + extra);
+  head.writeUInt16LE(idBytes.length, 0);
+  idBytes.copy(head, 2);
+  return head;
 }
 
 function seal(generation: number, type: number, payload: Buffer[]): Buffer[] {
@@ -80,9 +101,10 @@ export function parse(segment: Buffer, at: number, generation: number): Parsed {
   if (crc >>> 0 !== segment.readUInt32LE(at + 16)) return { kind: 'torn' };
   const p = at + HEADER;
   if (type === DONE) return { kind: 'record', record: { type: 'done', id: segment.toString('latin1', p, end) }, size: HEADER + length };
-  if (type !== MESSAGE) return { kind: 'torn' };
+  if (type !== MESSAGE && type !== STATE) return { kind: 'torn' };
   const idLength = segment.readUInt16LE(p);
   const id = segment.toString('latin1', p + 2, p + 2 + idLength);
+  if (type === STATE) return { kind: 'record', record: { type: 'state', id, state: segment.toString('utf8', p + 2 + idLength, end) }, size: HEADER + length };
   const envLength = segment.readUInt32LE(p + 2 + idLength);
   const envStart = p + 2 + idLength + 4;
   const envelope = segment.toString('utf8', envStart, envStart + envLength);

@@ -115,6 +115,30 @@ test('a torn record at the tail (cut short, or whole length with bad bytes) is n
   }
 });
 
+test('a message\'s current state keeps its segment from reuse, also after the message is rewritten; the latest wins', async () => {
+  await withDir(async (dir) => {
+    const { log } = await SegmentLog.open(dir, { segmentSize: 4096 });
+    const body = (c: string): Buffer[] => [Buffer.alloc(1500, c)];
+    // Two messages a segment: [OLD v1, F1] [F2, OLD's state, F3] [F4, OLD v2].
+    for (const id of ['OLD', 'F1', 'F2']) await log.append(id, '{}', body('a'));
+    await log.setState('OLD', '{"attempts":1}');
+    for (const id of ['F3', 'F4']) await log.append(id, '{}', body('a'));
+    await log.append('OLD', '{"rewritten":true}', body('b'));
+    for (const id of ['F1', 'F2', 'F3', 'F4']) await log.done(id);
+    // New messages reuse the free segments; the one holding OLD's state is not free.
+    for (const id of ['N1', 'N2', 'N3', 'N4', 'N5']) await log.append(id, '{}', body('n'));
+    await log.close();
+    const { log: again } = await SegmentLog.open(dir, { segmentSize: 4096 });
+    assert.equal(again.state('OLD'), '{"attempts":1}');
+    assert.equal(again.envelope('OLD'), '{"rewritten":true}');
+    assert.deepEqual(again.ids().sort(), ['N1', 'N2', 'N3', 'N4', 'N5', 'OLD']);
+    const stream = again.messageStream('OLD');
+    assert.ok(stream !== undefined);
+    assert.equal(await text(stream), 'b'.repeat(1500));
+    await again.close();
+  });
+});
+
 test('a record too large for a segment is refused with a typed failure', async () => {
   await withDir(async (dir) => {
     const { log } = await SegmentLog.open(dir, { segmentSize: 4096 });

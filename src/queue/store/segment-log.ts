@@ -1,8 +1,9 @@
 /**
  * A write-ahead log of queue entries in shared, preallocated segment files. Appends wait in memory
  * while a flush runs; then one gathered write and one fdatasync make the whole group durable
- * (group commit), and only then does each append resolve. A DONE record retires a message; the
- * oldest segment whose messages are all done is renamed to a new generation and reused.
+ * (group commit), and only then does each append resolve. A STATE record replaces a message's
+ * delivery state (the latest wins); a DONE record retires the message. The oldest segment that holds
+ * no live message and no message's current state is renamed to a new generation and reused.
  *
  * Durability: a record counts only if its header names the segment's generation and its CRC-32
  * holds, and recovery stops at the first record that does not, so a write cut short by a crash is
@@ -13,8 +14,11 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { encodeDone, encodeMessage, HEADER, messageSize, parse } from './record.js';
+import { Readable } from 'node:stream';
+import { SegmentReaders } from './segment-readers.js';
+import { preallocate, remaining } from './segment-files.js';
+import { syncDirectory } from '../durable-write.js';
+import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
 
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
 
@@ -31,6 +35,8 @@ interface Location {
   readonly offset: number;
   readonly length: number;
   readonly envelope: string;
+  /** The current STATE record and the segment holding it, which must outlive the message. */
+  state?: { readonly generation: number; readonly json: string };
 }
 
 interface Pending {
@@ -41,37 +47,53 @@ interface Pending {
   readonly resolve: (o: AppendOutcome) => void;
 }
 
+/** Messages up to this size are read in one piece (the spool keeps larger ones in files of their own). */
+const ONE_READ = 256 * 1024;
+
 const name = (generation: number): string => `${String(generation).padStart(10, '0')}.seg`;
 
 export class SegmentLog {
   readonly #dir: string;
   readonly #segmentSize: number;
   readonly #live = new Map<string, Location>();
-  /** Live messages per segment generation, oldest first (Map keeps insertion order). */
+  /** Live messages and current states per segment generation, oldest first (Map keeps insertion order). */
   readonly #count = new Map<number, number>();
   readonly #free: number[] = [];
+  readonly #readers: SegmentReaders;
   #generation = 0;
   #file: FileHandle | undefined;
   #tail = 0;
   #queue: Pending[] = [];
   #flushing: Promise<void> = Promise.resolve();
   #running = false;
+  readonly #readOnly: boolean;
   /** Flushes (one gathered write and one fdatasync each) since open: the group-commit count. */
   syncs = 0;
 
-  private constructor(dir: string, segmentSize: number) {
+  private constructor(dir: string, segmentSize: number, readOnly: boolean) {
     this.#dir = dir;
     this.#segmentSize = segmentSize;
+    this.#readOnly = readOnly;
+    this.#readers = new SegmentReaders((g) => join(dir, name(g)));
   }
 
-  /** Opens (creating) the log in `dir`, replaying every segment. */
-  static async open(dir: string, options: { segmentSize?: number } = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
+  /**
+   * Opens (creating) the log in `dir`, replaying every segment. A read-only log (`barge queue` beside
+   * a running server) never writes; a segment the writer renames meanwhile is skipped.
+   */
+  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean } = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
     const started = performance.now();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024);
+    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false);
     const generations = (await readdir(dir)).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
     let torn = 0;
-    for (const g of generations) if (log.#replay(g, await readFile(join(dir, name(g))))) torn++;
+    for (const g of generations) {
+      const segment = await readFile(join(dir, name(g))).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT' && log.#readOnly) return undefined;
+        throw e;
+      });
+      if (segment !== undefined && log.#replay(g, segment)) torn++;
+    }
     // Oldest first only, as in #drop: a newer empty segment may hold DONE records for older ones.
     for (const g of generations) {
       if ((log.#count.get(g) ?? 0) > 0) break;
@@ -89,7 +111,8 @@ export class SegmentLog {
       const p = parse(segment, at, generation);
       if (p.kind !== 'record') return p.kind === 'torn';
       const r = p.record;
-      if (r.type === 'message') this.#add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope });
+      if (r.type === 'message') this.#add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
+      else if (r.type === 'state') this.#setState(r.id, generation, r.state, false);
       else this.#drop(r.id, false);
       at += p.size;
     }
@@ -108,28 +131,60 @@ export class SegmentLog {
     return this.#live.get(id)?.envelope;
   }
 
-  /** The message octets of a live entry. */
+  /** Octets of message stored in the log for a live entry. */
+  messageLength(id: string): number | undefined {
+    return this.#live.get(id)?.length;
+  }
+
+  /** The latest state recorded for a live entry. */
+  state(id: string): string | undefined {
+    return this.#live.get(id)?.state?.json;
+  }
+
+  /**
+   * The message octets of a live entry. A small one is one positional read through a handle kept
+   * per segment (no open and close per delivery); a live entry's segment is never reused.
+   */
   messageStream(id: string): Readable | undefined {
     const at = this.#live.get(id);
     if (at === undefined) return undefined;
-    return createReadStream(join(this.#dir, name(at.generation)), { start: at.offset, end: at.offset + at.length - 1, highWaterMark: 256 * 1024 });
+    const path = join(this.#dir, name(at.generation));
+    if (at.length > ONE_READ) return createReadStream(path, { start: at.offset, end: at.offset + at.length - 1, highWaterMark: ONE_READ });
+    return Readable.from(this.#readers.read(at.generation, at.offset, at.length), { objectMode: false });
   }
 
   /** Makes a message durable; resolves only after the fdatasync that covers it. */
   append(id: string, envelope: string, body: readonly Buffer[]): Promise<AppendOutcome> {
+    if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
     const size = messageSize(id, envelope, body);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `record of ${size} octets exceeds the segment size` });
     const bodyOffset = size - body.reduce((n, b) => n + b.length, 0);
-    return this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), (g, offset) => this.#add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope }));
+    const added = this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), (g, offset) => this.#add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope }));
+    // A rewritten message's state is written again after it: replay reads a STATE record only for a
+    // message it has already seen, and the earlier one lies before the new message record.
+    const state = this.#live.get(id)?.state?.json;
+    if (state === undefined) return added;
+    const restated = this.setState(id, state);
+    return Promise.all([added, restated]).then(([a, b]) => (a.kind === 'failed' ? a : b));
   }
 
   /** Retires a message for good (delivered or bounced); durable when it resolves. */
   done(id: string): Promise<AppendOutcome> {
+    if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
     return this.#enqueue(HEADER + Buffer.byteLength(id, 'latin1'), (g) => encodeDone(g, id), () => this.#drop(id));
+  }
+
+  /** Replaces a live entry's state; durable when it resolves. An entry retired meanwhile keeps no state. */
+  setState(id: string, json: string): Promise<AppendOutcome> {
+    if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
+    const size = stateSize(id, json);
+    if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `state of ${size} octets exceeds the segment size` });
+    return this.#enqueue(size, (g) => encodeState(g, id, json), (g) => this.#setState(id, g, json));
   }
 
   async close(): Promise<void> {
     while (this.#running) await this.#flushing;
+    this.#readers.closeAll();
     await this.#file?.close();
     this.#file = undefined;
   }
@@ -208,17 +263,39 @@ export class SegmentLog {
     const reuse = this.#free.shift();
     if (reuse !== undefined) await rename(join(this.#dir, name(reuse)), target);
     else await preallocate(target, this.#segmentSize);
-    await syncDir(this.#dir);
+    await syncDirectory(this.#dir);
     this.#file = await open(target, 'r+');
     this.#generation = g;
     this.#count.set(g, 0);
     this.#tail = 0;
   }
 
-  #add(id: string, at: Location): void {
-    this.#drop(id);
+  /** A message record again for a live id (its content rewritten) keeps the entry's state. */
+  #add(id: string, at: Location, retire = true): void {
+    const before = this.#live.get(id);
+    if (before !== undefined) {
+      at.state = before.state;
+      this.#live.set(id, at);
+      this.#ref(at.generation, 1);
+      this.#ref(before.generation, -1, retire);
+      return;
+    }
     this.#live.set(id, at);
-    this.#count.set(at.generation, (this.#count.get(at.generation) ?? 0) + 1);
+    this.#ref(at.generation, 1);
+  }
+
+  #setState(id: string, generation: number, json: string, retire = true): void {
+    const at = this.#live.get(id);
+    if (at === undefined) return;
+    const before = at.state;
+    at.state = { generation, json };
+    this.#ref(generation, 1);
+    if (before !== undefined) this.#ref(before.generation, -1, retire);
+  }
+
+  #ref(generation: number, delta: number, retire = true): void {
+    this.#count.set(generation, (this.#count.get(generation) ?? 0) + delta);
+    if (delta < 0 && retire) this.#retireOldest();
   }
 
   /** `retire` is false during replay: a segment looks empty until all of it has been read. */
@@ -226,9 +303,16 @@ export class SegmentLog {
     const at = this.#live.get(id);
     if (at === undefined) return;
     this.#live.delete(id);
-    this.#count.set(at.generation, (this.#count.get(at.generation) ?? 1) - 1);
-    if (!retire) return;
-    // Oldest first only: a DONE record always lies in its message's segment or a newer one.
+    this.#ref(at.generation, -1, false);
+    if (at.state !== undefined) this.#ref(at.state.generation, -1, false);
+    if (retire) this.#retireOldest();
+  }
+
+  /**
+   * Oldest first only: a DONE or STATE record always lies in its message's segment or a newer one, so
+   * a record that still matters is never behind a reused segment.
+   */
+  #retireOldest(): void {
     for (const [g, n] of this.#count) {
       if (n > 0 || g === this.#generation) break;
       this.#retire(g);
@@ -236,41 +320,8 @@ export class SegmentLog {
   }
 
   #retire(generation: number): void {
+    this.#readers.close(generation);
     this.#count.delete(generation);
     this.#free.push(generation);
-  }
-}
-
-function remaining(buffers: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of buffers) {
-    if (skip >= b.length) skip -= b.length;
-    else {
-      out.push(skip === 0 ? b : b.subarray(skip));
-      skip = 0;
-    }
-  }
-  return out;
-}
-
-async function preallocate(path: string, size: number): Promise<void> {
-  const tmp = `${path}.new`;
-  const file = await open(tmp, 'w', 0o600);
-  try {
-    const zeros = Buffer.alloc(Math.min(size, 1024 * 1024));
-    for (let at = 0; at < size; ) at += (await file.write(zeros, 0, Math.min(zeros.length, size - at), at)).bytesWritten;
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
