@@ -7,7 +7,8 @@
  * line separators become `+`). Files are `exYYMMDD.log` by the UTC date of each entry, under the
  * listener's folder (e.g. `<dataDir>/log/SMTPSVC1`). Each time a file is opened (new day, restart,
  * recovery after a write error) a header block is written first, as IIS did. `write()` never throws
- * and never blocks; see appender.ts for ordering, bounded memory and error reporting.
+ * and never blocks; while the disk is behind, `congested` asks connections to wait (see appender.ts
+ * for ordering, bounded memory and error reporting).
  */
 import { join } from 'node:path';
 import { Appender } from './appender.js';
@@ -140,6 +141,9 @@ export class W3cLog {
   readonly #computerName: string;
   readonly #out: Appender;
   readonly #now: () => Date;
+  /** The file for the current UTC day, so a line costs no path building. */
+  #day = Number.NaN;
+  #path = '';
 
   /** Throws on an unknown field name: configuration errors should stop startup, not logging. */
   constructor(options: W3cLogOptions) {
@@ -166,14 +170,37 @@ export class W3cLog {
     try {
       const time = Number.isNaN(entry.time.getTime()) ? this.#now() : entry.time;
       const line = this.#fields.map((f) => this.#value(f, entry, time)).join(' ');
-      this.#out.append(join(this.#dir, w3cFileName(time)), `${line}\r\n`);
+      this.#out.append(this.#pathFor(time), `${line}\r\n`);
     } catch {
       // Unreachable with well-typed entries; a log line is never worth an exception in a session.
     }
   }
 
+  /** Lines are waiting for a slow disk: a connection should stop reading until `onDrain`. */
+  get congested(): boolean {
+    return this.#out.congested;
+  }
+
+  onDrain(fn: () => void): void {
+    this.#out.onDrain(fn);
+  }
+
+  /** Bytes of lines waiting to be written. */
+  get bufferedBytes(): number {
+    return this.#out.bufferedBytes;
+  }
+
   flush(): Promise<void> {
     return this.#out.flush();
+  }
+
+  #pathFor(time: Date): string {
+    const day = Math.floor(time.getTime() / 86_400_000);
+    if (day !== this.#day) {
+      this.#day = day;
+      this.#path = join(this.#dir, w3cFileName(time));
+    }
+    return this.#path;
   }
 
   close(): Promise<void> {
