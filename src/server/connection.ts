@@ -71,7 +71,8 @@ interface OpenMessage {
 
 /**
  * 'replies': the client is not reading its replies; 'log': the protocol log is behind the disk (a
- * client flooding commands is slowed to the log's pace). The command timeout still runs for both.
+ * client flooding commands is slowed to the log's pace). The command timeout still runs for both:
+ * a stalled log disk must not hold connections for ever.
  */
 type Hold = 'commit' | 'drain' | 'auth' | 'replies' | 'log';
 
