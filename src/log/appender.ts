@@ -2,12 +2,16 @@
  * A buffered, ordered, bounded append-writer shared by the protocol log and the tracking log.
  *
  * Contract: `append(path, text)` is synchronous and never throws; texts reach their files in call
- * order (consecutive texts for the same file are coalesced into one write). Memory is bounded: when
- * more than `maxBufferBytes` are waiting, further texts are dropped and counted, and the count is
- * reported in the file (via `notice`) just before the next text that is written. A failed write loses
- * its texts (counted the same way) and is reported once per run of failures through `onError`; the
- * next write reopens the file, so logging resumes when the disk recovers. Logging must never take the
- * mail service down, which is why nothing here throws or rejects.
+ * order (consecutive texts for the same file are coalesced into one run of writes). Memory is bounded:
+ * texts are copied into a few reusable blocks as they are appended (no object is kept per text, so a
+ * flood of short lines costs its bytes and nothing more), and when more than `maxBufferBytes` are
+ * waiting, further texts are dropped and counted, and the count is reported in the file (via
+ * `notice`) just before the next text that is written. Before that point, `congested` tells writers
+ * to wait for `onDrain` (the connection stops reading its client, as it does for unread replies), so a
+ * flood is slowed to the disk's pace instead of losing lines. A failed write loses its texts (counted
+ * the same way) and is reported once per run of failures through `onError`; the next write reopens
+ * the file, so logging resumes when the disk recovers. Logging must never take the mail service down,
+ * which is why nothing here throws or rejects.
  * Every time a file is opened, `header(path)` (if given) is written first: W3C logs start each
  * session's block with a fresh header, including after a restart onto an existing file.
  */
@@ -28,15 +32,28 @@ export interface AppenderOptions {
   readonly now?: () => Date;
 }
 
-interface Pending {
+/** A run of texts for one file, held as filled parts of blocks. */
+interface Segment {
   readonly path: string;
-  readonly data: Buffer;
   readonly at: Date;
-  /** Texts lost just before this one, to be reported ahead of it. */
+  /** Texts lost just before this run, to be reported ahead of it. */
   readonly lostBefore: number;
+  readonly parts: Span[];
+  texts: number;
+}
+
+/** Bytes `start..end` of `buf`: a shared block, or a buffer of one long text's own. */
+interface Span {
+  readonly buf: Buffer;
+  readonly start: number;
+  end: number;
 }
 
 export const DEFAULT_MAX_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Texts are copied into blocks this big; a longer text gets a buffer of its own. */
+const BLOCK = 64 * 1024;
+/** Idle blocks kept for reuse; more are left to the collector. */
+const SPARE_BLOCKS = 4;
 
 export class Appender {
   readonly #max: number;
@@ -44,10 +61,16 @@ export class Appender {
   readonly #notice: ((count: number) => string) | undefined;
   readonly #onError: ((e: Error) => void) | undefined;
   readonly #now: () => Date;
-  #queue: Pending[] = [];
+  #queue: Segment[] = [];
   #bytes = 0;
   #lost = 0;
   #lastPath: string | undefined;
+  /** The block being filled, how much of it is used, and how many queued spans each block holds. */
+  #block: Buffer | undefined;
+  #used = 0;
+  readonly #spans = new Map<Buffer, number>();
+  readonly #spare: Buffer[] = [];
+  #drainWaiters: Array<() => void> = [];
   #handle: FileHandle | undefined;
   #handlePath: string | undefined;
   #running: Promise<void> | undefined;
@@ -65,14 +88,32 @@ export class Appender {
 
   /** Queues `text` for `path`. Returns false if it was dropped (buffer full or closed). */
   append(path: string, text: string): boolean {
-    const data = Buffer.from(text, 'utf8');
+    const length = Buffer.byteLength(text, 'utf8');
     // Always admit one text into an empty queue, so a single oversized text is not lost forever.
-    if (this.#closed || (this.#bytes + data.length > this.#max && this.#queue.length > 0)) {
+    if (this.#closed || (this.#bytes + length > this.#max && this.#queue.length > 0)) {
       this.#lost++;
       return false;
     }
-    this.#enqueue({ path, data, at: this.#now(), lostBefore: this.#lost });
+    const segment = this.#segmentFor(path);
+    segment.texts++;
+    this.#copy(segment, text, length);
     return true;
+  }
+
+  /** Bytes waiting to be written. */
+  get bufferedBytes(): number {
+    return this.#bytes;
+  }
+
+  /** More than half the bound is waiting: writers should wait for `onDrain` before adding more. */
+  get congested(): boolean {
+    return this.#bytes > this.#max / 2;
+  }
+
+  /** Calls `fn` once no longer congested (at once if not), or when the appender closes. */
+  onDrain(fn: () => void): void {
+    if (this.congested && !this.#closed) this.#drainWaiters.push(fn);
+    else queueMicrotask(fn);
   }
 
   /** Resolves when everything appended so far (and meanwhile) is written or given up. */
@@ -90,19 +131,70 @@ export class Appender {
   async #close(): Promise<void> {
     await this.flush();
     this.#closed = true;
+    this.#wake();
     if (this.#lost > 0 && this.#lastPath !== undefined) {
-      this.#enqueue({ path: this.#lastPath, data: Buffer.alloc(0), at: this.#now(), lostBefore: this.#lost });
+      this.#segmentFor(this.#lastPath);
       await this.flush();
     }
     await this.#closeHandle();
   }
 
-  #enqueue(item: Pending): void {
+  /** The queued run `path`'s next text joins; a new one after a switch of file or a loss. */
+  #segmentFor(path: string): Segment {
+    const last = this.#queue[this.#queue.length - 1];
+    if (last !== undefined && last.path === path && this.#lost === 0) return last;
+    const segment: Segment = { path, at: this.#now(), lostBefore: this.#lost, parts: [], texts: 0 };
     this.#lost = 0;
-    this.#lastPath = item.path;
-    this.#queue.push(item);
-    this.#bytes += item.data.length;
+    this.#lastPath = path;
+    this.#queue.push(segment);
     this.#running ??= this.#drain();
+    return segment;
+  }
+
+  #copy(segment: Segment, text: string, length: number): void {
+    this.#bytes += length;
+    if (length > BLOCK) {
+      segment.parts.push({ buf: Buffer.from(text, 'utf8'), start: 0, end: length });
+      return;
+    }
+    let block = this.#block;
+    if (block === undefined || this.#used + length > BLOCK) {
+      if (block !== undefined && this.#spans.get(block) === undefined) this.#recycle(block);
+      block = this.#spare.pop() ?? Buffer.allocUnsafeSlow(BLOCK);
+      this.#block = block;
+      this.#used = 0;
+    }
+    const start = this.#used;
+    this.#used += block.write(text, start, 'utf8');
+    const last = segment.parts[segment.parts.length - 1];
+    if (last !== undefined && last.buf === block && last.end === start) last.end = this.#used;
+    else {
+      segment.parts.push({ buf: block, start, end: this.#used });
+      this.#spans.set(block, (this.#spans.get(block) ?? 0) + 1);
+    }
+  }
+
+  /** A span was written (or lost): its block may be reused once nothing queued refers to it. */
+  #release(span: Span): void {
+    this.#bytes -= span.end - span.start;
+    const count = this.#spans.get(span.buf);
+    if (count === undefined) return;
+    if (count > 1) return void this.#spans.set(span.buf, count - 1);
+    this.#spans.delete(span.buf);
+    // Nothing queued refers to the block any more: fill the current one again from its start.
+    if (span.buf === this.#block) this.#used = 0;
+    else this.#recycle(span.buf);
+  }
+
+  #recycle(block: Buffer): void {
+    if (this.#spare.length < SPARE_BLOCKS) this.#spare.push(block);
+  }
+
+  #wake(): void {
+    if (this.congested && !this.#closed) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const fn of waiters) fn();
   }
 
   async #drain(): Promise<void> {
@@ -112,33 +204,30 @@ export class Appender {
       for (;;) {
         const first = this.#queue[0];
         if (first === undefined) break;
-        // Take the run of texts for the same file, so a burst costs one write call.
+        // Take the runs for the same file, so a burst costs one open and a few block-sized writes.
         let n = 0;
         while (this.#queue[n]?.path === first.path) n++;
         const batch = this.#queue.splice(0, n);
         await this.#write(first.path, batch);
-        for (const item of batch) this.#bytes -= item.data.length;
+        for (const segment of batch) for (const span of segment.parts) this.#release(span);
+        this.#wake();
       }
     } finally {
       this.#running = undefined;
     }
   }
 
-  async #write(path: string, batch: readonly Pending[]): Promise<void> {
+  async #write(path: string, batch: readonly Segment[]): Promise<void> {
     try {
-      const parts: Buffer[] = [];
-      for (const item of batch) {
-        if (item.lostBefore > 0 && this.#notice !== undefined) {
-          parts.push(Buffer.from(this.#notice(item.lostBefore), 'utf8'));
-        }
-        parts.push(item.data);
-      }
       const handle = await this.#fileFor(path, batch[0]?.at ?? this.#now());
-      await handle.appendFile(Buffer.concat(parts));
+      for (const segment of batch) {
+        if (segment.lostBefore > 0 && this.#notice !== undefined) await handle.appendFile(this.#notice(segment.lostBefore), 'utf8');
+        for (const span of segment.parts) await handle.appendFile(span.buf.subarray(span.start, span.end));
+      }
       this.#failing = false;
     } catch (e) {
       // The texts (and losses they carried) are gone; count them so the next write reports them.
-      for (const item of batch) this.#lost += (item.data.length > 0 ? 1 : 0) + item.lostBefore;
+      for (const segment of batch) this.#lost += segment.texts + segment.lostBefore;
       await this.#closeHandle();
       this.#report(e);
     }

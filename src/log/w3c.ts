@@ -7,7 +7,8 @@
  * line separators become `+`). Files are `exYYMMDD.log` by the UTC date of each entry, under the
  * listener's folder (e.g. `<dataDir>/log/SMTPSVC1`). Each time a file is opened (new day, restart,
  * recovery after a write error) a header block is written first, as IIS did. `write()` never throws
- * and never blocks; see appender.ts for ordering, bounded memory and error reporting.
+ * and never blocks; while the disk is behind, `congested` asks connections to wait (see appender.ts
+ * for ordering, bounded memory and error reporting).
  */
 import { join } from 'node:path';
 import { Appender } from './appender.js';
@@ -140,6 +141,12 @@ export class W3cLog {
   readonly #computerName: string;
   readonly #out: Appender;
   readonly #now: () => Date;
+  /** The date and time fields of the current second, built once per second. */
+  #second = Number.NaN;
+  #stampText = { date: '', time: '' };
+  /** The file for the current UTC day, so a line costs no path building. */
+  #day = Number.NaN;
+  #path = '';
 
   /** Throws on an unknown field name: configuration errors should stop startup, not logging. */
   constructor(options: W3cLogOptions) {
@@ -165,15 +172,49 @@ export class W3cLog {
   write(entry: ProtocolLogEntry): void {
     try {
       const time = Number.isNaN(entry.time.getTime()) ? this.#now() : entry.time;
-      const line = this.#fields.map((f) => this.#value(f, entry, time)).join(' ');
-      this.#out.append(join(this.#dir, w3cFileName(time)), `${line}\r\n`);
+      // One string built in place: a flood logs millions of lines, so no array or closure per line.
+      let line = '';
+      for (const f of this.#fields) line += line === '' ? this.#value(f, entry, time) : ` ${this.#value(f, entry, time)}`;
+      this.#out.append(this.#pathFor(time), `${line}\r\n`);
     } catch {
       // Unreachable with well-typed entries; a log line is never worth an exception in a session.
     }
   }
 
+  /** Lines are waiting for a slow disk: a connection should stop reading until `onDrain`. */
+  get congested(): boolean {
+    return this.#out.congested;
+  }
+
+  onDrain(fn: () => void): void {
+    this.#out.onDrain(fn);
+  }
+
+  /** Bytes of lines waiting to be written. */
+  get bufferedBytes(): number {
+    return this.#out.bufferedBytes;
+  }
+
   flush(): Promise<void> {
     return this.#out.flush();
+  }
+
+  #stamp(time: Date): { readonly date: string; readonly time: string } {
+    const second = Math.floor(time.getTime() / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#stampText = { date: isoDate(time), time: isoTime(time) };
+    }
+    return this.#stampText;
+  }
+
+  #pathFor(time: Date): string {
+    const day = Math.floor(time.getTime() / 86_400_000);
+    if (day !== this.#day) {
+      this.#day = day;
+      this.#path = join(this.#dir, w3cFileName(time));
+    }
+    return this.#path;
   }
 
   close(): Promise<void> {
@@ -182,8 +223,8 @@ export class W3cLog {
 
   #value(field: string, e: ProtocolLogEntry, time: Date): string {
     switch (field) {
-      case 'date': return isoDate(time);
-      case 'time': return isoTime(time);
+      case 'date': return this.#stamp(time).date;
+      case 'time': return this.#stamp(time).time;
       case 'c-ip': return w3cValue(e.clientIp);
       case 'cs-username': return w3cValue(e.username);
       case 's-sitename': return w3cValue(this.#siteName);

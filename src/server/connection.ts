@@ -69,8 +69,12 @@ interface OpenMessage {
   readonly head: MessageIdScanner;
 }
 
-/** 'replies': the client is not reading its replies; the command timeout still runs. */
-type Hold = 'commit' | 'drain' | 'auth' | 'replies';
+/**
+ * 'replies': the client is not reading its replies; 'log': the protocol log is behind the disk (a
+ * client flooding commands is slowed to the log's pace). The command timeout still runs for both:
+ * a stalled log disk must not hold connections for ever.
+ */
+type Hold = 'commit' | 'drain' | 'auth' | 'replies' | 'log';
 
 /** Unsent reply octets above which the socket is no longer read (Postfix and Exim block on write here). */
 const REPLY_BACKLOG = 64 * 1024;
@@ -263,6 +267,12 @@ export class Connection {
         this.#socket.once('drain', () => this.#release('replies'));
       }
     }
+    const log = this.#ctx.protocolLog;
+    if (log?.congested === true && !this.#holds.has('log')) {
+      this.#holds.add('log');
+      this.#socket.pause();
+      log.onDrain(() => this.#release('log'));
+    }
     if (close) this.#socket.end();
     else if (starttls) {
       // Clear-text bytes after STARTTLS are never obeyed (CVE-2011-0411).
@@ -285,7 +295,7 @@ export class Connection {
     const { limits } = this.#ctx.config;
     // No timeout while Barge itself is busy (committing, waiting for the disk); a client that does
     // not read its replies is not Barge being busy.
-    const busy = [...this.#holds].some((h) => h !== 'replies');
+    const busy = [...this.#holds].some((h) => h !== 'replies' && h !== 'log');
     const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
     this.#socket.setTimeout(ms);
   }
