@@ -141,7 +141,7 @@ const relayRows: Array<[string, string, number | string]> = [];
 
 // Clients that never read their replies: 20 connections each pipelining 20 MiB, at most 20 s, against
 // a fresh Barge, while a normal client sends a message. NOOP and EHLO meet the junk command limit;
-// RCPT past max_recipients (452, not an error) meets only the reply flow control and the protocol log's.
+// RCPT past max_recipients (452) meets the reply flow control, the protocol log's, then the overshoot limit.
 const floodRows: Array<[string, number, boolean, string]> = [];
 const floods = [
   ['NOOP', { line: 'NOOP\r\n' }],

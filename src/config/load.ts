@@ -100,6 +100,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
       maxErrors: f.limits?.max_errors ?? DEFAULTS.maxErrors,
       maxHops: f.limits?.max_hops ?? DEFAULTS.maxHops,
       maxJunkCommands: f.limits?.max_junk_commands ?? DEFAULTS.maxJunkCommands,
+      maxRecipientOvershoot: f.limits?.max_recipient_overshoot ?? DEFAULTS.maxRecipientOvershoot,
       etrnIntervalMs: f.limits?.etrn_interval ?? DEFAULTS.etrnIntervalMs,
       commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,

@@ -22,6 +22,8 @@ export const DEFAULTS = {
   maxHops: 50,
   /** Postfix's smtpd_junk_command_limit. */
   maxJunkCommands: 100,
+  /** Postfix's smtpd_recipient_overshoot_limit: recipients past max_recipients before each counts as an error. */
+  maxRecipientOvershoot: 1000,
   /** One ETRN-started queue run per node at most this often. */
   etrnIntervalMs: 10_000,
   /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
@@ -170,6 +172,7 @@ export const fileSchema = z.strictObject({
       max_errors: count.optional(),
       max_hops: count.optional(),
       max_junk_commands: count.optional(),
+      max_recipient_overshoot: count.optional(),
       etrn_interval: duration.optional(),
       command_timeout: duration.optional(),
       data_timeout: duration.optional(),

@@ -69,6 +69,8 @@ export interface Limits {
   readonly maxHops: number;
   /** NOOP, RSET, VRFY, ETRN, HELP, HELO and EHLO in one session (between accepted messages) before 421 4.7.0 and close. */
   readonly maxJunkCommands: number;
+  /** Recipients refused 452 past maxRecipients in one session before each further one counts as an error. */
+  readonly maxRecipientOvershoot: number;
   /** An ETRN for a node whose queue run started less than this long ago gets 458. */
   readonly etrnIntervalMs: number;
   /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */

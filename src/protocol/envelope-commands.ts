@@ -53,7 +53,13 @@ export function rcpt(c: Conversation, cmd: Command): void {
   if ('error' in path) return c.error(pathError(path), cmd.answered);
   const params = validateRcptParams(path.ok, c.o.extensions, s.tx.smtputf8);
   if ('reply' in params) return c.error(params.reply, cmd.answered);
-  if (s.rcpts.length >= c.o.maxRecipients) return c.reply(Reply.tooManyRecipients(c.o.maxRecipients), cmd.answered);
+  if (s.rcpts.length >= c.o.maxRecipients) {
+    // RFC 5321 4.5.3.1.8 asks for 452 (retry later), not counted as an error; a client that goes on
+    // far past the limit is flooding, and Postfix's overshoot limit then counts each one as an error.
+    const tooMany = Reply.tooManyRecipients(c.o.maxRecipients);
+    if (++c.overshoot > c.o.maxRecipientOvershoot) return c.countError(tooMany, cmd.answered);
+    return c.reply(tooMany, cmd.answered);
+  }
   // RFC 5321 4.5.1: <Postmaster> without a domain must be accepted from anyone.
   const bare = domainOf(path.ok.address) === '';
   const address = bare ? c.o.postmaster : path.ok.address;

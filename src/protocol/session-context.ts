@@ -68,6 +68,8 @@ export class Conversation {
   closed = false;
   errors = 0;
   junk = 0;
+  /** Recipients refused for exceeding maxRecipients in this session. */
+  overshoot = 0;
   /** The actions of the call in progress. */
   out: SessionAction[] = [];
 
@@ -91,8 +93,14 @@ export class Conversation {
 
   /** A refusal; a 5xx counts towards the error limit, which ends the session (421 4.7.0). */
   error(r: Reply, answered?: Answered): void {
+    if (r.code >= 500) return this.countError(r, answered);
     this.reply(r, answered);
-    if (r.code >= 500 && ++this.errors >= this.o.maxErrors) this.close(Replies.tooManyErrors());
+  }
+
+  /** A refusal that counts towards the error limit whatever its code. */
+  countError(r: Reply, answered?: Answered): void {
+    this.reply(r, answered);
+    if (++this.errors >= this.o.maxErrors) this.close(Replies.tooManyErrors());
   }
 
   /** Abandons any transaction, replies and closes. */

@@ -104,3 +104,15 @@ test('ETRN asks the policy; a refusal (458) starts nothing and does not count as
   assert.deepEqual(asked, ['example.test/-', 'example.test/-']);
   assert.ok(!r.closed);
 });
+
+test('recipients far past max_recipients count as errors (Postfix overshoot limit), so a RCPT flood ends', () => {
+  const rcpts = Array.from({ length: 12 }, (_, i) => `RCPT TO:<r${i}@mx.test>\r\n`).join('');
+  const r = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${rcpts}NOOP\r\n`)], { maxRecipients: 2, maxRecipientOvershoot: 3, maxErrors: 4 });
+  // 2 accepted, 3 refused 452 without counting, then 4 more 452 that count: the 4th ends the session.
+  assert.deepEqual(r.replies.slice(3), ['250 2.1.5', '250 2.1.5', ...Array(7).fill('452 4.5.3'), '421 4.7.0']);
+  assert.equal(r.closed, true);
+  // Up to the overshoot limit a 452 is an ordinary "try later" (RFC 5321 4.5.3.1.8) and nothing counts.
+  const mild = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${rcpts}NOOP\r\n`)], { maxRecipients: 2, maxErrors: 4 });
+  assert.equal(mild.closed, false);
+  assert.equal(mild.replies.at(-1), '250 2.0.0');
+});

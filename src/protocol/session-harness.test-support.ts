@@ -42,6 +42,7 @@ export function options(o: Options = {}): ServerSessionOptions {
     maxErrors: 50,
     maxHops: 50,
     maxJunkCommands: 100,
+    maxRecipientOvershoot: 1000,
     postmaster: 'postmaster@mx.test',
     etrnPolicy: () => undefined,
     normaliseBareLineEndings: false,

@@ -67,6 +67,8 @@ export interface ServerSessionOptions {
   readonly maxHops: number;
   /** NOOP, RSET, VRFY, ETRN, HELP, HELO and EHLO allowed per session (Postfix's smtpd_junk_command_limit), then 421. */
   readonly maxJunkCommands: number;
+  /** Recipients past maxRecipients (each 452) before each further one counts towards maxErrors (Postfix's overshoot limit). */
+  readonly maxRecipientOvershoot: number;
   /** Where `RCPT TO:<Postmaster>` (no domain, RFC 5321 4.5.1) goes: the primary local domain's postmaster. */
   readonly postmaster: string;
   /** ETRN (RFC 1985) for a node: undefined to start the run, or the refusal (458: not allowed, too soon). */

@@ -114,6 +114,7 @@ export class Connection {
       maxErrors: limits.maxErrors,
       maxHops: limits.maxHops,
       maxJunkCommands: limits.maxJunkCommands,
+      maxRecipientOvershoot: limits.maxRecipientOvershoot,
       postmaster: `postmaster@${ctx.config.localDomains[0] ?? ctx.config.hostname}`,
       etrnPolicy: ctx.etrnPolicy(clientIp),
       normaliseBareLineEndings: ctx.config.smuggling === 'normalise',
