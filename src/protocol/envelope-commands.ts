@@ -43,6 +43,7 @@ export function mail(c: Conversation, cmd: Command): void {
     return c.error(Reply.senderNotOwned(tx.ok.from), cmd.answered);
   }
   c.state = { kind: 'mail', esmtp: s.esmtp, tx: tx.ok, rcpts: [] };
+  c.rcptsAccepted = 0;
   c.reply(Reply.senderOk(), cmd.answered);
 }
 
@@ -53,7 +54,8 @@ export function rcpt(c: Conversation, cmd: Command): void {
   if ('error' in path) return c.error(pathError(path), cmd.answered);
   const params = validateRcptParams(path.ok, c.o.extensions, s.tx.smtputf8);
   if ('reply' in params) return c.error(params.reply, cmd.answered);
-  if (s.rcpts.length >= c.o.maxRecipients) {
+  // Repeats count: a client may not RCPT the same address forever (each is answered and logged).
+  if (c.rcptsAccepted >= c.o.maxRecipients) {
     // RFC 5321 4.5.3.1.8 asks for 452 (retry later), not counted as an error; a client that goes on
     // far past the limit is flooding, and Postfix's overshoot limit then counts each one as an error.
     const tooMany = Reply.tooManyRecipients(c.o.maxRecipients);
@@ -68,6 +70,7 @@ export function rcpt(c: Conversation, cmd: Command): void {
   const local = verdict.accept === 'local';
   // A repeated recipient is answered 250 but delivered once, as Postfix and Exim do.
   if (!s.rcpts.some((r) => sameRecipient(r, address, local))) s.rcpts.push({ address, local, ...params.ok });
+  c.rcptsAccepted++;
   c.reply(Reply.recipientOk(), cmd.answered);
 }
 

@@ -70,6 +70,8 @@ export class Conversation {
   junk = 0;
   /** Recipients refused for exceeding maxRecipients in this session. */
   overshoot = 0;
+  /** RCPT commands accepted in this transaction, repeats included (Postfix counts them too). */
+  rcptsAccepted = 0;
   /** The actions of the call in progress. */
   out: SessionAction[] = [];
 

@@ -115,4 +115,9 @@ test('recipients far past max_recipients count as errors (Postfix overshoot limi
   const mild = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${rcpts}NOOP\r\n`)], { maxRecipients: 2, maxErrors: 4 });
   assert.equal(mild.closed, false);
   assert.equal(mild.replies.at(-1), '250 2.0.0');
+  // Repeats of one address count towards the limit too, so the same RCPT line cannot flood forever.
+  const same = `RCPT TO:<r@mx.test>\r\n`.repeat(12);
+  const repeated = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${same}`)], { maxRecipients: 2, maxRecipientOvershoot: 3, maxErrors: 4 });
+  assert.equal(repeated.replies.at(-1), '421 4.7.0');
+  assert.equal(repeated.closed, true);
 });
