@@ -1,42 +1,30 @@
 /**
  * Runs Barge's server: the spool, the queue runner, the logs and one TCP listener per configured
  * listener, until stopped. `startServer` is what tests use (ports may be 0); `runServer` adds the
- * signal handling of `barge serve`.
+ * signal handling of `barge serve`. This is the composition root: outbound delivery is wired in
+ * delivery-wiring.ts, listeners and their sessions' contexts in listeners.ts; here are the shared
+ * parts (spool, logs, metrics, TLS, authenticator), queue requests, reload and stop.
  */
-import { Resolver } from 'node:dns/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { Config, ListenerConfig } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import type { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
-import { formatReply, Reply } from '../protocol/replies.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
-import { sendNotices } from '../queue/bounces.js';
-import type { DsnNotice } from '../queue/attempt.js';
-import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
-import type { NextHop } from '../client/routes.js';
-import { BdatInFlight } from '../client/in-flight.js';
-import { SessionPool } from '../client/pool.js';
-import { machineAddresses, type Listening } from '../client/loop.js';
-import { outboundAllowsBdat } from '../protocol/extensions.js';
-import { QueueRunner } from '../queue/runner.js';
+import type { Listening } from '../client/loop.js';
+import type { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
-import { Connection, type ConnectionContext } from './connection.js';
-import { EtrnPolicy, inRelayNetworks, plainIp, recipientChecker, relayBlockList } from './policy.js';
-import { screenedCommit } from '../mailauth/inbound.js';
-import { cachingResolver } from '../mailauth/dns-cache.js';
-import { MtaSts } from '../client/tls-policy.js';
-import { tlsRequiredNo } from '../client/tls-required.js';
+import { EtrnPolicy, relayBlockList } from './policy.js';
 import { TlsCredentials } from './tls.js';
-import { QuirkStore, quirksPath } from '../client/quirks.js';
+import type { QuirkStore } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
-import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
-import { BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
+import { BargeMetrics } from '../admin/metrics.js';
 import { applyRequest, queueCounts } from '../cli/queue.js';
 import { serveRequests, type ControlRequest } from '../queue/control.js';
 import { startAdmin, type RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
+import { wireDelivery } from './delivery-wiring.js';
+import { Listeners } from './listeners.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -94,164 +82,21 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let current = config;
   const nextId = makeIdSource(now);
   const logs: W3cLog[] = [];
-  const outboundLog = (): W3cLog | undefined => logs[0];
-  const d = config.delivery;
-  const dns = new Resolver({ timeout: 5000, tries: 2 });
-  if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
-  const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
-  const lookup = cachingResolver({ servers: d.dnsServers });
-  const mtaSts = config.mtaSts ? new MtaSts({ lookup, ...deps.mtaSts }) : undefined;
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
-  const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
-  const delivery: DeliveryContext = {
-    heloName: config.hostname,
-    get routing() {
-      const live = current.delivery;
-      return { routes: live.routes, smartHost: live.smartHost, port: live.remotePort };
-    },
-    dns,
-    transfer: (domain) => {
-      const d = current.delivery;
-      const sw = d.routeSwitches.get(domain) ?? d;
-      // The smart host's credentials apply to mail it carries: domains without a route of their own.
-      const auth = sw.auth ?? (d.routes.has(domain) ? undefined : d.smartHostAuth);
-      return {
-        allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime,
-        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth, authTls: sw.authTls },
-      };
-    },
-    quirks,
-    // RFC 8461 applies to MX deliveries; a configured route or smart host has its own TLS setting.
-    // MTA-STS governs MX delivery only: a route or smart host is the administrator's own choice.
-    ...(mtaSts === undefined ? {} : {
-      tlsPolicy: (domain: string, hops: readonly NextHop[]) =>
-        d.routes.has(domain) || d.smartHost !== undefined ? Promise.resolve({ kind: 'none' as const }) : mtaSts.requirement(domain, hops),
-    }),
-    myself: { hostname: config.hostname, listening: () => listening, localAddresses: machineAddresses },
-    quirkTtlMs: d.quirkTtlMs,
-    slowChunkMs: d.slowChunkMs,
-    bdatCheckTimeoutMs: d.bdatCheckTimeoutMs,
-    bdatInFlight: new BdatInFlight(),
-    clock: () => now().getTime(),
-    learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
-    connectTimeoutMs: d.connectTimeoutMs,
-    replyTimeoutMs: d.replyTimeoutMs,
-    pool,
-    // The classic service logged outbound sessions in the same file, marked by cs-username.
-    log: (hop, direction, text) => {
-      const [verb = '', ...rest] = text.split(' ');
-      outboundLog()?.write({
-        time: now(), clientIp: hop.host, serverPort: hop.port, status: 0,
-        username: direction === 'command' ? 'OutboundConnectionCommand' : 'OutboundConnectionResponse',
-        method: direction === 'command' ? verb : '-',
-        query: direction === 'command' ? rest.join(' ') : text,
-      });
-    },
-  };
-  const dkimKeys = await loadDkimKeys(config);
-  let runner: QueueRunner | undefined;
-  const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
-    await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
-  };
-  runner = new QueueRunner({
-    spool, mailRoot: paths.mail, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
-    retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
-    deliverRemote: async (domain, message) => {
-      const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));
-      return deliverToDomain(domain, optional ? { ...message, tlsOptional: true } : message, delivery);
-    },
-    ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
-    maxHops: config.limits.maxHops,
+  const { pool, quirks, lookup, runner } = await wireDelivery({
+    config, current: () => current, now, track, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
+    outboundLog: () => logs[0],
   });
   let relay = relayBlockList(config.relayNetworks);
   const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
-  const connections = new Set<Connection>();
-  const perIp = new Map<string, number>();
-  const servers: Server[] = [];
-  const addresses: Array<{ name: string; host: string; port: number }> = [];
-
-  // Each listener's sessions start from the context in this map; a reload replaces the entry.
-  const contexts = new Map<string, ConnectionContext>();
-  const protocolLogs = new Map<string, W3cLog>();
-  const contextFor = (cfg: Config, listener: ListenerConfig): ConnectionContext => ({
-    config: cfg, listener, spool, nextId, protocolLog: protocolLogs.get(listener.name), track, now,
-    checkRecipient: (ip) => recipientChecker(cfg, relay, ip),
-    tls,
-    authenticate: async (ip, user, password) => {
-      const outcome = await authenticator.check(ip, user, password);
-      if ('refuse' in outcome) metrics.authFailure(listener.name);
-      return outcome;
-    },
-    mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
-    queued: (id, envelope) => (cfg.queue.hold ? undefined : runner.wake(id, envelope)),
-    etrn: (domain) => void runner.scan(domain),
-    screen: screenedCommit({
-      hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, resolver: lookup, spool, track,
-      trusted: (ip) => inRelayNetworks(relay, ip),
-    }),
-    etrnPolicy: (ip) => etrnPolicy.forClient(ip),
+  const listeners = new Listeners({
+    config, current: () => current, relay: () => relay, now, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    logDir: paths.log, onLogError, logs, listening,
   });
-
-  const listen = async (listener: ListenerConfig): Promise<void> => {
-    const protocolLog = config.log.w3c.enabled
-      ? new ObservedW3cLog(
-          { dir: join(paths.log, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
-            computerName: config.hostname, software: 'Barge 0.1.0', now, onError: onLogError },
-          (e) => metrics.command(listener.name, e),
-        )
-      : undefined;
-    if (protocolLog !== undefined) {
-      logs.push(protocolLog);
-      protocolLogs.set(listener.name, protocolLog);
-    }
-    contexts.set(listener.name, contextFor(config, listener));
-    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
-      const ip = plainIp(socket.remoteAddress ?? '');
-      const count = perIp.get(ip) ?? 0;
-      const ctx = contexts.get(listener.name) ?? contextFor(current, listener);
-      const { limits } = current;
-      if (connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerIp) {
-        // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
-        socket.on('error', () => socket.destroy());
-        socket.end(formatReply(Reply.tooManyConnections(), listener.extensions.has('ENHANCEDSTATUSCODES')));
-        protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
-        return;
-      }
-      perIp.set(ip, count + 1);
-      const connection = new Connection(socket, ip, ctx);
-      const opened = performance.now();
-      connections.add(connection);
-      void connection.closed.then(() => {
-        metrics.session((performance.now() - opened) / 1000);
-        connections.delete(connection);
-        const left = (perIp.get(ip) ?? 1) - 1;
-        if (left === 0) perIp.delete(ip);
-        else perIp.set(ip, left);
-      });
-    });
-    servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: listener.host, port: listener.port, backlog: 511 }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const bound = server.address();
-    const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
-    addresses.push({ name: listener.name, host: listener.host, port });
-    listening.push({ address: typeof bound === 'object' && bound !== null ? bound.address : listener.host, port });
-  };
-
-  try {
-    for (const listener of config.listeners) await listen(listener);
-  } catch (e) {
-    for (const s of servers) s.close();
-    throw e;
-  }
+  await listeners.listenAll();
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
@@ -270,7 +115,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   };
   metrics.attach({
     queueByState: counts,
-    openConnections: () => connections.size,
+    openConnections: () => listeners.openConnections,
     oldestMessageAgeSeconds: async () => {
       // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
       const first = (await spool.list()).sort()[0];
@@ -279,30 +124,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
 
   const reload = (next: Config): string[] => {
-    const notes: string[] = [];
     current = next;
     relay = relayBlockList(next.relayNetworks);
-    for (const listener of next.listeners) {
-      const bound = addresses.find((a) => a.name === listener.name);
-      const old = config.listeners.find((l) => l.name === listener.name);
-      if (bound === undefined || old === undefined) {
-        notes.push(`listener ${listener.name} is new: it starts at the next restart`);
-        continue;
-      }
-      if (listener.host !== old.host || listener.port !== old.port) notes.push(`listener ${listener.name} keeps ${bound.host}:${bound.port} until a restart`);
-      contexts.set(listener.name, contextFor(next, { ...listener, host: old.host, port: old.port }));
-    }
-    return notes;
+    return listeners.reload(next);
   };
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    for (const s of servers) s.close();
-    for (const c of connections) c.shutdown();
-    const ended = Promise.all([...connections].map((c) => c.closed));
-    // Clients that do not read their 421 must not hold shutdown forever.
-    const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
-    await Promise.race([ended, grace]);
+    listeners.close();
+    await listeners.endSessions();
     control.close();
     await runner.stop();
     await spool.close();
@@ -310,11 +140,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     await Promise.all([...logs.map((l) => l.close()), tracking?.close()]);
   };
   return {
-    addresses,
+    addresses: listeners.addresses,
     runner,
     spool,
     tls,
-    replyBacklog: () => Math.max(0, ...[...connections].map((c) => c.unsentReplyBytes)),
+    replyBacklog: () => listeners.replyBacklog(),
     metrics,
     quirks,
     queueCounts: counts,

@@ -1,0 +1,189 @@
+/**
+ * The server's listeners: one TCP server per configured listener, each with its protocol log and
+ * the ConnectionContext its new sessions start from (inbound mail checks, relay networks, ETRN
+ * policy, authentication). Enforces the connection limits before a session starts, tracks open
+ * connections for metrics and shutdown, and swaps contexts on reload (addresses need a restart).
+ */
+import { type BlockList, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Config, ListenerConfig } from '../config/types.js';
+import type { W3cLog } from '../log/w3c.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import { formatReply, Reply } from '../protocol/replies.js';
+import type { Spool } from '../queue/spool.js';
+import type { Listening } from '../client/loop.js';
+import type { QueueRunner } from '../queue/runner.js';
+import type { IdSource } from '../queue/ids.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import { type EtrnPolicy, inRelayNetworks, plainIp, recipientChecker } from './policy.js';
+import { screenedCommit } from '../mailauth/inbound.js';
+import type { MailAuthResolver } from '../mailauth/dns-cache.js';
+import type { TlsCredentials } from './tls.js';
+import type { Authenticator } from './authenticator.js';
+import { type BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
+
+export interface ListenersDeps {
+  /** The configuration at start: listener addresses and log settings come from it. */
+  readonly config: Config;
+  /** The live configuration (reload replaces it): connection limits are read per connection. */
+  readonly current: () => Config;
+  /** The live relay networks (reload replaces them). */
+  readonly relay: () => BlockList;
+  readonly now: () => Date;
+  readonly track: (event: TrackingEvent) => void;
+  readonly spool: Spool;
+  readonly nextId: IdSource;
+  readonly runner: QueueRunner;
+  readonly metrics: BargeMetrics;
+  readonly tls: TlsCredentials | undefined;
+  readonly authenticator: Authenticator;
+  readonly etrnPolicy: EtrnPolicy;
+  readonly lookup: MailAuthResolver;
+  readonly logDir: string;
+  readonly onLogError: (e: Error) => void;
+  /** Protocol logs, in listener order; the caller flushes and closes them. */
+  readonly logs: W3cLog[];
+  /** Filled in as listeners bind, so delivery never targets Barge itself. */
+  readonly listening: Listening[];
+}
+
+export class Listeners {
+  /** Bound addresses, in listener order (useful when a port was 0). */
+  readonly addresses: Array<{ name: string; host: string; port: number }> = [];
+  readonly #deps: ListenersDeps;
+  readonly #connections = new Set<Connection>();
+  readonly #perIp = new Map<string, number>();
+  readonly #servers: Server[] = [];
+  // Each listener's sessions start from the context in this map; a reload replaces the entry.
+  readonly #contexts = new Map<string, ConnectionContext>();
+  readonly #protocolLogs = new Map<string, W3cLog>();
+
+  constructor(deps: ListenersDeps) {
+    this.#deps = deps;
+  }
+
+  get openConnections(): number {
+    return this.#connections.size;
+  }
+
+  /** The most reply octets any open connection has waiting for its client. */
+  replyBacklog(): number {
+    return Math.max(0, ...[...this.#connections].map((c) => c.unsentReplyBytes));
+  }
+
+  /** Binds every configured listener in order; on a failure closes those already bound and throws. */
+  async listenAll(): Promise<void> {
+    try {
+      for (const listener of this.#deps.config.listeners) await this.#listen(listener);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** New sessions use `next`; listeners that are new or moved are noted as needing a restart. */
+  reload(next: Config): string[] {
+    const notes: string[] = [];
+    for (const listener of next.listeners) {
+      const bound = this.addresses.find((a) => a.name === listener.name);
+      const old = this.#deps.config.listeners.find((l) => l.name === listener.name);
+      if (bound === undefined || old === undefined) {
+        notes.push(`listener ${listener.name} is new: it starts at the next restart`);
+        continue;
+      }
+      if (listener.host !== old.host || listener.port !== old.port) notes.push(`listener ${listener.name} keeps ${bound.host}:${bound.port} until a restart`);
+      this.#contexts.set(listener.name, this.#contextFor(next, { ...listener, host: old.host, port: old.port }));
+    }
+    return notes;
+  }
+
+  /** Stops accepting new connections. */
+  close(): void {
+    for (const s of this.#servers) s.close();
+  }
+
+  /** Ends every session (421 4.3.2) and waits for them, at most a grace period. */
+  async endSessions(): Promise<void> {
+    for (const c of this.#connections) c.shutdown();
+    const ended = Promise.all([...this.#connections].map((c) => c.closed));
+    // Clients that do not read their 421 must not hold shutdown forever.
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    await Promise.race([ended, grace]);
+  }
+
+  #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
+    const { spool, nextId, track, now, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy } = this.#deps;
+    return {
+      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now,
+      checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
+      tls,
+      authenticate: async (ip, user, password) => {
+        const outcome = await authenticator.check(ip, user, password);
+        if ('refuse' in outcome) metrics.authFailure(listener.name);
+        return outcome;
+      },
+      mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
+      queued: (id, envelope) => (cfg.queue.hold ? undefined : runner.wake(id, envelope)),
+      etrn: (domain) => void runner.scan(domain),
+      screen: screenedCommit({
+        hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, resolver: lookup, spool, track,
+        trusted: (ip) => inRelayNetworks(relay(), ip),
+      }),
+      etrnPolicy: (ip) => etrnPolicy.forClient(ip),
+    };
+  }
+
+  async #listen(listener: ListenerConfig): Promise<void> {
+    const { config, current, now, metrics } = this.#deps;
+    const protocolLog = config.log.w3c.enabled
+      ? new ObservedW3cLog(
+          { dir: join(this.#deps.logDir, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
+            computerName: config.hostname, software: 'Barge 0.1.0', now, onError: this.#deps.onLogError },
+          (e) => metrics.command(listener.name, e),
+        )
+      : undefined;
+    if (protocolLog !== undefined) {
+      this.#deps.logs.push(protocolLog);
+      this.#protocolLogs.set(listener.name, protocolLog);
+    }
+    this.#contexts.set(listener.name, this.#contextFor(config, listener));
+    const connections = this.#connections;
+    const perIp = this.#perIp;
+    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+      const ip = plainIp(socket.remoteAddress ?? '');
+      const count = perIp.get(ip) ?? 0;
+      const ctx = this.#contexts.get(listener.name) ?? this.#contextFor(current(), listener);
+      const { limits } = current();
+      if (connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerIp) {
+        // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
+        socket.on('error', () => socket.destroy());
+        socket.end(formatReply(Reply.tooManyConnections(), listener.extensions.has('ENHANCEDSTATUSCODES')));
+        protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
+        return;
+      }
+      perIp.set(ip, count + 1);
+      const connection = new Connection(socket, ip, ctx);
+      const opened = performance.now();
+      connections.add(connection);
+      void connection.closed.then(() => {
+        metrics.session((performance.now() - opened) / 1000);
+        connections.delete(connection);
+        const left = (perIp.get(ip) ?? 1) - 1;
+        if (left === 0) perIp.delete(ip);
+        else perIp.set(ip, left);
+      });
+    });
+    this.#servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: listener.host, port: listener.port, backlog: 511 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const bound = server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
+    this.addresses.push({ name: listener.name, host: listener.host, port });
+    this.#deps.listening.push({ address: typeof bound === 'object' && bound !== null ? bound.address : listener.host, port });
+  }
+}
