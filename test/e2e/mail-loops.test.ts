@@ -71,7 +71,7 @@ test('MX: Barge as the best MX is a loop; as a backup MX only better MXs are tri
     '--mx-host=best.test,mx.self.test,10', '--mx-host=best.test,mx.other.test,20',
     '--host-record=mx.other.test,127.0.0.2',
   ]);
-  const barge = await startBarge(`[dns]\nservers = ["${dns.server}"]\n[delivery]\nport = ${port}\nconnect_timeout = "2s"`, { listen: [`127.0.0.1:${port}`] });
+  const barge = await startBarge(`[dns]\nservers = ["${dns.server}"]\n[delivery]\nport = ${port}`, { listen: [`127.0.0.1:${port}`] });
   try {
     await submit(barge, 'alice@localhost', ['bob@self.test', 'carol@backup.test', 'dave@best.test']);
     // One report for both failed recipients (they failed in the same attempt).

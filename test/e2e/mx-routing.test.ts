@@ -27,7 +27,7 @@ test('MX by preference, next MX when the first is down, A fallback, null MX and 
     '--host-record=amx.test,127.0.0.1',
     '--mx-host=nullmx.test,.,0',
   ]);
-  const barge = await startBarge(`[dns]\nservers = ["${dns.server}"]\n[delivery]\nport = ${peer.port}\nconnect_timeout = "2s"`);
+  const barge = await startBarge(`[dns]\nservers = ["${dns.server}"]\n[delivery]\nport = ${peer.port}`);
   try {
     await submit(barge, 'bob@multi.test');
     await submit(barge, 'carol@amx.test');
