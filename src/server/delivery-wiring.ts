@@ -4,11 +4,10 @@
  * and the QueueRunner that drives it (DSN notices, DKIM signing, hop limit). Builds objects only:
  * the caller starts the runner, and closes the runner and the pool on stop.
  */
+import type { ServerBasics } from './server-basics.js';
 import { Resolver } from 'node:dns/promises';
-import type { Config } from '../config/types.js';
 import type { W3cLog } from '../log/w3c.js';
-import type { TrackingEvent } from '../log/tracking.js';
-import type { Spool, SpoolEnvelope } from '../queue/spool.js';
+import type { SpoolEnvelope } from '../queue/spool.js';
 import { sendNotices } from '../queue/bounces.js';
 import type { DsnNotice } from '../queue/attempt.js';
 import { deliverToDomain, type DeliveryContext } from '../client/deliver.js';
@@ -18,7 +17,6 @@ import { SessionPool } from '../client/pool.js';
 import { machineAddresses, type Listening } from '../client/loop.js';
 import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
-import type { IdSource } from '../queue/ids.js';
 import { cachingResolver, type MailAuthResolver } from '../mailauth/dns-cache.js';
 import { MtaSts } from '../client/tls-policy.js';
 import { tlsRequiredNo } from '../client/tls-required.js';
@@ -26,15 +24,8 @@ import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
 import type { ServerDeps } from './run.js';
 
-export interface DeliveryWiringDeps {
-  /** The configuration at start: the DNS servers, MTA-STS, DKIM keys and retry schedule come from it. */
-  readonly config: Config;
-  /** The live configuration (reload replaces it): routes and per-domain switches are read per delivery. */
-  readonly current: () => Config;
-  readonly now: () => Date;
-  readonly track: (event: TrackingEvent) => void;
-  readonly spool: Spool;
-  readonly nextId: IdSource;
+/** `config` gives the DNS servers, MTA-STS, DKIM keys and retry schedule; `current()` the routes and per-domain switches. */
+export interface DeliveryWiringDeps extends ServerBasics {
   readonly mailRoot: string;
   readonly mtaSts: ServerDeps['mtaSts'];
   /** Bound listeners, filled in as they bind, so delivery never targets Barge itself. */

@@ -4,16 +4,14 @@
  * policy, authentication). Enforces the connection limits before a session starts, tracks open
  * connections for metrics and shutdown, and swaps contexts on reload (addresses need a restart).
  */
+import type { ServerBasics } from './server-basics.js';
 import { type BlockList, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { W3cLog } from '../log/w3c.js';
-import type { TrackingEvent } from '../log/tracking.js';
 import { formatReply, Reply } from '../protocol/replies.js';
-import type { Spool } from '../queue/spool.js';
 import type { Listening } from '../client/loop.js';
 import type { QueueRunner } from '../queue/runner.js';
-import type { IdSource } from '../queue/ids.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { type EtrnPolicy, inRelayNetworks, plainIp, recipientChecker } from './policy.js';
 import { screenedCommit } from '../mailauth/inbound.js';
@@ -22,17 +20,10 @@ import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
 import { type BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
 
-export interface ListenersDeps {
-  /** The configuration at start: listener addresses and log settings come from it. */
-  readonly config: Config;
-  /** The live configuration (reload replaces it): connection limits are read per connection. */
-  readonly current: () => Config;
+/** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */
+export interface ListenersDeps extends ServerBasics {
   /** The live relay networks (reload replaces them). */
   readonly relay: () => BlockList;
-  readonly now: () => Date;
-  readonly track: (event: TrackingEvent) => void;
-  readonly spool: Spool;
-  readonly nextId: IdSource;
   readonly runner: QueueRunner;
   readonly metrics: BargeMetrics;
   readonly tls: TlsCredentials | undefined;

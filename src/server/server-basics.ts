@@ -1,0 +1,16 @@
+/** What every part of the running server is built from: the configuration (at start and live), time, tracking, the spool. */
+import type { Config } from '../config/types.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import type { IdSource } from '../queue/ids.js';
+import type { Spool } from '../queue/spool.js';
+
+export interface ServerBasics {
+  /** The configuration at start: what only a restart changes comes from it. */
+  readonly config: Config;
+  /** The live configuration (reload replaces it). */
+  readonly current: () => Config;
+  readonly now: () => Date;
+  readonly track: (event: TrackingEvent) => void;
+  readonly spool: Spool;
+  readonly nextId: IdSource;
+}
