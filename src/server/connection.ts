@@ -6,67 +6,38 @@
  * (the socket is paused while the file is behind and while a message is being made durable), logs,
  * timeouts (RFC 5321 4.5.3.2).
  *
- * A message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
+ * The message itself (spool writer, commit, tracking) is an InboundMessage.
  *
  * TLS: after the session's `starttls` action the 220 goes out in clear text, then the same socket is
  * wrapped in a server TLSSocket and the session is told once the handshake is done. On an implicit
  * TLS listener the handshake comes first and the greeting follows it (RFC 8314 3.3).
  */
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
-import type { Config, ListenerConfig } from '../config/types.js';
 import type { W3cLog } from '../log/w3c.js';
-import type { TrackingEvent } from '../log/tracking.js';
 import { ServerSession, type SessionAction, type TransferMethod } from '../protocol/server-session.js';
 import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
-import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
-import type { IdSource } from '../queue/ids.js';
-import { receivedHeader, receivedProtocol } from '../queue/received.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
 import type { TlsCredentials } from './tls.js';
 import type { AuthOutcome } from './authenticator.js';
-import { MessageIdScanner } from '../protocol/message-id.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
+import { serverTls } from './server-tls.js';
+import { sessionOptions } from './session-options.js';
+import { type CommitOutcome, InboundMessage, type MessageContext, type SessionFacts } from './inbound-message.js';
 
 /** What a connection needs from the running server. */
-export interface ConnectionContext {
-  readonly config: Config;
-  readonly listener: ListenerConfig;
-  readonly spool: Spool;
-  readonly nextId: IdSource;
+export interface ConnectionContext extends MessageContext {
   readonly protocolLog: W3cLog | undefined;
-  readonly track: (event: TrackingEvent) => void;
   readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;
   /** Undefined when no listener uses TLS. */
   readonly tls: TlsCredentials | undefined;
   readonly authenticate: (clientIp: string, user: string, password: string) => Promise<AuthOutcome>;
   readonly mayUseSender: (user: string, address: string) => boolean;
-  /** A message was committed: the queue runner should take it. */
-  readonly queued: (id: string, envelope: SpoolEnvelope) => void;
   /** ETRN (RFC 1985): run the queue for a domain. */
   readonly etrn: (domain: string) => void;
   /** Whether this client may ETRN for a node now (policy and rate), else the 458 refusal. */
   readonly etrnPolicy: (clientIp: string) => (node: string, user: string | undefined) => Reply | undefined;
-  readonly now: () => Date;
-  /** Commits a message after the inbound checks (SPF, DKIM, DMARC); absent: a plain spool commit. */
-  readonly screen?: (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: ScreenFacts) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
-}
-
-export interface ScreenFacts {
-  readonly clientIp: string;
-  readonly helo: string;
-  readonly from: string;
-  readonly authenticated: boolean;
-}
-
-interface OpenMessage {
-  readonly writer: SpoolWriter;
-  readonly transaction: Transaction;
-  readonly method: TransferMethod;
-  /** Reads the Message-ID for the tracking log as the body passes. */
-  readonly head: MessageIdScanner;
 }
 
 /**
@@ -87,7 +58,7 @@ export class Connection {
   readonly #ctx: ConnectionContext;
   readonly #session: ServerSession;
   readonly #clientIp: string;
-  #message: OpenMessage | undefined;
+  #message: InboundMessage | undefined;
   #out: string[] = [];
   /** Bytes read from the socket and not yet given to the session (held back while the connection is held). */
   #unread: Buffer[] = [];
@@ -102,30 +73,8 @@ export class Connection {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#clientIp = clientIp;
-    const { limits } = ctx.config;
-    const { listener } = ctx;
-    const tls = ctx.tls === undefined ? 'off' : listener.tls;
-    this.#session = new ServerSession({
-      hostname: ctx.config.hostname,
-      clientIp,
-      extensions: ctx.listener.extensions,
-      maxMessageSize: limits.maxMessageSize,
-      maxRecipients: limits.maxRecipients,
-      maxErrors: limits.maxErrors,
-      maxHops: limits.maxHops,
-      maxJunkCommands: limits.maxJunkCommands,
-      maxRecipientOvershoot: limits.maxRecipientOvershoot,
-      postmaster: `postmaster@${ctx.config.localDomains[0] ?? ctx.config.hostname}`,
-      etrnPolicy: ctx.etrnPolicy(clientIp),
-      normaliseBareLineEndings: ctx.config.smuggling === 'normalise',
-      vrfy: ctx.listener.vrfy,
-      expn: ctx.listener.expn,
-      checkRecipient: ctx.checkRecipient(clientIp),
-      tls,
-      auth: listener.auth,
-      authCleartext: listener.authCleartext,
-      ...(listener.senderLogin ? { checkSender: ctx.mayUseSender } : {}),
-    });
+    const tls = ctx.tls === undefined ? 'off' : ctx.listener.tls;
+    this.#session = new ServerSession(sessionOptions(ctx, clientIp, tls));
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => socket.destroy());
@@ -171,31 +120,11 @@ export class Connection {
     this.#endIfIdle();
   }
 
-  /**
-   * Wraps the socket in TLS. The plain socket's readers are removed first, so nothing it received
-   * after STARTTLS is ever handed to the session (the session dropped the rest of that read too).
-   */
+  /** Wraps the socket in TLS; the session goes on once the handshake is done. */
   #startTls(secured: () => void): void {
-    const plain = this.#socket;
     const credentials = this.#ctx.tls;
-    if (credentials === undefined) return void plain.destroy();
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('end');
-    plain.removeAllListeners('timeout');
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: credentials.context });
-    this.#socket = secure;
-    // Not paused: a paused TLSSocket would not read the handshake either.
-    secure.setTimeout(this.#ctx.config.limits.commandTimeoutMs);
-    secure.on('timeout', () => secure.destroy());
-    secure.on('error', () => secure.destroy());
-    // The plain socket's 'close' ends the connection; make sure it follows the TLS socket's.
-    secure.once('close', () => plain.destroy());
-    // A client that leaves during the handshake: nothing to answer, so no half-open wait.
-    const leftEarly = (): void => void secure.destroy();
-    secure.once('end', leftEarly);
-    secure.once('secure', () => {
-      secure.removeAllListeners('timeout');
-      secure.off('end', leftEarly);
+    if (credentials === undefined) return void this.#socket.destroy();
+    this.#socket = serverTls(this.#socket, credentials.context, this.#ctx.config.limits.commandTimeoutMs, (secure) => {
       this.#attach(secure);
       secured();
     });
@@ -301,34 +230,21 @@ export class Connection {
     this.#socket.setTimeout(ms);
   }
 
+  #facts(): SessionFacts {
+    const s = this.#session;
+    return { clientIp: this.#clientIp, helo: s.helo, esmtp: s.esmtp, tls: s.tls, user: s.user };
+  }
+
   #begin(transaction: Transaction, method: TransferMethod): void {
-    const id = this.#ctx.nextId();
-    const writer = this.#ctx.spool.begin(id);
-    this.#message = { writer, transaction, method, head: new MessageIdScanner() };
-    const protocol = receivedProtocol(this.#session.esmtp, transaction.smtputf8, this.#session.tls, this.#session.user !== undefined);
-    writer.write(
-      receivedHeader({
-        helo: this.#session.helo,
-        clientIp: this.#clientIp,
-        hostname: this.#ctx.config.hostname,
-        protocol,
-        method,
-        id,
-        rcpts: transaction.rcpts.map((r) => r.address),
-        date: this.#ctx.now(),
-      }),
-    );
+    this.#message = new InboundMessage(this.#ctx, transaction, method, this.#facts());
   }
 
   #writeBody(bytes: Buffer): void {
     const message = this.#message;
     if (message === undefined) return;
-    message.head.push(bytes);
-    // The session hands out views of the socket's buffer; the write stream may hold them, which is fine
-    // because the socket allocates a fresh buffer per read.
-    if (!message.writer.write(bytes) && !this.#holds.has('drain')) {
+    if (!message.write(bytes) && !this.#holds.has('drain')) {
       this.#hold('drain');
-      message.writer.onDrain(() => this.#release('drain'));
+      message.onDrain(() => this.#release('drain'));
     }
   }
 
@@ -337,46 +253,10 @@ export class Connection {
     this.#message = undefined;
     if (message === undefined) return;
     this.#hold('commit');
-    const { transaction: tx, method, writer } = message;
-    const messageId = message.head.messageId();
-    const envelope = {
-      id: writer.id,
-      receivedAt: this.#ctx.now().toISOString(),
-      listener: this.#ctx.listener.name,
-      clientIp: this.#clientIp,
-      helo: this.#session.helo,
-      protocol: receivedProtocol(this.#session.esmtp, tx.smtputf8, this.#session.tls, this.#session.user !== undefined),
-      method,
-      chunks,
-      size,
-      transaction: tx,
-    };
-    const facts = { clientIp: this.#clientIp, helo: this.#session.helo, from: tx.from, authenticated: this.#session.user !== undefined };
-    (this.#ctx.screen?.(writer, envelope, facts) ?? this.#ctx.spool.commit(writer, envelope)).then(
-      (committed) => {
-        if ('refuse' in committed) {
-          this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp: this.#clientIp, from: tx.from, reason: committed.refuse.lines.join(' '), method });
-          void writer.discard();
-          this.#afterCommit({ refuse: committed.refuse });
-          return;
-        }
-        this.#ctx.track({
-          event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp: this.#clientIp, helo: this.#session.helo,
-          from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,
-          ...(tx.envid === undefined ? {} : { envid: tx.envid }),
-          ...(messageId === undefined ? {} : { messageId }),
-        });
-        this.#ctx.queued(writer.id, committed);
-        this.#afterCommit({ id: writer.id });
-      },
-      (e: unknown) => {
-        this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp: this.#clientIp, from: tx.from, reason: `spool write failed: ${String(e)}`, method });
-        this.#afterCommit({ refuse: Reply.storageFailed() });
-      },
-    );
+    void message.commit(chunks, size, this.#facts()).then((outcome) => this.#afterCommit(outcome));
   }
 
-  #afterCommit(outcome: { id: string } | { refuse: Reply }): void {
+  #afterCommit(outcome: CommitOutcome): void {
     this.#holds.delete('commit');
     this.#perform(this.#session.committed(outcome));
     if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
@@ -395,9 +275,7 @@ export class Connection {
     const message = this.#message;
     if (message === undefined) return;
     this.#message = undefined;
-    const { transaction: tx, method } = message;
-    this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp: this.#clientIp, from: tx.from, reason, method });
-    void message.writer.discard();
+    message.drop(this.#clientIp, reason);
     this.#release('drain');
   }
 

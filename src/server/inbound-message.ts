@@ -1,0 +1,143 @@
+/**
+ * One message being received on a connection, from the session's `begin` to its commit or discard:
+ * the Received: field, the body bytes into the spool writer (with the writer's back-pressure), the
+ * Message-ID for the tracking log, and the commit through the inbound checks when they apply. A
+ * message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
+ */
+import type { Config, ListenerConfig } from '../config/types.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import type { Transaction } from '../protocol/envelope.js';
+import { MessageIdScanner } from '../protocol/message-id.js';
+import { Reply } from '../protocol/replies.js';
+import type { TransferMethod } from '../protocol/server-session.js';
+import type { IdSource } from '../queue/ids.js';
+import { receivedHeader, receivedProtocol } from '../queue/received.js';
+import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
+
+export interface ScreenFacts {
+  readonly clientIp: string;
+  readonly helo: string;
+  readonly from: string;
+  readonly authenticated: boolean;
+}
+
+/** What a message needs from the running server. */
+export interface MessageContext {
+  readonly config: Config;
+  readonly listener: ListenerConfig;
+  readonly spool: Spool;
+  readonly nextId: IdSource;
+  readonly track: (event: TrackingEvent) => void;
+  /** A message was committed: the queue runner should take it. */
+  readonly queued: (id: string, envelope: SpoolEnvelope) => void;
+  readonly now: () => Date;
+  /** Commits a message after the inbound checks (SPF, DKIM, DMARC); absent: a plain spool commit. */
+  readonly screen?: (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: ScreenFacts) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
+}
+
+/** What the session knows about the client when the message starts and ends. */
+export interface SessionFacts {
+  readonly clientIp: string;
+  readonly helo: string;
+  readonly esmtp: boolean;
+  readonly tls: boolean;
+  readonly user: string | undefined;
+}
+
+export type CommitOutcome = { readonly id: string } | { readonly refuse: Reply };
+
+export class InboundMessage {
+  readonly #ctx: MessageContext;
+  readonly #writer: SpoolWriter;
+  readonly #transaction: Transaction;
+  readonly #method: TransferMethod;
+  /** Reads the Message-ID for the tracking log as the body passes. */
+  readonly #head = new MessageIdScanner();
+
+  constructor(ctx: MessageContext, transaction: Transaction, method: TransferMethod, session: SessionFacts) {
+    this.#ctx = ctx;
+    this.#transaction = transaction;
+    this.#method = method;
+    const id = ctx.nextId();
+    this.#writer = ctx.spool.begin(id);
+    this.#writer.write(
+      receivedHeader({
+        helo: session.helo,
+        clientIp: session.clientIp,
+        hostname: ctx.config.hostname,
+        protocol: protocolOf(session, transaction),
+        method,
+        id,
+        rcpts: transaction.rcpts.map((r) => r.address),
+        date: ctx.now(),
+      }),
+    );
+  }
+
+  /** Queues body bytes; false asks the caller to wait for onDrain(). */
+  write(bytes: Buffer): boolean {
+    this.#head.push(bytes);
+    // The session hands out views of the socket's buffer; the writer may hold them, which is fine
+    // because the socket allocates a fresh buffer per read.
+    return this.#writer.write(bytes);
+  }
+
+  onDrain(callback: () => void): void {
+    this.#writer.onDrain(callback);
+  }
+
+  /** Makes the message durable (after the inbound checks, when they apply) and tracks the outcome. */
+  async commit(chunks: number, size: number, session: SessionFacts): Promise<CommitOutcome> {
+    const { clientIp, helo } = session;
+    const tx = this.#transaction;
+    const method = this.#method;
+    const writer = this.#writer;
+    const envelope = {
+      id: writer.id,
+      receivedAt: this.#ctx.now().toISOString(),
+      listener: this.#ctx.listener.name,
+      clientIp,
+      helo,
+      protocol: protocolOf(session, tx),
+      method,
+      chunks,
+      size,
+      transaction: tx,
+    };
+    const facts = { clientIp, helo, from: tx.from, authenticated: session.user !== undefined };
+    try {
+      const committed = await (this.#ctx.screen?.(writer, envelope, facts) ?? this.#ctx.spool.commit(writer, envelope));
+      if ('refuse' in committed) {
+        this.#rejected(clientIp, committed.refuse.lines.join(' '));
+        void writer.discard();
+        return { refuse: committed.refuse };
+      }
+      const messageId = this.#head.messageId();
+      this.#ctx.track({
+        event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp, helo,
+        from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,
+        ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+        ...(messageId === undefined ? {} : { messageId }),
+      });
+      this.#ctx.queued(writer.id, committed);
+      return { id: writer.id };
+    } catch (e) {
+      this.#rejected(clientIp, `spool write failed: ${String(e)}`);
+      return { refuse: Reply.storageFailed() };
+    }
+  }
+
+  /** The message is abandoned (refused, too big, or the client left): nothing of it stays. */
+  drop(clientIp: string, reason: string): void {
+    this.#rejected(clientIp, reason);
+    void this.#writer.discard();
+  }
+
+  #rejected(clientIp: string, reason: string): void {
+    this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp, from: this.#transaction.from, reason, method: this.#method });
+  }
+}
+
+function protocolOf(session: SessionFacts, tx: Transaction): string {
+  return receivedProtocol(session.esmtp, tx.smtputf8, session.tls, session.user !== undefined);
+}
