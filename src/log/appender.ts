@@ -17,6 +17,7 @@
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeAll } from '../queue/durable-write.js';
 
 export interface AppenderOptions {
   /** Upper bound on bytes waiting to be written; a few MB by default. */
@@ -54,6 +55,11 @@ export const DEFAULT_MAX_BUFFER_BYTES = 4 * 1024 * 1024;
 const BLOCK = 64 * 1024;
 /** Idle blocks kept for reuse; more are left to the collector. */
 const SPARE_BLOCKS = 4;
+/**
+ * How long a short run waits for company before it is written: lines arriving together share one
+ * write (and one trip to the thread pool) instead of costing one each. A full block goes at once.
+ */
+const LINGER_MS = 10;
 
 export class Appender {
   readonly #max: number;
@@ -74,6 +80,8 @@ export class Appender {
   #handle: FileHandle | undefined;
   #handlePath: string | undefined;
   #running: Promise<void> | undefined;
+  /** Ends the current linger early (a block filled, or the appender is closing). */
+  #stopLingering: (() => void) | undefined;
   #failing = false;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -97,6 +105,7 @@ export class Appender {
     const segment = this.#segmentFor(path);
     segment.texts++;
     this.#copy(segment, text, length);
+    if (this.#bytes >= BLOCK) this.#stopLingering?.();
     return true;
   }
 
@@ -129,6 +138,7 @@ export class Appender {
   }
 
   async #close(): Promise<void> {
+    this.#stopLingering?.();
     await this.flush();
     this.#closed = true;
     this.#wake();
@@ -202,6 +212,7 @@ export class Appender {
       // Yield first, so `#running` is always assigned before the `finally` below can clear it.
       await null;
       for (;;) {
+        await this.#linger();
         const first = this.#queue[0];
         if (first === undefined) break;
         // Take the runs for the same file, so a burst costs one open and a few block-sized writes.
@@ -217,12 +228,25 @@ export class Appender {
     }
   }
 
+  #linger(): Promise<void> | undefined {
+    if (this.#bytes >= BLOCK || this.#closing !== undefined) return undefined;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#stopLingering = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, LINGER_MS);
+      this.#stopLingering = done;
+    });
+  }
+
   async #write(path: string, batch: readonly Segment[]): Promise<void> {
     try {
       const handle = await this.#fileFor(path, batch[0]?.at ?? this.#now());
       for (const segment of batch) {
         if (segment.lostBefore > 0 && this.#notice !== undefined) await handle.appendFile(this.#notice(segment.lostBefore), 'utf8');
-        for (const span of segment.parts) await handle.appendFile(span.buf.subarray(span.start, span.end));
+        await writeAll(handle, segment.parts.map((span) => span.buf.subarray(span.start, span.end)));
       }
       this.#failing = false;
     } catch (e) {
@@ -267,3 +291,4 @@ export class Appender {
     }
   }
 }
+

@@ -5,7 +5,7 @@
  * Returns what the sender must be told (DSN notices); the caller makes the bounce durable before
  * it records the new state, so a crash repeats a notice rather than losing it.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { RecipientState, EntryState } from './entry-state.js';
 import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
@@ -47,7 +47,11 @@ export interface DsnNotice {
   readonly willRetryUntil?: Date;
 }
 
-export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps): Promise<{ changed: boolean; notices: DsnNotice[] }> {
+/**
+ * `fresh`: the entry's first attempt, in the process that received it; no earlier attempt can have left
+ * a Maildir copy to find (a crash would have made it an entry recovered at start instead).
+ */
+export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps, fresh = false): Promise<{ changed: boolean; notices: DsnNotice[] }> {
   const now = deps.now();
   const notices: DsnNotice[] = [];
   const byAddress = new Map(envelope.transaction.rcpts.map((r) => [r.address, r]));
@@ -82,7 +86,10 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
     }
   };
 
-  const hops = deps.maxHops === undefined ? 0 : await countHops(deps.spool.messageStream(id, envelope));
+  // A small message is read once, for the hop count and every local copy (no stream per reader).
+  const bytes = await deps.spool.messageBytes(id, envelope);
+  const content = (): Readable | readonly Buffer[] => (bytes === undefined ? deps.spool.messageStream(id, envelope) : [bytes]);
+  const hops = deps.maxHops === undefined ? 0 : await countHops(content());
   if (deps.maxHops !== undefined && hops > deps.maxHops) {
     // RFC 5321 6.3: a message that has passed through too many relays is in a loop. Mail put straight
     // into the spool (`barge send --data-dir`) or queued under a higher limit meets this check here.
@@ -99,9 +106,8 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
     r.attempts++;
     try {
       const folder = envelope.junk === true ? '.Junk' : undefined;
-      const content = deps.spool.messageStream(id, envelope);
-      const name = deliveryName(id, r.address, deps.hostname);
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content, deps.hostname, deps.now, folder, name);
+      const stable = { name: deliveryName(id, r.address, deps.hostname), mayExist: !fresh };
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content(), deps.hostname, deps.now, folder, stable);
       r.status = 'delivered';
       r.lastResult = `maildir ${path}`;
       delete r.nextAttempt;
@@ -162,8 +168,12 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
 }
 
 /** Received: fields in a spooled message's header section; the body is not read. */
-async function countHops(stream: Readable): Promise<number> {
+async function countHops(stream: Readable | readonly Buffer[]): Promise<number> {
   const counter = new HopCounter();
+  if (!(stream instanceof Readable)) {
+    for (const chunk of stream) counter.feed(chunk);
+    return counter.count;
+  }
   for await (const chunk of stream) {
     counter.feed(chunk as Buffer);
     if (counter.done) break;

@@ -14,7 +14,7 @@
  *   `DirectorySync` after the rename (group commit).
  * - logs (log/) are append-only; a lost tail after a crash is accepted.
  */
-import { open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface DurableWriteOptions {
@@ -81,5 +81,18 @@ export class DirectorySync {
     } finally {
       this.#running = undefined;
     }
+  }
+}
+
+/** Writes the buffers in order at the file's position: one writev, again for whatever a short write left. */
+export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    let written = (await handle.writev(rest)).bytesWritten;
+    let i = 0;
+    while (i < rest.length && written >= (rest[i]?.length ?? 0)) written -= rest[i++]?.length ?? 0;
+    rest = rest.slice(i);
+    const first = rest[0];
+    if (first !== undefined && written > 0) rest[0] = first.subarray(written);
   }
 }

@@ -3,6 +3,25 @@ import { randomBytes } from 'node:crypto';
 
 export type IdSource = () => string;
 
+const SUFFIX = 5;
+/** Random octets drawn at a time: one call into the CSPRNG serves this many ids / SUFFIX. */
+const POOL = 4096;
+
+/** Random suffixes from a pool, so an id costs no call into the CSPRNG (and its fork check) of its own. */
+function pooled(random: (n: number) => Buffer): () => string {
+  let pool: Buffer = Buffer.alloc(0);
+  let at = 0;
+  return () => {
+    if (at + SUFFIX > pool.length) {
+      pool = random(POOL);
+      at = 0;
+    }
+    at += SUFFIX;
+    return pool.toString('hex', at - SUFFIX, at).toUpperCase();
+  };
+}
+
 export function makeIdSource(now: () => Date = () => new Date(), random: (n: number) => Buffer = randomBytes): IdSource {
-  return () => `${now().getTime().toString(36).toUpperCase().padStart(9, '0')}${random(5).toString('hex').toUpperCase()}`;
+  const suffix = pooled(random);
+  return () => `${now().getTime().toString(36).toUpperCase().padStart(9, '0')}${suffix()}`;
 }

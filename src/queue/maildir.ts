@@ -5,9 +5,9 @@
  * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { DirectorySync } from './durable-write.js';
+import { DirectorySync, writeAll } from './durable-write.js';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
 import { findDelivered } from './maildir-once.js';
 
@@ -21,6 +21,7 @@ export function mailboxFolder(root: string, address: string): string {
 }
 
 let sequence = 0;
+const BATCH = 256 * 1024;
 
 /**
  * Deliveries that finish together in one folder share one fsync of its new/ (group commit), and a
@@ -44,23 +45,29 @@ export async function deliverToMaildir(
   root: string,
   rcpt: string,
   returnPath: string,
-  message: Readable,
+  /** The message: a stream, or (a small one) its bytes. */
+  message: Readable | readonly Buffer[],
   hostname: string,
   now: () => Date,
   /** A Maildir++ subfolder such as ".Junk" (the leading dot makes it a folder, not a mailbox). */
   folder?: string,
-  /** A stable name (maildir-once.ts): a copy already delivered under it is found, not written again. */
-  stableName?: string,
+  /**
+   * A stable name (maildir-once.ts): a copy already delivered under it is found, not written again.
+   * `mayExist: false` says no earlier attempt can have made one (the entry's first attempt in the
+   * process that received it), so the look-up is skipped.
+   */
+  stable?: { readonly name: string; readonly mayExist: boolean },
 ): Promise<string> {
+  const stableName = stable?.name;
   const box = folder === undefined ? mailboxFolder(root, rcpt) : join(mailboxFolder(root, rcpt), folder);
   if (!made.has(box)) {
     for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
     if (made.size >= LIMIT) made.clear();
     made.add(box);
   }
-  const earlier = stableName === undefined ? undefined : await findDelivered(box, stableName);
+  const earlier = stableName === undefined || stable?.mayExist === false ? undefined : await findDelivered(box, stableName);
   if (earlier !== undefined) {
-    message.destroy();
+    if (message instanceof Readable) message.destroy();
     return earlier;
   }
   const t = now();
@@ -73,12 +80,22 @@ export async function deliverToMaildir(
     throw e;
   });
   try {
-    await file.write(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`);
-    // Awaiting each write is the backpressure: the spool file is read no faster than this one is written.
-    for await (const chunk of message) await file.write(chunk as Buffer);
+    // Pieces go out in batches of up to BATCH octets, one writev each (a small message is one write).
+    // Awaiting each write is the backpressure: the spool is read no faster than this file is written.
+    let batch: Buffer[] = [Buffer.from(`Return-Path: <${returnPath}>\r\nDelivered-To: ${rcpt}\r\n`)];
+    let batched = 0;
+    for await (const chunk of message) {
+      batch.push(chunk as Buffer);
+      batched += (chunk as Buffer).length;
+      if (batched < BATCH) continue;
+      await writeAll(file, batch);
+      batch = [];
+      batched = 0;
+    }
+    await writeAll(file, batch);
     await file.sync();
   } catch (e) {
-    message.destroy();
+    if (message instanceof Readable) message.destroy();
     await file.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;

@@ -184,18 +184,20 @@ export class QueueRunner {
   async #process(id: string): Promise<void> {
     const { spool } = this.#o;
     let envelope: SpoolEnvelope;
+    const known = this.#known.get(id);
+    this.#known.delete(id);
     try {
-      const known = this.#known.get(id);
-      this.#known.delete(id);
       envelope = known ?? (await spool.readEnvelope(id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // already finished
       throw e;
     }
     if (this.#o.prepare !== undefined) envelope = await this.#o.prepare(id, envelope);
-    const state = (await spool.readState<EntryState>(id)) ?? initialState(envelope);
+    const stored = await spool.readState<EntryState>(id);
+    const state = stored ?? initialState(envelope);
     if (state.held === true) return;
-    const { changed, notices } = await attempt(id, envelope, state, this.#o);
+    // Handed over at commit and never tried: its first attempt (see attempt()'s `fresh`).
+    const { changed, notices } = await attempt(id, envelope, state, this.#o, known !== undefined && stored === undefined);
     // The sender's notice is made durable before the state that caused it (at least once, never lost).
     if (notices.length > 0) await this.#o.notify?.(envelope, notices);
     if (state.rcpts.every((r) => r.status !== 'pending')) {

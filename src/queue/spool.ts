@@ -220,6 +220,12 @@ export class Spool {
     return createReadStream(join(this.queueDir, `${id}.msg`), { start: 0, end: envelope.messageLength - 1, highWaterMark: 256 * 1024 });
   }
 
+  /** The message bytes of a small entry in one buffer (one read, no stream); undefined: use messageStream(). */
+  messageBytes(id: string, envelope: SpoolEnvelope): Promise<Buffer> | undefined {
+    if (envelope.messageLength === 0) return Promise.resolve(Buffer.alloc(0));
+    return this.#log.messageLength(id) === envelope.messageLength ? this.#log.messageBytes(id) : undefined;
+  }
+
   async readState<T>(id: string): Promise<T | undefined> {
     const json = this.#log.state(id);
     return json === undefined ? undefined : (JSON.parse(json) as T);

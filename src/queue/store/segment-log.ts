@@ -150,7 +150,18 @@ export class SegmentLog {
     if (at === undefined) return undefined;
     const path = join(this.#dir, name(at.generation));
     if (at.length > ONE_READ) return createReadStream(path, { start: at.offset, end: at.offset + at.length - 1, highWaterMark: ONE_READ });
-    return Readable.from(this.#readers.read(at.generation, at.offset, at.length), { objectMode: false });
+    const readers = this.#readers;
+    return Readable.from((async function* () {
+      const bytes = await readers.read(at.generation, at.offset, at.length);
+      if (bytes.length > 0) yield bytes;
+    })(), { objectMode: false });
+  }
+
+  /** The message octets of a live entry in one buffer, when they take one read; else undefined (stream them). */
+  messageBytes(id: string): Promise<Buffer> | undefined {
+    const at = this.#live.get(id);
+    if (at === undefined || at.length > ONE_READ) return undefined;
+    return this.#readers.read(at.generation, at.offset, at.length);
   }
 
   /** Makes a message durable; resolves only after the fdatasync that covers it. */

@@ -14,7 +14,7 @@ export class SegmentReaders {
   }
 
   /** The `length` octets at `offset` of segment `generation`, in one piece. */
-  async *read(generation: number, offset: number, length: number): AsyncGenerator<Buffer> {
+  async read(generation: number, offset: number, length: number): Promise<Buffer> {
     let handle = this.#handles.get(generation);
     if (handle === undefined) {
       handle = open(this.#path(generation), 'r');
@@ -28,7 +28,7 @@ export class SegmentReaders {
       if (bytesRead === 0) throw new Error('segment shorter than its record');
       done += bytesRead;
     }
-    if (length > 0) yield bytes;
+    return bytes;
   }
 
   close(generation: number): void {
