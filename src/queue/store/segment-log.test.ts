@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
+import { Readable } from 'node:stream';
 import { SegmentLog } from './segment-log.js';
 import { encodeMessage, messageSize } from './record.js';
 import { bodyOf } from '../../../test/support/segment-log-writer.js';
@@ -217,5 +218,32 @@ test('a write the file system refuses gives a typed failure, not a crash or an a
     assert.deepEqual(run.acked, []);
     assert.ok(run.failed.length > 0);
     assert.match(run.failed[0] ?? '', /EFBIG|too large/i);
+  });
+});
+
+test('a message deferred for ever does not pin the log: its records move forward and old segments are reused', async () => {
+  await withDir(async (dir) => {
+    const segmentSize = 64 * 1024;
+    const { log } = await SegmentLog.open(dir, { segmentSize });
+    await log.append('PINNED', '{"id":"PINNED"}', [Buffer.from('deferred body\r\n')]);
+    await log.setState('PINNED', '{"attempts":1}');
+    let peak = 0;
+    for (let round = 0; round < 80; round++) {
+      const ids = Array.from({ length: 20 }, (_, i) => `R${round}-${i}`);
+      await Promise.all(ids.map((id) => log.append(id, '{}', [Buffer.alloc(1000, 0x62)])));
+      await Promise.all(ids.map((id) => log.done(id)));
+      if (round === 40) await log.setState('PINNED', '{"attempts":2}');
+      peak = Math.max(peak, (await readdir(dir)).filter((n) => n.endsWith('.seg')).length);
+    }
+    // 1.6 MB went through 64 KB segments while PINNED stayed; without compaction every segment stays.
+    assert.ok(peak <= 6, `${peak} segment files`);
+    assert.equal(await text(log.messageStream('PINNED') ?? Readable.from([])), 'deferred body\r\n');
+    await log.close();
+    const { log: again } = await SegmentLog.open(dir, { segmentSize });
+    assert.deepEqual(again.ids(), ['PINNED']);
+    assert.equal(again.envelope('PINNED'), '{"id":"PINNED"}');
+    assert.equal(again.state('PINNED'), '{"attempts":2}', 'the latest state survives the moves');
+    assert.equal(await text(again.messageStream('PINNED') ?? Readable.from([])), 'deferred body\r\n');
+    await again.close();
   });
 });

@@ -18,6 +18,7 @@ import { Readable } from 'node:stream';
 import { SegmentReaders } from './segment-readers.js';
 import { preallocate, remaining } from './segment-files.js';
 import { syncDirectory } from '../durable-write.js';
+import { compactionPlan } from './compaction.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
 
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
@@ -224,6 +225,8 @@ export class SegmentLog {
           for (const p of this.#queue.splice(0)) p.resolve({ kind: 'failed', reason: opened });
           continue;
         }
+        // The last free segment is in use: empty the oldest now, so the next switch need not grow the log.
+        if (this.#free.length === 0) await this.#compact();
       }
       while (this.#queue[0] !== undefined && this.#tail + bytes + this.#queue[0].size <= this.#segmentSize) {
         const p = this.#queue.shift();
@@ -264,6 +267,38 @@ export class SegmentLog {
     }
   }
 
+  /**
+   * Writes the oldest segment's live records again, first in the new segment (see compaction.ts).
+   * Nothing else is written meanwhile (this runs in the flusher), so what is read is current; records
+   * queued earlier land after the moved ones and win, as they would have.
+   */
+  async #compact(): Promise<void> {
+    const plan = compactionPlan(this.#live, this.#count, this.#generation, this.#segmentSize);
+    if (plan === undefined) return;
+    const moves: Pending[] = [];
+    const settled = (): void => undefined;
+    for (const id of plan.ids) {
+      const at = this.#live.get(id);
+      if (at === undefined) continue;
+      const state = at.state;
+      if (at.generation === plan.victim) {
+        let bytes: Buffer[] = [];
+        if (at.length > 0) {
+          const read = await this.#readers.read(at.generation, at.offset, at.length).catch(() => undefined);
+          if (read === undefined) return; // unreadable: the segment stays as it is
+          bytes = [read];
+        }
+        const size = messageSize(id, at.envelope, bytes);
+        const apply = (g: number, offset: number): void => this.#add(id, { generation: g, offset: offset + size - at.length, length: at.length, envelope: at.envelope });
+        moves.push({ build: (g) => encodeMessage(g, id, at.envelope, bytes), size, apply, resolve: settled });
+      }
+      if (state !== undefined) {
+        moves.push({ build: (g) => encodeState(g, id, state.json), size: stateSize(id, state.json), apply: (g) => this.#setState(id, g, state.json), resolve: settled });
+      }
+    }
+    this.#queue.unshift(...moves);
+  }
+
   /** Moves to a new generation: a retired segment renamed, or a new zero-filled one. */
   async #nextSegment(): Promise<void> {
     const previous = this.#file;
@@ -272,6 +307,7 @@ export class SegmentLog {
     const g = this.#generation + 1;
     const target = join(this.#dir, name(g));
     const reuse = this.#free.shift();
+    if (reuse !== undefined) await this.#readers.idle(reuse);
     if (reuse !== undefined) await rename(join(this.#dir, name(reuse)), target);
     else await preallocate(target, this.#segmentSize);
     await syncDirectory(this.#dir);

@@ -1,13 +1,16 @@
 /**
  * Read handles on segment files, one per segment, so reading a small message is one positional read
  * rather than an open, a read and a close. The log closes a segment's handle when it retires the
- * segment; a live message's segment is never retired, so a handle never sees a reused file's records.
+ * segment, and reuses the file only once no read on it is in flight (`idle`): a message moved by
+ * compaction may still be read at its old place by a delivery that started before the move.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 
 export class SegmentReaders {
   readonly #path: (generation: number) => string;
   readonly #handles = new Map<number, Promise<FileHandle>>();
+  /** Reads in flight per segment, and who waits for them to end. */
+  readonly #reading = new Map<number, { count: number; idle: Array<() => void> }>();
 
   constructor(path: (generation: number) => string) {
     this.#path = path;
@@ -15,6 +18,26 @@ export class SegmentReaders {
 
   /** The `length` octets at `offset` of segment `generation`, in one piece. */
   async read(generation: number, offset: number, length: number): Promise<Buffer> {
+    const reading = this.#reading.get(generation) ?? { count: 0, idle: [] };
+    this.#reading.set(generation, reading);
+    reading.count++;
+    try {
+      return await this.#read(generation, offset, length);
+    } finally {
+      if (--reading.count === 0) {
+        this.#reading.delete(generation);
+        for (const wake of reading.idle) wake();
+      }
+    }
+  }
+
+  /** Resolves once no read on segment `generation` is in flight. */
+  idle(generation: number): Promise<void> {
+    const reading = this.#reading.get(generation);
+    return reading === undefined ? Promise.resolve() : new Promise((resolve) => reading.idle.push(resolve));
+  }
+
+  async #read(generation: number, offset: number, length: number): Promise<Buffer> {
     let handle = this.#handles.get(generation);
     if (handle === undefined) {
       handle = open(this.#path(generation), 'r');
@@ -34,7 +57,8 @@ export class SegmentReaders {
   close(generation: number): void {
     const handle = this.#handles.get(generation);
     this.#handles.delete(generation);
-    void handle?.then((h) => h.close()).catch(() => undefined);
+    // After the reads in flight on it (a moved message may still be read at its old place).
+    if (handle !== undefined) void this.idle(generation).then(() => handle).then((h) => h.close()).catch(() => undefined);
   }
 
   closeAll(): void {

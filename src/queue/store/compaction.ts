@@ -1,0 +1,51 @@
+/**
+ * Compaction of the segment log. Segments are reused oldest first, so one message deferred for days
+ * in the oldest segment would keep every newer segment from being reused, and the log would grow
+ * with all the mail that passed meanwhile. When the log takes its last free segment (or grows), the
+ * oldest segment's live records (messages and current states) are written again at the head of the
+ * log, provided they fill at most half a segment; the oldest segment then holds nothing live and is
+ * reused. So the log stays within about twice its live data, plus a few segments.
+ */
+import { HEADER } from './record.js';
+
+/** Where a live entry's records lie (the segment log's own bookkeeping, read only). */
+export interface Placed {
+  readonly generation: number;
+  readonly length: number;
+  readonly envelope: string;
+  readonly state?: { readonly generation: number; readonly json: string };
+}
+
+export interface CompactionPlan {
+  /** The segment to empty. */
+  readonly victim: number;
+  /** Entries with a record in it. */
+  readonly ids: readonly string[];
+}
+
+/** Below this many segments in use, the log just grows: compaction would save little. */
+const MIN_SEGMENTS = 4;
+
+/** `counts`: live records per segment, oldest first; `current`: the segment being appended to. */
+export function compactionPlan(live: ReadonlyMap<string, Placed>, counts: ReadonlyMap<number, number>, current: number, segmentSize: number): CompactionPlan | undefined {
+  if (counts.size < MIN_SEGMENTS) return undefined;
+  let victim: number | undefined;
+  for (const [g, n] of counts) {
+    if (g !== current && n > 0) victim = g;
+    break;
+  }
+  if (victim === undefined) return undefined;
+  const ids: string[] = [];
+  let bytes = 0;
+  for (const [id, at] of live) {
+    const message = at.generation === victim;
+    const state = at.state !== undefined && (message || at.state.generation === victim);
+    if (!message && !state) continue;
+    ids.push(id);
+    // A moved message takes its current state with it.
+    if (message) bytes += HEADER + id.length + at.envelope.length + at.length;
+    if (state) bytes += HEADER + id.length + (at.state?.json.length ?? 0);
+    if (bytes > segmentSize / 2) return undefined;
+  }
+  return { victim, ids };
+}
