@@ -6,15 +6,8 @@
  * log, provided they fill at most half a segment; the oldest segment then holds nothing live and is
  * reused. So the log stays within about twice its live data, plus a few segments.
  */
+import type { Location } from './live-index.js';
 import { HEADER } from './record.js';
-
-/** Where a live entry's records lie (the segment log's own bookkeeping, read only). */
-export interface Placed {
-  readonly generation: number;
-  readonly length: number;
-  readonly envelope: string;
-  readonly state?: { readonly generation: number; readonly json: string };
-}
 
 export interface CompactionPlan {
   /** The segment to empty. */
@@ -27,7 +20,7 @@ export interface CompactionPlan {
 const MIN_SEGMENTS = 4;
 
 /** `counts`: live records per segment, oldest first; `current`: the segment being appended to. */
-export function compactionPlan(live: ReadonlyMap<string, Placed>, counts: ReadonlyMap<number, number>, current: number, segmentSize: number): CompactionPlan | undefined {
+export function compactionPlan(live: ReadonlyMap<string, Location>, counts: ReadonlyMap<number, number>, current: number, segmentSize: number): CompactionPlan | undefined {
   if (counts.size < MIN_SEGMENTS) return undefined;
   let victim: number | undefined;
   for (const [g, n] of counts) {

@@ -19,6 +19,7 @@ import { SegmentReaders } from './segment-readers.js';
 import { preallocate, remaining } from './segment-files.js';
 import { syncDirectory } from '../durable-write.js';
 import { compactionPlan } from './compaction.js';
+import { LiveIndex } from './live-index.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
 
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
@@ -29,15 +30,6 @@ export interface Recovery {
   /** Segments whose valid records ended in a torn write (a crash mid-flush). */
   readonly tornSegments: number;
   readonly ms: number;
-}
-
-interface Location {
-  readonly generation: number;
-  readonly offset: number;
-  readonly length: number;
-  readonly envelope: string;
-  /** The current STATE record and the segment holding it, which must outlive the message. */
-  state?: { readonly generation: number; readonly json: string };
 }
 
 interface Pending {
@@ -56,11 +48,8 @@ const name = (generation: number): string => `${String(generation).padStart(10, 
 export class SegmentLog {
   readonly #dir: string;
   readonly #segmentSize: number;
-  readonly #live = new Map<string, Location>();
-  /** Live messages and current states per segment generation, oldest first (Map keeps insertion order). */
-  readonly #count = new Map<number, number>();
-  readonly #free: number[] = [];
   readonly #readers: SegmentReaders;
+  readonly #index: LiveIndex;
   #generation = 0;
   #file: FileHandle | undefined;
   #tail = 0;
@@ -76,6 +65,7 @@ export class SegmentLog {
     this.#segmentSize = segmentSize;
     this.#readOnly = readOnly;
     this.#readers = new SegmentReaders((g) => join(dir, name(g)));
+    this.#index = new LiveIndex(() => this.#generation, (g) => this.#readers.close(g));
   }
 
   /**
@@ -95,51 +85,48 @@ export class SegmentLog {
       });
       if (segment !== undefined && log.#replay(g, segment)) torn++;
     }
-    // Oldest first only, as in #drop: a newer empty segment may hold DONE records for older ones.
-    for (const g of generations) {
-      if ((log.#count.get(g) ?? 0) > 0) break;
-      log.#retire(g);
-    }
+    // Every empty segment from the oldest on, the last one too: appends go to a fresh segment.
+    log.#index.retireOldest(undefined);
     log.#generation = generations.at(-1) ?? 0;
-    const recovery = { segments: generations.length, messages: log.#live.size, tornSegments: torn, ms: performance.now() - started };
+    const recovery = { segments: generations.length, messages: log.#index.size, tornSegments: torn, ms: performance.now() - started };
     return { log, recovery };
   }
 
   /** Returns true when the segment ended in a torn record. */
   #replay(generation: number, segment: Buffer): boolean {
-    this.#count.set(generation, 0);
+    this.#index.opened(generation);
     for (let at = 0; ; ) {
       const p = parse(segment, at, generation);
       if (p.kind !== 'record') return p.kind === 'torn';
       const r = p.record;
-      if (r.type === 'message') this.#add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
-      else if (r.type === 'state') this.#setState(r.id, generation, r.state, false);
-      else this.#drop(r.id, false);
+      if (r.type === 'message') this.#index.add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
+      else if (r.type === 'state') this.#index.setState(r.id, generation, r.state, false);
+      else this.#index.drop(r.id, false);
       at += p.size;
     }
   }
 
   get size(): number {
-    return this.#live.size;
+    return this.#index.size;
   }
 
   /** Live message ids in log order (oldest first). */
   ids(): string[] {
-    return [...this.#live.keys()];
+    return this.#index.ids();
   }
 
   envelope(id: string): string | undefined {
-    return this.#live.get(id)?.envelope;
+    return this.#index.get(id)?.envelope;
   }
 
   /** Octets of message stored in the log for a live entry. */
   messageLength(id: string): number | undefined {
-    return this.#live.get(id)?.length;
+    return this.#index.get(id)?.length;
   }
 
   /** The latest state recorded for a live entry. */
   state(id: string): string | undefined {
-    return this.#live.get(id)?.state?.json;
+    return this.#index.get(id)?.state?.json;
   }
 
   /**
@@ -147,7 +134,7 @@ export class SegmentLog {
    * per segment (no open and close per delivery); a live entry's segment is never reused.
    */
   messageStream(id: string): Readable | undefined {
-    const at = this.#live.get(id);
+    const at = this.#index.get(id);
     if (at === undefined) return undefined;
     const path = join(this.#dir, name(at.generation));
     if (at.length > ONE_READ) return createReadStream(path, { start: at.offset, end: at.offset + at.length - 1, highWaterMark: ONE_READ });
@@ -160,7 +147,7 @@ export class SegmentLog {
 
   /** The message octets of a live entry in one buffer, when they take one read; else undefined (stream them). */
   messageBytes(id: string): Promise<Buffer> | undefined {
-    const at = this.#live.get(id);
+    const at = this.#index.get(id);
     if (at === undefined || at.length > ONE_READ) return undefined;
     return this.#readers.read(at.generation, at.offset, at.length);
   }
@@ -171,10 +158,11 @@ export class SegmentLog {
     const size = messageSize(id, envelope, body);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `record of ${size} octets exceeds the segment size` });
     const bodyOffset = size - body.reduce((n, b) => n + b.length, 0);
-    const added = this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), (g, offset) => this.#add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope }));
+    const placed = (g: number, offset: number): void => this.#index.add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope });
+    const added = this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), placed);
     // A rewritten message's state is written again after it: replay reads a STATE record only for a
     // message it has already seen, and the earlier one lies before the new message record.
-    const state = this.#live.get(id)?.state?.json;
+    const state = this.#index.get(id)?.state?.json;
     if (state === undefined) return added;
     const restated = this.setState(id, state);
     return Promise.all([added, restated]).then(([a, b]) => (a.kind === 'failed' ? a : b));
@@ -183,7 +171,7 @@ export class SegmentLog {
   /** Retires a message for good (delivered or bounced); durable when it resolves. */
   done(id: string): Promise<AppendOutcome> {
     if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
-    return this.#enqueue(HEADER + Buffer.byteLength(id, 'latin1'), (g) => encodeDone(g, id), () => this.#drop(id));
+    return this.#enqueue(HEADER + Buffer.byteLength(id, 'latin1'), (g) => encodeDone(g, id), () => this.#index.drop(id));
   }
 
   /** Replaces a live entry's state; durable when it resolves. An entry retired meanwhile keeps no state. */
@@ -191,7 +179,7 @@ export class SegmentLog {
     if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
     const size = stateSize(id, json);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `state of ${size} octets exceeds the segment size` });
-    return this.#enqueue(size, (g) => encodeState(g, id, json), (g) => this.#setState(id, g, json));
+    return this.#enqueue(size, (g) => encodeState(g, id, json), (g) => this.#index.setState(id, g, json));
   }
 
   async close(): Promise<void> {
@@ -226,7 +214,7 @@ export class SegmentLog {
           continue;
         }
         // The last free segment is in use: empty the oldest now, so the next switch need not grow the log.
-        if (this.#free.length === 0) await this.#compact();
+        if (this.#index.freeSegments === 0) await this.#compact();
       }
       while (this.#queue[0] !== undefined && this.#tail + bytes + this.#queue[0].size <= this.#segmentSize) {
         const p = this.#queue.shift();
@@ -273,12 +261,12 @@ export class SegmentLog {
    * queued earlier land after the moved ones and win, as they would have.
    */
   async #compact(): Promise<void> {
-    const plan = compactionPlan(this.#live, this.#count, this.#generation, this.#segmentSize);
+    const plan = compactionPlan(this.#index.entries(), this.#index.counts(), this.#generation, this.#segmentSize);
     if (plan === undefined) return;
     const moves: Pending[] = [];
     const settled = (): void => undefined;
     for (const id of plan.ids) {
-      const at = this.#live.get(id);
+      const at = this.#index.get(id);
       if (at === undefined) continue;
       const state = at.state;
       if (at.generation === plan.victim) {
@@ -289,11 +277,11 @@ export class SegmentLog {
           bytes = [read];
         }
         const size = messageSize(id, at.envelope, bytes);
-        const apply = (g: number, offset: number): void => this.#add(id, { generation: g, offset: offset + size - at.length, length: at.length, envelope: at.envelope });
+        const apply = (g: number, offset: number): void => this.#index.add(id, { generation: g, offset: offset + size - at.length, length: at.length, envelope: at.envelope });
         moves.push({ build: (g) => encodeMessage(g, id, at.envelope, bytes), size, apply, resolve: settled });
       }
       if (state !== undefined) {
-        moves.push({ build: (g) => encodeState(g, id, state.json), size: stateSize(id, state.json), apply: (g) => this.#setState(id, g, state.json), resolve: settled });
+        moves.push({ build: (g) => encodeState(g, id, state.json), size: stateSize(id, state.json), apply: (g) => this.#index.setState(id, g, state.json), resolve: settled });
       }
     }
     this.#queue.unshift(...moves);
@@ -306,69 +294,14 @@ export class SegmentLog {
     await previous?.close();
     const g = this.#generation + 1;
     const target = join(this.#dir, name(g));
-    const reuse = this.#free.shift();
+    const reuse = this.#index.takeFree();
     if (reuse !== undefined) await this.#readers.idle(reuse);
     if (reuse !== undefined) await rename(join(this.#dir, name(reuse)), target);
     else await preallocate(target, this.#segmentSize);
     await syncDirectory(this.#dir);
     this.#file = await open(target, 'r+');
     this.#generation = g;
-    this.#count.set(g, 0);
+    this.#index.opened(g);
     this.#tail = 0;
-  }
-
-  /** A message record again for a live id (its content rewritten) keeps the entry's state. */
-  #add(id: string, at: Location, retire = true): void {
-    const before = this.#live.get(id);
-    if (before !== undefined) {
-      at.state = before.state;
-      this.#live.set(id, at);
-      this.#ref(at.generation, 1);
-      this.#ref(before.generation, -1, retire);
-      return;
-    }
-    this.#live.set(id, at);
-    this.#ref(at.generation, 1);
-  }
-
-  #setState(id: string, generation: number, json: string, retire = true): void {
-    const at = this.#live.get(id);
-    if (at === undefined) return;
-    const before = at.state;
-    at.state = { generation, json };
-    this.#ref(generation, 1);
-    if (before !== undefined) this.#ref(before.generation, -1, retire);
-  }
-
-  #ref(generation: number, delta: number, retire = true): void {
-    this.#count.set(generation, (this.#count.get(generation) ?? 0) + delta);
-    if (delta < 0 && retire) this.#retireOldest();
-  }
-
-  /** `retire` is false during replay: a segment looks empty until all of it has been read. */
-  #drop(id: string, retire = true): void {
-    const at = this.#live.get(id);
-    if (at === undefined) return;
-    this.#live.delete(id);
-    this.#ref(at.generation, -1, false);
-    if (at.state !== undefined) this.#ref(at.state.generation, -1, false);
-    if (retire) this.#retireOldest();
-  }
-
-  /**
-   * Oldest first only: a DONE or STATE record always lies in its message's segment or a newer one, so
-   * a record that still matters is never behind a reused segment.
-   */
-  #retireOldest(): void {
-    for (const [g, n] of this.#count) {
-      if (n > 0 || g === this.#generation) break;
-      this.#retire(g);
-    }
-  }
-
-  #retire(generation: number): void {
-    this.#readers.close(generation);
-    this.#count.delete(generation);
-    this.#free.push(generation);
   }
 }
