@@ -24,11 +24,13 @@ import type { AuthOutcome } from './authenticator.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
 import { serverTls } from './server-tls.js';
 import { sessionOptions } from './session-options.js';
+import type { TimerHandle, Timers } from './timers.js';
 import { type CommitOutcome, InboundMessage, type MessageContext, type SessionFacts } from './inbound-message.js';
 
 /** What a connection needs from the running server. */
 export interface ConnectionContext extends MessageContext {
   readonly protocolLog: W3cLog | undefined;
+  readonly timers: Timers;
   readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;
   /** Undefined when no listener uses TLS. */
   readonly tls: TlsCredentials | undefined;
@@ -65,6 +67,8 @@ export class Connection {
   /** Reasons the socket is paused; it resumes when none is left. */
   readonly #holds = new Set<Hold>();
   #readStarted = Date.now();
+  /** The command or data-block timeout running now, if any. */
+  #idle: TimerHandle | undefined;
   #shuttingDown = false;
   #inputEnded = false;
   readonly #closed: Promise<void>;
@@ -78,7 +82,10 @@ export class Connection {
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => socket.destroy());
-    socket.once('close', () => this.#dropMessage('connection closed'));
+    socket.once('close', () => {
+      this.#stopIdleTimer();
+      this.#dropMessage('connection closed');
+    });
     if (tls === 'implicit') this.#startTls(() => this.#perform(this.#session.greet()));
     else {
       this.#attach(socket);
@@ -97,13 +104,6 @@ export class Connection {
     socket.once('end', () => {
       this.#inputEnded = true;
       this.#endIfIdle();
-    });
-    socket.on('timeout', () => {
-      const closedBefore = this.#session.closed;
-      this.#perform(this.#session.abort(Reply.timeout()));
-      // A client that never reads (its 421 cannot even reach the kernel's buffer), or never leaves
-      // after the session ended, would keep its unsent replies and the socket for ever.
-      if (closedBefore || this.#holds.has('replies') || this.#socket.writableLength > 0) this.#socket.destroy();
     });
   }
 
@@ -227,7 +227,23 @@ export class Connection {
     // not read its replies is not Barge being busy.
     const busy = [...this.#holds].some((h) => h !== 'replies' && h !== 'log');
     const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
-    this.#socket.setTimeout(ms);
+    this.#stopIdleTimer();
+    if (ms > 0 && !this.#socket.destroyed) this.#idle = this.#ctx.timers(() => this.#timedOut(), ms);
+  }
+
+  #stopIdleTimer(): void {
+    this.#idle?.cancel();
+    this.#idle = undefined;
+  }
+
+  #timedOut(): void {
+    this.#idle = undefined;
+    if (this.#socket.destroyed) return;
+    const closedBefore = this.#session.closed;
+    this.#perform(this.#session.abort(Reply.timeout()));
+    // A client that never reads (its 421 cannot even reach the kernel's buffer), or never leaves
+    // after the session ended, would keep its unsent replies and the socket for ever.
+    if (closedBefore || this.#holds.has('replies') || this.#socket.writableLength > 0) this.#socket.destroy();
   }
 
   #facts(): SessionFacts {
@@ -282,7 +298,7 @@ export class Connection {
   #hold(reason: Hold): void {
     this.#holds.add(reason);
     this.#socket.pause();
-    this.#socket.setTimeout(0);
+    this.#stopIdleTimer();
   }
 
   #release(reason?: Hold): void {

@@ -103,9 +103,9 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, now, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy } = this.#deps;
+    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy } = this.#deps;
     return {
-      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now,
+      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
       tls,
       authenticate: async (ip, user, password) => {

@@ -13,6 +13,7 @@ import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import type { Listening } from '../client/loop.js';
 import type { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
+import { realTimers, type Timers } from './timers.js';
 import { EtrnPolicy, relayBlockList } from './policy.js';
 import { TlsCredentials } from './tls.js';
 import type { QuirkStore } from '../client/quirks.js';
@@ -56,6 +57,8 @@ export interface RunningServer {
 
 export interface ServerDeps {
   readonly now?: () => Date;
+  /** What idle timeouts run on; a test's virtual clock gives both this and `now`. */
+  readonly timers?: Timers;
   readonly say?: (line: string) => void;
   /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
   readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
@@ -68,6 +71,7 @@ export function dataPaths(dataDir: string): { spool: string; mail: string; log: 
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const now = deps.now ?? ((): Date => new Date());
+  const timers = deps.timers ?? realTimers;
   const say = deps.say ?? ((): void => undefined);
   const paths = dataPaths(config.dataDir);
   const spool = await Spool.open(paths.spool);
@@ -85,7 +89,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
   const { pool, quirks, lookup, runner } = await wireDelivery({
-    config, current: () => current, now, track, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
+    config, current: () => current, now, timers, track, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
     outboundLog: () => logs[0],
   });
   let relay = relayBlockList(config.relayNetworks);
@@ -93,7 +97,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, now, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
     logDir: paths.log, onLogError, logs, listening,
   });
   await listeners.listenAll();

@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import type { IdSource } from '../queue/ids.js';
 import type { Spool } from '../queue/spool.js';
+import type { Timers } from './timers.js';
 
 export interface ServerBasics {
   /** The configuration at start: what only a restart changes comes from it. */
@@ -10,6 +11,8 @@ export interface ServerBasics {
   /** The live configuration (reload replaces it). */
   readonly current: () => Config;
   readonly now: () => Date;
+  /** What idle timeouts run on (a test's virtual clock, or the real timers). */
+  readonly timers: Timers;
   readonly track: (event: TrackingEvent) => void;
   readonly spool: Spool;
   readonly nextId: IdSource;

@@ -22,6 +22,8 @@ export function serverTls(plain: Socket, context: SecureContext, handshakeTimeou
   const leftEarly = (): void => void secure.destroy();
   secure.once('end', leftEarly);
   secure.once('secure', () => {
+    // From here the connection's own idle timer applies.
+    secure.setTimeout(0);
     secure.removeAllListeners('timeout');
     secure.off('end', leftEarly);
     secured(secure);

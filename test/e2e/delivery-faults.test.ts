@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, type TestBarge } from '../support/barge.js';
 import { fakePeer, type FakePeer } from '../support/fake-peer.js';
+import { VirtualClock } from '../support/virtual-clock.js';
 import type { EntryState } from '../../src/queue/runner.js';
 
 const MESSAGE = 'Subject: faults\r\n\r\nhello\r\n';
@@ -20,15 +21,10 @@ async function submit(barge: TestBarge, rcpts: string[], params = ''): Promise<s
   return /queued as ([0-9A-Z]+)/.exec(last?.lines[0] ?? '')?.[1] ?? '';
 }
 
-/** A virtual clock: the runner's retry times are compared with it. */
-function clock(): { now: () => Date; advance(ms: number): void } {
-  let t = Date.now();
-  return { now: () => new Date(t), advance: (ms) => void (t += ms) };
-}
-
-async function withPeer(peer: FakePeer, toml: string, body: (barge: TestBarge, c: ReturnType<typeof clock>) => Promise<void>): Promise<void> {
-  const c = clock();
-  const barge = await startBarge(`[delivery]\nreply_timeout = "1s"\nconnect_timeout = "1s"\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now });
+/** The runner's retry times are compared with a virtual clock. */
+async function withPeer(peer: FakePeer, toml: string, body: (barge: TestBarge, c: VirtualClock) => Promise<void>): Promise<void> {
+  const c = new VirtualClock();
+  const barge = await startBarge(`[delivery]\nreply_timeout = "1s"\nconnect_timeout = "1s"\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now, timers: c.timers });
   try {
     await body(barge, c);
   } finally {

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawSmtp } from '../support/raw-client.js';
 import { startBarge } from '../support/barge.js';
+import { VirtualClock } from '../support/virtual-clock.js';
 import { floodUnread, openSocket as open } from '../../bench/unread.js';
 
 // RCPT past max_recipients is answered 452 (not an error, not junk) for ever: only flow control bounds it.
@@ -38,18 +39,24 @@ test('32 MiB of pipelined RCPT lines never read: at most a few hundred KiB of re
   }
 });
 
-test('the command timeout closes a client that never reads, though its replies are still unsent', async () => {
-  // A short timeout here tests the mechanism; the default (5 minutes, RFC 5321 4.5.3.2.7) is the same code path.
-  // The overshoot limit is lifted so that only the timeout can end this RCPT flood.
-  const barge = await startBarge('[limits]\ncommand_timeout = "2s"\nmax_recipient_overshoot = 100000000\n', { queueOnly: true });
+test('the default command timeout (5 minutes) closes a client that never reads, though its replies are still unsent', async () => {
+  // Virtual time runs the default timeout. The overshoot limit is lifted so that only the timeout can end this RCPT flood.
+  const clock = new VirtualClock();
+  const barge = await startBarge('[limits]\nmax_recipient_overshoot = 100000000\n', { queueOnly: true }, undefined, { now: clock.now, timers: clock.timers });
   try {
     const flooder = await open(barge.port);
     flooder.on('error', () => undefined);
+    let closed = false;
     const gone = new Promise<void>((resolve) => flooder.once('close', () => resolve()));
+    void gone.then(() => (closed = true));
     await floodUnread(flooder, RCPT, 64 * 1024 * 1024, 3000, () => false, PREFIX);
-    const closed = await Promise.race([gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
+    clock.advance(5 * 60_000 - 1000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(closed, false, 'not closed before five minutes');
+    clock.advance(1000);
+    const ended = await Promise.race([gone.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 30_000))]);
     flooder.destroy();
-    assert.ok(closed, 'the server should have closed the connection');
+    assert.ok(ended, 'the server should have closed the connection');
   } finally {
     await barge.stop();
   }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, stripBargeHeaders } from '../support/barge.js';
 import { parseW3cLog } from '../../src/log/w3c.js';
+import { VirtualClock } from '../support/virtual-clock.js';
 
 const ehlo = async (c: RawSmtp): Promise<string[]> => {
   assert.equal((await c.reply()).code, 220);
@@ -226,16 +227,19 @@ test('a client that closes mid-chunk leaves nothing in the queue or in incoming/
   }
 });
 
-test('an idle client is told 421 4.4.2 after the command timeout', async () => {
-  const barge = await startBarge('[limits]\ncommand_timeout = "300ms"');
+test('an idle client is told 421 4.4.2 after the default command timeout (5 minutes), not before', async () => {
+  // Virtual time: the default timeout runs, and the test does not wait five minutes for it.
+  const clock = new VirtualClock();
+  const barge = await startBarge('', {}, undefined, { now: clock.now, timers: clock.timers });
   try {
     const c = await RawSmtp.connect(barge.port);
     await ehlo(c);
-    const started = Date.now();
+    clock.advance(5 * 60_000 - 1000);
+    await assert.rejects(c.reply(300), /no reply within/, 'nothing before five minutes of idleness');
+    clock.advance(1000);
     const r = await c.reply(5000);
     assert.equal(r.code, 421);
     assert.match(r.lines[0] ?? '', /^4\.4\.2 /);
-    assert.ok(Date.now() - started >= 250);
     await c.closed();
   } finally {
     await barge.stop();

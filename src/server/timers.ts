@@ -1,0 +1,15 @@
+/**
+ * The timers the server's idle timeouts run on (RFC 5321 4.5.3.2): the real ones, or a test's
+ * virtual clock, so a test of the default five-minute command timeout takes no five minutes.
+ */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export type Timers = (fire: () => void, ms: number) => TimerHandle;
+
+/** Unref'd: an open socket keeps the process alive, a timer alone does not. */
+export const realTimers: Timers = (fire, ms) => {
+  const timer = setTimeout(fire, ms).unref();
+  return { cancel: () => clearTimeout(timer) };
+};

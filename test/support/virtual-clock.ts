@@ -1,0 +1,37 @@
+/** A virtual clock for the server's `now` and its idle timers: time moves only when a test advances it. */
+import type { TimerHandle, Timers } from '../../src/server/timers.js';
+
+interface Pending {
+  readonly at: number;
+  readonly fire: () => void;
+  live: boolean;
+}
+
+export class VirtualClock {
+  #t = Date.now();
+  #pending: Pending[] = [];
+
+  readonly now = (): Date => new Date(this.#t);
+
+  readonly timers: Timers = (fire, ms): TimerHandle => {
+    const timer: Pending = { at: this.#t + ms, fire, live: true };
+    this.#pending.push(timer);
+    return { cancel: () => void (timer.live = false) };
+  };
+
+  /** Timers armed and not yet fired or cancelled. */
+  get armed(): number {
+    return this.#pending.filter((p) => p.live).length;
+  }
+
+  /** Moves time on, firing every timer that falls due, in time order. */
+  advance(ms: number): void {
+    this.#t += ms;
+    const due = this.#pending.filter((p) => p.live && p.at <= this.#t).sort((a, b) => a.at - b.at);
+    this.#pending = this.#pending.filter((p) => p.live && p.at > this.#t);
+    for (const p of due) {
+      p.live = false;
+      p.fire();
+    }
+  }
+}
