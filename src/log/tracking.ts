@@ -54,6 +54,9 @@ export class TrackingLog {
   readonly #dir: string;
   readonly #now: () => Date;
   readonly #out: Appender;
+  /** The file for the current UTC day (`YYYY-MM-DD` of the stamp), so an event costs no path building. */
+  #day = '';
+  #path = '';
 
   constructor(options: TrackingLogOptions) {
     this.#dir = options.dir;
@@ -72,7 +75,11 @@ export class TrackingLog {
       const time = this.#stamp();
       // `time` first, so the files read well with grep and sort.
       const line = `${JSON.stringify({ time, ...event })}\n`;
-      this.#out.append(join(this.#dir, trackingFileName(new Date(time))), line);
+      if (this.#day === '' || !time.startsWith(this.#day)) {
+        this.#day = time.slice(0, 10);
+        this.#path = join(this.#dir, trackingFileName(new Date(time)));
+      }
+      this.#out.append(this.#path, line);
     } catch {
       // Unreachable with well-typed events (no cycles, no BigInt); tracking is never worth a crash.
     }
