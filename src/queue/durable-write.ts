@@ -9,7 +9,7 @@
  * - the self-signed key and certificate (server/tls.ts): a torn key stops TLS at startup.
  * Files that do not use it, and why:
  * - the spool (queue/spool.ts, store/segment-log.ts) appends records, delivery state included, to
- *   its log and group-commits them with fdatasync; its large-message files and Maildir deliveries
+ *   its log and group-commits them with one synchronised (O_DSYNC) write; its large-message files and Maildir deliveries
  *   (queue/maildir.ts) are streamed, not rewritten: they fsync the file themselves and share a
  *   `DirectorySync` after the rename (group commit).
  * - logs (log/) are append-only; a lost tail after a crash is accepted.

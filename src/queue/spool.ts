@@ -1,6 +1,6 @@
 /**
  * The durable spool. A message up to SpoolWriter's in-memory limit is appended with its envelope to
- * the segment log (store/segment-log.ts), where one fdatasync acknowledges every message of a group;
+ * the segment log (store/segment-log.ts), where one synchronised write acknowledges a whole group;
  * a larger one streams to `incoming/<id>`, is fsync'd, renamed into `queue/<id>.msg` and the
  * directory fsync'd, and then its envelope goes to the log. Either way the log record is what makes
  * the message exist, and `commit` resolves (so the client gets 250) only once it is durable. Delivery
