@@ -1,0 +1,188 @@
+/**
+ * Postfix as a reference server: it receives on a loopback port, writes and fsyncs every message
+ * into its queue as it always does, and delivers nothing (every message goes to the hold queue).
+ * Debian's postfix package conflicts with exim4 (both are the system MTA), so where Postfix is not
+ * installed the bench fetches the package and runs it from an extracted tree with a private
+ * configuration, queue and log under a temporary directory.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort, type ServerUnderTest } from './servers.js';
+
+/** The account Postfix's daemons run as, and the group its set-gid commands use (Postfix refuses root for both). */
+const OWNER = 'barge-bench-postfix';
+const SGID_GROUP = 'barge-bench-postdrop';
+const INSTALLED = '/usr/sbin/postfix';
+/** Where the fetched package is extracted and kept between runs. */
+const CACHE = process.env.BARGE_BENCH_POSTFIX_CACHE ?? join(tmpdir(), 'barge-bench-postfix');
+
+interface Ran {
+  readonly ok: boolean;
+  readonly out: string;
+}
+
+function run(cmd: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { ...options, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => resolve({ ok: error === null, out: `${stdout}${stderr}`.trim() }));
+  });
+}
+
+const lastLines = (text: string, n = 3): string => text.split('\n').filter((l) => l !== '').slice(-n).join(' / ');
+
+/** The cache holds programs root runs: it must be root's own directory, not writable by anyone else. */
+async function ownCacheDir(): Promise<string | undefined> {
+  await mkdir(CACHE, { recursive: true, mode: 0o755 });
+  const st = await lstat(CACHE);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) return `${CACHE} is not a directory owned by root and writable only by it`;
+  return undefined;
+}
+
+/** The root of a Postfix tree: `/` when installed, else the extracted package (fetched once). */
+async function postfixTree(): Promise<string> {
+  if (existsSync(INSTALLED)) return '/';
+  const refused = await ownCacheDir();
+  if (refused !== undefined) throw new Error(refused);
+  const tree = join(CACHE, 'tree');
+  if (existsSync(join(tree, 'usr', 'sbin', 'postfix'))) return tree;
+  let got = await run('apt-get', ['download', 'postfix'], { cwd: CACHE });
+  // Fresh machines may lack the package lists: read them once and try again.
+  if (!got.ok && (await run('apt-get', ['update'])).ok) got = await run('apt-get', ['download', 'postfix'], { cwd: CACHE });
+  const deb = (await readdir(CACHE)).find((f) => /^postfix_.*\.deb$/.test(f));
+  if (!got.ok || deb === undefined) throw new Error(`apt-get download postfix failed: ${lastLines(got.out)}`);
+  const partial = join(CACHE, 'tree.partial');
+  await rm(partial, { recursive: true, force: true });
+  const x = await run('dpkg-deb', ['-x', join(CACHE, deb), partial]);
+  if (!x.ok) throw new Error(`dpkg-deb -x failed: ${lastLines(x.out)}`);
+  await rename(partial, tree);
+  await rm(join(CACHE, deb), { force: true });
+  return tree;
+}
+
+/** Creates the system group and account once; later runs find them. */
+async function ensureAccounts(): Promise<void> {
+  for (const group of [OWNER, SGID_GROUP]) {
+    if ((await run('getent', ['group', group])).ok) continue;
+    const r = await run('groupadd', ['--system', group]);
+    if (!r.ok) throw new Error(`groupadd ${group}: ${lastLines(r.out)}`);
+  }
+  if ((await run('getent', ['passwd', OWNER])).ok) return;
+  const r = await run('useradd', ['--system', '--gid', OWNER, '--home-dir', '/nonexistent', '--no-create-home', '--shell', '/usr/sbin/nologin', OWNER]);
+  if (!r.ok) throw new Error(`useradd ${OWNER}: ${lastLines(r.out)}`);
+}
+
+function mainCf(tree: string, dir: string, lib: string): string {
+  const at = (p: string): string => join(tree, p);
+  return [
+    'compatibility_level = 3.6',
+    `queue_directory = ${dir}/queue`, `data_directory = ${dir}/data`, `maillog_file = ${dir}/log/maillog`, `maillog_file_prefixes = ${dir}/log`,
+    `daemon_directory = ${at('usr/lib/postfix/sbin')}`, `command_directory = ${at('usr/sbin')}`, `meta_directory = ${at('etc/postfix')}`, `shlib_directory = ${lib}`,
+    // The daemons link libpostfix-*.so, found at run time through LD_LIBRARY_PATH (Debian's RUNPATH is /usr/lib/postfix).
+    `import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=${lib}`, 'export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH',
+    `mail_owner = ${OWNER}`, `setgid_group = ${SGID_GROUP}`,
+    'myhostname = postfix.bench', 'mydomain = bench', 'mydestination =', 'alias_maps =', 'alias_database =', 'local_recipient_maps =',
+    'inet_interfaces = 127.0.0.1', 'inet_protocols = ipv4', 'mynetworks = 127.0.0.0/8', 'message_size_limit = 209715200',
+    // Postfix insists on a relay restriction that can reject; mynetworks covers every client here.
+    'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
+    // Every message is accepted, written and fsynced as usual, then placed on hold: nothing is delivered.
+    'smtpd_recipient_restrictions = check_client_access static:HOLD, permit',
+    'smtpd_peername_lookup = no', 'smtp_dns_support_level = disabled', 'smtp_host_lookup = native', 'biff = no', '',
+  ].join('\n');
+}
+
+function masterCf(port: number): string {
+  const service = (name: string, type: string, priv: string, wakeup: string, limit: string, command: string): string =>
+    `${name} ${type} ${priv} - n ${wakeup} ${limit} ${command}`;
+  return [
+    service(`127.0.0.1:${port}`, 'inet', 'n', '-', '-', 'smtpd'),
+    service('pickup', 'unix', 'n', '60', '1', 'pickup'), service('cleanup', 'unix', 'n', '-', '0', 'cleanup'),
+    service('qmgr', 'unix', 'n', '300', '1', 'qmgr'), service('rewrite', 'unix', '-', '-', '-', 'trivial-rewrite'),
+    ...['bounce', 'defer', 'trace'].map((n) => service(n, 'unix', '-', '-', '0', 'bounce')),
+    service('verify', 'unix', '-', '-', '1', 'verify'), service('proxymap', 'unix', '-', '-', '-', 'proxymap'),
+    service('showq', 'unix', 'n', '-', '-', 'showq'), service('error', 'unix', '-', '-', '-', 'error'),
+    service('retry', 'unix', '-', '-', '-', 'error'), service('discard', 'unix', '-', '-', '-', 'discard'),
+    service('anvil', 'unix', '-', '-', '1', 'anvil'), service('scache', 'unix', '-', '-', '1', 'scache'),
+    service('postlog', 'unix-dgram', 'n', '-', '1', 'postlogd'), '',
+  ].join('\n');
+}
+
+/** CPU seconds of a process and its live descendants (reaped ones are in its own cutime/cstime). */
+export async function treeCpuSeconds(root: number): Promise<number> {
+  const procs = new Map<number, { ppid: number; cpu: number }>();
+  for (const name of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields.length < 15) continue;
+    // stat(5): ppid is field 4; utime, stime, cutime, cstime are 14-17 (counted after the command name).
+    procs.set(Number(name), { ppid: Number(fields[1]), cpu: [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i] ?? 0), 0) / 100 });
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+      if (p === root) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  return [...procs].reduce((n, [pid, p]) => n + (inTree(pid) ? p.cpu : 0), 0);
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    return pgid > 0 && process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+}
+
+/** Postfix receiving only: every message lands in its hold queue, fsynced, and nothing is delivered. */
+export async function startPostfix(): Promise<ServerUnderTest | string> {
+  if (process.getuid?.() !== 0) return 'Postfix needs root (its daemons switch to an unprivileged account)';
+  let tree: string;
+  try {
+    tree = await postfixTree();
+    await ensureAccounts();
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'barge-bench-postfix-run-'));
+  const port = await freePort();
+  await chmod(dir, 0o755);
+  await Promise.all(['conf', 'queue', 'log'].map((d) => mkdir(join(dir, d))));
+  const lib = join(tree, 'usr/lib/postfix');
+  await writeFile(join(dir, 'conf', 'main.cf'), mainCf(tree, dir, lib));
+  await writeFile(join(dir, 'conf', 'master.cf'), masterCf(port));
+  const env = { ...process.env, LD_LIBRARY_PATH: lib };
+  const maillog = async (): Promise<string> => lastLines(await readFile(join(dir, 'log', 'maillog'), 'utf8').catch(() => 'no log'));
+  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  // `postfix check` creates the queue's directories with their owners and modes.
+  const check = await run(join(tree, 'usr/sbin/postfix'), ['-c', join(dir, 'conf'), 'check'], { env });
+  if (!check.ok) {
+    const why = `postfix check failed: ${lastLines(check.out) || (await maillog())}`;
+    await cleanup();
+    return why;
+  }
+  // The master in the foreground, in a process group of its own: on SIGTERM it ends the whole group.
+  const master = spawn(join(tree, 'usr/lib/postfix/sbin/master'), ['-c', join(dir, 'conf'), '-d'], { env, detached: true, stdio: 'ignore' });
+  const exited = new Promise((r) => master.once('exit', r));
+  master.on('error', () => undefined); // a failed start shows as the port never opening
+  const pid = master.pid ?? 0;
+  const stop = async (): Promise<void> => {
+    if (master.exitCode === null && master.signalCode === null) {
+      master.kill('SIGTERM');
+      await exited;
+    }
+    // The master ends its workers; give them two seconds, then end what is left of the group.
+    for (let i = 0; i < 40 && groupAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    if (groupAlive(pid)) process.kill(-pid, 'SIGKILL');
+    await cleanup();
+  };
+  if (!(await waitForPort(port))) {
+    const why = `Postfix did not start: ${await maillog()}`;
+    await stop();
+    return why;
+  }
+  return { name: 'Postfix', port, pid, cpuSeconds: () => treeCpuSeconds(pid), stop };
+}
