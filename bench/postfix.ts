@@ -47,30 +47,35 @@ async function postfixTree(): Promise<string> {
   if (refused !== undefined) throw new Error(refused);
   const tree = join(CACHE, 'tree');
   if (existsSync(join(tree, 'usr', 'sbin', 'postfix'))) return tree;
-  let got = await run('apt-get', ['download', 'postfix'], { cwd: CACHE });
-  // Fresh machines may lack the package lists: read them once and try again.
-  if (!got.ok && (await run('apt-get', ['update'])).ok) got = await run('apt-get', ['download', 'postfix'], { cwd: CACHE });
-  const deb = (await readdir(CACHE)).find((f) => /^postfix_.*\.deb$/.test(f));
-  if (!got.ok || deb === undefined) throw new Error(`apt-get download postfix failed: ${lastLines(got.out)}`);
-  const partial = join(CACHE, 'tree.partial');
-  await rm(partial, { recursive: true, force: true });
-  const x = await run('dpkg-deb', ['-x', join(CACHE, deb), partial]);
-  if (!x.ok) throw new Error(`dpkg-deb -x failed: ${lastLines(x.out)}`);
-  await rename(partial, tree);
-  await rm(join(CACHE, deb), { force: true });
+  // Each run downloads and extracts in a directory of its own, so benches started together do not collide.
+  const work = await mkdtemp(join(CACHE, 'fetch-'));
+  try {
+    let got = await run('apt-get', ['download', 'postfix'], { cwd: work });
+    // Fresh machines may lack the package lists: read them once and try again.
+    if (!got.ok && (await run('apt-get', ['update'])).ok) got = await run('apt-get', ['download', 'postfix'], { cwd: work });
+    const deb = (await readdir(work)).find((f) => /^postfix_.*\.deb$/.test(f));
+    if (!got.ok || deb === undefined) throw new Error(`apt-get download postfix failed: ${lastLines(got.out)}`);
+    const x = await run('dpkg-deb', ['-x', join(work, deb), join(work, 'tree')]);
+    if (!x.ok) throw new Error(`dpkg-deb -x failed: ${lastLines(x.out)}`);
+    // Another run may have put its tree in place meanwhile; either is fine.
+    await rename(join(work, 'tree'), tree).catch(() => undefined);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  if (!existsSync(join(tree, 'usr', 'sbin', 'postfix'))) throw new Error(`no Postfix tree in ${tree}`);
   return tree;
 }
 
-/** Creates the system group and account once; later runs find them. */
+/** Creates the system groups and account once; later runs (or one started at the same time) find them. */
 async function ensureAccounts(): Promise<void> {
   for (const group of [OWNER, SGID_GROUP]) {
     if ((await run('getent', ['group', group])).ok) continue;
     const r = await run('groupadd', ['--system', group]);
-    if (!r.ok) throw new Error(`groupadd ${group}: ${lastLines(r.out)}`);
+    if (!r.ok && !(await run('getent', ['group', group])).ok) throw new Error(`groupadd ${group}: ${lastLines(r.out)}`);
   }
   if ((await run('getent', ['passwd', OWNER])).ok) return;
   const r = await run('useradd', ['--system', '--gid', OWNER, '--home-dir', '/nonexistent', '--no-create-home', '--shell', '/usr/sbin/nologin', OWNER]);
-  if (!r.ok) throw new Error(`useradd ${OWNER}: ${lastLines(r.out)}`);
+  if (!r.ok && !(await run('getent', ['passwd', OWNER])).ok) throw new Error(`useradd ${OWNER}: ${lastLines(r.out)}`);
 }
 
 function mainCf(tree: string, dir: string, lib: string): string {
