@@ -113,33 +113,33 @@ function masterCf(port: number): string {
   ].join('\n');
 }
 
-/** CPU seconds of a process and its live descendants (reaped ones are in its own cutime/cstime). */
-export async function treeCpuSeconds(root: number): Promise<number> {
-  const procs = new Map<number, { ppid: number; cpu: number }>();
+interface Proc {
+  readonly pgrp: number;
+  readonly state: string;
+  /** utime + stime + cutime + cstime in seconds (reaped children included). */
+  readonly cpu: number;
+}
+
+/** Every process from /proc/PID/stat; fields are counted after the command name (stat(5) fields 3, 5, 14-17). */
+async function processes(): Promise<Proc[]> {
+  const out: Proc[] = [];
   for (const name of await readdir('/proc').catch(() => [])) {
     if (!/^\d+$/.test(name)) continue;
     const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields.length < 15) continue;
-    // stat(5): ppid is field 4; utime, stime, cutime, cstime are 14-17 (counted after the command name).
-    procs.set(Number(name), { ppid: Number(fields[1]), cpu: [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i] ?? 0), 0) / 100 });
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f.length >= 15) out.push({ state: f[0] ?? '', pgrp: Number(f[2]), cpu: [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0) / 100 });
   }
-  const inTree = (pid: number): boolean => {
-    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
-      if (p === root) return true;
-      p = procs.get(p)?.ppid ?? 0;
-    }
-    return false;
-  };
-  return [...procs].reduce((n, [pid, p]) => n + (inTree(pid) ? p.cpu : 0), 0);
+  return out;
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    return pgid > 0 && process.kill(-pgid, 0);
-  } catch {
-    return false;
-  }
+/** CPU seconds of a process group: the master, its live workers, and (in its cutime) those it reaped. */
+export async function groupCpuSeconds(pgrp: number): Promise<number> {
+  return (await processes()).reduce((n, p) => n + (p.pgrp === pgrp ? p.cpu : 0), 0);
+}
+
+/** Whether a process group still has a running member (zombies wait for init to reap them, and hold nothing). */
+async function groupAlive(pgrp: number): Promise<boolean> {
+  return pgrp > 0 && (await processes()).some((p) => p.pgrp === pgrp && p.state !== 'Z');
 }
 
 /** Postfix receiving only: every message lands in its hold queue, fsynced, and nothing is delivered. */
@@ -175,13 +175,19 @@ export async function startPostfix(): Promise<ServerUnderTest | string> {
   master.on('error', () => undefined); // a failed start shows as the port never opening
   const pid = master.pid ?? 0;
   const stop = async (): Promise<void> => {
-    if (master.exitCode === null && master.signalCode === null) {
+    if (pid > 0 && master.exitCode === null && master.signalCode === null) {
       master.kill('SIGTERM');
       await exited;
     }
     // The master ends its workers; give them two seconds, then end what is left of the group.
-    for (let i = 0; i < 40 && groupAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-    if (groupAlive(pid)) process.kill(-pid, 'SIGKILL');
+    for (let i = 0; i < 40 && (await groupAlive(pid)); i++) await new Promise((r) => setTimeout(r, 50));
+    if (await groupAlive(pid)) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // It ended meanwhile.
+      }
+    }
     await cleanup();
   };
   if (!(await waitForPort(port))) {
@@ -189,5 +195,5 @@ export async function startPostfix(): Promise<ServerUnderTest | string> {
     await stop();
     return why;
   }
-  return { name: 'Postfix', port, pid, cpuSeconds: () => treeCpuSeconds(pid), stop };
+  return { name: 'Postfix', port, pid, cpuSeconds: () => groupCpuSeconds(pid), stop };
 }
