@@ -1,4 +1,4 @@
-/** The servers under test, each a separate process: Barge, smtp-server (sink) and Exim (when present). */
+/** The servers under test, each a separate process: Barge, smtp-server (sink) and Exim (when present); Postfix is in postfix.ts. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +17,8 @@ export interface ServerUnderTest {
   readonly pid: number;
   /** The recipient the load goes to (a local one where the row measures Maildir delivery too). */
   readonly rcpt?: string;
+  /** CPU seconds used so far, where `cpuSeconds(pid)` would miss long-lived worker processes. */
+  cpuSeconds?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -86,11 +88,7 @@ export async function startExim(): Promise<ServerUnderTest | string> {
     `pid_file_path = ${join(dir, 'exim.pid')}`, 'begin acl', 'accept_all:', '  accept', 'begin routers', 'discard:', '  driver = redirect', '  data = :blackhole:', '',
   ].join('\n'));
   const child = spawn(EXIM, ['-C', config, '-bdf', `-oX`, `${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  for (let i = 0; i < 100; i++) {
-    if (await canConnect(port)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!(await canConnect(port))) {
+  if (!(await waitForPort(port))) {
     child.kill('SIGKILL');
     return `Exim did not start: ${await readFile(join(dir, 'log', 'paniclog'), 'utf8').catch(() => 'no log')}`;
   }
@@ -107,7 +105,16 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
+/** Whether a server starts listening on the port within about five seconds. */
+export async function waitForPort(port: number): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (await canConnect(port)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return canConnect(port);
+}
+
+export async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
   return new Promise((resolve) => {
     const s = createServer();
