@@ -27,7 +27,8 @@ async function submit(barge: TestBarge, subject: string): Promise<void> {
 
 const cases: Array<{ name: string; behaviour: () => PeerBehaviour; reason: RegExp }> = [
   { name: 'reset after BDAT', behaviour: () => ({ content: () => 'reset' }), reason: /^connection lost after a \d+-octet non-final BDAT chunk/ },
-  { name: 'silence after BDAT', behaviour: () => ({ content: () => 'silent' }), reason: /^no reply within 30\d\d\d ms to a \d+-octet non-final BDAT chunk: BDAT is dropped on this path/ },
+  // The timer may fire a millisecond before the clock the answer is timed with says 30 s.
+  { name: 'silence after BDAT', behaviour: () => ({ content: () => 'silent' }), reason: /^no reply within (299\d\d|30\d\d\d) ms to a \d+-octet non-final BDAT chunk: BDAT is dropped on this path/ },
   { name: '500 to BDAT although CHUNKING was advertised', behaviour: () => ({ content: () => '500 5.5.1 Command unrecognized' }), reason: /BDAT answered "500/ },
   {
     name: 'masked EHLO keywords',
