@@ -21,7 +21,7 @@ import { usersPath } from '../auth/users.js';
 import { BargeMetrics } from '../admin/metrics.js';
 import { applyRequest, queueCounts } from '../cli/queue.js';
 import { serveRequests, type ControlRequest } from '../queue/control.js';
-import { startAdmin, type RunningAdmin } from '../admin/server.js';
+import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from './listeners.js';
@@ -191,6 +191,8 @@ export async function runServer(config: Config, say: (line: string) => void, opt
   await writePid(config.dataDir);
   try {
     if (config.admin !== undefined && options !== undefined) {
+      // Loaded only when the console is on: with `--admin-listen off` its web framework stays out of memory.
+      const { startAdmin } = await import('../admin/server.js');
       admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile });
       say(`barge: console and /metrics at ${admin.url}`);
       if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);
