@@ -26,6 +26,7 @@ import { receivedHeader, receivedProtocol } from '../queue/received.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
 import type { TlsCredentials } from './tls.js';
+import { paceRead } from './read-pacer.js';
 import type { AuthOutcome } from './authenticator.js';
 import { MessageIdScanner } from '../protocol/message-id.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
@@ -139,6 +140,7 @@ export class Connection {
 
   #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
+      paceRead(bytes.length);
       this.#readStarted = Date.now();
       this.#unread.push(bytes);
       this.#feed();
