@@ -20,7 +20,7 @@ test('with the console off, a server receiving trusted mail over STARTTLS never 
   const dir = await tempDir();
   // Loaded before Barge: on SIGUSR2 it reports the CommonJS modules loaded so far.
   const reporter = join(dir, 'report-modules.cjs');
-  await writeFile(reporter, "process.on('SIGUSR2', () => process.stderr.write(`loaded ${JSON.stringify(Object.keys(require.cache))}\\n`));\n");
+  await writeFile(reporter, "process.on('SIGUSR2', () => process.stderr.write('loaded ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n");
   const child = spawn(process.execPath, ['--require', reporter, BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--hostname', 'lean.test', '--admin-listen', 'off'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
