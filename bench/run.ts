@@ -13,6 +13,7 @@ import { relayBulk, relayRate, startRelay } from './relay.js';
 import { unreadFlood } from './unread.js';
 import { storeBench } from './store.js';
 import { queueScale } from './queue-scale.js';
+import { idleConnections, openFileLimit, startRoomyBarge } from './idle.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, before: { type: 'string' } } });
 const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
@@ -69,8 +70,11 @@ async function measure(label: string, unit: string, run: (s: ServerUnderTest) =>
 let postfix: ServerUnderTest | string = 'not started';
 const noBdat = (s: ServerUnderTest, method: Method): boolean => method === 'BDAT' && s.name === 'smtp-server';
 
+/** Receives nothing before the memory rows, so they measure the message path, not a queue grown by the rate rows. */
+let emptyQueue: ServerUnderTest | undefined;
 try {
   servers.push(await startBarge(), await startBarge([], 'Barge + Maildir', undefined, LOCAL));
+  emptyQueue = await startBarge(undefined, 'Barge (empty queue)');
   if (values.before !== undefined) servers.push(await startBarge(undefined, 'before', values.before), await startBarge([], 'before + Maildir', values.before, LOCAL));
   servers.push(await startSmtpServer());
   const exim = await startExim();
@@ -94,19 +98,26 @@ try {
   }
   const barge = servers[0];
   if (barge !== undefined) {
-    for (const size of [largeSize / 10, largeSize]) {
-      const sampler = rssSampler(barge.pid);
+    // Queue-only: every message of the rate rows is still queued, and the queue's index is in memory.
+    const rss = (await rssSampler(barge.pid).stop()) / 2 ** 20;
+    rows.push({ label: 'Barge RSS after the rows above (all still queued)', unit: 'MiB', cells: new Map([['Barge', rss]]) });
+  }
+  const fresh = emptyQueue;
+  if (fresh !== undefined) {
+    // Flat: the same peak for a small and a large message (each sent by BDAT, then by DATA).
+    for (const size of [values.quick ? 2e6 : 1e6, largeSize]) {
+      const sampler = rssSampler(fresh.pid);
       const message = size === largeSize ? large : textMessage(size);
-      await bulk(barge.port, RCPT, message, 'BDAT');
+      await bulk(fresh.port, RCPT, message, 'BDAT');
       const bdatPeak = await sampler.stop();
-      const sampler2 = rssSampler(barge.pid);
-      await bulk(barge.port, RCPT, message, 'DATA');
+      const sampler2 = rssSampler(fresh.pid);
+      await bulk(fresh.port, RCPT, message, 'DATA');
       const dataPeak = await sampler2.stop();
-      rows.push({ label: `Barge peak RSS, ${size / 1e6} MB message`, unit: 'MB', cells: new Map([['Barge', Math.max(bdatPeak, dataPeak) / 1e6]]) });
+      rows.push({ label: `Barge peak RSS, ${size / 1e6} MB message (empty queue)`, unit: 'MiB', cells: new Map([['Barge', Math.max(bdatPeak, dataPeak) / 2 ** 20]]) });
     }
   }
 } finally {
-  await Promise.all(servers.map((s) => s.stop()));
+  await Promise.all([...servers, emptyQueue].map((s) => s?.stop()));
 }
 
 // Relay: Barge receives, spools and delivers to a sink on loopback. The sink for the rate rows is
@@ -165,6 +176,23 @@ for (const [verb, flood] of floods) {
   }
 }
 
+// Idle connections: each has had its greeting and EHLO, then says nothing; Barge's peak RSS meanwhile.
+const IDLE = 2000;
+let idleRss: number | string;
+const fileLimit = await openFileLimit();
+if (fileLimit < IDLE + 200) idleRss = `n/a (open-file limit ${fileLimit}; raise it with ulimit -n)`;
+else {
+  const server = await startRoomyBarge(IDLE);
+  try {
+    idleRss = (await idleConnections(server, IDLE)) / 2 ** 20;
+  } catch (e) {
+    idleRss = `error: ${e instanceof Error ? e.message : String(e)}`;
+  } finally {
+    await server.stop();
+  }
+}
+process.stderr.write(`  ${IDLE} idle connections: peak RSS ${typeof idleRss === 'number' ? `${idleRss.toFixed(0)} MiB` : idleRss}\n`);
+
 const names = servers.map((s) => s.name);
 const fmt = (c: Cell | undefined): string => (c === undefined ? '-' : typeof c === 'number' ? c.toFixed(c < 100 ? 1 : 0) : c);
 const header = ['measurement', 'unit', ...names];
@@ -198,7 +226,9 @@ for (const [what, r, target] of targets) console.log(`${r >= target ? 'PASS' : '
 if (typeof postfix === 'string') console.log(`n/a   1 KB, 1 conn, durable: Barge / Postfix (target 2x): ${postfix}`);
 const rss = rows.filter((r) => r.label.startsWith('Barge peak RSS')).map((r) => r.cells.get('Barge'));
 const peak = Math.max(...rss.map((c) => (typeof c === 'number' ? c : Number.NaN)));
-console.log(`${peak <= 64 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MB -> ')} MB across message sizes (target <= 64 MiB, flat)`);
+console.log(`${peak <= 64 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MiB -> ')} MiB across message sizes (target <= 64 MiB, flat)`);
+if (typeof idleRss === 'number') console.log(`${idleRss < 256 ? 'PASS' : 'MISS'}  ${IDLE} idle connections (after EHLO): Barge peak RSS ${idleRss.toFixed(0)} MiB (target < 256 MiB)`);
+else console.log(`${idleRss.startsWith('n/a') ? 'n/a ' : 'MISS'}  ${IDLE} idle connections: ${idleRss}`);
 for (const [verb, peakMib, delivered, note] of floodRows) {
   // Every RCPT is answered and logged, so that row also measures the protocol log under a flood.
   const verdict = peakMib < 150 && delivered ? 'PASS' : 'MISS';

@@ -53,10 +53,13 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
   };
 }
 
+/** The node flags the `barge` command's shebang and `npm start` pass (bin/barge.js says why). */
+export const BARGE_NODE_FLAGS = ['--max-semi-space-size=1', '--no-concurrent-recompilation'];
+
 /** Barge receiving only (--queue-only) unless `extra` arguments say otherwise. */
 export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge', root = ROOT, rcpt?: string): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(root, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
+  const child = spawn(process.execPath, [...BARGE_NODE_FLAGS, join(root, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
      '--max-message-size', '200MB', '--admin-listen', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
   const stop = stopper(child, () => rm(dir, { recursive: true, force: true }));

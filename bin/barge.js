@@ -1,7 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-concurrent-recompilation
 // (Message bytes pass through short-lived buffers; a small young generation collects them sooner,
-// which keeps the server's resident size low and flat whatever the message size. npm start and
-// the benchmark pass the same flag.)
+// which keeps the server's resident size low and flat whatever the message size. Optimising
+// compilation on the main thread keeps the compiler's scratch memory in the one C heap that is
+// reused, instead of a heap per background thread that keeps its high-water mark. npm start and
+// the benchmark pass the same flags.)
 // The `barge` command: runs the compiled CLI (npm run build, or any npm start/test, compiles it).
 // Concurrent sessions fsync in parallel on libuv's thread pool; its default of 4 threads would
 // serialise them, so widen it before anything touches the pool.

@@ -6,7 +6,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TrackingEvent } from '../log/tracking.js';
-import { W3cLog, type ProtocolLogEntry, type W3cLogOptions } from '../log/w3c.js';
+import type { ProtocolLogEntry } from '../log/w3c.js';
 
 /** What a scrape reads from the running server. */
 export interface MetricsSources {
@@ -170,18 +170,5 @@ export class BargeMetrics {
 
   session(seconds: number): void {
     this.#session.observe(seconds);
-  }
-}
-
-/** A listener's W3C log that also shows each entry to the metrics. */
-export class ObservedW3cLog extends W3cLog {
-  readonly #observe: (entry: ProtocolLogEntry) => void;
-  constructor(options: W3cLogOptions, observe: (entry: ProtocolLogEntry) => void) {
-    super(options);
-    this.#observe = observe;
-  }
-  override write(entry: ProtocolLogEntry): void {
-    super.write(entry);
-    this.#observe(entry);
   }
 }

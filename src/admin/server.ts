@@ -79,7 +79,8 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
     }
   });
   app.get('/metrics', async (c) => {
-    const { registry } = deps.server.metrics;
+    const registry = deps.server.metrics?.registry;
+    if (registry === undefined) return c.text('metrics are kept only when the server starts with the console configured\n', 404);
     return c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType });
   });
 

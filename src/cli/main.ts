@@ -12,12 +12,8 @@ import { pidPath, runningPid } from '../server/reload.js';
 import { runServer } from '../server/run.js';
 import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
-import { runSend, type SendOptions } from './send.js';
-import { runUser } from './user.js';
+import type { SendOptions } from './send.js';
 import { runRoutes } from './routes.js';
-import { runProbe } from './probe.js';
-import { runMiddlebox } from './middlebox.js';
-import { runDkim } from './dkim.js';
 import { DEFAULTS } from '../config/schema.js';
 
 const USAGE = `usage: barge <command> [options]
@@ -127,6 +123,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           direct: values['data-dir'] !== undefined,
           ...(values.server === undefined ? {} : { server: values.server }),
         };
+        const { runSend } = await import('./send.js');
         return await runSend(config, options, process.stdin, out, err);
       }
       case 'user': {
@@ -142,6 +139,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values.admin === true ? ['--admin'] : []),
           ...(values.address ?? []).flatMap((a) => ['--address', a]),
         ];
+        const { runUser } = await import('./user.js');
         return await runUser(args, config.dataDir, process.stdin, out, err);
       }
       case 'dkim': {
@@ -152,12 +150,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         });
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
         const [action, domain] = positionals;
+        const { runDkim } = await import('./dkim.js');
         return await runDkim(config, { action, domain, selector: values.selector, algorithm: values.algorithm }, out, err);
       }
+      // Commands other than serve and queue are loaded when used, so a running server never holds their code.
       case 'probe':
-        return await runProbe(rest, out, err);
+        return await (await import('./probe.js')).runProbe(rest, out, err);
       case 'middlebox':
-        return await runMiddlebox(rest, out, err);
+        return await (await import('./middlebox.js')).runMiddlebox(rest, out, err);
       case 'options':
         return runOptions(rest, out, err);
       case undefined:

@@ -3,9 +3,9 @@
  * leaf part marked binary or 8bit (or an unmarked single-part message that is not 7-bit) is re-encoded as
  * base64 in 76-character lines, and the message gets a header saying so. Streams: the MIME
  * structure is parsed and rebuilt by mailsplit, part contents pass through a base64 encoder.
+ * mailsplit is loaded on first use: most servers never need to downconvert, and it costs memory.
  */
 import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
-import { Joiner, Splitter } from '@zone-eu/mailsplit';
 import type { BodyType } from '../protocol/envelope.js';
 
 /** 57 input bytes make one 76-character base64 line (RFC 2045 6.8). */
@@ -90,12 +90,23 @@ class Base64Parts extends Transform {
 
 /** The message re-encoded so that it is 7-bit clean. */
 export function downconvert(message: Readable, body: BodyType, note: string): Readable {
-  // mailsplit's typings narrow the stream events to 'data'; as streams they are ordinary Transforms.
-  const splitter = new Splitter() as unknown as Transform;
-  const joiner = new Joiner() as unknown as Transform;
   const out = new PassThrough();
-  pipeline(message, splitter, new Base64Parts(body, note), joiner, out, (e) => {
-    if (e) out.destroy(e);
-  });
+  mailsplit ??= import('@zone-eu/mailsplit');
+  mailsplit.then(
+    ({ Splitter, Joiner }) => {
+      // mailsplit's typings narrow the stream events to 'data'; as streams they are ordinary Transforms.
+      const splitter = new Splitter() as unknown as Transform;
+      const joiner = new Joiner() as unknown as Transform;
+      pipeline(message, splitter, new Base64Parts(body, note), joiner, out, (e) => {
+        if (e) out.destroy(e);
+      });
+    },
+    (e: unknown) => {
+      message.destroy();
+      out.destroy(e instanceof Error ? e : new Error(String(e)));
+    },
+  );
   return out;
 }
+
+let mailsplit: Promise<typeof import('@zone-eu/mailsplit')> | undefined;

@@ -8,7 +8,7 @@
  * fail open; the next attempt asks again). Routes and smart hosts are not subject to MTA-STS.
  */
 import { request } from 'node:https';
-import { parsePolicy, resolvePolicy } from 'mailauth/lib/mta-sts.js';
+import { mtaStsParts } from '../mailauth/library.js';
 import type { NextHop } from './routes.js';
 
 export type Lookup = (name: string, type: string) => Promise<unknown>;
@@ -88,6 +88,7 @@ export class MtaSts {
     const now = (this.#o.now ?? Date.now)();
     const cached = this.#cache.get(domain);
     const valid = cached !== undefined && cached.expires > now ? cached.policy : undefined;
+    const { resolvePolicy, parsePolicy } = await mtaStsParts();
     let id: string | false;
     try {
       id = await resolvePolicy(domain, { resolver: this.#o.lookup });

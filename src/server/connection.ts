@@ -20,6 +20,7 @@ import { Reply } from '../protocol/replies.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
 import type { TlsCredentials } from './tls.js';
+import { paceRead } from './read-pacer.js';
 import type { AuthOutcome } from './authenticator.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
 import { serverTls } from './server-tls.js';
@@ -95,6 +96,7 @@ export class Connection {
 
   #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
+      paceRead(bytes.length);
       this.#readStarted = Date.now();
       this.#unread.push(bytes);
       this.#feed();

@@ -18,14 +18,16 @@ import { screenedCommit } from '../mailauth/inbound.js';
 import type { MailAuthResolver } from '../mailauth/dns-cache.js';
 import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
-import { type BargeMetrics, ObservedW3cLog } from '../admin/metrics.js';
+import type { BargeMetrics } from '../admin/metrics.js';
+import { ObservedW3cLog } from '../log/observed-w3c.js';
 
 /** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */
 export interface ListenersDeps extends ServerBasics {
   /** The live relay networks (reload replaces them). */
   readonly relay: () => BlockList;
   readonly runner: QueueRunner;
-  readonly metrics: BargeMetrics;
+  /** Undefined without the console: nothing could read them. */
+  readonly metrics: BargeMetrics | undefined;
   readonly tls: TlsCredentials | undefined;
   readonly authenticator: Authenticator;
   readonly etrnPolicy: EtrnPolicy;
@@ -110,7 +112,7 @@ export class Listeners {
       tls,
       authenticate: async (ip, user, password) => {
         const outcome = await authenticator.check(ip, user, password);
-        if ('refuse' in outcome) metrics.authFailure(listener.name);
+        if ('refuse' in outcome) metrics?.authFailure(listener.name);
         return outcome;
       },
       mayUseSender: (user, address) => authenticator.mayUseSender(user, address),
@@ -130,7 +132,7 @@ export class Listeners {
       ? new ObservedW3cLog(
           { dir: join(this.#deps.logDir, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
             computerName: config.hostname, software: 'Barge 0.1.0', now, onError: this.#deps.onLogError },
-          (e) => metrics.command(listener.name, e),
+          (e) => metrics?.command(listener.name, e),
         )
       : undefined;
     if (protocolLog !== undefined) {
@@ -157,7 +159,7 @@ export class Listeners {
       const opened = performance.now();
       connections.add(connection);
       void connection.closed.then(() => {
-        metrics.session((performance.now() - opened) / 1000);
+        metrics?.session((performance.now() - opened) / 1000);
         connections.delete(connection);
         const left = (perIp.get(ip) ?? 1) - 1;
         if (left === 0) perIp.delete(ip);

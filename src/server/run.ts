@@ -19,10 +19,10 @@ import { TlsCredentials } from './tls.js';
 import type { QuirkStore } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
-import { BargeMetrics } from '../admin/metrics.js';
+import type { BargeMetrics } from '../admin/metrics.js';
 import { applyRequest, queueCounts } from '../cli/queue.js';
 import { serveRequests, type ControlRequest } from '../queue/control.js';
-import { startAdmin, type RunningAdmin } from '../admin/server.js';
+import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from './listeners.js';
@@ -36,7 +36,8 @@ export interface RunningServer {
   readonly tls: TlsCredentials | undefined;
   /** The most reply octets any open connection has waiting for its client (tests and metrics). */
   replyBacklog(): number;
-  readonly metrics: BargeMetrics;
+  /** Prometheus metrics, kept only when the console (which serves /metrics) is configured. */
+  readonly metrics: BargeMetrics | undefined;
   readonly quirks: QuirkStore;
   /** Queue size by state, at most 10 s old (counting reads the state files: slow with a large queue). */
   queueCounts(): Promise<ReadonlyMap<string, number>>;
@@ -77,11 +78,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const spool = await Spool.open(paths.spool);
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
-  const metrics = new BargeMetrics(now);
+  // Only the console reads the metrics: without it, prom-client is never loaded.
+  const metrics = config.admin === undefined ? undefined : new (await import('../admin/metrics.js')).BargeMetrics(now);
   // Metrics are derived from the tracking events: one observer, no counters spread through the code.
   const track = (event: TrackingEvent): void => {
     tracking?.record(event);
-    metrics.observe(event);
+    metrics?.observe(event);
   };
   let current = config;
   const nextId = makeIdSource(now);
@@ -117,7 +119,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     if (counted === undefined || performance.now() - counted.at > 10_000) counted = { at: performance.now(), counts: queueCounts(spool) };
     return counted.counts;
   };
-  metrics.attach({
+  metrics?.attach({
     queueByState: counts,
     openConnections: () => listeners.openConnections,
     oldestMessageAgeSeconds: async () => {
@@ -195,6 +197,8 @@ export async function runServer(config: Config, say: (line: string) => void, opt
   await writePid(config.dataDir);
   try {
     if (config.admin !== undefined && options !== undefined) {
+      // Loaded only when the console is on: with `--admin-listen off` its web framework stays out of memory.
+      const { startAdmin } = await import('../admin/server.js');
       admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile });
       say(`barge: console and /metrics at ${admin.url}`);
       if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);

@@ -9,7 +9,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { writeFileDurably } from '../queue/durable-write.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { generate } from 'selfsigned';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 
 export class TlsCredentials {
@@ -79,20 +80,24 @@ async function selfSigned(dir: string, hostname: string, now: () => Date): Promi
   return { ...pem, description: `self-signed certificate for ${hostname} (generated, ${certFile})` };
 }
 
-/** A self-signed certificate for `hostname` (and loopback addresses), valid for ten years. */
-export async function generateSelfSigned(hostname: string, notBefore = new Date()): Promise<{ cert: string; key: string }> {
-  const notAfter = new Date(notBefore.getTime() + 3650 * 86_400_000);
-  const pem = await generate([{ name: 'commonName', value: hostname }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    notBeforeDate: notBefore,
-    notAfterDate: notAfter,
-    extensions: [
-      { name: 'basicConstraints', cA: true },
-      { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
-    ],
+/** A self-signed certificate for `hostname` (and loopback addresses), valid for ten years, made by a child process. */
+export function generateSelfSigned(hostname: string, notBefore = new Date()): Promise<{ cert: string; key: string }> {
+  const script = fileURLToPath(new URL('./self-signed-child.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, hostname, String(notBefore.getTime())], (e, stdout) => {
+      if (e !== null) return reject(new Error(`certificate generation failed: ${e.message}`));
+      const pem = parsePair(stdout);
+      if (pem === undefined) reject(new Error('certificate generation printed no pair'));
+      else resolve(pem);
+    });
   });
-  return { cert: pem.cert, key: pem.private };
+}
+
+function parsePair(text: string): { cert: string; key: string } | undefined {
+  try {
+    const pem = JSON.parse(text) as { cert?: unknown; key?: unknown };
+    return typeof pem.cert === 'string' && typeof pem.key === 'string' ? { cert: pem.cert, key: pem.key } : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -52,7 +52,7 @@ export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDe
     const counts = await server.queueCounts();
     const queued = [...counts.values()].reduce((a, b) => a + b, 0);
     const t = today(records, now);
-    const open = (await server.metrics.registry.getSingleMetric('barge_open_connections')?.get())?.values[0]?.value ?? 0;
+    const open = (await server.metrics?.registry.getSingleMetric('barge_open_connections')?.get())?.values[0]?.value ?? 0;
     const card = (label: string, value: string | number, note = ''): Html =>
       html`<div class="card"><div class="l">${label}</div><div class="n">${value}</div><div class="muted">${note}</div></div>`;
     const listeners = server.addresses.map(
