@@ -68,8 +68,9 @@ export class Connection {
   /** Reasons the socket is paused; it resumes when none is left. */
   readonly #holds = new Set<Hold>();
   #readStarted = Date.now();
-  /** The command or data-block timeout running now, if any. */
+  /** The command or data-block timeout running now, if any, and its length. */
   #idle: TimerHandle | undefined;
+  #idleMs = 0;
   #shuttingDown = false;
   #inputEnded = false;
   readonly #closed: Promise<void>;
@@ -229,8 +230,13 @@ export class Connection {
     // not read its replies is not Barge being busy.
     const busy = [...this.#holds].some((h) => h !== 'replies' && h !== 'log');
     const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
+    // Every read of a body re-arms it: the same wait is restarted rather than replaced.
+    if (this.#idle !== undefined && ms === this.#idleMs) return this.#idle.restart();
     this.#stopIdleTimer();
-    if (ms > 0 && !this.#socket.destroyed) this.#idle = this.#ctx.timers(() => this.#timedOut(), ms);
+    if (ms > 0 && !this.#socket.destroyed) {
+      this.#idle = this.#ctx.timers(() => this.#timedOut(), ms);
+      this.#idleMs = ms;
+    }
   }
 
   #stopIdleTimer(): void {

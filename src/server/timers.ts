@@ -4,6 +4,8 @@
  */
 export interface TimerHandle {
   cancel(): void;
+  /** Starts the same wait again from now (activity on an idle timer): cheaper than a new timer. */
+  restart(): void;
 }
 
 export type Timers = (fire: () => void, ms: number) => TimerHandle;
@@ -11,5 +13,5 @@ export type Timers = (fire: () => void, ms: number) => TimerHandle;
 /** Unref'd: an open socket keeps the process alive, a timer alone does not. */
 export const realTimers: Timers = (fire, ms) => {
   const timer = setTimeout(fire, ms).unref();
-  return { cancel: () => clearTimeout(timer) };
+  return { cancel: () => clearTimeout(timer), restart: () => void timer.refresh() };
 };

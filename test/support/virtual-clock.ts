@@ -2,7 +2,8 @@
 import type { TimerHandle, Timers } from '../../src/server/timers.js';
 
 interface Pending {
-  readonly at: number;
+  at: number;
+  readonly ms: number;
   readonly fire: () => void;
   live: boolean;
 }
@@ -14,9 +15,9 @@ export class VirtualClock {
   readonly now = (): Date => new Date(this.#t);
 
   readonly timers: Timers = (fire, ms): TimerHandle => {
-    const timer: Pending = { at: this.#t + ms, fire, live: true };
+    const timer: Pending = { at: this.#t + ms, ms, fire, live: true };
     this.#pending.push(timer);
-    return { cancel: () => void (timer.live = false) };
+    return { cancel: () => void (timer.live = false), restart: () => void (timer.at = this.#t + timer.ms) };
   };
 
   /** Timers armed and not yet fired or cancelled. */
