@@ -84,6 +84,8 @@ try {
   if (typeof postfix === 'string') notes.push(`Postfix: n/a (${postfix})`);
   else servers.push(postfix);
   process.stderr.write(`bench: ${seconds}s per throughput row, large message ${largeSize / 1e6} MB\n`);
+  // Every server gets the same untimed second of load first, so no row measures a cold JIT or cache.
+  for (const s of servers) await throughput(s.port, s.rcpt ?? RCPT, small, 'DATA', 20, 1).catch(() => 0);
 
   for (const connections of [1, 20]) {
     for (const method of ['DATA', 'BDAT'] as const) {
