@@ -264,6 +264,25 @@ test('a large message written in small pieces (more than one writev takes), wait
   assert.ok((await collect(spool.messageStream('SMALLPIECES', read))).equals(big));
 });
 
+test('a message streamed past several background fdatasyncs commits intact; one discarded meanwhile leaves nothing', async () => {
+  const spool = await fresh();
+  const piece = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < piece.length; i++) piece[i] = (i * 31) & 0xff;
+  const kept = spool.begin('SYNCED');
+  const dropped = spool.begin('DROPPED');
+  for (let i = 0; i < 400; i++) {
+    // 25 MiB each: over the background sync interval three times.
+    for (const w of [kept, dropped]) if (!w.write(piece)) await new Promise<void>((resolve) => w.onDrain(resolve));
+  }
+  await dropped.discard();
+  const read = await spool.commit(kept, envelope('SYNCED'));
+  assert.equal(read.messageLength, 400 * piece.length);
+  const back = await collect(spool.messageStream('SYNCED', read));
+  assert.ok(back.subarray(0, piece.length).equals(piece) && back.subarray(-piece.length).equals(piece) && back.length === 400 * piece.length);
+  assert.deepEqual(await readdir(spool.incomingDir), []);
+  assert.deepEqual(await spool.list(), ['SYNCED']);
+});
+
 test('property: after a short writev the views left are exactly the octets not yet written', () => {
   fc.assert(
     fc.property(fc.array(fc.uint8Array({ maxLength: 9 }), { maxLength: 8 }), fc.nat(), (arrays, n) => {
