@@ -65,6 +65,8 @@ export class Connection {
   /** Reasons the socket is paused; it resumes when none is left. */
   readonly #holds = new Set<Hold>();
   #readStarted = Date.now();
+  /** The timeout set on the socket now; -1: none set on this socket yet. */
+  #timeoutMs = -1;
   #shuttingDown = false;
   #inputEnded = false;
   readonly #closed: Promise<void>;
@@ -124,6 +126,7 @@ export class Connection {
   #startTls(secured: () => void): void {
     const credentials = this.#ctx.tls;
     if (credentials === undefined) return void this.#socket.destroy();
+    this.#timeoutMs = -1;
     this.#socket = serverTls(this.#socket, credentials.context, this.#ctx.config.limits.commandTimeoutMs, (secure) => {
       this.#attach(secure);
       secured();
@@ -225,8 +228,15 @@ export class Connection {
     const { limits } = this.#ctx.config;
     // No timeout while Barge itself is busy (committing, waiting for the disk); a client that does
     // not read its replies is not Barge being busy.
-    const busy = [...this.#holds].some((h) => h !== 'replies' && h !== 'log');
-    const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
+    let busy = false;
+    for (const h of this.#holds) busy ||= h !== 'replies' && h !== 'log';
+    this.#setTimeout(busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs);
+  }
+
+  /** Node restarts a socket's timeout on every read and write, so it is set again only when it changes. */
+  #setTimeout(ms: number): void {
+    if (ms === this.#timeoutMs) return;
+    this.#timeoutMs = ms;
     this.#socket.setTimeout(ms);
   }
 
@@ -282,7 +292,7 @@ export class Connection {
   #hold(reason: Hold): void {
     this.#holds.add(reason);
     this.#socket.pause();
-    this.#socket.setTimeout(0);
+    this.#setTimeout(0);
   }
 
   #release(reason?: Hold): void {
