@@ -30,6 +30,20 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i] ?? 0), 0) / 100;
 }
 
+/**
+ * Waits until none of the processes uses more than `share` of a core over `windowMs` (a server may
+ * still be delivering what an earlier row queued), for at most `limitMs`.
+ */
+export async function settle(pids: readonly number[], share = 0.05, windowMs = 500, limitMs = 120_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    const before = await Promise.all(pids.map(cpuSeconds));
+    await new Promise((r) => setTimeout(r, windowMs));
+    const after = await Promise.all(pids.map(cpuSeconds));
+    if (after.every((a, i) => a - (before[i] ?? 0) <= (share * windowMs) / 1000)) return;
+  }
+}
+
 function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let text = '';

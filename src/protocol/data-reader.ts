@@ -4,7 +4,12 @@
  * Only CR LF "." CR LF ends the message (SMTP smuggling defence): a "." line after a bare LF or bare CR
  * is content, never an end. Bare CR or LF is a violation by default (the whole body is still consumed,
  * then refused); with `normalise` each becomes CR LF and the line after it is not dot-processed.
- * Lines over 1000 octets (RFC 5321 4.5.3.1.6) are a violation too. Pure: bytes in, body slices out.
+ * Lines over 1000 octets (RFC 5321 4.5.3.1.6) are a violation too; a line that is both too long and
+ * ends bare counts as too long, so the verdict does not depend on where the input was cut.
+ *
+ * Pure: bytes in, body slices out. The body is views of the input (no copies). Ordinary lines are
+ * found with Buffer.indexOf (memchr) for the next CR and the next LF; only a line starting with "."
+ * or ending other than CR LF leaves that loop.
  */
 
 const CR = 0x0d;
@@ -42,9 +47,17 @@ const enum State {
 
 export class DataReader {
   #state: State = State.LineStart;
+  /** Wire octets of the current line before this input (the stuffing dot included). */
   #lineLength = 0;
   #violation: DataViolation | undefined;
   readonly #normalise: boolean;
+  // The input being read, and what becomes of it: valid during feed() only.
+  #buf: Buffer = CRLF;
+  #body: Buffer[] = [];
+  /** Start of the input bytes not yet passed to the body. */
+  #segment = 0;
+  /** Where the current line began, in input offsets (before `start` when it began in an earlier input). */
+  #lineBegin = 0;
 
   constructor(options: { normaliseBareLineEndings: boolean }) {
     this.#normalise = options.normaliseBareLineEndings;
@@ -56,34 +69,21 @@ export class DataReader {
   }
 
   feed(buf: Buffer, start: number): DataFeed {
-    const body: Buffer[] = [];
+    this.#buf = buf;
+    this.#body = [];
+    this.#segment = start;
+    this.#lineBegin = start - this.#lineLength;
+    const len = buf.length;
     let pos = start;
-    let segment = start; // start of bytes passed through unchanged
-    let lineBegin = start;
-    const flush = (end: number): void => {
-      if (end > segment && this.#violation === undefined) body.push(buf.subarray(segment, end));
-    };
-    const emit = (bytes: Buffer): void => {
-      if (this.#violation === undefined) body.push(bytes);
-    };
-    const endLine = (next: number): void => {
-      if (this.#lineLength + (next - lineBegin) > MAX_TEXT_LINE) this.#fail('line-too-long');
-      this.#lineLength = 0;
-      lineBegin = next;
-    };
-    const bare = (): void => {
-      if (!this.#normalise) this.#fail('bare-line-ending');
-    };
-    let nextCr = -2;
+    let nextCr = -2; // -2: not searched yet; -1: none left in buf
     let nextLf = -2;
-
-    while (pos < buf.length) {
+    while (pos < len) {
       switch (this.#state) {
         case State.LineStart:
           if (buf[pos] === DOT) {
-            flush(pos);
+            this.#pass(pos);
             pos++;
-            segment = pos;
+            this.#segment = pos;
             this.#state = State.Dot;
           } else {
             this.#state = State.Middle;
@@ -92,7 +92,7 @@ export class DataReader {
         case State.Dot:
           if (buf[pos] === CR) {
             pos++;
-            segment = pos;
+            this.#segment = pos;
             this.#state = State.DotCr;
           } else {
             this.#state = State.Middle; // a stuffed dot: already dropped
@@ -100,78 +100,100 @@ export class DataReader {
           break;
         case State.DotCr:
           if (buf[pos] === LF) {
-            endLine(pos + 1);
+            this.#endLine(pos + 1);
             this.#state = State.LineStart;
-            return { consumed: pos + 1 - start, body, done: true };
+            return this.#result(pos + 1 - start, true);
           }
           // "." CR then something else: the dot was stuffing and the CR is bare.
-          bare();
-          emit(this.#normalise ? CRLF : CR_ONLY);
-          endLine(pos); // a bare CR ends a line for the length limit, as in Middle
+          this.#endLine(pos);
+          this.#add(CR_ONLY);
+          this.#bareEnding(pos, LF_ONLY);
           this.#state = State.Middle;
           break;
         case State.Cr:
+          this.#state = State.Middle;
           if (buf[pos] === LF) {
             pos++;
-            endLine(pos);
+            this.#endLine(pos);
             this.#state = State.LineStart;
           } else {
-            bare();
-            if (this.#normalise) {
-              flush(pos);
-              segment = pos;
-              emit(LF_ONLY);
-            }
-            // The CR ends the line for the length limit, as it does when it is not the last byte of a read.
-            endLine(pos);
-            this.#state = State.Middle;
+            this.#endLine(pos);
+            this.#bareEnding(pos, LF_ONLY);
           }
           break;
-        case State.Middle: {
-          if (nextCr !== -1 && nextCr < pos) nextCr = buf.indexOf(CR, pos);
-          if (nextLf !== -1 && nextLf < pos) nextLf = buf.indexOf(LF, pos);
-          const p = nextCr < 0 ? nextLf : nextLf < 0 ? nextCr : Math.min(nextCr, nextLf);
-          if (p < 0) {
-            pos = buf.length;
-            break;
-          }
-          if (buf[p] === LF) {
-            // A LF not preceded by CR (a CR before it would have been consumed with it).
-            bare();
-            if (this.#normalise) {
-              flush(p);
-              segment = p;
-              emit(CR_ONLY);
+        case State.Middle:
+          // The hot loop: whole CR LF lines, until one starts with "." or something is unusual.
+          for (;;) {
+            if (nextCr !== -1 && nextCr < pos) nextCr = buf.indexOf(CR, pos);
+            if (nextLf !== -1 && nextLf < pos) nextLf = buf.indexOf(LF, pos);
+            if (nextLf >= 0 && (nextCr < 0 || nextLf < nextCr)) {
+              // A LF not preceded by CR (a CR before it would have been consumed with it).
+              pos = nextLf + 1;
+              this.#endLine(pos);
+              this.#bareEnding(nextLf, CR_ONLY);
+              break; // after a bare LF the next line is not dot-processed: "\n.\r\n" must never end the message
             }
-            pos = p + 1;
-            endLine(pos);
-            // After a bare LF the next line is not dot-processed: "\n.\r\n" must never end the message.
-            this.#state = State.Middle;
-          } else if (p + 1 >= buf.length) {
-            pos = p + 1;
-            this.#state = State.Cr;
-          } else if (buf[p + 1] === LF) {
-            pos = p + 2;
-            endLine(pos);
-            this.#state = State.LineStart;
-          } else {
-            bare();
-            pos = p + 1;
-            if (this.#normalise) {
-              flush(pos);
-              segment = pos;
-              emit(LF_ONLY);
+            if (nextCr < 0) {
+              pos = len;
+              break;
             }
-            endLine(pos);
+            pos = nextCr + 1;
+            if (pos === len) {
+              this.#state = State.Cr;
+              break;
+            }
+            if (nextLf !== pos) {
+              this.#endLine(pos);
+              this.#bareEnding(pos, LF_ONLY);
+              break;
+            }
+            pos++;
+            this.#endLine(pos);
+            if (pos === len || buf[pos] === DOT) {
+              this.#state = State.LineStart;
+              break;
+            }
           }
           break;
-        }
       }
     }
-    flush(pos);
-    this.#lineLength += buf.length - lineBegin;
+    this.#pass(len);
+    this.#lineLength = this.#state === State.LineStart ? 0 : len - this.#lineBegin;
     if (this.#lineLength > MAX_TEXT_LINE) this.#fail('line-too-long');
-    return { consumed: buf.length - start, body, done: false };
+    return this.#result(len - start, false);
+  }
+
+  #result(consumed: number, done: boolean): DataFeed {
+    const body = this.#body;
+    this.#body = [];
+    this.#buf = CRLF;
+    return { consumed, body, done };
+  }
+
+  /** A line ends before `next`: checks its length (checked before a bare ending: see the contract). */
+  #endLine(next: number): void {
+    if (next - this.#lineBegin > MAX_TEXT_LINE) this.#fail('line-too-long');
+    this.#lineBegin = next;
+  }
+
+  /**
+   * A bare CR or LF: a violation, or with normalise its missing half is inserted at `at` (after a
+   * bare CR, before a bare LF).
+   */
+  #bareEnding(at: number, missing: Buffer): void {
+    if (!this.#normalise) return this.#fail('bare-line-ending');
+    this.#pass(at);
+    this.#add(missing);
+  }
+
+  /** Input bytes from the segment start to `end` go to the body unchanged. */
+  #pass(end: number): void {
+    if (end > this.#segment) this.#add(this.#buf.subarray(this.#segment, end));
+    this.#segment = end;
+  }
+
+  #add(bytes: Buffer): void {
+    if (this.#violation === undefined) this.#body.push(bytes);
   }
 
   #fail(violation: DataViolation): void {

@@ -136,6 +136,49 @@ test('property: any bytes, any cuts, either mode: the same result as whole; bare
   );
 });
 
+/**
+ * A plain model of the reader: the end is the first CR LF "." CR LF (the start counts as after a CR LF);
+ * the lines before it, each with its ending, are checked in order (too long before bare); a "." is
+ * unstuffed only at the start of a line that followed a real CR LF.
+ */
+function model(wire: string, normalise: boolean): Read {
+  const at = `\r\n${wire}`.indexOf('\r\n.\r\n');
+  assert.ok(at >= 0, 'the inputs always hold an end');
+  const lines = wire.slice(0, at + 3).match(/[^\r\n]*(\r\n|\r|\n)/g) ?? [];
+  let violation: DataViolation | undefined;
+  for (const line of lines) {
+    if (line.length > 1000) violation ??= 'line-too-long';
+    else if (!normalise && !line.endsWith('\r\n')) violation ??= 'bare-line-ending';
+  }
+  let body = '';
+  let lineStart = true;
+  for (const line of lines.slice(0, -1)) {
+    const text = lineStart && line.startsWith('.') ? line.slice(1) : line;
+    lineStart = line.endsWith('\r\n');
+    body += lineStart ? text : `${text.slice(0, -1)}\r\n`;
+  }
+  return { body: violation === undefined ? body : '', consumed: at + 3, done: true, violation };
+}
+
+test('property: the reader agrees with a plain model over random content (long lines, dots, bare CR/LF) and random cuts', () => {
+  const piece = fc.oneof(
+    fc.constantFrom('\r\n', '\r', '\n', '.', 'a', '\0', '\r\n.', '\r\n..', '\r\n.\r', '\n.\r\n', '\r.\r\n', '\xff'),
+    fc.integer({ min: 990, max: 1003 }).map((n) => 'x'.repeat(n)),
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 30 }), fc.array(fc.nat({ max: 4000 }), { maxLength: 12 }), fc.boolean(), (pieces, offsets, normalise) => {
+      const wire = `${pieces.join('')}\r\n.\r\nNEXT\r\n`;
+      assert.deepEqual(read(cut(bytes(wire), offsets), normalise), model(wire, normalise));
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('a line both too long and ending bare is too long whether or not the input is cut inside it', () => {
+  const input = bytes(`${'x'.repeat(1200)}\nok\r\n.\r\n`);
+  readEverySplit(input, { body: '', consumed: input.length, done: true, violation: 'line-too-long' });
+});
+
 test('a text line of 1000 octets with CR LF is accepted; 1001 is a violation (RFC 5321 4.5.3.1.6)', () => {
   assert.equal(read([bytes(`${'y'.repeat(998)}\r\n.\r\n`)]).violation, undefined);
   const long = bytes(`${'y'.repeat(999)}\r\nafter\r\n.\r\nNEXT`);

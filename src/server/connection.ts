@@ -228,7 +228,8 @@ export class Connection {
     const { limits } = this.#ctx.config;
     // No timeout while Barge itself is busy (committing, waiting for the disk); a client that does
     // not read its replies is not Barge being busy.
-    const busy = [...this.#holds].some((h) => h !== 'replies' && h !== 'log');
+    let busy = false;
+    for (const h of this.#holds) busy ||= h !== 'replies' && h !== 'log';
     const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
     // Every read of a body re-arms it: the same wait is restarted rather than replaced.
     if (this.#idle !== undefined && ms === this.#idleMs) return this.#idle.restart();
