@@ -99,9 +99,17 @@ try {
   const waited = performance.now();
   await settle(servers.map((s) => s.pid));
   process.stderr.write(`  (waited ${((performance.now() - waited) / 1000).toFixed(1)}s for the servers to be idle)\n`);
+  // One large message takes well under a second: each cell is the median of LARGE_RUNS, so one
+  // stray collection or neighbour cannot decide a row.
+  const LARGE_RUNS = 3;
+  const medianBulk = async (s: ServerUnderTest, method: Method): Promise<number> => {
+    const rates: number[] = [];
+    for (let i = 0; i < LARGE_RUNS; i++) rates.push(await bulk(s.port, RCPT, large, method));
+    return rates.sort((a, b) => a - b)[Math.floor(LARGE_RUNS / 2)] ?? Number.NaN;
+  };
   for (const method of ['DATA', 'BDAT'] as const) {
     await measure(`${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`, 'MB/s', (s) =>
-       (noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : bulk(s.port, RCPT, large, method)), () => largeSize / 100e6);
+       (noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : medianBulk(s, method)), () => (LARGE_RUNS * largeSize) / 100e6);
   }
   const barge = servers[0];
   if (barge !== undefined) {

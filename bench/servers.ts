@@ -101,7 +101,7 @@ export async function startExim(): Promise<ServerUnderTest | string> {
   await writeFile(config, [
     'keep_environment =', 'primary_hostname = exim.bench', `spool_directory = ${dir}/spool`, `log_file_path = ${dir}/log/%slog`,
     'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'queue_only = true',
-    'message_size_limit = 200M', 'smtp_accept_max = 200', 'smtp_accept_queue_per_connection = 0', 'acl_smtp_rcpt = accept_all',
+    'message_size_limit = 200M', 'smtp_accept_max = 200', 'smtp_accept_max_per_connection = 0', 'smtp_accept_queue_per_connection = 0', 'acl_smtp_rcpt = accept_all',
     `pid_file_path = ${join(dir, 'exim.pid')}`, 'begin acl', 'accept_all:', '  accept', 'begin routers', 'discard:', '  driver = redirect', '  data = :blackhole:', '',
   ].join('\n'));
   const child = spawn(EXIM, ['-C', config, '-bdf', `-oX`, `${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
