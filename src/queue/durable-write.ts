@@ -84,15 +84,18 @@ export class DirectorySync {
   }
 }
 
+/** The buffers left after a gathered write took only `written` octets of them (a short write). */
+export function unwritten(buffers: Buffer[], written: number): Buffer[] {
+  let i = 0;
+  let n = written;
+  while (i < buffers.length && n >= (buffers[i]?.length ?? 0)) n -= buffers[i++]?.length ?? 0;
+  const left = buffers.slice(i);
+  const first = left[0];
+  if (first !== undefined && n > 0) left[0] = first.subarray(n);
+  return left;
+}
+
 /** Writes the buffers in order at the file's position: one writev, again for whatever a short write left. */
 export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  let rest = buffers;
-  while (rest.length > 0) {
-    let written = (await handle.writev(rest)).bytesWritten;
-    let i = 0;
-    while (i < rest.length && written >= (rest[i]?.length ?? 0)) written -= rest[i++]?.length ?? 0;
-    rest = rest.slice(i);
-    const first = rest[0];
-    if (first !== undefined && written > 0) rest[0] = first.subarray(written);
-  }
+  for (let left = buffers; left.length > 0; ) left = unwritten(left, (await handle.writev(left)).bytesWritten);
 }

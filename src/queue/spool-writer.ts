@@ -10,6 +10,7 @@
  * SYNC_EVERY octets, so the fsync that must come before the 250 (finish) only covers the tail.
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { writeAll } from './durable-write.js';
 
 /** An idle writer starts a write once this much is gathered (a few socket reads). */
 const BATCH = 256 * 1024;
@@ -142,11 +143,7 @@ export class SpoolWriter {
     try {
       if (this.#error !== undefined) return;
       const file = await this.#opened();
-      let left = views;
-      while (left.length > 0) {
-        const { bytesWritten } = await file.writev(left);
-        left = unwritten(left, bytesWritten);
-      }
+      await writeAll(file, views);
       this.#unsynced += views.reduce((n, v) => n + v.length, 0);
       if (this.#unsynced >= SYNC_EVERY && this.#syncing === undefined) this.#syncInBackground(file);
     } catch (e) {
@@ -169,15 +166,4 @@ export class SpoolWriter {
   #fail(e: unknown): void {
     this.#error ??= e instanceof Error ? e : new Error(String(e));
   }
-}
-
-/** The views left after a writev that wrote only `written` octets of them (a short write). */
-export function unwritten(views: Buffer[], written: number): Buffer[] {
-  let i = 0;
-  let n = written;
-  while (i < views.length && n >= (views[i]?.length ?? 0)) n -= views[i++]?.length ?? 0;
-  const left = views.slice(i);
-  const first = left[0];
-  if (first !== undefined && n > 0) left[0] = first.subarray(n);
-  return left;
 }

@@ -18,8 +18,8 @@ import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { SegmentReaders } from './segment-readers.js';
-import { preallocate, remaining } from './segment-files.js';
-import { syncDirectory } from '../durable-write.js';
+import { preallocate } from './segment-files.js';
+import { syncDirectory, unwritten } from '../durable-write.js';
 import { compactionPlan } from './compaction.js';
 import { LiveIndex } from './live-index.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
@@ -240,7 +240,11 @@ export class SegmentLog {
     const total = bytes + Math.max(end, 0);
     try {
       // O_DSYNC: each write is durable when it returns (POSIX synchronized I/O data integrity).
-      for (let done = 0; done < total; ) done += (await file.writev(remaining(buffers, done), start + done)).bytesWritten;
+      for (let done = 0, left = buffers; done < total; ) {
+        const { bytesWritten } = await file.writev(left, start + done);
+        left = unwritten(left, bytesWritten);
+        done += bytesWritten;
+      }
       this.syncs++;
     } catch (e) {
       // What reached the disk may be torn: seal this segment, so the next group starts a new one.
