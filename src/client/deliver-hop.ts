@@ -107,6 +107,7 @@ function connectOptions(hop: NextHop, ctx: DeliveryContext): ConnectOptions {
     timeouts: { commandMs, endOfDataMs: commandMs, bdatCheckMs: Math.min(ctx.bdatCheckTimeoutMs ?? commandMs, commandMs) },
     ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
     ...(ctx.clock === undefined ? {} : { now: ctx.clock }),
+    ...(ctx.timers === undefined ? {} : { timers: ctx.timers }),
   };
 }
 

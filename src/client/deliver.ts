@@ -16,6 +16,7 @@
  * the end-of-data reply timeout; a passed check is remembered as "bdat-ok". When BDAT is found broken,
  * other BDAT transfers to the hop that have not sent their last chunk are stopped and resent by DATA.
  */
+import type { Timers } from '../time/timers.js';
 import type { SessionPool, SessionSecurity } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
 import type { Quirk, QuirkStore } from './quirks.js';
@@ -60,6 +61,8 @@ export interface DeliveryContext {
   readonly bdatInFlight?: BdatInFlight;
   /** Milliseconds for chunk timings. */
   readonly clock?: () => number;
+  /** What the connect and reply timeouts run on (the real timers when unset). */
+  readonly timers?: Timers;
   /** Told of each path problem learnt (tracking log); not of "bdat-ok". */
   readonly learnt?: (quirk: Quirk & { readonly kind: Problem }) => void;
   /** Every outbound command and response, for the W3C log. */

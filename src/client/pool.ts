@@ -5,6 +5,7 @@
  * and the same credentials (see poolKey). At most `perDestination` sessions run to one destination
  * (host and port) at once, whatever their security; others wait their turn.
  */
+import type { Timers } from '../time/timers.js';
 import { createHash } from 'node:crypto';
 import type { ClientOutcome, ClientSessionOptions, PeerCapabilities } from '../protocol/client-types.js';
 import { SessionSocket } from './session-socket.js';
@@ -40,6 +41,8 @@ export interface ConnectOptions {
   readonly log?: (direction: 'command' | 'response', text: string) => void;
   /** Milliseconds for chunk timings. */
   readonly now?: () => number;
+  /** What the connect and reply timeouts run on. */
+  readonly timers?: Timers;
 }
 
 export interface Session {
@@ -98,6 +101,7 @@ export class SessionPool {
       ...(security === undefined ? {} : { servername: security.servername }),
       ...(security?.ca === undefined ? {} : { ca: security.ca }),
       ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
       ...(options.now === undefined ? {} : { now: options.now }),
     });
     if (outcome.kind !== 'ready') {

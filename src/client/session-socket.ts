@@ -18,6 +18,7 @@ import type {
   Stage,
   TransactionOptions,
 } from '../protocol/client-types.js';
+import { realTimers, type TimerHandle, type Timers } from '../time/timers.js';
 import { replyTimeout, type ReplyTimeouts } from './decisions.js';
 import { ChunkTimer, type ChunkTiming } from './bdat-health.js';
 import { upgrade, type TlsDetails } from './starttls.js';
@@ -60,13 +61,15 @@ export interface SessionSocketOptions {
   readonly now?: () => number;
   /** TCP is connected (the greeting is awaited next). */
   readonly onConnect?: () => void;
+  /** What the connect and reply timeouts run on (the real timers when unset). */
+  readonly timers?: Timers;
 }
 
 export class SessionSocket {
   readonly #o: SessionSocketOptions;
   readonly #session: ClientSession;
   #socket: Socket;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
   #waiter: ((o: ClientOutcome) => void) | undefined;
   #body: { open: (converted?: string) => Readable; stream?: Readable } | undefined;
   #wake: (() => void) | undefined;
@@ -91,16 +94,16 @@ export class SessionSocket {
     socket.setNoDelay(true);
     const shell = new SessionSocket(socket, o);
     const outcome = shell.#next();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const failed = await new Promise<{ message: string; short: string } | undefined>((resolve) => {
-      timer = setTimeout(() => {
+      timer = (o.timers ?? realTimers)(() => {
         const message = `no connection within ${o.connectTimeoutMs} ms`;
         resolve({ message, short: message });
       }, o.connectTimeoutMs);
       socket.once('connect', () => resolve(undefined));
       socket.once('error', (e: NodeJS.ErrnoException) => resolve({ message: e.message, short: e.code ?? e.message }));
     });
-    clearTimeout(timer);
+    timer?.cancel();
     if (failed !== undefined) {
       socket.destroy();
       return {
@@ -252,11 +255,12 @@ export class SessionSocket {
 
   /** One timer for the reply awaited, re-armed after every event; its length follows the reply's class. */
   #arm(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.cancel();
+    this.#timer = undefined;
     const cls = this.#session.awaiting;
     if (cls === undefined) return;
     const ms = replyTimeout(cls, this.#o.timeouts);
-    this.#timer = setTimeout(() => {
+    this.#timer = (this.#o.timers ?? realTimers)(() => {
       this.#lost = 'timeout';
       this.#perform(this.#session.timeout(`no reply within ${ms} ms`));
     }, ms);

@@ -25,7 +25,7 @@ import type { AuthOutcome } from './authenticator.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
 import { serverTls } from './server-tls.js';
 import { sessionOptions } from './session-options.js';
-import type { TimerHandle, Timers } from './timers.js';
+import type { TimerHandle, Timers } from '../time/timers.js';
 import { type CommitOutcome, InboundMessage, type MessageContext, type SessionFacts } from './inbound-message.js';
 
 /** What a connection needs from the running server. */

@@ -82,6 +82,7 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
     bdatCheckTimeoutMs: d.bdatCheckTimeoutMs,
     bdatInFlight: new BdatInFlight(),
     clock: () => now().getTime(),
+    timers: deps.timers,
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,

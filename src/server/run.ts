@@ -13,7 +13,7 @@ import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import type { Listening } from '../client/loop.js';
 import type { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
-import { realTimers, type Timers } from './timers.js';
+import { realTimers, type Timers } from '../time/timers.js';
 import { EtrnPolicy, relayBlockList } from './policy.js';
 import { TlsCredentials } from './tls.js';
 import type { QuirkStore } from '../client/quirks.js';

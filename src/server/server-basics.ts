@@ -3,7 +3,7 @@ import type { Config } from '../config/types.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import type { IdSource } from '../queue/ids.js';
 import type { Spool } from '../queue/spool.js';
-import type { Timers } from './timers.js';
+import type { Timers } from '../time/timers.js';
 
 export interface ServerBasics {
   /** The configuration at start: what only a restart changes comes from it. */

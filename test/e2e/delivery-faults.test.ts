@@ -24,7 +24,7 @@ async function submit(barge: TestBarge, rcpts: string[], params = ''): Promise<s
 /** The runner's retry times are compared with a virtual clock. */
 async function withPeer(peer: FakePeer, toml: string, body: (barge: TestBarge, c: VirtualClock) => Promise<void>): Promise<void> {
   const c = new VirtualClock();
-  const barge = await startBarge(`[delivery]\nreply_timeout = "1s"\nconnect_timeout = "1s"\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now, timers: c.timers });
+  const barge = await startBarge(`[delivery]\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now, timers: c.timers });
   try {
     await body(barge, c);
   } finally {
@@ -59,18 +59,29 @@ test('5xx for one of two recipients: one delivered, one bounced with a DSN to th
 for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT', 'reset mid-chunk', 'reset mid-DATA'] as const) {
   test(`${fault}: the message stays queued, is retried on schedule, and arrives exactly once`, async () => {
     let broken = true;
+    let silenced = (): void => undefined;
+    const silent = new Promise<void>((resolve) => (silenced = resolve));
     const peer = await fakePeer({
       rcpt: () => (broken && fault === '4xx on RCPT' ? '451 4.3.0 try later' : '250 2.1.5 OK'),
       content: () => {
         if (!broken) return 'accept';
         if (fault === 'reset at BDAT') return 'reset';
-        if (fault === 'silence after BDAT') return 'silent';
+        if (fault === 'silence after BDAT') {
+          silenced();
+          return 'silent';
+        }
         return fault.startsWith('reset mid') ? 'reset-mid' : 'accept';
       },
     });
     // With the BDAT fallback off, a path failure is retried like any other (the fallback is tested below).
     await withPeer(peer, fault === 'reset mid-DATA' ? 'outbound_command_support = 5' : 'fallback = false', async (barge, c) => {
       const id = await submit(barge, ['bob@remote.test']);
+      // The check chunk waits its default 30 s (bdat_check_timeout), in virtual time.
+      const waited = fault === 'silence after BDAT' ? 30_000 : 0;
+      if (waited > 0) {
+        await silent;
+        c.advance(waited);
+      }
       const deferred = await eventually(async () => {
         const s = await state(barge, id);
         return s?.rcpts[0]?.nextAttempt === undefined ? undefined : s;
@@ -78,8 +89,8 @@ for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT', 'rese
       const r = deferred.rcpts[0];
       assert.equal(r?.status, 'pending');
       assert.equal(r?.attempts, 1);
-      // The classic schedule: first retry 15 minutes later.
-      assert.equal(Date.parse(r?.nextAttempt ?? '') - c.now().getTime(), 15 * 60_000);
+      // The classic schedule: first retry 15 minutes after the attempt began.
+      assert.equal(Date.parse(r?.nextAttempt ?? '') - c.now().getTime(), 15 * 60_000 - waited);
       assert.equal(peer.received.length, 0);
       // Not due yet: a scan changes nothing.
       await barge.server.runner.scan();

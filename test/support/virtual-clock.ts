@@ -1,5 +1,5 @@
 /** A virtual clock for the server's `now` and its idle timers: time moves only when a test advances it. */
-import type { TimerHandle, Timers } from '../../src/server/timers.js';
+import type { TimerHandle, Timers } from '../../src/time/timers.js';
 
 interface Pending {
   at: number;

@@ -1,6 +1,7 @@
 /**
- * The timers the server's idle timeouts run on (RFC 5321 4.5.3.2): the real ones, or a test's
- * virtual clock, so a test of the default five-minute command timeout takes no five minutes.
+ * The timers Barge's protocol timeouts run on (RFC 5321 4.5.3.2: the server's idle timeouts, the
+ * client's connect and reply timeouts): the real ones, or a test's virtual clock, so a test of a
+ * default timeout of minutes takes no minutes.
  */
 export interface TimerHandle {
   cancel(): void;
