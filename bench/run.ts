@@ -7,7 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';
-import { cpuSeconds, rssSampler, settle, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
+import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
+import { measureRounds, median, roundRatios, type Cell, type Row } from './rounds.js';
 import { startPostfix } from './postfix.js';
 import { relayBulk, relayRate, startRelay } from './relay.js';
 import { unreadFlood } from './unread.js';
@@ -16,7 +17,8 @@ import { queueScale } from './queue-scale.js';
 import { idleConnections, openFileLimit, startRoomyBarge } from './idle.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, before: { type: 'string' } } });
-const seconds = Number(values.seconds ?? (values.quick ? 1 : 5));
+/** Seconds of load per server per round of a rate row. */
+const seconds = Number(values.seconds ?? (values.quick ? 1 : 3));
 const largeSize = values.quick ? 20e6 : 100e6;
 const RCPT = 'bench@remote.example';
 /** Barge's host name in the bench is a local domain: mail to it is delivered to Maildir. */
@@ -33,39 +35,13 @@ function textMessage(size: number): Buffer {
   return out;
 }
 
-type Cell = number | string;
-interface Row {
-  readonly label: string;
-  readonly unit: string;
-  readonly cells: Map<string, Cell>;
-  /** CPU seconds per 1,000 messages or per 100 MB, per server. */
-  readonly cpu?: Map<string, number>;
-}
-
 const small = textMessage(1024);
 const large = textMessage(largeSize);
 const rows: Row[] = [];
 const servers: ServerUnderTest[] = [];
 const notes: string[] = [];
-
-/** `work(value)`: messages (in thousands) or octets (in 100 MB) the row's value stands for. */
-async function measure(label: string, unit: string, run: (s: ServerUnderTest) => Promise<Cell>, work?: (value: number) => number): Promise<Row> {
-  const row: Row = { label, unit, cells: new Map(), cpu: new Map() };
-  for (const s of servers) {
-    try {
-      const cpu = (): Promise<number> => s.cpuSeconds?.() ?? cpuSeconds(s.pid);
-      const before = await cpu();
-      const value = await run(s);
-      row.cells.set(s.name, value);
-      if (typeof value === 'number' && work !== undefined) row.cpu?.set(s.name, ((await cpu()) - before) / work(value));
-    } catch (e) {
-      row.cells.set(s.name, `error: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  rows.push(row);
-  process.stderr.write(`  ${label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}\n`);
-  return row;
-}
+/** Rounds per row (see rounds.ts); the rate rows run `seconds` per server per round. */
+const ROUNDS = 3;
 
 let postfix: ServerUnderTest | string = 'not started';
 const noBdat = (s: ServerUnderTest, method: Method): boolean => method === 'BDAT' && s.name === 'smtp-server';
@@ -90,27 +66,21 @@ try {
   for (const connections of [1, 20]) {
     for (const method of ['DATA', 'BDAT'] as const) {
       const send = (s: ServerUnderTest): Promise<Cell> => throughput(s.port, s.rcpt ?? RCPT, small, method, connections, seconds);
-      await measure(`1 KB, ${connections} conn, ${method}`, 'msg/s', (s) => (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : send(s)), (rate) => (rate * seconds) / 1000);
+      const run = (s: ServerUnderTest): Promise<Cell> => (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : send(s));
+      rows.push(...(await measureRounds(servers, [{ label: `1 KB, ${connections} conn, ${method}`, unit: 'msg/s', run, work: (rate) => (rate * seconds) / 1000 }], ROUNDS)));
     }
   }
   const spoolOnly = (s: ServerUnderTest): boolean => s.rcpt === undefined;
-  // The rows above leave "Barge + Maildir" delivering thousands of messages; the large messages are
-  // measured once no server is busy, so they measure receiving, not a neighbour's backlog.
-  const waited = performance.now();
-  await settle(servers.map((s) => s.pid));
-  process.stderr.write(`  (waited ${((performance.now() - waited) / 1000).toFixed(1)}s for the servers to be idle)\n`);
-  // One large message takes well under a second: each cell is the median of LARGE_RUNS, so one
-  // stray collection or neighbour cannot decide a row.
-  const LARGE_RUNS = 3;
-  const medianBulk = async (s: ServerUnderTest, method: Method): Promise<number> => {
-    const rates: number[] = [];
-    for (let i = 0; i < LARGE_RUNS; i++) rates.push(await bulk(s.port, RCPT, large, method));
-    return rates.sort((a, b) => a - b)[Math.floor(LARGE_RUNS / 2)] ?? Number.NaN;
-  };
-  for (const method of ['DATA', 'BDAT'] as const) {
-    await measure(`${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`, 'MB/s', (s) =>
-       (noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : medianBulk(s, method)), () => (LARGE_RUNS * largeSize) / 100e6);
-  }
+  // Each round measures every server idle (measureRounds waits), so the large messages measure
+  // receiving, not the backlog "Barge + Maildir" is still delivering; a server's DATA and BDAT
+  // messages are sent back to back, so their ratio compares one moment.
+  const large1 = (method: Method) => ({
+    label: `${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`,
+    unit: 'MB/s',
+    run: (s: ServerUnderTest): Promise<Cell> => (noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : bulk(s.port, RCPT, large, method)),
+    work: () => largeSize / 100e6,
+  });
+  rows.push(...(await measureRounds(servers, [large1('DATA'), large1('BDAT')], ROUNDS)));
   const barge = servers[0];
   if (barge !== undefined) {
     // Queue-only: every message of the rate rows is still queued, and the queue's index is in memory.
@@ -223,13 +193,10 @@ console.log(line(header));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of table.slice(1)) console.log(line(r));
 
-const value = (label: string, server: string): number => {
-  const c = rows.find((r) => r.label.startsWith(label))?.cells.get(server);
-  return typeof c === 'number' ? c : Number.NaN;
-};
-const ratio = (a: [string, string], b: [string, string]): number => value(...a) / value(...b);
+const row = (label: string): Row | undefined => rows.find((r) => r.label.startsWith(label));
+const ratio = (a: [string, string], b: [string, string]): number[] => roundRatios(row(a[0]), a[1], row(b[0]), b[1]);
 const big = `${largeSize / 1e6} MB`;
-const targets: Array<[string, number, number]> = [
+const targets: Array<[string, number[], number]> = [
   ['1 KB, 20 conn, durable spool: Barge / smtp-server (DATA)', ratio(['1 KB, 20 conn, DATA', 'Barge'], ['1 KB, 20 conn, DATA', 'smtp-server']), 1.0],
   ['1 KB, 20 conn, with Maildir delivery: Barge + Maildir / smtp-server (DATA)', ratio(['1 KB, 20 conn, DATA', 'Barge + Maildir'], ['1 KB, 20 conn, DATA', 'smtp-server']), 0.5],
   [`${big} by DATA: Barge / smtp-server`, ratio([`${big}, DATA`, 'Barge'], [`${big}, DATA`, 'smtp-server']), 1.0],
@@ -237,7 +204,11 @@ const targets: Array<[string, number, number]> = [
 ];
 if (typeof postfix !== 'string') targets.push(['1 KB, 1 conn, durable: Barge / Postfix (DATA)', ratio(['1 KB, 1 conn, DATA', 'Barge'], ['1 KB, 1 conn, DATA', 'Postfix']), 2]);
 console.log('');
-for (const [what, r, target] of targets) console.log(`${r >= target ? 'PASS' : 'MISS'}  ${what}: ${r.toFixed(2)}x (target ${target}x)`);
+for (const [what, ratios, target] of targets) {
+  const r = median(ratios);
+  const spread = ratios.length > 1 ? `, rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}` : '';
+  console.log(`${r >= target ? 'PASS' : 'MISS'}  ${what}: ${r.toFixed(2)}x (target ${target}x${spread})`);
+}
 if (typeof postfix === 'string') console.log(`n/a   1 KB, 1 conn, durable: Barge / Postfix (target 2x): ${postfix}`);
 const rss = rows.filter((r) => r.label.startsWith('Barge peak RSS')).map((r) => r.cells.get('Barge'));
 const peak = Math.max(...rss.map((c) => (typeof c === 'number' ? c : Number.NaN)));

@@ -1,0 +1,94 @@
+/**
+ * Interleaved measurement. Client and servers share a small machine whose speed drifts (a
+ * neighbour, the host), so a row that measured each server once, one after another, compared
+ * moments as much as servers. Here every row is measured in rounds: each round measures every
+ * server once, starting each round with the next server, after all of them are idle. A cell is the
+ * median of its rounds, and a ratio is the median of the per-round ratios, so each ratio compares
+ * measurements taken seconds apart.
+ */
+import { cpuSeconds, settle, type ServerUnderTest } from './servers.js';
+
+export type Cell = number | string;
+
+export interface Row {
+  readonly label: string;
+  readonly unit: string;
+  /** The median of the rounds (or why there is no number). */
+  readonly cells: Map<string, Cell>;
+  /** CPU seconds per 1,000 messages or per 100 MB, per server, over all rounds. */
+  readonly cpu?: Map<string, number>;
+  /** Each round's value, per server. */
+  readonly rounds?: Map<string, number[]>;
+}
+
+/** One row of an interleaved measurement: `work(value)` is the messages (thousands) or octets (100 MB) a value stands for. */
+export interface RowSpec {
+  readonly label: string;
+  readonly unit: string;
+  readonly run: (s: ServerUnderTest) => Promise<Cell>;
+  readonly work: (value: number) => number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/**
+ * Measures `specs` in `count` rounds. Within a round, a server runs every spec back to back (so two
+ * rows of one server, such as BDAT and DATA, are compared at the same moment too). CPU is counted
+ * until the server is idle again, so delivery that outlasts the load is included.
+ */
+export async function measureRounds(servers: readonly ServerUnderTest[], specs: readonly RowSpec[], count: number): Promise<Row[]> {
+  const rows = specs.map((s): Row => ({ label: s.label, unit: s.unit, cells: new Map(), cpu: new Map(), rounds: new Map() }));
+  const cpuSpent = new Map<string, number>();
+  const workDone = new Map<string, number>();
+  const pids = servers.map((s) => s.pid);
+  for (let round = 0; round < count; round++) {
+    const order = [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)];
+    for (const server of order) {
+      for (const [i, spec] of specs.entries()) {
+        const row = rows[i];
+        if (row === undefined || typeof row.cells.get(server.name) === 'string') continue;
+        await settle(pids);
+        const cpu = (): Promise<number> => server.cpuSeconds?.() ?? cpuSeconds(server.pid);
+        const key = `${i} ${server.name}`;
+        try {
+          const before = await cpu();
+          const value = await spec.run(server);
+          if (typeof value === 'string') {
+            row.cells.set(server.name, value);
+            continue;
+          }
+          await settle([server.pid]);
+          cpuSpent.set(key, (cpuSpent.get(key) ?? 0) + (await cpu()) - before);
+          workDone.set(key, (workDone.get(key) ?? 0) + spec.work(value));
+          row.rounds?.set(server.name, [...(row.rounds.get(server.name) ?? []), value]);
+        } catch (e) {
+          row.cells.set(server.name, `error: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    }
+  }
+  for (const [i, row] of rows.entries()) {
+    for (const [name, values] of row.rounds ?? []) {
+      if (typeof row.cells.get(name) === 'string') continue;
+      row.cells.set(name, median(values));
+      row.cpu?.set(name, (cpuSpent.get(`${i} ${name}`) ?? 0) / (workDone.get(`${i} ${name}`) ?? Number.NaN));
+    }
+    process.stderr.write(`  ${row.label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}\n`);
+  }
+  return rows;
+}
+
+/** Per-round ratios a/b where both rows have every round; else the one ratio of the medians. */
+export function roundRatios(a: Row | undefined, aServer: string, b: Row | undefined, bServer: string): number[] {
+  const as = a?.rounds?.get(aServer);
+  const bs = b?.rounds?.get(bServer);
+  if (as !== undefined && bs !== undefined && as.length === bs.length && as.length > 0) return as.map((v, i) => v / (bs[i] ?? Number.NaN));
+  const cell = (r: Row | undefined, s: string): number => {
+    const c = r?.cells.get(s);
+    return typeof c === 'number' ? c : Number.NaN;
+  };
+  return [cell(a, aServer) / cell(b, bServer)];
+}
