@@ -25,10 +25,22 @@ export function plainIp(ip: string): string {
   return ip.startsWith('::ffff:') && isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
 }
 
+/** Verdicts per relay list (a reload makes a new list) and client address: each message asks again. */
+const relayVerdicts = new WeakMap<BlockList, Map<string, boolean>>();
+const REMEMBERED_CLIENTS = 4096;
+
 /** The client is in the relay networks (trusted to relay, and not subject to the inbound checks). */
 export function inRelayNetworks(relay: BlockList, clientIp: string): boolean {
+  let verdicts = relayVerdicts.get(relay);
+  if (verdicts === undefined) relayVerdicts.set(relay, (verdicts = new Map()));
+  const known = verdicts.get(clientIp);
+  if (known !== undefined) return known;
   const ip = plainIp(clientIp);
-  return relay.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  // BlockList.check builds a SocketAddress (and isIPv6 runs a long regular expression) per call.
+  const verdict = relay.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  if (verdicts.size >= REMEMBERED_CLIENTS) verdicts.clear();
+  verdicts.set(clientIp, verdict);
+  return verdict;
 }
 
 export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string, user: string | undefined) => RecipientVerdict {
