@@ -4,6 +4,7 @@
  * are retired oldest first only: a DONE or STATE record always lies in its message's segment or a
  * newer one, so a record that still matters is never behind a reused segment.
  */
+import { parse } from './record.js';
 
 export interface Location {
   readonly generation: number;
@@ -26,6 +27,20 @@ export class LiveIndex {
   constructor(current: () => number, retired: (generation: number) => void) {
     this.#current = current;
     this.#retired = retired;
+  }
+
+  /** Takes in a segment's records at start-up; returns true when the segment ended in a torn record. */
+  replay(generation: number, segment: Buffer): boolean {
+    this.opened(generation);
+    for (let at = 0; ; ) {
+      const p = parse(segment, at, generation);
+      if (p.kind !== 'record') return p.kind === 'torn';
+      const r = p.record;
+      if (r.type === 'message') this.add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
+      else if (r.type === 'state') this.setState(r.id, generation, r.state, false);
+      else this.drop(r.id, false);
+      at += p.size;
+    }
   }
 
   get(id: string): Location | undefined {

@@ -6,8 +6,8 @@
  * of two (the file never changes size: segments are preallocated). A flush starts after the event
  * loop's current round of socket reads, so it gathers every record they produced; a lone small
  * record on an idle log (one sender) is written inline, sparing it the thread pool's round trip. A
- * STATE record replaces a message's delivery state (the latest wins); a DONE record retires it. The oldest segment that holds
- * no live message and no message's current state is renamed to a new generation and reused.
+ * STATE record replaces a message's delivery state (the latest wins); a DONE record retires it. The
+ * oldest segment holding no live message and no current state is renamed and reused.
  *
  * Durability: a record counts only if its header names the segment's generation and its CRC-32
  * holds, and recovery stops at the first record that does not, so a write cut short by a crash is
@@ -15,16 +15,16 @@
  * reused file is renamed and its directory fsync'd before anything is written to it. After recovery
  * appends go to a fresh segment, so nothing is ever written after a torn record.
  */
-import { constants, createReadStream, writev, writevSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { SegmentReaders } from './segment-readers.js';
-import { preallocate } from './segment-files.js';
-import { syncDirectory, unwritten } from '../durable-write.js';
+import { generationsIn, preallocate, segmentName, writeAt } from './segment-files.js';
+import { syncDirectory } from '../durable-write.js';
 import { compactionPlan } from './compaction.js';
 import { LiveIndex } from './live-index.js';
-import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, parse, stateSize } from './record.js';
+import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, stateSize } from './record.js';
 
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
 
@@ -55,11 +55,6 @@ const ONE_READ = 256 * 1024;
  */
 const INLINE_WRITE = 64 * 1024;
 
-/** fs.writev through its callback: the FileHandle method costs about 25 µs more per call here (its promise machinery). */
-const positionalWritev = (fd: number, buffers: Buffer[], position: number): Promise<number> =>
-  new Promise((resolve, reject) => writev(fd, buffers, position, (e, written) => (e === null ? resolve(written) : reject(e))));
-
-const name = (generation: number): string => `${String(generation).padStart(10, '0')}.seg`;
 
 export class SegmentLog {
   readonly #dir: string;
@@ -80,7 +75,7 @@ export class SegmentLog {
     this.#dir = dir;
     this.#segmentSize = segmentSize;
     this.#readOnly = readOnly;
-    this.#readers = new SegmentReaders((g) => join(dir, name(g)));
+    this.#readers = new SegmentReaders((g) => join(dir, segmentName(g)));
     this.#index = new LiveIndex(() => this.#generation, (g) => this.#readers.close(g));
   }
 
@@ -92,34 +87,20 @@ export class SegmentLog {
     const started = performance.now();
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false);
-    const generations = (await readdir(dir)).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
+    const generations = await generationsIn(dir);
     let torn = 0;
     for (const g of generations) {
-      const segment = await readFile(join(dir, name(g))).catch((e: NodeJS.ErrnoException) => {
+      const segment = await readFile(join(dir, segmentName(g))).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT' && log.#readOnly) return undefined;
         throw e;
       });
-      if (segment !== undefined && log.#replay(g, segment)) torn++;
+      if (segment !== undefined && log.#index.replay(g, segment)) torn++;
     }
     // Every empty segment from the oldest on, the last one too: appends go to a fresh segment.
     log.#index.retireOldest(undefined);
     log.#generation = generations.at(-1) ?? 0;
     const recovery = { segments: generations.length, messages: log.#index.size, tornSegments: torn, ms: performance.now() - started };
     return { log, recovery };
-  }
-
-  /** Returns true when the segment ended in a torn record. */
-  #replay(generation: number, segment: Buffer): boolean {
-    this.#index.opened(generation);
-    for (let at = 0; ; ) {
-      const p = parse(segment, at, generation);
-      if (p.kind !== 'record') return p.kind === 'torn';
-      const r = p.record;
-      if (r.type === 'message') this.#index.add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
-      else if (r.type === 'state') this.#index.setState(r.id, generation, r.state, false);
-      else this.#index.drop(r.id, false);
-      at += p.size;
-    }
   }
 
   get size(): number {
@@ -152,7 +133,7 @@ export class SegmentLog {
   messageStream(id: string): Readable | undefined {
     const at = this.#index.get(id);
     if (at === undefined) return undefined;
-    const path = join(this.#dir, name(at.generation));
+    const path = join(this.#dir, segmentName(at.generation));
     if (at.length > ONE_READ) return createReadStream(path, { start: at.offset, end: at.offset + at.length - 1, highWaterMark: ONE_READ });
     const readers = this.#readers;
     return Readable.from((async function* () {
@@ -255,12 +236,7 @@ export class SegmentLog {
     const total = bytes + Math.max(end, 0);
     try {
       // O_DSYNC: each write is durable when it returns (POSIX synchronized I/O data integrity).
-      const inline = lone && total <= INLINE_WRITE;
-      for (let done = 0, left = buffers; done < total; ) {
-        const bytesWritten = inline ? writevSync(file.fd, left, start + done) : await positionalWritev(file.fd, left, start + done);
-        left = unwritten(left, bytesWritten);
-        done += bytesWritten;
-      }
+      await writeAt(file.fd, buffers, start, total, lone && total <= INLINE_WRITE);
       this.syncs++;
     } catch (e) {
       // What reached the disk may be torn: seal this segment, so the next group starts a new one.
@@ -315,10 +291,10 @@ export class SegmentLog {
     this.#file = undefined;
     await previous?.close();
     const g = this.#generation + 1;
-    const target = join(this.#dir, name(g));
+    const target = join(this.#dir, segmentName(g));
     const reuse = this.#index.takeFree();
     if (reuse !== undefined) await this.#readers.idle(reuse);
-    if (reuse !== undefined) await rename(join(this.#dir, name(reuse)), target);
+    if (reuse !== undefined) await rename(join(this.#dir, segmentName(reuse)), target);
     else await preallocate(target, this.#segmentSize);
     await syncDirectory(this.#dir);
     this.#file = await open(target, constants.O_RDWR | constants.O_DSYNC);
