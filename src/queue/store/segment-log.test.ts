@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
-import { SegmentLog } from './segment-log.js';
+import { SegmentLog, type AppendOutcome } from './segment-log.js';
 import { encodeMessage, messageSize } from './record.js';
 import { bodyOf } from '../../../test/support/segment-log-writer.js';
+import { ReadGate, settlesWithin } from '../../../test/support/read-gate.js';
 
 const WRITER = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'test', 'support', 'segment-log-writer.js');
 
@@ -245,5 +246,49 @@ test('a message deferred for ever does not pin the log: its records move forward
     assert.equal(again.state('PINNED'), '{"attempts":2}', 'the latest state survives the moves');
     assert.equal(await text(again.messageStream('PINNED') ?? Readable.from([])), 'deferred body\r\n');
     await again.close();
+  });
+});
+
+test('a read begun before its message is compacted away returns the original bytes, and the segment is reused only after it ends', async () => {
+  const segmentSize = 4096;
+  const original = Buffer.from('the pinned message, as first written\r\n');
+  const first = '0000000001.seg';
+  // Traffic of two fillers a segment, each retired at once: only PINNED keeps the oldest segment live.
+  const step = (log: SegmentLog, i: number): Promise<AppendOutcome> =>
+    i % 2 === 0 ? log.append(`F${i / 2}`, '{}', [Buffer.alloc(1500, 0x66)]) : log.done(`F${(i - 1) / 2}`);
+  // A first run finds the step at which compaction has moved PINNED and its segment is reused.
+  let reusing = -1;
+  await withDir(async (dir) => {
+    const { log } = await SegmentLog.open(dir, { segmentSize });
+    await log.append('PINNED', '{}', [original]);
+    for (let i = 0; i < 100 && reusing < 0; i++) {
+      assert.equal((await step(log, i)).kind, 'durable');
+      if (!(await readdir(dir)).includes(first)) reusing = i;
+    }
+    await log.close();
+  });
+  assert.ok(reusing > 0, 'the traffic compacts PINNED away and reuses its segment');
+  // The same traffic while a delivery's read of PINNED, begun at its first place, is in flight.
+  await withDir(async (dir) => {
+    const gate = new ReadGate();
+    const { log } = await SegmentLog.open(dir, { segmentSize, beforeRead: gate.pass });
+    try {
+      await log.append('PINNED', '{}', [original]);
+      gate.holdNext();
+      const delivery = log.messageBytes('PINNED');
+      await gate.holding();
+      for (let i = 0; i < reusing; i++) assert.equal((await step(log, i)).kind, 'durable');
+      const reuse = step(log, reusing);
+      assert.equal(await settlesWithin(reuse, 250), 'pending', 'the segment was reused under a read in flight');
+      assert.ok((await readdir(dir)).includes(first));
+      assert.deepEqual(await log.messageBytes('PINNED'), original, 'PINNED reads at its new place meanwhile');
+      gate.open();
+      assert.deepEqual(await delivery, original);
+      assert.equal((await reuse).kind, 'durable');
+      assert.ok(!(await readdir(dir)).includes(first), 'the segment is reused once the read has ended');
+    } finally {
+      gate.open();
+      await log.close();
+    }
   });
 });

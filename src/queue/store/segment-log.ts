@@ -19,7 +19,7 @@ import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { SegmentReaders } from './segment-readers.js';
+import { SegmentReaders, type SegmentReadersOptions } from './segment-readers.js';
 import { generationsIn, preallocate, segmentName, writeAt } from './segment-files.js';
 import { syncDirectory } from '../durable-write.js';
 import { compactionPlan } from './compaction.js';
@@ -71,22 +71,23 @@ export class SegmentLog {
   /** Flushes (one gathered, synchronised write each) since open: the group-commit count. */
   syncs = 0;
 
-  private constructor(dir: string, segmentSize: number, readOnly: boolean) {
+  private constructor(dir: string, segmentSize: number, readOnly: boolean, readers: SegmentReadersOptions) {
     this.#dir = dir;
     this.#segmentSize = segmentSize;
     this.#readOnly = readOnly;
-    this.#readers = new SegmentReaders((g) => join(dir, segmentName(g)));
+    this.#readers = new SegmentReaders((g) => join(dir, segmentName(g)), readers);
     this.#index = new LiveIndex(() => this.#generation, (g) => this.#readers.close(g));
   }
 
   /**
    * Opens (creating) the log in `dir`, replaying every segment. A read-only log (`barge queue` beside
-   * a running server) never writes; a segment the writer renames meanwhile is skipped.
+   * a running server) never writes; a segment the writer renames meanwhile is skipped. `beforeRead`
+   * is a test seam (see SegmentReadersOptions).
    */
-  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean } = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
+  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean } & SegmentReadersOptions = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
     const started = performance.now();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false);
+    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false, { beforeRead: options.beforeRead });
     const generations = await generationsIn(dir);
     let torn = 0;
     for (const g of generations) {

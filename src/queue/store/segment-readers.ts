@@ -6,14 +6,24 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 
+export interface SegmentReadersOptions {
+  /**
+   * Test seam: awaited by each read once it holds its segment's handle and before it reads, so a
+   * test can keep a read in flight at a chosen moment. Production passes none.
+   */
+  readonly beforeRead?: (generation: number) => Promise<void>;
+}
+
 export class SegmentReaders {
   readonly #path: (generation: number) => string;
+  readonly #beforeRead: SegmentReadersOptions['beforeRead'];
   readonly #handles = new Map<number, Promise<FileHandle>>();
   /** Reads in flight per segment, and who waits for them to end. */
   readonly #reading = new Map<number, { count: number; idle: Array<() => void> }>();
 
-  constructor(path: (generation: number) => string) {
+  constructor(path: (generation: number) => string, options: SegmentReadersOptions = {}) {
     this.#path = path;
+    this.#beforeRead = options.beforeRead;
   }
 
   /** The `length` octets at `offset` of segment `generation`, in one piece. */
@@ -45,6 +55,7 @@ export class SegmentReaders {
       this.#handles.set(generation, handle);
     }
     const file = await handle;
+    if (this.#beforeRead !== undefined) await this.#beforeRead(generation);
     const bytes = Buffer.allocUnsafe(length);
     for (let done = 0; done < length; ) {
       const { bytesRead } = await file.read(bytes, done, length - done, offset + done);
