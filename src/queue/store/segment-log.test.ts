@@ -292,3 +292,25 @@ test('a read begun before its message is compacted away returns the original byt
     }
   });
 });
+
+test('a message stream made before its message is compacted away reads the message at its new place', async () => {
+  const original = Buffer.from('the pinned message, as first written\r\n');
+  await withDir(async (dir) => {
+    const { log } = await SegmentLog.open(dir, { segmentSize: 4096 });
+    try {
+      await log.append('PINNED', '{}', [original]);
+      // Made now, read only after the traffic below has moved PINNED and reused its first segment.
+      const stream = log.messageStream('PINNED');
+      for (let i = 0; (await readdir(dir)).includes('0000000001.seg'); i++) {
+        assert.ok(i < 200, 'the traffic compacts PINNED away and reuses its segment');
+        const outcome = i % 2 === 0 ? await log.append(`F${i / 2}`, '{}', [Buffer.alloc(1500, 0x66)]) : await log.done(`F${(i - 1) / 2}`);
+        assert.equal(outcome.kind, 'durable');
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream ?? []) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), original);
+    } finally {
+      await log.close();
+    }
+  });
+});

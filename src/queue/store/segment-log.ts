@@ -15,7 +15,7 @@
  * reused file is renamed and its directory fsync'd before anything is written to it. After recovery
  * appends go to a fresh segment, so nothing is ever written after a torn record.
  */
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -128,16 +128,19 @@ export class SegmentLog {
   }
 
   /**
-   * The message octets of a live entry. A small one is one positional read through a handle kept
-   * per segment (no open and close per delivery); a live entry's segment is never reused.
+   * The message octets of a live entry, as a stream that reads them in one positional read through a
+   * handle kept per segment (no open and close per delivery). The entry is located when the stream is
+   * first read, not now: compaction may move it meanwhile, and its old segment may then be reused.
+   * Records in the log are small (the spool keeps messages of 256 KiB and more in files of their own).
    */
   messageStream(id: string): Readable | undefined {
-    const at = this.#index.get(id);
-    if (at === undefined) return undefined;
-    const path = join(this.#dir, segmentName(at.generation));
-    if (at.length > ONE_READ) return createReadStream(path, { start: at.offset, end: at.offset + at.length - 1, highWaterMark: ONE_READ });
+    if (this.#index.get(id) === undefined) return undefined;
+    const index = this.#index;
     const readers = this.#readers;
     return Readable.from((async function* () {
+      const at = index.get(id);
+      if (at === undefined) throw new Error(`message ${id} left the log before it was read`);
+      // The read is counted as in flight from this call on (no await between the look-up and it).
       const bytes = await readers.read(at.generation, at.offset, at.length);
       if (bytes.length > 0) yield bytes;
     })(), { objectMode: false });
