@@ -4,7 +4,7 @@
  * feeds it the reply bytes, and keeps one timer armed for the reply awaited, its length chosen by the
  * reply's class (decisions.ts). Every outcome comes back typed; nothing here throws for a peer.
  * It times each BDAT chunk's answer (bdat-health.ts judges them) and lets a transfer be stopped from
- * outside until its LAST chunk goes out (in-flight.ts).
+ * outside until its LAST chunk goes out (in-flight.ts); the content streams in through a ContentPump.
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -22,6 +22,7 @@ import { realTimers, type TimerHandle, type Timers } from '../time/timers.js';
 import { replyTimeout, type ReplyTimeouts } from './decisions.js';
 import { ChunkTimer, type ChunkTiming } from './bdat-health.js';
 import { upgrade, type TlsDetails } from './starttls.js';
+import { ContentPump, type ContentSink } from './content-pump.js';
 
 export type { TlsDetails };
 
@@ -71,8 +72,8 @@ export class SessionSocket {
   #socket: Socket;
   #timer: TimerHandle | undefined;
   #waiter: ((o: ClientOutcome) => void) | undefined;
-  #body: { open: (converted?: string) => Readable; stream?: Readable } | undefined;
-  #wake: (() => void) | undefined;
+  /** The content of the transaction under way. */
+  #body: ContentPump | undefined;
   /** Chunks sent and not yet answered, oldest first; the answers of this transaction. */
   #chunks = new ChunkTimer();
   /** What ended the connection, for the answer of a chunk left unanswered. */
@@ -80,6 +81,18 @@ export class SessionSocket {
   #leave: (() => void) | undefined;
   #stopped: string | undefined;
   #tls: TlsDetails | undefined;
+
+  readonly #sink: ContentSink = {
+    wantsBody: () => this.#session.wantsBody,
+    body: (chunk) => this.#perform(this.#session.body(chunk)),
+    bodyEnd: () => this.#perform(this.#session.bodyEnd()),
+    unreadable: (reason) => {
+      // The connection cannot be reused.
+      this.#perform([{ kind: 'outcome', outcome: { kind: 'localFailure', stage: 'DATA', reason } }]);
+      this.destroy();
+    },
+    socket: () => this.#socket,
+  };
 
   private constructor(socket: Socket, o: SessionSocketOptions) {
     this.#o = o;
@@ -158,7 +171,7 @@ export class SessionSocket {
     options: TransactionOptions,
     stoppable?: Stoppable,
   ): Promise<Transfer> {
-    this.#body = { open };
+    this.#body = new ContentPump(open);
     this.#chunks = new ChunkTimer();
     this.#lost = 'closed';
     this.#stopped = undefined;
@@ -228,12 +241,12 @@ export class SessionSocket {
           this.#upgrade(a.verify);
           break;
         case 'openBody':
-          void this.#stream(a.converted);
+          void this.#body?.run(a.converted, this.#sink);
           break;
         case 'outcome': {
           // The oldest chunk left unanswered is the one the path failed on.
           this.#chunks.answered({ kind: this.#lost }, this.#now());
-          this.#body?.stream?.destroy();
+          this.#body?.stop();
           this.#body = undefined;
           const w = this.#waiter;
           this.#waiter = undefined;
@@ -250,7 +263,7 @@ export class SessionSocket {
       }
     }
     this.#arm();
-    this.#wake?.();
+    this.#body?.wake();
   }
 
   /** One timer for the reply awaited, re-armed after every event; its length follows the reply's class. */
@@ -283,54 +296,4 @@ export class SessionSocket {
       this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) }));
     });
   }
-
-  /** Streams the content while the session wants it and the socket takes it (backpressure both ways). */
-  async #stream(converted: string | undefined): Promise<void> {
-    const body = this.#body;
-    if (body === undefined) return;
-    const stream = body.open(converted);
-    body.stream = stream;
-    // The transaction may have its outcome before its content is read to the end (the peer answered
-    // LAST): this content must then never reach the next transaction on a reused session.
-    const gone = (): boolean => this.#body !== body || this.#waiter === undefined;
-    try {
-      for await (const chunk of stream) {
-        await this.#until(() => this.#session.wantsBody || gone());
-        if (gone()) return;
-        this.#perform(this.#session.body(chunk as Buffer));
-        if (this.#socket.writableNeedDrain) await drainedOrClosed(this.#socket);
-      }
-      await this.#until(() => this.#session.wantsBody || gone());
-      if (!gone()) this.#perform(this.#session.bodyEnd());
-    } catch (e) {
-      // Destroyed because the transaction already has its outcome: nothing more to say.
-      if (gone()) return;
-      // The spool could not be read: Barge's failure, not the peer's; the connection cannot be reused.
-      this.#perform([
-        {
-          kind: 'outcome',
-          outcome: { kind: 'localFailure', stage: 'DATA', reason: `content: ${e instanceof Error ? e.message : String(e)}` },
-        },
-      ]);
-      this.destroy();
-    }
-  }
-
-  async #until(ok: () => boolean): Promise<void> {
-    while (!ok()) await new Promise<void>((resolve) => (this.#wake = resolve));
-  }
-}
-
-/** Resolves when the socket takes writes again, or is gone (a reset socket never drains). */
-function drainedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.destroyed) return resolve();
-    const done = (): void => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
 }

@@ -5,11 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
-import type { z } from 'zod';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
 import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
 import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
+import { describeIssues, lineOf } from './toml-errors.js';
 import { DEFAULTS, fileSchema, isCidr, parseConfigHostPort, parseSize, type FileConfig, type ListenerInput } from './schema.js';
 
 export class ConfigError extends Error {}
@@ -51,7 +51,7 @@ export function buildConfig(toml: { text: string; file: string } | undefined, fl
   const file = toml === undefined ? {} : parseFile(toml.text, toml.file);
   const where = (path: readonly PropertyKey[]): string => (toml === undefined ? '' : `${toml.file}${lineOf(toml.text, path)}: `);
   const result = fileSchema.safeParse(file);
-  if (!result.success) throw new ConfigError(describe(result.error, where));
+  if (!result.success) throw new ConfigError(describeIssues(result.error, where));
   const f: FileConfig = result.data;
 
   const hostname = (flags.hostname ?? f.hostname ?? machineHostname).toLowerCase();
@@ -256,41 +256,6 @@ function listenerSecurity(l: ListenerInput): Pick<ListenerConfig, 'tls' | 'auth'
   if (l.require_tls === true && tls !== 'required' && tls !== 'implicit') throw new ConfigError(`require_tls = true conflicts with tls = "${tls}"`);
   const auth = l.auth ?? 'optional';
   return { tls, auth, authCleartext: l.auth_cleartext ?? false, senderLogin: l.sender_login ?? auth === 'required' };
-}
-
-function describe(error: z.ZodError, where: (path: readonly PropertyKey[]) => string): string {
-  return error.issues
-    .map((issue) => {
-      const key = issue.path.map(String).join('.');
-      const detail = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
-      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
-      return `${where(path)}${key === '' ? '' : `${key}: `}${detail}`;
-    })
-    .join('; ');
-}
-
-/**
- * The line where the key at `path` is set: finds each table header ([a.b] or [a."b"]) in turn, then
- * the key inside it. Good enough for error messages; falls back to no line.
- */
-function lineOf(text: string, path: readonly PropertyKey[]): string {
-  const keys = path.filter((p): p is string => typeof p === 'string');
-  const lines = text.split(/\r?\n/);
-  const bare = (s: string): string => s.trim().replace(/^"|"$/g, '');
-  let table: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] ?? '').replace(/#.*$/, '').trim();
-    const header = /^\[([^\]]+)\]$/.exec(line);
-    if (header !== null) {
-      table = (header[1] ?? '').split('.').map(bare);
-      continue;
-    }
-    const key = /^("[^"]+"|[A-Za-z0-9_-]+)\s*=/.exec(line);
-    if (key === null) continue;
-    const full = [...table, bare(key[1] ?? '')];
-    if (keys.length >= full.length && full.every((k, j) => k === keys[j])) return ` line ${i + 1}`;
-  }
-  return '';
 }
 
 function deepFreeze<T>(value: T): T {

@@ -6,6 +6,7 @@
  * with backpressure, except what the tarpit deliberately holds.
  */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { UpstreamWriter } from './upstream-writer.js';
 import { CommandSplitter, ReplySplitter, maskEhloKeywords, stripEhloKeyword, type CommandEvent, type Reply } from './smtp-stream.js';
 
 export type MiddleboxMode = 'mask-keywords' | 'drop-bdat' | 'drop-second-bdat' | 'reset-after-bdat' | 'tarpit-chunks' | 'mask-banner' | 'strip-starttls' | 'pass';
@@ -34,10 +35,6 @@ const BDAT_REFUSED = Buffer.from('500 5.5.1 Command unrecognized\r\n', 'latin1')
 const STARTTLS_REFUSED = Buffer.from('502 5.5.1 Command not implemented\r\n', 'latin1');
 const MASKED_BANNER = Buffer.from('220 ******************************\r\n', 'latin1');
 const MASKED_WORDS = ['CHUNKING', 'BINARYMIME'];
-/** Past this many held bytes the tarpit stops reading from the client. */
-const TARPIT_HIGH_WATER = 1 << 20;
-/** After the client leaves, how long a half-closed upstream may linger before it is cut. */
-const LINGER_MS = 2000;
 
 /** What the next server reply answers, in command order; 'local' replies are the box's own. */
 type Expect = { kind: 'ehlo' | 'starttls' | 'data' | 'other' } | { kind: 'local'; reply: Buffer };
@@ -64,12 +61,8 @@ class Relay {
   #inBdat = false;
   /** Release time of the current BDAT chunk's bytes (tarpit only). */
   #chunkHoldUntil = 0;
-  readonly #tarpit: { data: Buffer; at: number }[] = [];
-  #tarpitBytes = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #toServer: UpstreamWriter;
   #clientGone = false;
-  #pausedForDrain = false;
-  #pausedForTarpit = false;
 
   constructor(client: Socket, options: MiddleboxOptions) {
     this.#client = client;
@@ -79,6 +72,7 @@ class Relay {
     this.#peer = client.remoteAddress ?? 'unknown';
     this.#upstream = connect(options.upstream.port, options.upstream.host);
     const up = this.#upstream;
+    this.#toServer = new UpstreamWriter(client, up);
     client.on('data', (b: Buffer) => this.#fromClient(b));
     up.on('data', (b: Buffer) => this.#fromUpstream(b));
     client.on('error', () => undefined);
@@ -87,22 +81,22 @@ class Relay {
       this.#log(`upstream ${options.upstream.host}:${options.upstream.port} failed: ${e.message}`);
     });
     up.on('close', (hadError) => {
-      this.#stopTarpit();
+      this.#toServer.stop();
       if (hadError) client.destroy();
       else client.end();
     });
     client.on('close', (hadError) => {
       this.#clientGone = true;
       if (hadError || this.#closed) {
-        this.#stopTarpit();
+        this.#toServer.stop();
         up.destroy();
-      } else this.#endUpstreamWhenFlushed();
+      } else this.#toServer.endWhenFlushed();
     });
   }
 
   #fromClient(bytes: Buffer): void {
     if (this.#blackhole || this.#closed) return;
-    if (this.#opaque) return this.#toUpstream(bytes, 0);
+    if (this.#opaque) return this.#toServer.write(bytes, 0);
     if (this.#heldForTls !== undefined) {
       this.#heldForTls.push(bytes);
       return;
@@ -120,13 +114,13 @@ class Relay {
   }
 
   #onCommandEvent(event: CommandEvent): void {
-    if (event.kind === 'content') return this.#toUpstream(event.data, 0);
+    if (event.kind === 'content') return this.#toServer.write(event.data, 0);
     if (event.kind === 'chunk') {
       if (this.#swallowing) {
         if (event.end) this.#swallowing = false;
         return;
       }
-      return this.#toUpstream(event.data, this.#chunkHoldUntil);
+      return this.#toServer.write(event.data, this.#chunkHoldUntil);
     }
     const { verb, bdat } = event;
     let holdUntil = 0;
@@ -144,7 +138,7 @@ class Relay {
         case 'reset-after-bdat':
           this.#log(`reset the connection from ${this.#peer} at BDAT`);
           this.#closed = true;
-          this.#stopTarpit();
+          this.#toServer.stop();
           this.#client.resetAndDestroy();
           this.#upstream.destroy();
           return;
@@ -169,7 +163,7 @@ class Relay {
       this.#localReply(STARTTLS_REFUSED);
       return;
     }
-    this.#toUpstream(event.raw, holdUntil);
+    this.#toServer.write(event.raw, holdUntil);
     const kind = verb === 'EHLO' ? 'ehlo' : verb === 'STARTTLS' ? 'starttls' : verb === 'DATA' && this.#commands.mode === 'content' ? 'data' : 'other';
     this.#expect.push({ kind });
     // Whatever follows STARTTLS may be a TLS hello: not ours to parse until the server has answered.
@@ -244,7 +238,7 @@ class Relay {
       this.#opaque = true;
       const early = this.#replies.takeBuffered();
       if (early.length > 0) this.#toClient(early);
-      if (held.length > 0) this.#toUpstream(held, 0);
+      if (held.length > 0) this.#toServer.write(held, 0);
       return;
     }
     this.#commands.push(held);
@@ -266,69 +260,6 @@ class Relay {
     }
   }
 
-  /** Writes toward the server, behind anything the tarpit still holds. */
-  #toUpstream(data: Buffer, holdUntil: number): void {
-    if (this.#tarpit.length > 0 || holdUntil > Date.now()) {
-      this.#tarpit.push({ data, at: holdUntil });
-      this.#tarpitBytes += data.length;
-      if (this.#tarpitBytes > TARPIT_HIGH_WATER && !this.#pausedForTarpit) {
-        this.#pausedForTarpit = true;
-        this.#client.pause();
-      }
-      this.#schedule();
-      return;
-    }
-    this.#write(data);
-  }
-
-  #write(data: Buffer): void {
-    if (this.#upstream.destroyed) return;
-    if (!this.#upstream.write(data) && !this.#pausedForDrain) {
-      this.#pausedForDrain = true;
-      this.#client.pause();
-      this.#upstream.once('drain', () => {
-        this.#pausedForDrain = false;
-        if (!this.#pausedForTarpit) this.#client.resume();
-      });
-    }
-  }
-
-  #schedule(): void {
-    const head = this.#tarpit[0];
-    if (this.#timer !== undefined || head === undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#releaseTarpit();
-    }, Math.max(0, head.at - Date.now()));
-  }
-
-  #releaseTarpit(): void {
-    const now = Date.now();
-    for (let head = this.#tarpit[0]; head !== undefined && head.at <= now; head = this.#tarpit[0]) {
-      this.#tarpit.shift();
-      this.#tarpitBytes -= head.data.length;
-      this.#write(head.data);
-    }
-    if (this.#pausedForTarpit && this.#tarpitBytes <= TARPIT_HIGH_WATER / 2) {
-      this.#pausedForTarpit = false;
-      if (!this.#pausedForDrain) this.#client.resume();
-    }
-    if (this.#tarpit.length > 0) this.#schedule();
-    else if (this.#clientGone) this.#endUpstreamWhenFlushed();
-  }
-
-  #stopTarpit(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#tarpit.length = 0;
-  }
-
-  /** The client left cleanly: deliver what is still held, then close the upstream too. */
-  #endUpstreamWhenFlushed(): void {
-    if (this.#tarpit.length > 0) return;
-    this.#upstream.end();
-    setTimeout(() => this.#upstream.destroy(), LINGER_MS).unref();
-  }
 }
 
 export async function startMiddlebox(options: MiddleboxOptions): Promise<Middlebox> {

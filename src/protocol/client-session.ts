@@ -7,9 +7,11 @@
  *
  * Order: greeting (220), EHLO or HELO when EHLO is refused (RFC 5321 3.2), STARTTLS when offered
  * and allowed (RFC 3207; EHLO again after it, 4.2), AUTH PLAIN or LOGIN over TLS only (RFC 4954),
- * then `ready`; each `send(message)` runs one transaction (client-transaction.ts); `quit()` ends it.
+ * then `ready` (client-opening.ts chooses between them); each `send(message)` runs one transaction
+ * (client-transaction.ts); `quit()` ends it.
  */
-import { nextAuth, startAuth, type AuthStep } from './client-auth.js';
+import { nextAuth } from './client-auth.js';
+import { afterHello, authOrReady, type OpeningMove, peerName, stageOf, type Step } from './client-opening.js';
 import { ClientTransaction, sendLines } from './client-transaction.js';
 import type {
   ClientAction,
@@ -24,10 +26,7 @@ import type {
 } from './client-types.js';
 import { summary } from './client-envelope.js';
 import { parseEhloKeywords } from './ehlo.js';
-import { ReplyParser, ReplyParseError, type PeerReply } from './reply-parser.js';
-
-type Step = 'greeting' | 'ehlo' | 'helo' | 'starttls' | AuthStep | 'rset' | 'quit' | 'ask';
-
+import { ReplyParser, type PeerReply } from './reply-parser.js';
 
 export class ClientSession {
   readonly #options: ClientSessionOptions;
@@ -83,26 +82,14 @@ export class ClientSession {
   }
 
   /**
-   * Line by line, so replies completed before a malformed line still count. Bytes after the 220 to
-   * STARTTLS are dropped unread: before the handshake nothing can be trusted (RFC 3207 4.2).
+   * Replies completed before a malformed line still count. Bytes after the 220 to STARTTLS are
+   * dropped unread: before the handshake nothing can be trusted (RFC 3207 4.2).
    */
   receive(bytes: Buffer): ClientAction[] {
     const out: ClientAction[] = [];
-    for (let start = 0; start < bytes.length && !this.#closed && !this.#handshaking; ) {
-      const lf = bytes.indexOf(0x0a, start);
-      const end = lf < 0 ? bytes.length : lf + 1;
-      let replies: PeerReply[];
-      try {
-        replies = this.#parser.feed(bytes.subarray(start, end));
-      } catch (e) {
-        const reason = e instanceof ReplyParseError ? e.message : 'unreadable reply';
-        return [...out, ...this.#fail(this.#failure('closed', `not an SMTP reply: ${reason}`))];
-      }
-      start = end;
-      for (const r of replies) {
-        if (this.#closed || this.#handshaking) break;
-        out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
-      }
+    for (const r of this.#parser.replies(bytes, () => !this.#closed && !this.#handshaking)) {
+      if ('malformed' in r) return [...out, ...this.#fail(this.#failure('closed', `not an SMTP reply: ${r.malformed}`))];
+      out.push({ kind: 'reply', text: summary(r).text }, ...this.#reply(r));
     }
     return out;
   }
@@ -216,7 +203,7 @@ export class ClientSession {
           return [{ kind: 'startTls', verify: this.#options.tls === 'required' }];
         }
         if (this.#options.tls === 'required') return this.#refused('STARTTLS', r);
-        return this.#authenticate();
+        return this.#go(authOrReady(this.#caps, this.#tls ? this.#tlsInfo : undefined, this.#options));
       case 'auth-plain':
       case 'auth-pass':
       case 'auth-login':
@@ -238,9 +225,9 @@ export class ClientSession {
     }
   }
 
-  /** The greeting, and the name the peer gives itself first in its EHLO or HELO reply (RFC 5321 4.1.1.1). */
+  /** The greeting and the peer's own name, kept with its capabilities. */
   #named(r: PeerReply): { greeting: string; name: string } {
-    return { greeting: this.#greeting, name: (r.lines[0] ?? '').trim().split(/\s+/)[0] ?? '' };
+    return { greeting: this.#greeting, name: peerName(r) };
   }
 
   #hello(): ClientAction[] {
@@ -255,20 +242,13 @@ export class ClientSession {
   #secure(caps: PeerCapabilities): ClientAction[] {
     this.#caps = caps;
     if (!this.#tls) this.#cleartext = caps;
-    if (this.#tls || this.#options.tls === 'none') return this.#authenticate();
-    if (!caps.keywords.has('STARTTLS')) {
-      if (this.#options.tls !== 'required') return this.#authenticate();
-      return this.#local('STARTTLS', 'TLS is required for this route but the peer does not offer STARTTLS');
-    }
-    return this.#command('starttls', 'STARTTLS');
+    return this.#go(afterHello(caps, this.#tls ? this.#tlsInfo : undefined, this.#options));
   }
 
-  #authenticate(): ClientAction[] {
-    const auth = this.#options.auth;
-    if (auth === undefined) return this.#becomeReady();
-    const first = startAuth(auth, this.#caps, this.#tls ? this.#tlsInfo : undefined, this.#options.authTls);
-    if ('reason' in first) return this.#local('AUTH', first.reason);
-    return this.#command(first.step, first.line, first.log);
+  #go(move: OpeningMove): ClientAction[] {
+    if (move.kind === 'ready') return this.#becomeReady();
+    if (move.kind === 'local') return this.#local(move.stage, move.reason);
+    return this.#command(move.step, move.line, move.log);
   }
 
   #becomeReady(): ClientAction[] {
@@ -286,17 +266,10 @@ export class ClientSession {
 
   #failure(kind: 'timeout' | 'closed', reason: string): ClientOutcome {
     if (this.#transaction !== undefined) return this.#transaction.connectionFailed(kind, reason);
-    const stage = this.#stageOf(this.#step);
+    const stage = stageOf(this.#step, this.#asked);
     return kind === 'timeout'
       ? { kind: 'timeout', stage, replyClass: this.awaiting ?? 'command' }
       : { kind: 'connectionLost', stage, reason };
-  }
-
-  /** The stage an awaited connection-level reply belongs to, for outcomes. */
-  #stageOf(step: Step | undefined): Stage {
-    if (step === undefined || step === 'greeting') return 'greeting';
-    if (step === 'ask') return this.#asked;
-    return step.startsWith('auth') ? 'AUTH' : (step.toUpperCase() as Stage);
   }
 
   #local(stage: Stage, reason: string): ClientAction[] {

@@ -38,6 +38,30 @@ export class ReplyParser {
     return out;
   }
 
+  /**
+   * The replies in `bytes`, fed a line at a time while `more()` holds: replies completed before a
+   * malformed line still count, and bytes after the reply that stops the reading stay unparsed.
+   * A malformed reply ends the replies with why.
+   */
+  *replies(bytes: Buffer, more: () => boolean): Generator<PeerReply | { readonly malformed: string }> {
+    for (let start = 0; start < bytes.length && more(); ) {
+      const lf = bytes.indexOf(0x0a, start);
+      const end = lf < 0 ? bytes.length : lf + 1;
+      let replies: PeerReply[];
+      try {
+        replies = this.feed(bytes.subarray(start, end));
+      } catch (e) {
+        yield { malformed: e instanceof ReplyParseError ? e.message : 'unreadable reply' };
+        return;
+      }
+      start = end;
+      for (const r of replies) {
+        if (!more()) return;
+        yield r;
+      }
+    }
+  }
+
   #line(line: string): PeerReply | undefined {
     const m = /^([2-5]\d\d)([ -]?)(.*)$/.exec(line);
     if (m === null) throw new ReplyParseError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);

@@ -6,54 +6,29 @@
  * (the socket is paused while the file is behind and while a message is being made durable), logs,
  * timeouts (RFC 5321 4.5.3.2).
  *
- * The message itself (spool writer, commit, tracking) is an InboundMessage.
+ * The message itself (spool writer, commit, tracking) is an InboundMessage; the reasons the socket
+ * is paused, and the bytes read meanwhile, are its ReadGate.
  *
  * TLS: after the session's `starttls` action the 220 goes out in clear text, then the same socket is
  * wrapped in a server TLSSocket and the session is told once the handshake is done. On an implicit
  * TLS listener the handshake comes first and the greeting follows it (RFC 8314 3.3).
  */
 import type { Socket } from 'node:net';
-import type { W3cLog } from '../log/w3c.js';
 import { ServerSession, type SessionAction, type TransferMethod } from '../protocol/server-session.js';
 import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
-import type { RecipientVerdict } from '../protocol/server-session.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
-import type { TlsCredentials } from './tls.js';
 import { paceRead } from './read-pacer.js';
-import type { AuthOutcome } from './authenticator.js';
+import { type Hold, ReadGate } from './read-gate.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
 import { serverTls } from './server-tls.js';
 import { sessionOptions } from './session-options.js';
-import type { TimerHandle, Timers } from '../time/timers.js';
-import { type CommitOutcome, InboundMessage, type MessageContext, type SessionFacts } from './inbound-message.js';
-
-/** What a connection needs from the running server. */
-export interface ConnectionContext extends MessageContext {
-  readonly protocolLog: W3cLog | undefined;
-  readonly timers: Timers;
-  readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;
-  /** Undefined when no listener uses TLS. */
-  readonly tls: TlsCredentials | undefined;
-  readonly authenticate: (clientIp: string, user: string, password: string) => Promise<AuthOutcome>;
-  readonly mayUseSender: (user: string, address: string) => boolean;
-  /** ETRN (RFC 1985): run the queue for a domain. */
-  readonly etrn: (domain: string) => void;
-  /** Whether this client may ETRN for a node now (policy and rate), else the 458 refusal. */
-  readonly etrnPolicy: (clientIp: string) => (node: string, user: string | undefined) => Reply | undefined;
-}
-
-/**
- * 'replies': the client is not reading its replies; 'log': the protocol log is behind the disk (a
- * client flooding commands is slowed to the log's pace). The command timeout still runs for both:
- * a stalled log disk must not hold connections for ever.
- */
-type Hold = 'commit' | 'drain' | 'auth' | 'replies' | 'log';
+import type { TimerHandle } from '../time/timers.js';
+import { type CommitOutcome, InboundMessage, type SessionFacts } from './inbound-message.js';
+import type { ConnectionContext } from './connection-context.js';
 
 /** Unsent reply octets above which the socket is no longer read (Postfix and Exim block on write here). */
 const REPLY_BACKLOG = 64 * 1024;
-/** Command input goes to the session in slices this big, so one read cannot produce a flood of replies. */
-const COMMAND_SLICE = 4096;
 
 export class Connection {
   /** The plain socket, then the TLSSocket wrapping it after STARTTLS. */
@@ -63,10 +38,7 @@ export class Connection {
   readonly #clientIp: string;
   #message: InboundMessage | undefined;
   #out: string[] = [];
-  /** Bytes read from the socket and not yet given to the session (held back while the connection is held). */
-  #unread: Buffer[] = [];
-  /** Reasons the socket is paused; it resumes when none is left. */
-  readonly #holds = new Set<Hold>();
+  readonly #gate = new ReadGate(() => this.#socket);
   #readStarted = Date.now();
   /** The command or data-block timeout running now, if any, and its length. */
   #idle: TimerHandle | undefined;
@@ -99,7 +71,7 @@ export class Connection {
     socket.on('data', (bytes: Buffer) => {
       paceRead(bytes.length);
       this.#readStarted = Date.now();
-      this.#unread.push(bytes);
+      this.#gate.push(bytes);
       this.#feed();
     });
     // Clients such as Exim pipeline QUIT and half-close (shutdown SHUT_WR) before reading the replies;
@@ -112,13 +84,8 @@ export class Connection {
 
   /** Hands read bytes to the session while nothing holds the connection; command input in slices. */
   #feed(): void {
-    while (this.#holds.size === 0 && !this.#socket.destroyed) {
-      const next = this.#unread[0];
-      if (next === undefined) break;
-      const take = this.#session.inBody ? next.length : Math.min(next.length, COMMAND_SLICE);
-      if (take === next.length) this.#unread.shift();
-      else this.#unread[0] = next.subarray(take);
-      this.#perform(this.#session.receive(next.subarray(0, take)));
+    for (let bytes = this.#gate.take(this.#session.inBody); bytes !== undefined; bytes = this.#gate.take(this.#session.inBody)) {
+      this.#perform(this.#session.receive(bytes));
     }
     this.#endIfIdle();
   }
@@ -149,7 +116,7 @@ export class Connection {
    */
   shutdown(): void {
     this.#shuttingDown = true;
-    if (!this.#holds.has('commit')) this.#perform(this.#session.abort(Reply.shuttingDown()));
+    if (!this.#gate.has('commit')) this.#perform(this.#session.abort(Reply.shuttingDown()));
   }
 
   #perform(actions: SessionAction[]): void {
@@ -194,22 +161,20 @@ export class Connection {
     if (this.#out.length > 0 && !this.#socket.destroyed) {
       this.#socket.write(this.#out.join(''));
       this.#out = [];
-      if (this.#socket.writableLength > REPLY_BACKLOG && !this.#holds.has('replies')) {
-        this.#holds.add('replies');
-        this.#socket.pause();
+      if (this.#socket.writableLength > REPLY_BACKLOG && !this.#gate.has('replies')) {
+        this.#gate.hold('replies');
         this.#socket.once('drain', () => this.#release('replies'));
       }
     }
     const log = this.#ctx.protocolLog;
-    if (log?.congested === true && !this.#holds.has('log')) {
-      this.#holds.add('log');
-      this.#socket.pause();
+    if (log?.congested === true && !this.#gate.has('log')) {
+      this.#gate.hold('log');
       log.onDrain(() => this.#release('log'));
     }
     if (close) this.#socket.end();
     else if (starttls) {
       // Clear-text bytes after STARTTLS are never obeyed (CVE-2011-0411).
-      this.#unread = [];
+      this.#gate.discard();
       this.#startTls(() => this.#perform(this.#session.tlsStarted()));
     } else this.#armTimeout();
   }
@@ -217,7 +182,7 @@ export class Connection {
   #authenticate(mechanism: SaslMechanism, user: string, password: string): void {
     this.#hold('auth');
     void this.#ctx.authenticate(this.#clientIp, user, password).then((outcome) => {
-      this.#holds.delete('auth');
+      this.#gate.unhold('auth');
       this.#perform(this.#session.authenticated(outcome, mechanism));
       this.#release();
       this.#endIfIdle();
@@ -226,11 +191,8 @@ export class Connection {
 
   #armTimeout(): void {
     const { limits } = this.#ctx.config;
-    // No timeout while Barge itself is busy (committing, waiting for the disk); a client that does
-    // not read its replies is not Barge being busy.
-    let busy = false;
-    for (const h of this.#holds) busy ||= h !== 'replies' && h !== 'log';
-    const ms = busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
+    // No timeout while Barge itself is busy.
+    const ms = this.#gate.busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
     // Every read of a body re-arms it: the same wait is restarted rather than replaced.
     if (this.#idle !== undefined && ms === this.#idleMs) return this.#idle.restart();
     this.#stopIdleTimer();
@@ -252,7 +214,7 @@ export class Connection {
     this.#perform(this.#session.abort(Reply.timeout()));
     // A client that never reads (its 421 cannot even reach the kernel's buffer), or never leaves
     // after the session ended, would keep its unsent replies and the socket for ever.
-    if (closedBefore || this.#holds.has('replies') || this.#socket.writableLength > 0) this.#socket.destroy();
+    if (closedBefore || this.#gate.has('replies') || this.#socket.writableLength > 0) this.#socket.destroy();
   }
 
   #facts(): SessionFacts {
@@ -267,7 +229,7 @@ export class Connection {
   #writeBody(bytes: Buffer): void {
     const message = this.#message;
     if (message === undefined) return;
-    if (!message.write(bytes) && !this.#holds.has('drain')) {
+    if (!message.write(bytes) && !this.#gate.has('drain')) {
       this.#hold('drain');
       message.onDrain(() => this.#release('drain'));
     }
@@ -282,7 +244,7 @@ export class Connection {
   }
 
   #afterCommit(outcome: CommitOutcome): void {
-    this.#holds.delete('commit');
+    this.#gate.unhold('commit');
     this.#perform(this.#session.committed(outcome));
     if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
     this.#release();
@@ -291,7 +253,7 @@ export class Connection {
 
   /** After the client's half-close, ends our side once nothing is left to answer. */
   #endIfIdle(): void {
-    if (!this.#inputEnded || this.#unread.length > 0 || this.#holds.has('commit') || this.#holds.has('auth')) return;
+    if (!this.#inputEnded || this.#gate.hasUnread || this.#gate.has('commit') || this.#gate.has('auth')) return;
     this.#dropMessage('connection closed mid-message');
     if (!this.#socket.destroyed) this.#socket.end();
   }
@@ -305,15 +267,12 @@ export class Connection {
   }
 
   #hold(reason: Hold): void {
-    this.#holds.add(reason);
-    this.#socket.pause();
+    this.#gate.hold(reason);
     this.#stopIdleTimer();
   }
 
   #release(reason?: Hold): void {
-    if (reason !== undefined) this.#holds.delete(reason);
-    if (this.#holds.size === 0 && !this.#socket.destroyed) {
-      this.#socket.resume();
+    if (this.#gate.release(reason)) {
       this.#armTimeout();
       // After the action being performed now, so replies keep their order.
       queueMicrotask(() => this.#feed());

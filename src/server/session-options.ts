@@ -1,6 +1,6 @@
 /** The protocol core's options for one inbound session, from the config and its listener. */
 import type { ServerSessionOptions, TlsPolicy } from '../protocol/session-types.js';
-import type { ConnectionContext } from './connection.js';
+import type { ConnectionContext } from './connection-context.js';
 
 export function sessionOptions(ctx: ConnectionContext, clientIp: string, tls: TlsPolicy): ServerSessionOptions {
   const { limits } = ctx.config;

@@ -1,0 +1,41 @@
+/**
+ * How the config file's errors are told: each schema issue names its key, and the file's line where
+ * that key is set, found in the TOML text, so an operator can go straight to it.
+ */
+import type { z } from 'zod';
+
+/** Each issue with the key it concerns and, through `where`, the file and line. */
+export function describeIssues(error: z.ZodError, where: (path: readonly PropertyKey[]) => string): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.map(String).join('.');
+      const detail = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+      const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
+      return `${where(path)}${key === '' ? '' : `${key}: `}${detail}`;
+    })
+    .join('; ');
+}
+
+/**
+ * The line where the key at `path` is set: finds each table header ([a.b] or [a."b"]) in turn, then
+ * the key inside it. Good enough for error messages; falls back to no line.
+ */
+export function lineOf(text: string, path: readonly PropertyKey[]): string {
+  const keys = path.filter((p): p is string => typeof p === 'string');
+  const lines = text.split(/\r?\n/);
+  const bare = (s: string): string => s.trim().replace(/^"|"$/g, '');
+  let table: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').replace(/#.*$/, '').trim();
+    const header = /^\[([^\]]+)\]$/.exec(line);
+    if (header !== null) {
+      table = (header[1] ?? '').split('.').map(bare);
+      continue;
+    }
+    const key = /^("[^"]+"|[A-Za-z0-9_-]+)\s*=/.exec(line);
+    if (key === null) continue;
+    const full = [...table, bare(key[1] ?? '')];
+    if (keys.length >= full.length && full.every((k, j) => k === keys[j])) return ` line ${i + 1}`;
+  }
+  return '';
+}

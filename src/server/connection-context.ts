@@ -1,0 +1,26 @@
+/**
+ * What a connection needs from the running server: the listener's config and message context,
+ * and the server-wide checks and services its session calls on. Listeners build one per listener;
+ * a connection and its session options only read it.
+ */
+import type { W3cLog } from '../log/w3c.js';
+import type { Reply } from '../protocol/replies.js';
+import type { RecipientVerdict } from '../protocol/server-session.js';
+import type { Timers } from '../time/timers.js';
+import type { AuthOutcome } from './authenticator.js';
+import type { MessageContext } from './inbound-message.js';
+import type { TlsCredentials } from './tls.js';
+
+export interface ConnectionContext extends MessageContext {
+  readonly protocolLog: W3cLog | undefined;
+  readonly timers: Timers;
+  readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;
+  /** Undefined when no listener uses TLS. */
+  readonly tls: TlsCredentials | undefined;
+  readonly authenticate: (clientIp: string, user: string, password: string) => Promise<AuthOutcome>;
+  readonly mayUseSender: (user: string, address: string) => boolean;
+  /** ETRN (RFC 1985): run the queue for a domain. */
+  readonly etrn: (domain: string) => void;
+  /** Whether this client may ETRN for a node now (policy and rate), else the 458 refusal. */
+  readonly etrnPolicy: (clientIp: string) => (node: string, user: string | undefined) => Reply | undefined;
+}
