@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { SegmentLog, type AppendOutcome } from './segment-log.js';
 import { encodeMessage, messageSize } from './record.js';
 import { bodyOf } from '../../../test/support/segment-log-writer.js';
-import { ReadGate, settlesWithin } from '../../../test/support/read-gate.js';
+import { ReadHold, settlesWithin } from '../../../test/support/read-hold.js';
 
 const WRITER = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'test', 'support', 'segment-log-writer.js');
 
@@ -270,7 +270,7 @@ test('a read begun before its message is compacted away returns the original byt
   assert.ok(reusing > 0, 'the traffic compacts PINNED away and reuses its segment');
   // The same traffic while a delivery's read of PINNED, begun at its first place, is in flight.
   await withDir(async (dir) => {
-    const gate = new ReadGate();
+    const gate = new ReadHold();
     const { log } = await SegmentLog.open(dir, { segmentSize, beforeRead: gate.pass });
     try {
       await log.append('PINNED', '{}', [original]);

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SegmentReaders } from './segment-readers.js';
-import { ReadGate, settlesWithin } from '../../../test/support/read-gate.js';
+import { ReadHold, settlesWithin } from '../../../test/support/read-hold.js';
 
 /** A real segment file per generation in a temporary directory, and readers over them. */
-async function withSegments(f: (readers: SegmentReaders, gate: ReadGate, path: (g: number) => string) => Promise<void>): Promise<void> {
+async function withSegments(f: (readers: SegmentReaders, gate: ReadHold, path: (g: number) => string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-readers-'));
   const path = (g: number): string => join(dir, `${g}.seg`);
-  const gate = new ReadGate();
+  const gate = new ReadHold();
   try {
     await writeFile(path(1), 'header|message one|trailer');
     await writeFile(path(2), 'message two');

@@ -1,9 +1,9 @@
 /**
- * A gate for the segment readers' `beforeRead` test seam: it holds the next read that reaches it
+ * A hold for the segment readers' `beforeRead` test seam: it holds the next read that reaches it
  * (its segment's handle already open) until `open()`, so a test keeps a read in flight while it
  * retires, compacts or reuses the segment.
  */
-export class ReadGate {
+export class ReadHold {
   #armed = false;
   #held: Array<() => void> = [];
   #reached: (() => void) | undefined;
