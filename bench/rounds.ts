@@ -2,11 +2,17 @@
  * Interleaved measurement. Client and servers share a small machine whose speed drifts (a
  * neighbour, the host), so a row that measured each server once, one after another, compared
  * moments as much as servers. Here every row is measured in rounds: each round measures every
- * server once, starting each round with the next server, after all of them are idle. A cell is the
+ * server once, starting each round with the next server, after all of them are idle and the disks'
+ * dirty pages are written back (so no server pays for another's writes). A cell is the
  * median of its rounds, and a ratio is the median of the per-round ratios, so each ratio compares
  * measurements taken seconds apart.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { cpuSeconds, settle, type ServerUnderTest } from './servers.js';
+
+/** sync(1): writes back every dirty page, so a measurement does not pay for the disk writes of the one before. */
+const syncDisks = async (): Promise<void> => void (await promisify(execFile)('sync').catch(() => undefined));
 
 export type Cell = number | string;
 
@@ -50,6 +56,7 @@ export async function measureRounds(servers: readonly ServerUnderTest[], specs: 
       for (const [i, spec] of specs.entries()) {
         const row = rows[i];
         if (row === undefined || typeof row.cells.get(server.name) === 'string') continue;
+        await syncDisks();
         await settle(pids);
         const cpu = (): Promise<number> => server.cpuSeconds?.() ?? cpuSeconds(server.pid);
         const key = `${i} ${server.name}`;
