@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';
 import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
-import { measureRounds, median, roundRatios, type Cell, type Row } from './rounds.js';
+import { measureRounds, median, roundRatios, type Cell, type Row, type RowSpec } from './rounds.js';
 import { startPostfix } from './postfix.js';
 import { relayBulk, relayRate, startRelay } from './relay.js';
 import { unreadFlood } from './unread.js';
@@ -74,13 +74,13 @@ try {
   // Each round measures every server idle (measureRounds waits), so the large messages measure
   // receiving, not the backlog "Barge + Maildir" is still delivering; a server's DATA and BDAT
   // messages are sent back to back, so their ratio compares one moment.
-  const large1 = (method: Method) => ({
+  const largeRow = (method: Method): RowSpec => ({
     label: `${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`,
     unit: 'MB/s',
     run: (s: ServerUnderTest): Promise<Cell> => (noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : bulk(s.port, RCPT, large, method)),
     work: () => largeSize / 100e6,
   });
-  rows.push(...(await measureRounds(servers, [large1('DATA'), large1('BDAT')], ROUNDS)));
+  rows.push(...(await measureRounds(servers, [largeRow('DATA'), largeRow('BDAT')], ROUNDS)));
   const barge = servers[0];
   if (barge !== undefined) {
     // Queue-only: every message of the rate rows is still queued, and the queue's index is in memory.

@@ -44,7 +44,7 @@ interface Pending {
   readonly resolve: (o: AppendOutcome) => void;
 }
 
-/** Messages up to this size are read in one piece (the spool keeps larger ones in files of their own). */
+/** messageBytes() serves messages up to this size in one buffer (the spool keeps larger ones in files of their own). */
 const ONE_READ = 256 * 1024;
 /**
  * A group of one record up to this size, on a log that was idle, is written inline: the O_DSYNC
@@ -54,7 +54,6 @@ const ONE_READ = 256 * 1024;
  * the loop reads on meanwhile.
  */
 const INLINE_WRITE = 64 * 1024;
-
 
 export class SegmentLog {
   readonly #dir: string;
