@@ -158,7 +158,10 @@ export class Connection {
         }
       }
     }
-    if (this.#out.length > 0 && !this.#socket.destroyed) {
+    // RFC 2920 3.2: replies go out before the server waits for input. While a message is made durable
+    // it waits for the disk, so the MAIL and RCPT replies pipelined before it go out with its own.
+    const committing = this.#gate.has('commit') && !close;
+    if (this.#out.length > 0 && !committing && !this.#socket.destroyed) {
       this.#socket.write(this.#out.join(''));
       this.#out = [];
       if (this.#socket.writableLength > REPLY_BACKLOG && !this.#gate.has('replies')) {

@@ -60,6 +60,26 @@ test('a pipelined BDAT transaction with binary chunks lands byte-exact in Maildi
   }
 });
 
+test('replies to MAIL and RCPT pipelined with BDAT LAST go out with its reply, in one write (RFC 2920 3.2)', async () => {
+  const barge = await startBarge();
+  try {
+    const c = await RawSmtp.connect(barge.port);
+    await ehlo(c);
+    for (let i = 0; i < 5; i++) {
+      const message = Buffer.from(`Subject: together ${i}\r\n\r\nbody\r\n`);
+      const readsBefore = c.reads;
+      await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@localhost>\r\nBDAT ${message.length} LAST\r\n`), message]));
+      const replies = await c.replies(3);
+      assert.deepEqual(replies.map((r) => r.code), [250, 250, 250]);
+      // Written apart, the MAIL and RCPT replies would arrive while the message is still being made durable.
+      assert.equal(c.reads - readsBefore, 1, `transaction ${i}: the three replies arrived in ${c.reads - readsBefore} reads`);
+    }
+    c.close();
+  } finally {
+    await barge.stop();
+  }
+});
+
 test('refused BDAT chunks are consumed exactly and never parsed as commands', async () => {
   const barge = await startBarge();
   try {

@@ -17,6 +17,8 @@ export class RawSmtp {
   #buffer = '';
   #waiters: Array<() => void> = [];
   #ended = false;
+  /** Socket reads that brought bytes: tells replies written together from replies written apart. */
+  reads = 0;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
@@ -26,6 +28,7 @@ export class RawSmtp {
   #listen(socket: Socket): void {
     socket.setNoDelay(true);
     socket.on('data', (b: Buffer) => {
+      this.reads++;
       this.#buffer += b.toString('latin1');
       this.#wake();
     });
