@@ -73,13 +73,14 @@ export class Spool {
    * crash may have left and takes in an earlier version's entries; readers such as `barge queue`
    * pass `readOnly` and change nothing, so a running server is left alone.
    */
-  static async open(root: string, options: { readOnly?: boolean } = {}): Promise<Spool> {
+  /** `soleWriter`: whether one client alone is writing now (the segment log's inline writes); default yes. */
+  static async open(root: string, options: { readOnly?: boolean; soleWriter?: () => boolean } = {}): Promise<Spool> {
     const readOnly = options.readOnly ?? false;
     for (const dir of ['incoming', 'queue', 'log']) await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     // Also tightens a spool made by an older version (a reader running as another user may not).
     for (const dir of ['', 'incoming', 'queue', 'log']) await chmod(join(root, dir), 0o700).catch(() => undefined);
     if (!readOnly) await lock(root);
-    const { log, recovery } = await SegmentLog.open(join(root, 'log'), { readOnly });
+    const { log, recovery } = await SegmentLog.open(join(root, 'log'), { readOnly, ...(options.soleWriter === undefined ? {} : { soleWriter: options.soleWriter }) });
     const spool = new Spool(root, log, recovery, readOnly);
     if (!readOnly) await spool.#tidy();
     return spool;

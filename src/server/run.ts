@@ -75,7 +75,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const timers = deps.timers ?? realTimers;
   const say = deps.say ?? ((): void => undefined);
   const paths = dataPaths(config.dataDir);
-  const spool = await Spool.open(paths.spool);
+  let sessions = (): number => 0;
+  // One client connected: its records may be written inline (see the segment log's INLINE_WRITE).
+  const spool = await Spool.open(paths.spool, { soleWriter: () => sessions() <= 1 });
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
   // Only the console reads the metrics: without it, prom-client is never loaded.
@@ -102,6 +104,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
     logDir: paths.log, onLogError, logs, listening,
   });
+  sessions = () => listeners.openConnections;
   await listeners.listenAll();
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
