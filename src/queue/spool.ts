@@ -80,7 +80,7 @@ export class Spool {
     // Also tightens a spool made by an older version (a reader running as another user may not).
     for (const dir of ['', 'incoming', 'queue', 'log']) await chmod(join(root, dir), 0o700).catch(() => undefined);
     if (!readOnly) await lock(root);
-    const { log, recovery } = await SegmentLog.open(join(root, 'log'), { readOnly, ...(options.soleWriter === undefined ? {} : { soleWriter: options.soleWriter }) });
+    const { log, recovery } = await SegmentLog.open(join(root, 'log'), { ...options, readOnly });
     const spool = new Spool(root, log, recovery, readOnly);
     if (!readOnly) await spool.#tidy();
     return spool;
