@@ -121,8 +121,17 @@ const UNSAFE = /[\s\p{Cc}\p{Zl}\p{Zp}]/gu;
 /** A value as a W3C token: `-` when empty, `+` for anything that could split it. */
 export function w3cValue(value: string | number | undefined): string {
   if (value === undefined) return '-';
-  const text = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : value;
-  return text === '' ? '-' : text.replace(UNSAFE, '+');
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '-';
+  return value === '' ? '-' : printableAscii(value) ? value : value.replace(UNSAFE, '+');
+}
+
+/** Printable ASCII without spaces needs no replacing: most values, checked without the Unicode pattern. */
+function printableAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');

@@ -49,28 +49,31 @@ type Commit = (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength
 
 /** A commit for the connection: checks outside mail first, then commits it with its results on top. */
 export function screenedCommit(deps: InboundDeps): Commit {
-  return async (writer, envelope, facts) => {
-    if (!deps.policy.enabled || facts.authenticated || deps.trusted(facts.clientIp)) return deps.spool.commit(writer, envelope);
-    try {
-      await writer.flushed();
-    } catch (e) {
-      await writer.discard();
-      throw e;
-    }
-    const verdict = await check(writer.path, facts, deps);
-    const results = verdict.header.replace(/^Authentication-Results:\s*/, '').replace(/\s+/g, ' ').trim();
-    deps.track({ event: 'authenticated', id: writer.id, clientIp: facts.clientIp, results, action: verdict.action });
-    if (verdict.refuse !== undefined) return { refuse: verdict.refuse };
-    async function* content(): AsyncGenerator<Buffer> {
-      yield Buffer.from(verdict.header, 'latin1');
-      yield* withoutOwnResults(createReadStream(writer.path), deps.hostname);
-    }
-    try {
-      return await deps.spool.rewrite(writer.id, content(), { ...envelope, ...(verdict.action === 'junk' ? { junk: true } : {}) });
-    } finally {
-      await writer.discard();
-    }
-  };
+  // Mail that is not checked gets the spool's promise itself (no extra async step per message).
+  return (writer, envelope, facts) =>
+    !deps.policy.enabled || facts.authenticated || deps.trusted(facts.clientIp) ? deps.spool.commit(writer, envelope) : screened(writer, envelope, facts, deps);
+}
+
+async function screened(writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: InboundFacts, deps: InboundDeps): ReturnType<Commit> {
+  try {
+    await writer.flushed();
+  } catch (e) {
+    await writer.discard();
+    throw e;
+  }
+  const verdict = await check(writer.path, facts, deps);
+  const results = verdict.header.replace(/^Authentication-Results:\s*/, '').replace(/\s+/g, ' ').trim();
+  deps.track({ event: 'authenticated', id: writer.id, clientIp: facts.clientIp, results, action: verdict.action });
+  if (verdict.refuse !== undefined) return { refuse: verdict.refuse };
+  async function* content(): AsyncGenerator<Buffer> {
+    yield Buffer.from(verdict.header, 'latin1');
+    yield* withoutOwnResults(createReadStream(writer.path), deps.hostname);
+  }
+  try {
+    return await deps.spool.rewrite(writer.id, content(), { ...envelope, ...(verdict.action === 'junk' ? { junk: true } : {}) });
+  } finally {
+    await writer.discard();
+  }
 }
 
 export async function check(path: string, facts: InboundFacts, deps: Pick<InboundDeps, 'hostname' | 'resolver' | 'budgetMs' | 'policy'>): Promise<Verdict> {

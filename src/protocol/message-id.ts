@@ -18,14 +18,14 @@ export class MessageIdScanner {
     const room = bytes.subarray(0, MAX_HEADER_BYTES - this.#length);
     // Only the header section is copied (the caller's buffer may be reused after this call): its end
     // is looked for across the seam with the previous push, then in this one.
-    const seam = Buffer.concat([this.#tail, room.subarray(0, 3)]).indexOf(END_OF_HEADER);
+    const seam = this.#tail.length === 0 ? -1 : Buffer.concat([this.#tail, room.subarray(0, 3)]).indexOf(END_OF_HEADER);
     const within = seam >= 0 ? -1 : room.indexOf(END_OF_HEADER);
     const end = seam >= 0 ? seam + 4 - this.#tail.length : within >= 0 ? within + 4 : room.length;
     const part = Buffer.from(room.subarray(0, end));
     this.#parts.push(part);
     this.#length += part.length;
-    this.#tail = Buffer.concat([this.#tail, part.subarray(-3)]).subarray(-3);
     if (seam >= 0 || within >= 0 || this.#length >= MAX_HEADER_BYTES) this.#done = true;
+    else this.#tail = part.length >= 3 ? part.subarray(-3) : Buffer.concat([this.#tail, part]).subarray(-3);
   }
 
   /** The Message-ID's value with its angle brackets, or undefined. */

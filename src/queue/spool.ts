@@ -134,23 +134,30 @@ export class Spool {
 
   async #durable(outcome: Promise<{ kind: 'durable' } | { kind: 'failed'; reason: string }>): Promise<void> {
     const o = await outcome;
-    if (o.kind === 'failed') throw new Error(`spool write failed: ${o.reason}`);
+    if (o.kind === 'failed') throw spoolWriteFailed(o.reason);
   }
 
   begin(id: string): SpoolWriter {
-    return new SpoolWriter(id, join(this.incomingDir, id));
+    // Plain concatenation: both parts are already normal (an id is [A-Z0-9]), and this runs per message.
+    return new SpoolWriter(id, `${this.incomingDir}/${id}`);
   }
 
   /** Makes the message durable and visible in the queue. Resolves only once its log record is on disk. */
-  async commit(writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
+  commit(writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>): Promise<SpoolEnvelope> {
     const full: SpoolEnvelope = { ...envelope, messageLength: writer.length };
     const json = JSON.stringify(full);
     const held = writer.inMemory();
-    if (held !== undefined) {
-      await this.#durable(this.#log.append(writer.id, json, held));
-      if (writer.path.endsWith('.rewrite')) await unlink(join(this.queueDir, `${writer.id}.msg`)).catch(() => undefined);
-      return full;
-    }
+    if (held === undefined) return this.#commitFile(writer, full, json);
+    // The common case, a message held in memory, is one promise from the log (no async steps around it).
+    return this.#log.append(writer.id, json, held).then((outcome) => {
+      if (outcome.kind === 'failed') throw spoolWriteFailed(outcome.reason);
+      if (!writer.path.endsWith('.rewrite')) return full;
+      return unlink(join(this.queueDir, `${writer.id}.msg`)).then(() => full, () => full);
+    });
+  }
+
+  /** A message that spilled to a file of its own: the file is renamed into the queue, then its record is logged. */
+  async #commitFile(writer: SpoolWriter, full: SpoolEnvelope, json: string): Promise<SpoolEnvelope> {
     const file = join(this.queueDir, `${writer.id}.msg`);
     // A live entry's file is replaced only after the new record is durable (start-up finishes the
     // rename if a crash came between): the old record must never meet the new octets.
@@ -294,4 +301,8 @@ async function readTrailer(path: string): Promise<SpoolEnvelope> {
 async function readAt(file: FileHandle, buf: Buffer, position: number): Promise<void> {
   const { bytesRead } = await file.read(buf, 0, buf.length, position);
   if (bytesRead !== buf.length) throw new Error('short read');
+}
+
+function spoolWriteFailed(reason: string): Error {
+  return new Error(`spool write failed: ${reason}`);
 }

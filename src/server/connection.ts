@@ -23,7 +23,7 @@ import { type Hold, ReadGate } from './read-gate.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
 import { serverTls } from './server-tls.js';
 import { sessionOptions } from './session-options.js';
-import type { TimerHandle } from '../time/timers.js';
+import { IdleTimeout } from './idle-timeout.js';
 import { type CommitOutcome, InboundMessage, type SessionFacts } from './inbound-message.js';
 import type { ConnectionContext } from './connection-context.js';
 
@@ -40,9 +40,8 @@ export class Connection {
   #out: string[] = [];
   readonly #gate = new ReadGate(() => this.#socket);
   #readStarted = Date.now();
-  /** The command or data-block timeout running now, if any, and its length. */
-  #idle: TimerHandle | undefined;
-  #idleMs = 0;
+  /** The command or data-block timeout. */
+  readonly #idle: IdleTimeout;
   #shuttingDown = false;
   #inputEnded = false;
   readonly #closed: Promise<void>;
@@ -51,13 +50,14 @@ export class Connection {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#clientIp = clientIp;
+    this.#idle = new IdleTimeout(ctx.timers, () => this.#timedOut());
     const tls = ctx.tls === undefined ? 'off' : ctx.listener.tls;
     this.#session = new ServerSession(sessionOptions(ctx, clientIp, tls));
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
-      this.#stopIdleTimer();
+      this.#idle.close();
       this.#dropMessage('connection closed');
     });
     if (tls === 'implicit') this.#startTls(() => this.#perform(this.#session.greet()));
@@ -193,26 +193,16 @@ export class Connection {
   }
 
   #armTimeout(): void {
+    // No timeout while Barge itself is busy (#timedOut ignores it); the wait starts again when it is done.
+    if (this.#gate.busy) return;
     const { limits } = this.#ctx.config;
-    // No timeout while Barge itself is busy.
-    const ms = this.#gate.busy ? 0 : this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs;
-    // Every read of a body re-arms it: the same wait is restarted rather than replaced.
-    if (this.#idle !== undefined && ms === this.#idleMs) return this.#idle.restart();
-    this.#stopIdleTimer();
-    if (ms > 0 && !this.#socket.destroyed) {
-      this.#idle = this.#ctx.timers(() => this.#timedOut(), ms);
-      this.#idleMs = ms;
-    }
-  }
-
-  #stopIdleTimer(): void {
-    this.#idle?.cancel();
-    this.#idle = undefined;
+    if (!this.#socket.destroyed) this.#idle.arm(this.#session.inBody ? limits.dataBlockTimeoutMs : limits.commandTimeoutMs);
   }
 
   #timedOut(): void {
-    this.#idle = undefined;
-    if (this.#socket.destroyed) return;
+    this.#idle.stop();
+    // Held for Barge's own work (a commit, a check): the client is not the one being slow.
+    if (this.#gate.busy || this.#socket.destroyed) return;
     const closedBefore = this.#session.closed;
     this.#perform(this.#session.abort(Reply.timeout()));
     // A client that never reads (its 421 cannot even reach the kernel's buffer), or never leaves
@@ -269,9 +259,9 @@ export class Connection {
     this.#release('drain');
   }
 
+  /** The idle timer keeps running (one timer per connection, not one per message): see #timedOut. */
   #hold(reason: Hold): void {
     this.#gate.hold(reason);
-    this.#stopIdleTimer();
   }
 
   #release(reason?: Hold): void {

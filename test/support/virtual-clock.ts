@@ -6,6 +6,7 @@ interface Pending {
   readonly ms: number;
   readonly fire: () => void;
   live: boolean;
+  cancelled: boolean;
 }
 
 export class VirtualClock {
@@ -15,9 +16,21 @@ export class VirtualClock {
   readonly now = (): Date => new Date(this.#t);
 
   readonly timers: Timers = (fire, ms): TimerHandle => {
-    const timer: Pending = { at: this.#t + ms, ms, fire, live: true };
+    const timer: Pending = { at: this.#t + ms, ms, fire, live: true, cancelled: false };
     this.#pending.push(timer);
-    return { cancel: () => void (timer.live = false), restart: () => void (timer.at = this.#t + timer.ms) };
+    const cancel = (): void => {
+      timer.live = false;
+      timer.cancelled = true;
+    };
+    // As Node's timeout.refresh(): a timer that has fired starts again; a cancelled one stays cancelled.
+    const restart = (): void => {
+      if (timer.cancelled) return;
+      timer.at = this.#t + timer.ms;
+      if (timer.live) return;
+      timer.live = true;
+      this.#pending.push(timer);
+    };
+    return { cancel, restart };
   };
 
   /** Timers armed and not yet fired or cancelled. */

@@ -39,13 +39,24 @@ export type Parsed =
   /** A header or checksum that does not hold: a write cut short by a crash. */
   | { readonly kind: 'torn' };
 
-/** The buffers of one record, ready for a gathered write; the message octets are not copied. */
+/**
+ * The buffers of one record, ready for a gathered write: the header, id and envelope in one buffer
+ * (written in place, one allocation per message), then the message octets, not copied.
+ */
 export function encodeMessage(generation: number, id: string, envelope: string, body: readonly Buffer[]): Buffer[] {
-  const idBytes = Buffer.from(id, 'latin1');
-  const envBytes = Buffer.from(envelope, 'utf8');
-  const head = idPrefix(idBytes, 4);
-  head.writeUInt32LE(envBytes.length, 2 + idBytes.length);
-  return seal(generation, MESSAGE, [head, envBytes, ...body]);
+  const envStart = HEADER + 2 + id.length + 4;
+  const head = Buffer.allocUnsafe(envStart + Buffer.byteLength(envelope, 'utf8'));
+  head.writeUInt16LE(id.length, HEADER);
+  head.write(id, HEADER + 2, 'latin1');
+  head.writeUInt32LE(head.length - envStart, envStart - 4);
+  head.write(envelope, envStart, 'utf8');
+  let length = head.length - HEADER;
+  for (const b of body) length += b.length;
+  writeHeader(head, generation, MESSAGE, length);
+  let crc = crc32(head.subarray(HEADER), crc32(head.subarray(0, 16)));
+  for (const b of body) crc = crc32(b, crc);
+  head.writeUInt32LE(crc >>> 0, 16);
+  return [head, ...body];
 }
 
 /** Octets of a MESSAGE record, header included. */
@@ -74,12 +85,17 @@ function idPrefix(idBytes: Buffer, extra: number): Buffer {
   return head;
 }
 
-function seal(generation: number, type: number, payload: Buffer[]): Buffer[] {
-  const header = Buffer.alloc(HEADER);
+/** The first 16 header octets (the CRC after them is the caller's). */
+function writeHeader(header: Buffer, generation: number, type: number, payloadLength: number): void {
   header.writeUInt32LE(MAGIC, 0);
   header.writeUInt32LE(generation, 4);
-  header.writeUInt8(type, 8);
-  header.writeUInt32LE(payload.reduce((n, b) => n + b.length, 0), 12);
+  header.writeUInt32LE(type, 8); // type u8 and its 3 zero octets
+  header.writeUInt32LE(payloadLength, 12);
+}
+
+function seal(generation: number, type: number, payload: Buffer[]): Buffer[] {
+  const header = Buffer.alloc(HEADER);
+  writeHeader(header, generation, type, payload.reduce((n, b) => n + b.length, 0));
   let crc = crc32(header.subarray(0, 16));
   for (const b of payload) crc = crc32(b, crc);
   header.writeUInt32LE(crc >>> 0, 16);
