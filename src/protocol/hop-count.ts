@@ -20,7 +20,8 @@ export class HopCounter {
   #count = 0;
   #done = false;
   /** The first bytes of the line being read (up to PREFIX), and how long the line is so far. */
-  #prefix = Buffer.alloc(PREFIX);
+  // Never read past #prefixLength, so its initial octets do not matter (allocUnsafe: from the shared pool).
+  #prefix = Buffer.allocUnsafe(PREFIX);
   #prefixLength = 0;
   #lineLength = 0;
 

@@ -17,6 +17,8 @@ export function reply(code: number, enhanced: string | undefined, ...lines: stri
 /** Renders a reply as wire text: continuation lines use "code-" and the last "code " (RFC 5321 4.2.1). */
 export function formatReply(r: Reply, withEnhanced: boolean): string {
   const prefix = withEnhanced && r.enhanced !== undefined ? `${r.enhanced} ` : '';
+  // Nearly every reply is one line (a few per message): no array walk for it.
+  if (r.lines.length === 1) return `${r.code} ${prefix}${r.lines[0] ?? ''}\r\n`;
   const lines = r.lines.length === 0 ? [''] : r.lines;
   let out = '';
   lines.forEach((line, i) => {

@@ -16,6 +16,7 @@
  */
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { closeFd, fsyncFd, openFd, unwritten } from './fd-file.js';
 
 export interface DurableWriteOptions {
   /** File mode of the new file (default 0600: Barge's files are private unless said otherwise). */
@@ -24,11 +25,11 @@ export interface DurableWriteOptions {
 
 /** Makes a rename or a new directory entry durable (fsync of the directory, POSIX). */
 export async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, 'r');
+  const dir = await openFd(path, 'r');
   try {
-    await dir.sync();
+    await fsyncFd(dir);
   } finally {
-    await dir.close();
+    await closeFd(dir);
   }
 }
 
@@ -82,17 +83,6 @@ export class DirectorySync {
       this.#running = undefined;
     }
   }
-}
-
-/** The buffers left after a gathered write took only `written` octets of them (a short write). */
-export function unwritten(buffers: Buffer[], written: number): Buffer[] {
-  let i = 0;
-  let n = written;
-  while (i < buffers.length && n >= (buffers[i]?.length ?? 0)) n -= buffers[i++]?.length ?? 0;
-  const left = buffers.slice(i);
-  const first = left[0];
-  if (first !== undefined && n > 0) left[0] = first.subarray(n);
-  return left;
 }
 
 /** Writes the buffers in order at the file's position: one writev, again for whatever a short write left. */

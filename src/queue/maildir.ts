@@ -4,8 +4,9 @@
  * so a delivered message is on disk and never seen half-written. Bytes are copied exactly
  * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { DirectorySync, writeAll } from './durable-write.js';
+import { mkdir, rename, unlink } from 'node:fs/promises';
+import { DirectorySync } from './durable-write.js';
+import { closeFd, fsyncFd, openFd, writevAll } from './fd-file.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
@@ -75,7 +76,7 @@ export async function deliverToMaildir(
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
   // A stable name may meet its own partial tmp/ file from a crash: replace it ('w'), never another's ('wx').
-  const file = await open(tmp, stableName === undefined ? 'wx' : 'w', 0o600).catch((e: unknown) => {
+  const file = await openFd(tmp, stableName === undefined ? 'wx' : 'w').catch((e: unknown) => {
     made.delete(box); // removed meanwhile: made again at the next attempt
     throw e;
   });
@@ -88,19 +89,19 @@ export async function deliverToMaildir(
       batch.push(chunk as Buffer);
       batched += (chunk as Buffer).length;
       if (batched < BATCH) continue;
-      await writeAll(file, batch);
+      await writevAll(file, batch);
       batch = [];
       batched = 0;
     }
-    await writeAll(file, batch);
-    await file.sync();
+    await writevAll(file, batch);
+    await fsyncFd(file);
   } catch (e) {
     if (message instanceof Readable) message.destroy();
-    await file.close().catch(() => undefined);
+    await closeFd(file).catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await file.close();
+  await closeFd(file);
   await rename(tmp, final);
   await syncNew(join(box, 'new'));
   return final;

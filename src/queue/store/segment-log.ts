@@ -26,6 +26,9 @@ import { compactionPlan } from './compaction.js';
 import { LiveIndex } from './live-index.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, stateSize } from './record.js';
 
+/** Only ever read (written out after a group): one shared buffer of zeros. */
+const ZERO_HEADER = Buffer.alloc(HEADER);
+
 export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
 
 export interface Recovery {
@@ -237,7 +240,7 @@ export class SegmentLog {
     const buffers = group.flatMap((p) => p.build(g));
     // A zero header after the group marks the clean end of a reused file; the next group overwrites it.
     const end = Math.min(HEADER, this.#segmentSize - start - bytes);
-    if (end > 0) buffers.push(Buffer.alloc(end));
+    if (end > 0) buffers.push(ZERO_HEADER.subarray(0, end));
     const total = bytes + Math.max(end, 0);
     try {
       // O_DSYNC: each write is durable when it returns (POSIX synchronized I/O data integrity).

@@ -1,0 +1,41 @@
+/**
+ * File operations on descriptors through fs callbacks, for the work done once per delivered copy
+ * (Maildir files, directory fsyncs). A FileHandle costs more main-thread work per call (its own
+ * promise machinery and bookkeeping): measured on 1 KB Maildir files, 16 at a time, about 210 µs of
+ * CPU per file through FileHandles against about 150 µs through these.
+ */
+import { close, fsync, open, writev } from 'node:fs';
+
+type Done<T> = (e: NodeJS.ErrnoException | null, value: T) => void;
+const settle = <T>(resolve: (v: T) => void, reject: (e: Error) => void): Done<T> => (e, value) => (e === null ? resolve(value) : reject(e));
+
+export function openFd(path: string, flags: string, mode = 0o600): Promise<number> {
+  return new Promise((resolve, reject) => open(path, flags, mode, settle(resolve, reject)));
+}
+
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e === null ? resolve() : reject(e))));
+}
+
+export function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => close(fd, (e) => (e === null ? resolve() : reject(e))));
+}
+
+/** Writes the buffers in order at the file's position: one writev, again for whatever a short write left. */
+export async function writevAll(fd: number, buffers: Buffer[]): Promise<void> {
+  for (let left = buffers; left.length > 0; ) {
+    const written = await new Promise<number>((resolve, reject) => writev(fd, left, settle(resolve, reject)));
+    left = unwritten(left, written);
+  }
+}
+
+/** The buffers left after a gathered write took only `written` octets of them (a short write). */
+export function unwritten(buffers: Buffer[], written: number): Buffer[] {
+  let i = 0;
+  let n = written;
+  while (i < buffers.length && n >= (buffers[i]?.length ?? 0)) n -= buffers[i++]?.length ?? 0;
+  const left = buffers.slice(i);
+  const first = left[0];
+  if (first !== undefined && n > 0) left[0] = first.subarray(n);
+  return left;
+}
