@@ -38,7 +38,7 @@ async function fileSpool(dir: string): Promise<Store> {
     },
     retire: (id) => spool.remove(id),
     flushes: () => Number.NaN, // the log's flushes are its own
-    close: async () => undefined,
+    close: () => spool.close(),
   };
 }
 

@@ -4,9 +4,9 @@
  * so a delivered message is on disk and never seen half-written. Bytes are copied exactly
  * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { DirectorySync } from './durable-write.js';
-import { closeFd, fsyncFd, openFd, writevAll } from './fd-file.js';
+import { closeFd, fsyncFd, openFd, renamePath, writevAll } from './fd-file.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
@@ -102,7 +102,7 @@ export async function deliverToMaildir(
     throw e;
   }
   await closeFd(file);
-  await rename(tmp, final);
+  await renamePath(tmp, final);
   await syncNew(join(box, 'new'));
   return final;
 }

@@ -4,7 +4,7 @@
  * segment, and reuses the file only once no read on it is in flight (`idle`): a message moved by
  * compaction may still be read at its old place by a delivery that started before the move.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeFd, openFd, readAt } from '../fd-file.js';
 
 export interface SegmentReadersOptions {
   /**
@@ -17,7 +17,8 @@ export interface SegmentReadersOptions {
 export class SegmentReaders {
   readonly #path: (generation: number) => string;
   readonly #beforeRead: SegmentReadersOptions['beforeRead'];
-  readonly #handles = new Map<number, Promise<FileHandle>>();
+  /** A descriptor per segment (fs callbacks cost less per read than a FileHandle). */
+  readonly #handles = new Map<number, Promise<number>>();
   /** Reads in flight per segment, and who waits for them to end. */
   readonly #reading = new Map<number, { count: number; idle: Array<() => void> }>();
 
@@ -50,15 +51,15 @@ export class SegmentReaders {
   async #read(generation: number, offset: number, length: number): Promise<Buffer> {
     let handle = this.#handles.get(generation);
     if (handle === undefined) {
-      handle = open(this.#path(generation), 'r');
+      handle = openFd(this.#path(generation), 'r');
       handle.catch(() => this.#handles.delete(generation));
       this.#handles.set(generation, handle);
     }
-    const file = await handle;
+    const fd = await handle;
     if (this.#beforeRead !== undefined) await this.#beforeRead(generation);
     const bytes = Buffer.allocUnsafe(length);
     for (let done = 0; done < length; ) {
-      const { bytesRead } = await file.read(bytes, done, length - done, offset + done);
+      const bytesRead = await readAt(fd, bytes, done, length - done, offset + done);
       if (bytesRead === 0) throw new Error('segment shorter than its record');
       done += bytesRead;
     }
@@ -69,7 +70,7 @@ export class SegmentReaders {
     const handle = this.#handles.get(generation);
     this.#handles.delete(generation);
     // After the reads in flight on it (a moved message may still be read at its old place).
-    if (handle !== undefined) void this.idle(generation).then(() => handle).then((h) => h.close()).catch(() => undefined);
+    if (handle !== undefined) void this.idle(generation).then(() => handle).then(closeFd).catch(() => undefined);
   }
 
   closeAll(): void {
