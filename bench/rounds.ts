@@ -8,11 +8,21 @@
  * measurements taken seconds apart.
  */
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { cpuSeconds, settle, type ServerUnderTest } from './servers.js';
 
 /** sync(1): writes back every dirty page, so a measurement does not pay for the disk writes of the one before. */
 const syncDisks = async (): Promise<void> => void (await promisify(execFile)('sync').catch(() => undefined));
+
+/**
+ * The machine's CPU time so far, in ticks: all of it, and the part stolen by the host (/proc/stat,
+ * proc(5)). A row printed with a large steal share was measured while a neighbour took the cores.
+ */
+async function machineTicks(): Promise<{ readonly total: number; readonly steal: number }> {
+  const fields = ((await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  return { total: fields.reduce((n, v) => n + v, 0), steal: fields[7] ?? 0 };
+}
 
 export type Cell = number | string;
 
@@ -50,6 +60,8 @@ export async function measureRounds(servers: readonly ServerUnderTest[], specs: 
   const cpuSpent = new Map<string, number>();
   const workDone = new Map<string, number>();
   const pids = servers.map((s) => s.pid);
+  /** Per row: ticks of the machine, and of them stolen, while its measurements ran. */
+  const ticks = specs.map(() => ({ total: 0, steal: 0 }));
   for (let round = 0; round < count; round++) {
     const order = [...servers.slice(round % servers.length), ...servers.slice(0, round % servers.length)];
     for (const server of order) {
@@ -62,7 +74,14 @@ export async function measureRounds(servers: readonly ServerUnderTest[], specs: 
         const key = `${i} ${server.name}`;
         try {
           const before = await cpu();
+          const machineBefore = await machineTicks();
           const value = await spec.run(server);
+          const machineAfter = await machineTicks();
+          const spent = ticks[i];
+          if (spent !== undefined) {
+            spent.total += machineAfter.total - machineBefore.total;
+            spent.steal += machineAfter.steal - machineBefore.steal;
+          }
           if (typeof value === 'string') {
             row.cells.set(server.name, value);
             continue;
@@ -83,7 +102,9 @@ export async function measureRounds(servers: readonly ServerUnderTest[], specs: 
       row.cells.set(name, median(values));
       row.cpu?.set(name, (cpuSpent.get(`${i} ${name}`) ?? 0) / (workDone.get(`${i} ${name}`) ?? Number.NaN));
     }
-    process.stderr.write(`  ${row.label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}\n`);
+    const spent = ticks[i];
+    const steal = spent === undefined || spent.total === 0 ? '' : ` (host steal ${((100 * spent.steal) / spent.total).toFixed(1)} % of the machine's time)`;
+    process.stderr.write(`  ${row.label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}${steal}\n`);
   }
   return rows;
 }
