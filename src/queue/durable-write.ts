@@ -16,7 +16,7 @@
  */
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { closeFd, fsyncFd, openFd, unwritten } from './fd-file.js';
+import { closeFd, fsyncFd, openFd, writeFully } from './fd-file.js';
 
 export interface DurableWriteOptions {
   /** File mode of the new file (default 0600: Barge's files are private unless said otherwise). */
@@ -86,6 +86,6 @@ export class DirectorySync {
 }
 
 /** Writes the buffers in order at the file's position: one writev, again for whatever a short write left. */
-export async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
-  for (let left = buffers; left.length > 0; ) left = unwritten(left, (await handle.writev(left)).bytesWritten);
+export function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  return writeFully(buffers, async (left) => (await handle.writev(left)).bytesWritten);
 }

@@ -32,11 +32,13 @@ export function renamePath(from: string, to: string): Promise<void> {
 }
 
 /** Writes the buffers in order at the file's position: one writev, again for whatever a short write left. */
-export async function writevAll(fd: number, buffers: Buffer[]): Promise<void> {
-  for (let left = buffers; left.length > 0; ) {
-    const written = await new Promise<number>((resolve, reject) => writev(fd, left, settle(resolve, reject)));
-    left = unwritten(left, written);
-  }
+export function writevAll(fd: number, buffers: Buffer[]): Promise<void> {
+  return writeFully(buffers, (left) => new Promise<number>((resolve, reject) => writev(fd, left, settle(resolve, reject))));
+}
+
+/** Gathered writes continued after short ones: `writeSome` writes what it is given and resolves with how much it took. */
+export async function writeFully(buffers: Buffer[], writeSome: (left: Buffer[]) => Promise<number>): Promise<void> {
+  for (let left = buffers; left.length > 0; ) left = unwritten(left, await writeSome(left));
 }
 
 /** The buffers left after a gathered write took only `written` octets of them (a short write). */
