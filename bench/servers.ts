@@ -68,7 +68,7 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
 }
 
 /** The node flags the `barge` command's shebang and `npm start` pass (bin/barge.js says why). */
-export const BARGE_NODE_FLAGS = ['--max-semi-space-size=1', '--no-concurrent-recompilation'];
+export const BARGE_NODE_FLAGS = ['--max-semi-space-size=4', '--no-concurrent-recompilation'];
 
 /** Barge receiving only (--queue-only) unless `extra` arguments say otherwise. */
 export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge', root = ROOT, rcpt?: string): Promise<ServerUnderTest> {

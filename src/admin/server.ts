@@ -25,7 +25,7 @@ export interface AdminDeps {
   /** The file the Listeners page writes (the config file, or the console's settings file). */
   readonly configFile: string;
   /** Builds the configuration from this file text with the command line's flags; throws ConfigError. */
-  readonly check: (text: string) => Config;
+  readonly check: (text: string) => Promise<Config>;
   readonly now?: () => Date;
 }
 

@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { buildConfig, ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
+import { checkConfig, ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { consoleConfigPath, defaultConfigPath } from '../config/edit.js';
 import { pidPath, runningPid } from '../server/reload.js';
@@ -14,7 +14,7 @@ import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
 import type { SendOptions } from './send.js';
 import { runRoutes } from './routes.js';
-import { DEFAULTS } from '../config/schema.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 const USAGE = `usage: barge <command> [options]
 
@@ -104,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const configFile = values.config ?? consoleConfigPath(resolve(flags.dataDir ?? DEFAULTS.dataDir));
         const load = (): Promise<Config> => loadConfig(defaultConfigPath(values.config, resolve(flags.dataDir ?? DEFAULTS.dataDir)), flags, hostname());
         const config = await load();
-        if (command === 'serve') return await runServer(config, err, { load, configFile, check: (text) => buildConfig({ text, file: configFile }, flags, hostname()) });
+        if (command === 'serve') return await runServer(config, err, { load, configFile, check: (text) => checkConfig({ text, file: configFile }, flags, hostname()) });
         if (command === 'reload') return await signalReload(config, out, err);
         const paging = { limit: values.limit, after: values.after };
         return command === 'queue' ? await runQueue(config, positionals, out, err, paging) : await runRoutes(config, positionals, out, err);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTomlKeys } from './edit.js';
-import { buildConfig } from './load.js';
+import { buildConfig } from './validate.js';
 
 const FILE = `# mine
 hostname = "mx.example.test"

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
-import { buildConfig, ConfigError } from './load.js';
+import { ConfigError } from './assemble.js';
+import { buildConfig } from './validate.js';
 
 const toml = (text: string): { text: string; file: string } => ({ text, file: 'barge.toml' });
 

@@ -1,7 +1,8 @@
 /** The mail authentication settings of the configuration file: DKIM keys and per-listener inbound policy. */
 import { isAbsolute, join } from 'node:path';
 import type { DkimKeyConfig, InboundAuthPolicy } from './types.js';
-import { DEFAULTS, type FileConfig, type ListenerInput } from './schema.js';
+import { DEFAULTS } from './defaults.js';
+import type { FileConfig, ListenerInput } from './schema.js';
 
 export function dkimKeys(table: FileConfig['dkim'], dataDir: string): ReadonlyMap<string, readonly DkimKeyConfig[]> {
   const out = new Map<string, DkimKeyConfig[]>();

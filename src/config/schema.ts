@@ -1,94 +1,9 @@
 /**
- * The configuration file's schema (TOML, snake_case keys) and every default. Validation is strict:
- * an unknown key is an error, so a typo never silently leaves a default in place.
+ * The configuration file's schema (TOML, snake_case keys); the defaults are in defaults.ts.
+ * Validation is strict: an unknown key is an error, so a typo never silently leaves a default in place.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { DEFAULT_INBOUND_MASK, DEFAULT_OUTBOUND_MASK } from '../protocol/extensions.js';
-import { DEFAULT_W3C_FIELDS } from '../log/w3c.js';
-import { parseHostPort, type HostPort } from '../protocol/host-port.js';
-
-export const DEFAULTS = {
-  listenerName: 'smtp',
-  listen: '127.0.0.1:2525',
-  dataDir: './var',
-  relayNetworks: ['127.0.0.0/8', '::1/128'],
-  maxMessageSize: 50 * 1024 * 1024,
-  maxRecipients: 100,
-  maxConnections: 1000,
-  maxConnectionsPerIp: 100,
-  maxErrors: 10,
-  /** Postfix's hopcount_limit (Exim's received_headers_max is 30). */
-  maxHops: 50,
-  /** Postfix's smtpd_junk_command_limit. */
-  maxJunkCommands: 100,
-  /** Postfix's smtpd_recipient_overshoot_limit: recipients past max_recipients before each counts as an error. */
-  maxRecipientOvershoot: 1000,
-  /** One ETRN-started queue run per node at most this often. */
-  etrnIntervalMs: 10_000,
-  /** RFC 5321 4.5.3.2.7 and 4.5.3.2.5/6. */
-  commandTimeoutMs: 5 * 60_000,
-  dataTimeoutMs: 3 * 60_000,
-  scanIntervalMs: 60_000,
-  /** The classic service's schedule: 15, 30, 60, 240 minutes, then every 4 hours. */
-  retryScheduleMs: [15 * 60_000, 30 * 60_000, 60 * 60_000, 240 * 60_000],
-  maxQueueLifetimeMs: 5 * 86_400_000,
-  delayWarningMs: 4 * 3_600_000,
-  chunkSize: 1024 * 1024,
-  connectTimeoutMs: 30_000,
-  /** RFC 5321 4.5.3.2: minutes per reply; 5 is the longest it suggests for commands. */
-  replyTimeoutMs: 5 * 60_000,
-  /** A non-final BDAT chunk is answered once read (RFC 3030 2): far shorter than the end-of-data wait. */
-  bdatCheckTimeoutMs: 30_000,
-  inboundMask: DEFAULT_INBOUND_MASK,
-  outboundMask: DEFAULT_OUTBOUND_MASK,
-  w3cFields: DEFAULT_W3C_FIELDS,
-  authMaxFailures: 5,
-  authFailureWindowMs: 10 * 60_000,
-  /** RFC 6376 5.4.1's recommended fields; From is always signed and over-signed. */
-  dkimHeaders: [
-    'from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references',
-    'mime-version', 'content-type', 'content-transfer-encoding', 'list-unsubscribe', 'list-unsubscribe-post',
-  ],
-  /** The longest SPF, DKIM and DMARC checks may hold the reply at end of data before the result is temperror. */
-  mailAuthBudgetMs: 5000,
-  /** scrypt checks at once: libuv's pool has 4 threads, and the spool's file I/O needs the others. */
-  authMaxParallelChecks: 2,
-  /** The web console and /metrics: loopback only unless configured otherwise. */
-  adminListen: '127.0.0.1:8025',
-} as const;
-
-const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
-const DURATIONS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "50MB", "10 MiB", "512KB" or a plain number of bytes (binary units, as mail servers use them). */
-export function parseSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = UNITS[(m?.[2] ?? '').toLowerCase()];
-  if (m === null || unit === undefined) return undefined;
-  return Math.floor(Number(m[1]) * unit);
-}
-
-/** "5m", "30s", "1500ms", "1h", "5d". */
-export function parseDuration(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(text);
-  const unit = DURATIONS[(m?.[2] ?? '').toLowerCase()];
-  if (m === null || unit === undefined) return undefined;
-  return Math.round(Number(m[1]) * unit);
-}
-
-/** "HOST:PORT" in configuration, with IPv6 hosts in brackets ("[::1]:25"); port 0 lets a listener take any free port. */
-export function parseConfigHostPort(text: string): HostPort | undefined {
-  return parseHostPort(text, { allowZero: true });
-}
-
-export function isCidr(text: string): boolean {
-  const [net = '', bits, extra] = text.split('/');
-  const family = isIP(net);
-  if (family === 0 || extra !== undefined) return false;
-  if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
-}
+import { isCidr, parseConfigHostPort, parseDuration, parseSize } from './defaults.js';
 
 const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseSize(v);

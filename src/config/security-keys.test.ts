@@ -1,7 +1,8 @@
 /** The hardening settings: defaults as documented, TOML keys, and errors that name the key. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildConfig, ConfigError } from './load.js';
+import { ConfigError } from './assemble.js';
+import { buildConfig } from './validate.js';
 
 const toml = (text: string): { text: string; file: string } => ({ text, file: 'barge.toml' });
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from './spool.js';
 import { QueueRunner, type EntryState } from './runner.js';
-import { DEFAULTS } from '../config/schema.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 const HOUR = 3_600_000;
 

@@ -171,7 +171,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 export interface ServeOptions {
   readonly load: () => Promise<Config>;
   /** Builds a configuration from config-file text with the command line's flags (throws ConfigError). */
-  readonly check: (text: string) => Config;
+  readonly check: (text: string) => Promise<Config>;
   /** The file the console writes: the config file, or the console's settings file in the data directory. */
   readonly configFile: string;
 }

@@ -185,7 +185,7 @@ test('beyond loopback the console speaks HTTPS with the SMTP certificate', async
   // Bound to every address, reached (as every test here) only over loopback.
   const admin = await startAdmin(
     { ...b.config, admin: { listen: { host: '0.0.0.0', port: 0 } } },
-    { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: () => b.config, reload: async () => ({ ok: true, message: '' }) },
+    { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: async () => b.config, reload: async () => ({ ok: true, message: '' }) },
   );
   try {
     assert.match(admin.url, /^https:\/\/0\.0\.0\.0:\d+\/$/);

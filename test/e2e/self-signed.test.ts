@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildConfig } from '../../src/config/load.js';
+import { buildConfig } from '../../src/config/validate.js';
 import { TlsCredentials } from '../../src/server/tls.js';
 import { tempDir } from '../support/barge.js';
 

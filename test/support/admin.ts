@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildConfig } from '../../src/config/load.js';
+import { checkConfig } from '../../src/config/load.js';
 import { startAdmin, type RunningAdmin } from '../../src/admin/server.js';
 import { reloadServer } from '../../src/server/reload.js';
 import type { TestBarge } from './barge.js';
@@ -12,7 +12,8 @@ import { TEST_HOSTNAME } from './barge.js';
 export async function startConsole(b: TestBarge): Promise<RunningAdmin & { readonly configFile: string }> {
   const configFile = join(b.dataDir, 'console.toml');
   const flags = { listen: ['127.0.0.1:0'], dataDir: b.dataDir };
-  const check = (text: string): ReturnType<typeof buildConfig> => buildConfig({ text, file: configFile }, flags, TEST_HOSTNAME);
+  // As `barge serve` checks an edit: validated in a child process (config/load.ts).
+  const check = (text: string): ReturnType<typeof checkConfig> => checkConfig({ text, file: configFile }, flags, TEST_HOSTNAME);
   const admin = await startAdmin({ ...b.config, admin: { listen: { host: '127.0.0.1', port: 0 } } }, {
     server: b.server,
     configFile,

@@ -2,7 +2,8 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, type ServeFlags } from '../../src/config/load.js';
+import type { ServeFlags } from '../../src/config/assemble.js';
+import { buildConfig } from '../../src/config/validate.js';
 import type { Config } from '../../src/config/types.js';
 import { startServer, dataPaths, type RunningServer, type ServerDeps } from '../../src/server/run.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';

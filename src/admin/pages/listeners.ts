@@ -108,7 +108,7 @@ ${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
     const text = setTomlKeys(setTomlKeys(before, ['listener', name], keys), ['delivery'], { outbound_command_support: v.outbound });
     let next: Config;
     try {
-      next = deps.check(text);
+      next = await deps.check(text);
     } catch (e) {
       return done(c, '/listeners', `Not applied: ${e instanceof Error ? e.message : String(e)}`, true);
     }

@@ -1,0 +1,253 @@
+/**
+ * Builds the frozen Config from a validated configuration file and command-line flags (flags win).
+ * Every failure is a ConfigError whose message names the key and, for the file, its line. No zod
+ * here: validation is validate.ts, which the server runs in a child process (load.ts).
+ */
+import { resolve } from 'node:path';
+import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
+import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
+import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
+import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
+import { lineOf } from './toml-errors.js';
+import { DEFAULTS, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
+import type { FileConfig, ListenerInput } from './schema.js';
+
+/** A configuration file's text and its name (for messages). */
+export interface ConfigText {
+  readonly text: string;
+  readonly file: string;
+}
+
+export class ConfigError extends Error {}
+
+/** The settings `barge serve` takes as flags. */
+export interface ServeFlags {
+  listen?: string[];
+  dataDir?: string;
+  hostname?: string;
+  localDomain?: string[];
+  maxMessageSize?: string;
+  /** "example.com=127.0.0.1:2526" */
+  route?: string[];
+  smartHost?: string;
+  queueOnly?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Implicit-TLS submission listener (RFC 8314, port 465 style). */
+  listenTls?: string;
+  /** Submission listener (RFC 6409, port 587 style): STARTTLS and AUTH required. */
+  listenSubmission?: string;
+  relayNetwork?: string[];
+  /** The admin console's address, or "off". */
+  adminListen?: string;
+}
+
+/**
+ * The Config from a validated file (`f`: {} without one) and flags. `toml` is the file's text, for
+ * the line numbers of errors found here.
+ */
+export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flags: ServeFlags, machineHostname: string): Config {
+  const where = (path: readonly PropertyKey[]): string => (toml === undefined ? '' : `${toml.file}${lineOf(toml.text, path)}: `);
+
+  const hostname = (flags.hostname ?? f.hostname ?? machineHostname).toLowerCase();
+  const maxMessageSize = flags.maxMessageSize === undefined ? f.limits?.max_message_size ?? DEFAULTS.maxMessageSize : flagSize(flags.maxMessageSize);
+  const localDomains = [...new Set((flags.localDomain ?? f.local_domains ?? ['localhost', hostname]).map((d) => d.toLowerCase()))];
+
+  let w3cFields: readonly string[] = DEFAULTS.w3cFields;
+  try {
+    if (f.log?.w3c_flags !== undefined) w3cFields = fieldsFromFlags(f.log.w3c_flags);
+    if (f.log?.w3c_fields !== undefined) w3cFields = parseFieldList(f.log.w3c_fields);
+  } catch (e) {
+    throw new ConfigError(`${where(['log', 'w3c_fields'])}log.w3c_fields: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  const switches: OutboundSwitches = {
+    outboundMask: f.delivery?.outbound_command_support ?? DEFAULTS.outboundMask,
+    chunking: f.delivery?.chunking ?? 'auto',
+    pipelining: f.delivery?.pipelining ?? true,
+    binarymime: f.delivery?.binarymime ?? true,
+    tls: f.delivery?.tls ?? 'opportunistic',
+    fallback: f.delivery?.fallback ?? true,
+    auth: undefined,
+    authTls: f.delivery?.auth_tls ?? 'verified',
+  };
+  for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : f.tls;
+  const config: Config = {
+    hostname,
+    dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
+    localDomains,
+    localRecipients: f.local_recipients,
+    relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
+    listeners: listeners(withFlagListeners(f.listener, flags), flags.listen),
+    tls: tlsFiles === undefined ? undefined : { certFile: resolve(tlsFiles.cert), keyFile: resolve(tlsFiles.key) },
+    auth: {
+      maxFailures: f.auth?.max_failures ?? DEFAULTS.authMaxFailures,
+      failureWindowMs: f.auth?.failure_window ?? DEFAULTS.authFailureWindowMs,
+      maxParallelChecks: f.auth?.max_parallel_checks ?? DEFAULTS.authMaxParallelChecks,
+    },
+    limits: {
+      maxMessageSize,
+      maxRecipients: f.limits?.max_recipients ?? DEFAULTS.maxRecipients,
+      maxConnections: f.limits?.max_connections ?? DEFAULTS.maxConnections,
+      maxConnectionsPerIp: f.limits?.max_connections_per_ip ?? DEFAULTS.maxConnectionsPerIp,
+      maxErrors: f.limits?.max_errors ?? DEFAULTS.maxErrors,
+      maxHops: f.limits?.max_hops ?? DEFAULTS.maxHops,
+      maxJunkCommands: f.limits?.max_junk_commands ?? DEFAULTS.maxJunkCommands,
+      maxRecipientOvershoot: f.limits?.max_recipient_overshoot ?? DEFAULTS.maxRecipientOvershoot,
+      etrnIntervalMs: f.limits?.etrn_interval ?? DEFAULTS.etrnIntervalMs,
+      commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
+      dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
+    },
+    smuggling: f.smuggling ?? 'reject',
+    log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true },
+    queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs, hold: flags.queueOnly ?? f.queue?.hold ?? false },
+    delivery: {
+      ...switches,
+      routeSwitches: routeSwitches(f.routes, switches),
+      chunkSize: f.delivery?.chunk_size ?? DEFAULTS.chunkSize,
+      quirkTtlMs: f.delivery?.quirk_ttl ?? 86_400_000,
+      slowChunkMs: f.delivery?.slow_chunk ?? 2000,
+      bdatCheckTimeoutMs: f.delivery?.bdat_check_timeout ?? DEFAULTS.bdatCheckTimeoutMs,
+      routes: routes(f.routes, flags.route),
+      smartHostAuth: f.smart_host_auth,
+      smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseConfigHostPort(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
+      dnsServers: f.dns?.servers,
+      retryScheduleMs: f.delivery?.retry_schedule ?? DEFAULTS.retryScheduleMs,
+      maxQueueLifetimeMs: f.delivery?.max_queue_lifetime ?? DEFAULTS.maxQueueLifetimeMs,
+      delayWarningMs: f.delivery?.delay_warning ?? DEFAULTS.delayWarningMs,
+      connectTimeoutMs: f.delivery?.connect_timeout ?? DEFAULTS.connectTimeoutMs,
+      replyTimeoutMs: f.delivery?.reply_timeout ?? DEFAULTS.replyTimeoutMs,
+      remotePort: f.delivery?.port ?? 25,
+      maxPerDestination: f.delivery?.max_per_destination ?? 10,
+    },
+    dkim: dkimKeys(f.dkim, resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir)),
+    mailAuthBudgetMs: f.mail_auth?.time_budget ?? DEFAULTS.mailAuthBudgetMs,
+    mtaSts: f.mta_sts?.enabled ?? true,
+    admin: adminConfig(f.admin, flags.adminListen),
+  };
+  return deepFreeze(config);
+}
+
+function hostPort(text: string, source: string): HostPort {
+  const hp = parseConfigHostPort(text);
+  if (hp === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(text)}`);
+  return hp;
+}
+
+type RouteInput = NonNullable<FileConfig['routes']>[string];
+
+/** The file's [routes], then --route flags (which win for the same domain). */
+function routes(table: Readonly<Record<string, RouteInput>> | undefined, flags: readonly string[] | undefined): ReadonlyMap<string, HostPort> {
+  const out = new Map<string, HostPort>();
+  for (const [domain, target] of Object.entries(table ?? {})) {
+    out.set(domain.toLowerCase(), hostPort(typeof target === 'string' ? target : target.next_hop, `routes.${domain}`));
+  }
+  for (const flag of flags ?? []) {
+    const [domain = '', target = ''] = flag.split('=', 2);
+    if (!/^[A-Za-z0-9.-]+$/.test(domain)) throw new ConfigError(`--route: expected DOMAIN=HOST:PORT, got ${JSON.stringify(flag)}`);
+    out.set(domain.toLowerCase(), hostPort(target, '--route'));
+  }
+  return out;
+}
+
+/** Routes written as tables may override the outbound switches for their domain. */
+function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, base: OutboundSwitches): ReadonlyMap<string, OutboundSwitches> {
+  const out = new Map<string, OutboundSwitches>();
+  for (const [domain, r] of Object.entries(table ?? {})) {
+    if (typeof r === 'string') continue;
+    out.set(domain.toLowerCase(), {
+      outboundMask: r.outbound_command_support ?? base.outboundMask,
+      chunking: r.chunking ?? base.chunking,
+      pipelining: r.pipelining ?? base.pipelining,
+      binarymime: r.binarymime ?? base.binarymime,
+      tls: r.tls ?? base.tls,
+      fallback: r.fallback ?? base.fallback,
+      auth: r.auth ?? base.auth,
+      authTls: r.auth_tls ?? base.authTls,
+    });
+  }
+  return out;
+}
+
+function adminConfig(input: FileConfig['admin'], flag: string | undefined): Config['admin'] {
+  if (flag === 'off') return undefined;
+  if (flag !== undefined) return { listen: hostPort(flag, '--admin-listen') };
+  if (input === false || (typeof input === 'object' && input.enabled === false)) return undefined;
+  const listen = typeof input === 'object' ? input.listen : undefined;
+  return { listen: hostPort(listen ?? DEFAULTS.adminListen, 'admin.listen') };
+}
+
+function flagSize(text: string): number {
+  const n = parseSize(text);
+  if (n === undefined || n <= 0) throw new ConfigError(`--max-message-size: expected a size like 50MB, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/**
+ * `--listen-submission` and `--listen-tls` add (or move) the "submission" and "submissions"
+ * listeners: STARTTLS or implicit TLS, AUTH required, MAIL FROM owned by the user.
+ */
+function withFlagListeners(table: Readonly<Record<string, ListenerInput>> | undefined, flags: ServeFlags): Record<string, ListenerInput> | undefined {
+  if (flags.listenSubmission === undefined && flags.listenTls === undefined) return table;
+  const out: Record<string, ListenerInput> = { ...(table ?? { [DEFAULTS.listenerName]: {} }) };
+  const add = (name: string, listen: string | undefined, tls: 'required' | 'implicit'): void => {
+    if (listen === undefined) return;
+    if (parseConfigHostPort(listen) === undefined) throw new ConfigError(`--listen-${tls === 'implicit' ? 'tls' : 'submission'}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+    out[name] = { auth: 'required', ...out[name], tls, listen };
+  };
+  add('submission', flags.listenSubmission, 'required');
+  add('submissions', flags.listenTls, 'implicit');
+  return out;
+}
+
+function listeners(table: Readonly<Record<string, ListenerInput>> | undefined, listen: readonly string[] | undefined): ListenerConfig[] {
+  const entries = Object.entries(table ?? {});
+  if (entries.length === 0) entries.push([DEFAULTS.listenerName, {}]);
+  const built = entries.map(([name, l], i) => listenerConfig(name, l, l.listen ?? DEFAULTS.listen, i));
+  if (listen === undefined || listen.length === 0) return built;
+  // The first --listen moves the first listener; more add copies of it (name-2, name-3, ...).
+  const [first] = entries;
+  if (first === undefined) return built;
+  const [name, input] = first;
+  const moved = listen.map((address, i) => listenerConfig(i === 0 ? name : `${name}-${i + 1}`, input, address, i === 0 ? 0 : built.length + i - 1, '--listen'));
+  return [...moved.slice(0, 1), ...built.slice(1), ...moved.slice(1)];
+}
+
+function listenerConfig(name: string, l: ListenerInput, listen: string, index: number, source = `listener.${name}.listen`): ListenerConfig {
+  const address = parseConfigHostPort(listen);
+  if (address === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+  const switches: ExtensionSwitches = {
+    pipelining: l.pipelining, size: l.size, '8bitmime': l['8bitmime'], binarymime: l.binarymime, chunking: l.chunking,
+    dsn: l.dsn, enhancedstatuscodes: l.enhancedstatuscodes, smtputf8: l.smtputf8, etrn: l.etrn, help: l.help,
+  };
+  const inboundMask = l.inbound_command_support ?? DEFAULTS.inboundMask;
+  return {
+    name,
+    host: address.host,
+    port: address.port,
+    inboundMask,
+    extensions: resolveExtensions(inboundMask, switches),
+    vrfy: l.vrfy ?? 'cannot',
+    expn: l.expn ?? false,
+    logFolder: l.log_folder ?? `SMTPSVC${index + 1}`,
+    ...listenerSecurity(l),
+    mailAuth: inboundAuthPolicy(l),
+  };
+}
+
+function listenerSecurity(l: ListenerInput): Pick<ListenerConfig, 'tls' | 'auth' | 'authCleartext' | 'senderLogin'> {
+  const tls = l.tls ?? (l.require_tls === true ? 'required' : 'optional');
+  if (l.require_tls === true && tls !== 'required' && tls !== 'implicit') throw new ConfigError(`require_tls = true conflicts with tls = "${tls}"`);
+  const auth = l.auth ?? 'optional';
+  return { tls, auth, authCleartext: l.auth_cleartext ?? false, senderLogin: l.sender_login ?? auth === 'required' };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
