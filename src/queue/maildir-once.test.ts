@@ -2,7 +2,7 @@
  * Exactly once after a crash: the restarted runner repeats an attempt whose Maildir copy was made
  * but whose queue state was never written (the crash point between the two). It must find the copy.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,8 +17,15 @@ import type { TrackingEvent } from '../log/tracking.js';
 const RCPT = 'once@mx.test';
 const BODY = 'Subject: once\r\n\r\nhello\r\n';
 
+/** Closed at the end: each test's spool stays open through its simulated crash and restart. */
+const opened: Spool[] = [];
+after(async () => {
+  await Promise.allSettled(opened.map((s) => s.close()));
+});
+
 async function setup(dir: string): Promise<{ deps: AttemptDeps; envelope: SpoolEnvelope; events: TrackingEvent[] }> {
   const spool = await Spool.open(join(dir, 'spool'));
+  opened.push(spool);
   const writer = spool.begin('0MIJ3K2Q0ABCDEF1234');
   writer.write(Buffer.from(BODY));
   const envelope = await spool.commit(writer, {

@@ -15,11 +15,19 @@ let n = 0;
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'barge-spool-'));
 });
+/** Every spool a test opened, closed at the end (a test that simulates a crash leaves its spool open). */
+const opened: Spool[] = [];
 after(async () => {
+  await Promise.allSettled(opened.map((s) => s.close()));
   await rm(root, { recursive: true, force: true });
 });
+async function open(dir: string, options?: Parameters<typeof Spool.open>[1]): Promise<Spool> {
+  const spool = await Spool.open(dir, options);
+  opened.push(spool);
+  return spool;
+}
 /** A fresh spool directory per test. */
-const fresh = async (): Promise<Spool> => Spool.open(join(root, `s${++n}`));
+const fresh = async (): Promise<Spool> => open(join(root, `s${++n}`));
 
 function envelope(id: string, extra: Partial<SpoolEnvelope> = {}): Omit<SpoolEnvelope, 'messageLength'> {
   return {
@@ -106,15 +114,15 @@ test('discard leaves nothing behind, even right after begin', async () => {
 
 test('open() empties incoming/ (a crash leftover is never listed); a read-only open leaves it and the lock', async () => {
   const dir = join(root, 'crash');
-  const first = await Spool.open(dir);
+  const first = await open(dir);
   await writeFile(join(first.incomingDir, 'PARTIAL'), 'half a mess');
   await store(first, 'DONE', [Buffer.from('whole')]);
-  const reader = await Spool.open(dir, { readOnly: true });
+  const reader = await open(dir, { readOnly: true });
   assert.deepEqual(await readdir(reader.incomingDir), ['PARTIAL']);
   assert.deepEqual(await reader.list(), ['DONE']);
   await reader.close();
   assert.equal((await readFile(join(dir, 'lock'), 'utf8')).trim(), String(process.pid), 'a reader leaves the writer its lock');
-  const restarted = await Spool.open(dir);
+  const restarted = await open(dir);
   assert.deepEqual(await readdir(restarted.incomingDir), []);
   assert.deepEqual(await restarted.list(), ['DONE']);
   assert.equal(restarted.recovery.messages, 1);
@@ -122,17 +130,17 @@ test('open() empties incoming/ (a crash leftover is never listed); a read-only o
 
 test('one writer per spool: a live Node.js holder refuses a second, a dead or foreign pid in the lock does not', async () => {
   const dir = join(root, 'lock');
-  await (await Spool.open(dir)).close();
+  await (await open(dir)).close();
   const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
   const foreign = spawn('sleep', ['30']);
   try {
     await writeFile(join(dir, 'lock'), `${holder.pid ?? 0}\n`);
-    await assert.rejects(Spool.open(dir), /in use by process/);
-    assert.ok((await Spool.open(dir, { readOnly: true })).size === 0, 'a reader still opens it');
+    await assert.rejects(open(dir), /in use by process/);
+    assert.ok((await open(dir, { readOnly: true })).size === 0, 'a reader still opens it');
     await writeFile(join(dir, 'lock'), `${foreign.pid ?? 0}\n`);
-    await (await Spool.open(dir)).close();
+    await (await open(dir)).close();
     await writeFile(join(dir, 'lock'), '999999999\n');
-    await (await Spool.open(dir)).close();
+    await (await open(dir)).close();
   } finally {
     holder.kill();
     foreign.kill();
@@ -141,24 +149,24 @@ test('one writer per spool: a live Node.js holder refuses a second, a dead or fo
 
 test('a message past the in-memory limit spills to a file of its own; a small one never does', async () => {
   const dir = join(root, 'spill');
-  const spool = await Spool.open(dir);
+  const spool = await open(dir);
   const big = Buffer.alloc(700 * 1024, 0x41);
   big.write('last line\r\n', big.length - 11);
   await store(spool, 'SMALL', [Buffer.from('tiny')]);
   await store(spool, 'LARGE', [big.subarray(0, 300_000), big.subarray(300_000)]);
   assert.deepEqual(await readdir(spool.queueDir), ['LARGE.msg']);
   assert.equal((await stat(join(spool.queueDir, 'LARGE.msg'))).mode & 0o777, 0o600, 'private like the segments');
-  const again = await Spool.open(dir);
+  const again = await open(dir);
   assert.ok((await collect(again.messageStream('LARGE', await again.readEnvelope('LARGE')))).equals(big));
   assert.equal((await collect(again.messageStream('SMALL', await again.readEnvelope('SMALL')))).toString(), 'tiny');
   await again.remove('LARGE');
   assert.deepEqual(await readdir(spool.queueDir), []);
-  assert.deepEqual(await (await Spool.open(dir)).list(), ['SMALL']);
+  assert.deepEqual(await (await open(dir)).list(), ['SMALL']);
 });
 
 test('a large entry rewritten (signing) gets its new octets; a replacement a crash left half-done is finished or dropped at start', async () => {
   const dir = join(root, 'rewrite');
-  const spool = await Spool.open(dir);
+  const spool = await open(dir);
   const old = Buffer.alloc(400 * 1024, 0x6f);
   await store(spool, 'RW', [old]);
   const signed = Buffer.concat([Buffer.from('DKIM-Signature: v=1\r\n'), old]);
@@ -168,11 +176,11 @@ test('a large entry rewritten (signing) gets its new octets; a replacement a cra
   // Left by a crash after the new record was durable: same length as the record says, so it is the new file.
   const newer = Buffer.alloc(signed.length, 0x6e);
   await writeFile(join(spool.queueDir, 'RW.msg.new'), newer);
-  const again = await Spool.open(dir);
+  const again = await open(dir);
   assert.ok((await collect(again.messageStream('RW', await again.readEnvelope('RW')))).equals(newer));
   // Left by a crash before the record: another length, so it is dropped and the entry keeps its octets.
   await writeFile(join(spool.queueDir, 'RW.msg.new'), Buffer.alloc(10));
-  const third = await Spool.open(dir);
+  const third = await open(dir);
   assert.ok((await collect(third.messageStream('RW', await third.readEnvelope('RW')))).equals(newer));
   assert.deepEqual(await readdir(spool.queueDir), ['RW.msg']);
 });
@@ -182,11 +190,11 @@ test('an entry of the file-per-message spool is taken into the log at start, wit
   const env = { ...envelope('0OLD'), size: 5, messageLength: 5 };
   const json = Buffer.from(JSON.stringify(env));
   const trailer = `\n${json.toString()}\nBARGE-ENVELOPE ${String(json.length).padStart(10, '0')}\n`;
-  await (await Spool.open(dir)).close();
+  await (await open(dir)).close();
   await writeFile(join(dir, 'queue', '0OLD'), `hello${trailer}`);
   await mkdir(join(dir, 'state'), { recursive: true });
   await writeFile(join(dir, 'state', '0OLD.json'), '{"held":true}');
-  const spool = await Spool.open(dir);
+  const spool = await open(dir);
   assert.deepEqual(await spool.list(), ['0OLD']);
   assert.deepEqual(await spool.readState('0OLD'), { held: true });
   assert.equal((await collect(spool.messageStream('0OLD', await spool.readEnvelope('0OLD')))).toString(), 'hello');
@@ -307,7 +315,7 @@ test('delivery state: absent, written, replaced durably (the latest wins), remov
   await spool.writeState('S1', { attempts: 1, pending: ['x@mx.test'] });
   await spool.writeState('S1', { attempts: 2, pending: [] });
   assert.deepEqual(await spool.readState<{ attempts: number; pending: string[] }>('S1'), { attempts: 2, pending: [] });
-  const reopened = await Spool.open(spool.queueDir.replace(/queue$/, ''), { readOnly: true });
+  const reopened = await open(spool.queueDir.replace(/queue$/, ''), { readOnly: true });
   assert.deepEqual(await reopened.readState('S1'), { attempts: 2, pending: [] }, 'the latest state record wins after a restart');
   await spool.remove('S1');
   assert.deepEqual(await spool.list(), []);
