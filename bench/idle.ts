@@ -5,16 +5,22 @@
  * refuse them); the defaults themselves are unchanged.
  */
 import { connect, type Socket } from 'node:net';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rssSampler, startBarge, type ServerUnderTest } from './servers.js';
 
 /** A Barge (queue-only) that admits `count` connections from 127.0.0.1. */
 export async function startRoomyBarge(count: number): Promise<ServerUnderTest> {
-  const file = join(await mkdtemp(join(tmpdir(), 'barge-bench-idle-')), 'idle.toml');
+  const dir = await mkdtemp(join(tmpdir(), 'barge-bench-idle-'));
+  const file = join(dir, 'idle.toml');
   await writeFile(file, `[limits]\nmax_connections = ${count + 10}\nmax_connections_per_ip = ${count + 10}\n`);
-  return startBarge(['--queue-only', '--config', file], 'Barge (idle connections)');
+  const server = await startBarge(['--queue-only', '--config', file], 'Barge (idle connections)');
+  const stop = async (): Promise<void> => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { ...server, stop };
 }
 
 /** The soft limit on open files, which both this process and the server need `count` of. */

@@ -77,7 +77,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const paths = dataPaths(config.dataDir);
   let sessions = (): number => 0;
   // One client connected: its records may be written inline (see the segment log's INLINE_WRITE).
-  const spool = await Spool.open(paths.spool, { soleWriter: () => sessions() <= 1 });
+  const spool = await Spool.open(paths.spool, { soleWriter: () => sessions() === 1 });
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
   // Only the console reads the metrics: without it, prom-client is never loaded.
