@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { bulk, throughput, type Method } from './load-generator.js';
 import { rssSampler, startBarge, startExim, startSmtpServer, type ServerUnderTest } from './servers.js';
-import { measureRounds, median, roundRatios, type Cell, type Row, type RowSpec } from './rounds.js';
+import { backFreeMemory, measureRounds, median, roundRatios, type Cell, type Row, type RowSpec } from './rounds.js';
 import { startPostfix } from './postfix.js';
 import { relayBulk, relayRate, startRelay } from './relay.js';
 import { unreadFlood } from './unread.js';
@@ -127,6 +127,7 @@ const relayRows: Array<[string, string, number | string]> = [];
     for (const mask of [7, 5]) {
       const relayer = await startRelay(receiver.port, mask);
       try {
+        await backFreeMemory(); // as before every measurement in rounds.ts
         const r = await relayBulk(relayer, large);
         const how = mask === 7 ? 'BDAT' : 'DATA';
         relayRows.push([`relay ${largeSize / 1e6} MB via ${how} (to Barge)`, 'MB/s', r.mbps], [`relay peak RSS, ${how}`, 'MB', r.rss / 1e6]);
