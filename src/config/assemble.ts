@@ -8,7 +8,7 @@ import { resolveExtensions, type ExtensionSwitches } from '../protocol/extension
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
 import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
 import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
-import { lineOf } from './toml-errors.js';
+import { locator } from './toml-errors.js';
 import { DEFAULTS, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
 import type { FileConfig, ListenerInput } from './schema.js';
 
@@ -47,7 +47,7 @@ export interface ServeFlags {
  * the line numbers of errors found here.
  */
 export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flags: ServeFlags, machineHostname: string): Config {
-  const where = (path: readonly PropertyKey[]): string => (toml === undefined ? '' : `${toml.file}${lineOf(toml.text, path)}: `);
+  const where = locator(toml);
 
   const hostname = (flags.hostname ?? f.hostname ?? machineHostname).toLowerCase();
   const maxMessageSize = flags.maxMessageSize === undefined ? f.limits?.max_message_size ?? DEFAULTS.maxMessageSize : flagSize(flags.maxMessageSize);

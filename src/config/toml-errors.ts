@@ -16,6 +16,11 @@ export function describeIssues(error: z.ZodError, where: (path: readonly Propert
     .join('; ');
 }
 
+/** "FILE line N: " for the key at a path, to start a message with; "" when there is no file. */
+export function locator(toml: { readonly text: string; readonly file: string } | undefined): (path: readonly PropertyKey[]) => string {
+  return (path) => (toml === undefined ? '' : `${toml.file}${lineOf(toml.text, path)}: `);
+}
+
 /**
  * The line where the key at `path` is set: finds each table header ([a.b] or [a."b"]) in turn, then
  * the key inside it. Good enough for error messages; falls back to no line.

@@ -5,14 +5,13 @@
 import { parse, TomlError } from 'smol-toml';
 import type { Config } from './types.js';
 import { assembleConfig, ConfigError, type ConfigText, type ServeFlags } from './assemble.js';
-import { describeIssues, lineOf } from './toml-errors.js';
+import { describeIssues, locator } from './toml-errors.js';
 import { fileSchema, type FileConfig } from './schema.js';
 
 /** The file's settings, validated; a ConfigError names each bad key and its line. */
 export function validateFile(toml: ConfigText): FileConfig {
-  const where = (path: readonly PropertyKey[]): string => `${toml.file}${lineOf(toml.text, path)}: `;
   const result = fileSchema.safeParse(parseFile(toml.text, toml.file));
-  if (!result.success) throw new ConfigError(describeIssues(result.error, where));
+  if (!result.success) throw new ConfigError(describeIssues(result.error, locator(toml)));
   return result.data;
 }
 
