@@ -5,22 +5,13 @@
  * refuse them); the defaults themselves are unchanged.
  */
 import { connect, type Socket } from 'node:net';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { rssSampler, startBarge, type ServerUnderTest } from './servers.js';
 
 /** A Barge (queue-only) that admits `count` connections from 127.0.0.1. */
 export async function startRoomyBarge(count: number): Promise<ServerUnderTest> {
-  const dir = await mkdtemp(join(tmpdir(), 'barge-bench-idle-'));
-  const file = join(dir, 'idle.toml');
-  await writeFile(file, `[limits]\nmax_connections = ${count + 10}\nmax_connections_per_ip = ${count + 10}\n`);
-  const server = await startBarge(['--queue-only', '--config', file], 'Barge (idle connections)');
-  const stop = async (): Promise<void> => {
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
-  return { ...server, stop };
+  const limits = `[limits]\nmax_connections = ${count + 10}\nmax_connections_per_ip = ${count + 10}\n`;
+  return startBarge(['--queue-only'], 'Barge (idle connections)', undefined, undefined, limits);
 }
 
 /** The soft limit on open files, which both this process and the server need `count` of. */

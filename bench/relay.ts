@@ -3,8 +3,7 @@
  * to a sink on loopback, remove from the queue), and MB/s for one large message relayed by BDAT
  * or by DATA, with the relay's peak RSS.
  */
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bulk, sendCount } from './load-generator.js';
 import { rssSampler, startBarge, type ServerUnderTest } from './servers.js';
@@ -20,9 +19,8 @@ async function drained(relay: ServerUnderTest, timeoutMs = 600_000): Promise<voi
 
 /** A relay routing `sink.bench` to `sinkPort`; the outbound mask picks BDAT (7) or DATA (5). */
 export async function startRelay(sinkPort: number, outboundMask = 7): Promise<ServerUnderTest> {
-  const file = join(await mkdtemp(join(tmpdir(), 'barge-bench-relay-')), 'relay.toml');
-  await writeFile(file, `[delivery]\noutbound_command_support = ${outboundMask}\n`);
-  return startBarge(['--config', file, '--route', `sink.bench=127.0.0.1:${sinkPort}`], 'Barge relay');
+  const config = `[delivery]\noutbound_command_support = ${outboundMask}\n`;
+  return startBarge(['--route', `sink.bench=127.0.0.1:${sinkPort}`], 'Barge relay', undefined, undefined, config);
 }
 
 /** Messages per second from first submission until the relay's queue is empty again. */

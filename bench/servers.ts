@@ -70,11 +70,16 @@ function stopper(child: ChildProcess, after?: () => Promise<void>): () => Promis
 /** The node flags the `barge` command's shebang and `npm start` pass (bin/barge.js says why). */
 export const BARGE_NODE_FLAGS = ['--max-semi-space-size=4', '--no-concurrent-recompilation'];
 
-/** Barge receiving only (--queue-only) unless `extra` arguments say otherwise. */
-export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge', root = ROOT, rcpt?: string): Promise<ServerUnderTest> {
+/**
+ * Barge receiving only (--queue-only) unless `extra` arguments say otherwise; `configText`, when
+ * given, is its configuration file (kept in its data directory, removed with it).
+ */
+export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge', root = ROOT, rcpt?: string, configText?: string): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
+  const config = join(dir, 'bench.toml');
+  if (configText !== undefined) await writeFile(config, configText);
   const child = spawn(process.execPath, [...BARGE_NODE_FLAGS, join(root, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
-     '--max-message-size', '200MB', '--admin-listen', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+     '--max-message-size', '200MB', '--admin-listen', 'off', ...(configText === undefined ? [] : ['--config', config]), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
   const stop = stopper(child, () => rm(dir, { recursive: true, force: true }));
   return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, ...(rcpt === undefined ? {} : { rcpt }), stop };

@@ -1,4 +1,5 @@
 /** Starts a real Barge server on loopback (port 0) in a fresh temporary data directory. */
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,8 +25,22 @@ export interface TestBarge {
   stop(): Promise<void>;
 }
 
+/** Every temporary directory this test file made, removed when its process exits (tests need not). */
+const made: string[] = [];
+process.once('exit', () => {
+  for (const dir of made) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A directory a peer still holds is left for the system's temporary-file cleaning.
+    }
+  }
+});
+
 export async function tempDir(prefix = 'barge-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export async function startBarge(toml = '', flags: ServeFlags = {}, dataDir?: string, deps: ServerDeps = {}): Promise<TestBarge> {
