@@ -13,7 +13,7 @@ import type { ClientOutcome, TransactionOptions } from '../protocol/client-types
 import { CHECK_CHUNK_BYTES, judgeTransfer, needsCheck, type TransferHealth } from './bdat-health.js';
 import { afterAttempt, chunkLessons, planContent, type KnownQuirks, type Lesson, type Problem } from './decisions.js';
 import type { DeliveryContext, RouteOptions } from './deliver.js';
-import type { DomainDelivery, OutboundMessage } from './delivery-result.js';
+import type { DomainDelivery, OutboundMessage } from '../queue/delivery-port.js';
 import { downconvert } from './downconvert.js';
 import { loopOutcomes } from './loop.js';
 import type { ConnectOptions, SessionSecurity } from './pool.js';

@@ -21,7 +21,7 @@ import type { SessionPool, SessionSecurity } from './pool.js';
 import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
 import type { Quirk, QuirkStore } from './quirks.js';
 import type { BdatInFlight } from './in-flight.js';
-import type { DomainDelivery, OutboundMessage } from './delivery-result.js';
+import type { DomainDelivery, OutboundMessage } from '../queue/delivery-port.js';
 import { deliverToHop, type Problem } from './deliver-hop.js';
 import { describeRequirement, type TlsRequirement } from './tls-policy.js';
 import { LOOP_STATUS, withoutMyself, type Myself } from './loop.js';

@@ -1,29 +1,24 @@
 /**
- * One delivery attempt for one queue entry: local recipients go to Maildir, remote ones are grouped
- * by domain and handed to the outbound client. Each recipient that is due ends the attempt
- * delivered, bounced (5xx, or 4xx past the queue lifetime) or deferred to the next retry time.
- * Returns what the sender must be told (DSN notices); the caller makes the bounce durable before
- * it records the new state, so a crash repeats a notice rather than losing it.
+ * One delivery attempt for one queue entry: the shell around the queue's decisions. Local recipients
+ * go to Maildir, remote ones are grouped by domain and handed to the outbound side through the
+ * delivery port; the local copies and the domains run concurrently (a bounded number of domains at
+ * once). Each recipient's result is folded through fate() (fate.ts) into a new state; nothing given
+ * is changed. Returns the new state and what the sender must be told (DSN notices); the caller makes
+ * the notices durable before it records the state, so a crash repeats a notice rather than losing it.
  */
 import { Readable } from 'node:stream';
-import type { RecipientState, EntryState } from './entry-state.js';
+import type { EntryState, RecipientState } from './entry-state.js';
 import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
 import { deliveryName } from './maildir-once.js';
+import { fate, type AttemptResult, type DsnNotice, type RetryPolicy } from './fate.js';
+import { howDelivered, type DeliverRemote, type OutboundMessage } from './delivery-port.js';
 import { domainOf } from '../protocol/command.js';
 import type { Recipient } from '../protocol/envelope.js';
-import type { TrackingEvent } from '../log/tracking.js';
-import { howDelivered, type DomainDelivery, type OutboundMessage } from '../client/delivery-result.js';
 import { HopCounter } from '../protocol/hop-count.js';
+import type { TrackingEvent } from '../log/tracking.js';
 
-export interface RetryPolicy {
-  /** Delays before the 1st, 2nd, ... retry of a remote recipient; the last repeats. */
-  readonly scheduleMs: readonly number[];
-  readonly lifetimeMs: number;
-  readonly delayWarningMs: number;
-  /** Local (Maildir) failures are retried sooner: they are usually a full or busy disk. */
-  readonly localRetryMs: number;
-}
+export type { DsnNotice, RetryPolicy } from './fate.js';
 
 export interface AttemptDeps {
   readonly spool: Spool;
@@ -33,138 +28,132 @@ export interface AttemptDeps {
   readonly track: (event: TrackingEvent) => void;
   readonly retry: RetryPolicy;
   /** Absent: remote recipients wait (nothing can deliver them yet). */
-  readonly deliverRemote?: (domain: string, message: OutboundMessage) => Promise<DomainDelivery>;
+  readonly deliverRemote?: DeliverRemote;
   /** A message with more Received: fields is bounced, not sent again (it is looping); none: no check. */
   readonly maxHops?: number;
 }
 
-export interface DsnNotice {
-  readonly recipient: Recipient;
-  readonly action: 'failed' | 'delayed' | 'delivered' | 'relayed';
-  readonly status: string;
-  readonly detail: string;
-  readonly remoteMta?: string;
-  readonly willRetryUntil?: Date;
+export interface AttemptOutcome {
+  readonly state: EntryState;
+  /** False when nothing was tried (nothing due, or only remote recipients and no way to send them yet). */
+  readonly changed: boolean;
+  readonly notices: DsnNotice[];
 }
+
+/** Domains of one entry delivered at once; each domain's sessions are limited again by the client's pool. */
+const DOMAINS_AT_ONCE = 8;
+
+type Results = ReadonlyArray<readonly [address: string, result: AttemptResult]>;
 
 /**
  * `fresh`: the entry's first attempt, in the process that received it; no earlier attempt can have left
  * a Maildir copy to find (a crash would have made it an entry recovered at start instead).
  */
-export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps, fresh = false): Promise<{ changed: boolean; notices: DsnNotice[] }> {
+export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps, fresh = false): Promise<AttemptOutcome> {
   const now = deps.now();
-  const notices: DsnNotice[] = [];
-  const byAddress = new Map(envelope.transaction.rcpts.map((r) => [r.address, r]));
-  const recipientOf = (r: RecipientState): Recipient => byAddress.get(r.address) ?? { address: r.address, local: r.local };
   const due = state.rcpts.filter((r) => r.status === 'pending' && (r.nextAttempt === undefined || Date.parse(r.nextAttempt) <= now.getTime()));
-  if (due.length === 0) return { changed: false, notices };
-  const expiresAt = Date.parse(envelope.receivedAt) + deps.retry.lifetimeMs;
-
-  const bounce = (r: RecipientState, status: string, detail: string, remoteMta?: string): void => {
-    r.status = 'bounced';
-    r.lastResult = detail;
-    delete r.nextAttempt;
-    deps.track({ event: 'bounced', id, rcpt: r.address, reason: detail });
-    notices.push({ recipient: recipientOf(r), action: 'failed', status, detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
-  };
-
-  const defer = (r: RecipientState, status: string, reason: string, delayMs: number): void => {
-    if (now.getTime() >= expiresAt) {
-      r.status = 'bounced';
-      r.lastResult = `gave up after ${r.attempts} attempts: ${reason}`;
-      delete r.nextAttempt;
-      deps.track({ event: 'bounced', id, rcpt: r.address, reason: r.lastResult });
-      notices.push({ recipient: recipientOf(r), action: 'failed', status: status.startsWith('4.') ? '4.4.7' : status, detail: r.lastResult });
-      return;
-    }
-    r.lastResult = reason;
-    r.nextAttempt = new Date(Math.min(now.getTime() + delayMs, expiresAt)).toISOString();
-    deps.track({ event: 'deferred', id, rcpt: r.address, reason, nextAttempt: r.nextAttempt });
-    if (r.warned !== true && now.getTime() - Date.parse(envelope.receivedAt) >= deps.retry.delayWarningMs) {
-      r.warned = true;
-      notices.push({ recipient: recipientOf(r), action: 'delayed', status, detail: reason, willRetryUntil: new Date(expiresAt) });
-    }
-  };
+  if (due.length === 0) return { state, changed: false, notices: [] };
+  const locals = due.filter((r) => r.local);
+  const remote = deps.deliverRemote === undefined ? [] : due.filter((r) => !r.local);
 
   // A small message is read once, for the hop count and every local copy (no stream per reader).
   const bytes = await deps.spool.messageBytes(id, envelope);
   const content = (): Readable | readonly Buffer[] => (bytes === undefined ? deps.spool.messageStream(id, envelope) : [bytes]);
   const hops = deps.maxHops === undefined ? 0 : await countHops(content());
+  let results: Results;
   if (deps.maxHops !== undefined && hops > deps.maxHops) {
     // RFC 5321 6.3: a message that has passed through too many relays is in a loop. Mail put straight
     // into the spool (`barge send --data-dir`) or queued under a higher limit meets this check here.
     const detail = `too many hops: ${hops} Received: fields (at most ${deps.maxHops}); not sent again (mail loop?)`;
-    for (const r of due) {
-      r.attempts++;
-      bounce(r, '5.4.6', detail);
-    }
-    return { changed: true, notices };
+    results = due.map((r) => [r.address, { kind: 'failed', status: '5.4.6', detail }] as const);
+  } else {
+    const domains = new Map<string, RecipientState[]>();
+    for (const r of remote) domains.set(domainOf(r.address), [...(domains.get(domainOf(r.address)) ?? []), r]);
+    const jobs = [() => deliverLocal(id, envelope, locals, content, deps, fresh), ...[...domains].map(([domain, rcpts]) => () => deliverDomain(id, envelope, domain, rcpts, deps))];
+    results = (await inTurn(jobs, DOMAINS_AT_ONCE)).flat();
   }
+  if (results.length === 0) return { state, changed: false, notices: [] };
+  return fold(id, envelope, state, results, deps, now);
+}
 
-  // Local copies are written concurrently (libuv's pool, sized in bin/barge.js, does the file work).
-  await Promise.all(due.filter((x) => x.local).map(async (r) => {
-    r.attempts++;
+/** The new state: each tried recipient's fate applied, the rest as they were. */
+function fold(id: string, envelope: SpoolEnvelope, state: EntryState, results: Results, deps: AttemptDeps, now: Date): AttemptOutcome {
+  const byAddress = new Map(results);
+  const notices: DsnNotice[] = [];
+  const rcpts = state.rcpts.map((r) => {
+    const result = byAddress.get(r.address);
+    if (result === undefined) return r;
+    const f = fate(r, result, { id, receivedAt: envelope.receivedAt, recipient: recipientOf(envelope, r) }, deps.retry, now);
+    deps.track(f.event);
+    if (f.notice !== undefined) notices.push(f.notice);
+    return f.next;
+  });
+  return { state: { ...state, rcpts }, changed: true, notices };
+}
+
+function recipientOf(envelope: SpoolEnvelope, r: RecipientState): Recipient {
+  return envelope.transaction.rcpts.find((x) => x.address === r.address) ?? { address: r.address, local: r.local };
+}
+
+async function deliverLocal(id: string, envelope: SpoolEnvelope, rcpts: readonly RecipientState[], content: () => Readable | readonly Buffer[], deps: AttemptDeps, fresh: boolean): Promise<Results> {
+  // Local copies are written concurrently (libuv's pool does the file work).
+  return Promise.all(rcpts.map(async (r): Promise<readonly [string, AttemptResult]> => {
     try {
       const folder = envelope.junk === true ? '.Junk' : undefined;
       const stable = { name: deliveryName(id, r.address, deps.hostname), mayExist: !fresh };
       const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content(), deps.hostname, deps.now, folder, stable);
-      r.status = 'delivered';
-      r.lastResult = `maildir ${path}`;
-      delete r.nextAttempt;
-      deps.track({ event: 'delivered', id, rcpt: r.address, via: 'maildir', detail: path });
-      if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({ recipient: recipientOf(r), action: 'delivered', status: '2.0.0', detail: 'delivered to mailbox' });
+      const detail = `maildir ${path}`;
+      return [r.address, { kind: 'delivered', detail, tracked: { via: 'maildir', detail: path }, notice: { action: 'delivered', status: '2.0.0', detail: 'delivered to mailbox' } }];
     } catch (e) {
-      defer(r, '4.2.0', `local delivery failed: ${e instanceof Error ? e.message : String(e)}`, deps.retry.localRetryMs);
+      return [r.address, { kind: 'deferred', status: '4.2.0', reason: `local delivery failed: ${e instanceof Error ? e.message : String(e)}` }];
     }
   }));
+}
 
-  const remote = due.filter((x) => !x.local);
-  const { deliverRemote } = deps;
-  if (deliverRemote !== undefined) {
-    const domains = new Map<string, RecipientState[]>();
-    for (const r of remote) domains.set(domainOf(r.address), [...(domains.get(domainOf(r.address)) ?? []), r]);
-    for (const [domain, states] of domains) {
-      const tx = envelope.transaction;
-      const message: OutboundMessage = {
-        from: tx.from, rcpts: states.map(recipientOf), body: tx.body, smtputf8: tx.smtputf8, size: envelope.messageLength,
-        ...(tx.ret === undefined ? {} : { ret: tx.ret }), ...(tx.envid === undefined ? {} : { envid: tx.envid }),
-        ...(tx.requireTls === true ? { requireTls: true } : {}),
-        open: () => deps.spool.messageStream(id, envelope),
-      };
-      const result = await deliverRemote(domain, message);
-      if (result.tlsPolicy !== undefined) {
-        const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
-        deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
-      }
-      const remoteMta = result.hop === undefined ? undefined : `dns; ${result.hop.name}`;
-      for (const r of states) {
-        r.attempts++;
-        const o = result.outcomes.find((x) => x.address === r.address);
-        if (o === undefined) continue;
-        const how = howDelivered(result);
-        if (o.kind === 'delivered') {
-          r.status = 'delivered';
-          r.lastResult = `${result.hop?.name ?? domain}${how}: ${o.detail}`;
-          delete r.nextAttempt;
-          deps.track({
-            event: 'delivered', id, rcpt: r.address, via: 'smtp', detail: r.lastResult,
-            ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
-            ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
-            ...(result.tlsPolicy === undefined ? {} : { tlsPolicy: result.tlsPolicy }),
-          });
-          if (recipientOf(r).notify?.includes('SUCCESS') === true) notices.push({
-            recipient: recipientOf(r), action: 'relayed', status: o.status, detail: o.detail, ...(remoteMta === undefined ? {} : { remoteMta }) });
-        } else if (o.kind === 'permanent') {
-          bounce(r, o.status, o.detail, remoteMta);
-        } else {
-          const schedule = deps.retry.scheduleMs;
-          defer(r, o.status, o.detail, schedule[Math.min(r.attempts - 1, schedule.length - 1)] ?? 3_600_000);
-        }
-      }
-    }
+async function deliverDomain(id: string, envelope: SpoolEnvelope, domain: string, rcpts: readonly RecipientState[], deps: AttemptDeps): Promise<Results> {
+  const tx = envelope.transaction;
+  const message: OutboundMessage = {
+    from: tx.from, rcpts: rcpts.map((r) => recipientOf(envelope, r)), body: tx.body, smtputf8: tx.smtputf8, size: envelope.messageLength,
+    ...(tx.ret === undefined ? {} : { ret: tx.ret }), ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+    ...(tx.requireTls === true ? { requireTls: true } : {}),
+    open: () => deps.spool.messageStream(id, envelope),
+  };
+  const result = await deps.deliverRemote?.(domain, message);
+  if (result === undefined) return [];
+  if (result.tlsPolicy !== undefined) {
+    const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
+    deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
   }
-  const changed = due.some((r) => r.local) || (deliverRemote !== undefined && remote.length > 0);
-  return { changed, notices };
+  const remoteMta = result.hop === undefined ? {} : { remoteMta: `dns; ${result.hop.name}` };
+  const how = howDelivered(result);
+  return rcpts.map((r): readonly [string, AttemptResult] => {
+    const o = result.outcomes.find((x) => x.address === r.address);
+    if (o === undefined) return [r.address, { kind: 'deferred', status: '4.3.0', reason: 'the delivery gave no outcome for this recipient' }];
+    if (o.kind === 'permanent') return [r.address, { kind: 'failed', status: o.status, detail: o.detail, ...remoteMta }];
+    if (o.kind !== 'delivered') return [r.address, { kind: 'deferred', status: o.status, reason: o.detail }];
+    const detail = `${result.hop?.name ?? domain}${how}: ${o.detail}`;
+    const tracked = {
+      via: 'smtp' as const, detail,
+      ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
+      ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
+      ...(result.tlsPolicy === undefined ? {} : { tlsPolicy: result.tlsPolicy }),
+    };
+    return [r.address, { kind: 'delivered', detail, tracked, notice: { action: 'relayed', status: o.status, detail: o.detail, ...remoteMta } }];
+  });
+}
+
+/** Runs the jobs with at most `limit` at once; results in the jobs' order. */
+async function inTurn<T>(jobs: ReadonlyArray<() => Promise<T>>, limit: number): Promise<T[]> {
+  const results = new Array<T>(jobs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < jobs.length; i = next++) {
+      const job = jobs[i];
+      if (job !== undefined) results[i] = await job();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+  return results;
 }
 
 /** Received: fields in a spooled message's header section; the body is not read. */

@@ -49,14 +49,12 @@ test('a repeated attempt after a crash before the queue update finds the copy al
   try {
     const { deps, envelope, events } = await setup(dir);
     const box = mailboxFolder(deps.mailRoot, RCPT);
-    const first = initialState(envelope);
-    await attempt(envelope.id, envelope, first, deps);
-    assert.equal(first.rcpts[0]?.status, 'delivered');
+    const first = await attempt(envelope.id, envelope, initialState(envelope), deps);
+    assert.equal(first.state.rcpts[0]?.status, 'delivered');
     assert.equal((await copies(box)).length, 1);
     // The crash: the state above was never written, so the restarted runner starts from the envelope again.
-    const again = initialState(envelope);
-    await attempt(envelope.id, envelope, again, deps);
-    assert.equal(again.rcpts[0]?.status, 'delivered');
+    const again = await attempt(envelope.id, envelope, initialState(envelope), deps);
+    assert.equal(again.state.rcpts[0]?.status, 'delivered');
     assert.deepEqual(await copies(box), [deliveryName(envelope.id, RCPT, 'mx.test')], 'one copy, under the stable name');
     assert.equal(events.filter((e) => e.event === 'delivered').length, 2);
 
@@ -79,8 +77,7 @@ test('a partial tmp/ file left by a crash mid-write is replaced by the whole mes
     await attempt(envelope.id, envelope, initialState(envelope), deps);
     await rm(join(box, 'new', name));
     await writeFile(join(box, 'tmp', name), 'Return-Path: <a@c.te');
-    const state = initialState(envelope);
-    await attempt(envelope.id, envelope, state, deps);
+    const { state } = await attempt(envelope.id, envelope, initialState(envelope), deps);
     assert.equal(state.rcpts[0]?.status, 'delivered');
     assert.ok((await readFile(join(box, 'new', name), 'latin1')).endsWith(BODY));
     assert.deepEqual(await readdir(join(box, 'tmp')), []);

@@ -16,11 +16,14 @@ import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
 import { domainOf } from '../protocol/command.js';
 import type { EntryState } from './entry-state.js';
 import { DueIndex, dueTime } from './due-index.js';
+import type { TimerHandle, Timers } from '../time/timers.js';
 
 export type { EntryState, RecipientState, RecipientStatus } from './entry-state.js';
 
 export interface QueueRunnerOptions extends AttemptDeps {
   readonly scanIntervalMs: number;
+  /** The runner's wake-ups: real timers, or a test's virtual clock (with `now`), so the retry schedule runs in virtual time. */
+  readonly timers: Timers;
   readonly concurrency?: number;
   /** Tells senders about failures, delays and (when asked) successes: enqueues DSNs. */
   readonly notify?: (envelope: SpoolEnvelope, notices: readonly DsnNotice[]) => Promise<void>;
@@ -45,7 +48,7 @@ export class QueueRunner {
   /** The tail of each entry's chain of state work (see #exclusive). */
   readonly #locks = new Map<string, Promise<void>>();
   readonly #index = new DueIndex();
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
   #started = false;
   #stopped = false;
 
@@ -79,15 +82,14 @@ export class QueueRunner {
   /** One timer, at the next due time or the scan interval, whichever is sooner. */
   #arm(): void {
     if (this.#stopped) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     const next = this.#index.next();
     const wait = next === undefined ? this.#o.scanIntervalMs : Math.max(0, Math.min(next - this.#o.now().getTime(), this.#o.scanIntervalMs));
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#o.timers(() => {
       this.#timer = undefined;
       for (const id of this.#index.takeDue(this.#o.now().getTime())) this.wake(id);
       this.#arm();
     }, wait);
-    this.#timer.unref();
   }
 
   /** Queues one entry for processing now; a caller that has just committed it passes its envelope. */
@@ -115,7 +117,7 @@ export class QueueRunner {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#due.length = 0;
     this.#known.clear();
     await Promise.allSettled(this.#active);
@@ -194,10 +196,10 @@ export class QueueRunner {
     }
     if (this.#o.prepare !== undefined) envelope = await this.#o.prepare(id, envelope);
     const stored = await spool.readState<EntryState>(id);
-    const state = stored ?? initialState(envelope);
-    if (state.held === true) return;
+    const before = stored ?? initialState(envelope);
+    if (before.held === true) return;
     // Handed over at commit and never tried: its first attempt (see attempt()'s `fresh`).
-    const { changed, notices } = await attempt(id, envelope, state, this.#o, known !== undefined && stored === undefined);
+    const { state, changed, notices } = await attempt(id, envelope, before, this.#o, known !== undefined && stored === undefined);
     // The sender's notice is made durable before the state that caused it (at least once, never lost).
     if (notices.length > 0) await this.#o.notify?.(envelope, notices);
     if (state.rcpts.every((r) => r.status !== 'pending')) {

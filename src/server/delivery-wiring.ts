@@ -104,7 +104,7 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
     await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
   };
   runner = new QueueRunner({
-    spool, mailRoot: deps.mailRoot, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, track, notify,
+    spool, mailRoot: deps.mailRoot, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, timers: deps.timers, track, notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
     deliverRemote: async (domain, message) => {
       const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));

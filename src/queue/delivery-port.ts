@@ -1,11 +1,11 @@
 /**
- * What the outbound side is given and gives back, for the queue: the message to send to one
- * domain and the delivery's result, with the words that describe how it went (method, chunks,
- * conversion, fallback) so the queue never assembles them from client details.
+ * The delivery port: what the queue needs from the outbound side, declared here so that the queue
+ * depends on no client code; `client/` implements it. The message to send to one domain and the
+ * delivery's result, with the words that describe how it went (method, chunks, conversion, fallback)
+ * so the queue never assembles them from client details.
  */
 import type { Readable } from 'node:stream';
 import type { ClientMessage, RecipientOutcome } from '../protocol/client-types.js';
-import type { NextHop } from './routes.js';
 
 export type { RecipientOutcome };
 
@@ -15,10 +15,15 @@ export interface OutboundMessage extends ClientMessage {
   open(): Readable;
 }
 
+/** The host that took (or last refused) the transaction. */
+export interface DeliveryHop {
+  readonly name: string;
+}
+
 export interface DomainDelivery {
   readonly outcomes: readonly RecipientOutcome[];
   /** The hop that took the transaction, if any. */
-  readonly hop?: NextHop;
+  readonly hop?: DeliveryHop;
   readonly method?: 'DATA' | 'BDAT';
   readonly chunks?: number;
   readonly converted?: string;
@@ -27,6 +32,9 @@ export interface DomainDelivery {
   /** The TLS policy applied (MTA-STS), for the tracking log. */
   readonly tlsPolicy?: string;
 }
+
+/** Delivers one message to one domain's recipients. */
+export type DeliverRemote = (domain: string, message: OutboundMessage) => Promise<DomainDelivery>;
 
 /** " BDAT/3 (converted ...) [fallback: ...]": how the content went, for the queue state and tracking log. */
 export function howDelivered(d: DomainDelivery): string {
