@@ -12,7 +12,7 @@ import { formatHostPort } from '../protocol/host-port.js';
 import type { ClientOutcome, TransactionOptions } from '../protocol/client-types.js';
 import { CHECK_CHUNK_BYTES, judgeTransfer, needsCheck, type TransferHealth } from './bdat-health.js';
 import { afterAttempt, chunkLessons, planContent, type KnownQuirks, type Lesson, type Problem } from './decisions.js';
-import type { DeliveryContext, RouteOptions } from './deliver.js';
+import type { DeliveryContext, RouteOptions } from './delivery-context.js';
 import type { DomainDelivery, OutboundMessage } from '../queue/delivery-port.js';
 import { downconvert } from './downconvert.js';
 import { loopOutcomes } from './loop.js';

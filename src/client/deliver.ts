@@ -16,62 +16,15 @@
  * the end-of-data reply timeout; a passed check is remembered as "bdat-ok". When BDAT is found broken,
  * other BDAT transfers to the hop that have not sent their last chunk are stopped and resent by DATA.
  */
-import type { Timers } from '../time/timers.js';
-import type { SessionPool, SessionSecurity } from './pool.js';
-import { route, type DnsResolver, type NextHop, type RoutingTable } from './routes.js';
-import type { Quirk, QuirkStore } from './quirks.js';
-import type { BdatInFlight } from './in-flight.js';
+import { route } from './routes.js';
 import type { DomainDelivery, OutboundMessage } from '../queue/delivery-port.js';
-import { deliverToHop, type Problem } from './deliver-hop.js';
-import { describeRequirement, type TlsRequirement } from './tls-policy.js';
-import { LOOP_STATUS, withoutMyself, type Myself } from './loop.js';
+import type { DeliveryContext } from './delivery-context.js';
+import { deliverToHop } from './deliver-hop.js';
+import { describeRequirement } from './tls-policy.js';
+import { LOOP_STATUS, withoutMyself } from './loop.js';
 
 export type { DomainDelivery };
-
-/** Options for one domain's route: what the content may use, the session's security, the fallback. */
-export interface RouteOptions {
-  /** Outbound options allow BDAT (mask bit 0x2 and `chunking = "auto"`). */
-  readonly allowBdat: boolean;
-  readonly allowPipelining: boolean;
-  readonly allowBinarymime: boolean;
-  readonly chunkSize: number;
-  readonly security: Omit<SessionSecurity, 'servername' | 'skipTls'>;
-  /** Fall back to DATA (and remember it) when BDAT fails on the path. */
-  readonly fallback: boolean;
-}
-
-export interface DeliveryContext {
-  readonly heloName: string;
-  readonly routing: RoutingTable;
-  readonly dns: DnsResolver;
-  /** Options for a domain (global switches, or its route's overrides). */
-  readonly transfer: (domain: string) => RouteOptions;
-  readonly connectTimeoutMs: number;
-  readonly replyTimeoutMs: number;
-  readonly pool: SessionPool;
-  /** What is known about hostile paths; none in some tests. */
-  readonly quirks?: QuirkStore;
-  /** How long a quirk is remembered (24 h by default). */
-  readonly quirkTtlMs?: number;
-  /** A non-final chunk answered slower than this on average marks the peer "big-chunks". */
-  readonly slowChunkMs?: number;
-  /** How long a check chunk may wait for its answer; undefined sends no check chunk. */
-  readonly bdatCheckTimeoutMs?: number;
-  /** BDAT transfers that may be stopped when the path is found broken. */
-  readonly bdatInFlight?: BdatInFlight;
-  /** Milliseconds for chunk timings. */
-  readonly clock?: () => number;
-  /** What the connect and reply timeouts run on (the real timers when unset). */
-  readonly timers?: Timers;
-  /** Told of each path problem learnt (tracking log); not of "bdat-ok". */
-  readonly learnt?: (quirk: Quirk & { readonly kind: Problem }) => void;
-  /** Every outbound command and response, for the W3C log. */
-  readonly log?: (hop: NextHop, direction: 'command' | 'response', text: string) => void;
-  /** MTA-STS: which MX hosts, and whether verified TLS is required (absent for routes and smart hosts). */
-  readonly tlsPolicy?: (domain: string, hops: readonly NextHop[]) => Promise<TlsRequirement>;
-  /** Barge's own name and listeners: mail must not loop back to them. */
-  readonly myself?: Myself;
-}
+export type { DeliveryContext, RouteOptions } from './delivery-context.js';
 
 export async function deliverToDomain(domain: string, message: OutboundMessage, ctx: DeliveryContext): Promise<DomainDelivery> {
   const r = await route(domain, ctx.routing, ctx.dns);

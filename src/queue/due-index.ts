@@ -4,7 +4,7 @@
  * node and leaves the old one to be skipped when it surfaces (lazy deletion); the heap is rebuilt
  * once stale nodes outnumber live ones, so memory stays proportional to the queue.
  */
-import type { EntryState } from './runner.js';
+import type { EntryState } from './entry-state.js';
 
 interface Node {
   readonly id: string;
