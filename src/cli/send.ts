@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
 import type { Config } from '../config/types.js';
 import { domainOf } from '../protocol/command.js';
 import { parseHostPort } from '../protocol/host-port.js';
@@ -117,7 +118,7 @@ async function enqueueInto(spool: Spool, config: Config, from: string, rcpts: re
   return 0;
 }
 
-/** Addresses in To, Cc and Bcc of the header section (first 64 KB), unfolded. */
+/** Addresses in To, Cc and Bcc of the header section (first 64 KB), unfolded, parsed as RFC 5322 address lists. */
 async function headerRecipients(file: string): Promise<string[]> {
   const head = await firstBytes(file, 64 * 1024);
   const text = head.toString('latin1');
@@ -125,14 +126,10 @@ async function headerRecipients(file: string): Promise<string[]> {
   const headers = (end < 0 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
   const found: string[] = [];
   for (const line of headers.split(/\r?\n/)) {
-    const m = /^(to|cc|bcc):(.*)$/i.exec(line);
+    const m = /^(to|cc|bcc)[ \t]*:(.*)$/i.exec(line);
     if (m === null) continue;
-    for (const part of (m[2] ?? '').split(',')) {
-      const angle = /<([^>]+)>/.exec(part)?.[1];
-      const bare = /[^\s<>"]+@[^\s<>"]+/.exec(part)?.[0];
-      const address = angle ?? bare;
-      if (address !== undefined) found.push(address);
-    }
+    // Quoted display names and comments may hold commas ("a@b.example, Sales" <real@x.example>).
+    for (const parsed of addressparser(m[2] ?? '', { flatten: true })) if (parsed.address !== undefined && parsed.address !== '') found.push(parsed.address);
   }
   return found;
 }

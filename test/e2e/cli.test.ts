@@ -78,10 +78,11 @@ test('a bad configuration file exits 2 and names the key and line', async () => 
   assert.equal((await barge('options', 'encode', '--without', 'CHUNKING,BINARYMIME')).stdout.trim(), '4551873');
 });
 
-test('barge send submits stdin to the running server (recipients from -t) and prints the queue id', async () => {
+test('barge send submits stdin to the running server (recipients from -t, parsed as address lists) and prints the queue id', async () => {
   const server = await startBarge();
   try {
-    const message = 'Subject: sent\r\nTo: Bob <bob@localhost>\r\nCc: carol@localhost\r\n\r\nhello\r\n';
+    // A quoted display name with a comma and an address in it, a folded group: only the real addresses count.
+    const message = 'Subject: sent\r\nTo: "a@b.example, Sales" <bob@localhost>\r\nCc: Team: carol@localhost,\r\n dave@localhost (Dave, ops);\r\n\r\nhello\r\n';
     const r = await run(process.execPath, [BIN, 'send', '-t', '--from', 'a@localhost', '--server', `127.0.0.1:${server.port}`], message);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
@@ -90,7 +91,7 @@ test('barge send submits stdin to the running server (recipients from -t) and pr
     assert.ok(received?.event === 'received');
     assert.equal(received.id, id);
     assert.equal(received.method, 'BDAT');
-    assert.deepEqual([...received.rcpts].sort(), ['bob@localhost', 'carol@localhost']);
+    assert.deepEqual([...received.rcpts].sort(), ['bob@localhost', 'carol@localhost', 'dave@localhost']);
   } finally {
     await server.stop();
   }
