@@ -39,6 +39,8 @@ export interface RunningAdmin {
 }
 
 const COOKIE = 'barge_session';
+/** After the setup session added the first administrator (and so ended). */
+const ADDED = 'The administrator was added: log in as that user.';
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
@@ -55,7 +57,7 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   const admin = config.admin;
   if (admin === undefined) throw new Error('the admin console is turned off');
   const now = deps.now ?? ((): Date => new Date());
-  const auth = new AdminAuth({ dataDir: config.dataDir, now, maxFailures: config.auth.maxFailures, failureWindowMs: config.auth.failureWindowMs });
+  const auth = new AdminAuth({ dataDir: config.dataDir, now, guard: deps.server.logins });
   const secure = !isLoopback(admin.listen.host);
   const app = new Hono<AdminEnv>();
 
@@ -92,25 +94,24 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
     const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
     return env?.incoming?.socket?.remoteAddress ?? 'unknown';
   };
-  app.get('/login', async (c) => c.html(await loginPage(config.hostname)));
+  app.get('/login', async (c) => c.html(await loginPage(config.hostname, c.req.query('added') === undefined ? undefined : { notice: ADDED })));
   app.post('/login', async (c) => {
-    const ip = clientIp(c);
-    if (auth.limited(ip)) return c.html(await loginPage(config.hostname, 'Too many failed logins from your address; try again later.'), 429);
     const body = await c.req.parseBody();
-    const id = await auth.login(ip, String(body.user ?? ''), String(body.password ?? ''));
-    if (id === undefined) return c.html(await loginPage(config.hostname, 'Wrong user or password, or not an administrator.'), 401);
-    return startSession(c, id);
+    const result = await auth.login(clientIp(c), String(body.user ?? ''), String(body.password ?? ''));
+    if ('session' in result) return startSession(c, result.session);
+    if (result.refused === 'limited') return c.html(await loginPage(config.hostname, { error: 'Too many failed logins from your address; try again later.' }), 429);
+    return c.html(await loginPage(config.hostname, { error: 'Wrong user or password, or not an administrator.' }), 401);
   });
   app.get('/setup', async (c) => {
-    const id = auth.useSetup(c.req.query('token') ?? '');
-    if (id === undefined) return c.html(await loginPage(config.hostname, 'This setup link was used already or has expired.'), 403);
+    const id = await auth.useSetup(c.req.query('token') ?? '');
+    if (id === undefined) return c.html(await loginPage(config.hostname, { error: 'This setup link was used already or has expired.' }), 403);
     setCookie(c, COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', secure });
     return c.redirect('/users?setup=1', 303);
   });
 
   // Everything below needs a session; every POST also its CSRF token.
   app.use('*', async (c, next) => {
-    const session = auth.session(getCookie(c, COOKIE));
+    const session = await auth.session(getCookie(c, COOKIE));
     if (session === undefined) return c.req.method === 'GET' ? c.redirect('/login', 303) : c.text('log in first\n', 403);
     if (c.req.method === 'POST') {
       const body = await c.req.parseBody();
