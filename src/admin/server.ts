@@ -1,6 +1,7 @@
 /**
  * The admin listener: the web console, `/metrics` (Prometheus text format) and `/healthz`/`/readyz`.
- * Loopback by default; HTTPS with the SMTP certificate when it listens anywhere else. Every page
+ * Loopback by default; HTTPS with the SMTP certificate when it listens anywhere else. Every request
+ * passes the listener's guards first (guards.ts: Host, body size, connections, timeouts). Every page
  * but the login form needs a session cookie (HttpOnly, SameSite=Strict); every POST needs the
  * session's CSRF token. The pages are a thin layer over the modules the command line uses.
  */
@@ -14,6 +15,7 @@ import type { Config } from '../config/types.js';
 import type { RunningServer } from '../server/run.js';
 import { TlsCredentials } from '../server/tls.js';
 import { AdminAuth, sameSecret, type AdminSession } from './auth.js';
+import { bodyLimits, boundSockets, consoleHeaders, hostCheck, SERVER_OPTIONS, CONSOLE_LIMITS } from './guards.js';
 import { CSS, SCRIPT } from './assets.js';
 import { loginPage, page, type Html, type PageContext } from './layout.js';
 import { registerPages, type AdminEnv } from './routes.js';
@@ -60,14 +62,8 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   const auth = new AdminAuth({ dataDir: config.dataDir, now, guard: deps.server.logins });
   const secure = !isLoopback(admin.listen.host);
   const app = new Hono<AdminEnv>();
-
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'");
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
-    c.header('Cache-Control', 'no-store');
-  });
+  // The Host check covers /healthz and /metrics too: a scraper asks by the listen address.
+  app.use('*', hostCheck({ listenHost: admin.listen.host, hostname: config.hostname, secure }), ...consoleHeaders, bodyLimits);
   app.get('/static/console.css', (c) => c.body(CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
   app.get('/static/console.js', (c) => c.body(SCRIPT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
   app.get('/healthz', (c) => c.text('ok\n'));
@@ -136,10 +132,11 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   };
   registerPages(app, request, { ...deps, now, auth });
 
-  const listener = getRequestListener(app.fetch);
   const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, now))) : undefined;
-  const https = tls === undefined ? undefined : createHttps({ ...tls.pem, minVersion: 'TLSv1.2' }, listener);
-  const http: Server = https ?? createHttp(listener);
+  const tlsOptions = tls === undefined ? undefined : { ...tls.pem, minVersion: 'TLSv1.2' as const, handshakeTimeout: CONSOLE_LIMITS.handshakeTimeoutMs };
+  const https = tlsOptions === undefined ? undefined : createHttps({ ...SERVER_OPTIONS, ...tlsOptions });
+  const http: Server = https ?? createHttp(SERVER_OPTIONS);
+  http.on('request', boundSockets(http, getRequestListener(app.fetch)));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(admin.listen.port, admin.listen.host, () => {
