@@ -1,31 +1,49 @@
 /**
  * Console logins: admin users from the users file (scrypt, auth/users.ts), a one-time setup link
- * for a fresh install, cookie sessions with a CSRF token each, and a per-address limit on failed
- * logins. Sessions live in memory: a restart logs everyone out, which is the safe direction.
+ * for a fresh install, and cookie sessions with a CSRF token each. Sessions live in memory: a
+ * restart logs everyone out, which is the safe direction.
+ *
+ * A session is checked against the users file on every request (a stat, the file is read again
+ * only when it changed): a removed or demoted administrator loses access at once, and a password
+ * change ends the user's sessions begun under the old password. A session ends after 8 h unused
+ * and 12 h after its login whatever its use. Failed logins spend the budget SMTP AUTH spends
+ * (auth/login-guard.ts), reserved before the password is hashed. The setup link and its session
+ * work only while no administrator exists.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { UserStore, usersPath } from '../auth/users.js';
+import type { LoginGuard } from '../auth/login-guard.js';
+import { UserFile, usersPath, type UserStore } from '../auth/users.js';
 
 export interface AdminSession {
   readonly user: string;
   readonly csrf: string;
-  expires: number;
+  /** Came in by the setup link: no user behind it, valid only while no administrator exists. */
+  readonly setup: boolean;
+}
+
+interface SessionRecord extends AdminSession {
+  /** The user's password hash at login (a new salt each change): another one ends the session. */
+  passwordHash: string;
+  idleUntil: number;
+  readonly endsAt: number;
 }
 
 export interface AdminAuthOptions {
   readonly dataDir: string;
   readonly now: () => Date;
-  /** Failed logins from one address within the window before logins are refused for a while. */
-  readonly maxFailures: number;
-  readonly failureWindowMs: number;
+  readonly guard: LoginGuard;
 }
 
+export type LoginResult = { readonly session: string } | { readonly refused: 'limited' | 'wrong' };
+
 /** Idle time after which a session ends. */
-const SESSION_IDLE_MS = 8 * 3_600_000;
+export const SESSION_IDLE_MS = 8 * 3_600_000;
+/** Time after login at which a session ends, however busy. */
+export const SESSION_LIFETIME_MS = 12 * 3_600_000;
 /** Bounds memory whatever a client does. */
 const MAX_SESSIONS = 1000;
-const MAX_TRACKED_ADDRESSES = 10_000;
 const SETUP_LIFETIME_MS = 24 * 3_600_000;
+const SETUP_USER = 'setup';
 
 export function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -34,80 +52,96 @@ export function sameSecret(a: string, b: string): boolean {
 }
 
 const token = (): string => randomBytes(32).toString('base64url');
+const hasAdmin = (users: UserStore): boolean => users.list().some((u) => u.admin === true);
 
 export class AdminAuth {
   readonly #o: AdminAuthOptions;
-  readonly #sessions = new Map<string, AdminSession>();
-  readonly #failures = new Map<string, number[]>();
+  readonly #users: UserFile;
+  readonly #sessions = new Map<string, SessionRecord>();
   #setup: { token: string; expires: number } | undefined;
 
   constructor(options: AdminAuthOptions) {
     this.#o = options;
+    this.#users = new UserFile(usersPath(options.dataDir));
   }
 
   /** A one-time token for the setup link, made only while no admin user exists. */
   async setupToken(): Promise<string | undefined> {
-    const users = await UserStore.load(usersPath(this.#o.dataDir));
-    if (users.list().some((u) => u.admin === true)) return undefined;
-    this.#setup = { token: token(), expires: this.#o.now().getTime() + SETUP_LIFETIME_MS };
+    if (hasAdmin(await this.#users.current())) return undefined;
+    this.#setup = { token: token(), expires: this.#now() + SETUP_LIFETIME_MS };
     return this.#setup.token;
   }
 
   /** Spends the setup token: a session for "setup", who should add a real admin at once. */
-  useSetup(candidate: string): string | undefined {
+  async useSetup(candidate: string): Promise<string | undefined> {
     const setup = this.#setup;
-    if (setup === undefined || setup.expires < this.#o.now().getTime() || !sameSecret(candidate, setup.token)) return undefined;
+    if (setup === undefined || setup.expires < this.#now() || !sameSecret(candidate, setup.token)) return undefined;
     this.#setup = undefined;
-    return this.#open('setup');
+    // An administrator added since the link was printed (`barge user add --admin`) retires it.
+    if (hasAdmin(await this.#users.current())) return undefined;
+    return this.#open(SETUP_USER, true, '');
   }
 
-  /** True while this address has failed too often; such attempts are not even checked. */
-  limited(ip: string): boolean {
-    return this.#recent(ip).length >= this.#o.maxFailures;
-  }
-
-  async login(ip: string, name: string, password: string): Promise<string | undefined> {
-    if (this.limited(ip)) return undefined;
-    const users = await UserStore.load(usersPath(this.#o.dataDir));
-    const entry = await users.verify(name, password);
-    if (entry?.admin !== true) {
-      if (this.#failures.size >= MAX_TRACKED_ADDRESSES) this.#failures.clear();
-      this.#failures.set(ip, [...this.#recent(ip), this.#o.now().getTime()]);
-      return undefined;
+  async login(ip: string, name: string, password: string): Promise<LoginResult> {
+    // Reserved before the first await: parallel attempts from one address see each other.
+    const attempt = this.#o.guard.reserve(ip);
+    if (attempt === undefined) return { refused: 'limited' };
+    let users: UserStore;
+    try {
+      users = await this.#users.current();
+    } catch (e) {
+      attempt.forgive(); // an unreadable users file is not the client's failure
+      throw e;
     }
-    this.#failures.delete(ip);
-    return this.#open(entry.name);
+    const entry = await this.#o.guard.check(() => users.verify(name, password));
+    if (entry?.admin !== true) return { refused: 'wrong' };
+    attempt.forgive();
+    return { session: this.#open(entry.name, false, entry.hash) };
   }
 
-  session(id: string | undefined): AdminSession | undefined {
+  /** The session behind a cookie, if it is still good; each use restarts its idle time. */
+  async session(id: string | undefined): Promise<AdminSession | undefined> {
     if (id === undefined) return undefined;
     const s = this.#sessions.get(id);
-    const now = this.#o.now().getTime();
-    if (s === undefined || s.expires < now) {
-      if (s !== undefined) this.#sessions.delete(id);
+    if (s === undefined) return undefined;
+    const now = this.#now();
+    if (s.idleUntil < now || s.endsAt < now || !this.#stillAllowed(s, await this.#users.current())) {
+      this.#sessions.delete(id);
       return undefined;
     }
-    s.expires = now + SESSION_IDLE_MS;
+    s.idleUntil = now + SESSION_IDLE_MS;
     return s;
+  }
+
+  /** Keeps this session after its own user's password change (other sessions of the user end). */
+  async keepAfterPasswordChange(session: AdminSession): Promise<void> {
+    const entry = session.setup ? undefined : (await this.#users.current()).get(session.user);
+    for (const s of this.#sessions.values()) if (s === session && entry !== undefined) s.passwordHash = entry.hash;
   }
 
   logout(id: string | undefined): void {
     if (id !== undefined) this.#sessions.delete(id);
   }
 
-  #recent(ip: string): number[] {
-    const since = this.#o.now().getTime() - this.#o.failureWindowMs;
-    return (this.#failures.get(ip) ?? []).filter((t) => t > since);
+  #stillAllowed(s: SessionRecord, users: UserStore): boolean {
+    if (s.setup) return !hasAdmin(users);
+    const entry = users.get(s.user);
+    return entry?.admin === true && entry.hash === s.passwordHash;
   }
 
-  #open(user: string): string {
+  #now(): number {
+    return this.#o.now().getTime();
+  }
+
+  #open(user: string, setup: boolean, passwordHash: string): string {
     if (this.#sessions.size >= MAX_SESSIONS) {
       // The oldest session (first inserted) makes room.
       const first = this.#sessions.keys().next();
       if (first.done !== true) this.#sessions.delete(first.value);
     }
     const id = token();
-    this.#sessions.set(id, { user, csrf: token(), expires: this.#o.now().getTime() + SESSION_IDLE_MS });
+    const now = this.#now();
+    this.#sessions.set(id, { user, setup, csrf: token(), passwordHash, idleUntil: now + SESSION_IDLE_MS, endsAt: now + SESSION_LIFETIME_MS });
     return id;
   }
 }

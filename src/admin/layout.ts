@@ -37,11 +37,12 @@ export function page(ctx: PageContext, title: string, body: Html): Html {
 <script src="/static/console.js"></script></body></html>`;
 }
 
-export function loginPage(hostname: string, message?: string): Html {
+export function loginPage(hostname: string, message?: { readonly error: string } | { readonly notice: string }): Html {
+  const flash = message === undefined ? '' : 'error' in message ? html`<div class="flash error" role="alert">${message.error}</div>` : html`<div class="flash" role="status">${message.notice}</div>`;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Log in · Barge on ${hostname}</title><link rel="stylesheet" href="/static/console.css"></head>
 <body><div class="login"><h1>Barge on ${hostname}</h1>
-${message === undefined ? '' : html`<div class="flash error" role="alert">${message}</div>`}
+${flash}
 <form method="post" action="/login"><label>Admin user<input name="user" autocomplete="username" required autofocus></label>
 <label>Password<input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Log in</button></form>

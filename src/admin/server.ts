@@ -1,6 +1,7 @@
 /**
  * The admin listener: the web console, `/metrics` (Prometheus text format) and `/healthz`/`/readyz`.
- * Loopback by default; HTTPS with the SMTP certificate when it listens anywhere else. Every page
+ * Loopback by default; HTTPS with the SMTP certificate when it listens anywhere else. Every request
+ * passes the listener's guards first (guards.ts: Host, body size, connections, timeouts). Every page
  * but the login form needs a session cookie (HttpOnly, SameSite=Strict); every POST needs the
  * session's CSRF token. The pages are a thin layer over the modules the command line uses.
  */
@@ -14,6 +15,7 @@ import type { Config } from '../config/types.js';
 import type { RunningServer } from '../server/run.js';
 import { TlsCredentials } from '../server/tls.js';
 import { AdminAuth, sameSecret, type AdminSession } from './auth.js';
+import { bodyLimits, boundSockets, consoleHeaders, hostCheck, SERVER_OPTIONS, CONSOLE_LIMITS } from './guards.js';
 import { CSS, SCRIPT } from './assets.js';
 import { loginPage, page, type Html, type PageContext } from './layout.js';
 import { registerPages, type AdminEnv } from './routes.js';
@@ -39,6 +41,8 @@ export interface RunningAdmin {
 }
 
 const COOKIE = 'barge_session';
+/** After the setup session added the first administrator (and so ended). */
+const ADDED = 'The administrator was added: log in as that user.';
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
@@ -55,17 +59,11 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   const admin = config.admin;
   if (admin === undefined) throw new Error('the admin console is turned off');
   const now = deps.now ?? ((): Date => new Date());
-  const auth = new AdminAuth({ dataDir: config.dataDir, now, maxFailures: config.auth.maxFailures, failureWindowMs: config.auth.failureWindowMs });
+  const auth = new AdminAuth({ dataDir: config.dataDir, now, guard: deps.server.logins });
   const secure = !isLoopback(admin.listen.host);
   const app = new Hono<AdminEnv>();
-
-  app.use('*', async (c, next) => {
-    await next();
-    c.header('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'");
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Referrer-Policy', 'no-referrer');
-    c.header('Cache-Control', 'no-store');
-  });
+  // The Host check covers /healthz and /metrics too: a scraper asks by the listen address.
+  app.use('*', hostCheck({ listenHost: admin.listen.host, hostname: config.hostname, secure }), ...consoleHeaders, bodyLimits);
   app.get('/static/console.css', (c) => c.body(CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
   app.get('/static/console.js', (c) => c.body(SCRIPT, 200, { 'Content-Type': 'text/javascript; charset=utf-8' }));
   app.get('/healthz', (c) => c.text('ok\n'));
@@ -92,25 +90,24 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
     const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
     return env?.incoming?.socket?.remoteAddress ?? 'unknown';
   };
-  app.get('/login', async (c) => c.html(await loginPage(config.hostname)));
+  app.get('/login', async (c) => c.html(await loginPage(config.hostname, c.req.query('added') === undefined ? undefined : { notice: ADDED })));
   app.post('/login', async (c) => {
-    const ip = clientIp(c);
-    if (auth.limited(ip)) return c.html(await loginPage(config.hostname, 'Too many failed logins from your address; try again later.'), 429);
     const body = await c.req.parseBody();
-    const id = await auth.login(ip, String(body.user ?? ''), String(body.password ?? ''));
-    if (id === undefined) return c.html(await loginPage(config.hostname, 'Wrong user or password, or not an administrator.'), 401);
-    return startSession(c, id);
+    const result = await auth.login(clientIp(c), String(body.user ?? ''), String(body.password ?? ''));
+    if ('session' in result) return startSession(c, result.session);
+    if (result.refused === 'limited') return c.html(await loginPage(config.hostname, { error: 'Too many failed logins from your address; try again later.' }), 429);
+    return c.html(await loginPage(config.hostname, { error: 'Wrong user or password, or not an administrator.' }), 401);
   });
   app.get('/setup', async (c) => {
-    const id = auth.useSetup(c.req.query('token') ?? '');
-    if (id === undefined) return c.html(await loginPage(config.hostname, 'This setup link was used already or has expired.'), 403);
+    const id = await auth.useSetup(c.req.query('token') ?? '');
+    if (id === undefined) return c.html(await loginPage(config.hostname, { error: 'This setup link was used already or has expired.' }), 403);
     setCookie(c, COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', secure });
     return c.redirect('/users?setup=1', 303);
   });
 
   // Everything below needs a session; every POST also its CSRF token.
   app.use('*', async (c, next) => {
-    const session = auth.session(getCookie(c, COOKIE));
+    const session = await auth.session(getCookie(c, COOKIE));
     if (session === undefined) return c.req.method === 'GET' ? c.redirect('/login', 303) : c.text('log in first\n', 403);
     if (c.req.method === 'POST') {
       const body = await c.req.parseBody();
@@ -135,10 +132,11 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   };
   registerPages(app, request, { ...deps, now, auth });
 
-  const listener = getRequestListener(app.fetch);
   const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, now))) : undefined;
-  const https = tls === undefined ? undefined : createHttps({ ...tls.pem, minVersion: 'TLSv1.2' }, listener);
-  const http: Server = https ?? createHttp(listener);
+  const tlsOptions = tls === undefined ? undefined : { ...tls.pem, minVersion: 'TLSv1.2' as const, handshakeTimeout: CONSOLE_LIMITS.handshakeTimeoutMs };
+  const https = tlsOptions === undefined ? undefined : createHttps({ ...SERVER_OPTIONS, ...tlsOptions });
+  const http: Server = https ?? createHttp(SERVER_OPTIONS);
+  http.on('request', boundSockets(http, getRequestListener(app.fetch)));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(admin.listen.port, admin.listen.host, () => {

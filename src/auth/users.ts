@@ -10,7 +10,7 @@
  * to the web console. Lines starting with "#" are comments.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { writeFileDurably } from '../queue/durable-write.js';
 import { dirname, join } from 'node:path';
 
@@ -114,6 +114,34 @@ export class UserStore {
     const a = address.toLowerCase();
     const domain = a.slice(a.lastIndexOf('@'));
     return a === entry.name || entry.addresses.some((x) => x === a || (x.startsWith('@') && x === domain));
+  }
+}
+
+/**
+ * The users file as it is now, read again only when it changed: a stat per call, so the console can
+ * check every request's session against it. A rewrite (`updateUsers`) renames a new file into place,
+ * so its inode changes even when size and time would not.
+ */
+export class UserFile {
+  readonly #path: string;
+  #seen: { readonly key: string; readonly store: Promise<UserStore> } | undefined;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  async current(): Promise<UserStore> {
+    const s = await stat(this.#path, { bigint: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw e;
+    });
+    const key = s === undefined ? 'missing' : `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    if (this.#seen?.key !== key) this.#seen = { key, store: UserStore.load(this.#path) };
+    const seen = this.#seen;
+    return seen.store.catch((e: unknown) => {
+      if (this.#seen === seen) this.#seen = undefined;
+      throw e;
+    });
   }
 }
 

@@ -19,6 +19,7 @@ import { TlsCredentials } from './tls.js';
 import type { QuirkStore } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
+import { LoginGuard } from '../auth/login-guard.js';
 import type { BargeMetrics } from '../admin/metrics.js';
 import { applyRequest, queueCounts } from '../cli/queue.js';
 import { serveRequests, type ControlRequest } from '../queue/control.js';
@@ -39,6 +40,8 @@ export interface RunningServer {
   /** Prometheus metrics, kept only when the console (which serves /metrics) is configured. */
   readonly metrics: BargeMetrics | undefined;
   readonly quirks: QuirkStore;
+  /** The failed-login limit and scrypt slots SMTP AUTH and the console's login form share. */
+  readonly logins: LoginGuard;
   /** Queue size by state, at most 10 s old (counting reads the state files: slow with a large queue). */
   queueCounts(): Promise<ReadonlyMap<string, number>>;
   /** The configuration new sessions and deliveries use (it changes on reload). */
@@ -99,7 +102,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let relay = relayBlockList(config.relayNetworks);
   const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
-  const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
+  const logins = new LoginGuard({ ...config.auth, now });
+  const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
   const listeners = new Listeners({
     config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
     logDir: paths.log, onLogError, logs, listening,
@@ -156,6 +160,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     replyBacklog: () => listeners.replyBacklog(),
     metrics,
     quirks,
+    logins,
     queueCounts: counts,
     config: () => current,
     reload,

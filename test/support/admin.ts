@@ -9,7 +9,8 @@ import type { TestBarge } from './barge.js';
 import { RawSmtp } from './raw-client.js';
 import { TEST_HOSTNAME } from './barge.js';
 
-export async function startConsole(b: TestBarge): Promise<RunningAdmin & { readonly configFile: string }> {
+/** `now` is the console's clock (sessions' idle and absolute lifetimes). */
+export async function startConsole(b: TestBarge, now?: () => Date): Promise<RunningAdmin & { readonly configFile: string }> {
   const configFile = join(b.dataDir, 'console.toml');
   const flags = { listen: ['127.0.0.1:0'], dataDir: b.dataDir };
   // As `barge serve` checks an edit: validated in a child process (config/load.ts).
@@ -19,6 +20,7 @@ export async function startConsole(b: TestBarge): Promise<RunningAdmin & { reado
     configFile,
     check,
     reload: () => reloadServer(b.server, async () => check(await readFile(configFile, 'utf8'))),
+    ...(now === undefined ? {} : { now }),
   });
   return { ...admin, configFile };
 }

@@ -55,6 +55,10 @@ ${table(['User', 'Role', 'Also sends as', 'Change password', ''], rows, 'No user
             ? { action: op, name, password, addresses, admin: (await field(c, 'admin')) === 'on' }
             : { action: op, name, password };
       const problem = await changeUser(dataDir, change);
+      const session = c.get('session');
+      if (problem === undefined && op === 'passwd' && name.toLowerCase() === session.user) await deps.auth.keepAfterPasswordChange(session);
+      // The first administrator ends the setup session: the next page is the login form.
+      if (problem === undefined && change.action === 'add' && change.admin === true && session.setup) return c.redirect('/login?added=1', 303);
       const verb = op === 'add' ? 'Added' : op === 'del' ? 'Removed' : 'Changed the password of';
       return done(c, '/users', problem ?? `${verb} ${name.toLowerCase()}`, problem !== undefined);
     });
