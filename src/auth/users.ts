@@ -11,7 +11,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { writeFileDurably } from '../queue/durable-write.js';
+import { writeFileDurably } from '../fs/durable-write.js';
 import { dirname, join } from 'node:path';
 
 export interface UserEntry {

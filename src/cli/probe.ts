@@ -10,7 +10,8 @@ import { parseArgs } from 'node:util';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { loadConfig } from '../config/load.js';
 import { isMaskedKeyword } from '../protocol/ehlo.js';
-import { formatHostPort, parseHostPort, type HostPort } from '../protocol/host-port.js';
+import { formatHostPort, parseHostPort } from '../protocol/host-port.js';
+import { forgetIfClean } from '../probe/forget.js';
 import { probePath, type ProbeReport, type StepRecord } from '../probe/probe.js';
 
 export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR] [--rcpt ADDR] [--helo NAME]
@@ -29,17 +30,6 @@ export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR
   --json               print one JSON object
 exit: 0 clean or no-chunking, 1 a problem was found, 2 unreachable or bad arguments`;
 
-
-/**
- * A clean probe (exit 0) lifts what Barge remembered about that path: quirks learnt under the name,
- * or at the address probed. Returns how many went.
- */
-export async function forgetIfClean(store: QuirkStore, target: HostPort, address: string | undefined, exitCode: number): Promise<number> {
-  if (exitCode !== 0) return 0;
-  let cleared = await store.clear(formatHostPort(target));
-  if (address !== undefined) cleared += await store.clear(formatHostPort({ host: address, port: target.port }));
-  return cleared;
-}
 
 /** A positive number of seconds, in milliseconds. */
 function seconds(value: string | undefined, fallback: number): number | undefined {

@@ -20,7 +20,7 @@ import { outcomeProblem } from '../client/decisions.js';
 import { downconvert } from '../client/downconvert.js';
 import { Spool } from '../queue/spool.js';
 import { makeIdSource } from '../queue/ids.js';
-import { dataPaths } from '../server/run.js';
+import { dataPaths } from '../config/paths.js';
 
 export interface SendOptions {
   readonly from: string;

@@ -2,42 +2,14 @@
  * `barge user add|passwd|del|list`: manages `<dataDir>/users` (see auth/users.ts). Passwords come
  * from the first line of standard input (`--password-stdin`, or whatever is piped); they are never
  * taken from the command line, where other users could read them in the process list.
- * `changeUser` is the one place users are added, changed or removed; the web console calls it too.
+ * The changes themselves are auth/user-changes.ts, which the web console calls too.
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { hashPassword, updateUsers, UserStore, usersPath } from '../auth/users.js';
+import { UserStore, usersPath } from '../auth/users.js';
+import { changeUser, USER_NAME, type UserChange } from '../auth/user-changes.js';
 
 const USAGE = 'usage: barge user add NAME [--admin] [--password-stdin] [--address ADDR]... | passwd NAME [--password-stdin] | del NAME | list';
-
-export type UserChange =
-  | { readonly action: 'add'; readonly name: string; readonly password: string; readonly addresses?: readonly string[]; readonly admin?: boolean }
-  | { readonly action: 'passwd'; readonly name: string; readonly password: string; readonly addresses?: readonly string[] }
-  | { readonly action: 'del'; readonly name: string };
-
-export const USER_NAME = /^[^\s:#,]+$/;
-
-/** Applies one change; returns an error message for the user, or undefined when done. */
-export async function changeUser(dataDir: string, change: UserChange): Promise<string | undefined> {
-  const path = usersPath(dataDir);
-  const name = change.name.toLowerCase();
-  if (!USER_NAME.test(name)) return `invalid user name ${JSON.stringify(change.name)}`;
-  const existing = (await UserStore.load(path)).get(name);
-  if (change.action === 'add' && existing !== undefined) return `user ${name} exists; use passwd`;
-  if (change.action !== 'add' && existing === undefined) return `no user ${name}`;
-  if (change.action === 'del') {
-    await updateUsers(path, (all) => all.filter((u) => u.name !== name));
-    return undefined;
-  }
-  if (change.password === '') return 'empty password refused';
-  const hash = await hashPassword(change.password);
-  const addresses = (change.addresses ?? []).map((a) => a.toLowerCase());
-  const admin = change.action === 'add' && change.admin === true ? { admin: true } : {};
-  await updateUsers(path, (all) =>
-    change.action === 'add' ? [...all, { name, hash, addresses, ...admin }] : all.map((u) => (u.name === name ? { ...u, hash, addresses: addresses.length > 0 ? addresses : u.addresses } : u)),
-  );
-  return undefined;
-}
 
 async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
   const lines = createInterface({ input, crlfDelay: Infinity });

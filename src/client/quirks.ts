@@ -16,7 +16,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatHostPort, parseHostPort } from '../protocol/host-port.js';
-import { writeFileDurably } from '../queue/durable-write.js';
+import { writeFileDurably } from '../fs/durable-write.js';
 import type { BdatHealth } from './bdat-health.js';
 
 /** "bdat-ok" is no problem but what a passed BDAT check established: later messages skip the check. */

@@ -17,7 +17,7 @@
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeAll } from '../queue/durable-write.js';
+import { writeAll } from '../fs/durable-write.js';
 
 export interface AppenderOptions {
   /** Upper bound on bytes waiting to be written; a few MB by default. */

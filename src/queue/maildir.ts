@@ -5,8 +5,8 @@
  * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
  */
 import { mkdir, unlink } from 'node:fs/promises';
-import { DirectorySync } from './durable-write.js';
-import { closeFd, fsyncFd, openFd, renamePath, writevAll } from './fd-file.js';
+import { DirectorySync } from '../fs/durable-write.js';
+import { closeFd, fsyncFd, openFd, renamePath, writevAll } from '../fs/fd-file.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';

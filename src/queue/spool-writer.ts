@@ -10,7 +10,7 @@
  * SYNC_EVERY octets, so the fsync that must come before the 250 (finish) only covers the tail.
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { writeAll } from './durable-write.js';
+import { writeAll } from '../fs/durable-write.js';
 
 /** An idle writer starts a write once this much is gathered (a few socket reads). */
 const BATCH = 256 * 1024;

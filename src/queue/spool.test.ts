@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { Spool, type SpoolEnvelope, type SpoolWriter } from './spool.js';
-import { unwritten } from './fd-file.js';
+import { unwritten } from '../fs/fd-file.js';
 
 let root = '';
 let n = 0;

@@ -13,7 +13,7 @@
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, stat, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { DirectorySync } from './durable-write.js';
+import { DirectorySync } from '../fs/durable-write.js';
 import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
 import type { TransferMethod } from '../protocol/server-session.js';

@@ -5,8 +5,8 @@
  * delivery-wiring.ts, listeners and their sessions' contexts in listeners.ts; here are the shared
  * parts (spool, logs, metrics, TLS, authenticator), queue requests, reload and stop.
  */
-import { join } from 'node:path';
 import type { Config } from '../config/types.js';
+import { dataPaths } from '../config/paths.js';
 import type { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
@@ -21,7 +21,7 @@ import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
 import { LoginGuard } from '../auth/login-guard.js';
 import type { BargeMetrics } from '../admin/metrics.js';
-import { applyRequest, queueCounts } from '../cli/queue.js';
+import { applyRequest, queueCounts } from '../queue/operations.js';
 import { serveRequests, type ControlRequest } from '../queue/control.js';
 import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
@@ -66,11 +66,6 @@ export interface ServerDeps {
   readonly say?: (line: string) => void;
   /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
   readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
-}
-
-/** Paths under the data directory. */
-export function dataPaths(dataDir: string): { spool: string; mail: string; log: string; tracking: string } {
-  return { spool: join(dataDir, 'spool'), mail: join(dataDir, 'mail'), log: join(dataDir, 'log'), tracking: join(dataDir, 'log', 'tracking') };
 }
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {

@@ -6,7 +6,7 @@
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { mkdir, readFile } from 'node:fs/promises';
-import { writeFileDurably } from '../queue/durable-write.js';
+import { writeFileDurably } from '../fs/durable-write.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';

@@ -12,7 +12,7 @@ import { startBarge, type TestBarge } from '../support/barge.js';
 import { ConsoleClient, startConsole, type HttpResult } from '../support/admin.js';
 import type { RunningAdmin } from '../../src/admin/server.js';
 import { run } from '../support/peers.js';
-import { changeUser } from '../../src/cli/user.js';
+import { changeUser } from '../../src/auth/user-changes.js';
 import { UserStore, updateUsers, usersPath } from '../../src/auth/users.js';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');

@@ -15,7 +15,7 @@ import { RawSmtp, type SmtpReply } from '../support/raw-client.js';
 import { eventually, startBarge, type TestBarge } from '../support/barge.js';
 import { startDns, type TestDns } from '../support/dns.js';
 import { peer } from '../support/peers.js';
-import { dataPaths } from '../../src/server/run.js';
+import { dataPaths } from '../../src/config/paths.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';
 import { headerEnd, parseHeaderBlock, RelaxedBodyHash } from '../../src/mailauth/canonical.js';
 import { dkimSignature } from '../../src/mailauth/dkim-sign.js';

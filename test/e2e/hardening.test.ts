@@ -9,7 +9,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, type TestBarge } from '../support/barge.js';
-import { dataPaths } from '../../src/server/run.js';
+import { dataPaths } from '../../src/config/paths.js';
 
 async function greeted(barge: TestBarge): Promise<RawSmtp> {
   const c = await RawSmtp.connect(barge.port);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { ServeFlags } from '../../src/config/assemble.js';
 import { buildConfig } from '../../src/config/validate.js';
 import type { Config } from '../../src/config/types.js';
-import { startServer, dataPaths, type RunningServer, type ServerDeps } from '../../src/server/run.js';
+import { startServer, type RunningServer, type ServerDeps } from '../../src/server/run.js';
+import { dataPaths } from '../../src/config/paths.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';
 import { readTrackingLog, type TrackingRecord } from '../../src/log/tracking.js';
 

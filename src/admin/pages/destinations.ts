@@ -1,7 +1,7 @@
 /** Destinations: routes, learnt path quirks (clear them), and `barge probe` run from the page. */
 import { hostname } from 'node:os';
 import { html } from 'hono/html';
-import { forgetIfClean } from '../../cli/probe.js';
+import { forgetIfClean } from '../../probe/forget.js';
 import { parseHostPort } from '../../protocol/host-port.js';
 import { probePath, type ProbeReport } from '../../probe/probe.js';
 import { action, pill, table, type Html, type PageContext } from '../layout.js';

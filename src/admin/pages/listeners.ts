@@ -4,7 +4,7 @@
  * Apply edits the config file (comments kept; see config/edit.ts), checks it loads, then reloads.
  */
 import { readFile } from 'node:fs/promises';
-import { writeFileDurably } from '../../queue/durable-write.js';
+import { writeFileDurably } from '../../fs/durable-write.js';
 import { html } from 'hono/html';
 import type { Context } from 'hono';
 import type { Config, ListenerConfig } from '../../config/types.js';

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { html } from 'hono/html';
 import { readProtocolLog } from '../../log/w3c-read.js';
-import { dataPaths } from '../../server/run.js';
+import { dataPaths } from '../../config/paths.js';
 import { table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
 

@@ -2,7 +2,7 @@
 import { html } from 'hono/html';
 import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
 import { messageStory, searchMessages, type MessageSummary, type Received, type TrackingSearch } from '../../log/tracking-query.js';
-import { dataPaths } from '../../server/run.js';
+import { dataPaths } from '../../config/paths.js';
 import { pill, table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
 

@@ -1,7 +1,7 @@
 /** Users: AUTH users and console administrators; add, remove, change password (auth/users.ts via cli/user.ts). */
 import { html } from 'hono/html';
 import { UserStore, usersPath } from '../../auth/users.js';
-import { changeUser, type UserChange } from '../../cli/user.js';
+import { changeUser, type UserChange } from '../../auth/user-changes.js';
 import { action, pill, table, type Html, type PageContext } from '../layout.js';
 import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
 

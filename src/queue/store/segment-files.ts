@@ -1,7 +1,7 @@
 /** File work of the segment log: segment names, new segments, and the positional writes of a group. */
 import { writev, writevSync } from 'node:fs';
 import { open, readdir, rename } from 'node:fs/promises';
-import { unwritten } from '../fd-file.js';
+import { unwritten } from '../../fs/fd-file.js';
 
 /** `0000000042.seg`: generations sort as names. */
 export const segmentName = (generation: number): string => `${String(generation).padStart(10, '0')}.seg`;

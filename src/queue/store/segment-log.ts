@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { SegmentReaders, type SegmentReadersOptions } from './segment-readers.js';
 import { generationsIn, preallocate, segmentName, writeAt } from './segment-files.js';
-import { syncDirectory } from '../durable-write.js';
+import { syncDirectory } from '../../fs/durable-write.js';
 import { compactionPlan } from './compaction.js';
 import { LiveIndex } from './live-index.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, stateSize } from './record.js';

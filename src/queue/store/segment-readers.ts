@@ -4,7 +4,7 @@
  * segment, and reuses the file only once no read on it is in flight (`idle`): a message moved by
  * compaction may still be read at its old place by a delivery that started before the move.
  */
-import { closeFd, openFd, readAt } from '../fd-file.js';
+import { closeFd, openFd, readAt } from '../../fs/fd-file.js';
 
 export interface SegmentReadersOptions {
   /**
