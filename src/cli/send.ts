@@ -17,10 +17,11 @@ import { parseHostPort } from '../protocol/host-port.js';
 import type { ClientMessage } from '../protocol/client-types.js';
 import { SessionSocket } from '../client/session-socket.js';
 import { outcomeProblem } from '../client/decisions.js';
-import { downconvert } from '../client/downconvert.js';
+import { downconvert } from '../message/downconvert.js';
 import { Spool } from '../queue/spool.js';
 import { makeIdSource } from '../queue/ids.js';
 import { dataPaths } from '../config/paths.js';
+import { fieldValue, headerFields } from '../message/header.js';
 
 export interface SendOptions {
   readonly from: string;
@@ -118,20 +119,11 @@ async function enqueueInto(spool: Spool, config: Config, from: string, rcpts: re
   return 0;
 }
 
-/** Addresses in To, Cc and Bcc of the header section (first 64 KB), unfolded, parsed as RFC 5322 address lists. */
+/** Addresses in To, Cc and Bcc of the header section (first 64 KB), parsed as RFC 5322 address lists. */
 async function headerRecipients(file: string): Promise<string[]> {
-  const head = await firstBytes(file, 64 * 1024);
-  const text = head.toString('latin1');
-  const end = text.search(/\r?\n\r?\n/);
-  const headers = (end < 0 ? text : text.slice(0, end)).replace(/\r?\n[ \t]+/g, ' ');
-  const found: string[] = [];
-  for (const line of headers.split(/\r?\n/)) {
-    const m = /^(to|cc|bcc)[ \t]*:(.*)$/i.exec(line);
-    if (m === null) continue;
-    // Quoted display names and comments may hold commas ("a@b.example, Sales" <real@x.example>).
-    for (const parsed of addressparser(m[2] ?? '', { flatten: true })) if (parsed.address !== undefined && parsed.address !== '') found.push(parsed.address);
-  }
-  return found;
+  const fields = headerFields(await firstBytes(file, 64 * 1024)).filter((f) => f.name === 'to' || f.name === 'cc' || f.name === 'bcc');
+  // Quoted display names and comments may hold commas ("a@b.example, Sales" <real@x.example>).
+  return fields.flatMap((f) => addressparser(fieldValue(f), { flatten: true }).flatMap((a) => (a.address === undefined || a.address === '' ? [] : [a.address])));
 }
 
 async function hasHighBytes(file: string): Promise<boolean> {

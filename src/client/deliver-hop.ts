@@ -14,7 +14,7 @@ import { CHECK_CHUNK_BYTES, judgeTransfer, needsCheck, type TransferHealth } fro
 import { afterAttempt, chunkLessons, planContent, type KnownQuirks, type Lesson, type Problem } from './decisions.js';
 import type { DeliveryContext, RouteOptions } from './delivery-context.js';
 import type { DomainDelivery, OutboundMessage } from '../queue/delivery-port.js';
-import { downconvert } from './downconvert.js';
+import { downconvert } from '../message/downconvert.js';
 import { loopOutcomes } from './loop.js';
 import type { ConnectOptions, SessionSecurity } from './pool.js';
 import type { QuirkDestination } from './quirks.js';

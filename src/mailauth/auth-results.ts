@@ -3,7 +3,7 @@
  * (RFC 8601 5: a forged result under our name must not survive), streaming, every other byte kept.
  */
 import type { Readable } from 'node:stream';
-import { headerEnd } from './canonical.js';
+import { headerEnd } from '../message/header.js';
 
 /** Header blocks larger than this are passed through untouched (a forged field that deep is harmless to no one we know). */
 const MAX_HEADER_BYTES = 256 * 1024;

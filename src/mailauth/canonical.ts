@@ -1,15 +1,8 @@
 /**
- * DKIM "relaxed" canonicalisation (RFC 6376 3.4.2 and 3.4.4) and the header block of a message.
+ * DKIM "relaxed" canonicalisation (RFC 6376 3.4.2 and 3.4.4).
  * Pure functions over bytes (latin1 strings keep every octet as one character).
  */
 import { createHash, type Hash } from 'node:crypto';
-
-export interface HeaderField {
-  /** Lower-case field name. */
-  readonly name: string;
-  /** The whole field as it appears, including its name and folded lines, without the final CRLF. */
-  readonly raw: string;
-}
 
 /** RFC 6376 3.4.2: lower-case name, unfolded value, runs of WSP as one SP, no WSP around the colon. */
 export function relaxedHeader(raw: string): string {
@@ -17,29 +10,6 @@ export function relaxedHeader(raw: string): string {
   const name = raw.slice(0, colon).trim().toLowerCase();
   const value = raw.slice(colon + 1).replace(/\r?\n/g, '').replace(/[ \t]+/g, ' ').trim();
   return `${name}:${value}`;
-}
-
-/** Splits a header block (without the blank line) into fields, continuation lines kept with theirs. */
-export function parseHeaderBlock(block: string): HeaderField[] {
-  const fields: HeaderField[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    const last = fields[fields.length - 1];
-    if ((line.startsWith(' ') || line.startsWith('\t')) && last !== undefined) {
-      fields[fields.length - 1] = { name: last.name, raw: `${last.raw}\r\n${line}` };
-    } else if (line.includes(':')) {
-      fields.push({ name: line.slice(0, line.indexOf(':')).trim().toLowerCase(), raw: line });
-    }
-  }
-  return fields;
-}
-
-/** Where the header block ends: the offset of the blank line's CRLF (or LF), or -1 if not seen yet. */
-export function headerEnd(bytes: Buffer): { readonly headerLength: number; readonly bodyStart: number } | undefined {
-  const crlf = bytes.indexOf('\r\n\r\n');
-  const lf = bytes.indexOf('\n\n');
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { headerLength: crlf, bodyStart: crlf + 4 };
-  if (lf >= 0) return { headerLength: lf, bodyStart: lf + 2 };
-  return undefined;
 }
 
 /**

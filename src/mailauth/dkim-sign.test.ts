@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { headerEnd, parseHeaderBlock, relaxedHeader, RelaxedBodyHash } from './canonical.js';
+import { relaxedHeader, RelaxedBodyHash } from './canonical.js';
+import { headerEnd, parseHeaderBlock } from '../message/header.js';
 import { dkimSignature, signData, signedHeaderData } from './dkim-sign.js';
 import { dnsTxtRecord } from './dkim-keys.js';
 

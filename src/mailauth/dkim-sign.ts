@@ -4,7 +4,8 @@
  * it occurs, so a From added in transit breaks the signature (RFC 6376 8.15).
  */
 import { createHash, sign, type KeyObject } from 'node:crypto';
-import { relaxedHeader, type HeaderField } from './canonical.js';
+import { relaxedHeader } from './canonical.js';
+import type { HeaderField } from '../message/header.js';
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
 

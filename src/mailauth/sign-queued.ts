@@ -11,8 +11,9 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../config/types.js';
 import type { Spool, SpoolEnvelope } from '../queue/spool.js';
 import type { TrackingEvent } from '../log/tracking.js';
-import { downconvert } from '../client/downconvert.js';
-import { headerEnd, parseHeaderBlock, RelaxedBodyHash, type HeaderField } from './canonical.js';
+import { downconvert } from '../message/downconvert.js';
+import { RelaxedBodyHash } from './canonical.js';
+import { headerEnd, parseHeaderBlock, type HeaderField } from '../message/header.js';
 import { dkimSignature, type DkimAlgorithm, type DkimKey } from './dkim-sign.js';
 
 /** A header block larger than this is not signed (no real message has one). */

@@ -4,7 +4,7 @@
  * Sent from MAILER-DAEMON with Auto-Submitted (RFC 3834); the caller sends it from the null sender.
  */
 import type { SpoolEnvelope } from './spool.js';
-import { rfc5322Date } from './received.js';
+import { rfc5322Date } from '../message/received.js';
 
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
 

@@ -19,7 +19,7 @@ import { outboundAllowsBdat } from '../protocol/extensions.js';
 import { QueueRunner } from '../queue/runner.js';
 import { cachingResolver, type MailAuthResolver } from '../mailauth/dns-cache.js';
 import { MtaSts } from '../client/tls-policy.js';
-import { tlsRequiredNo } from '../client/tls-required.js';
+import { tlsRequiredNo } from '../message/tls-required.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
 import type { ServerDeps } from './run.js';

@@ -7,11 +7,11 @@
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import type { Transaction } from '../protocol/envelope.js';
-import { MessageIdScanner } from '../protocol/message-id.js';
+import { MessageIdScanner } from '../message/message-id.js';
 import { Reply } from '../protocol/replies.js';
 import type { TransferMethod } from '../protocol/server-session.js';
 import type { IdSource } from '../queue/ids.js';
-import { receivedHeader, receivedProtocol } from '../queue/received.js';
+import { receivedHeader, receivedProtocol } from '../message/received.js';
 import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
 
 export interface ScreenFacts {

@@ -17,7 +17,8 @@ import { startDns, type TestDns } from '../support/dns.js';
 import { peer } from '../support/peers.js';
 import { dataPaths } from '../../src/config/paths.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';
-import { headerEnd, parseHeaderBlock, RelaxedBodyHash } from '../../src/mailauth/canonical.js';
+import { headerEnd, parseHeaderBlock } from '../../src/message/header.js';
+import { RelaxedBodyHash } from '../../src/mailauth/canonical.js';
 import { dkimSignature } from '../../src/mailauth/dkim-sign.js';
 import { dnsTxtRecord } from '../../src/mailauth/dkim-keys.js';
 

@@ -1,6 +1,6 @@
 /** RFC 8689 5: whether a message carries "TLS-Required: No" in its header (read from the spool, bounded). */
 import type { Readable } from 'node:stream';
-import { headerEnd, parseHeaderBlock } from '../mailauth/canonical.js';
+import { headerEnd, parseHeaderBlock } from './header.js';
 
 const MAX_HEADER_BYTES = 256 * 1024;
 

@@ -3,6 +3,8 @@
  * Only the header section is kept, and at most MAX_HEADER_BYTES of it, so memory stays bounded
  * whatever the message; a folded header field (RFC 5322 2.2.3) is unfolded first.
  */
+import { fieldValue, headerFields } from './header.js';
+
 const MAX_HEADER_BYTES = 64 * 1024;
 const END_OF_HEADER = Buffer.from('\r\n\r\n');
 
@@ -30,9 +32,7 @@ export class MessageIdScanner {
 
   /** The Message-ID's value with its angle brackets, or undefined. */
   messageId(): string | undefined {
-    const text = Buffer.concat(this.#parts).toString('latin1');
-    const end = text.indexOf('\r\n\r\n');
-    const header = `\r\n${end < 0 ? text : text.slice(0, end)}`.replace(/\r\n[ \t]+/g, ' ');
-    return /\r\nmessage-id:[ \t]*(<[^>\r\n]{1,990}>)/i.exec(header)?.[1];
+    const field = headerFields(Buffer.concat(this.#parts)).find((f) => f.name === 'message-id');
+    return field === undefined ? undefined : /^[ \t]*(<[^>\r\n]{1,990}>)/.exec(fieldValue(field))?.[1];
   }
 }
