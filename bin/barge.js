@@ -9,7 +9,7 @@
 // Concurrent sessions fsync in parallel on libuv's thread pool; its default of 4 threads would
 // serialise them, so widen it before anything touches the pool.
 process.env.UV_THREADPOOL_SIZE ??= '16';
-const { main } = await import('../dist/src/cli/main.js');
+const { main } = await import('../dist/src/app/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },

@@ -1,4 +1,4 @@
-// Lints the tree: Biome's rules (biome.jsonc), then line width. The formatter is not run over the
+// Lints the tree: Biome's rules (biome.jsonc), then line width, then the layering check. The formatter is not run over the
 // tree; new code keeps to the formatter's width, and no line may pass the hard limit below.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -26,4 +26,8 @@ for (const file of ['src', 'test', 'bench', 'scripts'].flatMap((d) => files(join
   });
 }
 for (const l of long) console.error(l);
-process.exit(long.length === 0 ? 0 : 1);
+if (long.length > 0) process.exit(1);
+
+// The floor plan of src/ (scripts/layers.mjs): no import cycle, no import from a lower room to a higher one.
+const layers = spawnSync(process.execPath, [join(root, 'scripts', 'layers.mjs')], { cwd: root, stdio: 'inherit' });
+process.exit(layers.status ?? 1);

@@ -12,24 +12,15 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import type { Config } from '../config/types.js';
-import type { RunningServer } from '../server/run.js';
 import { TlsCredentials } from '../server/tls.js';
-import { AdminAuth, sameSecret, type AdminSession } from './auth.js';
+import { AdminAuth, sameSecret } from './auth.js';
 import { bodyLimits, boundSockets, consoleHeaders, hostCheck, SERVER_OPTIONS, CONSOLE_LIMITS } from './guards.js';
 import { CSS, SCRIPT } from './assets.js';
-import { loginPage, page, type Html, type PageContext } from './layout.js';
-import { registerPages, type AdminEnv } from './routes.js';
+import { loginPage, page } from './layout.js';
+import { registerPages } from './routes.js';
+import type { AdminDeps, AdminEnv, AdminRequest } from './page-kit.js';
 
-export interface AdminDeps {
-  readonly server: RunningServer;
-  /** Re-reads the configuration as at start (file and flags) and applies it: the same as SIGHUP. */
-  readonly reload: () => Promise<{ readonly ok: boolean; readonly message: string }>;
-  /** The file the Listeners page writes (the config file, or the console's settings file). */
-  readonly configFile: string;
-  /** Builds the configuration from this file text with the command line's flags; throws ConfigError. */
-  readonly check: (text: string) => Promise<Config>;
-  readonly now?: () => Date;
-}
+export type { AdminDeps } from './page-kit.js';
 
 export interface RunningAdmin {
   readonly url: string;
@@ -46,13 +37,6 @@ const ADDED = 'The administrator was added: log in as that user.';
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
-
-/** What every authenticated handler gets. */
-export interface AdminRequest {
-  readonly c: Context<AdminEnv>;
-  readonly session: AdminSession;
-  readonly page: (title: string, body: Html, flash?: PageContext['flash']) => Promise<Response>;
 }
 
 export async function startAdmin(config: Config, deps: AdminDeps): Promise<RunningAdmin> {

@@ -62,7 +62,7 @@ async function importsOf(file: string): Promise<string[]> {
 }
 
 test('nothing the server can load imports zod: the schema runs only in the validating child', async () => {
-  const start = join(dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
+  const start = join(dirname(fileURLToPath(import.meta.url)), '..', 'app', 'main.js');
   const seen = new Set<string>([start]);
   const packages = new Set<string>();
   for (const file of seen) {

@@ -19,7 +19,7 @@ import { screenedCommit } from '../mailauth/inbound.js';
 import type { MailAuthResolver } from '../mailauth/dns-cache.js';
 import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
-import type { BargeMetrics } from '../admin/metrics.js';
+import type { BargeMetrics } from '../log/metrics.js';
 import { ObservedW3cLog } from '../log/observed-w3c.js';
 
 /** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */

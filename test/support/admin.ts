@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkConfig } from '../../src/config/load.js';
 import { startAdmin, type RunningAdmin } from '../../src/admin/server.js';
-import { reloadServer } from '../../src/server/reload.js';
+import { reloadServer } from '../../src/app/reload.js';
 import type { TestBarge } from './barge.js';
 import { RawSmtp } from './raw-client.js';
 import { TEST_HOSTNAME } from './barge.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ServeFlags } from '../../src/config/assemble.js';
 import { buildConfig } from '../../src/config/validate.js';
 import type { Config } from '../../src/config/types.js';
-import { startServer, type RunningServer, type ServerDeps } from '../../src/server/run.js';
+import { startServer, type RunningServer, type ServerDeps } from '../../src/app/run.js';
 import { dataPaths } from '../../src/config/paths.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';
 import { readTrackingLog, type TrackingRecord } from '../../src/log/tracking.js';

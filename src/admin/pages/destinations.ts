@@ -5,7 +5,7 @@ import { forgetIfClean } from '../../probe/forget.js';
 import { parseHostPort } from '../../protocol/host-port.js';
 import { probePath, type ProbeReport } from '../../probe/probe.js';
 import { action, pill, table, type Html, type PageContext } from '../layout.js';
-import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
+import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../page-kit.js';
 
 function stepRow(s: ProbeReport['steps'][number]): Html {
   const command = s.command === '' ? '(wait)' : s.command;

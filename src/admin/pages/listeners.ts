@@ -13,7 +13,7 @@ import { EXTENSIONS, INBOUND_BITS, encodeMask, outboundAllowsBdat, resolveExtens
 import type { Html } from '../layout.js';
 import { ehloReply } from '../../protocol/advertisement.js';
 import { formatReply } from '../../protocol/replies.js';
-import { done, flashOf, type AdminApp, type AdminEnv, type PageDeps, type RequestOf } from '../routes.js';
+import { done, flashOf, type AdminApp, type AdminEnv, type PageDeps, type RequestOf } from '../page-kit.js';
 
 const MASKED = new Set<string>(Object.keys(INBOUND_BITS));
 

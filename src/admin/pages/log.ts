@@ -4,7 +4,7 @@ import { html } from 'hono/html';
 import { readProtocolLog } from '../../log/w3c-read.js';
 import { dataPaths } from '../../config/paths.js';
 import { table, type Html } from '../layout.js';
-import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
+import type { AdminApp, PageDeps, RequestOf } from '../page-kit.js';
 
 const OUTBOUND_NOTE = 'Outbound sessions are the lines whose cs-username is OutboundConnectionCommand or OutboundConnectionResponse.';
 

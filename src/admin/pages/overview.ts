@@ -4,7 +4,7 @@ import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
 import { perMinute, type MinuteCounts } from '../../log/tracking-query.js';
 import { dataPaths } from '../../config/paths.js';
 import { table, type Html } from '../layout.js';
-import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
+import type { AdminApp, PageDeps, RequestOf } from '../page-kit.js';
 
 const COLOURS: Record<keyof MinuteCounts, string> = { received: '#1f5fa8', delivered: '#1d7a46', deferred: '#c98a00', bounced: '#b3261e' };
 

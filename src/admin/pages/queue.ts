@@ -3,7 +3,7 @@ import { html } from 'hono/html';
 import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, retryEntries, SCAN_LIMIT, type EntryKind, type QueueEntry, type QueueFilter } from '../../queue/operations.js';
 import { makeIdSource } from '../../queue/ids.js';
 import { action, age, pill, table, type Html, type PageContext } from '../layout.js';
-import { done, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
+import { done, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../page-kit.js';
 
 const PAGE_SIZE = 50;
 const KINDS: readonly EntryKind[] = ['queued', 'deferred', 'held'];

@@ -4,7 +4,7 @@ import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
 import { messageStory, searchMessages, type MessageSummary, type Received, type TrackingSearch } from '../../log/tracking-query.js';
 import { dataPaths } from '../../config/paths.js';
 import { pill, table, type Html } from '../layout.js';
-import type { AdminApp, PageDeps, RequestOf } from '../routes.js';
+import type { AdminApp, PageDeps, RequestOf } from '../page-kit.js';
 
 function when(text: string | undefined): Date | undefined {
   if (text === undefined || text === '') return undefined;

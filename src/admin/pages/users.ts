@@ -3,7 +3,7 @@ import { html } from 'hono/html';
 import { UserStore, usersPath } from '../../auth/users.js';
 import { changeUser, type UserChange } from '../../auth/user-changes.js';
 import { action, pill, table, type Html, type PageContext } from '../layout.js';
-import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../routes.js';
+import { done, field, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../page-kit.js';
 
 const SETUP_WELCOME = 'Welcome. You came in with the one-time setup link: add an administrator now, then log in as that user.';
 

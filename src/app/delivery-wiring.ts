@@ -4,7 +4,7 @@
  * and the QueueRunner that drives it (DSN notices, DKIM signing, hop limit). Builds objects only:
  * the caller starts the runner, and closes the runner and the pool on stop.
  */
-import type { ServerBasics } from './server-basics.js';
+import type { ServerBasics } from '../server/server-basics.js';
 import { Resolver } from 'node:dns/promises';
 import type { W3cLog } from '../log/w3c.js';
 import type { SpoolEnvelope } from '../queue/spool.js';
@@ -22,7 +22,7 @@ import { MtaSts } from '../client/tls-policy.js';
 import { tlsRequiredNo } from '../message/tls-required.js';
 import { QuirkStore, quirksPath } from '../client/quirks.js';
 import { loadDkimKeys, queueSigner } from '../mailauth/sign-queued.js';
-import type { ServerDeps } from './run.js';
+import type { ServerDeps } from '../server/running.js';
 
 /** `config` gives the DNS servers, MTA-STS, DKIM keys and retry schedule; `current()` the routes and per-domain switches. */
 export interface DeliveryWiringDeps extends ServerBasics {

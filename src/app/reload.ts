@@ -8,7 +8,7 @@
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
-import type { RunningServer } from './run.js';
+import type { RunningServer } from '../server/running.js';
 
 export function pidPath(dataDir: string): string {
   return join(dataDir, 'barge.pid');

@@ -8,12 +8,12 @@ import { resolve } from 'node:path';
 import { checkConfig, ConfigError, loadConfig, type ServeFlags } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { consoleConfigPath, defaultConfigPath } from '../config/edit.js';
-import { pidPath, runningPid } from '../server/reload.js';
-import { runServer } from '../server/run.js';
-import { runOptions } from './options.js';
-import { runQueue } from './queue.js';
-import type { SendOptions } from './send.js';
-import { runRoutes } from './routes.js';
+import { pidPath, runningPid } from './reload.js';
+import { runServer } from './run.js';
+import { runOptions } from '../cli/options.js';
+import { runQueue } from '../cli/queue.js';
+import type { SendOptions } from '../cli/send.js';
+import { runRoutes } from '../cli/routes.js';
 import { DEFAULTS } from '../config/defaults.js';
 
 const USAGE = `usage: barge <command> [options]
@@ -123,7 +123,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           direct: values['data-dir'] !== undefined,
           ...(values.server === undefined ? {} : { server: values.server }),
         };
-        const { runSend } = await import('./send.js');
+        const { runSend } = await import('../cli/send.js');
         return await runSend(config, options, process.stdin, out, err);
       }
       case 'user': {
@@ -139,7 +139,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values.admin === true ? ['--admin'] : []),
           ...(values.address ?? []).flatMap((a) => ['--address', a]),
         ];
-        const { runUser } = await import('./user.js');
+        const { runUser } = await import('../cli/user.js');
         return await runUser(args, config.dataDir, process.stdin, out, err);
       }
       case 'dkim': {
@@ -150,14 +150,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         });
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
         const [action, domain] = positionals;
-        const { runDkim } = await import('./dkim.js');
+        const { runDkim } = await import('../cli/dkim.js');
         return await runDkim(config, { action, domain, selector: values.selector, algorithm: values.algorithm }, out, err);
       }
       // Commands other than serve and queue are loaded when used, so a running server never holds their code.
       case 'probe':
-        return await (await import('./probe.js')).runProbe(rest, out, err);
+        return await (await import('../cli/probe.js')).runProbe(rest, out, err);
       case 'middlebox':
-        return await (await import('./middlebox.js')).runMiddlebox(rest, out, err);
+        return await (await import('../cli/middlebox.js')).runMiddlebox(rest, out, err);
       case 'options':
         return runOptions(rest, out, err);
       case undefined:

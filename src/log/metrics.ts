@@ -5,8 +5,8 @@
  * `barge_` prefix, `_total` counters, base units (seconds, bytes).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TrackingEvent } from '../log/tracking.js';
-import type { ProtocolLogEntry } from '../log/w3c.js';
+import type { TrackingEvent } from './tracking.js';
+import type { ProtocolLogEntry } from './w3c.js';
 
 /** What a scrape reads from the running server. */
 export interface MetricsSources {

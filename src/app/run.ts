@@ -11,62 +11,22 @@ import type { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import type { Listening } from '../client/loop.js';
-import type { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
-import { realTimers, type Timers } from '../time/timers.js';
-import { EtrnPolicy, relayBlockList } from './policy.js';
-import { TlsCredentials } from './tls.js';
-import type { QuirkStore } from '../client/quirks.js';
-import { Authenticator } from './authenticator.js';
+import { realTimers } from '../time/timers.js';
+import { EtrnPolicy, relayBlockList } from '../server/policy.js';
+import { TlsCredentials } from '../server/tls.js';
+import { Authenticator } from '../server/authenticator.js';
 import { usersPath } from '../auth/users.js';
 import { LoginGuard } from '../auth/login-guard.js';
-import type { BargeMetrics } from '../admin/metrics.js';
 import { applyRequest, queueCounts } from '../queue/operations.js';
 import { serveRequests, type ControlRequest } from '../queue/control.js';
 import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
-import { Listeners } from './listeners.js';
+import { Listeners } from '../server/listeners.js';
+import type { RunningServer, ServerDeps } from '../server/running.js';
 
-export interface RunningServer {
-  /** Bound addresses, in listener order (useful when a port was 0). */
-  readonly addresses: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;
-  readonly runner: QueueRunner;
-  readonly spool: Spool;
-  /** The server's TLS credentials; undefined when no listener offers TLS. */
-  readonly tls: TlsCredentials | undefined;
-  /** The most reply octets any open connection has waiting for its client (tests and metrics). */
-  replyBacklog(): number;
-  /** Prometheus metrics, kept only when the console (which serves /metrics) is configured. */
-  readonly metrics: BargeMetrics | undefined;
-  readonly quirks: QuirkStore;
-  /** The failed-login limit and scrypt slots SMTP AUTH and the console's login form share. */
-  readonly logins: LoginGuard;
-  /** Queue size by state, at most 10 s old (counting reads the state files: slow with a large queue). */
-  queueCounts(): Promise<ReadonlyMap<string, number>>;
-  /** The configuration new sessions and deliveries use (it changes on reload). */
-  config(): Config;
-  /**
-   * Takes a new configuration: new sessions get its verbs, routes and limits; sessions in progress
-   * finish under the old one. Returns notes on settings that need a restart (listener addresses).
-   */
-  reload(next: Config): string[];
-  /** Records a tracking event as the server does (console actions). */
-  track(event: TrackingEvent): void;
-  /** Writes buffered log lines to disk (tests and admin tools read the files). */
-  flushLogs(): Promise<void>;
-  /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
-  stop(): Promise<void>;
-}
-
-export interface ServerDeps {
-  readonly now?: () => Date;
-  /** What idle timeouts run on; a test's virtual clock gives both this and `now`. */
-  readonly timers?: Timers;
-  readonly say?: (line: string) => void;
-  /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
-  readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
-}
+export type { RunningServer, ServerDeps } from '../server/running.js';
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const now = deps.now ?? ((): Date => new Date());
@@ -79,7 +39,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
   // Only the console reads the metrics: without it, prom-client is never loaded.
-  const metrics = config.admin === undefined ? undefined : new (await import('../admin/metrics.js')).BargeMetrics(now);
+  const metrics = config.admin === undefined ? undefined : new (await import('../log/metrics.js')).BargeMetrics(now);
   // Metrics are derived from the tracking events: one observer, no counters spread through the code.
   const track = (event: TrackingEvent): void => {
     tracking?.record(event);

@@ -1,0 +1,53 @@
+/**
+ * The running server as the faces (console, command line) and the tests see it: what the
+ * composition root (app/run.ts) builds and hands them. Declared here so that no face imports app/.
+ */
+import type { Config } from '../config/types.js';
+import type { TrackingEvent } from '../log/tracking.js';
+import type { BargeMetrics } from '../log/metrics.js';
+import type { Spool } from '../queue/spool.js';
+import type { QueueRunner } from '../queue/runner.js';
+import type { QuirkStore } from '../client/quirks.js';
+import type { LoginGuard } from '../auth/login-guard.js';
+import type { TlsCredentials } from './tls.js';
+import type { Timers } from '../time/timers.js';
+
+export interface RunningServer {
+  /** Bound addresses, in listener order (useful when a port was 0). */
+  readonly addresses: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>;
+  readonly runner: QueueRunner;
+  readonly spool: Spool;
+  /** The server's TLS credentials; undefined when no listener offers TLS. */
+  readonly tls: TlsCredentials | undefined;
+  /** The most reply octets any open connection has waiting for its client (tests and metrics). */
+  replyBacklog(): number;
+  /** Prometheus metrics, kept only when the console (which serves /metrics) is configured. */
+  readonly metrics: BargeMetrics | undefined;
+  readonly quirks: QuirkStore;
+  /** The failed-login limit and scrypt slots SMTP AUTH and the console's login form share. */
+  readonly logins: LoginGuard;
+  /** Queue size by state, at most 10 s old (counting reads the state files: slow with a large queue). */
+  queueCounts(): Promise<ReadonlyMap<string, number>>;
+  /** The configuration new sessions and deliveries use (it changes on reload). */
+  config(): Config;
+  /**
+   * Takes a new configuration: new sessions get its verbs, routes and limits; sessions in progress
+   * finish under the old one. Returns notes on settings that need a restart (listener addresses).
+   */
+  reload(next: Config): string[];
+  /** Records a tracking event as the server does (console actions). */
+  track(event: TrackingEvent): void;
+  /** Writes buffered log lines to disk (tests and admin tools read the files). */
+  flushLogs(): Promise<void>;
+  /** Stops accepting, ends sessions (421 4.3.2), waits for commits and deliveries, closes logs. */
+  stop(): Promise<void>;
+}
+
+export interface ServerDeps {
+  readonly now?: () => Date;
+  /** What idle timeouts run on; a test's virtual clock gives both this and `now`. */
+  readonly timers?: Timers;
+  readonly say?: (line: string) => void;
+  /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
+  readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
+}
