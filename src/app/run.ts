@@ -24,6 +24,8 @@ import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from '../server/listeners.js';
+import { TUNING } from './tuning.js';
+import { readPacer } from '../server/read-pacer.js';
 import type { RunningServer, ServerDeps } from '../server/running.js';
 
 export type { RunningServer, ServerDeps } from '../server/running.js';
@@ -34,8 +36,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const say = deps.say ?? ((): void => undefined);
   const paths = dataPaths(config.dataDir);
   let sessions = (): number => 0;
-  // One client connected: its records may be written inline (see the segment log's INLINE_WRITE).
-  const spool = await Spool.open(paths.spool, { soleWriter: () => sessions() === 1 });
+  const spool = await Spool.open(paths.spool, { inlineWrites: () => TUNING.inlineLoneWrites(sessions()) });
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
   const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
   // Only the console reads the metrics: without it, prom-client is never loaded.
@@ -61,7 +62,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
   const listeners = new Listeners({
     config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
-    logDir: paths.log, onLogError, logs, listening,
+    logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
   });
   sessions = () => listeners.openConnections;
   await listeners.listenAll();

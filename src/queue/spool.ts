@@ -73,8 +73,8 @@ export class Spool {
    * crash may have left and takes in an earlier version's entries; readers such as `barge queue`
    * pass `readOnly` and change nothing, so a running server is left alone.
    */
-  /** `soleWriter`: whether one client alone is writing now (the segment log's inline writes); default yes. */
-  static async open(root: string, options: { readOnly?: boolean; soleWriter?: () => boolean } = {}): Promise<Spool> {
+  /** `inlineWrites`: whether the segment log may write a lone small record inline now (the owner's tuning); default yes. */
+  static async open(root: string, options: { readOnly?: boolean; inlineWrites?: () => boolean } = {}): Promise<Spool> {
     const readOnly = options.readOnly ?? false;
     for (const dir of ['incoming', 'queue', 'log']) await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     // Also tightens a spool made by an older version (a reader running as another user may not).

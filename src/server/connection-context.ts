@@ -14,6 +14,8 @@ import type { TlsCredentials } from './tls.js';
 export interface ConnectionContext extends MessageContext {
   readonly protocolLog: W3cLog | undefined;
   readonly timers: Timers;
+  /** Counts octets read from sockets (the young-generation pacing, app/tuning.ts). */
+  readonly paceRead: (octets: number) => void;
   readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;
   /** Undefined when no listener uses TLS. */
   readonly tls: TlsCredentials | undefined;

@@ -18,7 +18,6 @@ import { ServerSession, type SessionAction, type TransferMethod } from '../proto
 import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
-import { paceRead } from './read-pacer.js';
 import { type Hold, ReadGate } from './read-gate.js';
 import { type CommandRecord, commandRecord } from './command-log.js';
 import { serverTls } from './server-tls.js';
@@ -69,7 +68,7 @@ export class Connection {
 
   #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
-      paceRead(bytes.length);
+      this.#ctx.paceRead(bytes.length);
       this.#readStarted = Date.now();
       this.#gate.push(bytes);
       this.#feed();

@@ -39,6 +39,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly logs: W3cLog[];
   /** Filled in as listeners bind, so delivery never targets Barge itself. */
   readonly listening: Listening[];
+  /** Counts octets read from sockets (the young-generation pacing, app/tuning.ts). */
+  readonly paceRead: (octets: number) => void;
 }
 
 export class Listeners {
@@ -106,9 +108,9 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy } = this.#deps;
+    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, paceRead } = this.#deps;
     return {
-      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers,
+      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers, paceRead,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
       tls,
       authenticate: async (ip, user, password) => {

@@ -41,7 +41,12 @@ test('an import from a lower room to a higher one fails the check, naming both',
 });
 
 test('the two faces on one floor may not import each other, and an unknown room is named', async () => {
-  const dir = await tree({ 'admin/page.ts': "import type { T } from '../cli/command.js';\nexport type U = T;\n", 'cli/command.ts': 'export type T = 1;\n', 'attic/x.ts': "import '../protocol/y.js';\n", 'protocol/y.ts': '' });
+  const dir = await tree({
+    'admin/page.ts': "import type { T } from '../cli/command.js';\nexport type U = T;\n",
+    'cli/command.ts': 'export type T = 1;\n',
+    'attic/x.ts': "import '../protocol/y.js';\n",
+    'protocol/y.ts': '',
+  });
   const r = check(dir);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /admin\/page\.ts -> cli\/command\.ts: cli is on the same floor as admin/);

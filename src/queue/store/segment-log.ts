@@ -50,11 +50,10 @@ interface Pending {
 /** messageBytes() serves messages up to this size in one buffer (the spool keeps larger ones in files of their own). */
 const ONE_READ = 256 * 1024;
 /**
- * A group of one record up to this size, on a log that was idle, with one writer (`soleWriter`: one
- * client connected), is written inline: the O_DSYNC write waits for the disk either way (about
- * 120 µs here), and through the thread pool it costs two more thread wake-ups and an event-loop
- * round (about 70 µs more, measured). With other sessions the loop has their work to do meanwhile,
- * so the write goes to the thread pool.
+ * A group of one record up to this size, on a log that was idle, is written inline when the owner's
+ * `inlineWrites` allows it: the O_DSYNC write waits for the disk either way, and through the thread
+ * pool it costs two more thread wake-ups and an event-loop round. When other work is waiting (the
+ * owner knows: other sessions), the write goes to the thread pool so the loop serves it meanwhile.
  */
 const INLINE_WRITE = 64 * 1024;
 
@@ -70,13 +69,13 @@ export class SegmentLog {
   #flushing: Promise<void> = Promise.resolve();
   #running = false;
   readonly #readOnly: boolean;
-  readonly #soleWriter: () => boolean;
+  readonly #inlineWrites: () => boolean;
   /** Flushes (one gathered, synchronised write each) since open: the group-commit count. */
   syncs = 0;
 
-  private constructor(dir: string, segmentSize: number, readOnly: boolean, readers: SegmentReadersOptions, soleWriter: () => boolean) {
+  private constructor(dir: string, segmentSize: number, readOnly: boolean, readers: SegmentReadersOptions, inlineWrites: () => boolean) {
     this.#dir = dir;
-    this.#soleWriter = soleWriter;
+    this.#inlineWrites = inlineWrites;
     this.#segmentSize = segmentSize;
     this.#readOnly = readOnly;
     this.#readers = new SegmentReaders((g) => join(dir, segmentName(g)), readers);
@@ -88,10 +87,10 @@ export class SegmentLog {
    * a running server) never writes; a segment the writer renames meanwhile is skipped. `beforeRead`
    * is a test seam (see SegmentReadersOptions).
    */
-  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean; soleWriter?: () => boolean } & SegmentReadersOptions = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
+  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean; inlineWrites?: () => boolean } & SegmentReadersOptions = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
     const started = performance.now();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false, { beforeRead: options.beforeRead }, options.soleWriter ?? (() => true));
+    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false, { beforeRead: options.beforeRead }, options.inlineWrites ?? (() => true));
     const generations = await generationsIn(dir);
     let torn = 0;
     for (const g of generations) {
@@ -244,7 +243,7 @@ export class SegmentLog {
     const total = bytes + Math.max(end, 0);
     try {
       // O_DSYNC: each write is durable when it returns (POSIX synchronized I/O data integrity).
-      await writeAt(file.fd, buffers, start, total, lone && total <= INLINE_WRITE && this.#soleWriter());
+      await writeAt(file.fd, buffers, start, total, lone && total <= INLINE_WRITE && this.#inlineWrites());
       this.syncs++;
     } catch (e) {
       // What reached the disk may be torn: seal this segment, so the next group starts a new one.
