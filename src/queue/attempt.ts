@@ -13,6 +13,7 @@ import { deliveryName } from './maildir-once.js';
 import { domainOf } from '../protocol/command.js';
 import type { Recipient } from '../protocol/envelope.js';
 import type { TrackingEvent } from '../log/tracking.js';
+import { bugReason, type BugReporter } from '../log/bug.js';
 import { howDelivered, type DomainDelivery, type OutboundMessage } from '../client/delivery-result.js';
 import { HopCounter } from '../protocol/hop-count.js';
 
@@ -36,6 +37,8 @@ export interface AttemptDeps {
   readonly deliverRemote?: (domain: string, message: OutboundMessage) => Promise<DomainDelivery>;
   /** A message with more Received: fields is bounced, not sent again (it is looping); none: no check. */
   readonly maxHops?: number;
+  /** Told of a throw from `deliverRemote` (Barge's own bug): its recipients are deferred. */
+  readonly bug?: BugReporter;
 }
 
 export interface DsnNotice {
@@ -131,7 +134,7 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
         ...(tx.requireTls === true ? { requireTls: true } : {}),
         open: () => deps.spool.messageStream(id, envelope),
       };
-      const result = await deliverRemote(domain, message);
+      const result = await deliverRemoteSafely(deliverRemote, domain, message, states, (e) => deps.bug?.(e, { where: 'outbound', id, destination: domain }));
       if (result.tlsPolicy !== undefined) {
         const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
         deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
@@ -165,6 +168,26 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   }
   const changed = due.some((r) => r.local) || (deliverRemote !== undefined && remote.length > 0);
   return { changed, notices };
+}
+
+/**
+ * The delivery to one domain. It never throws for a peer or the network (deliver.ts), so a throw is
+ * Barge's own bug: reported, and each recipient is deferred to its next retry, never bounced for it.
+ */
+async function deliverRemoteSafely(
+  deliver: NonNullable<AttemptDeps['deliverRemote']>,
+  domain: string,
+  message: OutboundMessage,
+  states: readonly RecipientState[],
+  bug: (error: unknown) => void,
+): Promise<DomainDelivery> {
+  try {
+    return await deliver(domain, message);
+  } catch (e) {
+    bug(e);
+    const detail = bugReason(e);
+    return { outcomes: states.map((r) => ({ address: r.address, kind: 'temporary', status: '4.3.0', detail })) };
+  }
 }
 
 /** Received: fields in a spooled message's header section; the body is not read. */

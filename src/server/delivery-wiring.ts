@@ -32,6 +32,8 @@ export interface DeliveryWiringDeps extends ServerBasics {
   readonly listening: readonly Listening[];
   /** Where outbound commands and replies are logged (the first listener's protocol log). */
   readonly outboundLog: () => W3cLog | undefined;
+  /** Tests only: makes outbound sessions fail (SessionSocketOptions.fault). */
+  readonly fault?: (replies: string) => void;
 }
 
 export interface DeliveryWiring {
@@ -97,6 +99,8 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
         query: direction === 'command' ? rest.join(' ') : text,
       });
     },
+    bug: (e, destination) => deps.bug(e, { where: 'outbound', destination }),
+    ...(deps.fault === undefined ? {} : { fault: deps.fault }),
   };
   const dkimKeys = await loadDkimKeys(config);
   let runner: QueueRunner | undefined;
@@ -112,6 +116,7 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
     },
     ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
     maxHops: config.limits.maxHops,
+    bug: deps.bug,
   });
   return { delivery, pool, quirks, lookup, runner };
 }

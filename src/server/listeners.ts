@@ -21,6 +21,7 @@ import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
 import type { BargeMetrics } from '../admin/metrics.js';
 import { ObservedW3cLog } from '../log/observed-w3c.js';
+import type { FaultHook } from './connection-boundary.js';
 
 /** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */
 export interface ListenersDeps extends ServerBasics {
@@ -39,6 +40,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly logs: W3cLog[];
   /** Filled in as listeners bind, so delivery never targets Barge itself. */
   readonly listening: Listening[];
+  /** Tests only: makes inbound connections fail (connection-boundary.ts). */
+  readonly fault?: FaultHook;
 }
 
 export class Listeners {
@@ -51,6 +54,8 @@ export class Listeners {
   // Each listener's sessions start from the context in this map; a reload replaces the entry.
   readonly #contexts = new Map<string, ConnectionContext>();
   readonly #protocolLogs = new Map<string, W3cLog>();
+  /** Connections accepted so far: each one's name in bug reports is its listener's and this count. */
+  #accepted = 0;
 
   constructor(deps: ListenersDeps) {
     this.#deps = deps;
@@ -106,7 +111,7 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy } = this.#deps;
+    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, bug, fault } = this.#deps;
     return {
       config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
@@ -124,6 +129,8 @@ export class Listeners {
         trusted: (ip) => inRelayNetworks(relay(), ip),
       }),
       etrnPolicy: (ip) => etrnPolicy.forClient(ip),
+      bug,
+      ...(fault === undefined ? {} : { fault }),
     };
   }
 
@@ -156,7 +163,7 @@ export class Listeners {
         return;
       }
       perIp.set(ip, count + 1);
-      const connection = new Connection(socket, ip, ctx);
+      const connection = new Connection(socket, ip, ctx, `${listener.name}/${++this.#accepted}`);
       const opened = performance.now();
       connections.add(connection);
       void connection.closed.then(() => {

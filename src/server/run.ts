@@ -26,6 +26,8 @@ import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from './listeners.js';
+import { bugReporter } from '../log/bug.js';
+import type { FaultHook } from './connection-boundary.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -63,6 +65,13 @@ export interface ServerDeps {
   readonly say?: (line: string) => void;
   /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
   readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
+  /** Where the stacks of bugs caught by an error boundary are written (stderr when unset). */
+  readonly bugs?: (text: string) => void;
+  /**
+   * Tests only: make inbound connections or outbound sessions fail as a bug would (their error
+   * boundaries' seams). Nothing outside the process can set these: `barge serve` never does.
+   */
+  readonly faults?: { readonly inbound?: FaultHook; readonly outbound?: (replies: string) => void };
 }
 
 /** Paths under the data directory. */
@@ -87,22 +96,23 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tracking?.record(event);
     metrics?.observe(event);
   };
+  const bug = bugReporter(track, deps.bugs ?? ((text) => void process.stderr.write(text)));
   let current = config;
   const nextId = makeIdSource(now);
   const logs: W3cLog[] = [];
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
   const { pool, quirks, lookup, runner } = await wireDelivery({
-    config, current: () => current, now, timers, track, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
-    outboundLog: () => logs[0],
+    config, current: () => current, now, timers, track, bug, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
+    outboundLog: () => logs[0], ...(deps.faults?.outbound === undefined ? {} : { fault: deps.faults.outbound }),
   });
   let relay = relayBlockList(config.relayNetworks);
   const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
-    logDir: paths.log, onLogError, logs, listening,
+    config, current: () => current, relay: () => relay, now, timers, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    logDir: paths.log, onLogError, logs, listening, ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
   await listeners.listenAll();
