@@ -80,9 +80,12 @@ export class Listeners {
     }
   }
 
-  /** New sessions use `next`; listeners that are new or moved are noted as needing a restart. */
+  /** New sessions use `next`; listeners that are new, moved or removed are noted as needing a restart. */
   reload(next: Config): string[] {
     const notes: string[] = [];
+    for (const old of this.#deps.config.listeners) {
+      if (!next.listeners.some((l) => l.name === old.name)) notes.push(`listener ${old.name} is removed: it stops at the next restart`);
+    }
     for (const listener of next.listeners) {
       const bound = this.addresses.find((a) => a.name === listener.name);
       const old = this.#deps.config.listeners.find((l) => l.name === listener.name);

@@ -15,7 +15,7 @@ import type { QueueRunner } from '../queue/runner.js';
 import { makeIdSource } from '../queue/ids.js';
 import { realTimers, type Timers } from '../time/timers.js';
 import { EtrnPolicy, relayBlockList } from './policy.js';
-import { TlsCredentials } from './tls.js';
+import { loadTlsMaterial, TlsCredentials } from './tls.js';
 import type { QuirkStore } from '../client/quirks.js';
 import { Authenticator } from './authenticator.js';
 import { usersPath } from '../auth/users.js';
@@ -28,6 +28,8 @@ import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from './listeners.js';
 import { bugReporter } from '../log/bug.js';
 import type { FaultHook } from './connection-boundary.js';
+import { loadDkimKeys } from '../mailauth/sign-queued.js';
+import { restartNeeded } from './reload-notes.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -46,10 +48,14 @@ export interface RunningServer {
   /** The configuration new sessions and deliveries use (it changes on reload). */
   config(): Config;
   /**
-   * Takes a new configuration: new sessions get its verbs, routes and limits; sessions in progress
-   * finish under the old one. Returns notes on settings that need a restart (listener addresses).
+   * Takes a new configuration. First the files it names are read (TLS certificate and key, DKIM
+   * keys): one that is missing or invalid throws a ConfigError naming it, and nothing changes. Then
+   * new sessions get its verbs, routes and limits, new TLS handshakes its certificate, messages
+   * taken from now on its DKIM keys; sessions in progress finish under the old one. Returns notes
+   * on the settings that need a restart (listener addresses, reload-notes.ts). Callers go through
+   * reloadServer, which runs one reload at a time.
    */
-  reload(next: Config): string[];
+  reload(next: Config): Promise<string[]>;
   /** Records a tracking event as the server does (console actions). */
   track(event: TrackingEvent): void;
   /** Writes buffered log lines to disk (tests and admin tools read the files). */
@@ -102,7 +108,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const logs: W3cLog[] = [];
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
-  const { pool, quirks, lookup, runner } = await wireDelivery({
+  const { pool, quirks, lookup, runner, useDkimKeys } = await wireDelivery({
     config, current: () => current, now, timers, track, bug, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
     outboundLog: () => logs[0], ...(deps.faults?.outbound === undefined ? {} : { fault: deps.faults.outbound }),
   });
@@ -142,10 +148,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
   });
 
-  const reload = (next: Config): string[] => {
+  const reload = async (next: Config): Promise<string[]> => {
+    // What can fail is read first, so a refused reload changes nothing.
+    const material = tls === undefined ? undefined : await loadTlsMaterial(next, now);
+    const dkimKeys = await loadDkimKeys(next);
     current = next;
     relay = relayBlockList(next.relayNetworks);
-    return listeners.reload(next);
+    if (material !== undefined) tls?.use(material);
+    useDkimKeys(dkimKeys);
+    const restart = restartNeeded(config, next, tls !== undefined);
+    return [...listeners.reload(next), ...(restart.length === 0 ? [] : [`restart needed for ${restart.join(', ')} (running values kept)`])];
   };
 
   let stopping: Promise<void> | undefined;
