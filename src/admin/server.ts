@@ -13,6 +13,7 @@ import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import type { Config } from '../config/types.js';
 import type { RunningServer } from '../server/run.js';
 import { TlsCredentials } from '../server/tls.js';
+import { listenOn } from '../server/listen.js';
 import { AdminAuth, sameSecret, type AdminSession } from './auth.js';
 import { CSS, SCRIPT } from './assets.js';
 import { loginPage, page, type Html, type PageContext } from './layout.js';
@@ -139,13 +140,7 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, now))) : undefined;
   const https = tls === undefined ? undefined : createHttps({ ...tls.pem, minVersion: 'TLSv1.2' }, listener);
   const http: Server = https ?? createHttp(listener);
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(admin.listen.port, admin.listen.host, () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(http, admin.listen.host, admin.listen.port, 'the console, [admin] listen or --admin-listen');
   const bound = http.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : admin.listen.port;
   const host = admin.listen.host.includes(':') ? `[${admin.listen.host}]` : admin.listen.host;

@@ -10,6 +10,7 @@ import type { Config } from '../config/types.js';
 import { consoleConfigPath, defaultConfigPath } from '../config/edit.js';
 import { pidPath, runningPid } from '../server/reload.js';
 import { runServer } from '../server/run.js';
+import { ListenError } from '../server/listen.js';
 import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
 import type { SendOptions } from './send.js';
@@ -173,6 +174,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e instanceof ConfigError) {
       err(`barge: configuration error: ${e.message}`);
       return 2;
+    }
+    if (e instanceof ListenError) {
+      err(`barge: ${e.message}`);
+      return 1;
     }
     if (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) {
       err(`barge: ${e.message}`);

@@ -22,6 +22,7 @@ import type { Authenticator } from './authenticator.js';
 import type { BargeMetrics } from '../admin/metrics.js';
 import { ObservedW3cLog } from '../log/observed-w3c.js';
 import type { FaultHook } from './connection-boundary.js';
+import { listenOn } from './listen.js';
 
 /** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */
 export interface ListenersDeps extends ServerBasics {
@@ -178,13 +179,7 @@ export class Listeners {
       });
     });
     this.#servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: listener.host, port: listener.port, backlog: 511 }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, listener.host, listener.port, `listener ${listener.name}, [listener.${listener.name}] listen or --listen`);
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
     this.addresses.push({ name: listener.name, host: listener.host, port });

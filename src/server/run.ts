@@ -121,7 +121,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     logDir: paths.log, onLogError, logs, listening, ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
-  await listeners.listenAll();
+  try {
+    await listeners.listenAll();
+  } catch (e) {
+    // Nothing was accepted yet: close what was opened, so the failure is the only thing left to report.
+    await Promise.all([spool.close(), pool.close(), ...logs.map((l) => l.close()), tracking?.close()]);
+    throw e;
+  }
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
@@ -219,7 +225,6 @@ export async function runServer(config: Config, say: (line: string) => void, opt
   };
   const onHup = (): void => void reload();
   process.on('SIGHUP', onHup);
-  await writePid(config.dataDir);
   try {
     if (config.admin !== undefined && options !== undefined) {
       // Loaded only when the console is on: with `--admin-listen off` its web framework stays out of memory.
@@ -228,6 +233,8 @@ export async function runServer(config: Config, say: (line: string) => void, opt
       say(`barge: console and /metrics at ${admin.url}`);
       if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);
     }
+    // Only a server that started whole is findable by `barge reload`.
+    await writePid(config.dataDir);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
