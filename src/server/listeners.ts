@@ -166,8 +166,17 @@ export class Listeners {
         protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
         return;
       }
+      const id = `${listener.name}/${++this.#accepted}`;
+      let connection: Connection;
+      try {
+        connection = new Connection(socket, ip, ctx, id);
+      } catch (e) {
+        // A bug before the connection's own error boundary stands: this client alone is cut off.
+        this.#deps.bug(e, { where: 'inbound', connection: id, clientIp: ip });
+        socket.destroy();
+        return;
+      }
       perIp.set(ip, count + 1);
-      const connection = new Connection(socket, ip, ctx, `${listener.name}/${++this.#accepted}`);
       const opened = performance.now();
       connections.add(connection);
       void connection.closed.then(() => {
