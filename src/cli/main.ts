@@ -11,6 +11,8 @@ import { consoleConfigPath, defaultConfigPath } from '../config/edit.js';
 import { pidPath, runningPid } from '../server/reload.js';
 import { runServer } from '../server/run.js';
 import { ListenError } from '../server/listen.js';
+import { loadTlsMaterial } from '../server/tls.js';
+import { loadDkimKeys } from '../mailauth/sign-queued.js';
 import { runOptions } from './options.js';
 import { runQueue } from './queue.js';
 import type { SendOptions } from './send.js';
@@ -187,8 +189,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** `barge reload`: the configuration was loaded (so it is valid); the running server is told to re-read it. */
+/**
+ * `barge reload`: the configuration was loaded (so it is valid) and the files it names are checked
+ * as the server will check them (a ConfigError, exit 2, names a bad one); then the running server is
+ * told to re-read it. A self-signed pair is the server's to make, so only a configured one is read.
+ */
 async function signalReload(config: Config, say: (line: string) => void, err: (line: string) => void): Promise<number> {
+  if (config.tls !== undefined) await loadTlsMaterial(config);
+  await loadDkimKeys(config);
   const pid = await runningPid(config.dataDir);
   if (pid === undefined) {
     err(`barge: no running server for ${config.dataDir} (no live pid in ${pidPath(config.dataDir)})`);

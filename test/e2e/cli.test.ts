@@ -198,13 +198,17 @@ test('an SMTP listener address in use is one line naming it and the setting, exi
   }
 });
 
-test('a missing DKIM key or certificate stops barge serve with one line naming the file (exit 2), not a stack trace', async () => {
+test('a missing DKIM key or certificate stops barge serve (and barge reload) with one line naming the file (exit 2), not a stack trace', async () => {
   const dir = await tempDir();
   const file = join(dir, 'barge.toml');
   await writeFile(file, `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[dkim."example.test"]\nselector = "s1"\nkey = "dkim/missing.pem"\n`);
   const dkim = await barge('serve', '--config', file, '--admin-listen', 'off');
   assert.equal(dkim.code, 2, dkim.stderr);
   assert.deepEqual(problems(dkim.stderr), [`barge: configuration error: dkim.example.test: cannot read the key ${join(dir, 'dkim', 'missing.pem')}: no such file or directory (ENOENT)`]);
+  // barge reload checks the same before it signals a server.
+  const reload = await barge('reload', '--config', file);
+  assert.equal(reload.code, 2, reload.stderr);
+  assert.match(reload.stderr, /^barge: configuration error: dkim\.example\.test: cannot read the key .*missing\.pem/);
   await writeFile(file, `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[tls]\ncert = "${dir}/none.crt"\nkey = "${dir}/none.key"\n`);
   const tls = await barge('serve', '--config', file, '--admin-listen', 'off');
   assert.equal(tls.code, 2, tls.stderr);
