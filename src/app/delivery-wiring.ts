@@ -32,6 +32,8 @@ export interface DeliveryWiringDeps extends ServerBasics {
   readonly listening: readonly Listening[];
   /** Where outbound commands and replies are logged (the first listener's protocol log). */
   readonly outboundLog: () => W3cLog | undefined;
+  /** Tests only: makes outbound sessions fail (SessionSocketOptions.fault). */
+  readonly fault?: (replies: string) => void;
 }
 
 export interface DeliveryWiring {
@@ -41,7 +43,11 @@ export interface DeliveryWiring {
   /** The caching resolver the inbound mail checks share with MTA-STS. */
   readonly lookup: MailAuthResolver;
   readonly runner: QueueRunner;
+  /** Signs with these DKIM keys from now on (a reload's, already read: loadDkimKeys). */
+  useDkimKeys(keys: DkimKeys): void;
 }
+
+type DkimKeys = Awaited<ReturnType<typeof loadDkimKeys>>;
 
 export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWiring> {
   const { config, current, now, track, spool, nextId, listening, outboundLog } = deps;
@@ -97,8 +103,12 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
         query: direction === 'command' ? rest.join(' ') : text,
       });
     },
+    bug: (e, destination) => deps.bug(e, { where: 'outbound', destination }),
+    ...(deps.fault === undefined ? {} : { fault: deps.fault }),
   };
-  const dkimKeys = await loadDkimKeys(config);
+  // Read at start and replaced by a reload: a message is signed with the keys in force when it is taken.
+  let dkimKeys = await loadDkimKeys(config);
+  let signer = queueSigner({ spool, keys: dkimKeys, now, track });
   let runner: QueueRunner | undefined;
   const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
     await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
@@ -110,8 +120,13 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
       const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));
       return deliverToDomain(domain, optional ? { ...message, tlsOptional: true } : message, delivery);
     },
-    ...(dkimKeys.size === 0 ? {} : { prepare: queueSigner({ spool, keys: dkimKeys, now, track }) }),
+    prepare: (id, envelope) => (dkimKeys.size === 0 ? Promise.resolve(envelope) : signer(id, envelope)),
     maxHops: config.limits.maxHops,
+    bug: deps.bug,
   });
-  return { delivery, pool, quirks, lookup, runner };
+  const useDkimKeys = (keys: DkimKeys): void => {
+    dkimKeys = keys;
+    signer = queueSigner({ spool, keys, now, track });
+  };
+  return { delivery, pool, quirks, lookup, runner, useDkimKeys };
 }

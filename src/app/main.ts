@@ -14,6 +14,9 @@ import { runOptions } from '../cli/options.js';
 import { runQueue } from '../cli/queue.js';
 import type { SendOptions } from '../cli/send.js';
 import { runRoutes } from '../cli/routes.js';
+import { ListenError } from '../server/listen.js';
+import { loadTlsMaterial } from '../server/tls.js';
+import { loadDkimKeys } from '../mailauth/sign-queued.js';
 import { DEFAULTS } from '../config/defaults.js';
 
 const USAGE = `usage: barge <command> [options]
@@ -174,6 +177,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       err(`barge: configuration error: ${e.message}`);
       return 2;
     }
+    if (e instanceof ListenError) {
+      err(`barge: ${e.message}`);
+      return 1;
+    }
     if (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) {
       err(`barge: ${e.message}`);
       return 2;
@@ -182,8 +189,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** `barge reload`: the configuration was loaded (so it is valid); the running server is told to re-read it. */
+/**
+ * `barge reload`: the configuration was loaded (so it is valid) and the files it names are checked
+ * as the server will check them (a ConfigError, exit 2, names a bad one); then the running server is
+ * told to re-read it. A self-signed pair is the server's to make, so only a configured one is read.
+ */
 async function signalReload(config: Config, say: (line: string) => void, err: (line: string) => void): Promise<number> {
+  if (config.tls !== undefined) await loadTlsMaterial(config);
+  await loadDkimKeys(config);
   const pid = await runningPid(config.dataDir);
   if (pid === undefined) {
     err(`barge: no running server for ${config.dataDir} (no live pid in ${pidPath(config.dataDir)})`);

@@ -1,9 +1,12 @@
 /**
  * Reload without a restart: SIGHUP (or `barge reload`, which sends it, or the console's Apply)
- * re-reads the configuration. A configuration that does not load is refused with its error and
- * the running one stays; otherwise new sessions use the new one, sessions in progress finish
- * under the old, and the TLS certificate is read again. The pid file lets `barge reload` find
- * the server for a data directory.
+ * re-reads the configuration. A configuration that does not load, or names a certificate, key or
+ * DKIM key that cannot be used, is refused with its error and the running one stays; otherwise
+ * new sessions use the new one, sessions in progress finish under the old, new TLS handshakes use
+ * the certificate read now and the DKIM keys are swapped in. The report names the changed settings
+ * that need a restart. Reloads of one server run one at a time, in the order asked (a SIGHUP and a
+ * console Apply together): each reads the file after the one before it has been applied.
+ * The pid file lets `barge reload` find the server for a data directory.
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,23 +44,23 @@ export interface ReloadResult {
   readonly message: string;
 }
 
-/** Loads the configuration again and hands it to the server; never throws. */
-export async function reloadServer(server: RunningServer, load: () => Promise<Config>): Promise<ReloadResult> {
-  let next: Config;
+/** The tail of each server's chain of reloads. */
+const reloading = new WeakMap<RunningServer, Promise<ReloadResult>>();
+
+/** Loads the configuration again and hands it to the server, after any reload still running; never throws. */
+export function reloadServer(server: RunningServer, load: () => Promise<Config>): Promise<ReloadResult> {
+  const result = (reloading.get(server) ?? Promise.resolve(undefined)).then(() => reloadOnce(server, load));
+  reloading.set(server, result);
+  return result;
+}
+
+async function reloadOnce(server: RunningServer, load: () => Promise<Config>): Promise<ReloadResult> {
+  let notes: string[];
   try {
-    next = await load();
+    notes = await server.reload(await load());
   } catch (e) {
     return { ok: false, message: `configuration refused, the running one stays: ${e instanceof Error ? e.message : String(e)}` };
   }
-  const notes = server.reload(next);
-  let tlsNote = '';
-  if (server.tls !== undefined) {
-    try {
-      await server.tls.reload();
-      tlsNote = `; TLS: ${server.tls.description}`;
-    } catch (e) {
-      tlsNote = `; TLS reload failed, keeping the old certificate: ${e instanceof Error ? e.message : String(e)}`;
-    }
-  }
-  return { ok: true, message: `configuration reloaded${notes.length === 0 ? '' : ` (${notes.join('; ')})`}${tlsNote}` };
+  const tls = server.tls === undefined ? '' : `; TLS: ${server.tls.description}`;
+  return { ok: true, message: `configuration reloaded${notes.length === 0 ? '' : ` (${notes.join('; ')})`}${tls}` };
 }

@@ -14,7 +14,7 @@ import type { Listening } from '../client/loop.js';
 import { makeIdSource } from '../queue/ids.js';
 import { realTimers } from '../time/timers.js';
 import { EtrnPolicy, relayBlockList } from '../server/policy.js';
-import { TlsCredentials } from '../server/tls.js';
+import { loadTlsMaterial, TlsCredentials } from '../server/tls.js';
 import { Authenticator } from '../server/authenticator.js';
 import { usersPath } from '../auth/users.js';
 import { LoginGuard } from '../auth/login-guard.js';
@@ -27,6 +27,10 @@ import { Listeners } from '../server/listeners.js';
 import { TUNING } from './tuning.js';
 import { readPacer } from '../server/read-pacer.js';
 import type { RunningServer, ServerDeps } from '../server/running.js';
+
+import { bugReporter } from '../log/bug.js';
+import { loadDkimKeys } from '../mailauth/sign-queued.js';
+import { restartNeeded } from '../server/reload-notes.js';
 
 export type { RunningServer, ServerDeps } from '../server/running.js';
 
@@ -46,14 +50,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tracking?.record(event);
     metrics?.observe(event);
   };
+  const bug = bugReporter(track, deps.bugs ?? ((text) => void process.stderr.write(text)));
   let current = config;
   const nextId = makeIdSource(now);
   const logs: W3cLog[] = [];
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
-  const { pool, quirks, lookup, runner } = await wireDelivery({
-    config, current: () => current, now, timers, track, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
-    outboundLog: () => logs[0],
+  const { pool, quirks, lookup, runner, useDkimKeys } = await wireDelivery({
+    config, current: () => current, now, timers, track, bug, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
+    outboundLog: () => logs[0], ...(deps.faults?.outbound === undefined ? {} : { fault: deps.faults.outbound }),
   });
   let relay = relayBlockList(config.relayNetworks);
   const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
@@ -61,11 +66,18 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const logins = new LoginGuard({ ...config.auth, now });
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    config, current: () => current, relay: () => relay, now, timers, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
     logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
+    ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
-  await listeners.listenAll();
+  try {
+    await listeners.listenAll();
+  } catch (e) {
+    // Nothing was accepted yet: close what was opened, so the failure is the only thing left to report.
+    await Promise.all([spool.close(), pool.close(), ...logs.map((l) => l.close()), tracking?.close()]);
+    throw e;
+  }
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
@@ -92,10 +104,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
   });
 
-  const reload = (next: Config): string[] => {
+  const reload = async (next: Config): Promise<string[]> => {
+    // What can fail is read first, so a refused reload changes nothing.
+    const material = tls === undefined ? undefined : await loadTlsMaterial(next, now);
+    const dkimKeys = await loadDkimKeys(next);
     current = next;
     relay = relayBlockList(next.relayNetworks);
-    return listeners.reload(next);
+    if (material !== undefined) tls?.use(material);
+    useDkimKeys(dkimKeys);
+    const restart = restartNeeded(config, next, tls !== undefined);
+    return [...listeners.reload(next), ...(restart.length === 0 ? [] : [`restart needed for ${restart.join(', ')} (running values kept)`])];
   };
 
   let stopping: Promise<void> | undefined;
@@ -158,7 +176,6 @@ export async function runServer(config: Config, say: (line: string) => void, opt
   };
   const onHup = (): void => void reload();
   process.on('SIGHUP', onHup);
-  await writePid(config.dataDir);
   try {
     if (config.admin !== undefined && options !== undefined) {
       // Loaded only when the console is on: with `--admin-listen off` its web framework stays out of memory.
@@ -167,6 +184,8 @@ export async function runServer(config: Config, say: (line: string) => void, opt
       say(`barge: console and /metrics at ${admin.url}`);
       if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);
     }
+    // Only a server that started whole is findable by `barge reload`.
+    await writePid(config.dataDir);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

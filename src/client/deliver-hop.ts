@@ -108,6 +108,8 @@ function connectOptions(hop: NextHop, ctx: DeliveryContext): ConnectOptions {
     ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
     ...(ctx.clock === undefined ? {} : { now: ctx.clock }),
     ...(ctx.timers === undefined ? {} : { timers: ctx.timers }),
+    ...(ctx.bug === undefined ? {} : { bug: (e: unknown) => ctx.bug?.(e, formatHostPort(hop)) }),
+    ...(ctx.fault === undefined ? {} : { fault: ctx.fault }),
   };
 }
 

@@ -51,4 +51,8 @@ export interface DeliveryContext {
   readonly tlsPolicy?: (domain: string, hops: readonly NextHop[]) => Promise<TlsRequirement>;
   /** Barge's own name and listeners: mail must not loop back to them. */
   readonly myself?: Myself;
+  /** Told of a bug that ended a session to `destination` (HOST:PORT); the message is deferred. */
+  readonly bug?: (error: unknown, destination: string) => void;
+  /** Tests only: see SessionSocketOptions.fault (never set by `barge serve`). */
+  readonly fault?: (replies: string) => void;
 }

@@ -43,6 +43,10 @@ export interface ConnectOptions {
   readonly now?: () => number;
   /** What the connect and reply timeouts run on. */
   readonly timers?: Timers;
+  /** Told of a bug that ended a session (its error boundary, session-socket.ts). */
+  readonly bug?: (error: unknown) => void;
+  /** Tests only: see SessionSocketOptions.fault. */
+  readonly fault?: (replies: string) => void;
 }
 
 export interface Session {
@@ -103,6 +107,8 @@ export class SessionPool {
       ...(options.log === undefined ? {} : { log: options.log }),
       ...(options.timers === undefined ? {} : { timers: options.timers }),
       ...(options.now === undefined ? {} : { now: options.now }),
+      ...(options.bug === undefined ? {} : { bug: options.bug }),
+      ...(options.fault === undefined ? {} : { fault: options.fault }),
     });
     if (outcome.kind !== 'ready') {
       socket.destroy();

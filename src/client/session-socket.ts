@@ -5,34 +5,25 @@
  * reply's class (decisions.ts). Every outcome comes back typed; nothing here throws for a peer.
  * It times each BDAT chunk's answer (bdat-health.ts judges them) and lets a transfer be stopped from
  * outside until its LAST chunk goes out (in-flight.ts); the content streams in through a ContentPump.
+ *
+ * Error boundary: every way in (a read, a timer, the TLS upgrade, the content pump, a call) runs
+ * through #safely. A throw there is Barge's own bug: it is reported (`bug`), the transaction gets
+ * a `localFailure` outcome (the queue defers the message: never lost, never bounced for it), and
+ * the connection is closed and never reused.
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
-import type {
-  ClientAction,
-  ClientMessage,
-  ClientOutcome,
-  ClientSessionOptions,
-  PeerCapabilities,
-  Stage,
-  TransactionOptions,
-} from '../protocol/client-types.js';
-import { realTimers, type TimerHandle, type Timers } from '../time/timers.js';
-import { replyTimeout, type ReplyTimeouts } from './decisions.js';
-import { ChunkTimer, type ChunkTiming } from './bdat-health.js';
+import type { ClientAction, ClientMessage, ClientOutcome, PeerCapabilities, Stage, TransactionOptions } from '../protocol/client-types.js';
+import { realTimers, type TimerHandle } from '../time/timers.js';
+import { replyTimeout } from './decisions.js';
+import { ChunkTimer } from './bdat-health.js';
 import { upgrade, type TlsDetails } from './starttls.js';
 import { ContentPump, type ContentSink } from './content-pump.js';
+import { bugReason } from '../log/bug.js';
+import { type SessionSocketOptions, type Stoppable, stageOfCommand, type Transfer } from './session-socket-types.js';
 
-export type { TlsDetails };
-
-/** One transaction's outcome with the timed answers of its BDAT chunks (none for DATA). */
-export interface Transfer {
-  readonly outcome: ClientOutcome;
-  readonly chunks: readonly ChunkTiming[];
-  /** Why the transfer was stopped from outside, when it was. */
-  readonly stopped?: string;
-}
+export type { SessionSocketOptions, Stoppable, TlsDetails, Transfer };
 
 export interface Opened {
   readonly socket: SessionSocket;
@@ -42,28 +33,6 @@ export interface Opened {
   readonly error?: string;
   /** `ready`, or why the session could not start. */
   readonly outcome: ClientOutcome;
-}
-
-/** Registers a transfer that may be stopped until its LAST chunk; returns the function that unregisters it. */
-export type Stoppable = (stop: (reason: string) => void) => () => void;
-
-export interface SessionSocketOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly connectTimeoutMs: number;
-  readonly timeouts: ReplyTimeouts;
-  readonly session: ClientSessionOptions;
-  /** The name the certificate must carry under required TLS (the MX or smart host name). */
-  readonly servername?: string;
-  /** Trust anchors for required TLS instead of the system's. */
-  readonly ca?: readonly string[];
-  readonly log?: (direction: 'command' | 'response', text: string) => void;
-  /** Milliseconds for chunk timings (Date.now when unset). */
-  readonly now?: () => number;
-  /** TCP is connected (the greeting is awaited next). */
-  readonly onConnect?: () => void;
-  /** What the connect and reply timeouts run on (the real timers when unset). */
-  readonly timers?: Timers;
 }
 
 export class SessionSocket {
@@ -81,14 +50,18 @@ export class SessionSocket {
   #leave: (() => void) | undefined;
   #stopped: string | undefined;
   #tls: TlsDetails | undefined;
+  /** A bug ended this session: the session object is never called again. */
+  #broken = false;
+  /** The stage of the last command sent, for the outcome of a bug. */
+  #stage: Stage = 'greeting';
 
   readonly #sink: ContentSink = {
-    wantsBody: () => this.#session.wantsBody,
-    body: (chunk) => this.#perform(this.#session.body(chunk)),
-    bodyEnd: () => this.#perform(this.#session.bodyEnd()),
+    wantsBody: () => !this.#broken && this.#session.wantsBody,
+    body: (chunk) => this.#safely(() => this.#perform(this.#session.body(chunk))),
+    bodyEnd: () => this.#safely(() => this.#perform(this.#session.bodyEnd())),
     unreadable: (reason) => {
       // The connection cannot be reused.
-      this.#perform([{ kind: 'outcome', outcome: { kind: 'localFailure', stage: 'DATA', reason } }]);
+      this.#safely(() => this.#perform([{ kind: 'outcome', outcome: { kind: 'localFailure', stage: 'DATA', reason } }]));
       this.destroy();
     },
     socket: () => this.#socket,
@@ -132,7 +105,7 @@ export class SessionSocket {
   }
 
   get closed(): boolean {
-    return this.#session.closed;
+    return this.#broken || this.#session.closed;
   }
 
   get caps(): PeerCapabilities {
@@ -152,7 +125,7 @@ export class SessionSocket {
   /** One scripted command (see ClientSession.ask): its `answer`, or why there is none. */
   ask(stage: Stage, line: string, payload?: Buffer): Promise<ClientOutcome> {
     const next = this.#next();
-    this.#perform(this.#session.ask(stage, line, payload));
+    this.#safely(() => this.#perform(this.#session.ask(stage, line, payload)));
     return next;
   }
 
@@ -180,7 +153,7 @@ export class SessionSocket {
       this.#socket.destroy();
     });
     const next = this.#next();
-    this.#perform(this.#session.send(message, options));
+    this.#safely(() => this.#perform(this.#session.send(message, options)));
     const outcome = await next;
     this.#unregister();
     return { outcome, chunks: this.#chunks.timings, ...(this.#stopped === undefined ? {} : { stopped: this.#stopped }) };
@@ -189,12 +162,13 @@ export class SessionSocket {
   /** QUIT and wait for the close (bounded by the command timeout). */
   async quit(): Promise<void> {
     const gone = new Promise<void>((resolve) => this.#socket.once('close', () => resolve()));
-    this.#perform(this.#session.quit());
+    this.#safely(() => this.#perform(this.#session.quit()));
+    if (this.#broken) this.#socket.destroy();
     if (!this.#socket.destroyed) await gone;
   }
 
   destroy(): void {
-    this.#perform(this.#session.connectionClosed('closed by Barge'));
+    this.#safely(() => this.#perform(this.#session.connectionClosed('closed by Barge')));
     this.#socket.destroy();
   }
 
@@ -205,9 +179,40 @@ export class SessionSocket {
   }
 
   #attach(socket: Socket): void {
-    socket.on('data', (bytes: Buffer) => this.#perform(this.#session.receive(bytes)));
-    socket.on('error', (e) => this.#perform(this.#session.connectionClosed(e.message)));
-    socket.on('close', () => this.#perform(this.#session.connectionClosed()));
+    const fault = this.#o.fault;
+    socket.on('data', (bytes: Buffer) =>
+      this.#safely(() => {
+        fault?.(bytes.toString('latin1'));
+        this.#perform(this.#session.receive(bytes));
+      }),
+    );
+    socket.on('error', (e) => this.#safely(() => this.#perform(this.#session.connectionClosed(e.message))));
+    socket.on('close', () => this.#safely(() => this.#perform(this.#session.connectionClosed())));
+  }
+
+  /** Runs one way into the shell; a throw is Barge's bug and ends this session (#crash). */
+  #safely(work: () => void): void {
+    if (this.#broken) return;
+    try {
+      work();
+    } catch (e) {
+      this.#crash(e);
+    }
+  }
+
+  /** The transaction under way fails locally (deferred by the queue, never bounced for it); the connection closes. */
+  #crash(error: unknown): void {
+    this.#broken = true;
+    this.#o.bug?.(error);
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#body?.stop();
+    this.#body = undefined;
+    this.#unregister();
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.({ kind: 'localFailure', stage: this.#stage, reason: bugReason(error) });
+    this.#socket.destroy();
   }
 
   #unregister(): void {
@@ -225,7 +230,10 @@ export class SessionSocket {
         case 'send':
           // Once LAST is out the peer may accept the message: stopping it then could duplicate it.
           if (a.lastChunk === true) this.#unregister();
-          for (const line of a.log) this.#o.log?.('command', line);
+          for (const line of a.log) {
+            this.#stage = stageOfCommand(line) ?? this.#stage;
+            this.#o.log?.('command', line);
+          }
           if (!this.#socket.destroyed) this.#socket.write(a.bytes);
           break;
         case 'chunkSent':
@@ -275,7 +283,7 @@ export class SessionSocket {
     const ms = replyTimeout(cls, this.#o.timeouts);
     this.#timer = (this.#o.timers ?? realTimers)(() => {
       this.#lost = 'timeout';
-      this.#perform(this.#session.timeout(`no reply within ${ms} ms`));
+      this.#safely(() => this.#perform(this.#session.timeout(`no reply within ${ms} ms`)));
     }, ms);
   }
 
@@ -285,15 +293,13 @@ export class SessionSocket {
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
     upgrade(plain, { servername: this.#o.servername ?? this.#o.host, verify, ca: this.#o.ca }, (result) => {
-      if ('error' in result) {
-        this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${result.error}`));
-        return;
-      }
+      if ('error' in result) return this.#safely(() => this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${result.error}`)));
+      if (this.#broken) return void result.socket.destroy();
       this.#socket = result.socket;
       this.#attach(result.socket);
       this.#tls = result.details;
       const { authorized, authorizationError } = result.details;
-      this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) }));
+      this.#safely(() => this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) })));
     });
   }
 }

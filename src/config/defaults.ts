@@ -68,6 +68,19 @@ export function parseSize(text: string): number | undefined {
   return Math.floor(Number(m[1]) * unit);
 }
 
+/** The longest wait a Node timer holds (about 24.8 days): a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration in the largest unit that divides it ("1h", "90s", "1500ms"), for messages. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  const [name, size] = Object.entries(DURATIONS)
+    .filter(([, unit]) => ms % unit === 0)
+    .reduce((best, next) => (next[1] > best[1] ? next : best), ['ms', 1]);
+  const approx = size === 1 && ms >= 86_400_000 ? ` (about ${(ms / 86_400_000).toFixed(1)}d)` : '';
+  return `${ms / size}${name}${approx}`;
+}
+
 /** "5m", "30s", "1500ms", "1h", "5d". */
 export function parseDuration(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/i.exec(text);

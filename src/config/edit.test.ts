@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTomlKeys } from './edit.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONSOLE_HEADER, readConfigText, setTomlKeys } from './edit.js';
 import { buildConfig } from './validate.js';
 
 const FILE = `# mine
@@ -28,4 +31,15 @@ test('setTomlKeys appends a missing table, quoting names that need it', () => {
   assert.equal(setTomlKeys('# only a comment\n', ['listener', 'smtp'], { chunking: false }), '# only a comment\n\n[listener.smtp]\nchunking = false\n');
   assert.equal(setTomlKeys('', ['routes', 'a.example'], { x: 'y' }), '[routes."a.example"]\nx = "y"\n');
   assert.equal(setTomlKeys('[delivery]\n', ['delivery'], { outbound_command_support: 5 }), '[delivery]\noutbound_command_support = 5\n');
+});
+
+test('an edit starts from the console header only when the file does not exist; any other read failure throws', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'barge-edit-'));
+  try {
+    assert.equal(await readConfigText(join(dir, 'console.toml')), CONSOLE_HEADER);
+    // A directory in the file's place (root ignores permissions, so EACCES cannot be shown here).
+    await assert.rejects(readConfigText(dir), { message: `cannot read ${dir}: is a directory (EISDIR)` });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,9 @@
  * The caller validates the result with the loader before writing it.
  */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { systemErrorCode, systemErrorText } from './system-errors.js';
 
 export type TomlValue = string | number | boolean;
 
@@ -21,6 +23,21 @@ export function defaultConfigPath(named: string | undefined, dataDir: string): s
   if (named !== undefined) return named;
   const path = consoleConfigPath(dataDir);
   return existsSync(path) ? path : undefined;
+}
+
+/**
+ * The text of the file an edit starts from: the console's header when the file does not exist yet
+ * (ENOENT), else its contents. Any other failure to read it (a directory in its place, no
+ * permission, an I/O error) throws, naming the file: an edit built on an empty text would replace
+ * the administrator's whole configuration with the console's few keys.
+ */
+export async function readConfigText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if (systemErrorCode(e) === 'ENOENT') return CONSOLE_HEADER;
+    throw new Error(`cannot read ${path}: ${systemErrorText(e)}`);
+  }
 }
 
 const bare = (s: string): string => s.trim().replace(/^"(.*)"$/, '$1');

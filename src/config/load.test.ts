@@ -170,3 +170,20 @@ test('max_hops and auth_tls: defaults 50 and "verified"; a route may allow any T
   assert.equal(c.delivery.authTls, 'verified');
   assert.throws(() => buildConfig(toml('[delivery]\nauth_tls = "none"\n'), {}, 'h'), (e: unknown) => e instanceof ConfigError && /line 2: delivery\.auth_tls/.test(e.message));
 });
+
+test('durations are bounded: a command_timeout of "25d" (past a timer\'s 2^31-1 ms) is refused with its key and line', () => {
+  assert.equal(
+    errorOf('hostname = "h.example"\n[limits]\ncommand_timeout = "25d"\n'),
+    'barge.toml line 3: limits.command_timeout: expected a duration from 1s to 1h, got "25d"',
+  );
+  // The longest allowed wait for a peer is accepted, in words or milliseconds.
+  const long = buildConfig(toml('[limits]\ncommand_timeout = "1h"\ndata_timeout = 3600000\n[delivery]\nreply_timeout = "60m"\n'), {}, 'h');
+  assert.deepEqual([long.limits.commandTimeoutMs, long.limits.dataBlockTimeoutMs, long.delivery.replyTimeoutMs], [3_600_000, 3_600_000, 3_600_000]);
+  assert.match(errorOf('[limits]\ndata_timeout = 0\n'), /line 2: limits\.data_timeout: expected a duration from 1s to 1h, got 0/);
+  assert.match(errorOf('[queue]\nscan_interval = "2d"\n'), /line 2: queue\.scan_interval: expected a duration from 1s to 1d/);
+  assert.match(errorOf('[mail_auth]\ntime_budget = "10m"\n'), /line 2: mail_auth\.time_budget: expected a duration from 0s to 5m/);
+  // Keys that are no timeout still stay within what a timer can hold.
+  assert.match(errorOf('[delivery]\nmax_queue_lifetime = "30d"\n'), /line 2: delivery\.max_queue_lifetime: .* to 2147483647ms \(about 24\.9d\), got "30d"/);
+  assert.match(errorOf('[delivery]\nretry_schedule = ["15m", "25d"]\n'), /line 2: delivery\.retry_schedule\.1: expected a duration from 1s to/);
+  assert.equal(buildConfig(toml('[delivery]\nmax_queue_lifetime = "24d"\n'), {}, 'h').delivery.maxQueueLifetimeMs, 24 * 86_400_000);
+});

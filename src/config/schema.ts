@@ -3,7 +3,7 @@
  * Validation is strict: an unknown key is an error, so a typo never silently leaves a default in place.
  */
 import { z } from 'zod';
-import { isCidr, parseConfigHostPort, parseDuration, parseSize } from './defaults.js';
+import { formatDuration, isCidr, MAX_TIMER_MS, parseConfigHostPort, parseDuration, parseSize } from './defaults.js';
 
 const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseSize(v);
@@ -14,14 +14,29 @@ const size = z.union([z.number().int().positive(), z.string()]).transform((v, ct
   return n;
 });
 
-const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : parseDuration(v);
-  if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration like 5m, 30s, 1500ms or a number of milliseconds' });
-    return z.NEVER;
-  }
-  return n;
-});
+/**
+ * A duration from `min` to `max` milliseconds. Never past MAX_TIMER_MS: Node runs a longer timer
+ * after 1 ms (a command_timeout of "25d" would end every session at once).
+ */
+const between = (min: number, max: number) =>
+  z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : parseDuration(v);
+    if (n === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration like 5m, 30s, 1500ms or a number of milliseconds' });
+      return z.NEVER;
+    }
+    if (n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+const duration = between(0, MAX_TIMER_MS);
+/**
+ * Waits for a peer: at least a second; at most an hour, twelve times RFC 5321 4.5.3.2's five
+ * minutes (longer only lets an idle peer hold a connection).
+ */
+const peerWait = between(1000, 3_600_000);
 
 const mask = z.number().int().min(0).max(0xffffffff);
 const count = z.number().int().positive();
@@ -89,8 +104,8 @@ export const fileSchema = z.strictObject({
       max_junk_commands: count.optional(),
       max_recipient_overshoot: count.optional(),
       etrn_interval: duration.optional(),
-      command_timeout: duration.optional(),
-      data_timeout: duration.optional(),
+      command_timeout: peerWait.optional(),
+      data_timeout: peerWait.optional(),
     })
     .optional(),
   listener: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected a listener name of letters, digits, - and _'), listener).optional(),
@@ -103,7 +118,7 @@ export const fileSchema = z.strictObject({
     })
     .refine((l) => l.w3c_fields === undefined || l.w3c_flags === undefined, 'set w3c_fields or w3c_flags, not both')
     .optional(),
-  queue: z.strictObject({ scan_interval: duration.optional(), hold: z.boolean().optional() }).optional(),
+  queue: z.strictObject({ scan_interval: between(1000, 86_400_000).optional(), hold: z.boolean().optional() }).optional(),
   smart_host: hostPort.optional(),
   routes: z
     .record(
@@ -136,20 +151,21 @@ export const fileSchema = z.strictObject({
       fallback: z.boolean().optional(),
       quirk_ttl: duration.optional(),
       slow_chunk: duration.optional(),
-      bdat_check_timeout: duration.optional(),
+      bdat_check_timeout: peerWait.optional(),
       chunk_size: size.optional(),
-      retry_schedule: z.array(duration).min(1).optional(),
+      retry_schedule: z.array(between(1000, MAX_TIMER_MS)).min(1).optional(),
       max_queue_lifetime: duration.optional(),
       delay_warning: duration.optional(),
-      connect_timeout: duration.optional(),
-      reply_timeout: duration.optional(),
+      connect_timeout: peerWait.optional(),
+      reply_timeout: peerWait.optional(),
       port: z.number().int().min(1).max(65535).optional(),
       max_per_destination: count.optional(),
     })
     .optional(),
   /** `[dkim."example.com"]`, or `[[dkim."example.com"]]` twice to sign with two keys (RSA and Ed25519). */
   dkim: z.record(domain, z.union([dkimKey, z.array(dkimKey).min(1)])).optional(),
-  mail_auth: z.strictObject({ time_budget: duration.optional() }).optional(),
+  /** The checks hold the end-of-data reply, which a client awaits 10 minutes (RFC 5321 4.5.3.2.6): at most 5. */
+  mail_auth: z.strictObject({ time_budget: between(0, 300_000).optional() }).optional(),
   /** MTA-STS (RFC 8461) for MX deliveries; on unless turned off. */
   mta_sts: z.strictObject({ enabled: z.boolean().optional() }).optional(),
   /** `admin = false` turns the console off; `[admin] listen = "HOST:PORT"` moves it. */

@@ -72,6 +72,12 @@ export class BargeMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  readonly #bugs = new Counter({
+    name: 'barge_bugs_total',
+    help: 'Throws in Barge\'s own code caught by the error boundary of one session (inbound or outbound)',
+    labelNames: ['where'],
+    registers: [this.registry],
+  });
   readonly #authFailures = new Counter({
     name: 'barge_auth_failures_total',
     help: 'Refused AUTH attempts',
@@ -153,6 +159,9 @@ export class BargeMetrics {
         return;
       case 'quirk':
         this.#quirks.inc({ kind: e.kind });
+        return;
+      case 'bug':
+        this.#bugs.inc({ where: e.where });
         return;
     }
   }

@@ -30,10 +30,16 @@ export type TrackingEvent =
   /** Inbound SPF/DKIM/DMARC results (the Authentication-Results value) and what the listener's policy did. */
   | { event: 'authenticated'; id: string; clientIp: string; results: string; action: 'accept' | 'junk' | 'reject' }
   /** TLS-RPT (RFC 8460) material: the policy a delivery to a domain was held to, and how the attempt went. */
-  | { event: 'tls-policy'; id: string; domain: string; policy: string; result: 'success' | 'failure'; detail?: string };
+  | { event: 'tls-policy'; id: string; domain: string; policy: string; result: 'success' | 'failure'; detail?: string }
+  /**
+   * A throw in Barge's own code, caught by the error boundary of one inbound connection or one outbound
+   * delivery (bug.ts): that session alone ended. `connection`/`clientIp` name an inbound one, `id` and
+   * `destination` an outbound one.
+   */
+  | { event: 'bug'; where: 'inbound' | 'outbound'; message: string; stack: string; connection?: string; clientIp?: string; id?: string; destination?: string };
 export type TrackingRecord = TrackingEvent & { time: string };
 
-const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk', 'signed', 'authenticated', 'tls-policy']);
+const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk', 'signed', 'authenticated', 'tls-policy', 'bug']);
 const FILE = /^track-\d{8}\.jsonl$/;
 
 export interface TrackingLogOptions {

@@ -9,6 +9,8 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/types.js';
+import { ConfigError } from '../config/assemble.js';
+import { systemErrorText } from '../config/system-errors.js';
 import type { Spool, SpoolEnvelope } from '../queue/spool.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import { downconvert } from '../message/downconvert.js';
@@ -25,16 +27,27 @@ export function algorithmOf(key: KeyObject): DkimAlgorithm | undefined {
   return undefined;
 }
 
-/** Reads every configured key at start, so a missing or wrong key stops the server rather than a delivery. */
+/**
+ * Reads every configured key (at start and on reload), so a missing or wrong key stops the server,
+ * or refuses the reload, rather than a delivery. A ConfigError names the domain and the file.
+ */
 export async function loadDkimKeys(config: Config): Promise<ReadonlyMap<string, readonly DkimKey[]>> {
   const out = new Map<string, DkimKey[]>();
   for (const [domain, entries] of config.dkim) {
     const keys: DkimKey[] = [];
     for (const e of entries) {
-      const privateKey = createPrivateKey(await readFile(e.keyFile));
+      const bytes = await readFile(e.keyFile).catch((err: unknown) => {
+        throw new ConfigError(`dkim.${domain}: cannot read the key ${e.keyFile}: ${systemErrorText(err)}`);
+      });
+      let privateKey: KeyObject;
+      try {
+        privateKey = createPrivateKey(bytes);
+      } catch (err) {
+        throw new ConfigError(`dkim.${domain}: ${e.keyFile} is not a private key in PEM or DER: ${systemErrorText(err)}`);
+      }
       const type = algorithmOf(privateKey);
       if (type === undefined || (e.algorithm !== undefined && e.algorithm !== type)) {
-        throw new Error(`dkim.${domain}: ${e.keyFile} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not ${e.algorithm ?? 'RSA or Ed25519'}`);
+        throw new ConfigError(`dkim.${domain}: ${e.keyFile} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not ${e.algorithm ?? 'RSA or Ed25519'}`);
       }
       keys.push({ domain, selector: e.selector, algorithm: type, privateKey, headers: e.headers });
     }

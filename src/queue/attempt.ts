@@ -12,11 +12,12 @@ import type { Spool, SpoolEnvelope } from './spool.js';
 import { deliverToMaildir } from './maildir.js';
 import { deliveryName } from './maildir-once.js';
 import { fate, type AttemptResult, type DsnNotice, type RetryPolicy } from './fate.js';
-import { howDelivered, type DeliverRemote, type OutboundMessage } from './delivery-port.js';
+import { howDelivered, type DeliverRemote, type DomainDelivery, type OutboundMessage } from './delivery-port.js';
 import { domainOf } from '../protocol/command.js';
 import type { Recipient } from '../protocol/envelope.js';
 import { HopCounter } from '../protocol/hop-count.js';
 import type { TrackingEvent } from '../log/tracking.js';
+import { bugReason, type BugReporter } from '../log/bug.js';
 
 export type { DsnNotice, RetryPolicy } from './fate.js';
 
@@ -31,6 +32,8 @@ export interface AttemptDeps {
   readonly deliverRemote?: DeliverRemote;
   /** A message with more Received: fields is bounced, not sent again (it is looping); none: no check. */
   readonly maxHops?: number;
+  /** Told of a throw from `deliverRemote` (Barge's own bug): its recipients are deferred. */
+  readonly bug?: BugReporter;
 }
 
 export interface AttemptOutcome {
@@ -118,8 +121,8 @@ async function deliverDomain(id: string, envelope: SpoolEnvelope, domain: string
     ...(tx.requireTls === true ? { requireTls: true } : {}),
     open: () => deps.spool.messageStream(id, envelope),
   };
-  const result = await deps.deliverRemote?.(domain, message);
-  if (result === undefined) return [];
+  if (deps.deliverRemote === undefined) return [];
+  const result = await deliverRemoteSafely(deps.deliverRemote, domain, message, rcpts, (e) => deps.bug?.(e, { where: 'outbound', id, destination: domain }));
   if (result.tlsPolicy !== undefined) {
     const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
     deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
@@ -154,6 +157,26 @@ async function inTurn<T>(jobs: ReadonlyArray<() => Promise<T>>, limit: number): 
   };
   await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
   return results;
+}
+
+/**
+ * The delivery to one domain. It never throws for a peer or the network (deliver.ts), so a throw is
+ * Barge's own bug: reported, and each recipient is deferred to its next retry, never bounced for it.
+ */
+async function deliverRemoteSafely(
+  deliver: DeliverRemote,
+  domain: string,
+  message: OutboundMessage,
+  states: readonly RecipientState[],
+  bug: (error: unknown) => void,
+): Promise<DomainDelivery> {
+  try {
+    return await deliver(domain, message);
+  } catch (e) {
+    bug(e);
+    const detail = bugReason(e);
+    return { outcomes: states.map((r) => ({ address: r.address, kind: 'temporary', status: '4.3.0', detail })) };
+  }
 }
 
 /** Received: fields in a spooled message's header section; the body is not read. */

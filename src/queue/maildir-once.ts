@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
 
 export function deliveryName(queueId: string, rcpt: string, hostname: string): string {
@@ -34,7 +35,8 @@ export async function findDelivered(box: string, name: string): Promise<string |
 async function syncIfPresent(path: string, dir: string): Promise<boolean> {
   let file: FileHandle;
   try {
-    file = await open(path, 'r');
+    // Never through a link: a link named like the copy is not the copy.
+    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;

@@ -1,11 +1,13 @@
 /** Local Maildir delivery: tmp/ then new/, trace headers first, body byte-exact, safe folder names. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { deliverToMaildir, mailboxFolder } from './maildir.js';
+import { MailboxRefused } from './maildir-path.js';
+import { deliveryName } from './maildir-once.js';
 
 let root = '';
 before(async () => {
@@ -77,5 +79,46 @@ test('mailbox folders are lower-cased and can never leave the root', () => {
   assert.equal(mailboxFolder('/m', 'postmaster'), join('/m', '_', 'postmaster'));
   for (const address of ['../x@y', 'x@../..', '..@.', '/@/', '"/.."@x']) {
     assert.ok(mailboxFolder('/m', address).startsWith('/m/'), address);
+  }
+});
+
+test('no symbolic link below the mail root is followed: a linked new/, mailbox or domain folder is refused', async () => {
+  const elsewhere = await mkdtemp(join(tmpdir(), 'barge-elsewhere-'));
+  try {
+    // new/ of an existing mailbox replaced by a link to another directory.
+    const box = mailboxFolder(root, 'victim@mx.test');
+    for (const sub of ['tmp', 'cur']) await mkdir(join(box, sub), { recursive: true });
+    await symlink(elsewhere, join(box, 'new'));
+    const send = (rcpt: string): Promise<string> => deliverToMaildir(root, rcpt, 'a@c.test', Readable.from([Buffer.from('hi')]), 'mx.test', NOW);
+    await assert.rejects(send('victim@mx.test'), (e: unknown) => e instanceof MailboxRefused && e.message.includes(`${join(box, 'new')} is a symbolic link`));
+    // The mailbox folder itself a link, and a domain folder a link.
+    await symlink(elsewhere, mailboxFolder(root, 'linked@mx.test'));
+    await assert.rejects(send('linked@mx.test'), MailboxRefused);
+    await symlink(elsewhere, join(root, 'other.test'));
+    await assert.rejects(send('anyone@other.test'), /other\.test is a symbolic link/);
+    assert.deepEqual(await readdir(elsewhere), [], 'nothing was written, nor a folder made, through a link');
+    assert.deepEqual(await readdir(join(box, 'tmp')), [], 'nothing left in the real tmp/');
+  } finally {
+    await rm(elsewhere, { recursive: true, force: true });
+  }
+});
+
+test('a link in tmp/ or new/ named like the delivery is never opened through', async () => {
+  const target = join(await mkdtemp(join(tmpdir(), 'barge-target-')), 'file');
+  try {
+    await writeFile(target, 'precious');
+    const box = mailboxFolder(root, 'named@mx.test');
+    for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true });
+    const name = deliveryName('0000000000ABC', 'named@mx.test', 'mx.test');
+    await symlink(target, join(box, 'tmp', name));
+    // A stable name replaces its own partial tmp/ file, but a link there is refused (O_NOFOLLOW: ELOOP).
+    await assert.rejects(deliverToMaildir(root, 'named@mx.test', 'a@c.test', Readable.from([Buffer.from('x')]), 'mx.test', NOW, undefined, { name, mayExist: false }), /ELOOP/);
+    await rm(join(box, 'tmp', name));
+    await symlink(target, join(box, 'new', name));
+    // A link in new/ named like an earlier copy is not that copy.
+    await assert.rejects(deliverToMaildir(root, 'named@mx.test', 'a@c.test', Readable.from([Buffer.from('x')]), 'mx.test', NOW, undefined, { name, mayExist: true }), /ELOOP/);
+    assert.equal(await readFile(target, 'utf8'), 'precious');
+  } finally {
+    await rm(dirname(target), { recursive: true, force: true });
   }
 });

@@ -3,14 +3,17 @@
  * `<root>/<domain>/<local-part>/tmp/<unique>`, fsync'd, renamed into `new/`, and `new/` fsync'd,
  * so a delivered message is on disk and never seen half-written. Bytes are copied exactly
  * (binary bodies too). Private like Dovecot's: directories 0700, messages 0600. A Return-Path and Delivered-To header go first, as Postfix's local agent does.
+ * No symbolic link is followed below the mail root (maildir-path.ts), and files are opened O_NOFOLLOW.
  */
-import { mkdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { DirectorySync } from '../fs/durable-write.js';
 import { closeFd, fsyncFd, openFd, renamePath, writevAll } from '../fs/fd-file.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
 import { findDelivered } from './maildir-once.js';
+import { secureMailbox } from './maildir-path.js';
 
 /** Folder-safe name for a mailbox: lower case, no path separators or leading dots. */
 export function mailboxFolder(root: string, address: string): string {
@@ -24,13 +27,11 @@ export function mailboxFolder(root: string, address: string): string {
 let sequence = 0;
 const BATCH = 256 * 1024;
 
-/**
- * Deliveries that finish together in one folder share one fsync of its new/ (group commit), and a
- * mailbox made once is not made again. Both maps are bounded: past LIMIT folders they start afresh.
- */
+/** Deliveries that finish together in one folder share one fsync of its new/ (group commit); past LIMIT folders the map starts afresh. */
 const LIMIT = 4096;
 const syncs = new Map<string, DirectorySync>();
-const made = new Set<string>();
+/** A new file, never through a link; a stable name may replace its own partial file from a crash. */
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
 
 function syncNew(dir: string): Promise<void> {
   let sync = syncs.get(dir);
@@ -61,11 +62,8 @@ export async function deliverToMaildir(
 ): Promise<string> {
   const stableName = stable?.name;
   const box = folder === undefined ? mailboxFolder(root, rcpt) : join(mailboxFolder(root, rcpt), folder);
-  if (!made.has(box)) {
-    for (const sub of ['tmp', 'new', 'cur']) await mkdir(join(box, sub), { recursive: true, mode: 0o700 });
-    if (made.size >= LIMIT) made.clear();
-    made.add(box);
-  }
+  // Every delivery: a directory swapped for a link since the last one must be seen.
+  await secureMailbox(root, box);
   const earlier = stableName === undefined || stable?.mayExist === false ? undefined : await findDelivered(box, stableName);
   if (earlier !== undefined) {
     if (message instanceof Readable) message.destroy();
@@ -75,11 +73,8 @@ export async function deliverToMaildir(
   const unique = stableName ?? `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
-  // A stable name may meet its own partial tmp/ file from a crash: replace it ('w'), never another's ('wx').
-  const file = await openFd(tmp, stableName === undefined ? 'wx' : 'w').catch((e: unknown) => {
-    made.delete(box); // removed meanwhile: made again at the next attempt
-    throw e;
-  });
+  // A stable name may meet its own partial tmp/ file from a crash: replace it (O_TRUNC), never another's (O_EXCL).
+  const file = await openFd(tmp, CREATE | (stableName === undefined ? constants.O_EXCL : constants.O_TRUNC));
   try {
     // Pieces go out in batches of up to BATCH octets, one writev each (a small message is one write).
     // Awaiting each write is the backpressure: the spool is read no faster than this file is written.

@@ -10,6 +10,8 @@ import type { Timers } from '../time/timers.js';
 import type { AuthOutcome } from './authenticator.js';
 import type { MessageContext } from './inbound-message.js';
 import type { TlsCredentials } from './tls.js';
+import type { BugPlace } from '../log/bug.js';
+import type { FaultHook } from './connection-boundary.js';
 
 export interface ConnectionContext extends MessageContext {
   readonly protocolLog: W3cLog | undefined;
@@ -25,4 +27,8 @@ export interface ConnectionContext extends MessageContext {
   readonly etrn: (domain: string) => void;
   /** Whether this client may ETRN for a node now (policy and rate), else the 458 refusal. */
   readonly etrnPolicy: (clientIp: string) => (node: string, user: string | undefined) => Reply | undefined;
+  /** Reports a bug caught by the connection's error boundary (tracking log and stderr). */
+  readonly bug: (error: unknown, place: BugPlace) => void;
+  /** Tests only: makes the connection fail at a point (connection-boundary.ts); never set by `barge serve`. */
+  readonly fault?: FaultHook;
 }

@@ -1,10 +1,8 @@
 /**
  * The connection shell: one socket <-> one ServerSession. It performs the session's actions:
- * replies (all replies produced by one read go out in one write, with TCP_NODELAY, so a pipelining
- * client never waits on Nagle + delayed ACK), reply flow control (the socket is not read while
- * more than REPLY_BACKLOG octets of replies wait for a client that does not read them), spool files
- * (the socket is paused while the file is behind and while a message is being made durable), logs,
- * timeouts (RFC 5321 4.5.3.2).
+ * replies (gathered per read, logged and flow-controlled by its ReplyWriter), spool files (the
+ * socket is paused while the file is behind and while a message is being made durable), timeouts
+ * (RFC 5321 4.5.3.2).
  *
  * The message itself (spool writer, commit, tracking) is an InboundMessage; the reasons the socket
  * is paused, and the bytes read meanwhile, are its ReadGate.
@@ -12,6 +10,10 @@
  * TLS: after the session's `starttls` action the 220 goes out in clear text, then the same socket is
  * wrapped in a server TLSSocket and the session is told once the handshake is done. On an implicit
  * TLS listener the handshake comes first and the greeting follows it (RFC 8314 3.3).
+ *
+ * Error boundary: every way in (a read, a timer, a drain, a commit or AUTH check settling) runs
+ * through #safely; a throw there, or a rejected commit, is Barge's bug and ends this connection
+ * alone (#fail, connection-boundary.ts). The spool, the other sessions and the listener go on.
  */
 import type { Socket } from 'node:net';
 import { ServerSession, type SessionAction, type TransferMethod } from '../protocol/server-session.js';
@@ -19,15 +21,13 @@ import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
 import type { SaslMechanism } from '../protocol/sasl.js';
 import { type Hold, ReadGate } from './read-gate.js';
-import { type CommandRecord, commandRecord } from './command-log.js';
+import { ReplyWriter } from './reply-writer.js';
 import { serverTls } from './server-tls.js';
 import { sessionOptions } from './session-options.js';
 import { IdleTimeout } from './idle-timeout.js';
-import { type CommitOutcome, InboundMessage, type SessionFacts } from './inbound-message.js';
+import { InboundMessage, type SessionFacts } from './inbound-message.js';
 import type { ConnectionContext } from './connection-context.js';
-
-/** Unsent reply octets above which the socket is no longer read (Postfix and Exim block on write here). */
-const REPLY_BACKLOG = 64 * 1024;
+import { afterFault, closeAfterBug } from './connection-boundary.js';
 
 export class Connection {
   /** The plain socket, then the TLSSocket wrapping it after STARTTLS. */
@@ -35,58 +35,110 @@ export class Connection {
   readonly #ctx: ConnectionContext;
   readonly #session: ServerSession;
   readonly #clientIp: string;
+  /** This connection's name in bug reports ("smtp/7"). */
+  readonly #id: string;
   #message: InboundMessage | undefined;
-  #out: string[] = [];
+  /** The message being made durable (between the session's commit and its reply). */
+  #committing: InboundMessage | undefined;
+  /** A bug ended this connection: nothing more is handed to the session. */
+  #failed = false;
   readonly #gate = new ReadGate(() => this.#socket);
-  #readStarted = Date.now();
+  readonly #replies: ReplyWriter;
   /** The command or data-block timeout. */
   readonly #idle: IdleTimeout;
   #shuttingDown = false;
   #inputEnded = false;
   readonly #closed: Promise<void>;
 
-  constructor(socket: Socket, clientIp: string, ctx: ConnectionContext) {
+  constructor(socket: Socket, clientIp: string, ctx: ConnectionContext, id: string) {
     this.#socket = socket;
     this.#ctx = ctx;
     this.#clientIp = clientIp;
-    this.#idle = new IdleTimeout(ctx.timers, () => this.#timedOut());
+    this.#id = id;
+    this.#idle = new IdleTimeout(ctx.timers, () => (this.#failed ? this.#socket.destroy() : this.#safely(() => this.#timedOut())));
     const tls = ctx.tls === undefined ? 'off' : ctx.listener.tls;
     this.#session = new ServerSession(sessionOptions(ctx, clientIp, tls));
+    this.#replies = new ReplyWriter({
+      socket: () => this.#socket, gate: this.#gate, log: ctx.protocolLog, now: ctx.now, clientIp,
+      username: () => this.#session.user ?? (this.#session.helo || undefined),
+      released: (hold) => this.#safely(() => this.#release(hold)),
+    });
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
       this.#idle.close();
-      this.#dropMessage('connection closed');
+      this.#safely(() => this.#dropMessage('connection closed'));
     });
     if (tls === 'implicit') this.#startTls(() => this.#perform(this.#session.greet()));
     else {
       this.#attach(socket);
-      this.#perform(this.#session.greet());
+      this.#safely(() => this.#perform(this.#session.greet()));
     }
   }
 
   #attach(socket: Socket): void {
     socket.on('data', (bytes: Buffer) => {
+      // After a bug the client's bytes are read and dropped, so closing never resets away the 421.
+      if (this.#failed) return;
       this.#ctx.paceRead(bytes.length);
-      this.#readStarted = Date.now();
+      this.#replies.readArrived();
       this.#gate.push(bytes);
-      this.#feed();
+      this.#safely(() => this.#feed());
     });
     // Clients such as Exim pipeline QUIT and half-close (shutdown SHUT_WR) before reading the replies;
     // the listener allows half-open sockets so the replies still go out once the message is durable.
     socket.once('end', () => {
       this.#inputEnded = true;
-      this.#endIfIdle();
+      this.#safely(() => this.#endIfIdle());
     });
   }
 
   /** Hands read bytes to the session while nothing holds the connection; command input in slices. */
   #feed(): void {
+    const fault = this.#ctx.fault;
     for (let bytes = this.#gate.take(this.#session.inBody); bytes !== undefined; bytes = this.#gate.take(this.#session.inBody)) {
+      fault?.('command', bytes.toString('latin1'));
       this.#perform(this.#session.receive(bytes));
     }
     this.#endIfIdle();
+  }
+
+  /** Runs one way into the connection; a throw is a bug that ends this connection alone (#fail). */
+  #safely(work: () => void): void {
+    if (this.#failed) return;
+    try {
+      work();
+    } catch (e) {
+      this.#fail(e);
+    }
+  }
+
+  /**
+   * Barge's own bug: reported with its stack, the message in progress discarded, then 421 4.3.0 and
+   * close (RFC 5321 3.8: the client treats its transaction as failed temporarily and tries again).
+   * 421 in every state, a transaction's too: it is the one reply that says the channel is closing.
+   */
+  #fail(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#ctx.bug(error, { where: 'inbound', connection: this.#id, clientIp: this.#clientIp });
+    const open = [this.#message, this.#committing];
+    this.#message = this.#committing = undefined;
+    this.#gate.discard();
+    try {
+      for (const message of open) message?.drop(this.#clientIp, 'internal error (a bug, reported)');
+      // Replies already made answer the commands before the failed one (pipelined MAIL and RCPT that
+      // waited for a commit): they go out first, so the 421 answers the right command.
+      this.#replies.flush(true);
+    } catch {
+      // A second bug while cleaning up: the 421 and the close below still happen.
+    }
+    const { config, listener, protocolLog } = this.#ctx;
+    closeAfterBug({
+      socket: this.#socket, enhancedCodes: listener.extensions.has('ENHANCEDSTATUSCODES'), idle: this.#idle,
+      waitMs: config.limits.commandTimeoutMs, log: protocolLog, clientIp: this.#clientIp, now: this.#ctx.now(),
+    });
   }
 
   /** Wraps the socket in TLS; the session goes on once the handshake is done. */
@@ -95,7 +147,7 @@ export class Connection {
     if (credentials === undefined) return void this.#socket.destroy();
     this.#socket = serverTls(this.#socket, credentials.context, this.#ctx.config.limits.commandTimeoutMs, (secure) => {
       this.#attach(secure);
-      secured();
+      this.#safely(secured);
     });
   }
 
@@ -115,7 +167,7 @@ export class Connection {
    */
   shutdown(): void {
     this.#shuttingDown = true;
-    if (!this.#gate.has('commit')) this.#perform(this.#session.abort(Reply.shuttingDown()));
+    if (!this.#gate.has('commit')) this.#safely(() => this.#perform(this.#session.abort(Reply.shuttingDown())));
   }
 
   #perform(actions: SessionAction[]): void {
@@ -124,8 +176,7 @@ export class Connection {
     for (const action of actions) {
       switch (action.kind) {
         case 'send':
-          this.#out.push(action.text);
-          if (action.answered !== undefined) this.#logCommand(commandRecord(action.answered, action.code), action.text.length);
+          this.#replies.add(action);
           break;
         case 'begin':
           this.#begin(action.transaction, action.method);
@@ -159,20 +210,7 @@ export class Connection {
     }
     // RFC 2920 3.2: replies go out before the server waits for input. While a message is made durable
     // it waits for the disk, so the MAIL and RCPT replies pipelined before it go out with its own.
-    const committing = this.#gate.has('commit') && !close;
-    if (this.#out.length > 0 && !committing && !this.#socket.destroyed) {
-      this.#socket.write(this.#out.join(''));
-      this.#out = [];
-      if (this.#socket.writableLength > REPLY_BACKLOG && !this.#gate.has('replies')) {
-        this.#gate.hold('replies');
-        this.#socket.once('drain', () => this.#release('replies'));
-      }
-    }
-    const log = this.#ctx.protocolLog;
-    if (log?.congested === true && !this.#gate.has('log')) {
-      this.#gate.hold('log');
-      log.onDrain(() => this.#release('log'));
-    }
+    this.#replies.flush(!this.#gate.has('commit') || close);
     if (close) this.#socket.end();
     else if (starttls) {
       // Clear-text bytes after STARTTLS are never obeyed (CVE-2011-0411).
@@ -182,13 +220,23 @@ export class Connection {
   }
 
   #authenticate(mechanism: SaslMechanism, user: string, password: string): void {
-    this.#hold('auth');
-    void this.#ctx.authenticate(this.#clientIp, user, password).then((outcome) => {
-      this.#gate.unhold('auth');
-      this.#perform(this.#session.authenticated(outcome, mechanism));
+    const check = this.#ctx.authenticate(this.#clientIp, user, password);
+    this.#await('auth', check, (outcome) => this.#perform(this.#session.authenticated(outcome, mechanism)));
+  }
+
+  /** Barge's own work the client waits for (an AUTH check, a commit): not read until it settles; a rejection is a bug. */
+  #await<T>(hold: 'auth' | 'commit', work: Promise<T>, settled: (result: T) => void): void {
+    this.#hold(hold);
+    const done = (result: T): void => {
+      this.#gate.unhold(hold);
+      settled(result);
       this.#release();
       this.#endIfIdle();
-    });
+    };
+    void work.then(
+      (result) => this.#safely(() => done(result)),
+      (e: unknown) => this.#fail(e),
+    );
   }
 
   #armTimeout(): void {
@@ -223,7 +271,7 @@ export class Connection {
     if (message === undefined) return;
     if (!message.write(bytes) && !this.#gate.has('drain')) {
       this.#hold('drain');
-      message.onDrain(() => this.#release('drain'));
+      message.onDrain(() => this.#safely(() => this.#release('drain')));
     }
   }
 
@@ -231,16 +279,14 @@ export class Connection {
     const message = this.#message;
     this.#message = undefined;
     if (message === undefined) return;
-    this.#hold('commit');
-    void message.commit(chunks, size, this.#facts()).then((outcome) => this.#afterCommit(outcome));
-  }
-
-  #afterCommit(outcome: CommitOutcome): void {
-    this.#gate.unhold('commit');
-    this.#perform(this.#session.committed(outcome));
-    if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
-    this.#release();
-    this.#endIfIdle();
+    this.#committing = message;
+    const facts = this.#facts();
+    this.#await('commit', afterFault(this.#ctx.fault, 'commit', () => message.commit(chunks, size, facts)), (outcome) => {
+      // Durable or refused: a bug from here on must not discard it.
+      this.#committing = undefined;
+      this.#perform(this.#session.committed(outcome));
+      if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
+    });
   }
 
   /** After the client's half-close, ends our side once nothing is left to answer. */
@@ -267,24 +313,7 @@ export class Connection {
     if (this.#gate.release(reason)) {
       this.#armTimeout();
       // After the action being performed now, so replies keep their order.
-      queueMicrotask(() => this.#feed());
+      queueMicrotask(() => this.#safely(() => this.#feed()));
     }
-  }
-
-  #logCommand(record: CommandRecord, bytesSent: number): void {
-    const now = this.#ctx.now();
-    this.#ctx.protocolLog?.write({
-      time: now,
-      clientIp: this.#clientIp,
-      // The classic log's cs-username: the authenticated user once there is one, else the HELO name.
-      username: this.#session.user ?? (this.#session.helo || undefined),
-      serverIp: this.#socket.localAddress,
-      serverPort: this.#socket.localPort,
-      method: record.method,
-      query: record.query,
-      status: record.status,
-      bytesSent,
-      timeTakenMs: Math.max(0, now.getTime() - this.#readStarted),
-    });
   }
 }

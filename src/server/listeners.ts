@@ -21,6 +21,8 @@ import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
 import type { BargeMetrics } from '../log/metrics.js';
 import { ObservedW3cLog } from '../log/observed-w3c.js';
+import type { FaultHook } from './connection-boundary.js';
+import { listenOn } from './listen.js';
 
 /** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */
 export interface ListenersDeps extends ServerBasics {
@@ -41,6 +43,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly listening: Listening[];
   /** Counts octets read from sockets (the young-generation pacing, app/tuning.ts). */
   readonly paceRead: (octets: number) => void;
+  /** Tests only: makes inbound connections fail (connection-boundary.ts). */
+  readonly fault?: FaultHook;
 }
 
 export class Listeners {
@@ -53,6 +57,8 @@ export class Listeners {
   // Each listener's sessions start from the context in this map; a reload replaces the entry.
   readonly #contexts = new Map<string, ConnectionContext>();
   readonly #protocolLogs = new Map<string, W3cLog>();
+  /** Connections accepted so far: each one's name in bug reports is its listener's and this count. */
+  #accepted = 0;
 
   constructor(deps: ListenersDeps) {
     this.#deps = deps;
@@ -77,9 +83,12 @@ export class Listeners {
     }
   }
 
-  /** New sessions use `next`; listeners that are new or moved are noted as needing a restart. */
+  /** New sessions use `next`; listeners that are new, moved or removed are noted as needing a restart. */
   reload(next: Config): string[] {
     const notes: string[] = [];
+    for (const old of this.#deps.config.listeners) {
+      if (!next.listeners.some((l) => l.name === old.name)) notes.push(`listener ${old.name} is removed: it stops at the next restart`);
+    }
     for (const listener of next.listeners) {
       const bound = this.addresses.find((a) => a.name === listener.name);
       const old = this.#deps.config.listeners.find((l) => l.name === listener.name);
@@ -108,7 +117,7 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, paceRead } = this.#deps;
+    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, bug, fault, paceRead } = this.#deps;
     return {
       config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers, paceRead,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
@@ -126,6 +135,8 @@ export class Listeners {
         trusted: (ip) => inRelayNetworks(relay(), ip),
       }),
       etrnPolicy: (ip) => etrnPolicy.forClient(ip),
+      bug,
+      ...(fault === undefined ? {} : { fault }),
     };
   }
 
@@ -157,8 +168,17 @@ export class Listeners {
         protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
         return;
       }
+      const id = `${listener.name}/${++this.#accepted}`;
+      let connection: Connection;
+      try {
+        connection = new Connection(socket, ip, ctx, id);
+      } catch (e) {
+        // A bug before the connection's own error boundary stands: this client alone is cut off.
+        this.#deps.bug(e, { where: 'inbound', connection: id, clientIp: ip });
+        socket.destroy();
+        return;
+      }
       perIp.set(ip, count + 1);
-      const connection = new Connection(socket, ip, ctx);
       const opened = performance.now();
       connections.add(connection);
       void connection.closed.then(() => {
@@ -170,13 +190,7 @@ export class Listeners {
       });
     });
     this.#servers.push(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: listener.host, port: listener.port, backlog: 511 }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, listener.host, listener.port, `listener ${listener.name}, [listener.${listener.name}] listen or --listen`);
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
     this.addresses.push({ name: listener.name, host: listener.host, port });

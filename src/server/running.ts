@@ -11,6 +11,7 @@ import type { QuirkStore } from '../client/quirks.js';
 import type { LoginGuard } from '../auth/login-guard.js';
 import type { TlsCredentials } from './tls.js';
 import type { Timers } from '../time/timers.js';
+import type { FaultHook } from './connection-boundary.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -31,10 +32,14 @@ export interface RunningServer {
   /** The configuration new sessions and deliveries use (it changes on reload). */
   config(): Config;
   /**
-   * Takes a new configuration: new sessions get its verbs, routes and limits; sessions in progress
-   * finish under the old one. Returns notes on settings that need a restart (listener addresses).
+   * Takes a new configuration. First the files it names are read (TLS certificate and key, DKIM
+   * keys): one that is missing or invalid throws a ConfigError naming it, and nothing changes. Then
+   * new sessions get its verbs, routes and limits, new TLS handshakes its certificate, messages
+   * taken from now on its DKIM keys; sessions in progress finish under the old one. Returns notes
+   * on the settings that need a restart (listener addresses, reload-notes.ts). Callers go through
+   * reloadServer, which runs one reload at a time.
    */
-  reload(next: Config): string[];
+  reload(next: Config): Promise<string[]>;
   /** Records a tracking event as the server does (console actions). */
   track(event: TrackingEvent): void;
   /** Writes buffered log lines to disk (tests and admin tools read the files). */
@@ -50,4 +55,11 @@ export interface ServerDeps {
   readonly say?: (line: string) => void;
   /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
   readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };
+  /** Where the stacks of bugs caught by an error boundary are written (stderr when unset). */
+  readonly bugs?: (text: string) => void;
+  /**
+   * Tests only: make inbound connections or outbound sessions fail as a bug would (their error
+   * boundaries' seams). Nothing outside the process can set these: `barge serve` never does.
+   */
+  readonly faults?: { readonly inbound?: FaultHook; readonly outbound?: (replies: string) => void };
 }

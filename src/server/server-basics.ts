@@ -1,6 +1,7 @@
 /** What every part of the running server is built from: the configuration (at start and live), time, tracking, the spool. */
 import type { Config } from '../config/types.js';
 import type { TrackingEvent } from '../log/tracking.js';
+import type { BugReporter } from '../log/bug.js';
 import type { IdSource } from '../queue/ids.js';
 import type { Spool } from '../queue/spool.js';
 import type { Timers } from '../time/timers.js';
@@ -14,6 +15,8 @@ export interface ServerBasics {
   /** What idle timeouts run on (a test's virtual clock, or the real timers). */
   readonly timers: Timers;
   readonly track: (event: TrackingEvent) => void;
+  /** Reports a bug caught by an error boundary: a `bug` tracking event and the stack on stderr. */
+  readonly bug: BugReporter;
   readonly spool: Spool;
   readonly nextId: IdSource;
 }

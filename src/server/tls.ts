@@ -1,6 +1,7 @@
 /**
  * The server's TLS credentials. With `[tls] cert/key` configured they are read from those PEM files
- * (and read again on SIGHUP, so a renewed certificate needs no restart). Without them a self-signed
+ * (and read again on reload, new paths included, so a renewed certificate needs no restart: new
+ * handshakes use it, connections already secured keep theirs). Without them a self-signed
  * certificate for the hostname is generated once and kept under `<dataDir>/tls/`, so STARTTLS works
  * out of the box: peers doing opportunistic TLS (RFC 3207, RFC 7435) accept it.
  */
@@ -12,50 +13,74 @@ import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
+import { ConfigError } from '../config/assemble.js';
+import { systemErrorText } from '../config/system-errors.js';
+
+/** A certificate and its key, ready for handshakes: the PEM pair, its context, and its description. */
+export interface TlsMaterial {
+  readonly cert: string;
+  readonly key: string;
+  /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)". */
+  readonly description: string;
+  readonly context: SecureContext;
+}
+
+/**
+ * Reads the pair `config` names (or makes or reuses the self-signed one) and builds its context. A
+ * file that cannot be read, or a pair that does not match, is a ConfigError naming the file(s): at
+ * start it stops `barge serve` with that line, on reload it refuses the reload.
+ */
+export async function loadTlsMaterial(config: Config, now: () => Date = () => new Date()): Promise<TlsMaterial> {
+  const files = config.tls;
+  const pem =
+    files === undefined
+      ? await selfSigned(join(config.dataDir, 'tls'), config.hostname, now)
+      : { cert: await readPem(files.certFile, 'tls.cert'), key: await readPem(files.keyFile, 'tls.key'), description: `certificate ${files.certFile}` };
+  try {
+    return { ...pem, context: createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' }) };
+  } catch (e) {
+    const pair = files === undefined ? pem.description : `tls.cert ${files.certFile} and tls.key ${files.keyFile}`;
+    throw new ConfigError(`${pair}: not a usable certificate and private key: ${systemErrorText(e)}`);
+  }
+}
+
+async function readPem(path: string, key: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${key}: cannot read ${path}: ${systemErrorText(e)}`);
+  }
+}
 
 export class TlsCredentials {
-  #context: SecureContext;
-  #description: string;
-  #pem: { readonly cert: string; readonly key: string };
-  readonly #load: () => Promise<{ cert: string; key: string; description: string }>;
+  #material: TlsMaterial;
 
-  private constructor(pem: { cert: string; key: string; description: string }, load: () => Promise<{ cert: string; key: string; description: string }>) {
-    this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-    this.#description = pem.description;
-    this.#pem = { cert: pem.cert, key: pem.key };
-    this.#load = load;
+  private constructor(material: TlsMaterial) {
+    this.#material = material;
   }
 
   /** Loads the configured files, or makes (or reuses) the self-signed pair. */
   static async open(config: Config, now: () => Date = () => new Date()): Promise<TlsCredentials> {
-    const files = config.tls;
-    const load =
-      files === undefined
-        ? () => selfSigned(join(config.dataDir, 'tls'), config.hostname, now)
-        : async () => ({ cert: await readFile(files.certFile, 'utf8'), key: await readFile(files.keyFile, 'utf8'), description: `certificate ${files.certFile}` });
-    return new TlsCredentials(await load(), load);
+    return new TlsCredentials(await loadTlsMaterial(config, now));
   }
 
+  /** What a handshake starting now uses. */
   get context(): SecureContext {
-    return this.#context;
+    return this.#material.context;
   }
 
   /** The PEM pair, for the admin console's HTTPS listener. */
   get pem(): { readonly cert: string; readonly key: string } {
-    return this.#pem;
+    return { cert: this.#material.cert, key: this.#material.key };
   }
 
-  /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)". */
   get description(): string {
-    return this.#description;
+    return this.#material.description;
   }
 
-  /** Reads the files again; on failure the old credentials stay in use and the error is thrown. */
-  async reload(): Promise<void> {
-    const pem = await this.#load();
-    this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-    this.#description = pem.description;
-    this.#pem = { cert: pem.cert, key: pem.key };
+  /** Handshakes from now on use `material` (a reload's, already loaded); secured connections keep theirs. */
+  use(material: TlsMaterial): void {
+    this.#material = material;
   }
 }
 

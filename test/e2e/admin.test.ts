@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { get as httpsGet } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -233,6 +233,29 @@ test('queue pages follow a cursor and filter by domain and state; hold, release 
     const notice = left.entries.find((e) => e.envelope.transaction.from === '');
     assert.deepEqual(notice?.envelope.transaction.rcpts.map((r) => r.address), ['alice@localhost']);
   } finally {
+    await b.stop();
+  }
+});
+
+test('Apply with a config file that cannot be read (a directory in its place) writes nothing and says why', async () => {
+  const b = await startBarge();
+  const admin = await startConsole(b);
+  try {
+    await mkdir(admin.configFile);
+    await changeUser(b.dataDir, { action: 'add', name: 'root', password: 'pw', admin: true });
+    const c = new ConsoleClient(admin.url);
+    await c.post('/login', { user: 'root', password: 'pw' });
+    await c.get('/listeners');
+    // CHUNKING off: the switches sent leave it out.
+    const r = await c.post('/listeners/smtp/apply', { ext: 'PIPELINING' });
+    assert.equal(r.status, 303);
+    const error = new URL(r.location ?? '', 'http://x').searchParams.get('error');
+    assert.equal(error, `Not applied: cannot read ${admin.configFile}: is a directory (EISDIR)`);
+    assert.ok((await stat(admin.configFile)).isDirectory());
+    assert.deepEqual(await readdir(admin.configFile), [], 'nothing written');
+    assert.equal(b.server.config().listeners[0]?.extensions.has('CHUNKING'), true, 'nothing reloaded');
+  } finally {
+    await admin.close();
     await b.stop();
   }
 });

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { exited, spawnBarge } from '../support/crash.js';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir } from '../support/barge.js';
 import { run } from '../support/peers.js';
@@ -161,4 +163,55 @@ test('barge routes lists routes and learnt quirks, and clear forgets them', asyn
   const cleared = await barge('routes', 'clear', '192.0.2.7', '--data-dir', dir);
   assert.match(cleared.stdout, /cleared 1 quirk for 192\.0\.2\.7/);
   assert.match((await barge('routes', '--data-dir', dir)).stdout, /no path quirks remembered/);
+});
+
+/** The lines of a failed start that are not the usual start-up lines. */
+const problems = (stderr: string): string[] => stderr.split('\n').filter((l) => l !== '' && !/^barge: (spool recovered|listening on|local domains|STARTTLS with|stopping)/.test(l));
+
+test('a second barge serve whose console address is taken exits 1 with one line naming the address and the setting', async () => {
+  const first = await spawnBarge(await tempDir(), ['--admin-listen', '127.0.0.1:0']);
+  try {
+    const url = await eventually(async () => /console and \/metrics at (http:\/\/127\.0\.0\.1:\d+)\//.exec(first.log())?.[1], 10_000, 'the console');
+    const port = new URL(url).port;
+    const second = await barge('serve', '--listen', '127.0.0.1:0', '--data-dir', await tempDir(), '--hostname', 'second.test', '--admin-listen', `127.0.0.1:${port}`);
+    assert.equal(second.code, 1, second.stderr);
+    assert.deepEqual(problems(second.stderr), [`barge: cannot listen on 127.0.0.1:${port} (the console, [admin] listen or --admin-listen): address already in use (EADDRINUSE)`]);
+    assert.doesNotMatch(second.stderr, /^\s+at /m, 'no stack trace');
+    // The first server was not disturbed.
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+  } finally {
+    first.child.kill('SIGTERM');
+    await exited(first.child);
+  }
+});
+
+test('an SMTP listener address in use is one line naming it and the setting, exit 1', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const address = taken.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  try {
+    const r = await barge('serve', '--listen', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--data-dir', await tempDir(), '--admin-listen', 'off');
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(problems(r.stderr), [`barge: cannot listen on 127.0.0.1:${port} (listener smtp-2, [listener.smtp-2] listen or --listen): address already in use (EADDRINUSE)`]);
+  } finally {
+    taken.close();
+  }
+});
+
+test('a missing DKIM key or certificate stops barge serve (and barge reload) with one line naming the file (exit 2), not a stack trace', async () => {
+  const dir = await tempDir();
+  const file = join(dir, 'barge.toml');
+  await writeFile(file, `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[dkim."example.test"]\nselector = "s1"\nkey = "dkim/missing.pem"\n`);
+  const dkim = await barge('serve', '--config', file, '--admin-listen', 'off');
+  assert.equal(dkim.code, 2, dkim.stderr);
+  assert.deepEqual(problems(dkim.stderr), [`barge: configuration error: dkim.example.test: cannot read the key ${join(dir, 'dkim', 'missing.pem')}: no such file or directory (ENOENT)`]);
+  // barge reload checks the same before it signals a server.
+  const reload = await barge('reload', '--config', file);
+  assert.equal(reload.code, 2, reload.stderr);
+  assert.match(reload.stderr, /^barge: configuration error: dkim\.example\.test: cannot read the key .*missing\.pem/);
+  await writeFile(file, `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[tls]\ncert = "${dir}/none.crt"\nkey = "${dir}/none.key"\n`);
+  const tls = await barge('serve', '--config', file, '--admin-listen', 'off');
+  assert.equal(tls.code, 2, tls.stderr);
+  assert.deepEqual(problems(tls.stderr), [`barge: configuration error: tls.cert: cannot read ${dir}/none.crt: no such file or directory (ENOENT)`]);
 });

@@ -3,12 +3,11 @@
  * (`SmtpInboundCommandSupportOptions`, and the outbound value), with the EHLO reply they give.
  * Apply edits the config file (comments kept; see config/edit.ts), checks it loads, then reloads.
  */
-import { readFile } from 'node:fs/promises';
 import { writeFileDurably } from '../../fs/durable-write.js';
 import { html } from 'hono/html';
 import type { Context } from 'hono';
 import type { Config, ListenerConfig } from '../../config/types.js';
-import { CONSOLE_HEADER, setTomlKeys, type TomlValue } from '../../config/edit.js';
+import { readConfigText, setTomlKeys, type TomlValue } from '../../config/edit.js';
 import { EXTENSIONS, INBOUND_BITS, encodeMask, outboundAllowsBdat, resolveExtensions, type Extension } from '../../protocol/extensions.js';
 import type { Html } from '../layout.js';
 import { ehloReply } from '../../protocol/advertisement.js';
@@ -104,7 +103,13 @@ ${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
     const keys: Record<string, TomlValue | undefined> = { inbound_command_support: v.inbound };
     // Named switches win over the mask: masked ones are dropped, the others kept only when off.
     for (const e of EXTENSIONS) keys[e.toLowerCase()] = MASKED.has(e) || v.named[e.toLowerCase()] === true ? undefined : false;
-    const before = await readFile(deps.configFile, 'utf8').catch(() => CONSOLE_HEADER);
+    let before: string;
+    try {
+      before = await readConfigText(deps.configFile);
+    } catch (e) {
+      // Nothing is written: the file stays as it is until the administrator has looked at it.
+      return done(c, '/listeners', `Not applied: ${e instanceof Error ? e.message : String(e)}`, true);
+    }
     const text = setTomlKeys(setTomlKeys(before, ['listener', name], keys), ['delivery'], { outbound_command_support: v.outbound });
     let next: Config;
     try {

@@ -1,6 +1,7 @@
 /** Message tracking: search the tracking log; one message's story in order. */
 import { html } from 'hono/html';
 import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
+import { placeOf } from '../../log/bug.js';
 import { messageStory, searchMessages, type MessageSummary, type Received, type TrackingSearch } from '../../log/tracking-query.js';
 import { dataPaths } from '../../config/paths.js';
 import { pill, table, type Html } from '../layout.js';
@@ -53,6 +54,8 @@ export function storyLine(r: TrackingRecord): Html {
       return html`${pill(r.action)} Authentication-Results: <span class="mono">${r.results}</span>`;
     case 'tls-policy':
       return html`${pill(r.result)} TLS policy for ${r.domain}: ${r.policy}${r.detail === undefined ? '' : ` (${r.detail})`}`;
+    case 'bug':
+      return html`${pill('bug')} in the ${placeOf(r)}: <span class="mono">${r.message}</span>`;
   }
 }
 
