@@ -2,14 +2,16 @@
  * Downconversion for a path without BINARYMIME or 8BITMIME (RFC 3030 3, RFC 6152 3): every MIME
  * leaf part marked binary or 8bit (or an unmarked single-part message that is not 7-bit) is re-encoded as
  * base64 in 76-character lines, and the message gets a header saying so. Streams: the MIME
- * structure is parsed and rebuilt by mailsplit, part contents pass through a base64 encoder.
+ * structure is parsed and rebuilt by mailsplit, part contents are encoded and wrapped by libbase64.
  * mailsplit is loaded on first use: most servers never need to downconvert, and it costs memory.
  */
 import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { encode, wrap } from 'libbase64';
 import type { BodyType } from '../protocol/envelope.js';
 
 /** 57 input bytes make one 76-character base64 line (RFC 2045 6.8). */
 const LINE_BYTES = 57;
+const LINE_CHARS = 76;
 
 interface SplitNode {
   type: 'node';
@@ -78,12 +80,10 @@ class Base64Parts extends Transform {
   #encode(bytes: Buffer, final: boolean): Buffer {
     const whole = final ? bytes.length : bytes.length - (bytes.length % LINE_BYTES);
     this.#rest = Buffer.from(bytes.subarray(whole));
-    const lines: string[] = [];
-    for (let i = 0; i < whole; i += LINE_BYTES) lines.push(bytes.subarray(i, Math.min(i + LINE_BYTES, whole)).toString('base64'));
-    if (lines.length === 0) return Buffer.alloc(0);
+    if (whole === 0) return Buffer.alloc(0);
     // Lines are separated, not terminated: the CRLF before a boundary belongs to the boundary.
-    const text = (this.#lines > 0 ? '\r\n' : '') + lines.join('\r\n');
-    this.#lines += lines.length;
+    const text = (this.#lines > 0 ? '\r\n' : '') + wrap(encode(bytes.subarray(0, whole)), LINE_CHARS);
+    this.#lines += Math.ceil(whole / LINE_BYTES);
     return Buffer.from(text, 'latin1');
   }
 }
