@@ -14,6 +14,8 @@ export interface MetricsSources {
   openConnections(): number;
   /** Seconds since the oldest queued message arrived; 0 when the queue is empty. */
   oldestMessageAgeSeconds(): Promise<number>;
+  /** The certificates being served, by configuration entry ("default" or a `[tls."NAME"]` key). */
+  certificates(): ReadonlyArray<{ readonly entry: string; readonly notAfter: Date }>;
 }
 
 /** Bounded, so a flood of messages that never complete cannot grow memory without limit. */
@@ -120,6 +122,16 @@ export class BargeMetrics {
       name: 'barge_queue_oldest_message_age_seconds', help: 'Age of the oldest queued message', registers: [this.registry],
       async collect() {
         this.set(await sources.oldestMessageAgeSeconds());
+      },
+    });
+    const now = this.#now;
+    // One series per configuration entry, not per name: an alert says which entry to fix.
+    new Gauge({
+      name: 'barge_tls_certificate_expiry_seconds', help: 'Seconds until each served certificate expires, by configuration entry',
+      labelNames: ['name'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of sources.certificates()) this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - now().getTime()) / 1000));
       },
     });
     collectDefaultMetrics({ register: this.registry });

@@ -73,7 +73,8 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
   };
   for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
-  const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : f.tls;
+  const fileTls = f.tls?.cert !== undefined && f.tls.key !== undefined ? { cert: f.tls.cert, key: f.tls.key } : undefined;
+  const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : fileTls;
   const config: Config = {
     hostname,
     dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
@@ -82,6 +83,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
     relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
     listeners: listeners(withFlagListeners(f.listener, flags), flags.listen),
     tls: tlsFiles === undefined ? undefined : { certFile: resolve(tlsFiles.cert), keyFile: resolve(tlsFiles.key) },
+    tlsNames: new Map(Object.entries(f.tls?.names ?? {}).map(([name, v]) => [name.toLowerCase(), { certFile: resolve(v.cert), keyFile: resolve(v.key) }])),
     auth: {
       maxFailures: f.auth?.max_failures ?? DEFAULTS.authMaxFailures,
       failureWindowMs: f.auth?.failure_window ?? DEFAULTS.authFailureWindowMs,

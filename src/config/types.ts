@@ -96,6 +96,8 @@ export interface Config {
   readonly relayNetworks: readonly string[];
   readonly listeners: readonly ListenerConfig[];
   readonly tls: TlsFiles | undefined;
+  /** `[tls."NAME"]` certificates by lower-case server name ("*.example.org" matches one label), chosen by SNI. */
+  readonly tlsNames: ReadonlyMap<string, TlsFiles>;
   readonly auth: {
     /** Failed AUTH attempts from one client IP within the window before further attempts get 454 4.7.0. */
     readonly maxFailures: number;

@@ -53,7 +53,7 @@ export async function reloadServer(server: RunningServer, load: () => Promise<Co
   let tlsNote = '';
   if (server.tls !== undefined) {
     try {
-      await server.tls.reload();
+      await server.tls.reload(next);
       tlsNote = `; TLS: ${server.tls.description}`;
     } catch (e) {
       tlsNote = `; TLS reload failed, keeping the old certificate: ${e instanceof Error ? e.message : String(e)}`;

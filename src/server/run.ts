@@ -129,6 +129,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   metrics?.attach({
     queueByState: counts,
     openConnections: () => listeners.openConnections,
+    certificates: () => tls?.certificates() ?? [],
     oldestMessageAgeSeconds: async () => {
       // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
       const first = (await spool.list()).sort()[0];

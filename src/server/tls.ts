@@ -1,103 +1,134 @@
 /**
- * The server's TLS credentials. With `[tls] cert/key` configured they are read from those PEM files
- * (and read again on SIGHUP, so a renewed certificate needs no restart). Without them a self-signed
- * certificate for the hostname is generated once and kept under `<dataDir>/tls/`, so STARTTLS works
- * out of the box: peers doing opportunistic TLS (RFC 3207, RFC 7435) accept it.
+ * The server's TLS certificates, chosen per handshake by the name the client asks for (SNI,
+ * RFC 6066 3): a `[tls."NAME"]` certificate for that name, else a `[tls."*.PARENT"]` certificate
+ * when the name is one label under PARENT (RFC 6125 6.4.3), else the default: `[tls] cert/key`, or
+ * a self-signed certificate for the hostname (self-signed.ts). Configured files are read again on
+ * reload (SIGHUP), all or none: a renewed or new certificate needs no restart, and one bad file
+ * keeps every old one in use. Only new handshakes see the change.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { mkdir, readFile } from 'node:fs/promises';
-import { writeFileDurably } from '../queue/durable-write.js';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/types.js';
+import type { Config, TlsFiles } from '../config/types.js';
+import { selfSigned, type PemPair } from './self-signed.js';
+
+export { generateSelfSigned } from './self-signed.js';
+
+/** What the console and /metrics tell of a certificate being served. */
+export interface CertificateInfo {
+  /** The configuration entry it serves: "default" or a `[tls."NAME"]` key. */
+  readonly entry: string;
+  /** Where it comes from ("certificate /etc/barge/mx.pem", "self-signed certificate for …"). */
+  readonly source: string;
+  /** The DNS names it is valid for: its subjectAltName, else its subject's CN. */
+  readonly names: readonly string[];
+  readonly notAfter: Date;
+  readonly serial: string;
+}
+
+interface Installed {
+  readonly context: SecureContext;
+  readonly pem: PemPair;
+  readonly info: CertificateInfo;
+}
+
+/** Node's SNICallback: the context for the name a client asked for. */
+export type SniCallback = (servername: string, answer: (err: Error | null, context?: SecureContext) => void) => void;
 
 export class TlsCredentials {
-  #context: SecureContext;
-  #description: string;
-  #pem: { readonly cert: string; readonly key: string };
-  readonly #load: () => Promise<{ cert: string; key: string; description: string }>;
+  #default: Installed;
+  /** Configured by name: exact names and "*.parent" wildcards, lower case. */
+  #named: ReadonlyMap<string, Installed>;
+  #config: Config;
+  readonly #now: () => Date;
 
-  private constructor(pem: { cert: string; key: string; description: string }, load: () => Promise<{ cert: string; key: string; description: string }>) {
-    this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-    this.#description = pem.description;
-    this.#pem = { cert: pem.cert, key: pem.key };
-    this.#load = load;
+  private constructor(config: Config, now: () => Date, loaded: { base: Installed; named: ReadonlyMap<string, Installed> }) {
+    this.#config = config;
+    this.#now = now;
+    this.#default = loaded.base;
+    this.#named = loaded.named;
   }
 
-  /** Loads the configured files, or makes (or reuses) the self-signed pair. */
+  /** Loads the configured files, or makes (or reuses) the self-signed pair for the default. */
   static async open(config: Config, now: () => Date = () => new Date()): Promise<TlsCredentials> {
-    const files = config.tls;
-    const load =
-      files === undefined
-        ? () => selfSigned(join(config.dataDir, 'tls'), config.hostname, now)
-        : async () => ({ cert: await readFile(files.certFile, 'utf8'), key: await readFile(files.keyFile, 'utf8'), description: `certificate ${files.certFile}` });
-    return new TlsCredentials(await load(), load);
+    return new TlsCredentials(config, now, await load(config, now));
   }
 
+  /** The default context: for clients that send no name, and for names nothing else serves. */
   get context(): SecureContext {
-    return this.#context;
+    return this.#default.context;
   }
 
-  /** The PEM pair, for the admin console's HTTPS listener. */
-  get pem(): { readonly cert: string; readonly key: string } {
-    return this.#pem;
+  /** The default PEM pair, for the admin console's HTTPS listener. */
+  get pem(): PemPair {
+    return this.#default.pem;
   }
 
-  /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)". */
+  /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)", and the names served. */
   get description(): string {
-    return this.#description;
+    const named = [...this.#named.keys()];
+    return `${this.#default.info.source}${named.length === 0 ? '' : `; by name (SNI): ${named.join(', ')}`}`;
   }
 
-  /** Reads the files again; on failure the old credentials stay in use and the error is thrown. */
-  async reload(): Promise<void> {
-    const pem = await this.#load();
-    this.#context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
-    this.#description = pem.description;
-    this.#pem = { cert: pem.cert, key: pem.key };
+  /** The context for a server name (SNI): exact name, one-label wildcard, then the default. */
+  contextFor(servername: string): SecureContext {
+    const name = servername.toLowerCase().replace(/\.$/, '');
+    const exact = this.#named.get(name);
+    if (exact !== undefined) return exact.context;
+    const dot = name.indexOf('.');
+    const wildcard = dot > 0 ? this.#named.get(`*${name.slice(dot)}`) : undefined;
+    return (wildcard ?? this.#default).context;
+  }
+
+  /** For TLSSocket's `SNICallback`: called during each handshake that carries a name. */
+  readonly sniCallback: SniCallback = (servername, answer) => answer(null, this.contextFor(servername));
+
+  /** Every certificate being served: the default, then those by name. */
+  certificates(): CertificateInfo[] {
+    return [this.#default.info, ...[...this.#named.values()].map((n) => n.info)];
+  }
+
+  /** Reads the files of `next` (the running configuration's when omitted); on any failure all old ones stay and the error is thrown. */
+  async reload(next: Config = this.#config): Promise<void> {
+    const loaded = await load(next, this.#now);
+    this.#config = next;
+    this.#default = loaded.base;
+    this.#named = loaded.named;
   }
 }
 
-/** Reuses `<dir>/self-signed.{crt,key}` while the certificate is valid for a month more, else makes a new pair. */
-async function selfSigned(dir: string, hostname: string, now: () => Date): Promise<{ cert: string; key: string; description: string }> {
-  const certFile = join(dir, 'self-signed.crt');
-  const keyFile = join(dir, 'self-signed.key');
+async function load(config: Config, now: () => Date): Promise<{ base: Installed; named: ReadonlyMap<string, Installed> }> {
+  const files = config.tls;
+  const basePem = files === undefined ? await selfSigned(join(config.dataDir, 'tls'), config.hostname, now) : { ...(await readPair('[tls]', files)), description: `certificate ${files.certFile}` };
+  const named = await Promise.all(
+    [...config.tlsNames].map(async ([name, f]) => [name, install(name, `certificate ${f.certFile}`, await readPair(`[tls."${name}"]`, f))] as const),
+  );
+  return { base: install('default', basePem.description, basePem), named: new Map(named) };
+}
+
+async function readPair(entry: string, files: TlsFiles): Promise<PemPair> {
   try {
-    const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
-    const x509 = new X509Certificate(cert);
-    if (new Date(x509.validTo).getTime() - now().getTime() > 30 * 86_400_000 && x509.checkHost(hostname) !== undefined) {
-      return { cert, key, description: `self-signed certificate for ${hostname} (${certFile})` };
-    }
-  } catch {
-    // Missing or unreadable: make a new pair below.
+    return { cert: await readFile(files.certFile, 'utf8'), key: await readFile(files.keyFile, 'utf8') };
+  } catch (e) {
+    throw new Error(`${entry}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const pem = await generateSelfSigned(hostname, now());
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  // Key first, each via a temporary name, so a crash never leaves a certificate without its key.
-  await writeFileDurably(keyFile, pem.key, { mode: 0o600 });
-  await writeFileDurably(certFile, pem.cert, { mode: 0o644 });
-  return { ...pem, description: `self-signed certificate for ${hostname} (generated, ${certFile})` };
 }
 
-/** A self-signed certificate for `hostname` (and loopback addresses), valid for ten years, made by a child process. */
-export function generateSelfSigned(hostname: string, notBefore = new Date()): Promise<{ cert: string; key: string }> {
-  const script = fileURLToPath(new URL('./self-signed-child.js', import.meta.url));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, hostname, String(notBefore.getTime())], (e, stdout) => {
-      if (e !== null) return reject(new Error(`certificate generation failed: ${e.message}`));
-      const pem = parsePair(stdout);
-      if (pem === undefined) reject(new Error('certificate generation printed no pair'));
-      else resolve(pem);
-    });
-  });
-}
-
-function parsePair(text: string): { cert: string; key: string } | undefined {
+/** A context for the pair (which must match: createSecureContext checks the key) and what it says of itself. */
+function install(entry: string, source: string, pem: PemPair): Installed {
   try {
-    const pem = JSON.parse(text) as { cert?: unknown; key?: unknown };
-    return typeof pem.cert === 'string' && typeof pem.key === 'string' ? { cert: pem.cert, key: pem.key } : undefined;
-  } catch {
-    return undefined;
+    const context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
+    return { context, pem: { cert: pem.cert, key: pem.key }, info: describe(entry, source, pem.cert) };
+  } catch (e) {
+    throw new Error(`${entry === 'default' ? '[tls]' : `[tls."${entry}"]`}: ${source}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Names and expiry of the first certificate of a PEM chain. */
+function describe(entry: string, source: string, certPem: string): CertificateInfo {
+  const x509 = new X509Certificate(certPem);
+  const dns = (x509.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1];
+  return { entry, source, names: dns.length > 0 ? dns : cn === undefined ? [] : [cn], notAfter: new Date(x509.validTo), serial: x509.serialNumber };
 }
