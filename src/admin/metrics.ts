@@ -14,8 +14,10 @@ export interface MetricsSources {
   openConnections(): number;
   /** Seconds since the oldest queued message arrived; 0 when the queue is empty. */
   oldestMessageAgeSeconds(): Promise<number>;
-  /** The certificates being served, by configuration entry ("default" or a `[tls."NAME"]` key). */
+  /** The certificates being served, by configuration entry ("default", a `[tls."NAME"]` key, "acme"). */
   certificates(): ReadonlyArray<{ readonly entry: string; readonly notAfter: Date }>;
+  /** Failed ACME orders since start; undefined without `[acme]`. */
+  acmeFailures(): number | undefined;
 }
 
 /** Bounded, so a flood of messages that never complete cannot grow memory without limit. */
@@ -132,6 +134,14 @@ export class BargeMetrics {
       collect() {
         this.reset();
         for (const c of sources.certificates()) this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - now().getTime()) / 1000));
+      },
+    });
+    new Counter({
+      name: 'barge_acme_failures_total', help: 'Failed ACME certificate orders', registers: [this.registry],
+      collect() {
+        const failures = sources.acmeFailures();
+        this.reset();
+        if (failures !== undefined) this.inc(failures);
       },
     });
     collectDefaultMetrics({ register: this.registry });

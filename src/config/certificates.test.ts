@@ -1,4 +1,4 @@
-/** `[tls."NAME"]` certificates beside the default `[tls]`: read, and refused with the key and line. */
+/** `[tls."NAME"]` certificates beside the default `[tls]`, and `[acme]`: read, defaulted, and refused with the key and line. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
@@ -34,4 +34,20 @@ test('bad [tls] entries are refused with their key and line', () => {
   refused('[tls."a b"]\ncert = "a"\nkey = "b"\n', /line 1: tls\.a b: expected a server name/);
   refused('[tls."mx.example.org"]\ncert = "a"\nkey = "b"\nextra = 1\n', /^barge\.toml line 4: tls\.mx\.example\.org\.extra: unknown key$/);
   refused('\n[tls."mx.example.org"]\ncert = "a"\n', /^barge\.toml line 2: tls\.mx\.example\.org\.key: /);
+});
+
+test('[acme]: names required; Let\'s Encrypt and port 80 unless configured; the directory must be https', () => {
+  const c = build('[acme]\nnames = ["MX.example.org", "smtp.example.org", "mx.example.org"]\nemail = "postmaster@example.org"\nca_file = "ca.pem"\n');
+  assert.deepEqual(c.acme, {
+    directory: 'https://acme-v02.api.letsencrypt.org/directory',
+    email: 'postmaster@example.org',
+    names: ['mx.example.org', 'smtp.example.org'],
+    httpListen: { host: '0.0.0.0', port: 80 },
+    caFile: resolve('ca.pem'),
+  });
+  assert.equal(build('[acme]\nnames = ["a.example"]\nhttp_listen = "127.0.0.1:8080"\n').acme?.httpListen.port, 8080);
+  assert.equal(buildConfig(undefined, {}, 'h').acme, undefined);
+  refused('[acme]\nnames = []\n', /line 2: acme\.names/);
+  refused('[acme]\nnames = ["a.example"]\ndirectory = "http://ca.example/dir"\n', /line 3: acme\.directory: expected the https:\/\/ URL/);
+  refused('[acme]\nnames = ["*.example.org"]\n', /acme\.names\.0: expected a domain name/);
 });

@@ -95,6 +95,14 @@ const tls = z.record(z.string(), z.unknown()).transform((table, ctx) => {
   return { ...files, names };
 });
 
+/** ACME (RFC 8555): certificates for `names` obtained and renewed from `directory`, answering HTTP-01 on `http_listen`. */
+const acme = z.strictObject({
+  directory: z.string().regex(/^https:\/\/\S+$/, 'expected the https:// URL of an ACME directory (RFC 8555 7.1.1)').optional(),
+  email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address').optional(),
+  names: z.array(domain).min(1),
+  http_listen: hostPort.optional(),
+  ca_file: z.string().min(1).optional(),
+});
 const outboundTls = z.enum(['opportunistic', 'required', 'none']);
 const authTls = z.enum(['verified', 'any']);
 
@@ -106,6 +114,7 @@ export const fileSchema = z.strictObject({
   relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
   smuggling: z.enum(['reject', 'normalise']).optional(),
   tls: tls.optional(),
+  acme: acme.optional(),
   auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional(), max_parallel_checks: count.optional() }).optional(),
   smart_host_auth: credentials.optional(),
   limits: z

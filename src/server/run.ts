@@ -27,6 +27,7 @@ import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from './listeners.js';
+import type { AcmeStatus } from '../acme/renewer.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -35,6 +36,8 @@ export interface RunningServer {
   readonly spool: Spool;
   /** The server's TLS credentials; undefined when no listener offers TLS. */
   readonly tls: TlsCredentials | undefined;
+  /** The ACME renewer's state; undefined without `[acme]` (or without a TLS listener). */
+  readonly acme: { status(): AcmeStatus } | undefined;
   /** The most reply octets any open connection has waiting for its client (tests and metrics). */
   replyBacklog(): number;
   /** Prometheus metrics, kept only when the console (which serves /metrics) is configured. */
@@ -110,6 +113,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   sessions = () => listeners.openConnections;
   await listeners.listenAll();
+  // Loaded only with [acme]: the HTTP-01 listener and the schedule (the ACME library runs in a child process).
+  const acme = tls === undefined || config.acme === undefined ? undefined : await (await import('../acme/renewer.js')).AcmeRenewer.start(config.acme, {
+    dataDir: config.dataDir, now, timers, say, install: (pem, names, source) => tls.useAcme(pem, names, source),
+  });
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
@@ -130,6 +137,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     queueByState: counts,
     openConnections: () => listeners.openConnections,
     certificates: () => tls?.certificates() ?? [],
+    acmeFailures: () => acme?.status().failures,
     oldestMessageAgeSeconds: async () => {
       // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
       const first = (await spool.list()).sort()[0];
@@ -146,6 +154,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     listeners.close();
+    await acme?.close();
     await listeners.endSessions();
     control.close();
     await runner.stop();
@@ -158,6 +167,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     runner,
     spool,
     tls,
+    acme,
     replyBacklog: () => listeners.replyBacklog(),
     metrics,
     quirks,

@@ -1,10 +1,12 @@
 /**
  * The server's TLS certificates, chosen per handshake by the name the client asks for (SNI,
- * RFC 6066 3): a `[tls."NAME"]` certificate for that name, else a `[tls."*.PARENT"]` certificate
- * when the name is one label under PARENT (RFC 6125 6.4.3), else the default: `[tls] cert/key`, or
- * a self-signed certificate for the hostname (self-signed.ts). Configured files are read again on
- * reload (SIGHUP), all or none: a renewed or new certificate needs no restart, and one bad file
- * keeps every old one in use. Only new handshakes see the change.
+ * RFC 6066 3): a `[tls."NAME"]` certificate for that name, else the ACME certificate when the name is
+ * one of `[acme] names`, else a `[tls."*.PARENT"]` certificate when the name is one label under
+ * PARENT (RFC 6125 6.4.3), else the default. The default is `[tls] cert/key`, else the ACME
+ * certificate once there is one, else a self-signed certificate for the hostname (self-signed.ts).
+ * Configured files are read again on reload (SIGHUP), all or none: a renewed or new certificate
+ * needs no restart, and one bad file keeps every old one in use. The ACME renewer hands its
+ * certificate over with `useAcme`; either way only new handshakes see the change.
  */
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { readFile } from 'node:fs/promises';
@@ -17,7 +19,7 @@ export { generateSelfSigned } from './self-signed.js';
 
 /** What the console and /metrics tell of a certificate being served. */
 export interface CertificateInfo {
-  /** The configuration entry it serves: "default" or a `[tls."NAME"]` key. */
+  /** The configuration entry it serves: "default", a `[tls."NAME"]` key, or "acme". */
   readonly entry: string;
   /** Where it comes from ("certificate /etc/barge/mx.pem", "self-signed certificate for …"). */
   readonly source: string;
@@ -40,6 +42,7 @@ export class TlsCredentials {
   #default: Installed;
   /** Configured by name: exact names and "*.parent" wildcards, lower case. */
   #named: ReadonlyMap<string, Installed>;
+  #acme: { readonly installed: Installed; readonly names: ReadonlySet<string> } | undefined;
   #config: Config;
   readonly #now: () => Date;
 
@@ -57,36 +60,37 @@ export class TlsCredentials {
 
   /** The default context: for clients that send no name, and for names nothing else serves. */
   get context(): SecureContext {
-    return this.#default.context;
+    return this.#fallback().context;
   }
 
   /** The default PEM pair, for the admin console's HTTPS listener. */
   get pem(): PemPair {
-    return this.#default.pem;
+    return this.#fallback().pem;
   }
 
   /** "certificate /etc/barge/cert.pem" or "self-signed certificate for mx.example (…)", and the names served. */
   get description(): string {
-    const named = [...this.#named.keys()];
-    return `${this.#default.info.source}${named.length === 0 ? '' : `; by name (SNI): ${named.join(', ')}`}`;
+    const named = [...this.#named.keys(), ...(this.#acme?.names ?? [])];
+    return `${this.#fallback().info.source}${named.length === 0 ? '' : `; by name (SNI): ${named.join(', ')}`}`;
   }
 
-  /** The context for a server name (SNI): exact name, one-label wildcard, then the default. */
+  /** The context for a server name (SNI): exact name, ACME name, one-label wildcard, then the default. */
   contextFor(servername: string): SecureContext {
     const name = servername.toLowerCase().replace(/\.$/, '');
-    const exact = this.#named.get(name);
+    const exact = this.#named.get(name) ?? (this.#acme?.names.has(name) === true ? this.#acme.installed : undefined);
     if (exact !== undefined) return exact.context;
     const dot = name.indexOf('.');
     const wildcard = dot > 0 ? this.#named.get(`*${name.slice(dot)}`) : undefined;
-    return (wildcard ?? this.#default).context;
+    return (wildcard ?? this.#fallback()).context;
   }
 
   /** For TLSSocket's `SNICallback`: called during each handshake that carries a name. */
   readonly sniCallback: SniCallback = (servername, answer) => answer(null, this.contextFor(servername));
 
-  /** Every certificate being served: the default, then those by name. */
+  /** Every certificate being served: the default (unless the ACME one stands in for it), by name, and ACME's. */
   certificates(): CertificateInfo[] {
-    return [this.#default.info, ...[...this.#named.values()].map((n) => n.info)];
+    const base = this.#fallback() === this.#default ? [this.#default.info] : [];
+    return [...base, ...[...this.#named.values()].map((n) => n.info), ...(this.#acme === undefined ? [] : [this.#acme.installed.info])];
   }
 
   /** Reads the files of `next` (the running configuration's when omitted); on any failure all old ones stay and the error is thrown. */
@@ -95,6 +99,15 @@ export class TlsCredentials {
     this.#config = next;
     this.#default = loaded.base;
     this.#named = loaded.named;
+  }
+
+  /** Serves an ACME certificate for `names` from the next handshake on; throws if the pair does not load. */
+  useAcme(pem: PemPair, names: readonly string[], source: string): void {
+    this.#acme = { installed: install('acme', source, pem), names: new Set(names.map((n) => n.toLowerCase())) };
+  }
+
+  #fallback(): Installed {
+    return this.#config.tls === undefined && this.#acme !== undefined ? this.#acme.installed : this.#default;
   }
 }
 
@@ -121,7 +134,7 @@ function install(entry: string, source: string, pem: PemPair): Installed {
     const context = createSecureContext({ cert: pem.cert, key: pem.key, minVersion: 'TLSv1.2' });
     return { context, pem: { cert: pem.cert, key: pem.key }, info: describe(entry, source, pem.cert) };
   } catch (e) {
-    throw new Error(`${entry === 'default' ? '[tls]' : `[tls."${entry}"]`}: ${source}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`${entry === 'default' ? '[tls]' : entry === 'acme' ? '[acme]' : `[tls."${entry}"]`}: ${source}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 

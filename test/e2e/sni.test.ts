@@ -88,6 +88,7 @@ test('each name gets its certificate (wildcards one label deep), others the defa
         const seconds = Number(new RegExp(`^barge_tls_certificate_expiry_seconds\\{name="${name.replace(/[.*]/g, '\\$&')}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
         assert.ok(seconds > 3649 * 86_400 && seconds <= 3650 * 86_400, `${name}: ${seconds}`);
       }
+      assert.doesNotMatch(metrics, /barge_acme_failures_total [1-9]/);
     } finally {
       await admin.close();
     }
