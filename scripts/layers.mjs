@@ -16,7 +16,7 @@ export const FLOORS = [
   ['queue'],
   ['mailauth'],
   ['client'],
-  ['probe', 'middlebox'],
+  ['probe', 'middlebox', 'acme'],
   ['filter'],
   ['server'],
   ['admin', 'cli'],

@@ -16,7 +16,11 @@ run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '
 
 if (process.argv.includes('--test')) {
   // Chromium drives the console's browser tests (playwright-core never downloads a browser).
-  const needed = [['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base'], ['chromium', 'chromium']];
+  // pebble is Let's Encrypt's test ACME server; openssl's s_client checks the certificate chosen by name (SNI).
+  const needed = [
+    ['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base'], ['chromium', 'chromium'],
+    ['pebble', 'pebble'], ['openssl', 'openssl'],
+  ];
   const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0 || existsSync(`/usr/sbin/${bin}`);
   const missing = needed.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
   if (missing.length > 0) {

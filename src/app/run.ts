@@ -78,6 +78,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     await Promise.all([spool.close(), pool.close(), ...logs.map((l) => l.close()), tracking?.close()]);
     throw e;
   }
+  // Loaded only with [acme]: the HTTP-01 listener and the schedule (the ACME library runs in a child process).
+  const acme = tls === undefined || config.acme === undefined ? undefined : await (await import('../acme/renewer.js')).AcmeRenewer.start(config.acme, {
+    dataDir: config.dataDir, now, timers, say, install: (pem, names, source) => tls.useAcme(pem, names, source),
+  });
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
@@ -97,6 +101,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   metrics?.attach({
     queueByState: counts,
     openConnections: () => listeners.openConnections,
+    certificates: () => tls?.certificates() ?? [],
+    acmeFailures: () => acme?.status().failures,
     oldestMessageAgeSeconds: async () => {
       // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
       const first = (await spool.list()).sort()[0];
@@ -119,6 +125,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     listeners.close();
+    await acme?.close();
     await listeners.endSessions();
     control.close();
     await runner.stop();
@@ -131,6 +138,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     runner,
     spool,
     tls,
+    acme,
     replyBacklog: () => listeners.replyBacklog(),
     metrics,
     quirks,

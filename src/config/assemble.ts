@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
 import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
-import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
+import type { AcmeConfig, Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
 import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
 import { locator } from './toml-errors.js';
 import { DEFAULTS, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
@@ -73,7 +73,8 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
   };
   for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
-  const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : f.tls;
+  const fileTls = f.tls?.cert !== undefined && f.tls.key !== undefined ? { cert: f.tls.cert, key: f.tls.key } : undefined;
+  const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : fileTls;
   const config: Config = {
     hostname,
     dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
@@ -82,6 +83,8 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
     relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
     listeners: listeners(withFlagListeners(f.listener, flags), flags.listen),
     tls: tlsFiles === undefined ? undefined : { certFile: resolve(tlsFiles.cert), keyFile: resolve(tlsFiles.key) },
+    tlsNames: new Map(Object.entries(f.tls?.names ?? {}).map(([name, v]) => [name.toLowerCase(), { certFile: resolve(v.cert), keyFile: resolve(v.key) }])),
+    acme: acmeConfig(f.acme),
     auth: {
       maxFailures: f.auth?.max_failures ?? DEFAULTS.authMaxFailures,
       failureWindowMs: f.auth?.failure_window ?? DEFAULTS.authFailureWindowMs,
@@ -177,6 +180,17 @@ function adminConfig(input: FileConfig['admin'], flag: string | undefined): Conf
   if (input === false || (typeof input === 'object' && input.enabled === false)) return undefined;
   const listen = typeof input === 'object' ? input.listen : undefined;
   return { listen: hostPort(listen ?? DEFAULTS.adminListen, 'admin.listen') };
+}
+
+function acmeConfig(input: FileConfig['acme']): AcmeConfig | undefined {
+  if (input === undefined) return undefined;
+  return {
+    directory: input.directory ?? DEFAULTS.acmeDirectory,
+    email: input.email,
+    names: [...new Set(input.names)],
+    httpListen: hostPort(input.http_listen ?? DEFAULTS.acmeHttpListen, 'acme.http_listen'),
+    caFile: input.ca_file === undefined ? undefined : resolve(input.ca_file),
+  };
 }
 
 function flagSize(text: string): number {

@@ -55,6 +55,9 @@ export const DEFAULTS = {
   authMaxParallelChecks: 2,
   /** The web console and /metrics: loopback only unless configured otherwise. */
   adminListen: '127.0.0.1:8025',
+  acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory',
+  /** HTTP-01 is answered on port 80 of the name (RFC 8555 8.3). */
+  acmeHttpListen: '0.0.0.0:80',
 } as const;
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };

@@ -80,6 +80,44 @@ const dkimKey = z.strictObject({
 });
 
 const credentials = z.strictObject({ username: z.string().min(1), password: z.string().min(1) });
+
+/** A server name a certificate is chosen for by SNI: "mx.example.org", or "*.example.org" for one label. */
+const SNI_NAME = /^(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/;
+const certificateFiles = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) });
+type CertificateFiles = z.infer<typeof certificateFiles>;
+/** `[tls]` cert/key (the default certificate) beside `[tls."NAME"]` tables (certificates by server name). */
+const tls = z.record(z.string(), z.unknown()).transform((table, ctx) => {
+  const files: { cert?: string; key?: string } = {};
+  const names: Record<string, CertificateFiles> = {};
+  for (const [key, value] of Object.entries(table)) {
+    if (key === 'cert' || key === 'key') {
+      if (typeof value === 'string' && value !== '') files[key] = value;
+      else ctx.addIssue({ code: 'custom', path: [key], message: 'expected the path of a PEM file' });
+    } else if (typeof value !== 'object' || value === null) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `unknown key "${key}" (a certificate by name is a table: [tls."mx.example.org"])` });
+    } else if (!SNI_NAME.test(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'expected a server name like "mx.example.org" or "*.example.org"' });
+    } else {
+      const entry = certificateFiles.safeParse(value);
+      if (entry.success) names[key] = entry.data;
+      for (const issue of entry.error?.issues ?? []) {
+        if (issue.code !== 'unrecognized_keys') ctx.addIssue({ code: 'custom', path: [key, ...issue.path], message: issue.message });
+        else for (const unknown of issue.keys) ctx.addIssue({ code: 'custom', path: [key, unknown], message: 'unknown key' });
+      }
+    }
+  }
+  if ((files.cert === undefined) !== (files.key === undefined)) ctx.addIssue({ code: 'custom', path: [files.cert === undefined ? 'key' : 'cert'], message: 'cert and key go together' });
+  return { ...files, names };
+});
+
+/** ACME (RFC 8555): certificates for `names` obtained and renewed from `directory`, answering HTTP-01 on `http_listen`. */
+const acme = z.strictObject({
+  directory: z.string().regex(/^https:\/\/\S+$/, 'expected the https:// URL of an ACME directory (RFC 8555 7.1.1)').optional(),
+  email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address').optional(),
+  names: z.array(domain).min(1),
+  http_listen: hostPort.optional(),
+  ca_file: z.string().min(1).optional(),
+});
 const outboundTls = z.enum(['opportunistic', 'required', 'none']);
 const authTls = z.enum(['verified', 'any']);
 
@@ -90,7 +128,8 @@ export const fileSchema = z.strictObject({
   local_recipients: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected local@domain').transform((a) => a.toLowerCase())).optional(),
   relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
   smuggling: z.enum(['reject', 'normalise']).optional(),
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  tls: tls.optional(),
+  acme: acme.optional(),
   auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional(), max_parallel_checks: count.optional() }).optional(),
   smart_host_auth: credentials.optional(),
   limits: z

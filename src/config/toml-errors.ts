@@ -23,24 +23,28 @@ export function locator(toml: { readonly text: string; readonly file: string } |
 
 /**
  * The line where the key at `path` is set: finds each table header ([a.b] or [a."b"]) in turn, then
- * the key inside it. Good enough for error messages; falls back to no line.
+ * the key inside it; a key that is missing from its table is told at the table's header. Good enough
+ * for error messages; falls back to no line.
  */
 export function lineOf(text: string, path: readonly PropertyKey[]): string {
   const keys = path.filter((p): p is string => typeof p === 'string');
   const lines = text.split(/\r?\n/);
   const bare = (s: string): string => s.trim().replace(/^"|"$/g, '');
+  const within = (prefix: readonly string[]): boolean => keys.length >= prefix.length && prefix.every((k, j) => k === keys[j]);
   let table: string[] = [];
+  let header = { line: '', depth: 0 };
   for (let i = 0; i < lines.length; i++) {
     const line = (lines[i] ?? '').replace(/#.*$/, '').trim();
-    const header = /^\[([^\]]+)\]$/.exec(line);
-    if (header !== null) {
-      table = (header[1] ?? '').split('.').map(bare);
+    const opened = /^\[([^\]]+)\]$/.exec(line);
+    if (opened !== null) {
+      // Dotted keys, quoted ones whole: [tls."mx.example.org"] is the table tls, key mx.example.org.
+      table = ((opened[1] ?? '').match(/"[^"]*"|[^."]+/g) ?? []).map(bare);
+      if (within(table) && table.length > header.depth) header = { line: ` line ${i + 1}`, depth: table.length };
       continue;
     }
     const key = /^("[^"]+"|[A-Za-z0-9_-]+)\s*=/.exec(line);
     if (key === null) continue;
-    const full = [...table, bare(key[1] ?? '')];
-    if (keys.length >= full.length && full.every((k, j) => k === keys[j])) return ` line ${i + 1}`;
+    if (within([...table, bare(key[1] ?? '')])) return ` line ${i + 1}`;
   }
-  return '';
+  return header.line;
 }

@@ -58,6 +58,20 @@ export interface TlsFiles {
   readonly keyFile: string;
 }
 
+/** `[acme]`: one certificate for `names`, obtained and renewed from an ACME CA (RFC 8555). */
+export interface AcmeConfig {
+  /** The CA's directory URL (Let's Encrypt's unless configured). */
+  readonly directory: string;
+  /** The account's contact (RFC 8555 7.3), if given. */
+  readonly email: string | undefined;
+  /** Lower-case names the certificate is for; the first is its subject. */
+  readonly names: readonly string[];
+  /** Where HTTP-01 challenges are answered (RFC 8555 8.3): the CA connects to port 80 of each name. */
+  readonly httpListen: HostPort;
+  /** Extra PEM trust anchors for the directory's own HTTPS (beside the system's). */
+  readonly caFile: string | undefined;
+}
+
 export interface Limits {
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
@@ -96,6 +110,10 @@ export interface Config {
   readonly relayNetworks: readonly string[];
   readonly listeners: readonly ListenerConfig[];
   readonly tls: TlsFiles | undefined;
+  /** `[tls."NAME"]` certificates by lower-case server name ("*.example.org" matches one label), chosen by SNI. */
+  readonly tlsNames: ReadonlyMap<string, TlsFiles>;
+  /** ACME-managed certificate; undefined without `[acme]`. */
+  readonly acme: AcmeConfig | undefined;
   readonly auth: {
     /** Failed AUTH attempts from one client IP within the window before further attempts get 454 4.7.0. */
     readonly maxFailures: number;

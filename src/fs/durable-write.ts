@@ -6,7 +6,8 @@
  * Files that need it (a lost or torn write would deliver twice, lose a change, or break startup):
  * - `users` (auth/users.ts): a password change or removal that silently came undone is a hole.
  * - `quirks.json` (client/quirks.ts): atomic for readers; durable so a cleared quirk stays cleared.
- * - the self-signed key and certificate (server/tls.ts): a torn key stops TLS at startup.
+ * - the self-signed key and certificate (server/self-signed.ts): a torn key stops TLS at startup.
+ * - the ACME account key and certificate (acme/store.ts): a lost account key means a new account.
  * Files that do not use it, and why:
  * - the spool (queue/spool.ts, store/segment-log.ts) appends records, delivery state included, to
  *   its log and group-commits them with one synchronised (O_DSYNC) write; its large-message files and Maildir deliveries

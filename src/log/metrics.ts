@@ -14,6 +14,10 @@ export interface MetricsSources {
   openConnections(): number;
   /** Seconds since the oldest queued message arrived; 0 when the queue is empty. */
   oldestMessageAgeSeconds(): Promise<number>;
+  /** The certificates being served, by configuration entry ("default", a `[tls."NAME"]` key, "acme"). */
+  certificates(): ReadonlyArray<{ readonly entry: string; readonly notAfter: Date }>;
+  /** Failed ACME orders since start; undefined without `[acme]`. */
+  acmeFailures(): number | undefined;
 }
 
 /** Bounded, so a flood of messages that never complete cannot grow memory without limit. */
@@ -126,6 +130,24 @@ export class BargeMetrics {
       name: 'barge_queue_oldest_message_age_seconds', help: 'Age of the oldest queued message', registers: [this.registry],
       async collect() {
         this.set(await sources.oldestMessageAgeSeconds());
+      },
+    });
+    const now = this.#now;
+    // One series per configuration entry, not per name: an alert says which entry to fix.
+    new Gauge({
+      name: 'barge_tls_certificate_expiry_seconds', help: 'Seconds until each served certificate expires, by configuration entry',
+      labelNames: ['name'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of sources.certificates()) this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - now().getTime()) / 1000));
+      },
+    });
+    new Counter({
+      name: 'barge_acme_failures_total', help: 'Failed ACME certificate orders', registers: [this.registry],
+      collect() {
+        const failures = sources.acmeFailures();
+        this.reset();
+        if (failures !== undefined) this.inc(failures);
       },
     });
     collectDefaultMetrics({ register: this.registry });

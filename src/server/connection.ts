@@ -145,7 +145,7 @@ export class Connection {
   #startTls(secured: () => void): void {
     const credentials = this.#ctx.tls;
     if (credentials === undefined) return void this.#socket.destroy();
-    this.#socket = serverTls(this.#socket, credentials.context, this.#ctx.config.limits.commandTimeoutMs, (secure) => {
+    this.#socket = serverTls(this.#socket, credentials, this.#ctx.config.limits.commandTimeoutMs, (secure) => {
       this.#attach(secure);
       this.#safely(secured);
     });

@@ -10,6 +10,7 @@ import type { QueueRunner } from '../queue/runner.js';
 import type { QuirkStore } from '../client/quirks.js';
 import type { LoginGuard } from '../auth/login-guard.js';
 import type { TlsCredentials } from './tls.js';
+import type { AcmeStatus } from '../acme/renewer.js';
 import type { Timers } from '../time/timers.js';
 import type { FaultHook } from './connection-boundary.js';
 
@@ -20,6 +21,8 @@ export interface RunningServer {
   readonly spool: Spool;
   /** The server's TLS credentials; undefined when no listener offers TLS. */
   readonly tls: TlsCredentials | undefined;
+  /** The ACME renewer's state; undefined without `[acme]` (or without a TLS listener). */
+  readonly acme: { status(): AcmeStatus } | undefined;
   /** The most reply octets any open connection has waiting for its client (tests and metrics). */
   replyBacklog(): number;
   /** Prometheus metrics, kept only when the console (which serves /metrics) is configured. */

@@ -2,16 +2,24 @@
  * The server side of a TLS start on an accepted socket: after STARTTLS (RFC 3207 4) or at once on an
  * implicit TLS listener (RFC 8314 3.3). The plain socket's readers are removed first, so nothing it
  * received after STARTTLS is ever handed to the session (the session dropped the rest of that read too).
+ * The certificate is chosen by the name the client sends (SNI, RFC 6066 3; see tls.ts).
  */
 import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import type { SniCallback } from './tls.js';
+
+/** The default context, and the choice by server name. */
+export interface ServerCertificates {
+  readonly context: SecureContext;
+  readonly sniCallback: SniCallback;
+}
 
 /** Returns the TLS socket at once; `secured` gets it after the handshake, with its own readers free. */
-export function serverTls(plain: Socket, context: SecureContext, handshakeTimeoutMs: number, secured: (secure: TLSSocket) => void): TLSSocket {
+export function serverTls(plain: Socket, certificates: ServerCertificates, handshakeTimeoutMs: number, secured: (secure: TLSSocket) => void): TLSSocket {
   plain.removeAllListeners('data');
   plain.removeAllListeners('end');
   plain.removeAllListeners('timeout');
-  const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+  const secure = new TLSSocket(plain, { isServer: true, secureContext: certificates.context, SNICallback: certificates.sniCallback });
   // Not paused: a paused TLSSocket would not read the handshake either.
   secure.setTimeout(handshakeTimeoutMs);
   secure.on('timeout', () => secure.destroy());

@@ -1,7 +1,8 @@
 /**
  * A server whose mail needs none of them never loads the large optional libraries: mailauth (only for
  * checks of outside mail and MTA-STS), selfsigned (its certificate is made by a child process),
- * mailsplit (downconversion) and the console's prom-client. This keeps its resident set small.
+ * mailsplit (downconversion), the console's prom-client and acme-client (which only the ACME order's
+ * child process loads). This keeps its resident set small.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { RawSmtp } from '../support/raw-client.js';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');
 /** Packages (all CommonJS, so they appear in require.cache once loaded) a plain receiving server must not load. */
-const OPTIONAL = ['mailauth', 'selfsigned', '@zone-eu/mailsplit', 'prom-client'];
+const OPTIONAL = ['mailauth', 'selfsigned', '@zone-eu/mailsplit', 'prom-client', 'acme-client'];
 
 test('with the console off, a server receiving trusted mail over STARTTLS never loads mailauth, selfsigned, mailsplit or prom-client', async () => {
   const dir = await tempDir();

@@ -12,6 +12,7 @@ import { EXTENSIONS, INBOUND_BITS, encodeMask, outboundAllowsBdat, resolveExtens
 import type { Html } from '../layout.js';
 import { ehloReply } from '../../protocol/advertisement.js';
 import { formatReply } from '../../protocol/replies.js';
+import { certificatesSection } from './certificates.js';
 import { done, flashOf, type AdminApp, type AdminEnv, type PageDeps, type RequestOf } from '../page-kit.js';
 
 const MASKED = new Set<string>(Object.keys(INBOUND_BITS));
@@ -82,7 +83,7 @@ ${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
     });
     const where = html`<span class="mono">${deps.configFile}</span>`;
     const intro = html`<p class="muted">Settings are written to ${where}; ${WHEN_APPLIED}</p>`;
-    return r.page('Listeners', html`${intro}${forms}`, flashOf(c));
+    return r.page('Listeners', html`${intro}${forms}${certificatesSection(deps.server, deps.now())}`, flashOf(c));
   });
 
   app.post('/listeners/:name/preview', async (c) => {
