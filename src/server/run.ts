@@ -106,7 +106,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
   const listeners = new Listeners({
     config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
-    logDir: paths.log, onLogError, logs, listening,
+    logDir: paths.log, onLogError, logs, listening, warn: say,
   });
   sessions = () => listeners.openConnections;
   await listeners.listenAll();
