@@ -15,8 +15,15 @@ if (!existsSync(join(root, 'node_modules', 'typescript'))) run('npm', ['ci', '--
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
 
 if (process.argv.includes('--test')) {
-  // Chromium drives the console's browser tests (playwright-core never downloads a browser).
-  const needed = [['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base'], ['chromium', 'chromium']];
+  // Chromium drives the console's browser tests (playwright-core never downloads a browser); HAProxy is the PROXY protocol tests' balancer.
+  const needed = [
+    ['exim4', 'exim4-daemon-light'],
+    ['swaks', 'swaks'],
+    ['python3', 'python3'],
+    ['dnsmasq', 'dnsmasq-base'],
+    ['haproxy', 'haproxy'],
+    ['chromium', 'chromium'],
+  ];
   const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0 || existsSync(`/usr/sbin/${bin}`);
   const missing = needed.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
   if (missing.length > 0) {

@@ -1,5 +1,5 @@
 /**
- * Real peers for interoperability tests (Exim, swaks, Python). A missing peer fails the test with a
+ * Real peers for interoperability tests (Exim, swaks, Python, dnsmasq, HAProxy). A missing peer fails the test with a
  * clear message; set BARGE_ALLOW_MISSING_PEERS=1 to skip such tests instead on a developer machine.
  */
 import { spawn } from 'node:child_process';
@@ -11,6 +11,7 @@ const PATHS: Readonly<Record<string, readonly string[]>> = {
   swaks: ['/usr/bin/swaks', '/usr/local/bin/swaks'],
   python3: ['/usr/bin/python3', '/usr/local/bin/python3'],
   dnsmasq: ['/usr/sbin/dnsmasq'],
+  haproxy: ['/usr/sbin/haproxy'],
 };
 
 /** The peer's path, or undefined after marking the test skipped (only when missing peers are allowed). */
