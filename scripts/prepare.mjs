@@ -15,11 +15,17 @@ if (!existsSync(join(root, 'node_modules', 'typescript'))) run('npm', ['ci', '--
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
 
 if (process.argv.includes('--test')) {
-  // Chromium drives the console's browser tests (playwright-core never downloads a browser).
-  // pebble is Let's Encrypt's test ACME server; openssl's s_client checks the certificate chosen by name (SNI).
+  // Chromium drives the console's browser tests (playwright-core never downloads a browser); pebble is Let's Encrypt's test
+  // ACME server; openssl's s_client checks the certificate chosen by name (SNI); HAProxy is the PROXY protocol tests' balancer.
   const needed = [
-    ['exim4', 'exim4-daemon-light'], ['swaks', 'swaks'], ['python3', 'python3'], ['dnsmasq', 'dnsmasq-base'], ['chromium', 'chromium'],
-    ['pebble', 'pebble'], ['openssl', 'openssl'],
+    ['exim4', 'exim4-daemon-light'],
+    ['swaks', 'swaks'],
+    ['python3', 'python3'],
+    ['dnsmasq', 'dnsmasq-base'],
+    ['haproxy', 'haproxy'],
+    ['pebble', 'pebble'],
+    ['openssl', 'openssl'],
+    ['chromium', 'chromium'],
   ];
   const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0 || existsSync(`/usr/sbin/${bin}`);
   const missing = needed.filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);

@@ -68,7 +68,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const listeners = new Listeners({
     config, current: () => current, relay: () => relay, now, timers, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
     logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
-    ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
+    warn: say, ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
   try {

@@ -248,6 +248,7 @@ function listenerConfig(name: string, l: ListenerInput, listen: string, index: n
     logFolder: l.log_folder ?? `SMTPSVC${index + 1}`,
     ...listenerSecurity(l),
     mailAuth: inboundAuthPolicy(l),
+    proxyFrom: proxyFrom(name, l),
   };
 }
 
@@ -256,6 +257,13 @@ function listenerSecurity(l: ListenerInput): Pick<ListenerConfig, 'tls' | 'auth'
   if (l.require_tls === true && tls !== 'required' && tls !== 'implicit') throw new ConfigError(`require_tls = true conflicts with tls = "${tls}"`);
   const auth = l.auth ?? 'optional';
   return { tls, auth, authCleartext: l.auth_cleartext ?? false, senderLogin: l.sender_login ?? auth === 'required' };
+}
+
+/** Both keys or neither: a PROXY listener trusting no one, or a trust list that does nothing, is a mistake. */
+function proxyFrom(name: string, l: ListenerInput): readonly string[] | undefined {
+  if (l.proxy_protocol === true && l.proxy_from === undefined) throw new ConfigError(`listener.${name}: proxy_protocol = true needs proxy_from, the load balancers' networks`);
+  if (l.proxy_protocol !== true && l.proxy_from !== undefined) throw new ConfigError(`listener.${name}: proxy_from needs proxy_protocol = true`);
+  return l.proxy_protocol === true ? l.proxy_from : undefined;
 }
 
 function deepFreeze<T>(value: T): T {

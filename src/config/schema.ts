@@ -69,6 +69,9 @@ const listener = z.strictObject({
   mail_auth: z.boolean().optional(),
   dmarc_policy: z.enum(['tag', 'enforce']).optional(),
   spf_fail: z.enum(['tag', 'reject']).optional(),
+  /** The PROXY protocol header (v1 or v2) is required first on every connection, and accepted only from `proxy_from`. */
+  proxy_protocol: z.boolean().optional(),
+  proxy_from: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).min(1).optional(),
 });
 export type ListenerInput = z.infer<typeof listener>;
 

@@ -31,6 +31,11 @@ export interface ListenerConfig {
   readonly senderLogin: boolean;
   /** Inbound checks on mail from outside, and what their failures do (see mailauth/). */
   readonly mailAuth: InboundAuthPolicy;
+  /**
+   * PROXY protocol on: the networks of the load balancers whose header is trusted (required first on
+   * every connection, and connections from elsewhere are refused). Undefined: off.
+   */
+  readonly proxyFrom: readonly string[] | undefined;
 }
 
 export interface InboundAuthPolicy {

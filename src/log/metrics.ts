@@ -88,6 +88,12 @@ export class BargeMetrics {
     labelNames: ['listener'],
     registers: [this.registry],
   });
+  readonly #proxyRefusals = new Counter({
+    name: 'barge_proxy_refusals_total',
+    help: 'Connections to PROXY protocol listeners closed unserved: from outside proxy_from, or without a valid header',
+    labelNames: ['listener'],
+    registers: [this.registry],
+  });
   readonly #refusals = new Counter({
     name: 'barge_smtp_refusals_total',
     help: 'Inbound commands answered with a 4xx or 5xx reply, by listener and code',
@@ -197,6 +203,10 @@ export class BargeMetrics {
 
   authFailure(listener: string): void {
     this.#authFailures.inc({ listener });
+  }
+
+  proxyRefused(listener: string): void {
+    this.#proxyRefusals.inc({ listener });
   }
 
   session(seconds: number): void {

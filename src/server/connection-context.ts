@@ -3,6 +3,7 @@
  * and the server-wide checks and services its session calls on. Listeners build one per listener;
  * a connection and its session options only read it.
  */
+import type { BlockList } from 'node:net';
 import type { W3cLog } from '../log/w3c.js';
 import type { Reply } from '../protocol/replies.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
@@ -31,4 +32,6 @@ export interface ConnectionContext extends MessageContext {
   readonly bug: (error: unknown, place: BugPlace) => void;
   /** Tests only: makes the connection fail at a point (connection-boundary.ts); never set by `barge serve`. */
   readonly fault?: FaultHook;
+  /** PROXY protocol on: the networks (proxy_from) whose header names the client. Undefined: the socket's peer is the client. */
+  readonly proxyFrom: BlockList | undefined;
 }

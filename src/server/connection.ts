@@ -92,6 +92,8 @@ export class Connection {
       this.#inputEnded = true;
       this.#safely(() => this.#endIfIdle());
     });
+    // A socket handed over paused (after its PROXY header) flows from here; what came with the header is read first.
+    socket.resume();
   }
 
   /** Hands read bytes to the session while nothing holds the connection; command input in slices. */

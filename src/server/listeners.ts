@@ -1,8 +1,10 @@
 /**
  * The server's listeners: one TCP server per configured listener, each with its protocol log and
  * the ConnectionContext its new sessions start from (inbound mail checks, relay networks, ETRN
- * policy, authentication). Enforces the connection limits before a session starts, tracks open
- * connections for metrics and shutdown, and swaps contexts on reload (addresses need a restart).
+ * policy, authentication). On a listener behind a load balancer, reads the PROXY header first and
+ * refuses connections from outside `proxy_from`. Enforces the connection limits (per client address:
+ * the real client's) before a session starts, tracks open connections for metrics and shutdown, and
+ * swaps contexts on reload (addresses need a restart).
  */
 import type { ServerBasics } from './server-basics.js';
 import { type BlockList, createServer, type Server, type Socket } from 'node:net';
@@ -14,7 +16,8 @@ import type { Listening } from '../client/loop.js';
 import type { QueueRunner } from '../queue/runner.js';
 import { Connection } from './connection.js';
 import type { ConnectionContext } from './connection-context.js';
-import { type EtrnPolicy, inRelayNetworks, plainIp, recipientChecker } from './policy.js';
+import { type EtrnPolicy, inRelayNetworks, recipientChecker, relayBlockList } from './policy.js';
+import { inNetworks, readProxyHeader, socketPeer } from './proxy-intake.js';
 import { screenedCommit } from '../mailauth/inbound.js';
 import type { MailAuthResolver } from '../mailauth/dns-cache.js';
 import type { TlsCredentials } from './tls.js';
@@ -37,6 +40,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly lookup: MailAuthResolver;
   readonly logDir: string;
   readonly onLogError: (e: Error) => void;
+  /** Operator warnings (refused connections on PROXY listeners). */
+  readonly warn: (line: string) => void;
   /** Protocol logs, in listener order; the caller flushes and closes them. */
   readonly logs: W3cLog[];
   /** Filled in as listeners bind, so delivery never targets Barge itself. */
@@ -54,6 +59,8 @@ export class Listeners {
   readonly #connections = new Set<Connection>();
   readonly #perIp = new Map<string, number>();
   readonly #servers: Server[] = [];
+  /** Sockets whose PROXY header is still awaited (bounded by its timeout). */
+  readonly #intakes = new Set<Socket>();
   // Each listener's sessions start from the context in this map; a reload replaces the entry.
   readonly #contexts = new Map<string, ConnectionContext>();
   readonly #protocolLogs = new Map<string, W3cLog>();
@@ -109,6 +116,10 @@ export class Listeners {
 
   /** Ends every session (421 4.3.2) and waits for them, at most a grace period. */
   async endSessions(): Promise<void> {
+    for (const s of this.#intakes) {
+      this.#intakes.delete(s);
+      s.destroy();
+    }
     for (const c of this.#connections) c.shutdown();
     const ended = Promise.all([...this.#connections].map((c) => c.closed));
     // Clients that do not read their 421 must not hold shutdown forever.
@@ -137,11 +148,73 @@ export class Listeners {
       etrnPolicy: (ip) => etrnPolicy.forClient(ip),
       bug,
       ...(fault === undefined ? {} : { fault }),
+      proxyFrom: listener.proxyFrom === undefined ? undefined : relayBlockList(listener.proxyFrom),
     };
   }
 
+  /** A new connection: behind a load balancer its PROXY header first (proxy-intake.ts), then the limits, then the session. */
+  #accept(listener: ListenerConfig, socket: Socket): void {
+    const ctx = this.#contexts.get(listener.name) ?? this.#contextFor(this.#deps.current(), listener);
+    const peer = socketPeer(socket);
+    if (ctx.proxyFrom === undefined) return this.#admit(ctx, socket, peer);
+    if (!inNetworks(ctx.proxyFrom, peer)) return this.#refuse(ctx, socket, peer, 'not in proxy_from: PROXY header not accepted');
+    this.#intakes.add(socket);
+    readProxyHeader(socket, ctx.timers, (intake) => {
+      // Not in the set: shutdown closed it, and there is nothing to log.
+      if (!this.#intakes.delete(socket)) return;
+      if ('clientIp' in intake) this.#admit(ctx, socket, intake.clientIp);
+      else this.#refuse(ctx, socket, peer, intake.refused);
+    });
+  }
+
+  /** Starts the session of the client at `ip` (the socket's peer or the one its PROXY header names) within the limits. */
+  #admit(ctx: ConnectionContext, socket: Socket, ip: string): void {
+    const { now, metrics } = this.#deps;
+    const connections = this.#connections;
+    const perIp = this.#perIp;
+    const count = perIp.get(ip) ?? 0;
+    const { limits } = this.#deps.current();
+    if (connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerIp) {
+      // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
+      socket.on('error', () => socket.destroy());
+      socket.end(formatReply(Reply.tooManyConnections(), ctx.listener.extensions.has('ENHANCEDSTATUSCODES')));
+      ctx.protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
+      return;
+    }
+    const id = `${ctx.listener.name}/${++this.#accepted}`;
+    let connection: Connection;
+    try {
+      connection = new Connection(socket, ip, ctx, id);
+    } catch (e) {
+      // A bug before the connection's own error boundary stands: this client alone is cut off.
+      this.#deps.bug(e, { where: 'inbound', connection: id, clientIp: ip });
+      socket.destroy();
+      return;
+    }
+    perIp.set(ip, count + 1);
+    const opened = performance.now();
+    connections.add(connection);
+    void connection.closed.then(() => {
+      metrics?.session((performance.now() - opened) / 1000);
+      connections.delete(connection);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left === 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    });
+  }
+
+  /** Closes without a greeting; logged (the protocol log's PROXY line, and a warning) unless nothing was sent. */
+  #refuse(ctx: ConnectionContext, socket: Socket, peer: string, reason: string | undefined): void {
+    const { localAddress, localPort } = socket;
+    socket.destroy();
+    if (reason === undefined) return;
+    this.#deps.metrics?.proxyRefused(ctx.listener.name);
+    ctx.protocolLog?.write({ time: this.#deps.now(), clientIp: peer, method: 'PROXY', query: reason, status: 0, serverIp: localAddress, serverPort: localPort });
+    this.#deps.warn(`barge: connection from ${peer} to listener ${ctx.listener.name} refused: ${reason}`);
+  }
+
   async #listen(listener: ListenerConfig): Promise<void> {
-    const { config, current, now, metrics } = this.#deps;
+    const { config, now, metrics } = this.#deps;
     const protocolLog = config.log.w3c.enabled
       ? new ObservedW3cLog(
           { dir: join(this.#deps.logDir, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
@@ -154,41 +227,7 @@ export class Listeners {
       this.#protocolLogs.set(listener.name, protocolLog);
     }
     this.#contexts.set(listener.name, this.#contextFor(config, listener));
-    const connections = this.#connections;
-    const perIp = this.#perIp;
-    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
-      const ip = plainIp(socket.remoteAddress ?? '');
-      const count = perIp.get(ip) ?? 0;
-      const ctx = this.#contexts.get(listener.name) ?? this.#contextFor(current(), listener);
-      const { limits } = current();
-      if (connections.size >= limits.maxConnections || count >= limits.maxConnectionsPerIp) {
-        // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
-        socket.on('error', () => socket.destroy());
-        socket.end(formatReply(Reply.tooManyConnections(), listener.extensions.has('ENHANCEDSTATUSCODES')));
-        protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
-        return;
-      }
-      const id = `${listener.name}/${++this.#accepted}`;
-      let connection: Connection;
-      try {
-        connection = new Connection(socket, ip, ctx, id);
-      } catch (e) {
-        // A bug before the connection's own error boundary stands: this client alone is cut off.
-        this.#deps.bug(e, { where: 'inbound', connection: id, clientIp: ip });
-        socket.destroy();
-        return;
-      }
-      perIp.set(ip, count + 1);
-      const opened = performance.now();
-      connections.add(connection);
-      void connection.closed.then(() => {
-        metrics?.session((performance.now() - opened) / 1000);
-        connections.delete(connection);
-        const left = (perIp.get(ip) ?? 1) - 1;
-        if (left === 0) perIp.delete(ip);
-        else perIp.set(ip, left);
-      });
-    });
+    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => this.#accept(listener, socket));
     this.#servers.push(server);
     await listenOn(server, listener.host, listener.port, `listener ${listener.name}, [listener.${listener.name}] listen or --listen`);
     const bound = server.address();

@@ -9,6 +9,7 @@ import { domainOf } from '../protocol/command.js';
 import { Reply } from '../protocol/replies.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
 
+/** The addresses and CIDR blocks of a list (relay_networks, a listener's proxy_from) as one BlockList. */
 export function relayBlockList(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const cidr of cidrs) {

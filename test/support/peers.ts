@@ -1,5 +1,5 @@
 /**
- * Real peers for interoperability tests (Exim, swaks, Python, dnsmasq, pebble, openssl). A missing peer fails the test with a
+ * Real peers for interoperability tests (Exim, swaks, Python, dnsmasq, pebble, openssl, HAProxy). A missing peer fails the test with a
  * clear message; set BARGE_ALLOW_MISSING_PEERS=1 to skip such tests instead on a developer machine.
  */
 import { spawn } from 'node:child_process';
@@ -13,6 +13,7 @@ const PATHS: Readonly<Record<string, readonly string[]>> = {
   dnsmasq: ['/usr/sbin/dnsmasq'],
   pebble: ['/usr/bin/pebble'],
   openssl: ['/usr/bin/openssl'],
+  haproxy: ['/usr/sbin/haproxy'],
 };
 
 /** The peer's path, or undefined after marking the test skipped (only when missing peers are allowed). */

@@ -41,17 +41,20 @@ export class RawSmtp {
     socket.on('error', end);
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
+  /** `localAddress`: the address to connect from (another loopback address, such as 127.0.0.2). */
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host }, () => resolve(new RawSmtp(socket)));
+      const socket = connect({ port, host, localAddress }, () => resolve(new RawSmtp(socket)));
       socket.once('error', reject);
     });
   }
 
   /** Implicit TLS (RFC 8314): the handshake before the greeting. The certificate is not checked. */
-  static async connectTls(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
+  static async connectTls(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawSmtp> {
     const socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ port, host, rejectUnauthorized: false }, () => resolve(s));
+      // From a chosen address: over a TCP socket connected from it (tls.connect's own options have no localAddress).
+      const tcp = localAddress === undefined ? undefined : connect({ port, host, localAddress });
+      const s = tlsConnect({ port, host, socket: tcp, rejectUnauthorized: false }, () => resolve(s));
       s.once('error', reject);
     });
     return new RawSmtp(socket);
