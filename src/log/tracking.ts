@@ -8,11 +8,15 @@
  * JSON.stringify escapes CR, LF and every other control character, so one event is always one line.
  * Writing, bounded buffering and error reporting are shared with the W3C log (appender.ts); texts
  * lost to a full buffer or a write error are counted in a `{"time":...,"dropped":N}` line, which
- * `readTrackingLog` skips because it is not an event.
+ * readers skip because it is not an event. Each event about a message also gets a line in the day's
+ * index (tracking-index.ts), written beside it, so the console finds a message without reading days.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Appender } from './appender.js';
+import { arrivalTime } from '../queue/ids.js';
+import { FIRST_HOUR, indexHeader, indexLine, indexPath } from './tracking-index.js';
+import { dayKey, dayStart } from './tracking-lines.js';
 
 export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
@@ -50,23 +54,50 @@ export function trackingFileName(d: Date): string {
   return `track-${d.toISOString().slice(0, 10).replaceAll('-', '')}.jsonl`;
 }
 
+/** A failing disk fails the day file and its index together: one report for both (within a second). */
+function oneReport(onError: ((e: Error) => void) | undefined): ((e: Error) => void) | undefined {
+  if (onError === undefined) return undefined;
+  let last = Number.NEGATIVE_INFINITY;
+  return (e) => {
+    const at = performance.now();
+    if (at - last >= 1000) onError(e);
+    last = at;
+  };
+}
+
 export class TrackingLog {
   readonly #dir: string;
   readonly #now: () => Date;
   readonly #out: Appender;
-  /** The file for the current UTC day (`YYYY-MM-DD` of the stamp), so an event costs no path building. */
+  readonly #index: Appender;
+  readonly #later: Appender;
+  /** The files for the current UTC day (`YYYY-MM-DD` of the stamp), so an event costs no path building. */
   #day = '';
   #path = '';
+  #indexPath = '';
+  #laterPath = '';
 
   constructor(options: TrackingLogOptions) {
     this.#dir = options.dir;
     this.#now = options.now ?? ((): Date => new Date());
+    const onError = oneReport(options.onError);
     this.#out = new Appender({
       maxBufferBytes: options.maxBufferBytes,
-      onError: options.onError,
+      onError,
       now: this.#now,
       notice: (count) => `${JSON.stringify({ time: this.#stamp(), dropped: count })}\n`,
     });
+    // Index lines lost to a full buffer are marked, so readers know that stretch of the index is incomplete.
+    // Each index file opens with the time from which it holds every event: the day's start, or this
+    // process's if it began that day (an index begun by an upgrade lacks the day's earlier events).
+    const since = this.#now().getTime();
+    const index = {
+      maxBufferBytes: options.maxBufferBytes, onError, now: this.#now,
+      header: (_path: string, at: Date) => indexHeader(Math.max(since, dayStart(dayKey(at.getTime())))),
+      notice: (count: number) => `# ${count} lost\n`,
+    };
+    this.#index = new Appender(index);
+    this.#later = new Appender(index);
   }
 
   /** Queues one event; never throws. */
@@ -79,19 +110,29 @@ export class TrackingLog {
       if (this.#day === '' || !time.startsWith(this.#day)) {
         this.#day = time.slice(0, 10);
         this.#path = join(this.#dir, trackingFileName(new Date(time)));
+        this.#indexPath = indexPath(this.#dir, this.#day.replaceAll('-', ''));
+        this.#laterPath = indexPath(this.#dir, this.#day.replaceAll('-', ''), true);
       }
-      this.#out.append(this.#path, line);
+      // An event the buffer could not take is not indexed either.
+      if (this.#out.append(this.#path, line) && 'id' in event) this.#indexEvent(event, Date.parse(time));
     } catch {
       // Unreachable with well-typed events (no cycles, no BigInt); tracking is never worth a crash.
     }
   }
 
-  flush(): Promise<void> {
-    return this.#out.flush();
+  /** The first hour after the message's arrival goes to the day's index, later events to its `later` index. */
+  #indexEvent(event: TrackingEvent & { id: string }, at: number): void {
+    const arrival = arrivalTime(event.id);
+    if (arrival !== undefined && at - arrival > FIRST_HOUR) this.#later.append(this.#laterPath, indexLine(event, at));
+    else this.#index.append(this.#indexPath, indexLine(event, at));
   }
 
-  close(): Promise<void> {
-    return this.#out.close();
+  async flush(): Promise<void> {
+    await Promise.all([this.#out.flush(), this.#index.flush(), this.#later.flush()]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#out.close(), this.#index.close(), this.#later.close()]);
   }
 
   /** A valid ISO time even if the injected clock returns an invalid Date. */
@@ -101,17 +142,27 @@ export class TrackingLog {
   }
 }
 
-/** A shallow check: the log is Barge's own output, but a reader must not trust a torn line. */
-function isTrackingRecord(v: unknown): v is TrackingRecord {
-  if (typeof v !== 'object' || v === null) return false;
+/**
+ * The event on one line, or undefined for a line that is not one (a drop count, a line torn by a
+ * crash mid-write). A shallow check: the log is Barge's own output, but a reader must not trust a torn line.
+ */
+export function parseTrackingLine(line: string): TrackingRecord | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
   const r = v as { event?: unknown; time?: unknown };
-  return typeof r.time === 'string' && typeof r.event === 'string' && EVENTS.has(r.event);
+  return typeof r.time === 'string' && typeof r.event === 'string' && EVENTS.has(r.event) ? (v as TrackingRecord) : undefined;
 }
 
 /**
- * Every event under `dir`, oldest file first and in file order within each. A missing directory
- * means nothing was tracked yet. Lines that are not events (drop counts, a line torn by a crash
- * mid-write) are skipped. `since` skips the files of days before it (whole days only).
+ * Every event under `dir`, oldest file first and in file order within each: the whole history in
+ * memory, for tests and tools over small logs (the console reads through tracking-story.ts and
+ * tracking-search.ts instead). A missing directory means nothing was tracked yet. Lines that are
+ * not events are skipped. `since` skips the files of days before it (whole days only).
  */
 export async function readTrackingLog(dir: string, since?: Date): Promise<TrackingRecord[]> {
   let names: string[];
@@ -128,14 +179,8 @@ export async function readTrackingLog(dir: string, since?: Date): Promise<Tracki
   for (const name of names.filter((n) => FILE.test(n) && n >= first).sort()) {
     const text = await readFile(join(dir, name), 'utf8');
     for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (isTrackingRecord(value)) records.push(value);
+      const record = line.trim() === '' ? undefined : parseTrackingLine(line);
+      if (record !== undefined) records.push(record);
     }
   }
   return records;
