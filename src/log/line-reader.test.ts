@@ -16,9 +16,9 @@ async function withFile(content: string | Buffer, fn: (path: string) => Promise<
   }
 }
 
-async function collect(batches: AsyncGenerator<LineBatch>): Promise<string[]> {
+async function collect(batches: AsyncGenerator<LineBatch | string[]>): Promise<string[]> {
   const out: string[] = [];
-  for await (const { lines } of batches) out.push(...lines);
+  for await (const batch of batches) out.push(...(Array.isArray(batch) ? batch : batch.lines));
   return out;
 }
 

@@ -51,9 +51,8 @@ export class ReadBudget {
 }
 
 export interface LineBatch {
-  /** Newest first when reading backwards, in file order when reading forwards. */
   readonly lines: string[];
-  /** Forwards: the offset just after the last line returned (where a later read may resume); backwards: the offset reached. */
+  /** Forwards: the offset just after the last line returned (where a later read may resume). */
   readonly end: number;
 }
 
@@ -79,24 +78,60 @@ export async function openLog(path: string): Promise<FileHandle | undefined> {
   }
 }
 
-/** The lines of `handle` before `end` (default: its size), last line first, batch by batch. */
-export async function* linesBackward(handle: FileHandle, options: ReadOptions & { readonly end?: number }): AsyncGenerator<LineBatch> {
+/**
+ * The block being read and, after it, the piece of a line carried over from the previous block, in
+ * one buffer: the common case costs no copy of the block. A carried piece longer than the room kept
+ * for it (a very long line) is joined by a copy instead.
+ */
+class Work {
+  readonly #buf: Buffer;
+  readonly #block: number;
+
+  constructor(block: number) {
+    this.#block = block;
+    this.#buf = Buffer.allocUnsafe(block + CARRY_ROOM);
+  }
+
+  /** Reads `n` bytes at `position` and returns them followed (backwards) or preceded (forwards) by `carry`. */
+  async read(handle: FileHandle, n: number, position: number, carry: Buffer | undefined, carryFirst: boolean): Promise<Buffer | undefined> {
+    const room = carry === undefined || carry.length <= CARRY_ROOM;
+    const at = carryFirst && room && carry !== undefined ? carry.length : 0;
+    const { bytesRead } = await handle.read(this.#buf, at, n, position);
+    if (bytesRead < n) return undefined;
+    if (carry === undefined) return this.#buf.subarray(0, n);
+    if (!room) return Buffer.concat(carryFirst ? [carry, this.#buf.subarray(0, n)] : [this.#buf.subarray(0, n), carry]);
+    carry.copy(this.#buf, carryFirst ? 0 : n);
+    return this.#buf.subarray(0, n + carry.length);
+  }
+
+  get block(): number {
+    return this.#block;
+  }
+}
+
+/** Room kept after a block for the piece of a line carried over. */
+const CARRY_ROOM = 64 * 1024;
+
+/**
+ * Runs of whole lines of `handle` before `end` (default: its size), the last run first: each buffer
+ * holds complete LF-terminated lines and stays valid only until the next one is asked for. For
+ * searching raw bytes without cutting every line out.
+ */
+export async function* chunksBackward(handle: FileHandle, options: ReadOptions & { readonly end?: number }): AsyncGenerator<Buffer> {
   const size = (await handle.stat()).size;
-  const blockSize = options.block ?? SCAN_BLOCK;
   const maxLine = options.maxLine ?? MAX_LINE;
-  const buf = Buffer.allocUnsafe(blockSize);
+  const work = new Work(options.block ?? SCAN_BLOCK);
   let pos = Math.min(options.end ?? size, size);
-  /** The start of a line whose beginning lies before `pos`, with its LF. */
+  /** The end of a line whose beginning lies before `pos`, with its LF. */
   let carry: Buffer | undefined;
   /** Until an LF is found, the bytes read belong to a torn (or overlong) line and are dropped. */
   let dropping = true;
   while (pos > 0) {
-    const n = options.budget.grant(Math.min(blockSize, pos));
+    const n = options.budget.grant(Math.min(work.block, pos));
     if (n === 0) return;
-    const { bytesRead } = await handle.read(buf, 0, n, pos - n);
-    if (bytesRead < n) return;
+    let region = await work.read(handle, n, pos - n, carry, false);
+    if (region === undefined) return;
     pos -= n;
-    let region = carry === undefined ? buf.subarray(0, n) : Buffer.concat([buf.subarray(0, n), carry]);
     carry = undefined;
     if (dropping) {
       const last = region.lastIndexOf(LF);
@@ -104,46 +139,53 @@ export async function* linesBackward(handle: FileHandle, options: ReadOptions & 
       region = region.subarray(0, last + 1);
       dropping = false;
     }
-    const lines: string[] = [];
-    // `lineEnd` is the LF ending the line being cut out; the region always ends with one.
-    let lineEnd = region.length - 1;
-    while (lineEnd > 0) {
-      const prev = region.lastIndexOf(LF, lineEnd - 1);
-      if (prev < 0) break;
-      addLine(lines, region, prev + 1, lineEnd);
-      lineEnd = prev;
-    }
-    // region[0 ..= lineEnd] is the end of a line that starts before this block (or the file's first line).
-    if (pos === 0) {
-      addLine(lines, region, 0, lineEnd);
-    } else if (lineEnd + 1 > maxLine) {
-      dropping = true;
-    } else {
-      carry = Buffer.from(region.subarray(0, lineEnd + 1));
-    }
-    if (lines.length > 0) yield { lines, end: pos };
+    // region[0, first) ends a line that starts before this block, unless the file starts here.
+    const first = pos === 0 ? 0 : region.indexOf(LF) + 1;
+    if (first > maxLine) dropping = true;
+    else if (first > 0) carry = Buffer.from(region.subarray(0, first));
+    if (first < region.length) yield region.subarray(first);
     await immediate();
   }
 }
 
-/** The complete lines of `handle` from `start` (a line start) to `end` (default: its size), in order. */
-export async function* linesForward(handle: FileHandle, options: ReadOptions & { readonly start?: number; readonly end?: number }): AsyncGenerator<LineBatch> {
+/** The lines of `handle` before `end` (default: its size), last line first, batch by batch. */
+export async function* linesBackward(handle: FileHandle, options: ReadOptions & { readonly end?: number }): AsyncGenerator<string[]> {
+  for await (const chunk of chunksBackward(handle, options)) {
+    const lines: string[] = [];
+    // `lineEnd` is the LF ending the line being cut out; a chunk always ends with one.
+    let lineEnd = chunk.length - 1;
+    while (lineEnd >= 0) {
+      const prev = lineEnd === 0 ? -1 : chunk.lastIndexOf(LF, lineEnd - 1);
+      addLine(lines, chunk, prev + 1, lineEnd);
+      lineEnd = prev;
+    }
+    if (lines.length > 0) yield lines;
+  }
+}
+
+export interface Chunk {
+  /** Whole LF-terminated lines, valid until the next chunk is asked for. */
+  readonly bytes: Buffer;
+  /** The file offset just after them (where a later read may resume). */
+  readonly end: number;
+}
+
+/** Runs of whole lines of `handle` from `start` (a line start) to `end` (default: its size), in order. */
+export async function* chunksForward(handle: FileHandle, options: ReadOptions & { readonly start?: number; readonly end?: number }): AsyncGenerator<Chunk> {
   const end = options.end ?? (await handle.stat()).size;
-  const blockSize = options.block ?? SCAN_BLOCK;
   const maxLine = options.maxLine ?? MAX_LINE;
-  const buf = Buffer.allocUnsafe(blockSize);
+  const work = new Work(options.block ?? SCAN_BLOCK);
   let pos = options.start ?? 0;
   let carry: Buffer | undefined;
   /** An overlong line is being skipped up to its LF. */
   let skipping = false;
   while (pos < end) {
-    const n = options.budget.grant(Math.min(blockSize, end - pos));
+    const n = options.budget.grant(Math.min(work.block, end - pos));
     if (n === 0) return;
-    const { bytesRead } = await handle.read(buf, 0, n, pos);
-    if (bytesRead === 0) return;
+    const region = await work.read(handle, n, pos, carry, true);
+    if (region === undefined) return;
     const regionStart = pos - (carry?.length ?? 0);
-    pos += bytesRead;
-    const region = carry === undefined ? buf.subarray(0, bytesRead) : Buffer.concat([carry, buf.subarray(0, bytesRead)]);
+    pos += n;
     carry = undefined;
     let lineStart = 0;
     if (skipping) {
@@ -152,16 +194,38 @@ export async function* linesForward(handle: FileHandle, options: ReadOptions & {
       lineStart = first + 1;
       skipping = false;
     }
-    const lines: string[] = [];
-    for (let lf = region.indexOf(LF, lineStart); lf >= 0; lf = region.indexOf(LF, lineStart)) {
-      addLine(lines, region, lineStart, lf);
-      lineStart = lf + 1;
-    }
-    if (region.length - lineStart > maxLine) skipping = true;
-    else if (lineStart < region.length) carry = Buffer.from(region.subarray(lineStart));
-    yield { lines, end: regionStart + lineStart };
+    const last = region.lastIndexOf(LF);
+    const rest = region.length - (last + 1);
+    if (rest > maxLine) skipping = true;
+    else if (rest > 0) carry = Buffer.from(region.subarray(last + 1));
+    yield { bytes: region.subarray(lineStart, Math.max(lineStart, last + 1)), end: regionStart + Math.max(lineStart, last + 1) };
     await immediate();
   }
+}
+
+/** The complete lines of `handle` from `start` (a line start) to `end` (default: its size), in order. */
+export async function* linesForward(handle: FileHandle, options: ReadOptions & { readonly start?: number; readonly end?: number }): AsyncGenerator<LineBatch> {
+  for await (const { bytes, end } of chunksForward(handle, options)) {
+    const lines: string[] = [];
+    let lineStart = 0;
+    for (let lf = bytes.indexOf(LF); lf >= 0; lf = bytes.indexOf(LF, lineStart)) {
+      addLine(lines, bytes, lineStart, lf);
+      lineStart = lf + 1;
+    }
+    yield { lines, end };
+  }
+}
+
+/** The lines of a run of whole lines that contain `tag`, in order: only those are decoded. */
+export function linesWith(chunk: Buffer, tag: Buffer): string[] {
+  const lines: string[] = [];
+  for (let at = chunk.indexOf(tag); at >= 0; ) {
+    const start = chunk.lastIndexOf(LF, at) + 1;
+    const end = chunk.indexOf(LF, at);
+    addLine(lines, chunk, start, end < 0 ? chunk.length : end);
+    at = end < 0 ? -1 : chunk.indexOf(tag, end + 1);
+  }
+  return lines;
 }
 
 /** Bytes read at each step of a bisection: a few lines of a log. */

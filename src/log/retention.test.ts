@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keepLogs, removeOldLogs } from './retention.js';
 import { VirtualClock } from '../../test/support/virtual-clock.js';
+import { buildConfig } from '../config/validate.js';
 
 /** A log folder with day files of both logs and of the index for each day of March 2024 up to the 31st, and a few others. */
 async function logFolder(): Promise<string> {
@@ -17,6 +18,7 @@ async function logFolder(): Promise<string> {
     await writeFile(join(dir, 'tracking', `track-202403${dd}.jsonl`), '{}\n');
     await writeFile(join(dir, 'tracking', 'index', `track-202403${dd}.idx`), '');
     await writeFile(join(dir, 'tracking', 'index', `track-202403${dd}.later.idx`), '');
+    await writeFile(join(dir, 'tracking', 'index', `track-202403${dd}.mid`), '');
     await writeFile(join(dir, 'SMTPSVC1', `ex2403${dd}.log`), '#Version: 1.0\r\n');
   }
   await writeFile(join(dir, 'SMTPSVC2', 'ex240301.log'), '');
@@ -34,11 +36,12 @@ test('files older than keep_days are removed (today counts as one), today\'s and
     const removed = await removeOldLogs(dir, 30, new Date('2024-03-31T08:00:00Z'));
     // 30 days up to the 31st begin on the 2nd: only the 1st goes, from each log.
     assert.deepEqual(removed.map((p) => p.slice(dir.length + 1)).sort(), [
-      'SMTPSVC1/ex240301.log', 'SMTPSVC2/ex240301.log', 'tracking/index/track-20240301.idx', 'tracking/index/track-20240301.later.idx', 'tracking/track-20240301.jsonl',
+      'SMTPSVC1/ex240301.log', 'SMTPSVC2/ex240301.log', 'tracking/index/track-20240301.idx', 'tracking/index/track-20240301.later.idx',
+      'tracking/index/track-20240301.mid', 'tracking/track-20240301.jsonl',
     ]);
-    assert.deepEqual(await removeOldLogs(dir, 1, new Date('2024-03-31T23:59:59Z')).then((r) => r.length), 29 * 4);
+    assert.deepEqual(await removeOldLogs(dir, 1, new Date('2024-03-31T23:59:59Z')).then((r) => r.length), 29 * 5);
     assert.deepEqual(await days(join(dir, 'tracking')), ['index', 'track-20240331.jsonl', 'track-old.jsonl.gz']);
-    assert.deepEqual(await days(join(dir, 'tracking', 'index')), ['track-20240331.idx', 'track-20240331.later.idx']);
+    assert.deepEqual(await days(join(dir, 'tracking', 'index')), ['track-20240331.idx', 'track-20240331.later.idx', 'track-20240331.mid']);
     assert.deepEqual(await days(join(dir, 'SMTPSVC1')), ['ex240331.log', 'notes.txt']);
     assert.deepEqual(await days(join(dir, 'SMTPSVC2')), []);
   } finally {
@@ -86,4 +89,12 @@ test('retention runs at start and then once a day on the injected timers, with t
     await rm(dir, { recursive: true, force: true });
   }
   assert.equal(clock.armed, 0, 'stopping cancels the daily timer');
+});
+
+test('[log] keep_days: 30 by default, 0 or more days, a whole number', () => {
+  const config = (text?: string): ReturnType<typeof buildConfig> => buildConfig(text === undefined ? undefined : { text, file: 'barge.toml' }, {}, 'h');
+  assert.equal(config().log.keepDays, 30);
+  assert.equal(config('[log]\nkeep_days = 7').log.keepDays, 7);
+  assert.equal(config('[log]\nkeep_days = 0').log.keepDays, 0);
+  for (const bad of ['-1', '1.5', '"30d"']) assert.throws(() => config(`[log]\nkeep_days = ${bad}`), /line 2: log\.keep_days/, bad);
 });

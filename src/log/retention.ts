@@ -1,6 +1,6 @@
 /**
  * Log retention (`[log] keep_days`): the day files of the tracking log (`tracking/track-YYYYMMDD.jsonl`
- * and its index, `tracking/index/track-YYYYMMDD.idx`) and of every listener's W3C log
+ * and its index files, `tracking/index/track-YYYYMMDD.*`) and of every listener's W3C log
  * (`<folder>/exYYMMDD.log`) older than the last `keep_days` UTC days, today included, are removed;
  * 0 keeps everything. Only files named like Barge's day files are touched.
  *

@@ -1,12 +1,6 @@
 /**
  * The tracking log's index, appended as events are recorded (tracking.ts): one line per event about
- * a message,
- *
- *   `<queue id> <time> <event>[ <detail>]`
- *
- * with the time as base-36 milliseconds (like queue ids); the detail of a `received` line is the
- * message's Message-ID in lower case (searches ignore case), that of a `delivered`, `deferred` or
- * `bounced` line the recipient (whitespace in either becomes `_`).
+ * a message, `<queue id> <time> <event>`, with the time as base-36 milliseconds (like queue ids).
  *
  * Each day has two index files under `<tracking dir>/index/`: `track-YYYYMMDD.idx` for the events in
  * the first hour after their message arrived (its queue id says when; see queue/ids.ts) — a
@@ -17,57 +11,38 @@
  * Each file begins with `# indexed from <time>`: from then on it holds every event (the day's start,
  * or later for an index begun by an upgrade that day). Lines the writer had to drop leave a
  * `# N lost` line. Readers take a stretch before the first or around the second as incomplete, and
- * read the day file there instead.
+ * read the day file there instead. (Message-IDs have an index of their own: tracking-message-ids.ts.)
  */
 import { join } from 'node:path';
 import type { TrackingEvent } from './tracking.js';
 import type { FileHandle } from 'node:fs/promises';
-import { linesBackward, linesForward, openLog, seekLine, type ReadBudget } from './line-reader.js';
+import { linesForward, openLog, seekLine, type ReadBudget } from './line-reader.js';
 
 export const INDEX_FOLDER = 'index';
 /** Events this long after their message's arrival go to the day's `later` index. */
 export const FIRST_HOUR = 3_600_000;
-const FILE = /^track-(\d{8})(\.later)?\.idx$/;
-const UNSAFE = /[\s\p{Cc}]/gu;
+const FILE = /^track-(\d{8})(\.later\.idx|\.idx|\.mid)$/;
 
 /** Day `day`'s index (`YYYYMMDD`) of the first hour's events or, with `later`, of the later ones. */
 export function indexPath(dir: string, day: string, later = false): string {
   return join(dir, INDEX_FOLDER, `track-${day}${later ? '.later' : ''}.idx`);
 }
 
-/** Whether `name` is an index file, and of which day. */
+/** Whether `name` is an index file (Message-IDs' included), and of which day. */
 export function indexDay(name: string): string | undefined {
   return FILE.exec(name)?.[1];
 }
 
-/** A Message-ID or an address as an index field: whitespace and control characters would split the line. */
-export function indexField(text: string): string {
-  return text.replace(UNSAFE, '_');
-}
-
-function detailOf(event: TrackingEvent & { id: string }): string | undefined {
-  switch (event.event) {
-    case 'received':
-      return event.messageId?.toLowerCase();
-    case 'delivered':
-    case 'deferred':
-    case 'bounced':
-      return event.rcpt;
-    default:
-      return undefined;
-  }
-}
-
 const HEADER = '# indexed from ';
-const base36 = (ms: number): string => ms.toString(36).toUpperCase().padStart(9, '0');
+/** A time as the index writes it: base-36 milliseconds, 9 digits (as in queue ids). */
+export const base36 = (ms: number): string => ms.toString(36).toUpperCase().padStart(9, '0');
 
 export function indexHeader(from: number): string {
   return `${HEADER}${base36(from)}\n`;
 }
 
 export function indexLine(event: TrackingEvent & { id: string }, time: number): string {
-  const detail = detailOf(event);
-  return `${event.id} ${base36(time)} ${event.event}${detail === undefined ? '' : ` ${indexField(detail)}`}\n`;
+  return `${event.id} ${base36(time)} ${event.event}\n`;
 }
 
 export interface IndexedEvent {
@@ -75,16 +50,13 @@ export interface IndexedEvent {
   /** When it was recorded (ms): where its line is in the day file. */
   readonly time: number;
   readonly event: string;
-  /** The Message-ID (lower case) of a `received` line, the recipient of an outcome. */
-  readonly detail?: string;
 }
 
 function parseIndexLine(line: string): IndexedEvent | undefined {
-  const [id, time36, event, detail] = line.split(' ', 4);
+  const [id, time36, event] = line.split(' ', 3);
   if (id === undefined || time36 === undefined || event === undefined || id.startsWith('#')) return undefined;
   const time = parseInt(time36, 36);
-  if (Number.isNaN(time)) return undefined;
-  return detail === undefined ? { id, time, event } : { id, time, event, detail };
+  return Number.isNaN(time) ? undefined : { id, time, event };
 }
 
 /** The time of the index line `buf[start..end)`, read in place for a bisection. */
@@ -103,7 +75,7 @@ export interface IndexedStretch {
 }
 
 /** When the index file began to hold every event, from its first line; undefined without that line. */
-async function coveredFrom(handle: FileHandle, budget: ReadBudget): Promise<number | undefined> {
+export async function coveredFrom(handle: FileHandle, budget: ReadBudget): Promise<number | undefined> {
   for await (const { lines } of linesForward(handle, { budget, end: 64, block: 64 })) {
     const first = lines[0] ?? '';
     if (first.startsWith(HEADER)) return parseInt(first.slice(HEADER.length), 36);
@@ -147,34 +119,4 @@ export async function indexedEvents(dir: string, day: string, id: string, budget
     await handle.close();
   }
   return { events: events.sort((a, b) => a.time - b.time), incomplete };
-}
-
-/**
- * The `received` lines of day `day`'s indexes (the first hour's and the later one, for a slow
- * receipt) whose Message-ID contains `needle` (any case), newest first, at most `limit`; undefined
- * when the day has no index. Loss marks are not looked at: a line is only lost when its event's line
- * was written and the index's smaller buffer was full or its write failed, which a search may miss.
- */
-export async function receivedHits(dir: string, day: string, needle: string, limit: number, budget: ReadBudget): Promise<IndexedEvent[] | undefined> {
-  const lower = indexField(needle.toLowerCase());
-  let hits: IndexedEvent[] | undefined;
-  for (const later of [false, true]) {
-    const handle = await openLog(indexPath(dir, day, later));
-    if (handle === undefined) continue;
-    hits ??= [];
-    try {
-      let found = 0;
-      reading: for await (const { lines } of linesBackward(handle, { budget })) {
-        for (const line of lines) {
-          const e = line.includes(lower) ? parseIndexLine(line) : undefined;
-          if (e?.event !== 'received' || e.detail?.includes(lower) !== true) continue;
-          hits.push(e);
-          if (++found >= limit) break reading;
-        }
-      }
-    } finally {
-      await handle.close();
-    }
-  }
-  return hits?.sort((a, b) => b.time - a.time).slice(0, limit);
 }

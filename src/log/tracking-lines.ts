@@ -52,23 +52,6 @@ export function lineField(line: string, key: string): string | undefined {
   return end < 0 ? undefined : line.slice(at + tag.length, end);
 }
 
-/** A string member of any value: read in place, or from the parsed line if the value has escapes. */
-export function lineString(line: string, key: string): string | undefined {
-  const value = lineField(line, key);
-  if (value === undefined || !value.includes('\\')) return value;
-  try {
-    const member: unknown = (JSON.parse(line) as Record<string, unknown>)[key];
-    return typeof member === 'string' ? member : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the line has the member `key` (of any value). */
-export function lineHas(line: string, key: string): boolean {
-  return line.includes(`"${key}":`);
-}
-
 function timeAt(buf: Buffer, at: number, end: number): string | undefined {
   if (end - at < TIME_PREFIX.length + ISO_LENGTH + 1) return undefined;
   return lineTime(buf.toString('latin1', at, at + TIME_PREFIX.length + ISO_LENGTH + 1));

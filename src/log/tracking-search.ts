@@ -4,62 +4,23 @@
  *
  * Contract: days are read newest first, each file from its end backwards, and reading stops once the
  * page is full, once it passes the search's start, or when the request's budget is spent (then
- * `searchedBackTo` says how far back it got). Reading backwards, a message's outcomes come before its
- * receipt: they wait in a map, and a message's are dropped once the reading passes its arrival (its
- * queue id's time), so memory holds only the messages in flight over the stretch read, not the
- * stretch. A search by Message-ID reads the day indexes instead (tracking-index.ts, a fraction of the
+ * `searchedBackTo` says how far back it got); tracking-scan.ts reads a day file's raw bytes and keeps
+ * the outcomes met before their receipt. A search by Message-ID reads the day indexes instead (tracking-index.ts, a fraction of the
  * bytes) and each message found with its story, as does a whole queue id; an end time starts the
  * reading there, and the messages found then get their outcomes from their stories.
  */
 import { arrivalTime } from '../queue/ids.js';
-import { linesBackward, openLog, type ReadBudget } from './line-reader.js';
-import { indexField, receivedHits, type IndexedEvent } from './tracking-index.js';
+import { openLog, type ReadBudget } from './line-reader.js';
+import { messageIdHits, type MessageIdHit } from './tracking-message-ids.js';
 import { latestOutcomes, matchesSearch, type MessageSummary, type Received, type TrackingSearch } from './tracking-query.js';
-import { dayFile, dayKey, lineField, lineString, lineTime, seekTime, trackingDays } from './tracking-lines.js';
+import { dayFile, dayKey, dayStart, seekTime, trackingDays } from './tracking-lines.js';
+import { PendingOutcomes, scanBackward } from './tracking-scan.js';
 import { readStory } from './tracking-story.js';
-import { parseTrackingLine } from './tracking.js';
 
 export interface SearchPage {
   readonly messages: MessageSummary[];
   /** Set when the budget ran out first: the time (ISO) the search had gone back to. */
   readonly searchedBackTo?: string;
-}
-
-const OUTCOMES: ReadonlySet<string> = new Set(['delivered', 'deferred', 'bounced']);
-/** Outcomes kept at most for ids that do not say when they arrived (not Barge's queue ids). */
-const UNDATED_CAP = 10_000;
-
-/** Outcomes read before their message's receipt, by queue id; the newest per recipient wins. */
-class PendingOutcomes {
-  readonly #byId = new Map<string, Map<string, string>>();
-
-  note(id: string, rcpt: string, event: string): void {
-    let m = this.#byId.get(id);
-    if (m === undefined) this.#byId.set(id, (m = new Map()));
-    if (!m.has(rcpt)) m.set(rcpt, event);
-  }
-
-  /** The outcomes of a message whose receipt was reached, keyed by its recipients. */
-  take(r: Received): Map<string, string> {
-    const m = this.#byId.get(r.id);
-    this.#byId.delete(r.id);
-    return new Map(r.rcpts.flatMap((x) => {
-      const outcome = m?.get(indexField(x));
-      return outcome === undefined ? [] : [[x, outcome] as const];
-    }));
-  }
-
-  forget(id: string): void {
-    this.#byId.delete(id);
-  }
-
-  /** The reading has gone back past `ms`: a message that arrived later has had its receipt read. */
-  passed(ms: number): void {
-    for (const id of this.#byId.keys()) {
-      const arrival = arrivalTime(id);
-      if (arrival === undefined ? this.#byId.size > UNDATED_CAP : arrival > ms) this.#byId.delete(id);
-    }
-  }
 }
 
 interface Scan {
@@ -72,7 +33,6 @@ interface Scan {
 }
 
 const isoOf = (ms: number): string => new Date(ms).toISOString();
-const escaped = (text: string): RegExp => new RegExp(JSON.stringify(text).slice(1, -1).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
 
 export async function searchTracking(dir: string, q: TrackingSearch, options: { limit: number; budget: ReadBudget }): Promise<SearchPage> {
   const { limit, budget } = options;
@@ -87,8 +47,10 @@ export async function searchTracking(dir: string, q: TrackingSearch, options: { 
   const days = (await trackingDays(dir)).filter((d) => d >= first && d <= last).reverse();
   const scan: Scan = { q, limit, budget, found: [], pending: new PendingOutcomes() };
   for (const day of days) {
-    const hits = q.messageId === undefined || q.messageId === '' ? undefined : await receivedHits(dir, day, q.messageId, limit, budget);
-    const more = hits === undefined ? await scanDay(dir, day, scan) : await scanIndex(dir, day, scan, hits);
+    const byId = q.messageId === undefined || q.messageId === '' ? undefined : await messageIdHits(dir, day, q.messageId, limit, budget);
+    let more = byId === undefined ? await scanDay(dir, day, scan) : await scanIndex(dir, day, scan, byId.hits);
+    // The index began that day (an upgrade): the receipts before it are only in the day file.
+    if (more && byId !== undefined && (byId.coveredFrom ?? Number.POSITIVE_INFINITY) > dayStart(day)) more = await scanDay(dir, day, scan, byId.coveredFrom);
     if (!more || budget.exhausted) break;
   }
   // Reading began at the end time: outcomes recorded after it are in the messages' stories.
@@ -98,45 +60,36 @@ export async function searchTracking(dir: string, q: TrackingSearch, options: { 
   return budget.exhausted && scan.reached !== undefined ? { messages: scan.found, searchedBackTo: scan.reached } : { messages: scan.found };
 }
 
-/** One day file, backwards; false once the page is full or the start time is passed. */
-async function scanDay(dir: string, day: string, scan: Scan): Promise<boolean> {
+/** One day file, backwards (from `before`, ms, if given); false once the page is full or the start time is passed. */
+async function scanDay(dir: string, day: string, scan: Scan, before?: number): Promise<boolean> {
   const { q, budget } = scan;
   const handle = await openLog(dayFile(dir, day));
   if (handle === undefined) return true;
-  const since = q.since === undefined ? undefined : isoOf(q.since.getTime());
-  // Most lines fail the search: a cheap test on the raw line comes before parsing.
-  const tests = [q.id, q.messageId, q.sender, q.recipient].flatMap((v) => (v === undefined || v === '' ? [] : [escaped(v)]));
   try {
-    const end = q.until === undefined || dayKey(q.until.getTime()) !== day ? undefined : await seekTime(handle, isoOf(q.until.getTime() + 1), budget);
-    for await (const { lines } of linesBackward(handle, { budget, ...(end === undefined ? {} : { end }) })) {
-      for (const line of lines) {
-        const time = lineTime(line);
-        if (time === undefined) continue;
-        if (since !== undefined && time < since) return false;
-        const event = lineField(line, 'event');
-        const id = lineField(line, 'id');
-        if (event === undefined || id === undefined) continue;
-        if (OUTCOMES.has(event)) scan.pending.note(id, indexField(lineString(line, 'rcpt') ?? ''), event);
-        if (event !== 'received') continue;
-        const r = tests.every((t) => t.test(line)) ? parseTrackingLine(line) : undefined;
-        if (r?.event !== 'received' || !matchesSearch(r, q)) {
-          scan.pending.forget(id);
-          continue;
-        }
+    const until = q.until === undefined || dayKey(q.until.getTime()) !== day ? undefined : q.until.getTime() + 1;
+    const stop = before === undefined ? until : Math.min(before, until ?? before);
+    const end = stop === undefined ? undefined : await seekTime(handle, isoOf(stop), budget);
+    const result = await scanBackward(handle, {
+      budget,
+      ...(end === undefined ? {} : { end }),
+      ...(q.since === undefined ? {} : { since: isoOf(q.since.getTime()) }),
+      criteria: [q.id, q.messageId, q.sender, q.recipient].flatMap((v) => (v === undefined || v === '' ? [] : [v])),
+      pending: scan.pending,
+      receipt: (r) => {
+        if (!matchesSearch(r, q)) return false;
         scan.found.push({ received: r, outcomes: scan.pending.take(r) });
-        if (scan.found.length >= scan.limit) return false;
-      }
-      scan.reached = lineTime(lines.at(-1) ?? '') ?? scan.reached;
-      if (scan.reached !== undefined) scan.pending.passed(Date.parse(scan.reached));
-    }
+        return scan.found.length >= scan.limit;
+      },
+    });
+    scan.reached = result.reached ?? scan.reached;
+    return !result.stopped;
   } finally {
     await handle.close();
   }
-  return true;
 }
 
-/** One day's indexes for a search by Message-ID: each receipt found is read with its story. */
-async function scanIndex(dir: string, day: string, scan: Scan, hits: readonly IndexedEvent[]): Promise<boolean> {
+/** The receipts a day's Message-ID index found: each is read with its story. */
+async function scanIndex(dir: string, day: string, scan: Scan, hits: readonly MessageIdHit[]): Promise<boolean> {
   const { q, budget } = scan;
   for (const hit of hits) {
     if (q.since !== undefined && hit.time < q.since.getTime()) return false;

@@ -7,12 +7,15 @@ import { ReadBudget } from './line-reader.js';
 import { readStory } from './tracking-story.js';
 import { indexedEvents, indexHeader, indexPath } from './tracking-index.js';
 import { searchTracking } from './tracking-search.js';
+import { messageIdHits, messageIdPath } from './tracking-message-ids.js';
 import { TrackingLog } from './tracking.js';
 import { writeHistory, type History } from '../../test/support/tracking-history.js';
 
 let dir: string;
 let history: History;
 let logBytes = 0;
+/** When the message deferred over midnight arrived. */
+const ARRIVAL = Date.parse('2024-03-05T23:50:00Z');
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'barge-story-'));
@@ -39,8 +42,6 @@ test('the index: a message\'s first hour in its arrival day\'s index, its later 
   const arrival = Date.parse('2024-03-05T23:50:00Z');
   const first = await indexedEvents(dir, '20240305', history.late, budget, arrival, arrival + 3_600_000);
   assert.deepEqual(first?.events.map((e) => e.event), ['received', 'deferred']);
-  assert.equal(first?.events[0]?.detail, '<late-1@example.org>', 'the Message-ID, in lower case');
-  assert.equal(first?.events[1]?.detail, 'slow@example.net', 'the recipient');
   assert.equal(first?.incomplete, false);
   // The first hour reaches past midnight: the retry at 00:20 is in the next day's first-hour index.
   const next = await indexedEvents(dir, '20240306', history.late, budget, Date.parse('2024-03-06T00:00:00Z'), arrival + 3_600_000);
@@ -51,6 +52,22 @@ test('the index: a message\'s first hour in its arrival day\'s index, its later 
   // The later index holds only what waited: a small fraction of the day's events.
   const sizes = await Promise.all([indexPath(dir, '20240306'), indexPath(dir, '20240306', true)].map(async (p) => (await stat(p)).size));
   assert.ok((sizes[1] ?? 0) * 100 < (sizes[0] ?? 0), sizes.join(' vs '));
+});
+
+test('the Message-ID index: a day\'s receipts by Message-ID, any case, newest first, matched in the Message-ID only', async () => {
+  const budget = new ReadBudget();
+  const hits = await messageIdHits(dir, '20240305', 'LATE-1@example.ORG', 10, budget);
+  assert.deepEqual(hits?.hits, [{ id: history.late, time: ARRIVAL }]);
+  assert.equal(hits?.coveredFrom, Date.parse('2024-03-05T00:00:00Z'));
+  // "noise-1" is in noise-1, noise-10..19, noise-100..199, noise-1000..1999: newest first, at most 5.
+  const many = await messageIdHits(dir, '20240305', '<noise-1', 5, budget);
+  assert.deepEqual(many?.hits.map((h) => h.time), [...(many?.hits.map((h) => h.time) ?? [])].sort((a, b) => b - a));
+  assert.equal(many?.hits.length, 5);
+  // A queue id is not a Message-ID.
+  assert.deepEqual((await messageIdHits(dir, '20240305', history.late.slice(0, 12), 10, budget))?.hits, []);
+  assert.equal(await messageIdHits(dir, '20240301', 'late-1', 10, budget), undefined, 'no index that day');
+  // The whole file is a small fraction of the day's log.
+  assert.ok((await stat(messageIdPath(dir, '20240305'))).size * 4 < (await stat(join(dir, 'track-20240305.jsonl'))).size);
 });
 
 test('a message delivered at once: the story stops at its day, and it is found by Message-ID, any case', async () => {
@@ -81,8 +98,6 @@ async function withOwnHistory(fn: (copy: string, h: History) => Promise<void>): 
     await rm(copy, { recursive: true, force: true });
   }
 }
-
-const ARRIVAL = Date.parse('2024-03-05T23:50:00Z');
 
 test('without a day\'s index, or with a lossy one, the story is still whole (read from the day file)', async () => {
   await withOwnHistory(async (copy, h) => {

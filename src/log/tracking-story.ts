@@ -11,7 +11,7 @@
  * the request's budget: when it is spent, the story so far is returned with `stoppedAt`.
  */
 import { arrivalTime } from '../queue/ids.js';
-import { linesBackward, linesForward, openLog, type ReadBudget } from './line-reader.js';
+import { chunksBackward, chunksForward, linesForward, linesWith, openLog, type ReadBudget } from './line-reader.js';
 import { FIRST_HOUR, indexedEvents, type IndexedEvent } from './tracking-index.js';
 import { dayFile, dayKey, dayStart, lineTime, seekTime, trackingDays } from './tracking-lines.js';
 import { parseTrackingLine, type TrackingRecord } from './tracking.js';
@@ -102,19 +102,21 @@ async function readIndexed(dir: string, day: string, id: string, events: readonl
 async function searchDay(dir: string, day: string, id: string, budget: ReadBudget, from?: number, to?: number): Promise<TrackingRecord[]> {
   const handle = await openLog(dayFile(dir, day));
   if (handle === undefined) return [];
-  const tag = `"id":"${id}"`;
+  const tag = Buffer.from(`"id":"${id}"`);
   const end = to === undefined ? undefined : isoOf(to);
   const out: TrackingRecord[] = [];
   try {
     const start = from === undefined ? 0 : await seekTime(handle, isoOf(from), budget);
-    for await (const { lines } of linesForward(handle, { budget, start })) {
-      for (const line of lines) {
+    for await (const { bytes } of chunksForward(handle, { budget, start })) {
+      for (const line of linesWith(bytes, tag)) {
         if (end !== undefined && (lineTime(line) ?? '') > end) return out;
-        const r = line.includes(tag) ? parseTrackingLine(line) : undefined;
+        const r = parseTrackingLine(line);
         if (r === undefined || !('id' in r) || r.id !== id) continue;
         out.push(r);
         if (r.event === 'completed') return out;
       }
+      const last = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
+      if (end !== undefined && (lineTime(bytes.toString('latin1', last, last + 40)) ?? '') > end) return out;
     }
   } finally {
     await handle.close();
@@ -124,19 +126,19 @@ async function searchDay(dir: string, day: string, id: string, budget: ReadBudge
 
 /** An id that says nothing of its time: the days are read newest first, within the budget. */
 async function newestFirst(dir: string, days: readonly string[], id: string, budget: ReadBudget): Promise<Story> {
-  const tag = `"id":"${id}"`;
+  const tag = Buffer.from(`"id":"${id}"`);
   const found: TrackingRecord[] = [];
   let reached: string | undefined;
   for (const day of [...days].reverse()) {
     const handle = await openLog(dayFile(dir, day));
     if (handle === undefined) continue;
     try {
-      for await (const { lines } of linesBackward(handle, { budget })) {
-        for (const line of lines) {
-          const r = line.includes(tag) ? parseTrackingLine(line) : undefined;
+      for await (const chunk of chunksBackward(handle, { budget })) {
+        for (const line of linesWith(chunk, tag).reverse()) {
+          const r = parseTrackingLine(line);
           if (r !== undefined && 'id' in r && r.id === id) found.push(r);
         }
-        reached = lineTime(lines.at(-1) ?? '') ?? reached;
+        reached = lineTime(chunk.toString('latin1', 0, 40)) ?? reached;
       }
     } finally {
       await handle.close();

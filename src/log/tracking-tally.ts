@@ -3,11 +3,13 @@
  * from the end of today's file (and yesterday's, in the first hour of a day) until an hour ago; and
  * today's totals (BDAT and DATA in and out, fallbacks, quirks), counted forwards from where the
  * previous count stopped, so each view reads only what was written since. Lines are read in place
- * (tracking-lines.ts), not parsed. Every read is charged to the request's budget: a count it cuts
+ * (tracking-lines.ts, tracking-scan.ts), not parsed. Every read is charged to the request's budget: a count it cuts
  * short resumes at the next view, and says so meanwhile.
  */
-import { linesBackward, linesForward, openLog, type ReadBudget } from './line-reader.js';
-import { dayFile, dayKey, lineField, lineHas, lineTime } from './tracking-lines.js';
+import { chunksForward, linesBackward, openLog, type ReadBudget } from './line-reader.js';
+import { dayFile, dayKey, lineField, lineTime } from './tracking-lines.js';
+import { ascii, bytesAt, inLayout, NAME_AT } from './tracking-scan.js';
+import { parseTrackingLine } from './tracking.js';
 
 export type MinuteCounts = Record<'received' | 'delivered' | 'deferred' | 'bounced', number[]>;
 
@@ -27,7 +29,7 @@ export async function perMinute(dir: string, now: Date, budget: ReadBudget, minu
     const handle = await openLog(dayFile(dir, day));
     if (handle === undefined) continue;
     try {
-      reading: for await (const { lines } of linesBackward(handle, { budget })) {
+      reading: for await (const lines of linesBackward(handle, { budget })) {
         for (const line of lines) {
           const time = lineTime(line);
           if (time === undefined || time >= endIso) continue;
@@ -63,22 +65,39 @@ export interface TodayTally {
 
 const zero = (): TodayCounts => ({ inBdat: 0, inData: 0, outBdat: 0, outData: 0, fallbacks: 0, quirks: 0 });
 
-function count(t: TodayCounts, line: string): void {
-  switch (lineField(line, 'event')) {
-    case 'received':
-      if (lineField(line, 'method') === 'BDAT') t.inBdat++;
+const RECEIVED = ascii('received"');
+const DELIVERED = ascii('delivered"');
+const QUIRK = ascii('quirk"');
+const BDAT = Buffer.from('"method":"BDAT"');
+const DATA = Buffer.from('"method":"DATA"');
+const FALLBACK = Buffer.from('"fallback":');
+
+/** Counts one event, parsed (a line not in the writer's layout). */
+function countParsed(t: TodayCounts, line: string): void {
+  const r = parseTrackingLine(line);
+  if (r?.event === 'received') r.method === 'BDAT' ? t.inBdat++ : t.inData++;
+  if (r?.event === 'delivered' && r.method !== undefined) r.method === 'BDAT' ? t.outBdat++ : t.outData++;
+  if (r?.event === 'delivered' && r.fallback !== undefined) t.fallbacks++;
+  if (r?.event === 'quirk') t.quirks++;
+}
+
+/** Counts the events of a run of whole lines on their bytes (see tracking-scan.ts for the layout). */
+function count(t: TodayCounts, chunk: Buffer): void {
+  for (let s = 0; s < chunk.length; ) {
+    const e = chunk.indexOf(0x0a, s);
+    const end = e < 0 ? chunk.length : e;
+    if (end - s <= NAME_AT + 8 || !inLayout(chunk, s)) {
+      if (end > s) countParsed(t, chunk.toString('utf8', s, end));
+    } else if (bytesAt(chunk, s + NAME_AT, RECEIVED)) {
+      if (chunk.subarray(s, end).includes(BDAT)) t.inBdat++;
       else t.inData++;
-      return;
-    case 'delivered': {
-      const method = lineField(line, 'method');
-      if (method === 'BDAT') t.outBdat++;
-      else if (method === 'DATA') t.outData++;
-      if (lineHas(line, 'fallback')) t.fallbacks++;
-      return;
-    }
-    case 'quirk':
-      t.quirks++;
-      return;
+    } else if (bytesAt(chunk, s + NAME_AT, DELIVERED)) {
+      const line = chunk.subarray(s, end);
+      if (line.includes(BDAT)) t.outBdat++;
+      else if (line.includes(DATA)) t.outData++;
+      if (line.includes(FALLBACK)) t.fallbacks++;
+    } else if (bytesAt(chunk, s + NAME_AT, QUIRK)) t.quirks++;
+    s = end + 1;
   }
 }
 
@@ -111,10 +130,11 @@ export class DayTally {
       const size = (await handle.stat()).size;
       // A smaller file is not the one counted so far (removed and written again).
       if (size < this.#offset) this.#reset(day);
-      for await (const { lines, end } of linesForward(handle, { budget, start: this.#offset, end: size })) {
-        for (const line of lines) count(this.#counts, line);
+      for await (const { bytes, end } of chunksForward(handle, { budget, start: this.#offset, end: size })) {
+        count(this.#counts, bytes);
         this.#offset = end;
-        this.#last = lineTime(lines.at(-1) ?? '') ?? this.#last;
+        const lastLine = bytes.lastIndexOf(0x0a, bytes.length - 2) + 1;
+        this.#last = lineTime(bytes.toString('latin1', lastLine, lastLine + 40)) ?? this.#last;
       }
       const counts = { ...this.#counts };
       return budget.exhausted && this.#last !== undefined ? { counts, countedTo: this.#last } : { counts };

@@ -9,7 +9,8 @@
  * Writing, bounded buffering and error reporting are shared with the W3C log (appender.ts); texts
  * lost to a full buffer or a write error are counted in a `{"time":...,"dropped":N}` line, which
  * readers skip because it is not an event. Each event about a message also gets a line in the day's
- * index (tracking-index.ts), written beside it, so the console finds a message without reading days.
+ * index (tracking-index.ts), and each receipt with a Message-ID one in the day's Message-ID index
+ * (tracking-message-ids.ts), so the console finds a message without reading days.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { Appender } from './appender.js';
 import { arrivalTime } from '../queue/ids.js';
 import { FIRST_HOUR, indexHeader, indexLine, indexPath } from './tracking-index.js';
 import { dayKey, dayStart } from './tracking-lines.js';
+import { messageIdLine, messageIdPath } from './tracking-message-ids.js';
 
 export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
@@ -71,11 +73,13 @@ export class TrackingLog {
   readonly #out: Appender;
   readonly #index: Appender;
   readonly #later: Appender;
+  readonly #messageIds: Appender;
   /** The files for the current UTC day (`YYYY-MM-DD` of the stamp), so an event costs no path building. */
   #day = '';
   #path = '';
   #indexPath = '';
   #laterPath = '';
+  #messageIdPath = '';
 
   constructor(options: TrackingLogOptions) {
     this.#dir = options.dir;
@@ -98,6 +102,7 @@ export class TrackingLog {
     };
     this.#index = new Appender(index);
     this.#later = new Appender(index);
+    this.#messageIds = new Appender(index);
   }
 
   /** Queues one event; never throws. */
@@ -112,6 +117,7 @@ export class TrackingLog {
         this.#path = join(this.#dir, trackingFileName(new Date(time)));
         this.#indexPath = indexPath(this.#dir, this.#day.replaceAll('-', ''));
         this.#laterPath = indexPath(this.#dir, this.#day.replaceAll('-', ''), true);
+        this.#messageIdPath = messageIdPath(this.#dir, this.#day.replaceAll('-', ''));
       }
       // An event the buffer could not take is not indexed either.
       if (this.#out.append(this.#path, line) && 'id' in event) this.#indexEvent(event, Date.parse(time));
@@ -122,17 +128,18 @@ export class TrackingLog {
 
   /** The first hour after the message's arrival goes to the day's index, later events to its `later` index. */
   #indexEvent(event: TrackingEvent & { id: string }, at: number): void {
+    if (event.event === 'received' && event.messageId !== undefined) this.#messageIds.append(this.#messageIdPath, messageIdLine(event.id, at, event.messageId));
     const arrival = arrivalTime(event.id);
     if (arrival !== undefined && at - arrival > FIRST_HOUR) this.#later.append(this.#laterPath, indexLine(event, at));
     else this.#index.append(this.#indexPath, indexLine(event, at));
   }
 
   async flush(): Promise<void> {
-    await Promise.all([this.#out.flush(), this.#index.flush(), this.#later.flush()]);
+    await Promise.all([this.#out.flush(), this.#index.flush(), this.#later.flush(), this.#messageIds.flush()]);
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#out.close(), this.#index.close(), this.#later.close()]);
+    await Promise.all([this.#out.close(), this.#index.close(), this.#later.close(), this.#messageIds.close()]);
   }
 
   /** A valid ISO time even if the injected clock returns an invalid Date. */
