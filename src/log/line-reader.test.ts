@@ -127,3 +127,14 @@ test('a line longer than the limit is skipped, the lines around it are not', asy
     }
   });
 });
+
+test('a forward read asked to go past the end of a small file reads what is there', async () => {
+  await withFile('# a header\nline\n', async (path) => {
+    const handle = await open(path, 'r');
+    try {
+      assert.deepEqual(await collect(linesForward(handle, { budget: new ReadBudget(), end: 64, block: 64 })), ['# a header', 'line']);
+    } finally {
+      await handle.close();
+    }
+  });
+});

@@ -92,7 +92,10 @@ class Work {
     this.#buf = Buffer.allocUnsafe(block + CARRY_ROOM);
   }
 
-  /** Reads `n` bytes at `position` and returns them followed (backwards) or preceded (forwards) by `carry`. */
+  /**
+   * Reads `n` bytes at `position` and returns them followed (backwards) or preceded (forwards) by
+   * `carry`; undefined if fewer were there (the file was cut short meanwhile).
+   */
   async read(handle: FileHandle, n: number, position: number, carry: Buffer | undefined, carryFirst: boolean): Promise<Buffer | undefined> {
     const room = carry === undefined || carry.length <= CARRY_ROOM;
     const at = carryFirst && room && carry !== undefined ? carry.length : 0;
@@ -100,7 +103,9 @@ class Work {
     if (bytesRead < n) return undefined;
     if (carry === undefined) return this.#buf.subarray(0, n);
     if (!room) return Buffer.concat(carryFirst ? [carry, this.#buf.subarray(0, n)] : [this.#buf.subarray(0, n), carry]);
-    carry.copy(this.#buf, carryFirst ? 0 : n);
+    if (!carryFirst) carry.copy(this.#buf, n);
+    // Forwards, the carry was placed first before the read (`at`), unless it had no room.
+    else carry.copy(this.#buf, 0);
     return this.#buf.subarray(0, n + carry.length);
   }
 
@@ -172,7 +177,8 @@ export interface Chunk {
 
 /** Runs of whole lines of `handle` from `start` (a line start) to `end` (default: its size), in order. */
 export async function* chunksForward(handle: FileHandle, options: ReadOptions & { readonly start?: number; readonly end?: number }): AsyncGenerator<Chunk> {
-  const end = options.end ?? (await handle.stat()).size;
+  const size = (await handle.stat()).size;
+  const end = Math.min(options.end ?? size, size);
   const maxLine = options.maxLine ?? MAX_LINE;
   const work = new Work(options.block ?? SCAN_BLOCK);
   let pos = options.start ?? 0;

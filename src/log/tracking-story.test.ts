@@ -9,6 +9,7 @@ import { indexedEvents, indexHeader, indexPath } from './tracking-index.js';
 import { searchTracking } from './tracking-search.js';
 import { messageIdHits, messageIdPath } from './tracking-message-ids.js';
 import { TrackingLog } from './tracking.js';
+import { makeIdSource } from '../queue/ids.js';
 import { writeHistory, type History } from '../../test/support/tracking-history.js';
 
 let dir: string;
@@ -140,4 +141,31 @@ test('an id that is not a queue id is looked for in the newest days; the budget 
   const story = await readStory(dir, history.late, small);
   assert.ok(small.exhausted);
   assert.ok(story.stoppedAt !== undefined && story.stoppedAt >= '2024-03-05T23:50:00.000Z', String(story.stoppedAt));
+});
+
+test('a message still in the queue: each later day costs its (empty) later index, not its day file', async () => {
+  const own = await mkdtemp(join(tmpdir(), 'barge-story-'));
+  try {
+    let t = Date.parse('2024-03-05T10:00:00Z');
+    const now = (): Date => new Date(t);
+    const nextId = makeIdSource(now);
+    const log = new TrackingLog({ dir: own, now });
+    const waiting = nextId();
+    log.record({ event: 'deferred', id: waiting, rcpt: 'slow@example.net', reason: '451 4.7.1 later' });
+    // Two more days of other traffic, delivered at once.
+    for (let i = 0; i < 4000; i++) {
+      t += 40_000;
+      const id = nextId();
+      log.record({ event: 'delivered', id, rcpt: `u${i}@example.net`, via: 'smtp', detail: '250 2.0.0 ok' });
+      log.record({ event: 'completed', id });
+      if (i % 500 === 0) await log.flush();
+    }
+    await log.close();
+    const budget = new ReadBudget();
+    const story = await readStory(own, waiting, budget);
+    assert.deepEqual(story.records.map((r) => r.event), ['deferred']);
+    assert.ok(budget.used < 64 * 1024, `read ${budget.used} bytes`);
+  } finally {
+    await rm(own, { recursive: true, force: true });
+  }
 });

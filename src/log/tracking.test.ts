@@ -62,8 +62,11 @@ test('files are per UTC day and read back in date order', async () => {
     log.record({ event: 'rejected', listener: 'smtp', clientIp: '192.0.2.2', from: 'a@b', reason: 'relay denied', method: 'NONE' });
     await log.close();
     assert.deepEqual((await readdir(dir)).sort(), ['index', 'track-20240305.jsonl', 'track-20240306.jsonl']);
-    // Only events about a message are indexed: the rejection has no queue id.
-    assert.deepEqual(await readdir(join(dir, 'index')), ['track-20240306.idx']);
+    // Each day's index files are begun with the day; only events about a message are indexed (the rejection has no queue id).
+    const index = await readdir(join(dir, 'index'));
+    assert.deepEqual(index.sort(), ['20240305', '20240306'].flatMap((d) => [`track-${d}.idx`, `track-${d}.later.idx`, `track-${d}.mid`]));
+    assert.match(await readFile(join(dir, 'index', 'track-20240305.idx'), 'utf8'), /^# indexed from [0-9A-Z]{9}\n$/);
+    assert.match(await readFile(join(dir, 'index', 'track-20240306.idx'), 'utf8'), /^# indexed from [0-9A-Z]{9}\nm2 [0-9A-Z]{9} bounced\n$/);
     const records = await readTrackingLog(dir);
     assert.deepEqual(records.map((r) => r.event), ['rejected', 'bounced']);
   });

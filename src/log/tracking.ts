@@ -112,18 +112,30 @@ export class TrackingLog {
       // `time` first, so the files read well with grep and sort; spliced in rather than copying the
       // event into a new object (an event always has at least its `event` member after the brace).
       const line = `{"time":"${time}",${JSON.stringify(event).slice(1)}\n`;
-      if (this.#day === '' || !time.startsWith(this.#day)) {
-        this.#day = time.slice(0, 10);
-        this.#path = join(this.#dir, trackingFileName(new Date(time)));
-        this.#indexPath = indexPath(this.#dir, this.#day.replaceAll('-', ''));
-        this.#laterPath = indexPath(this.#dir, this.#day.replaceAll('-', ''), true);
-        this.#messageIdPath = messageIdPath(this.#dir, this.#day.replaceAll('-', ''));
-      }
+      if (this.#day === '' || !time.startsWith(this.#day)) this.#startDay(time);
       // An event the buffer could not take is not indexed either.
       if (this.#out.append(this.#path, line) && 'id' in event) this.#indexEvent(event, Date.parse(time));
     } catch {
       // Unreachable with well-typed events (no cycles, no BigInt); tracking is never worth a crash.
     }
+  }
+
+  /**
+   * The day's files. Its index files are begun at once (their header says from when they hold every
+   * event), so a day file without them was written before there was an index, and an index file
+   * without a line means no such event that day.
+   */
+  #startDay(time: string): void {
+    const day = time.slice(0, 10);
+    const key = day.replaceAll('-', '');
+    this.#day = day;
+    this.#path = join(this.#dir, trackingFileName(new Date(time)));
+    this.#indexPath = indexPath(this.#dir, key);
+    this.#laterPath = indexPath(this.#dir, key, true);
+    this.#messageIdPath = messageIdPath(this.#dir, key);
+    this.#index.append(this.#indexPath, '');
+    this.#later.append(this.#laterPath, '');
+    this.#messageIds.append(this.#messageIdPath, '');
   }
 
   /** The first hour after the message's arrival goes to the day's index, later events to its `later` index. */
