@@ -37,6 +37,8 @@ export interface MessageIdHits {
   readonly hits: MessageIdHit[];
   /** When the file began to hold every receipt of its day; earlier ones are only in the day file. */
   readonly coveredFrom: number | undefined;
+  /** The time of the oldest line read (ms). */
+  readonly reached: number | undefined;
 }
 
 /** The receipts of day `day` whose Message-ID contains `needle` (any case), newest first, at most `limit`; undefined without the file. */
@@ -45,9 +47,12 @@ export async function messageIdHits(dir: string, day: string, needle: string, li
   if (handle === undefined) return undefined;
   const pattern = Buffer.from(asField(needle));
   const hits: MessageIdHit[] = [];
+  let reached: number | undefined;
   try {
     const from = await coveredFrom(handle, budget);
     reading: for await (const chunk of chunksBackward(handle, { budget })) {
+      const oldest = parseInt(chunk.toString('latin1', 0, 9), 36);
+      if (!Number.isNaN(oldest)) reached = oldest;
       const found: MessageIdHit[] = [];
       for (let at = chunk.indexOf(pattern); at >= 0; ) {
         const start = chunk.lastIndexOf(LF, at) + 1;
@@ -64,7 +69,7 @@ export async function messageIdHits(dir: string, day: string, needle: string, li
         if (hits.length >= limit) break reading;
       }
     }
-    return { hits, coveredFrom: from };
+    return { hits, coveredFrom: from, reached };
   } finally {
     await handle.close();
   }

@@ -5,13 +5,14 @@
  * Contract: days are read newest first, each file from its end backwards, and reading stops once the
  * page is full, once it passes the search's start, or when the request's budget is spent (then
  * `searchedBackTo` says how far back it got); tracking-scan.ts reads a day file's raw bytes and keeps
- * the outcomes met before their receipt. A search by Message-ID reads the day indexes instead (tracking-index.ts, a fraction of the
- * bytes) and each message found with its story, as does a whole queue id; an end time starts the
- * reading there, and the messages found then get their outcomes from their stories.
+ * the outcomes met before their receipt. A search by Message-ID reads the days' Message-ID indexes
+ * instead (tracking-message-ids.ts, a tenth of the bytes) and each message found with its story, as
+ * does a whole queue id; an end time starts the reading there, and the messages found then get
+ * their outcomes from their stories (later ones are not in the stretch read).
  */
 import { arrivalTime } from '../queue/ids.js';
 import { openLog, type ReadBudget } from './line-reader.js';
-import { messageIdHits, type MessageIdHit } from './tracking-message-ids.js';
+import { messageIdHits, type MessageIdHits } from './tracking-message-ids.js';
 import { latestOutcomes, matchesSearch, type MessageSummary, type Received, type TrackingSearch } from './tracking-query.js';
 import { dayFile, dayKey, dayStart, seekTime, trackingDays } from './tracking-lines.js';
 import { PendingOutcomes, scanBackward } from './tracking-scan.js';
@@ -48,7 +49,7 @@ export async function searchTracking(dir: string, q: TrackingSearch, options: { 
   const scan: Scan = { q, limit, budget, found: [], pending: new PendingOutcomes() };
   for (const day of days) {
     const byId = q.messageId === undefined || q.messageId === '' ? undefined : await messageIdHits(dir, day, q.messageId, limit, budget);
-    let more = byId === undefined ? await scanDay(dir, day, scan) : await scanIndex(dir, day, scan, byId.hits);
+    let more = byId === undefined ? await scanDay(dir, day, scan) : await scanIndex(dir, scan, byId);
     // The index began that day (an upgrade): the receipts before it are only in the day file.
     if (more && byId !== undefined && (byId.coveredFrom ?? Number.POSITIVE_INFINITY) > dayStart(day)) more = await scanDay(dir, day, scan, byId.coveredFrom);
     if (!more || budget.exhausted) break;
@@ -89,19 +90,18 @@ async function scanDay(dir: string, day: string, scan: Scan, before?: number): P
 }
 
 /** The receipts a day's Message-ID index found: each is read with its story. */
-async function scanIndex(dir: string, day: string, scan: Scan, hits: readonly MessageIdHit[]): Promise<boolean> {
+async function scanIndex(dir: string, scan: Scan, { hits, reached }: MessageIdHits): Promise<boolean> {
   const { q, budget } = scan;
+  if (reached !== undefined) scan.reached = isoOf(reached);
   for (const hit of hits) {
     if (q.since !== undefined && hit.time < q.since.getTime()) return false;
     if (q.until !== undefined && hit.time > q.until.getTime()) continue;
     const summary = await summaryOf(dir, hit.id, budget);
-    scan.reached = new Date(hit.time).toISOString();
     if (budget.exhausted) return false;
     if (summary === undefined || !matchesSearch(summary.received, q)) continue;
     scan.found.push(summary);
     if (scan.found.length >= scan.limit) return false;
   }
-  scan.reached = `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6)}T00:00:00.000Z`;
   return true;
 }
 
