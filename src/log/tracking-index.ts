@@ -34,8 +34,26 @@ export function indexDay(name: string): string | undefined {
 }
 
 const HEADER = '# indexed from ';
-/** A time as the index writes it: base-36 milliseconds, 9 digits (as in queue ids). */
-export const base36 = (ms: number): string => ms.toString(36).toUpperCase().padStart(9, '0');
+const DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+let lastMs = Number.NaN;
+let lastText = '';
+
+/**
+ * A time as the index writes it: base-36 milliseconds, 9 digits (as in queue ids). Written out by
+ * hand, and the last one kept: `Number.toString(36)` is slow, and an index line is written per event.
+ */
+export function base36(ms: number): string {
+  if (ms === lastMs) return lastText;
+  let rest = Math.max(0, Math.floor(ms));
+  let text = '';
+  for (let i = 0; i < 9; i++) {
+    text = DIGITS.charAt(rest % 36) + text;
+    rest = Math.floor(rest / 36);
+  }
+  lastMs = ms;
+  lastText = text;
+  return text;
+}
 
 export function indexHeader(from: number): string {
   return `${HEADER}${base36(from)}\n`;

@@ -80,6 +80,8 @@ export class TrackingLog {
   #indexPath = '';
   #laterPath = '';
   #messageIdPath = '';
+  /** The last stamp's time in ms, for the index (a stamp and its index line are made together). */
+  #stampMs = 0;
 
   constructor(options: TrackingLogOptions) {
     this.#dir = options.dir;
@@ -114,7 +116,7 @@ export class TrackingLog {
       const line = `{"time":"${time}",${JSON.stringify(event).slice(1)}\n`;
       if (this.#day === '' || !time.startsWith(this.#day)) this.#startDay(time);
       // An event the buffer could not take is not indexed either.
-      if (this.#out.append(this.#path, line) && 'id' in event) this.#indexEvent(event, Date.parse(time));
+      if (this.#out.append(this.#path, line) && 'id' in event) this.#indexEvent(event, this.#stampMs);
     } catch {
       // Unreachable with well-typed events (no cycles, no BigInt); tracking is never worth a crash.
     }
@@ -157,7 +159,9 @@ export class TrackingLog {
   /** A valid ISO time even if the injected clock returns an invalid Date. */
   #stamp(): string {
     const d = this.#now();
-    return (Number.isNaN(d.getTime()) ? new Date() : d).toISOString();
+    const valid = Number.isNaN(d.getTime()) ? new Date() : d;
+    this.#stampMs = valid.getTime();
+    return valid.toISOString();
   }
 }
 
