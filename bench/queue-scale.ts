@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Spool } from '../src/queue/spool.js';
 import { SegmentLog } from '../src/queue/store/segment-log.js';
 import { DueIndex, dueTime } from '../src/queue/due-index.js';
-import { makeIdSource } from '../src/queue/ids.js';
+import { makeIdSource } from '../src/message/queue-id.js';
 import type { EntryState } from '../src/queue/runner.js';
 import { rssSampler } from './servers.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool } from '../src/queue/spool.js';
 import { SegmentLog } from '../src/queue/store/segment-log.js';
-import { makeIdSource } from '../src/queue/ids.js';
+import { makeIdSource } from '../src/message/queue-id.js';
 
 export interface StoreRow {
   readonly store: string;

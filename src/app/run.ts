@@ -9,9 +9,10 @@ import type { Config } from '../config/types.js';
 import { dataPaths } from '../config/paths.js';
 import type { W3cLog } from '../log/w3c.js';
 import { TrackingLog, type TrackingEvent } from '../log/tracking.js';
+import { keepLogs } from '../log/retention.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import type { Listening } from '../client/loop.js';
-import { makeIdSource } from '../queue/ids.js';
+import { makeIdSource } from '../message/queue-id.js';
 import { realTimers } from '../time/timers.js';
 import { EtrnPolicy, relayBlockList } from '../server/policy.js';
 import { loadTlsMaterial, TlsCredentials } from '../server/tls.js';
@@ -52,6 +53,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   };
   const bug = bugReporter(track, deps.bugs ?? ((text) => void process.stderr.write(text)));
   let current = config;
+  // Day files older than `[log] keep_days` go at start and once a day.
+  const retention = keepLogs({
+    logDir: paths.log, keepDays: () => current.log.keepDays, now, timers, onError: (e) => say(`barge: removing old log files failed: ${e.message}`),
+  });
   const nextId = makeIdSource(now);
   const logs: W3cLog[] = [];
   /** Bound listeners, so delivery never targets Barge itself. */
@@ -131,7 +136,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     await runner.stop();
     await spool.close();
     await pool.close();
-    await Promise.all([...logs.map((l) => l.close()), tracking?.close()]);
+    retention.stop();
+    await Promise.all([...logs.map((l) => l.close()), tracking?.close(), retention.idle()]);
   };
   return {
     addresses: listeners.addresses,

@@ -8,7 +8,7 @@
 import { askServer, type ControlOp } from '../queue/control.js';
 import type { Config } from '../config/types.js';
 import { Spool, spoolHolder } from '../queue/spool.js';
-import { makeIdSource } from '../queue/ids.js';
+import { makeIdSource } from '../message/queue-id.js';
 import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, QUEUE_ID as ID, retryEntries, type QueueEntry } from '../queue/operations.js';
 import { dataPaths } from '../config/paths.js';
 

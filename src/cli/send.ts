@@ -19,7 +19,7 @@ import { SessionSocket } from '../client/session-socket.js';
 import { outcomeProblem } from '../client/decisions.js';
 import { downconvert } from '../message/downconvert.js';
 import { Spool } from '../queue/spool.js';
-import { makeIdSource } from '../queue/ids.js';
+import { makeIdSource } from '../message/queue-id.js';
 import { dataPaths } from '../config/paths.js';
 import { fieldValue, headerFields } from '../message/header.js';
 

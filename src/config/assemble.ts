@@ -104,7 +104,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
     },
     smuggling: f.smuggling ?? 'reject',
-    log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true },
+    log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true, keepDays: f.log?.keep_days ?? DEFAULTS.logKeepDays },
     queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs, hold: flags.queueOnly ?? f.queue?.hold ?? false },
     delivery: {
       ...switches,

@@ -42,6 +42,8 @@ export const DEFAULTS = {
   inboundMask: DEFAULT_INBOUND_MASK,
   outboundMask: DEFAULT_OUTBOUND_MASK,
   w3cFields: DEFAULT_W3C_FIELDS,
+  /** Days of W3C and tracking log files kept (a month of history). */
+  logKeepDays: 30,
   authMaxFailures: 5,
   authFailureWindowMs: 10 * 60_000,
   /** RFC 6376 5.4.1's recommended fields; From is always signed and over-signed. */

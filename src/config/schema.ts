@@ -157,6 +157,7 @@ export const fileSchema = z.strictObject({
       w3c_fields: z.array(z.string()).optional(),
       w3c_flags: mask.optional(),
       tracking: z.boolean().optional(),
+      keep_days: z.number().int().nonnegative().optional(),
     })
     .refine((l) => l.w3c_fields === undefined || l.w3c_flags === undefined, 'set w3c_fields or w3c_flags, not both')
     .optional(),

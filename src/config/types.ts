@@ -131,6 +131,8 @@ export interface Config {
   readonly log: {
     readonly w3c: W3cLogConfig;
     readonly tracking: boolean;
+    /** Days of log files kept, today included (older day files are removed daily); 0 keeps them all. */
+    readonly keepDays: number;
   };
   readonly queue: {
     /** How often the queue runner scans for due entries, besides being woken on each new message. */

@@ -73,3 +73,26 @@ test('a new failure after a successful write is reported again', async () => {
     assert.equal(await readFile(good, 'utf8'), 'line\n');
   });
 });
+
+test('flush waits for what was appended before it, not for a pause: a busy server never pauses', async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, 'busy.log');
+    const out = new Appender();
+    let n = 0;
+    const timer = setInterval(() => out.append(file, `${n++}\n`), 1);
+    try {
+      await new Promise((r) => setTimeout(r, 30));
+      out.append(file, 'marker\n');
+      const t = performance.now();
+      await Promise.race([out.flush(), new Promise((r) => setTimeout(r, 2000))]);
+      const waited = performance.now() - t;
+      assert.ok(waited < 1000, `flush waited ${waited.toFixed(0)} ms while lines kept coming`);
+      assert.ok((await readFile(file, 'utf8')).includes('marker\n'), 'what came before the flush is on disk');
+    } finally {
+      clearInterval(timer);
+      await out.close();
+    }
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    assert.equal(lines.filter((l) => /^\d+$/.test(l)).length, n, 'nothing lost');
+  });
+});

@@ -77,6 +77,10 @@ export class Appender {
   readonly #spans = new Map<Buffer, number>();
   readonly #spare: Buffer[] = [];
   #drainWaiters: Array<() => void> = [];
+  /** Texts accepted so far, and texts written (or lost) so far: a flush waits for the second to reach the first. */
+  #accepted = 0;
+  #settled = 0;
+  #flushWaiters: Array<{ readonly upTo: number; readonly resolve: () => void }> = [];
   #handle: FileHandle | undefined;
   #handlePath: string | undefined;
   #running: Promise<void> | undefined;
@@ -104,6 +108,7 @@ export class Appender {
     }
     const segment = this.#segmentFor(path);
     segment.texts++;
+    this.#accepted++;
     this.#copy(segment, text, length);
     if (this.#bytes >= BLOCK) this.#stopLingering?.();
     return true;
@@ -125,8 +130,19 @@ export class Appender {
     else queueMicrotask(fn);
   }
 
-  /** Resolves when everything appended so far (and meanwhile) is written or given up. */
-  async flush(): Promise<void> {
+  /**
+   * Resolves when everything appended before the call is written or given up (without waiting for
+   * a pause: texts keep coming on a busy server). A lingering run is written at once.
+   */
+  flush(): Promise<void> {
+    const upTo = this.#accepted;
+    if (this.#settled >= upTo || this.#running === undefined) return Promise.resolve();
+    this.#stopLingering?.();
+    return new Promise((resolve) => this.#flushWaiters.push({ upTo, resolve }));
+  }
+
+  /** Resolves once nothing is left to write (closing: no text comes any more). */
+  async #idle(): Promise<void> {
     while (this.#running !== undefined) await this.#running;
   }
 
@@ -139,12 +155,12 @@ export class Appender {
 
   async #close(): Promise<void> {
     this.#stopLingering?.();
-    await this.flush();
+    await this.#idle();
     this.#closed = true;
     this.#wake();
     if (this.#lost > 0 && this.#lastPath !== undefined) {
       this.#segmentFor(this.#lastPath);
-      await this.flush();
+      await this.#idle();
     }
     await this.#closeHandle();
   }
@@ -220,12 +236,26 @@ export class Appender {
         while (this.#queue[n]?.path === first.path) n++;
         const batch = this.#queue.splice(0, n);
         await this.#write(first.path, batch);
-        for (const segment of batch) for (const span of segment.parts) this.#release(span);
+        for (const segment of batch) {
+          for (const span of segment.parts) this.#release(span);
+          this.#settled += segment.texts;
+        }
         this.#wake();
+        this.#settle();
       }
     } finally {
       this.#running = undefined;
+      // Nothing is left to write: every flush is answered (texts lost to a failure count as settled).
+      this.#settled = this.#accepted;
+      this.#settle();
     }
+  }
+
+  /** Answers the flushes whose texts are all written. */
+  #settle(): void {
+    const waiting = this.#flushWaiters;
+    this.#flushWaiters = waiting.filter((w) => w.upTo > this.#settled);
+    for (const w of waiting) if (w.upTo <= this.#settled) w.resolve();
   }
 
   #linger(): Promise<void> | undefined {

@@ -1,6 +1,6 @@
 /**
- * Questions asked of the message tracking log (tracking.ts): which messages match a search, what
- * happened to one message in order, and how many events of each kind fell in each minute.
+ * What a tracking search asks and answers: the fields a received message must match (substrings,
+ * any case), and a found message with each recipient's latest outcome.
  */
 import type { TrackingRecord } from './tracking.js';
 
@@ -23,46 +23,18 @@ export interface MessageSummary {
 
 const has = (value: string, part: string | undefined): boolean => part === undefined || part === '' || value.toLowerCase().includes(part.toLowerCase());
 
-/** Received messages matching every given field (substring, case-insensitive), newest first. */
-export function searchMessages(records: readonly TrackingRecord[], q: TrackingSearch, limit = 200): MessageSummary[] {
-  const outcomes = new Map<string, Map<string, string>>();
-  for (const r of records) {
-    if (r.event === 'delivered' || r.event === 'deferred' || r.event === 'bounced') {
-      const m = outcomes.get(r.id) ?? new Map<string, string>();
-      m.set(r.rcpt, r.event);
-      outcomes.set(r.id, m);
-    }
-  }
-  const out: MessageSummary[] = [];
-  for (let i = records.length - 1; i >= 0 && out.length < limit; i--) {
-    const r = records[i];
-    if (r?.event !== 'received') continue;
-    const t = Date.parse(r.time);
-    if (q.since !== undefined && t < q.since.getTime()) continue;
-    if (q.until !== undefined && t > q.until.getTime()) continue;
-    if (!has(r.id, q.id) || !has(r.messageId ?? '', q.messageId) || !has(r.from, q.sender) || !(q.recipient === undefined || q.recipient === '' || r.rcpts.some((x) => has(x, q.recipient)))) continue;
-    out.push({ received: r, outcomes: outcomes.get(r.id) ?? new Map() });
-  }
-  return out;
+/** Whether a received message matches every given field of the search (time included). */
+export function matchesSearch(r: Received, q: TrackingSearch): boolean {
+  const t = Date.parse(r.time);
+  if (q.since !== undefined && t < q.since.getTime()) return false;
+  if (q.until !== undefined && t > q.until.getTime()) return false;
+  if (!has(r.id, q.id) || !has(r.messageId ?? '', q.messageId) || !has(r.from, q.sender)) return false;
+  return q.recipient === undefined || q.recipient === '' || r.rcpts.some((x) => has(x, q.recipient));
 }
 
-/** Every event about one message, in the order they happened. */
-export function messageStory(records: readonly TrackingRecord[], id: string): TrackingRecord[] {
-  return records.filter((r) => 'id' in r && r.id === id);
-}
-
-export type MinuteCounts = Record<'received' | 'delivered' | 'deferred' | 'bounced', number[]>;
-
-/** Events per minute for the `minutes` minutes up to `now` (oldest first). */
-export function perMinute(records: readonly TrackingRecord[], now: Date, minutes = 60): MinuteCounts {
-  const counts: MinuteCounts = { received: [], delivered: [], deferred: [], bounced: [] };
-  for (const k of Object.keys(counts) as Array<keyof MinuteCounts>) counts[k] = new Array<number>(minutes).fill(0);
-  const start = now.getTime() - minutes * 60_000;
-  for (const r of records) {
-    if (r.event !== 'received' && r.event !== 'delivered' && r.event !== 'deferred' && r.event !== 'bounced') continue;
-    const slot = Math.floor((Date.parse(r.time) - start) / 60_000);
-    const row = counts[r.event];
-    if (slot >= 0 && slot < minutes) row[slot] = (row[slot] ?? 0) + 1;
-  }
-  return counts;
+/** Each recipient's latest outcome among a message's events (in the order they happened). */
+export function latestOutcomes(records: readonly TrackingRecord[]): Map<string, string> {
+  const outcomes = new Map<string, string>();
+  for (const r of records) if (r.event === 'delivered' || r.event === 'deferred' || r.event === 'bounced') outcomes.set(r.rcpt, r.event);
+  return outcomes;
 }

@@ -31,7 +31,16 @@ test('events are appended in order, stamped, and read back', async () => {
     log.record({ event: 'completed', id: 'm1' });
     await log.close();
     const files = await readdir(join(dir, 'tracking'));
-    assert.deepEqual(files, ['track-20240305.jsonl']);
+    assert.deepEqual(files.sort(), ['index', 'track-20240305.jsonl']);
+    // Each event about the message has its line in the day's index: id, base-36 time, event,
+    // after a header saying from when the index holds every event (here: since the log was opened).
+    const index = (await readFile(join(dir, 'tracking', 'index', 'track-20240305.idx'), 'utf8')).split('\n');
+    const at = Date.parse('2024-03-05T10:00:00Z').toString(36).toUpperCase().padStart(9, '0');
+    assert.equal(index.length, 204);
+    assert.equal(index[0], `# indexed from ${at}`);
+    assert.equal(index[1], `m1 ${at} received`);
+    assert.match(index[2] ?? '', /^m1 [0-9A-Z]{9} deferred$/);
+    assert.match(index[202] ?? '', /^m1 [0-9A-Z]{9} completed$/);
     const records = await readTrackingLog(join(dir, 'tracking'));
     assert.equal(records.length, 202);
     assert.deepEqual(records[0], { time: '2024-03-05T10:00:00.000Z', ...received });
@@ -52,7 +61,12 @@ test('files are per UTC day and read back in date order', async () => {
     now = new Date('2024-03-05T23:59:59Z');
     log.record({ event: 'rejected', listener: 'smtp', clientIp: '192.0.2.2', from: 'a@b', reason: 'relay denied', method: 'NONE' });
     await log.close();
-    assert.deepEqual((await readdir(dir)).sort(), ['track-20240305.jsonl', 'track-20240306.jsonl']);
+    assert.deepEqual((await readdir(dir)).sort(), ['index', 'track-20240305.jsonl', 'track-20240306.jsonl']);
+    // Each day's index files are begun with the day; only events about a message are indexed (the rejection has no queue id).
+    const index = await readdir(join(dir, 'index'));
+    assert.deepEqual(index.sort(), ['20240305', '20240306'].flatMap((d) => [`track-${d}.idx`, `track-${d}.later.idx`, `track-${d}.mid`]));
+    assert.match(await readFile(join(dir, 'index', 'track-20240305.idx'), 'utf8'), /^# indexed from [0-9A-Z]{9}\n$/);
+    assert.match(await readFile(join(dir, 'index', 'track-20240306.idx'), 'utf8'), /^# indexed from [0-9A-Z]{9}\nm2 [0-9A-Z]{9} bounced\n$/);
     const records = await readTrackingLog(dir);
     assert.deepEqual(records.map((r) => r.event), ['rejected', 'bounced']);
   });

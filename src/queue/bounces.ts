@@ -5,7 +5,7 @@
  * the null sender never gets one (RFC 5321 4.5.5).
  */
 import type { Spool, SpoolEnvelope } from './spool.js';
-import type { IdSource } from './ids.js';
+import type { IdSource } from '../message/queue-id.js';
 import type { DsnNotice } from './attempt.js';
 import { buildDsn, wantsDsn, type DsnRecipient } from './dsn.js';
 import { domainOf } from '../protocol/command.js';

@@ -10,7 +10,7 @@ import type { Transaction } from '../protocol/envelope.js';
 import { MessageIdScanner } from '../message/message-id.js';
 import { Reply } from '../protocol/replies.js';
 import type { TransferMethod } from '../protocol/server-session.js';
-import type { IdSource } from '../queue/ids.js';
+import type { IdSource } from '../message/queue-id.js';
 import { receivedHeader, receivedProtocol } from '../message/received.js';
 import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
 

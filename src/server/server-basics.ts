@@ -2,7 +2,7 @@
 import type { Config } from '../config/types.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import type { BugReporter } from '../log/bug.js';
-import type { IdSource } from '../queue/ids.js';
+import type { IdSource } from '../message/queue-id.js';
 import type { Spool } from '../queue/spool.js';
 import type { Timers } from '../time/timers.js';
 

@@ -134,9 +134,13 @@ test('files are private: spool and Maildir directories 0700, their files 0600, l
     const [w3c] = await readdir(logDir);
     assert.ok(w3c !== undefined);
     assert.equal(await modeOf(join(logDir, w3c)), '640', 'protocol log');
-    const [track] = await readdir(paths.tracking);
+    const track = (await readdir(paths.tracking)).find((n) => n.endsWith('.jsonl'));
     assert.ok(track !== undefined);
     assert.equal(await modeOf(join(paths.tracking, track)), '640', 'tracking log');
+    // Its index names queue ids, Message-IDs and recipients too.
+    const index = await readdir(join(paths.tracking, 'index'));
+    assert.ok(index.length > 0);
+    for (const f of index) assert.equal(await modeOf(join(paths.tracking, 'index', f)), '640', `tracking index ${f}`);
   } finally {
     await barge.stop();
   }

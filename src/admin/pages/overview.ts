@@ -1,10 +1,11 @@
 /** Overview: traffic per minute for the last hour, queue size, BDAT vs DATA, fallbacks and quirks today, listeners. */
 import { html } from 'hono/html';
-import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
-import { perMinute, type MinuteCounts } from '../../log/tracking-query.js';
+import { ReadBudget } from '../../log/line-reader.js';
+import { DayTally, perMinute, type MinuteCounts } from '../../log/tracking-tally.js';
 import { dataPaths } from '../../config/paths.js';
 import { table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../page-kit.js';
+import { shownTime } from './read-limit.js';
 
 const COLOURS: Record<keyof MinuteCounts, string> = { received: '#1f5fa8', delivered: '#1d7a46', deferred: '#c98a00', bounced: '#b3261e' };
 
@@ -30,28 +31,20 @@ ${keys.map(line)}</svg>
 
 const share = (a: number, b: number): string => (a + b === 0 ? '–' : `${Math.round((100 * a) / (a + b))}% BDAT · ${Math.round((100 * b) / (a + b))}% DATA`);
 
-function today(records: readonly TrackingRecord[], now: Date): { inBdat: number; inData: number; outBdat: number; outData: number; fallbacks: number; quirks: number } {
-  const day = now.toISOString().slice(0, 10);
-  const t = { inBdat: 0, inData: 0, outBdat: 0, outData: 0, fallbacks: 0, quirks: 0 };
-  for (const r of records) {
-    if (!r.time.startsWith(day)) continue;
-    if (r.event === 'received') r.method === 'BDAT' ? t.inBdat++ : t.inData++;
-    if (r.event === 'delivered' && r.method !== undefined) r.method === 'BDAT' ? t.outBdat++ : t.outData++;
-    if (r.event === 'delivered' && r.fallback !== undefined) t.fallbacks++;
-    if (r.event === 'quirk') t.quirks++;
-  }
-  return t;
-}
-
 export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDeps): void {
+  // Today's totals are counted on from where the last view stopped (one tally per tracking folder).
+  const tallies = new Map<string, DayTally>();
   app.get('/', async (c) => {
     const { server } = deps;
     const now = deps.now();
-    const config = server.config();
-    const records = await readTrackingLog(dataPaths(config.dataDir).tracking, new Date(now.getTime() - 3_600_000));
+    const dir = dataPaths(server.config().dataDir).tracking;
+    const tally = tallies.get(dir) ?? new DayTally(dir);
+    tallies.set(dir, tally);
+    const budget = new ReadBudget();
+    const minutes = await perMinute(dir, now, budget);
+    const { counts: t, countedTo } = await tally.today(now, budget);
     const counts = await server.queueCounts();
     const queued = [...counts.values()].reduce((a, b) => a + b, 0);
-    const t = today(records, now);
     const open = (await server.metrics?.registry.getSingleMetric('barge_open_connections')?.get())?.values[0]?.value ?? 0;
     const card = (label: string, value: string | number, note = ''): Html =>
       html`<div class="card"><div class="l">${label}</div><div class="n">${value}</div><div class="muted">${note}</div></div>`;
@@ -65,8 +58,8 @@ ${card('Inbound today', t.inBdat + t.inData, share(t.inBdat, t.inData))}
 ${card('Outbound today', t.outBdat + t.outData, share(t.outBdat, t.outData))}
 ${card('Fallbacks today', t.fallbacks, 'BDAT → DATA')}
 ${card('Quirks learnt today', t.quirks, `${server.quirks.list().length} in force`)}
-</div>
-<h2>Messages per minute, last hour</h2>${chart(perMinute(records, now))}
+</div>${countedTo === undefined ? '' : html`<p class="muted">Today's totals are counted up to ${shownTime(countedTo)}; the next views count on.</p>`}
+<h2>Messages per minute, last hour</h2>${chart(minutes)}
 <h2>Listeners</h2>${table(['Name', 'Address', 'State'], listeners)}`;
     return request(c).page('Overview', body);
   });

@@ -1,7 +1,7 @@
 /** Queue: filtered, paged entries; one entry's envelope and recipients; retry, hold/release, delete, bounce. */
 import { html } from 'hono/html';
 import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, retryEntries, SCAN_LIMIT, type EntryKind, type QueueEntry, type QueueFilter } from '../../queue/operations.js';
-import { makeIdSource } from '../../queue/ids.js';
+import { makeIdSource } from '../../message/queue-id.js';
 import { action, age, pill, table, type Html, type PageContext } from '../layout.js';
 import { done, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../page-kit.js';
 

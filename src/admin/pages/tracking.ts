@@ -1,11 +1,15 @@
 /** Message tracking: search the tracking log; one message's story in order. */
 import { html } from 'hono/html';
-import { readTrackingLog, type TrackingRecord } from '../../log/tracking.js';
-import { placeOf } from '../../log/bug.js';
-import { messageStory, searchMessages, type MessageSummary, type Received, type TrackingSearch } from '../../log/tracking-query.js';
+import type { TrackingRecord } from '../../log/tracking.js';
+import { ReadBudget } from '../../log/line-reader.js';
+import type { MessageSummary, Received, TrackingSearch } from '../../log/tracking-query.js';
+import { searchTracking } from '../../log/tracking-search.js';
+import { readStory } from '../../log/tracking-story.js';
 import { dataPaths } from '../../config/paths.js';
 import { pill, table, type Html } from '../layout.js';
 import type { AdminApp, PageDeps, RequestOf } from '../page-kit.js';
+import { readLimitNotice, shownTime } from './read-limit.js';
+import { placeOf } from '../../log/bug.js';
 
 function when(text: string | undefined): Date | undefined {
   if (text === undefined || text === '') return undefined;
@@ -73,7 +77,7 @@ function storyRow(r: TrackingRecord): Html {
 }
 
 export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDeps): void {
-  const records = (since?: Date): Promise<TrackingRecord[]> => readTrackingLog(dataPaths(deps.server.config().dataDir).tracking, since);
+  const dir = (): string => dataPaths(deps.server.config().dataDir).tracking;
   app.get('/tracking', async (c) => {
     const q = (k: string): string => c.req.query(k)?.trim() ?? '';
     const since = when(q('since'));
@@ -87,25 +91,29 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
       ...(until === undefined ? {} : { until }),
     };
     await deps.server.flushLogs();
-    // Without a start time, the last week's files are searched (the log keeps every day).
+    // Without a start time, the last week is searched.
     const from = since ?? new Date(deps.now().getTime() - 7 * 86_400_000);
-    const found = searchMessages(await records(from), search);
+    const budget = new ReadBudget();
+    const found = await searchTracking(dir(), { ...search, since: from }, { limit: 200, budget });
+    const stopped = found.searchedBackTo === undefined ? '' : readLimitNotice(budget, shownTime(found.searchedBackTo), 'Refine the search: a start and end time, a sender, a recipient or a queue id.');
     const body = html`<form class="filters" method="get" action="/tracking">
 <label>Queue id<input name="id" value="${q('id')}"></label><label>Message-ID<input name="messageId" value="${q('messageId')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
 <label>Recipient<input name="recipient" value="${q('recipient')}"></label>
 <label>From (UTC)<input name="since" type="datetime-local" value="${q('since')}"></label><label>To (UTC)<input name="until" type="datetime-local" value="${q('until')}"></label>
 <button type="submit">Search</button></form>
 <p class="muted">Newest first, at most 200 messages${since === undefined ? ', from the last 7 days unless a start is given' : ''}.</p>
-${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.map(resultRow), 'No message matches.')}`;
+${stopped}${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Outcome'], found.messages.map(resultRow), 'No message matches.')}`;
     return request(c).page('Message tracking', body);
   });
 
   app.get('/tracking/:id', async (c) => {
     const id = c.req.param('id');
     await deps.server.flushLogs();
-    const story = messageStory(await records(), id);
+    const budget = new ReadBudget();
+    const story = await readStory(dir(), id, budget);
+    const stopped = story.stoppedAt === undefined ? '' : readLimitNotice(budget, shownTime(story.stoppedAt), 'Later events of this message were not read.', 'up');
     const body = html`<p><a href="/tracking">← Search</a> · <a href="/queue/${id}">Queue entry</a></p>
-${table(['Time (UTC)', 'What happened'], story.map(storyRow), 'Nothing tracked for this id.')}`;
+${table(['Time (UTC)', 'What happened'], story.records.map(storyRow), 'Nothing tracked for this id.')}${stopped}`;
     return request(c).page(`Message ${id}`, body);
   });
 }

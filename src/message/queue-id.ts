@@ -25,3 +25,11 @@ export function makeIdSource(now: () => Date = () => new Date(), random: (n: num
   const suffix = pooled(random);
   return () => `${now().getTime().toString(36).toUpperCase().padStart(9, '0')}${suffix()}`;
 }
+
+const ID = /^[0-9A-Z]{9}[0-9A-F]{10}$/;
+
+/** When a queue id was made (its arrival), from its leading base-36 milliseconds; undefined for anything else. */
+export function arrivalTime(id: string): number | undefined {
+  if (!ID.test(id)) return undefined;
+  return parseInt(id.slice(0, 9), 36);
+}

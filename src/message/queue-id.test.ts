@@ -1,7 +1,7 @@
 /** Queue ids: fixed width, sortable by arrival time, unique within a millisecond. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeIdSource } from './ids.js';
+import { makeIdSource } from './queue-id.js';
 
 test('ids are 19 upper-case base-36/hex characters, time first', () => {
   const id = makeIdSource(() => new Date(0), (n) => Buffer.alloc(n, 0xab))();
