@@ -13,6 +13,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Appender } from './appender.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
@@ -45,7 +46,7 @@ const FILE = /^track-\d{8}\.jsonl$/;
 export interface TrackingLogOptions {
   /** `<dataDir>/log/tracking`; created if missing. */
   readonly dir: string;
-  readonly now?: () => Date;
+  readonly clock?: Clock;
   readonly onError?: (e: Error) => void;
   /** Bound on buffered bytes while the disk is slow; see appender.ts. */
   readonly maxBufferBytes?: number;
@@ -58,7 +59,7 @@ export function trackingFileName(d: Date): string {
 
 export class TrackingLog {
   readonly #dir: string;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   readonly #out: Appender;
   /** The file for the current UTC day (`YYYY-MM-DD` of the stamp), so an event costs no path building. */
   #day = '';
@@ -66,11 +67,11 @@ export class TrackingLog {
 
   constructor(options: TrackingLogOptions) {
     this.#dir = options.dir;
-    this.#now = options.now ?? ((): Date => new Date());
+    this.#clock = options.clock ?? realClock;
     this.#out = new Appender({
       maxBufferBytes: options.maxBufferBytes,
       onError: options.onError,
-      now: this.#now,
+      clock: this.#clock,
       notice: (count) => `${JSON.stringify({ time: this.#stamp(), dropped: count })}\n`,
     });
   }
@@ -102,7 +103,7 @@ export class TrackingLog {
 
   /** A valid ISO time even if the injected clock returns an invalid Date. */
   #stamp(): string {
-    const d = this.#now();
+    const d = this.#clock.now();
     return (Number.isNaN(d.getTime()) ? new Date() : d).toISOString();
   }
 }

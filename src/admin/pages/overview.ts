@@ -46,7 +46,7 @@ function today(records: readonly TrackingRecord[], now: Date): { inBdat: number;
 export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDeps): void {
   app.get('/', async (c) => {
     const { server } = deps;
-    const now = deps.now();
+    const now = deps.clock.now();
     const config = server.config();
     const records = await readTrackingLog(dataPaths(config.dataDir).tracking, new Date(now.getTime() - 3_600_000));
     const counts = await server.queueCounts();

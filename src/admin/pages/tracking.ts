@@ -88,7 +88,7 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
     };
     await deps.server.flushLogs();
     // Without a start time, the last week's files are searched (the log keeps every day).
-    const from = since ?? new Date(deps.now().getTime() - 7 * 86_400_000);
+    const from = since ?? new Date(deps.clock.now().getTime() - 7 * 86_400_000);
     const found = searchMessages(await records(from), search);
     const body = html`<form class="filters" method="get" action="/tracking">
 <label>Queue id<input name="id" value="${q('id')}"></label><label>Message-ID<input name="messageId" value="${q('messageId')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
