@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { AcmeConfig } from '../config/types.js';
-import type { TimerHandle, Timers } from '../time/timers.js';
+import type { Clock, TimerHandle } from '../time/clock.js';
 import { ChallengeResponder } from './challenges.js';
 import { orderCertificate } from './order.js';
 import { accountKey, acmeDir, certificateFile, type Issued, newPrivateKey, readIssued, writeIssued } from './store.js';
@@ -18,7 +18,7 @@ export const RENEWAL = {
   beforeExpiryMs: 30 * 86_400_000,
   firstRetryMs: 2 * 60_000,
   maxRetryMs: 6 * 3_600_000,
-  /** Timers are re-armed at least daily: node's cannot wait longer than about 24.8 days. */
+  /** The timer is re-armed at least daily: node's cannot wait longer than about 24.8 days. */
   longestWaitMs: 86_400_000,
 } as const;
 
@@ -41,8 +41,7 @@ export interface AcmeStatus {
 
 export interface RenewerDeps {
   readonly dataDir: string;
-  readonly now: () => Date;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly say: (line: string) => void;
   /** Serves the certificate for `names` from the next handshake on; throws when it cannot. */
   readonly install: (pem: { readonly cert: string; readonly key: string }, names: readonly string[], source: string) => void;
@@ -83,7 +82,7 @@ export class AcmeRenewer {
     const extraCa = config.caFile === undefined ? undefined : await readFile(config.caFile, 'utf8');
     const renewer = new AcmeRenewer(config, deps, await ChallengeResponder.listen(config.httpListen), extraCa);
     const stored = await readIssued(renewer.#dir);
-    const now = deps.now();
+    const now = deps.clock.now();
     const usable = stored !== undefined && stored.notAfter > now && config.names.every((n) => stored.names.includes(n));
     renewer.#arm(usable && renewer.#serve(stored) ? renewalTime(stored) : now);
     return renewer;
@@ -121,12 +120,12 @@ export class AcmeRenewer {
   #arm(at: Date): void {
     this.#timer?.cancel();
     this.#next = at;
-    const wait = Math.max(0, Math.min(at.getTime() - this.#deps.now().getTime(), RENEWAL.longestWaitMs));
-    this.#timer = this.#deps.timers(() => {
+    const wait = Math.max(0, Math.min(at.getTime() - this.#deps.clock.now().getTime(), RENEWAL.longestWaitMs));
+    this.#timer = this.#deps.clock.after(wait, () => {
       if (this.#stop.signal.aborted) return;
-      if (this.#deps.now() < at) this.#arm(at);
+      if (this.#deps.clock.now() < at) this.#arm(at);
       else void this.#order();
-    }, wait);
+    });
   }
 
   async #order(): Promise<void> {
@@ -143,22 +142,22 @@ export class AcmeRenewer {
       const issued = await writeIssued(this.#dir, request.certificateKey, chain);
       if (this.#stop.signal.aborted) return;
       if (!this.#serve(issued)) throw new Error('the new certificate could not be served');
-      this.#lastSuccess = this.#deps.now();
+      this.#lastSuccess = this.#deps.clock.now();
       this.#failuresInARow = 0;
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       this.#deps.say(`barge: ACME certificate for ${names.join(', ')} obtained in ${seconds} s (serial ${issued.serial}, valid until ${issued.notAfter.toISOString()})`);
       // Never sooner than a retry would be: a CA that issues already-due certificates must not be asked in a loop.
-      const soonest = this.#deps.now().getTime() + RENEWAL.firstRetryMs;
+      const soonest = this.#deps.clock.now().getTime() + RENEWAL.firstRetryMs;
       this.#arm(new Date(Math.max(renewalTime(issued).getTime(), soonest)));
     } catch (e) {
       if (this.#stop.signal.aborted) return;
       const message = e instanceof Error ? e.message : String(e);
       this.#failures++;
       this.#failuresInARow++;
-      this.#lastError = { at: this.#deps.now(), message };
+      this.#lastError = { at: this.#deps.clock.now(), message };
       const delay = Math.min(RENEWAL.firstRetryMs * 2 ** (this.#failuresInARow - 1), RENEWAL.maxRetryMs);
       this.#deps.say(`barge: ACME order for ${names.join(', ')} failed (${this.#failuresInARow} in a row), retrying in ${delay / 60_000} min: ${message}`);
-      this.#arm(new Date(this.#deps.now().getTime() + delay));
+      this.#arm(new Date(this.#deps.clock.now().getTime() + delay));
     } finally {
       this.#ordering = false;
     }

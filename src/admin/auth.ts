@@ -12,6 +12,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { LoginGuard } from '../auth/login-guard.js';
+import type { Clock } from '../time/clock.js';
 import { UserFile, usersPath, type UserStore } from '../auth/users.js';
 
 export interface AdminSession {
@@ -30,7 +31,7 @@ interface SessionRecord extends AdminSession {
 
 export interface AdminAuthOptions {
   readonly dataDir: string;
-  readonly now: () => Date;
+  readonly clock: Clock;
   readonly guard: LoginGuard;
 }
 
@@ -130,7 +131,7 @@ export class AdminAuth {
   }
 
   #now(): number {
-    return this.#o.now().getTime();
+    return this.#o.clock.now().getTime();
   }
 
   #open(user: string, setup: boolean, passwordHash: string): string {

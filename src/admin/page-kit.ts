@@ -2,6 +2,7 @@
 import type { Context, Hono } from 'hono';
 import type { Config } from '../config/types.js';
 import type { RunningServer } from '../server/running.js';
+import type { Clock } from '../time/clock.js';
 import type { AdminAuth, AdminSession } from './auth.js';
 import type { Html, PageContext } from './layout.js';
 
@@ -13,7 +14,7 @@ export interface AdminDeps {
   readonly configFile: string;
   /** Builds the configuration from this file text with the command line's flags; throws ConfigError. */
   readonly check: (text: string) => Promise<Config>;
-  readonly now?: () => Date;
+  readonly clock?: Clock;
 }
 
 /** What every authenticated handler gets. */
@@ -25,7 +26,7 @@ export interface AdminRequest {
 
 export type AdminEnv = { Variables: { session: AdminSession } };
 export type AdminApp = Hono<AdminEnv>;
-export type PageDeps = AdminDeps & { readonly now: () => Date; readonly auth: AdminAuth };
+export type PageDeps = AdminDeps & { readonly clock: Clock; readonly auth: AdminAuth };
 export type RequestOf = (c: Context<AdminEnv>) => AdminRequest;
 
 /** A form field as a trimmed string ('' when absent). */

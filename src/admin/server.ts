@@ -13,6 +13,7 @@ import { Hono, type Context } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import type { Config } from '../config/types.js';
 import { TlsCredentials } from '../server/tls.js';
+import { realClock } from '../time/clock.js';
 import { listenOn } from '../server/listen.js';
 import { AdminAuth, sameSecret } from './auth.js';
 import { bodyLimits, boundSockets, consoleHeaders, hostCheck, SERVER_OPTIONS, CONSOLE_LIMITS } from './guards.js';
@@ -43,8 +44,8 @@ export function isLoopback(host: string): boolean {
 export async function startAdmin(config: Config, deps: AdminDeps): Promise<RunningAdmin> {
   const admin = config.admin;
   if (admin === undefined) throw new Error('the admin console is turned off');
-  const now = deps.now ?? ((): Date => new Date());
-  const auth = new AdminAuth({ dataDir: config.dataDir, now, guard: deps.server.logins });
+  const clock = deps.clock ?? realClock;
+  const auth = new AdminAuth({ dataDir: config.dataDir, clock, guard: deps.server.logins });
   const secure = !isLoopback(admin.listen.host);
   const app = new Hono<AdminEnv>();
   // The Host check covers /healthz and /metrics too: a scraper asks by the listen address.
@@ -115,9 +116,9 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
         c.html(await page({ hostname: config.hostname, user: session.user, csrf: session.csrf, path: new URL(c.req.url).pathname, ...(flash === undefined ? {} : { flash }) }, title, body)),
     };
   };
-  registerPages(app, request, { ...deps, now, auth });
+  registerPages(app, request, { ...deps, clock, auth });
 
-  const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, now))) : undefined;
+  const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, clock))) : undefined;
   const tlsOptions = tls === undefined ? undefined : { ...tls.pem, minVersion: 'TLSv1.2' as const, handshakeTimeout: CONSOLE_LIMITS.handshakeTimeoutMs };
   const https = tlsOptions === undefined ? undefined : createHttps({ ...SERVER_OPTIONS, ...tlsOptions });
   const http: Server = https ?? createHttp(SERVER_OPTIONS);

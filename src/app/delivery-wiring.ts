@@ -50,14 +50,14 @@ export interface DeliveryWiring {
 type DkimKeys = Awaited<ReturnType<typeof loadDkimKeys>>;
 
 export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWiring> {
-  const { config, current, now, track, spool, nextId, listening, outboundLog } = deps;
+  const { config, current, clock, track, spool, nextId, listening, outboundLog } = deps;
   const d = config.delivery;
   const dns = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dnsServers !== undefined) dns.setServers([...d.dnsServers]);
-  const quirks = await QuirkStore.open(quirksPath(config.dataDir), now);
-  const lookup = cachingResolver({ servers: d.dnsServers });
-  const mtaSts = config.mtaSts ? new MtaSts({ lookup, ...deps.mtaSts }) : undefined;
-  const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000 });
+  const quirks = await QuirkStore.open(quirksPath(config.dataDir), clock);
+  const lookup = cachingResolver({ servers: d.dnsServers, clock });
+  const mtaSts = config.mtaSts ? new MtaSts({ lookup, clock, ...deps.mtaSts }) : undefined;
+  const pool = new SessionPool({ heloName: config.hostname, perDestination: d.maxPerDestination, idleMs: 5000, clock });
   const delivery: DeliveryContext = {
     heloName: config.hostname,
     get routing() {
@@ -87,8 +87,7 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
     slowChunkMs: d.slowChunkMs,
     bdatCheckTimeoutMs: d.bdatCheckTimeoutMs,
     bdatInFlight: new BdatInFlight(),
-    clock: () => now().getTime(),
-    timers: deps.timers,
+    clock,
     learnt: (q) => track({ event: 'quirk', destination: q.destination, kind: q.kind, reason: q.reason, until: q.until }),
     connectTimeoutMs: d.connectTimeoutMs,
     replyTimeoutMs: d.replyTimeoutMs,
@@ -97,7 +96,7 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
     log: (hop, direction, text) => {
       const [verb = '', ...rest] = text.split(' ');
       outboundLog()?.write({
-        time: now(), clientIp: hop.host, serverPort: hop.port, status: 0,
+        time: clock.now(), clientIp: hop.host, serverPort: hop.port, status: 0,
         username: direction === 'command' ? 'OutboundConnectionCommand' : 'OutboundConnectionResponse',
         method: direction === 'command' ? verb : '-',
         query: direction === 'command' ? rest.join(' ') : text,
@@ -108,13 +107,13 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
   };
   // Read at start and replaced by a reload: a message is signed with the keys in force when it is taken.
   let dkimKeys = await loadDkimKeys(config);
-  let signer = queueSigner({ spool, keys: dkimKeys, now, track });
+  let signer = queueSigner({ spool, keys: dkimKeys, clock, track });
   let runner: QueueRunner | undefined;
   const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
-    await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
+    await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, clock, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
   };
   runner = new QueueRunner({
-    spool, mailRoot: deps.mailRoot, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, now, timers: deps.timers, track, notify,
+    spool, mailRoot: deps.mailRoot, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, clock, track, notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
     deliverRemote: async (domain, message) => {
       const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));
@@ -126,7 +125,7 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
   });
   const useDkimKeys = (keys: DkimKeys): void => {
     dkimKeys = keys;
-    signer = queueSigner({ spool, keys, now, track });
+    signer = queueSigner({ spool, keys, clock, track });
   };
   return { delivery, pool, quirks, lookup, runner, useDkimKeys };
 }

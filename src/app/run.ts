@@ -13,7 +13,7 @@ import { keepLogs } from '../log/retention.js';
 import { Spool, type SpoolEnvelope } from '../queue/spool.js';
 import type { Listening } from '../client/loop.js';
 import { makeIdSource } from '../message/queue-id.js';
-import { realTimers } from '../time/timers.js';
+import { realClock } from '../time/clock.js';
 import { EtrnPolicy, relayBlockList } from '../server/policy.js';
 import { loadTlsMaterial, TlsCredentials } from '../server/tls.js';
 import { Authenticator } from '../server/authenticator.js';
@@ -36,16 +36,15 @@ import { restartNeeded } from '../server/reload-notes.js';
 export type { RunningServer, ServerDeps } from '../server/running.js';
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
-  const now = deps.now ?? ((): Date => new Date());
-  const timers = deps.timers ?? realTimers;
+  const clock = deps.clock ?? realClock;
   const say = deps.say ?? ((): void => undefined);
   const paths = dataPaths(config.dataDir);
   let sessions = (): number => 0;
   const spool = await Spool.open(paths.spool, { inlineWrites: () => TUNING.inlineLoneWrites(sessions()) });
   const onLogError = (e: Error): void => say(`barge: log write failed: ${e.message}`);
-  const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, now, onError: onLogError }) : undefined;
+  const tracking = config.log.tracking ? new TrackingLog({ dir: paths.tracking, clock, onError: onLogError }) : undefined;
   // Only the console reads the metrics: without it, prom-client is never loaded.
-  const metrics = config.admin === undefined ? undefined : new (await import('../log/metrics.js')).BargeMetrics(now);
+  const metrics = config.admin === undefined ? undefined : new (await import('../log/metrics.js')).BargeMetrics(clock);
   // Metrics are derived from the tracking events: one observer, no counters spread through the code.
   const track = (event: TrackingEvent): void => {
     tracking?.record(event);
@@ -55,23 +54,23 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let current = config;
   // Day files older than `[log] keep_days` go at start and once a day.
   const retention = keepLogs({
-    logDir: paths.log, keepDays: () => current.log.keepDays, now, timers, onError: (e) => say(`barge: removing old log files failed: ${e.message}`),
+    logDir: paths.log, keepDays: () => current.log.keepDays, clock, onError: (e) => say(`barge: removing old log files failed: ${e.message}`),
   });
-  const nextId = makeIdSource(now);
+  const nextId = makeIdSource(clock);
   const logs: W3cLog[] = [];
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
   const { pool, quirks, lookup, runner, useDkimKeys } = await wireDelivery({
-    config, current: () => current, now, timers, track, bug, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
+    config, current: () => current, clock, track, bug, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
     outboundLog: () => logs[0], ...(deps.faults?.outbound === undefined ? {} : { fault: deps.faults.outbound }),
   });
   let relay = relayBlockList(config.relayNetworks);
-  const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
-  const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
-  const logins = new LoginGuard({ ...config.auth, now });
+  const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, clock);
+  const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, clock) : undefined;
+  const logins = new LoginGuard({ ...config.auth, clock });
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, now, timers, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    config, current: () => current, relay: () => relay, clock, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
     logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
     warn: say, ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
@@ -85,13 +84,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   }
   // Loaded only with [acme]: the HTTP-01 listener and the schedule (the ACME library runs in a child process).
   const acme = tls === undefined || config.acme === undefined ? undefined : await (await import('../acme/renewer.js')).AcmeRenewer.start(config.acme, {
-    dataDir: config.dataDir, now, timers, say, install: (pem, names, source) => tls.useAcme(pem, names, source),
+    dataDir: config.dataDir, clock, say, install: (pem, names, source) => tls.useAcme(pem, names, source),
   });
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
   const applied = async (r: ControlRequest): Promise<number> => {
-    const changed = await applyRequest({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, now, track, queued }, r);
+    const changed = await applyRequest({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, clock, track, queued }, r);
     // The runner's due-time index learns of the change (a flush makes every entry due now).
     if (r.id !== undefined) await runner.reschedule(r.id);
     else if (!config.queue.hold) void runner.scan();
@@ -100,6 +99,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const control = await serveRequests(paths.spool, applied, (e) => say(`barge: queue request failed: ${String(e)}`));
   let counted: { at: number; counts: Promise<Map<string, number>> } | undefined;
   const counts = (): Promise<Map<string, number>> => {
+    // performance.now(): monotonic, only the age of the cached counts.
     if (counted === undefined || performance.now() - counted.at > 10_000) counted = { at: performance.now(), counts: queueCounts(spool) };
     return counted.counts;
   };
@@ -111,13 +111,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     oldestMessageAgeSeconds: async () => {
       // Queue ids begin with the arrival time in base-36 milliseconds (queue/ids.ts).
       const first = (await spool.list()).sort()[0];
-      return first === undefined ? 0 : Math.max(0, (now().getTime() - parseInt(first.slice(0, 9), 36)) / 1000);
+      return first === undefined ? 0 : Math.max(0, (clock.now().getTime() - parseInt(first.slice(0, 9), 36)) / 1000);
     },
   });
 
   const reload = async (next: Config): Promise<string[]> => {
     // What can fail is read first, so a refused reload changes nothing.
-    const material = tls === undefined ? undefined : await loadTlsMaterial(next, now);
+    const material = tls === undefined ? undefined : await loadTlsMaterial(next, clock);
     const dkimKeys = await loadDkimKeys(next);
     current = next;
     relay = relayBlockList(next.relayNetworks);

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { clockAt } from '../../test/support/virtual-clock.js';
 import { clientKey, LoginGuard, Semaphore, type LoginGuardOptions } from './login-guard.js';
 
 test('the semaphore runs at most its size at once, the rest in arrival order, and frees a slot on failure', async () => {
@@ -35,7 +36,7 @@ test('clientKey: IPv4 (also IPv4-mapped) by address, IPv6 by its /64 whatever it
 
 function guardAt(options: Partial<LoginGuardOptions> = {}): { guard: LoginGuard; advance: (ms: number) => void } {
   let t = Date.parse('2030-01-01T00:00:00Z');
-  const guard = new LoginGuard({ maxFailures: 5, failureWindowMs: 600_000, maxParallelChecks: 2, now: () => new Date(t), ...options });
+  const guard = new LoginGuard({ maxFailures: 5, failureWindowMs: 600_000, maxParallelChecks: 2, clock: clockAt(() => new Date(t)), ...options });
   return { guard, advance: (ms) => (t += ms) };
 }
 

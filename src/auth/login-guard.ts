@@ -13,6 +13,7 @@
  * spool's file I/O, which a login flood must not starve.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import type { Clock } from '../time/clock.js';
 
 /** A counting semaphore: `run` waits for one of `size` slots. */
 export class Semaphore {
@@ -40,7 +41,7 @@ export interface LoginGuardOptions {
   readonly maxFailures: number;
   readonly failureWindowMs: number;
   readonly maxParallelChecks: number;
-  readonly now: () => Date;
+  readonly clock: Clock;
   /** How many client records are kept at most (memory is bounded whatever clients do). */
   readonly maxTracked?: number;
 }
@@ -82,13 +83,13 @@ export class LoginGuard {
 
   /** Failures of this client within the window (reserved attempts included). */
   failures(ip: string): number {
-    return this.#recent(clientKey(ip), this.#o.now().getTime()).length;
+    return this.#recent(clientKey(ip), this.#o.clock.now().getTime()).length;
   }
 
   /** Reserves an attempt for this client, or undefined when it has failed too often already. */
   reserve(ip: string): Reservation | undefined {
     const key = clientKey(ip);
-    const now = this.#o.now().getTime();
+    const now = this.#o.clock.now().getTime();
     const recent = this.#recent(key, now);
     this.#failures.delete(key);
     if (recent.length >= this.#o.maxFailures) {

@@ -9,6 +9,7 @@ import { askServer, type ControlOp } from '../queue/control.js';
 import type { Config } from '../config/types.js';
 import { Spool, spoolHolder } from '../queue/spool.js';
 import { makeIdSource } from '../message/queue-id.js';
+import { realClock } from '../time/clock.js';
 import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, QUEUE_ID as ID, retryEntries, type QueueEntry } from '../queue/operations.js';
 import { dataPaths } from '../config/paths.js';
 
@@ -95,7 +96,7 @@ async function queueCommand(spool: Spool, config: Config, sub: string | undefine
     case 'bounce':
     case 'delete': {
       if (!needId() || id === undefined) return 2;
-      const deps = { spool, nextId: makeIdSource(), hostname: config.hostname, localDomains: config.localDomains, now: () => new Date(), queued: () => undefined };
+      const deps = { spool, nextId: makeIdSource(), hostname: config.hostname, localDomains: config.localDomains, clock: realClock, queued: () => undefined };
       const done = sub === 'delete' ? await deleteEntry(spool, id) : await bounceEntry(deps, id);
       if (!done) {
         err(`barge: no queue entry ${id}`);

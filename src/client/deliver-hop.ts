@@ -106,8 +106,7 @@ function connectOptions(hop: NextHop, ctx: DeliveryContext): ConnectOptions {
     // The check chunk never waits longer than any other reply may take.
     timeouts: { commandMs, endOfDataMs: commandMs, bdatCheckMs: Math.min(ctx.bdatCheckTimeoutMs ?? commandMs, commandMs) },
     ...(ctx.log === undefined ? {} : { log: (direction: 'command' | 'response', text: string) => ctx.log?.(hop, direction, text) }),
-    ...(ctx.clock === undefined ? {} : { now: ctx.clock }),
-    ...(ctx.timers === undefined ? {} : { timers: ctx.timers }),
+    ...(ctx.clock === undefined ? {} : { clock: ctx.clock }),
     ...(ctx.bug === undefined ? {} : { bug: (e: unknown) => ctx.bug?.(e, formatHostPort(hop)) }),
     ...(ctx.fault === undefined ? {} : { fault: ctx.fault }),
   };

@@ -1,5 +1,5 @@
-/** What delivery to a domain needs: the route's options and the shared context (routing, pool, quirks, timers, logs). */
-import type { Timers } from '../time/timers.js';
+/** What delivery to a domain needs: the route's options and the shared context (routing, pool, quirks, clock, logs). */
+import type { Clock } from '../time/clock.js';
 import type { SessionPool, SessionSecurity } from './pool.js';
 import type { DnsResolver, NextHop, RoutingTable } from './routes.js';
 import type { Quirk, QuirkStore } from './quirks.js';
@@ -39,10 +39,8 @@ export interface DeliveryContext {
   readonly bdatCheckTimeoutMs?: number;
   /** BDAT transfers that may be stopped when the path is found broken. */
   readonly bdatInFlight?: BdatInFlight;
-  /** Milliseconds for chunk timings. */
-  readonly clock?: () => number;
-  /** What the connect and reply timeouts run on (the real timers when unset). */
-  readonly timers?: Timers;
+  /** Chunk timings, and what the connect and reply timeouts run on (the real clock when unset). */
+  readonly clock?: Clock;
   /** Told of each path problem learnt (tracking log); not of "bdat-ok". */
   readonly learnt?: (quirk: Quirk & { readonly kind: Problem }) => void;
   /** Every outbound command and response, for the W3C log. */

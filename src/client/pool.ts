@@ -5,7 +5,7 @@
  * and the same credentials (see poolKey). At most `perDestination` sessions run to one destination
  * (host and port) at once, whatever their security; others wait their turn.
  */
-import type { Timers } from '../time/timers.js';
+import type { Clock, TimerHandle } from '../time/clock.js';
 import { createHash } from 'node:crypto';
 import type { ClientOutcome, ClientSessionOptions, PeerCapabilities } from '../protocol/client-types.js';
 import { SessionSocket } from './session-socket.js';
@@ -39,10 +39,8 @@ export interface ConnectOptions {
   readonly connectTimeoutMs: number;
   readonly timeouts: ReplyTimeouts;
   readonly log?: (direction: 'command' | 'response', text: string) => void;
-  /** Milliseconds for chunk timings. */
-  readonly now?: () => number;
-  /** What the connect and reply timeouts run on. */
-  readonly timers?: Timers;
+  /** Chunk timings, and what the connect and reply timeouts run on. */
+  readonly clock?: Clock;
   /** Told of a bug that ended a session (its error boundary, session-socket.ts). */
   readonly bug?: (error: unknown) => void;
   /** Tests only: see SessionSocketOptions.fault. */
@@ -63,7 +61,7 @@ export type Acquired =
 interface Idle {
   readonly socket: SessionSocket;
   readonly caps: PeerCapabilities;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: TimerHandle;
 }
 
 export interface PoolOptions {
@@ -71,6 +69,8 @@ export interface PoolOptions {
   readonly perDestination: number;
   /** How long an idle session is kept (Postfix keeps 2 s by default; Barge 5 s). */
   readonly idleMs: number;
+  /** What the idle sessions' timers run on. */
+  readonly clock: Clock;
 }
 
 export class SessionPool {
@@ -105,8 +105,7 @@ export class SessionPool {
       ...(security === undefined ? {} : { servername: security.servername }),
       ...(security?.ca === undefined ? {} : { ca: security.ca }),
       ...(options.log === undefined ? {} : { log: options.log }),
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
-      ...(options.now === undefined ? {} : { now: options.now }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.bug === undefined ? {} : { bug: options.bug }),
       ...(options.fault === undefined ? {} : { fault: options.fault }),
     });
@@ -130,19 +129,18 @@ export class SessionPool {
     const entry: Idle = {
       socket: session.socket,
       caps: session.caps,
-      timer: setTimeout(() => {
+      timer: this.#o.clock.after(this.#o.idleMs, () => {
         this.#idle.set(key, (this.#idle.get(key) ?? []).filter((x) => x !== entry));
         void session.socket.quit();
-      }, this.#o.idleMs),
+      }),
     };
-    entry.timer.unref();
     this.#idle.set(key, [...(this.#idle.get(key) ?? []), entry]);
   }
 
   /** The newest idle session still open (one the peer closed meanwhile is dropped). */
   #takeIdle(reuseKey: string): Idle | undefined {
     for (let idle = this.#idle.get(reuseKey)?.pop(); idle !== undefined; idle = this.#idle.get(reuseKey)?.pop()) {
-      clearTimeout(idle.timer);
+      idle.timer.cancel();
       if (!idle.socket.closed) return idle;
     }
     return undefined;
@@ -153,7 +151,7 @@ export class SessionPool {
     this.#closed = true;
     const all = [...this.#idle.values()].flat();
     this.#idle.clear();
-    for (const x of all) clearTimeout(x.timer);
+    for (const x of all) x.timer.cancel();
     await Promise.all(all.map((x) => x.socket.quit()));
   }
 

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { formatHostPort, parseHostPort } from '../protocol/host-port.js';
 import { writeFileDurably } from '../fs/durable-write.js';
 import type { BdatHealth } from './bdat-health.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 /** "bdat-ok" is no problem but what a passed BDAT check established: later messages skip the check. */
 export type QuirkKind = 'no-bdat' | 'no-tls' | 'big-chunks' | 'bdat-ok';
@@ -51,20 +52,20 @@ export function quirksPath(dataDir: string): string {
 
 export class QuirkStore {
   readonly #file: string;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   #entries: Quirk[] = [];
   #mtimeMs = -1;
   #writing: Promise<void> = Promise.resolve();
   /** Local changes made, so a re-read under way never overwrites a newer one. */
   #changes = 0;
 
-  private constructor(file: string, now: () => Date) {
+  private constructor(file: string, clock: Clock) {
     this.#file = file;
-    this.#now = now;
+    this.#clock = clock;
   }
 
-  static async open(file: string, now: () => Date = () => new Date()): Promise<QuirkStore> {
-    const store = new QuirkStore(file, now);
+  static async open(file: string, clock: Clock = realClock): Promise<QuirkStore> {
+    const store = new QuirkStore(file, clock);
     await store.refresh();
     return store;
   }
@@ -102,17 +103,17 @@ export class QuirkStore {
   /** The live quirk of this kind for the destination, if any. */
   get(destination: QuirkDestination | string, kind: QuirkKind): Quirk | undefined {
     const key = keyOf(destination);
-    const now = this.#now().getTime();
+    const now = this.#clock.now().getTime();
     return this.#entries.find((q) => q.destination === key && q.kind === kind && Date.parse(q.until) > now);
   }
 
   list(): Quirk[] {
-    const now = this.#now().getTime();
+    const now = this.#clock.now().getTime();
     return this.#entries.filter((q) => Date.parse(q.until) > now);
   }
 
   async remember(destination: QuirkDestination | string, kind: QuirkKind, reason: string, ttlMs: number, health?: BdatHealth): Promise<Quirk> {
-    const now = this.#now();
+    const now = this.#clock.now();
     const key = keyOf(destination);
     const name = typeof destination === 'string' || destination.name === destination.host ? {} : { name: destination.name };
     const quirk: Quirk = {

@@ -1,6 +1,6 @@
 /** What the client session's socket shell (session-socket.ts) is given and gives back. */
 import type { ClientOutcome, ClientSessionOptions, Stage } from '../protocol/client-types.js';
-import type { Timers } from '../time/timers.js';
+import type { Clock } from '../time/clock.js';
 import type { ChunkTiming } from './bdat-health.js';
 import type { ReplyTimeouts } from './decisions.js';
 
@@ -26,12 +26,10 @@ export interface SessionSocketOptions {
   /** Trust anchors for required TLS instead of the system's. */
   readonly ca?: readonly string[];
   readonly log?: (direction: 'command' | 'response', text: string) => void;
-  /** Milliseconds for chunk timings (Date.now when unset). */
-  readonly now?: () => number;
+  /** Chunk timings, and what the connect and reply timeouts run on (the real clock when unset). */
+  readonly clock?: Clock;
   /** TCP is connected (the greeting is awaited next). */
   readonly onConnect?: () => void;
-  /** What the connect and reply timeouts run on (the real timers when unset). */
-  readonly timers?: Timers;
   /** Told of a throw in Barge's own code that ended this session (its error boundary). */
   readonly bug?: (error: unknown) => void;
   /**

@@ -15,7 +15,7 @@ import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
 import type { ClientAction, ClientMessage, ClientOutcome, PeerCapabilities, Stage, TransactionOptions } from '../protocol/client-types.js';
-import { realTimers, type TimerHandle } from '../time/timers.js';
+import { realClock, type TimerHandle } from '../time/clock.js';
 import { replyTimeout } from './decisions.js';
 import { ChunkTimer } from './bdat-health.js';
 import { upgrade, type TlsDetails } from './starttls.js';
@@ -82,10 +82,10 @@ export class SessionSocket {
     const outcome = shell.#next();
     let timer: TimerHandle | undefined;
     const failed = await new Promise<{ message: string; short: string } | undefined>((resolve) => {
-      timer = (o.timers ?? realTimers)(() => {
+      timer = (o.clock ?? realClock).after(o.connectTimeoutMs, () => {
         const message = `no connection within ${o.connectTimeoutMs} ms`;
         resolve({ message, short: message });
-      }, o.connectTimeoutMs);
+      });
       socket.once('connect', () => resolve(undefined));
       socket.once('error', (e: NodeJS.ErrnoException) => resolve({ message: e.message, short: e.code ?? e.message }));
     });
@@ -221,7 +221,7 @@ export class SessionSocket {
   }
 
   #now(): number {
-    return (this.#o.now ?? Date.now)();
+    return (this.#o.clock ?? realClock).now().getTime();
   }
 
   #perform(actions: readonly ClientAction[]): void {
@@ -281,10 +281,10 @@ export class SessionSocket {
     const cls = this.#session.awaiting;
     if (cls === undefined) return;
     const ms = replyTimeout(cls, this.#o.timeouts);
-    this.#timer = (this.#o.timers ?? realTimers)(() => {
+    this.#timer = (this.#o.clock ?? realClock).after(ms, () => {
       this.#lost = 'timeout';
       this.#safely(() => this.#perform(this.#session.timeout(`no reply within ${ms} ms`)));
-    }, ms);
+    });
   }
 
   #upgrade(verify: boolean): void {

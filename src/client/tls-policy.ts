@@ -10,6 +10,7 @@
 import { request } from 'node:https';
 import { mtaStsParts } from '../mailauth/library.js';
 import type { NextHop } from './routes.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export type Lookup = (name: string, type: string) => Promise<unknown>;
 
@@ -44,7 +45,8 @@ export interface MtaStsOptions {
   /** The policy host's port: 443 (RFC 8461 3.3); another only in tests. */
   readonly port?: number;
   readonly timeoutMs?: number;
-  readonly now?: () => number;
+  /** Policy ages (max_age); the real clock when unset. */
+  readonly clock?: Clock;
 }
 
 /** RFC 8461 3.2: a policy larger than 64 KB is not read. */
@@ -85,7 +87,7 @@ export class MtaSts {
 
   /** The domain's current policy (cached, refreshed as RFC 8461 5.1 says), or why there is none. */
   async policy(domain: string): Promise<{ policy: MtaStsPolicy } | { note: string } | { none: true }> {
-    const now = (this.#o.now ?? Date.now)();
+    const now = (this.#o.clock ?? realClock).now().getTime();
     const cached = this.#cache.get(domain);
     const valid = cached !== undefined && cached.expires > now ? cached.policy : undefined;
     const { resolvePolicy, parsePolicy } = await mtaStsParts();

@@ -18,6 +18,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeAll } from '../fs/durable-write.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export interface AppenderOptions {
   /** Upper bound on bytes waiting to be written; a few MB by default. */
@@ -30,7 +31,7 @@ export interface AppenderOptions {
   /** Text recording that `count` texts were lost, written where they would have been. */
   readonly notice?: (count: number) => string;
   readonly onError?: (e: Error) => void;
-  readonly now?: () => Date;
+  readonly clock?: Clock;
 }
 
 /** A run of texts for one file, held as filled parts of blocks. */
@@ -66,7 +67,7 @@ export class Appender {
   readonly #header: ((path: string, at: Date) => string) | undefined;
   readonly #notice: ((count: number) => string) | undefined;
   readonly #onError: ((e: Error) => void) | undefined;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   #queue: Segment[] = [];
   #bytes = 0;
   #lost = 0;
@@ -95,7 +96,7 @@ export class Appender {
     this.#header = options.header;
     this.#notice = options.notice;
     this.#onError = options.onError;
-    this.#now = options.now ?? ((): Date => new Date());
+    this.#clock = options.clock ?? realClock;
   }
 
   /** Queues `text` for `path`. Returns false if it was dropped (buffer full or closed). */
@@ -169,7 +170,7 @@ export class Appender {
   #segmentFor(path: string): Segment {
     const last = this.#queue[this.#queue.length - 1];
     if (last !== undefined && last.path === path && this.#lost === 0) return last;
-    const segment: Segment = { path, at: this.#now(), lostBefore: this.#lost, parts: [], texts: 0 };
+    const segment: Segment = { path, at: this.#clock.now(), lostBefore: this.#lost, parts: [], texts: 0 };
     this.#lost = 0;
     this.#lastPath = path;
     this.#queue.push(segment);
@@ -266,14 +267,14 @@ export class Appender {
         this.#stopLingering = undefined;
         resolve();
       };
-      const timer = setTimeout(done, LINGER_MS);
+      const timer = setTimeout(done, LINGER_MS); // real time: write batching, not a timestamp or timeout
       this.#stopLingering = done;
     });
   }
 
   async #write(path: string, batch: readonly Segment[]): Promise<void> {
     try {
-      const handle = await this.#fileFor(path, batch[0]?.at ?? this.#now());
+      const handle = await this.#fileFor(path, batch[0]?.at ?? this.#clock.now());
       for (const segment of batch) {
         if (segment.lostBefore > 0 && this.#notice !== undefined) await handle.appendFile(this.#notice(segment.lostBefore), 'utf8');
         await writeAll(handle, segment.parts.map((span) => span.buf.subarray(span.start, span.end)));

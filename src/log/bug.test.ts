@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bugEvent, bugReason, bugReporter, placeOf } from './bug.js';
+import { clockAt } from '../../test/support/virtual-clock.js';
 import { readTrackingLog, TrackingLog, trackingFileName, type TrackingEvent } from './tracking.js';
 
 test('a bug event carries the message, the stack and the connection; the tracking log keeps it as one line', async () => {
@@ -18,7 +19,7 @@ test('a bug event carries the message, the stack and the connection; the trackin
     assert.match(event.stack, /^TypeError: cannot read[\s\S]*\n {4}at /, 'the stack names the frames');
     assert.equal(placeOf(event), 'inbound connection smtp/7 from 192.0.2.9');
     const t = new Date('2026-02-03T04:05:06.000Z');
-    const log = new TrackingLog({ dir, now: () => t });
+    const log = new TrackingLog({ dir, clock: clockAt(() => t) });
     log.record(event);
     await log.close();
     const text = await readFile(join(dir, trackingFileName(t)), 'utf8');

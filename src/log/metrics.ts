@@ -7,6 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TrackingEvent } from './tracking.js';
 import type { ProtocolLogEntry } from './w3c.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 /** What a scrape reads from the running server. */
 export interface MetricsSources {
@@ -32,7 +33,7 @@ export function fallbackReason(text: string): string {
 
 export class BargeMetrics {
   readonly registry = new Registry();
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   readonly #received = new Map<string, number>();
   readonly #messages = new Counter({
     name: 'barge_messages_received_total',
@@ -113,8 +114,8 @@ export class BargeMetrics {
     registers: [this.registry],
   });
 
-  constructor(now: () => Date = () => new Date()) {
-    this.#now = now;
+  constructor(clock: Clock = realClock) {
+    this.#clock = clock;
   }
 
   /** Adds the scrape-time gauges and Node's process metrics (memory, event-loop lag, GC). */
@@ -138,14 +139,14 @@ export class BargeMetrics {
         this.set(await sources.oldestMessageAgeSeconds());
       },
     });
-    const now = this.#now;
+    const clock = this.#clock;
     // One series per configuration entry, not per name: an alert says which entry to fix.
     new Gauge({
       name: 'barge_tls_certificate_expiry_seconds', help: 'Seconds until each served certificate expires, by configuration entry',
       labelNames: ['name'], registers: [this.registry],
       collect() {
         this.reset();
-        for (const c of sources.certificates()) this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - now().getTime()) / 1000));
+        for (const c of sources.certificates()) this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - clock.now().getTime()) / 1000));
       },
     });
     new Counter({
@@ -166,7 +167,7 @@ export class BargeMetrics {
         this.#messages.inc({ listener: e.listener, method: e.method });
         this.#bytes.inc({ listener: e.listener, method: e.method }, e.size);
         if (e.method === 'BDAT') this.#chunks.inc({ listener: e.listener }, e.chunks);
-        if (this.#received.size < MAX_PENDING_LATENCIES) this.#received.set(e.id, this.#now().getTime());
+        if (this.#received.size < MAX_PENDING_LATENCIES) this.#received.set(e.id, this.#clock.now().getTime());
         return;
       case 'rejected':
         this.#rejected.inc({ listener: e.listener, method: e.method });
@@ -175,7 +176,7 @@ export class BargeMetrics {
         this.#deliveries.inc({ outcome: 'delivered', method: e.method ?? 'local' });
         if (e.fallback !== undefined) this.#fallbacks.inc({ reason: fallbackReason(e.fallback) });
         const at = this.#received.get(e.id);
-        if (at !== undefined) this.#latency.observe(Math.max(0, this.#now().getTime() - at) / 1000);
+        if (at !== undefined) this.#latency.observe(Math.max(0, this.#clock.now().getTime() - at) / 1000);
         return;
       }
       case 'deferred':

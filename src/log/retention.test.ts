@@ -66,7 +66,7 @@ test('retention runs at start and then once a day on the injected timers, with t
   clock.advance(Date.parse('2024-03-20T12:00:00Z') - clock.now().getTime());
   let keepDays = 10;
   const errors: Error[] = [];
-  const retention = keepLogs({ logDir: dir, keepDays: () => keepDays, now: clock.now, timers: clock.timers, onError: (e) => errors.push(e) });
+  const retention = keepLogs({ logDir: dir, keepDays: () => keepDays, clock, onError: (e) => errors.push(e) });
   try {
     await retention.idle();
     // The 11th to the 20th are kept, and the days not yet come.

@@ -5,13 +5,13 @@
  * 0 keeps everything. Only files named like Barge's day files are touched.
  *
  * Contract: `removeOldLogs` does one pass and returns what it removed; `keepLogs` does a pass at once
- * and then once a day on the injected timers (a virtual clock in tests), reading `keep_days` from the
+ * and then once a day on the injected clock (a virtual clock in tests), reading `keep_days` from the
  * configuration at each pass (it may be reloaded). Failures are reported, never thrown: an unremovable
  * file must not stop the server.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Timers } from '../time/timers.js';
+import type { Clock } from '../time/clock.js';
 import { dayKey } from './tracking-lines.js';
 import { INDEX_FOLDER, indexDay } from './tracking-index.js';
 
@@ -68,21 +68,20 @@ export interface LogRetention {
 export function keepLogs(options: {
   readonly logDir: string;
   readonly keepDays: () => number;
-  readonly now: () => Date;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly onError: (e: Error) => void;
 }): LogRetention {
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
   const pass = (): void => {
     running = running
-      .then(() => (stopped ? undefined : removeOldLogs(options.logDir, options.keepDays(), options.now())))
+      .then(() => (stopped ? undefined : removeOldLogs(options.logDir, options.keepDays(), options.clock.now())))
       .then(() => undefined, (e: unknown) => options.onError(e instanceof Error ? e : new Error(String(e))));
   };
-  const timer = options.timers(() => {
+  const timer = options.clock.after(DAY, () => {
     pass();
     timer.restart();
-  }, DAY);
+  });
   pass();
   return {
     idle: () => running,

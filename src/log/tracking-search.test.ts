@@ -7,6 +7,7 @@ import { ReadBudget } from './line-reader.js';
 import { searchTracking } from './tracking-search.js';
 import { TrackingLog } from './tracking.js';
 import { writeHistory, type History } from '../../test/support/tracking-history.js';
+import { clockAt } from '../../test/support/virtual-clock.js';
 
 let dir: string;
 let history: History;
@@ -63,7 +64,7 @@ test('when the budget stops a search it says how far back it got', async () => {
 test('an id that is not a queue id (no arrival time) still gets its outcomes', async () => {
   const odd = await mkdtemp(join(tmpdir(), 'barge-search-'));
   try {
-    const log = new TrackingLog({ dir: odd, now: () => new Date('2024-03-05T10:00:00Z') });
+    const log = new TrackingLog({ dir: odd, clock: clockAt(() => new Date('2024-03-05T10:00:00Z')) });
     log.record({
       event: 'received', id: 'legacy-1', listener: 'smtp', clientIp: '192.0.2.9', helo: 'h', from: 'a@b.example', rcpts: ['c@d.example'],
       size: 1, body: '7BIT', smtputf8: false, method: 'DATA', chunks: 0,

@@ -11,6 +11,7 @@ import { messageIdHits, messageIdPath } from './tracking-message-ids.js';
 import { TrackingLog } from './tracking.js';
 import { makeIdSource } from '../message/queue-id.js';
 import { writeHistory, type History } from '../../test/support/tracking-history.js';
+import { clockAt } from '../../test/support/virtual-clock.js';
 
 let dir: string;
 let history: History;
@@ -128,7 +129,7 @@ test('an id that is not a queue id is looked for in the newest days; the budget 
   const odd = await mkdtemp(join(tmpdir(), 'barge-story-'));
   try {
     let t = Date.parse('2024-03-05T10:00:00Z');
-    const log = new TrackingLog({ dir: odd, now: () => new Date(t) });
+    const log = new TrackingLog({ dir: odd, clock: clockAt(() => new Date(t)) });
     log.record({ event: 'bounced', id: 'legacy-1', rcpt: 'x@example.net', reason: '550 5.1.1 no such user' });
     t += 86_400_000;
     log.record({ event: 'completed', id: 'legacy-1' });
@@ -147,9 +148,9 @@ test('a message still in the queue: each later day costs its (empty) later index
   const own = await mkdtemp(join(tmpdir(), 'barge-story-'));
   try {
     let t = Date.parse('2024-03-05T10:00:00Z');
-    const now = (): Date => new Date(t);
-    const nextId = makeIdSource(now);
-    const log = new TrackingLog({ dir: own, now });
+    const clock = clockAt(() => new Date(t));
+    const nextId = makeIdSource(clock);
+    const log = new TrackingLog({ dir: own, clock });
     const waiting = nextId();
     log.record({ event: 'deferred', id: waiting, rcpt: 'slow@example.net', reason: '451 4.7.1 later' });
     // Two more days of other traffic, delivered at once.

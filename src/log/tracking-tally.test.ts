@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ReadBudget } from './line-reader.js';
 import { DayTally, perMinute } from './tracking-tally.js';
 import { TrackingLog, type TrackingEvent } from './tracking.js';
+import { clockAt } from '../../test/support/virtual-clock.js';
 
 const received = (id: string, method: 'BDAT' | 'DATA'): TrackingEvent => ({
   event: 'received', id, listener: 'smtp', clientIp: '192.0.2.1', helo: 'h.example', from: 'a@example.org', rcpts: ['b@example.net'],
@@ -15,7 +16,7 @@ const received = (id: string, method: 'BDAT' | 'DATA'): TrackingEvent => ({
 async function withLog(fn: (dir: string, log: TrackingLog, at: (iso: string) => void) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-tally-'));
   let t = 0;
-  const log = new TrackingLog({ dir, now: () => new Date(t) });
+  const log = new TrackingLog({ dir, clock: clockAt(() => new Date(t)) });
   try {
     await fn(dir, log, (iso) => (t = Date.parse(iso)));
   } finally {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clockAt } from '../../test/support/virtual-clock.js';
 import { TrackingLog, readTrackingLog, type TrackingEvent } from './tracking.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -22,7 +23,7 @@ const received: TrackingEvent = {
 test('events are appended in order, stamped, and read back', async () => {
   await withDir(async (dir) => {
     let t = Date.parse('2024-03-05T10:00:00Z');
-    const log = new TrackingLog({ dir: join(dir, 'tracking'), now: () => new Date(t) });
+    const log = new TrackingLog({ dir: join(dir, 'tracking'), clock: clockAt(() => new Date(t)) });
     log.record(received);
     for (let i = 0; i < 200; i++) {
       t += 1;
@@ -55,7 +56,7 @@ test('events are appended in order, stamped, and read back', async () => {
 test('files are per UTC day and read back in date order', async () => {
   await withDir(async (dir) => {
     let now = new Date('2024-03-06T00:00:05Z');
-    const log = new TrackingLog({ dir, now: () => now });
+    const log = new TrackingLog({ dir, clock: clockAt(() => now) });
     log.record({ event: 'bounced', id: 'm2', rcpt: 'x@example.net', reason: '550 5.1.1 no such user' });
     await log.flush();
     now = new Date('2024-03-05T23:59:59Z');
@@ -74,7 +75,7 @@ test('files are per UTC day and read back in date order', async () => {
 
 test('CR/LF in values cannot split an event; torn and foreign lines are skipped on read', async () => {
   await withDir(async (dir) => {
-    const log = new TrackingLog({ dir, now: () => new Date('2024-03-05T12:00:00Z') });
+    const log = new TrackingLog({ dir, clock: clockAt(() => new Date('2024-03-05T12:00:00Z')) });
     log.record({ event: 'delivered', id: 'm3', rcpt: 'b@example.net', via: 'smtp', detail: '250 ok\r\n{"event":"completed","id":"forged","time":"x"}' });
     await log.close();
     const file = join(dir, 'track-20240305.jsonl');

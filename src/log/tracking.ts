@@ -19,6 +19,7 @@ import { arrivalTime } from '../message/queue-id.js';
 import { FIRST_HOUR, indexHeader, indexLine, indexPath } from './tracking-index.js';
 import { dayKey, dayStart } from './tracking-lines.js';
 import { messageIdLine, messageIdPath } from './tracking-message-ids.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export type { TrackingEvent, TrackingRecord, TransferMethod } from './tracking-event.js';
 import type { TrackingEvent, TrackingRecord } from './tracking-event.js';
@@ -29,7 +30,7 @@ const FILE = /^track-\d{8}\.jsonl$/;
 export interface TrackingLogOptions {
   /** `<dataDir>/log/tracking`; created if missing. */
   readonly dir: string;
-  readonly now?: () => Date;
+  readonly clock?: Clock;
   readonly onError?: (e: Error) => void;
   /** Bound on buffered bytes while the disk is slow; see appender.ts. */
   readonly maxBufferBytes?: number;
@@ -56,7 +57,7 @@ const hasId = (event: TrackingEvent): event is TrackingEvent & { id: string } =>
 
 export class TrackingLog {
   readonly #dir: string;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   readonly #out: Appender;
   readonly #index: Appender;
   readonly #later: Appender;
@@ -72,20 +73,20 @@ export class TrackingLog {
 
   constructor(options: TrackingLogOptions) {
     this.#dir = options.dir;
-    this.#now = options.now ?? ((): Date => new Date());
+    this.#clock = options.clock ?? realClock;
     const onError = oneReport(options.onError);
     this.#out = new Appender({
       maxBufferBytes: options.maxBufferBytes,
       onError,
-      now: this.#now,
+      clock: this.#clock,
       notice: (count) => `${JSON.stringify({ time: this.#stamp(), dropped: count })}\n`,
     });
     // Index lines lost to a full buffer are marked, so readers know that stretch of the index is incomplete.
     // Each index file opens with the time from which it holds every event: the day's start, or this
     // process's if it began that day (an index begun by an upgrade lacks the day's earlier events).
-    const since = this.#now().getTime();
+    const since = this.#clock.now().getTime();
     const index = {
-      maxBufferBytes: options.maxBufferBytes, onError, now: this.#now,
+      maxBufferBytes: options.maxBufferBytes, onError, clock: this.#clock,
       header: (_path: string, at: Date) => indexHeader(Math.max(since, dayStart(dayKey(at.getTime())))),
       notice: (count: number) => `# ${count} lost\n`,
     };
@@ -145,7 +146,7 @@ export class TrackingLog {
 
   /** A valid ISO time even if the injected clock returns an invalid Date. */
   #stamp(): string {
-    const d = this.#now();
+    const d = this.#clock.now();
     const valid = Number.isNaN(d.getTime()) ? new Date() : d;
     this.#stampMs = valid.getTime();
     return valid.toISOString();

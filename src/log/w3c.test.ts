@@ -1,3 +1,5 @@
+import type { Clock } from '../time/clock.js';
+import { clockAt } from '../../test/support/virtual-clock.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -19,9 +21,9 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-function clock(iso: string): { now: () => Date; set: (iso: string) => void } {
+function clock(iso: string): Clock & { set: (iso: string) => void } {
   let t = new Date(iso);
-  return { now: () => t, set: (s) => { t = new Date(s); } };
+  return { ...clockAt(() => t), set: (s) => { t = new Date(s); } };
 }
 
 const ehlo: ProtocolLogEntry = {
@@ -31,7 +33,7 @@ const ehlo: ProtocolLogEntry = {
 test('default header and line, byte for byte', async () => {
   await withDir(async (dir) => {
     const c = clock('2024-03-05T07:08:09Z');
-    const log = new W3cLog({ dir: join(dir, 'SMTPSVC1'), fields: DEFAULT_W3C_FIELDS, siteName: 'SMTPSVC1', computerName: 'MAIL01', software: 'Barge 0.1.0', now: c.now });
+    const log = new W3cLog({ dir: join(dir, 'SMTPSVC1'), fields: DEFAULT_W3C_FIELDS, siteName: 'SMTPSVC1', computerName: 'MAIL01', software: 'Barge 0.1.0', clock: c });
     log.write(ehlo);
     log.write({ ...ehlo, method: 'QUIT', query: undefined, status: 240 });
     await log.close();
@@ -46,7 +48,7 @@ test('default header and line, byte for byte', async () => {
 
 test('all 21 fields, byte for byte', async () => {
   await withDir(async (dir) => {
-    const log = new W3cLog({ dir, fields: ALL, siteName: 'SMTPSVC1', computerName: 'MAIL01', now: () => new Date('2024-12-31T23:00:00Z') });
+    const log = new W3cLog({ dir, fields: ALL, siteName: 'SMTPSVC1', computerName: 'MAIL01', clock: clockAt(() => new Date('2024-12-31T23:00:00Z')) });
     log.write({
       time: new Date('2024-12-31T23:59:58Z'), clientIp: '198.51.100.7', username: 'OutboundConnectionCommand',
       serverIp: '203.0.113.5', serverPort: 25, method: 'MAIL', query: 'FROM:<a@example.org> SIZE=1000 BODY=BINARYMIME',
@@ -106,7 +108,7 @@ test('spaces become + and CR/LF/control characters cannot break a line', async (
 test('a new UTC day starts a new file with its own header', async () => {
   await withDir(async (dir) => {
     const c = clock('2024-03-05T23:59:59Z');
-    const log = new W3cLog({ dir, fields: DEFAULT_W3C_FIELDS, siteName: 'S', computerName: 'C', now: c.now });
+    const log = new W3cLog({ dir, fields: DEFAULT_W3C_FIELDS, siteName: 'S', computerName: 'C', clock: c });
     log.write({ ...ehlo, time: c.now() });
     c.set('2024-03-06T00:00:01Z');
     log.write({ ...ehlo, time: c.now(), method: 'MAIL' });
@@ -123,10 +125,10 @@ test('a new UTC day starts a new file with its own header', async () => {
 
 test('reopening an existing file of the day appends a fresh header block', async () => {
   await withDir(async (dir) => {
-    const first = new W3cLog({ dir, fields: DEFAULT_W3C_FIELDS, siteName: 'S', computerName: 'C', now: () => new Date('2024-03-05T07:00:00Z') });
+    const first = new W3cLog({ dir, fields: DEFAULT_W3C_FIELDS, siteName: 'S', computerName: 'C', clock: clockAt(() => new Date('2024-03-05T07:00:00Z')) });
     first.write(ehlo);
     await first.close();
-    const second = new W3cLog({ dir, fields: ['date', 'time', 'cs-method'], siteName: 'S', computerName: 'C', now: () => new Date('2024-03-05T09:00:00Z') });
+    const second = new W3cLog({ dir, fields: ['date', 'time', 'cs-method'], siteName: 'S', computerName: 'C', clock: clockAt(() => new Date('2024-03-05T09:00:00Z')) });
     second.write({ ...ehlo, time: new Date('2024-03-05T09:00:01Z'), method: 'HELO' });
     await second.close();
     const text = await readFile(join(dir, 'ex240305.log'), 'utf8');
@@ -142,7 +144,7 @@ test('reopening an existing file of the day appends a fresh header block', async
 
 test('parse round trip of every field', async () => {
   await withDir(async (dir) => {
-    const log = new W3cLog({ dir, fields: ALL, siteName: 'SMTPSVC2', computerName: 'MX1', now: () => new Date('2024-03-05T00:00:00Z') });
+    const log = new W3cLog({ dir, fields: ALL, siteName: 'SMTPSVC2', computerName: 'MX1', clock: clockAt(() => new Date('2024-03-05T00:00:00Z')) });
     const entries: ProtocolLogEntry[] = [
       { ...ehlo, username: 'client.example', serverIp: '192.0.2.9', serverPort: 587, status: 250, bytesSent: 200, bytesReceived: 22, timeTakenMs: 0 },
       { ...ehlo, method: 'BDAT', query: '1000 LAST', status: 250, win32Status: 0 },

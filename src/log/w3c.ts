@@ -12,6 +12,7 @@
  */
 import { join } from 'node:path';
 import { Appender } from './appender.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 /** The 21 W3C fields in IIS order, with their `LogExtFileFlags` bits. */
 export const W3C_FIELDS = [
@@ -106,7 +107,7 @@ export interface W3cLogOptions {
   /** The whole `#Software` value, e.g. "Barge 0.1.0"; "Barge" when omitted. */
   readonly software?: string;
   /** Clock for the `#Date` header line: when the first line of the block was written. */
-  readonly now?: () => Date;
+  readonly clock?: Clock;
   readonly onError?: (e: Error) => void;
   /** Bound on buffered bytes while the disk is slow; see appender.ts. */
   readonly maxBufferBytes?: number;
@@ -149,7 +150,7 @@ export class W3cLog {
   readonly #siteName: string;
   readonly #computerName: string;
   readonly #out: Appender;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   /** The date and time fields of the current second, built once per second. */
   #second = Number.NaN;
   #stampText = { date: '', time: '' };
@@ -164,12 +165,12 @@ export class W3cLog {
     this.#siteName = options.siteName;
     this.#computerName = options.computerName;
     const software = w3cHeaderText(options.software ?? 'Barge');
-    this.#now = options.now ?? ((): Date => new Date());
+    this.#clock = options.clock ?? realClock;
     const fieldsLine = `#Fields: ${this.#fields.join(' ')}\r\n`;
     this.#out = new Appender({
       maxBufferBytes: options.maxBufferBytes,
       onError: options.onError,
-      now: this.#now,
+      clock: this.#clock,
       header: (_path, d) => {
         return `#Software: ${software}\r\n#Version: 1.0\r\n#Date: ${isoDate(d)} ${isoTime(d)}\r\n${fieldsLine}`;
       },
@@ -180,7 +181,7 @@ export class W3cLog {
   /** Queues one line; never throws. */
   write(entry: ProtocolLogEntry): void {
     try {
-      const time = Number.isNaN(entry.time.getTime()) ? this.#now() : entry.time;
+      const time = Number.isNaN(entry.time.getTime()) ? this.#clock.now() : entry.time;
       // One string built in place: a flood logs millions of lines, so no array or closure per line.
       let line = '';
       for (const f of this.#fields) line += line === '' ? this.#value(f, entry, time) : ` ${this.#value(f, entry, time)}`;

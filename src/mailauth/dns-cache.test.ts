@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { cachingResolver } from './dns-cache.js';
+import { VirtualClock } from '../../test/support/virtual-clock.js';
 
 /** Answers TXT questions for known.test with one string; anything else gets NXDOMAIN or SERVFAIL. */
 async function responder(): Promise<{ server: string; asked: Map<string, number>; close(): void }> {
@@ -34,20 +35,20 @@ async function responder(): Promise<{ server: string; asked: Map<string, number>
 
 test('answers are cached for their time, NXDOMAIN for less, SERVFAIL not at all', async () => {
   const dns = await responder();
-  let now = 0;
-  const resolve = cachingResolver({ servers: [dns.server], positiveTtlMs: 300_000, negativeTtlMs: 60_000, now: () => now, tries: 1 });
+  const clock = new VirtualClock();
+  const resolve = cachingResolver({ servers: [dns.server], positiveTtlMs: 300_000, negativeTtlMs: 60_000, clock, tries: 1 });
   try {
     assert.deepEqual(await resolve('known.test', 'TXT'), [['v=spf1 -all']]);
     await resolve('known.test', 'TXT');
     assert.equal(dns.asked.get('known.test'), 1);
-    now = 300_001;
+    clock.advance(300_001);
     await resolve('known.test', 'TXT');
     assert.equal(dns.asked.get('known.test'), 2, 'asked again once the time ran out');
 
     await assert.rejects(resolve('missing.test', 'TXT'), { code: 'ENOTFOUND' });
     await assert.rejects(resolve('missing.test', 'TXT'), { code: 'ENOTFOUND' });
     assert.equal(dns.asked.get('missing.test'), 1);
-    now += 60_001;
+    clock.advance(60_001);
     await assert.rejects(resolve('missing.test', 'TXT'), { code: 'ENOTFOUND' });
     assert.equal(dns.asked.get('missing.test'), 2);
 

@@ -5,6 +5,7 @@
  * and negative answers for less; the cache holds a bounded number of names.
  */
 import { Resolver } from 'node:dns/promises';
+import { realClock, type Clock } from '../time/clock.js';
 
 export type MailAuthResolver = (name: string, type: string) => Promise<unknown>;
 
@@ -16,7 +17,7 @@ export interface DnsCacheOptions {
   readonly positiveTtlMs?: number;
   readonly negativeTtlMs?: number;
   readonly maxEntries?: number;
-  readonly now?: () => number;
+  readonly clock?: Clock;
 }
 
 interface Entry {
@@ -30,7 +31,8 @@ const NEGATIVE = new Set(['ENOTFOUND', 'ENODATA']);
 export function cachingResolver(options: DnsCacheOptions): MailAuthResolver {
   const resolver = new Resolver({ timeout: options.timeoutMs ?? 2000, tries: options.tries ?? 2 });
   if (options.servers !== undefined) resolver.setServers([...options.servers]);
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? realClock;
+  const now = (): number => clock.now().getTime();
   const positive = options.positiveTtlMs ?? 300_000;
   const negative = options.negativeTtlMs ?? 60_000;
   const max = options.maxEntries ?? 10_000;

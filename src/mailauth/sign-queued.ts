@@ -17,6 +17,7 @@ import { downconvert } from '../message/downconvert.js';
 import { RelaxedBodyHash } from './canonical.js';
 import { headerEnd, parseHeaderBlock, type HeaderField } from '../message/header.js';
 import { dkimSignature, type DkimAlgorithm, type DkimKey } from './dkim-sign.js';
+import type { Clock } from '../time/clock.js';
 
 /** A header block larger than this is not signed (no real message has one). */
 const MAX_HEADER_BYTES = 256 * 1024;
@@ -69,7 +70,7 @@ export function fromDomain(fields: readonly HeaderField[]): string | undefined {
 export interface QueueSignerDeps {
   readonly spool: Spool;
   readonly keys: ReadonlyMap<string, readonly DkimKey[]>;
-  readonly now: () => Date;
+  readonly clock: Clock;
   readonly track: (event: TrackingEvent) => void;
 }
 
@@ -85,7 +86,7 @@ export function queueSigner(deps: QueueSignerDeps): (id: string, envelope: Spool
     };
     const hashed = await hashMessage(content(), deps.keys);
     if (hashed === undefined) return envelope;
-    const time = deps.now();
+    const time = deps.clock.now();
     const signatures = hashed.keys.map((k) => dkimSignature(k, hashed.fields, hashed.bodyHash, time));
     async function* signed(): AsyncGenerator<Buffer> {
       yield Buffer.from(signatures.join(''), 'latin1');

@@ -1,5 +1,6 @@
 /** Queue ids: sortable by arrival time (base-36 milliseconds), unique by a random suffix. */
 import { randomBytes } from 'node:crypto';
+import { realClock, type Clock } from '../time/clock.js';
 
 export type IdSource = () => string;
 
@@ -21,9 +22,9 @@ function pooled(random: (n: number) => Buffer): () => string {
   };
 }
 
-export function makeIdSource(now: () => Date = () => new Date(), random: (n: number) => Buffer = randomBytes): IdSource {
+export function makeIdSource(clock: Clock = realClock, random: (n: number) => Buffer = randomBytes): IdSource {
   const suffix = pooled(random);
-  return () => `${now().getTime().toString(36).toUpperCase().padStart(9, '0')}${suffix()}`;
+  return () => `${clock.now().getTime().toString(36).toUpperCase().padStart(9, '0')}${suffix()}`;
 }
 
 const ID = /^[0-9A-Z]{9}[0-9A-F]{10}$/;

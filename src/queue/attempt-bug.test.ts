@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Spool } from './spool.js';
 import { attempt } from './attempt.js';
 import { initialState } from './runner.js';
+import { realClock } from '../time/clock.js';
 import type { BugPlace } from '../log/bug.js';
 import type { TrackingEvent } from '../log/tracking.js';
 
@@ -24,7 +25,7 @@ test('a delivery that throws defers each of its recipients to the next retry and
     const events: TrackingEvent[] = [];
     const bugs: Array<{ error: unknown; place: BugPlace }> = [];
     const { state, changed, notices } = await attempt('Q1', envelope, initialState(envelope), {
-      spool, mailRoot: join(dir, 'mail'), hostname: 'barge.test', now: () => new Date(), track: (e) => events.push(e),
+      spool, mailRoot: join(dir, 'mail'), hostname: 'barge.test', clock: realClock, track: (e) => events.push(e),
       retry: { scheduleMs: [900_000], lifetimeMs: 86_400_000, delayWarningMs: 4 * 3_600_000, localRetryMs: 60_000 },
       deliverRemote: () => Promise.reject(new TypeError('a bug in routing')),
       bug: (error, place) => bugs.push({ error, place }),

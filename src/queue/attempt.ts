@@ -18,6 +18,7 @@ import type { Recipient } from '../protocol/envelope.js';
 import { HopCounter } from '../protocol/hop-count.js';
 import type { TrackingEvent } from '../log/tracking.js';
 import { bugReason, type BugReporter } from '../log/bug.js';
+import type { Clock } from '../time/clock.js';
 
 export type { DsnNotice, RetryPolicy } from './fate.js';
 
@@ -25,7 +26,8 @@ export interface AttemptDeps {
   readonly spool: Spool;
   readonly mailRoot: string;
   readonly hostname: string;
-  readonly now: () => Date;
+  /** Time (the runner's wake-ups run on it too): real, or a test's virtual clock. */
+  readonly clock: Clock;
   readonly track: (event: TrackingEvent) => void;
   readonly retry: RetryPolicy;
   /** Absent: remote recipients wait (nothing can deliver them yet). */
@@ -53,7 +55,7 @@ type Results = ReadonlyArray<readonly [address: string, result: AttemptResult]>;
  * a Maildir copy to find (a crash would have made it an entry recovered at start instead).
  */
 export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps, fresh = false): Promise<AttemptOutcome> {
-  const now = deps.now();
+  const now = deps.clock.now();
   const due = state.rcpts.filter((r) => r.status === 'pending' && (r.nextAttempt === undefined || Date.parse(r.nextAttempt) <= now.getTime()));
   if (due.length === 0) return { state, changed: false, notices: [] };
   const locals = due.filter((r) => r.local);
@@ -104,7 +106,7 @@ async function deliverLocal(id: string, envelope: SpoolEnvelope, rcpts: readonly
     try {
       const folder = envelope.junk === true ? '.Junk' : undefined;
       const stable = { name: deliveryName(id, r.address, deps.hostname), mayExist: !fresh };
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content(), deps.hostname, deps.now, folder, stable);
+      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content(), deps.hostname, deps.clock, folder, stable);
       const detail = `maildir ${path}`;
       return [r.address, { kind: 'delivered', detail, tracked: { via: 'maildir', detail: path }, notice: { action: 'delivered', status: '2.0.0', detail: 'delivered to mailbox' } }];
     } catch (e) {

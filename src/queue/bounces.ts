@@ -9,13 +9,14 @@ import type { IdSource } from '../message/queue-id.js';
 import type { DsnNotice } from './attempt.js';
 import { buildDsn, wantsDsn, type DsnRecipient } from './dsn.js';
 import { domainOf } from '../protocol/command.js';
+import type { Clock } from '../time/clock.js';
 
 export interface BounceDeps {
   readonly spool: Spool;
   readonly nextId: IdSource;
   readonly hostname: string;
   readonly localDomains: readonly string[];
-  readonly now: () => Date;
+  readonly clock: Clock;
   /** Hands a new entry to the queue runner. */
   readonly queued: (id: string, envelope: SpoolEnvelope) => void;
 }
@@ -36,12 +37,12 @@ export async function sendNotices(deps: BounceDeps, original: SpoolEnvelope, not
       action: n.action,
       status: n.status,
       diagnostic: `smtp; ${n.detail}`,
-      lastAttempt: deps.now(),
+      lastAttempt: deps.clock.now(),
       ...(n.remoteMta === undefined ? {} : { remoteMta: n.remoteMta }),
       ...(n.willRetryUntil === undefined ? {} : { willRetryUntil: n.willRetryUntil }),
     }));
     const originalBytes = await readOriginal(deps.spool, original, returnFull);
-    const report = buildDsn({ reportingMta: deps.hostname, envelope: original, recipients, original: originalBytes, returnFull, now: deps.now() });
+    const report = buildDsn({ reportingMta: deps.hostname, envelope: original, recipients, original: originalBytes, returnFull, now: deps.clock.now() });
     ids.push(await enqueue(deps, from, report, returnFull ? original.transaction.body : '8BITMIME'));
   }
   return ids;
@@ -69,7 +70,7 @@ async function enqueue(deps: BounceDeps, to: string, report: Buffer, body: Spool
   writer.write(report);
   const envelope = await deps.spool.commit(writer, {
     id,
-    receivedAt: deps.now().toISOString(),
+    receivedAt: deps.clock.now().toISOString(),
     listener: 'bounce',
     clientIp: '127.0.0.1',
     helo: deps.hostname,

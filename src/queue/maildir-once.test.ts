@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Spool, type SpoolEnvelope } from './spool.js';
 import { attempt, type AttemptDeps } from './attempt.js';
 import { initialState } from './runner.js';
+import { realClock } from '../time/clock.js';
 import { mailboxFolder } from './maildir.js';
 import { deliveryName } from './maildir-once.js';
 import type { TrackingEvent } from '../log/tracking.js';
@@ -34,7 +35,7 @@ async function setup(dir: string): Promise<{ deps: AttemptDeps; envelope: SpoolE
   });
   const events: TrackingEvent[] = [];
   const deps: AttemptDeps = {
-    spool, mailRoot: join(dir, 'mail'), hostname: 'mx.test', now: () => new Date(), track: (e) => void events.push(e),
+    spool, mailRoot: join(dir, 'mail'), hostname: 'mx.test', clock: realClock, track: (e) => void events.push(e),
     retry: { scheduleMs: [60_000], lifetimeMs: 86_400_000, delayWarningMs: 3_600_000, localRetryMs: 60_000 },
   };
   return { deps, envelope, events };

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { deliverToMaildir, mailboxFolder } from './maildir.js';
 import { MailboxRefused } from './maildir-path.js';
 import { deliveryName } from './maildir-once.js';
+import { clockAt } from '../../test/support/virtual-clock.js';
 
 let root = '';
 before(async () => {
@@ -16,7 +17,7 @@ before(async () => {
 after(async () => {
   await rm(root, { recursive: true, force: true });
 });
-const NOW = (): Date => new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678));
+const NOW = clockAt(() => new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)));
 
 const BINARY = Buffer.concat([Buffer.from('Subject: bin\r\n\r\n'), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from('\r\n.\r\n\n.\n')]);
 

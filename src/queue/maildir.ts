@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { domainOf, localPartOf } from '../protocol/command.js';
 import { findDelivered } from './maildir-once.js';
 import { secureMailbox } from './maildir-path.js';
+import type { Clock } from '../time/clock.js';
 
 /** Folder-safe name for a mailbox: lower case, no path separators or leading dots. */
 export function mailboxFolder(root: string, address: string): string {
@@ -50,7 +51,7 @@ export async function deliverToMaildir(
   /** The message: a stream, or (a small one) its bytes. */
   message: Readable | readonly Buffer[],
   hostname: string,
-  now: () => Date,
+  clock: Clock,
   /** A Maildir++ subfolder such as ".Junk" (the leading dot makes it a folder, not a mailbox). */
   folder?: string,
   /**
@@ -69,7 +70,7 @@ export async function deliverToMaildir(
     if (message instanceof Readable) message.destroy();
     return earlier;
   }
-  const t = now();
+  const t = clock.now();
   const unique = stableName ?? `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);

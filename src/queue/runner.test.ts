@@ -1,5 +1,5 @@
 /** The runner takes entries by due time, from an index, with no periodic rescan of the queue. */
-import { realTimers } from '../time/timers.js';
+import { realClock } from '../time/clock.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -33,7 +33,7 @@ test('each entry is tried at its own due time, long before the next scan, and on
     await entry(spool, 'LATER', now + HOUR);
     const tried: Array<{ id: string; at: number }> = [];
     const runner = new QueueRunner({
-      spool, mailRoot: join(dir, 'mail'), hostname: 'barge.test', now: () => new Date(), timers: realTimers, track: () => undefined,
+      spool, mailRoot: join(dir, 'mail'), hostname: 'barge.test', clock: realClock, track: () => undefined,
       // The default scan interval: a rescan cannot be what takes SOON within the test.
       scanIntervalMs: DEFAULTS.scanIntervalMs,
       retry: { scheduleMs: [HOUR], lifetimeMs: 24 * HOUR, delayWarningMs: 4 * HOUR, localRetryMs: 60_000 },

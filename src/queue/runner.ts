@@ -16,14 +16,12 @@ import { attempt, type AttemptDeps, type DsnNotice } from './attempt.js';
 import { domainOf } from '../protocol/command.js';
 import type { EntryState } from './entry-state.js';
 import { DueIndex, dueTime } from './due-index.js';
-import type { TimerHandle, Timers } from '../time/timers.js';
+import type { TimerHandle } from '../time/clock.js';
 
 export type { EntryState, RecipientState, RecipientStatus } from './entry-state.js';
 
 export interface QueueRunnerOptions extends AttemptDeps {
   readonly scanIntervalMs: number;
-  /** The runner's wake-ups: real timers, or a test's virtual clock (with `now`), so the retry schedule runs in virtual time. */
-  readonly timers: Timers;
   readonly concurrency?: number;
   /** Tells senders about failures, delays and (when asked) successes: enqueues DSNs. */
   readonly notify?: (envelope: SpoolEnvelope, notices: readonly DsnNotice[]) => Promise<void>;
@@ -75,7 +73,7 @@ export class QueueRunner {
     const at = !spool.has(id) || state?.held === true ? undefined : state === undefined ? 0 : dueTime(state);
     if (at === undefined) this.#index.delete(id);
     // An entry that could not be processed waits a scan interval rather than spinning.
-    else this.#index.set(id, failed ? this.#o.now().getTime() + this.#o.scanIntervalMs : at);
+    else this.#index.set(id, failed ? this.#o.clock.now().getTime() + this.#o.scanIntervalMs : at);
     if (this.#started) this.#arm();
   }
 
@@ -84,12 +82,12 @@ export class QueueRunner {
     if (this.#stopped) return;
     this.#timer?.cancel();
     const next = this.#index.next();
-    const wait = next === undefined ? this.#o.scanIntervalMs : Math.max(0, Math.min(next - this.#o.now().getTime(), this.#o.scanIntervalMs));
-    this.#timer = this.#o.timers(() => {
+    const wait = next === undefined ? this.#o.scanIntervalMs : Math.max(0, Math.min(next - this.#o.clock.now().getTime(), this.#o.scanIntervalMs));
+    this.#timer = this.#o.clock.after(wait, () => {
       this.#timer = undefined;
-      for (const id of this.#index.takeDue(this.#o.now().getTime())) this.wake(id);
+      for (const id of this.#index.takeDue(this.#o.clock.now().getTime())) this.wake(id);
       this.#arm();
-    }, wait);
+    });
   }
 
   /** Queues one entry for processing now; a caller that has just committed it passes its envelope. */

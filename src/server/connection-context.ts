@@ -7,7 +7,6 @@ import type { BlockList } from 'node:net';
 import type { W3cLog } from '../log/w3c.js';
 import type { Reply } from '../protocol/replies.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
-import type { Timers } from '../time/timers.js';
 import type { AuthOutcome } from './authenticator.js';
 import type { MessageContext } from './inbound-message.js';
 import type { TlsCredentials } from './tls.js';
@@ -16,7 +15,6 @@ import type { FaultHook } from './connection-boundary.js';
 
 export interface ConnectionContext extends MessageContext {
   readonly protocolLog: W3cLog | undefined;
-  readonly timers: Timers;
   /** Counts octets read from sockets (the young-generation pacing, app/tuning.ts). */
   readonly paceRead: (octets: number) => void;
   readonly checkRecipient: (clientIp: string) => (address: string, user: string | undefined) => RecipientVerdict;

@@ -55,11 +55,11 @@ export class Connection {
     this.#ctx = ctx;
     this.#clientIp = clientIp;
     this.#id = id;
-    this.#idle = new IdleTimeout(ctx.timers, () => (this.#failed ? this.#socket.destroy() : this.#safely(() => this.#timedOut())));
+    this.#idle = new IdleTimeout(ctx.clock, () => (this.#failed ? this.#socket.destroy() : this.#safely(() => this.#timedOut())));
     const tls = ctx.tls === undefined ? 'off' : ctx.listener.tls;
     this.#session = new ServerSession(sessionOptions(ctx, clientIp, tls));
     this.#replies = new ReplyWriter({
-      socket: () => this.#socket, gate: this.#gate, log: ctx.protocolLog, now: ctx.now, clientIp,
+      socket: () => this.#socket, gate: this.#gate, log: ctx.protocolLog, clock: ctx.clock, clientIp,
       username: () => this.#session.user ?? (this.#session.helo || undefined),
       released: (hold) => this.#safely(() => this.#release(hold)),
     });
@@ -139,7 +139,7 @@ export class Connection {
     const { config, listener, protocolLog } = this.#ctx;
     closeAfterBug({
       socket: this.#socket, enhancedCodes: listener.extensions.has('ENHANCEDSTATUSCODES'), idle: this.#idle,
-      waitMs: config.limits.commandTimeoutMs, log: protocolLog, clientIp: this.#clientIp, now: this.#ctx.now(),
+      waitMs: config.limits.commandTimeoutMs, log: protocolLog, clientIp: this.#clientIp, now: this.#ctx.clock.now(),
     });
   }
 

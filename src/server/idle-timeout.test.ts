@@ -1,23 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualClock } from '../../test/support/virtual-clock.js';
-import type { Timers } from '../time/timers.js';
+import type { Clock } from '../time/clock.js';
 import { IdleTimeout } from './idle-timeout.js';
 
-function counted(clock: VirtualClock): { timers: Timers; made: () => number } {
+function counted(clock: VirtualClock): { counting: Clock; made: () => number } {
   let made = 0;
-  const timers: Timers = (fire, ms) => {
-    made++;
-    return clock.timers(fire, ms);
+  const counting: Clock = {
+    now: clock.now,
+    after: (ms, fire) => {
+      made++;
+      return clock.after(ms, fire);
+    },
   };
-  return { timers, made: () => made };
+  return { counting, made: () => made };
 }
 
 test('a connection switching between the command and data-block waits keeps one timer per length', () => {
   const clock = new VirtualClock();
-  const { timers, made } = counted(clock);
+  const { counting, made } = counted(clock);
   let expired = 0;
-  const idle = new IdleTimeout(timers, () => expired++);
+  const idle = new IdleTimeout(counting, () => expired++);
   for (let message = 0; message < 100; message++) {
     idle.arm(300_000); // MAIL, RCPT, DATA
     idle.arm(180_000); // the body
@@ -35,7 +38,7 @@ test('a connection switching between the command and data-block waits keeps one 
 test('a wait that fired while unused, or expired, runs again when armed; stop and close end it', () => {
   const clock = new VirtualClock();
   let expired = 0;
-  const idle = new IdleTimeout(clock.timers, () => expired++);
+  const idle = new IdleTimeout(clock, () => expired++);
   idle.arm(1_000);
   idle.arm(5_000);
   clock.advance(2_000); // the 1 s timer fires unused

@@ -4,18 +4,18 @@
  * connection's life and is restarted rather than replaced; a timer that is not the one in use may
  * still fire, and is ignored.
  */
-import type { TimerHandle, Timers } from '../time/timers.js';
+import type { Clock, TimerHandle } from '../time/clock.js';
 
 export class IdleTimeout {
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #expired: () => void;
   /** One timer per length used so far (the two configured lengths; more only after a reload). */
   readonly #waits = new Map<number, TimerHandle>();
   /** The length in use, 0 while none runs. */
   #current = 0;
 
-  constructor(timers: Timers, expired: () => void) {
-    this.#timers = timers;
+  constructor(clock: Clock, expired: () => void) {
+    this.#clock = clock;
     this.#expired = expired;
   }
 
@@ -26,9 +26,9 @@ export class IdleTimeout {
     if (wait !== undefined) return wait.restart();
     this.#waits.set(
       ms,
-      this.#timers(() => {
+      this.#clock.after(ms, () => {
         if (this.#current === ms) this.#expired();
-      }, ms),
+      }),
     );
   }
 

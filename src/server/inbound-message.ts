@@ -13,6 +13,7 @@ import type { TransferMethod } from '../protocol/server-session.js';
 import type { IdSource } from '../message/queue-id.js';
 import { receivedHeader, receivedProtocol } from '../message/received.js';
 import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
+import type { Clock } from '../time/clock.js';
 
 export interface ScreenFacts {
   readonly clientIp: string;
@@ -30,7 +31,7 @@ export interface MessageContext {
   readonly track: (event: TrackingEvent) => void;
   /** A message was committed: the queue runner should take it. */
   readonly queued: (id: string, envelope: SpoolEnvelope) => void;
-  readonly now: () => Date;
+  readonly clock: Clock;
   /** Commits a message after the inbound checks (SPF, DKIM, DMARC); absent: a plain spool commit. */
   readonly screen?: (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: ScreenFacts) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
 }
@@ -69,7 +70,7 @@ export class InboundMessage {
         method,
         id,
         rcpts: transaction.rcpts.map((r) => r.address),
-        date: ctx.now(),
+        date: ctx.clock.now(),
       }),
     );
   }
@@ -94,7 +95,7 @@ export class InboundMessage {
     const writer = this.#writer;
     const envelope = {
       id: writer.id,
-      receivedAt: this.#ctx.now().toISOString(),
+      receivedAt: this.#ctx.clock.now().toISOString(),
       listener: this.#ctx.listener.name,
       clientIp,
       helo,

@@ -123,14 +123,14 @@ export class Listeners {
     for (const c of this.#connections) c.shutdown();
     const ended = Promise.all([...this.#connections].map((c) => c.closed));
     // Clients that do not read their 421 must not hold shutdown forever.
-    const grace = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
+    const grace = new Promise<void>((resolve) => void this.#deps.clock.after(5000, resolve));
     await Promise.race([ended, grace]);
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, bug, fault, paceRead } = this.#deps;
+    const { spool, nextId, track, clock, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, bug, fault, paceRead } = this.#deps;
     return {
-      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers, paceRead,
+      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, clock, paceRead,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
       tls,
       authenticate: async (ip, user, password) => {
@@ -159,7 +159,7 @@ export class Listeners {
     if (ctx.proxyFrom === undefined) return this.#admit(ctx, socket, peer);
     if (!inNetworks(ctx.proxyFrom, peer)) return this.#refuse(ctx, socket, peer, 'not in proxy_from: PROXY header not accepted');
     this.#intakes.add(socket);
-    readProxyHeader(socket, ctx.timers, (intake) => {
+    readProxyHeader(socket, ctx.clock, (intake) => {
       // Not in the set: shutdown closed it, and there is nothing to log.
       if (!this.#intakes.delete(socket)) return;
       if ('clientIp' in intake) this.#admit(ctx, socket, intake.clientIp);
@@ -169,7 +169,7 @@ export class Listeners {
 
   /** Starts the session of the client at `ip` (the socket's peer or the one its PROXY header names) within the limits. */
   #admit(ctx: ConnectionContext, socket: Socket, ip: string): void {
-    const { now, metrics } = this.#deps;
+    const { clock, metrics } = this.#deps;
     const connections = this.#connections;
     const perIp = this.#perIp;
     const count = perIp.get(ip) ?? 0;
@@ -178,7 +178,7 @@ export class Listeners {
       // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
       socket.on('error', () => socket.destroy());
       socket.end(formatReply(Reply.tooManyConnections(), ctx.listener.extensions.has('ENHANCEDSTATUSCODES')));
-      ctx.protocolLog?.write({ time: now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
+      ctx.protocolLog?.write({ time: clock.now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
       return;
     }
     const id = `${ctx.listener.name}/${++this.#accepted}`;
@@ -192,7 +192,7 @@ export class Listeners {
       return;
     }
     perIp.set(ip, count + 1);
-    const opened = performance.now();
+    const opened = performance.now(); // monotonic: a session's duration for the metrics
     connections.add(connection);
     void connection.closed.then(() => {
       metrics?.session((performance.now() - opened) / 1000);
@@ -209,16 +209,16 @@ export class Listeners {
     socket.destroy();
     if (reason === undefined) return;
     this.#deps.metrics?.proxyRefused(ctx.listener.name);
-    ctx.protocolLog?.write({ time: this.#deps.now(), clientIp: peer, method: 'PROXY', query: reason, status: 0, serverIp: localAddress, serverPort: localPort });
+    ctx.protocolLog?.write({ time: this.#deps.clock.now(), clientIp: peer, method: 'PROXY', query: reason, status: 0, serverIp: localAddress, serverPort: localPort });
     this.#deps.warn(`barge: connection from ${peer} to listener ${ctx.listener.name} refused: ${reason}`);
   }
 
   async #listen(listener: ListenerConfig): Promise<void> {
-    const { config, now, metrics } = this.#deps;
+    const { config, clock, metrics } = this.#deps;
     const protocolLog = config.log.w3c.enabled
       ? new ObservedW3cLog(
           { dir: join(this.#deps.logDir, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
-            computerName: config.hostname, software: 'Barge 0.1.0', now, onError: this.#deps.onLogError },
+            computerName: config.hostname, software: 'Barge 0.1.0', clock, onError: this.#deps.onLogError },
           (e) => metrics?.command(listener.name, e),
         )
       : undefined;

@@ -8,6 +8,7 @@ import type { Config } from '../config/types.js';
 import { domainOf } from '../protocol/command.js';
 import { Reply } from '../protocol/replies.js';
 import type { RecipientVerdict } from '../protocol/server-session.js';
+import type { Clock } from '../time/clock.js';
 
 /** The addresses and CIDR blocks of a list (relay_networks, a listener's proxy_from) as one BlockList. */
 export function relayBlockList(cidrs: readonly string[]): BlockList {
@@ -68,21 +69,21 @@ export class EtrnPolicy {
   /** The relay networks in force (a reload may change them). */
   readonly #relay: () => BlockList;
   readonly #intervalMs: number;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
   /** When each node's last ETRN run started. */
   readonly #started = new Map<string, number>();
 
-  constructor(relay: () => BlockList, intervalMs: number, now: () => Date) {
+  constructor(relay: () => BlockList, intervalMs: number, clock: Clock) {
     this.#relay = relay;
     this.#intervalMs = intervalMs;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   forClient(clientIp: string): (node: string, user: string | undefined) => Reply | undefined {
     const mayRelay = inRelayNetworks(this.#relay(), clientIp);
     return (node, user) => {
       if (!mayRelay && user === undefined) return Reply.etrnDenied();
-      const t = this.#now().getTime();
+      const t = this.#clock.now().getTime();
       const last = this.#started.get(node);
       if (last !== undefined && t - last < this.#intervalMs) return Reply.etrnTooSoon(node);
       if (this.#started.size >= 1000) for (const [n, at] of this.#started) if (t - at >= this.#intervalMs) this.#started.delete(n);

@@ -9,7 +9,7 @@
  */
 import { type BlockList, isIP, type Socket } from 'node:net';
 import { ProxyHeaderReader } from '../protocol/proxy-header.js';
-import type { Timers } from '../time/timers.js';
+import type { Clock } from '../time/clock.js';
 import { plainIp } from './policy.js';
 
 /**
@@ -36,7 +36,7 @@ export function inNetworks(networks: BlockList, ip: string): boolean {
 }
 
 /** Reads the header; `done` gets the client's address (the socket then paused) or the refusal, once. */
-export function readProxyHeader(socket: Socket, timers: Timers, done: (intake: Intake) => void): void {
+export function readProxyHeader(socket: Socket, clock: Clock, done: (intake: Intake) => void): void {
   const reader = new ProxyHeaderReader();
   let finished = false;
   const finish = (intake: Intake): void => {
@@ -58,7 +58,7 @@ export function readProxyHeader(socket: Socket, timers: Timers, done: (intake: I
     finish({ clientIp: read.addresses === undefined ? socketPeer(socket) : plainIp(read.addresses.source) });
   };
   const onEnd = (): void => finish({ refused: reader.started ? 'closed before the end of the PROXY header' : undefined });
-  const timer = timers(() => finish({ refused: `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s` }), PROXY_HEADER_TIMEOUT_MS);
+  const timer = clock.after(PROXY_HEADER_TIMEOUT_MS, () => finish({ refused: `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s` }));
   socket.on('error', () => socket.destroy());
   socket.on('data', onData);
   socket.once('end', onEnd);

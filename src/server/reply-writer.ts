@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { W3cLog } from '../log/w3c.js';
+import type { Clock } from '../time/clock.js';
 import type { SessionAction } from '../protocol/server-session.js';
 import { commandRecord } from './command-log.js';
 import type { ReadGate } from './read-gate.js';
@@ -18,7 +19,7 @@ export interface ReplyWriterOptions {
   readonly socket: () => Socket;
   readonly gate: ReadGate;
   readonly log: W3cLog | undefined;
-  readonly now: () => Date;
+  readonly clock: Clock;
   readonly clientIp: string;
   /** The classic log's cs-username: the authenticated user once there is one, else the HELO name. */
   readonly username: () => string | undefined;
@@ -30,15 +31,16 @@ export class ReplyWriter {
   readonly #o: ReplyWriterOptions;
   #out: string[] = [];
   /** When the read being answered arrived (the log's time-taken). */
-  #readStarted = Date.now();
+  #readStarted: number;
 
   constructor(options: ReplyWriterOptions) {
     this.#o = options;
+    this.#readStarted = options.clock.now().getTime();
   }
 
   /** A read arrived: the replies to it are timed from now. */
   readArrived(): void {
-    this.#readStarted = Date.now();
+    this.#readStarted = this.#o.clock.now().getTime();
   }
 
   /** Queues one reply (logged now, written at the next flush). */
@@ -46,7 +48,7 @@ export class ReplyWriter {
     this.#out.push(send.text);
     if (send.answered === undefined) return;
     const record = commandRecord(send.answered, send.code);
-    const now = this.#o.now();
+    const now = this.#o.clock.now();
     const socket = this.#o.socket();
     this.#o.log?.write({
       time: now, clientIp: this.#o.clientIp, username: this.#o.username(), serverIp: socket.localAddress, serverPort: socket.localPort,

@@ -11,7 +11,7 @@ import type { QuirkStore } from '../client/quirks.js';
 import type { LoginGuard } from '../auth/login-guard.js';
 import type { TlsCredentials } from './tls.js';
 import type { AcmeStatus } from '../acme/renewer.js';
-import type { Timers } from '../time/timers.js';
+import type { Clock } from '../time/clock.js';
 import type { FaultHook } from './connection-boundary.js';
 
 export interface RunningServer {
@@ -52,9 +52,8 @@ export interface RunningServer {
 }
 
 export interface ServerDeps {
-  readonly now?: () => Date;
-  /** What idle timeouts run on; a test's virtual clock gives both this and `now`. */
-  readonly timers?: Timers;
+  /** Time and timers (the real clock when unset; a test's virtual clock). */
+  readonly clock?: Clock;
   readonly say?: (line: string) => void;
   /** MTA-STS trust anchors and policy port instead of the system's CAs and 443 (tests with a private CA). */
   readonly mtaSts?: { readonly ca?: readonly string[]; readonly port?: number };

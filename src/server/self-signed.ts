@@ -10,6 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeFileDurably } from '../fs/durable-write.js';
+import type { Clock } from '../time/clock.js';
 
 export interface PemPair {
   readonly cert: string;
@@ -17,19 +18,19 @@ export interface PemPair {
 }
 
 /** Reuses `<dir>/self-signed.{crt,key}` while the certificate is valid for a month more, else makes a new pair. */
-export async function selfSigned(dir: string, hostname: string, now: () => Date): Promise<PemPair & { description: string }> {
+export async function selfSigned(dir: string, hostname: string, clock: Clock): Promise<PemPair & { description: string }> {
   const certFile = join(dir, 'self-signed.crt');
   const keyFile = join(dir, 'self-signed.key');
   try {
     const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
     const x509 = new X509Certificate(cert);
-    if (new Date(x509.validTo).getTime() - now().getTime() > 30 * 86_400_000 && x509.checkHost(hostname) !== undefined) {
+    if (new Date(x509.validTo).getTime() - clock.now().getTime() > 30 * 86_400_000 && x509.checkHost(hostname) !== undefined) {
       return { cert, key, description: `self-signed certificate for ${hostname} (${certFile})` };
     }
   } catch {
     // Missing or unreadable: make a new pair below.
   }
-  const pem = await generateSelfSigned(hostname, now());
+  const pem = await generateSelfSigned(hostname, clock.now());
   await mkdir(dir, { recursive: true, mode: 0o700 });
   // Key first, each via a temporary name, so a crash never leaves a certificate without its key.
   await writeFileDurably(keyFile, pem.key, { mode: 0o600 });

@@ -15,6 +15,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Config, TlsFiles } from '../config/types.js';
 import { ConfigError } from '../config/assemble.js';
 import { systemErrorText } from '../config/system-errors.js';
+import { realClock, type Clock } from '../time/clock.js';
 import { selfSigned, type PemPair } from './self-signed.js';
 
 export { generateSelfSigned } from './self-signed.js';
@@ -66,8 +67,8 @@ export class TlsCredentials {
   }
 
   /** Loads the configured files, or makes (or reuses) the self-signed pair for the default. */
-  static async open(config: Config, now: () => Date = () => new Date()): Promise<TlsCredentials> {
-    return new TlsCredentials(await loadTlsMaterial(config, now));
+  static async open(config: Config, clock: Clock = realClock): Promise<TlsCredentials> {
+    return new TlsCredentials(await loadTlsMaterial(config, clock));
   }
 
   /** The default context: for clients that send no name, and for names nothing else serves. */
@@ -127,9 +128,9 @@ export class TlsCredentials {
  * contexts. A file that cannot be read, or a pair that does not match, is a ConfigError naming the
  * key and file: at start it stops `barge serve` with that line, on reload it refuses the reload.
  */
-export async function loadTlsMaterial(config: Config, now: () => Date = () => new Date()): Promise<TlsMaterial> {
+export async function loadTlsMaterial(config: Config, clock: Clock = realClock): Promise<TlsMaterial> {
   const files = config.tls;
-  const basePem = files === undefined ? await selfSigned(join(config.dataDir, 'tls'), config.hostname, now) : { ...(await readPair('tls', files)), description: `certificate ${files.certFile}` };
+  const basePem = files === undefined ? await selfSigned(join(config.dataDir, 'tls'), config.hostname, clock) : { ...(await readPair('tls', files)), description: `certificate ${files.certFile}` };
   const named = await Promise.all(
     [...config.tlsNames].map(async ([name, f]) => [name, install(`tls."${name}"`, name, `certificate ${f.certFile}`, await readPair(`tls."${name}"`, f), f)] as const),
   );

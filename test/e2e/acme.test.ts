@@ -50,7 +50,7 @@ listen = "127.0.0.1:0"
 tls = "implicit"
 `;
   const started = performance.now();
-  const barge = await startBarge(toml, { listen: [] }, join(dir, 'data'), { now: clock.now, timers: clock.timers, say: (l) => says.push(l) });
+  const barge = await startBarge(toml, { listen: [] }, join(dir, 'data'), { clock: clock, say: (l) => says.push(l) });
   try {
     const acme = barge.server.acme;
     assert.ok(acme !== undefined);
@@ -80,7 +80,7 @@ tls = "implicit"
     // The console shows it and its state; /metrics has its expiry.
     const hash = await hashPassword('pw');
     await updateUsers(usersPath(barge.dataDir), () => [{ name: 'root', hash, addresses: [], admin: true }]);
-    const admin = await startConsole(barge, clock.now);
+    const admin = await startConsole(barge, clock);
     try {
       const c = new ConsoleClient(admin.url);
       assert.equal((await c.post('/login', { user: 'root', password: 'pw' })).status, 303);
@@ -119,7 +119,7 @@ tls = "implicit"
   }
 
   // After a restart the stored certificate is served at once; nothing is ordered before its renewal time.
-  const again = await startBarge(toml, { listen: [] }, join(dir, 'data'), { now: clock.now, timers: clock.timers });
+  const again = await startBarge(toml, { listen: [] }, join(dir, 'data'), { clock: clock });
   try {
     const s = again.server.acme?.status();
     assert.equal(s?.certificate?.serial, (await presented(again.port, NAMES[1])).cert.serialNumber);
@@ -143,7 +143,7 @@ test('a CA that refuses: retried after 2, then 4 minutes, logged, counted and sh
   const clock = new VirtualClock();
   const says: string[] = [];
   const toml = `[acme]\ndirectory = "https://127.0.0.1:${caPort}/directory"\nnames = ["mx.fail.test"]\nhttp_listen = "127.0.0.1:0"\nca_file = "${join(dir, 'ca.pem')}"\n`;
-  const barge = await startBarge(toml, {}, join(dir, 'data'), { now: clock.now, timers: clock.timers, say: (l) => says.push(l) });
+  const barge = await startBarge(toml, {}, join(dir, 'data'), { clock: clock, say: (l) => says.push(l) });
   try {
     const acme = barge.server.acme;
     assert.ok(acme !== undefined);

@@ -15,6 +15,7 @@ import { parseW3cLog } from '../../src/log/w3c.js';
 import type { EntryState } from '../../src/queue/runner.js';
 import { deliverToDomain, type DeliveryContext } from '../../src/client/deliver.js';
 import { SessionPool } from '../../src/client/pool.js';
+import { realClock } from '../../src/time/clock.js';
 
 const MESSAGE = 'Subject: reuse\r\n\r\nhello\r\n';
 
@@ -94,7 +95,7 @@ test('by default credentials are not sent over TLS with an unverified certificat
 
 test('with a certificate that verifies (the peer\'s own as trust anchor), credentials are sent under the default', async () => {
   const relay = await hub(['one@sender.test']);
-  const pool = new SessionPool({ heloName: 'sender.test', perDestination: 2, idleMs: 1000 });
+  const pool = new SessionPool({ heloName: 'sender.test', perDestination: 2, idleMs: 1000, clock: realClock });
   try {
     // The hub's generated certificate names 127.0.0.1 and is its own CA: trusting it makes it verify.
     const ca = await readFile(join(relay.dataDir, 'tls', 'self-signed.crt'), 'utf8');

@@ -14,6 +14,8 @@ import type { RunningAdmin } from '../../src/admin/server.js';
 import { run } from '../support/peers.js';
 import { changeUser } from '../../src/auth/user-changes.js';
 import { UserStore, updateUsers, usersPath } from '../../src/auth/users.js';
+import type { Clock } from '../../src/time/clock.js';
+import { clockAt } from '../support/virtual-clock.js';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');
 
@@ -30,10 +32,10 @@ async function loggedIn(url: string, user: string, password: string): Promise<Co
 
 const outside = (r: HttpResult): boolean => r.status === 303 && r.location === '/login';
 
-/** A Barge with its console for the length of `body`; `now` is the console's clock. */
-async function withConsole(body: (b: TestBarge, admin: RunningAdmin) => Promise<void>, now?: () => Date): Promise<void> {
+/** A Barge with its console for the length of `body`, on `clock` when given. */
+async function withConsole(body: (b: TestBarge, admin: RunningAdmin) => Promise<void>, clock?: Clock): Promise<void> {
   const b = await startBarge();
-  const admin = await startConsole(b, now);
+  const admin = await startConsole(b, clock);
   try {
     await body(b, admin);
   } finally {
@@ -96,7 +98,7 @@ test('a session ends 8 h after its last use and 12 h after its login, however bu
     assert.equal((await busy.get('/')).status, 200, '11 h 59 min after login');
     t += 2 * 60_000;
     assert.ok(outside(await busy.get('/')), '12 h 1 min after login');
-  }, () => new Date(t));
+  }, clockAt(() => new Date(t)));
 });
 
 test('the setup link is refused once `barge user add --admin` made an administrator, and its session ends then', async () => {

@@ -24,7 +24,7 @@ async function submit(barge: TestBarge, rcpts: string[], params = ''): Promise<s
 /** The runner's retry times are compared with a virtual clock. */
 async function withPeer(peer: FakePeer, toml: string, body: (barge: TestBarge, c: VirtualClock) => Promise<void>): Promise<void> {
   const c = new VirtualClock();
-  const barge = await startBarge(`[delivery]\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now, timers: c.timers });
+  const barge = await startBarge(`[delivery]\n${toml}`, { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { clock: c });
   try {
     await body(barge, c);
   } finally {

@@ -42,7 +42,7 @@ test('32 MiB of pipelined RCPT lines never read: at most a few hundred KiB of re
 test('the default command timeout (5 minutes) closes a client that never reads, though its replies are still unsent', async () => {
   // Virtual time runs the default timeout. The overshoot limit is lifted so that only the timeout can end this RCPT flood.
   const clock = new VirtualClock();
-  const barge = await startBarge('[limits]\nmax_recipient_overshoot = 100000000\n', { queueOnly: true }, undefined, { now: clock.now, timers: clock.timers });
+  const barge = await startBarge('[limits]\nmax_recipient_overshoot = 100000000\n', { queueOnly: true }, undefined, { clock: clock });
   try {
     const flooder = await open(barge.port);
     flooder.on('error', () => undefined);

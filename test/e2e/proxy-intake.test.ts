@@ -116,7 +116,7 @@ test('refused without a greeting and logged: outside proxy_from, no header, a ga
 test('a balancer that sends no header is closed after 5 s (virtual time, the default wait), without a greeting', async () => {
   const clock = new VirtualClock();
   const warnings: string[] = [];
-  const barge = await proxied('', { now: clock.now, timers: clock.timers, say: (line) => warnings.push(line) });
+  const barge = await proxied('', { clock: clock, say: (line) => warnings.push(line) });
   try {
     const armed = clock.armed;
     const c = await RawSmtp.connect(barge.port);

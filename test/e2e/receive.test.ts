@@ -250,7 +250,7 @@ test('a client that closes mid-chunk leaves nothing in the queue or in incoming/
 test('an idle client is told 421 4.4.2 after the default command timeout (5 minutes), not before', async () => {
   // Virtual time: the default timeout runs, and the test does not wait five minutes for it.
   const clock = new VirtualClock();
-  const barge = await startBarge('', {}, undefined, { now: clock.now, timers: clock.timers });
+  const barge = await startBarge('', {}, undefined, { clock: clock });
   try {
     const c = await RawSmtp.connect(barge.port);
     await ehlo(c);

@@ -24,7 +24,7 @@ test('default retry schedule: 15m, 30m, 1h, 4h, then every 4h; a delay warning a
       return '451 4.3.0 try later';
     },
   });
-  const barge = await startBarge('', { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { now: c.now, timers: c.timers });
+  const barge = await startBarge('', { route: [`remote.test=127.0.0.1:${peer.port}`] }, undefined, { clock: c });
   try {
     const client = await RawSmtp.connect(barge.port);
     await client.reply();

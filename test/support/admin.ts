@@ -8,9 +8,10 @@ import { reloadServer } from '../../src/app/reload.js';
 import type { TestBarge } from './barge.js';
 import { RawSmtp } from './raw-client.js';
 import { TEST_HOSTNAME } from './barge.js';
+import type { Clock } from '../../src/time/clock.js';
 
-/** `now` is the console's clock (sessions' idle and absolute lifetimes). */
-export async function startConsole(b: TestBarge, now?: () => Date): Promise<RunningAdmin & { readonly configFile: string }> {
+/** `clock` is the console's (sessions' idle and absolute lifetimes). */
+export async function startConsole(b: TestBarge, clock?: Clock): Promise<RunningAdmin & { readonly configFile: string }> {
   const configFile = join(b.dataDir, 'console.toml');
   const flags = { listen: ['127.0.0.1:0'], dataDir: b.dataDir };
   // As `barge serve` checks an edit: validated in a child process (config/load.ts).
@@ -20,7 +21,7 @@ export async function startConsole(b: TestBarge, now?: () => Date): Promise<Runn
     configFile,
     check,
     reload: () => reloadServer(b.server, async () => check(await readFile(configFile, 'utf8'))),
-    ...(now === undefined ? {} : { now }),
+    ...(clock === undefined ? {} : { clock }),
   });
   return { ...admin, configFile };
 }

@@ -5,6 +5,7 @@
  */
 import { makeIdSource } from '../../src/message/queue-id.js';
 import { TrackingLog, type TrackingEvent } from '../../src/log/tracking.js';
+import { clockAt } from './virtual-clock.js';
 
 export interface History {
   /** The message deferred over the day boundary, its Message-ID and its events in order. */
@@ -22,9 +23,9 @@ export const DAY1 = Date.parse('2024-03-05T00:00:00Z');
 
 export async function writeHistory(dir: string, perDay = 2000): Promise<History> {
   let t = DAY1;
-  const now = (): Date => new Date(t);
-  const nextId = makeIdSource(now);
-  const log = new TrackingLog({ dir, now });
+  const clock = clockAt(() => new Date(t));
+  const nextId = makeIdSource(clock);
+  const log = new TrackingLog({ dir, clock });
   const received: string[] = [];
   const receive = (from: string, rcpt: string, messageId: string): string => {
     const id = nextId();

@@ -1,5 +1,5 @@
-/** A virtual clock for the server's `now` and its idle timers: time moves only when a test advances it. */
-import type { TimerHandle, Timers } from '../../src/time/timers.js';
+/** A virtual clock for Barge's time and timers: time moves only when a test advances it. */
+import { realClock, type Clock, type TimerHandle } from '../../src/time/clock.js';
 
 interface Pending {
   at: number;
@@ -9,13 +9,14 @@ interface Pending {
   cancelled: boolean;
 }
 
-export class VirtualClock {
+export class VirtualClock implements Clock {
   #t = Date.now();
   #pending: Pending[] = [];
 
+  // Arrow fields, so `clock.now` passed on its own still reads this clock.
   readonly now = (): Date => new Date(this.#t);
 
-  readonly timers: Timers = (fire, ms): TimerHandle => {
+  readonly after = (ms: number, fire: () => void): TimerHandle => {
     const timer: Pending = { at: this.#t + ms, ms, fire, live: true, cancelled: false };
     this.#pending.push(timer);
     const cancel = (): void => {
@@ -48,4 +49,9 @@ export class VirtualClock {
       p.fire();
     }
   }
+}
+
+/** A clock that reads `now` (a test's fixed or hand-set time), with the real timers. */
+export function clockAt(now: () => Date): Clock {
+  return { now, after: realClock.after };
 }

@@ -83,7 +83,7 @@ ${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
     });
     const where = html`<span class="mono">${deps.configFile}</span>`;
     const intro = html`<p class="muted">Settings are written to ${where}; ${WHEN_APPLIED}</p>`;
-    return r.page('Listeners', html`${intro}${forms}${certificatesSection(deps.server, deps.now())}`, flashOf(c));
+    return r.page('Listeners', html`${intro}${forms}${certificatesSection(deps.server, deps.clock.now())}`, flashOf(c));
   });
 
   app.post('/listeners/:name/preview', async (c) => {

@@ -36,7 +36,7 @@ export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDe
   const tallies = new Map<string, DayTally>();
   app.get('/', async (c) => {
     const { server } = deps;
-    const now = deps.now();
+    const now = deps.clock.now();
     const dir = dataPaths(server.config().dataDir).tracking;
     const tally = tallies.get(dir) ?? new DayTally(dir);
     tallies.set(dir, tally);

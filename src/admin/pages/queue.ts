@@ -39,7 +39,7 @@ export function registerQueue(app: AdminApp, request: RequestOf, deps: PageDeps)
   app.get('/queue', async (c) => {
     const filter = filterOf((k) => c.req.query(k));
     const after = c.req.query('after');
-    const now = deps.now();
+    const now = deps.clock.now();
     const { entries, next, total } = await listEntries(deps.server.spool, filter, after === '' ? undefined : after, PAGE_SIZE, now);
     const link = (cursor: string | undefined): string => {
       const params = {
@@ -106,10 +106,10 @@ ${table(['Field', 'Value'], [
       ok = await bounceEntry(
         {
           spool,
-          nextId: makeIdSource(deps.now),
+          nextId: makeIdSource(deps.clock),
           hostname: config.hostname,
           localDomains: config.localDomains,
-          now: deps.now,
+          clock: deps.clock,
           queued: (q, env) => deps.server.runner.wake(q, env),
           track,
         },

@@ -92,7 +92,7 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
     };
     await deps.server.flushLogs();
     // Without a start time, the last week is searched.
-    const from = since ?? new Date(deps.now().getTime() - 7 * 86_400_000);
+    const from = since ?? new Date(deps.clock.now().getTime() - 7 * 86_400_000);
     const budget = new ReadBudget();
     const found = await searchTracking(dir(), { ...search, since: from }, { limit: 200, budget });
     const stopped = found.searchedBackTo === undefined ? '' : readLimitNotice(budget, shownTime(found.searchedBackTo), 'Refine the search: a start and end time, a sender, a recipient or a queue id.');
