@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { exited, spawnBarge } from '../support/crash.js';
+import type { EntryState } from '../../src/queue/runner.js';
 import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir } from '../support/barge.js';
 import { run } from '../support/peers.js';
@@ -62,6 +63,8 @@ test('queue list pages with --limit and --after; retry goes through the running 
     assert.equal((await barge('queue', 'list', '--limit', 'none', '--data-dir', server.dataDir)).code, 2);
     const attempts = async (): Promise<number> => (await server.tracking()).filter((e) => e.event === 'deferred' && e.id === ids[0]).length;
     const before = await eventually(async () => ((await attempts()) > 0 ? attempts() : undefined), 10_000, 'the first attempt');
+    // The attempt is tracked just before its state (with the retry time) is written: wait for the state.
+    await eventually(async () => ((await server.server.spool.readState<EntryState>(ids[0] ?? ''))?.rcpts[0]?.nextAttempt === undefined ? undefined : true), 10_000, 'the retry time');
     const retry = await barge('queue', 'retry', ids[0] ?? '', '--data-dir', server.dataDir);
     assert.equal(retry.code, 0, retry.stderr);
     await eventually(async () => ((await attempts()) > before ? true : undefined), 10_000, 'an attempt right after the retry, not at a scan');
