@@ -13,6 +13,8 @@ export const DEFAULTS = {
   dataDir: './var',
   relayNetworks: ['127.0.0.0/8', '::1/128'],
   maxMessageSize: 50 * 1024 * 1024,
+  /** Exim's header_maxsize (Postfix keeps 100 KB of a header and drops the rest). */
+  maxHeaderSize: 1024 * 1024,
   maxRecipients: 100,
   maxConnections: 1000,
   maxConnectionsPerIp: 100,

@@ -88,6 +88,7 @@ export const fileSchema = z.strictObject({
       max_hops: count.optional(),
       max_junk_commands: count.optional(),
       max_recipient_overshoot: count.optional(),
+      max_header_size: size.optional(),
       etrn_interval: duration.optional(),
       command_timeout: duration.optional(),
       data_timeout: duration.optional(),

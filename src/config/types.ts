@@ -71,6 +71,8 @@ export interface Limits {
   readonly maxJunkCommands: number;
   /** Recipients refused 452 past maxRecipients in one session before each further one counts as an error. */
   readonly maxRecipientOvershoot: number;
+  /** Octets of header section a message may have (up to the empty line or the first line that is no field); more: 552 5.3.4. */
+  readonly maxHeaderSize: number;
   /** An ETRN for a node whose queue run started less than this long ago gets 458. */
   readonly etrnIntervalMs: number;
   /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */

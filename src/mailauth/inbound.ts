@@ -2,8 +2,9 @@
  * Inbound checks for mail from outside (no AUTH, not from the relay networks), run on the spooled
  * bytes at end of data, before the reply: SPF for MAIL FROM and HELO (RFC 7208 2.3, 2.4), every DKIM
  * signature (RFC 6376 6), DMARC for the From domain (RFC 7489 6.6). One Authentication-Results field
- * (RFC 8601) naming Barge goes on top, after fields claiming Barge's authserv-id are removed (RFC 8601
- * 5). The checks get a time budget; past it every result is temperror and the message is accepted.
+ * (RFC 8601) naming Barge goes on top; fields claiming Barge's authserv-id were removed as the message
+ * arrived (forged-results.ts). The checks get a time budget; past it every result is temperror and
+ * the message is accepted.
  * The listener's policy turns DMARC p=reject failures into 550 5.7.1, p=quarantine into the Junk
  * folder, and (optionally) an SPF fail into 550 5.7.23.
  */
@@ -16,7 +17,6 @@ import { Reply } from '../protocol/replies.js';
 import { domainOf } from '../protocol/command.js';
 import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
 import type { MailAuthResolver } from './dns-cache.js';
-import { withoutOwnResults } from './auth-results.js';
 import { inboundChecks, type InboundChecks } from './library.js';
 
 export interface InboundFacts {
@@ -67,7 +67,7 @@ async function screened(writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'mess
   if (verdict.refuse !== undefined) return { refuse: verdict.refuse };
   async function* content(): AsyncGenerator<Buffer> {
     yield Buffer.from(verdict.header, 'latin1');
-    yield* withoutOwnResults(createReadStream(writer.path), deps.hostname);
+    yield* createReadStream(writer.path);
   }
   try {
     return await deps.spool.rewrite(writer.id, content(), { ...envelope, ...(verdict.action === 'junk' ? { junk: true } : {}) });
