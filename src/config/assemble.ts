@@ -125,6 +125,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
     },
     dkim: dkimKeys(f.dkim, resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir)),
     mailAuthBudgetMs: f.mail_auth?.time_budget ?? DEFAULTS.mailAuthBudgetMs,
+    mailAuthMaxParallelChecks: f.mail_auth?.max_parallel_checks ?? DEFAULTS.mailAuthMaxParallelChecks,
     mtaSts: f.mta_sts?.enabled ?? true,
     admin: adminConfig(f.admin, flags.adminListen),
   };

@@ -53,6 +53,8 @@ export const DEFAULTS = {
   ],
   /** The longest SPF, DKIM and DMARC checks may hold the reply at end of data before the result is temperror. */
   mailAuthBudgetMs: 5000,
+  /** Inbound checks running at once in the check worker (mostly waiting on DNS); more wait their turn. */
+  mailAuthMaxParallelChecks: 8,
   /** scrypt checks at once: libuv's pool has 4 threads, and the spool's file I/O needs the others. */
   authMaxParallelChecks: 2,
   /** The web console and /metrics: loopback only unless configured otherwise. */

@@ -150,7 +150,7 @@ export const fileSchema = z.strictObject({
     .optional(),
   /** `[dkim."example.com"]`, or `[[dkim."example.com"]]` twice to sign with two keys (RSA and Ed25519). */
   dkim: z.record(domain, z.union([dkimKey, z.array(dkimKey).min(1)])).optional(),
-  mail_auth: z.strictObject({ time_budget: duration.optional() }).optional(),
+  mail_auth: z.strictObject({ time_budget: duration.optional(), max_parallel_checks: count.optional() }).optional(),
   /** MTA-STS (RFC 8461) for MX deliveries; on unless turned off. */
   mta_sts: z.strictObject({ enabled: z.boolean().optional() }).optional(),
   /** `admin = false` turns the console off; `[admin] listen = "HOST:PORT"` moves it. */

@@ -122,6 +122,8 @@ export interface Config {
   readonly dkim: ReadonlyMap<string, readonly DkimKeyConfig[]>;
   /** Inbound checks may hold the end-of-data reply this long; then the result is temperror. */
   readonly mailAuthBudgetMs: number;
+  /** Inbound checks running at once; more wait their turn (their budget running). */
+  readonly mailAuthMaxParallelChecks: number;
   /** Honour MTA-STS policies of destination domains reached by MX. */
   readonly mtaSts: boolean;
   /** The web console and /metrics; undefined when turned off (`admin = false`). */

@@ -16,7 +16,7 @@ import { Connection } from './connection.js';
 import type { ConnectionContext } from './connection-context.js';
 import { type EtrnPolicy, inRelayNetworks, plainIp, recipientChecker } from './policy.js';
 import { screenedCommit } from '../mailauth/inbound.js';
-import type { MailAuthResolver } from '../mailauth/dns-cache.js';
+import type { CheckPool } from '../mailauth/check-pool.js';
 import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
 import type { BargeMetrics } from '../admin/metrics.js';
@@ -32,7 +32,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly tls: TlsCredentials | undefined;
   readonly authenticator: Authenticator;
   readonly etrnPolicy: EtrnPolicy;
-  readonly lookup: MailAuthResolver;
+  /** Runs the inbound mail checks (off the event loop, started on first use). */
+  readonly checks: CheckPool;
   readonly logDir: string;
   readonly onLogError: (e: Error) => void;
   /** Protocol logs, in listener order; the caller flushes and closes them. */
@@ -106,7 +107,7 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy } = this.#deps;
+    const { spool, nextId, track, now, timers, tls, authenticator, metrics, runner, relay, checks, etrnPolicy } = this.#deps;
     return {
       config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, now, timers,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
@@ -120,7 +121,8 @@ export class Listeners {
       queued: (id, envelope) => (cfg.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
       screen: screenedCommit({
-        hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, resolver: lookup, spool, track,
+        hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, maxHeaderBytes: cfg.limits.maxHeaderSize,
+        checks, spool, track,
         trusted: (ip) => inRelayNetworks(relay(), ip),
       }),
       etrnPolicy: (ip) => etrnPolicy.forClient(ip),

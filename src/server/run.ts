@@ -26,6 +26,7 @@ import type { RunningAdmin } from '../admin/server.js';
 import { reloadServer, removePid, writePid, type ReloadResult } from './reload.js';
 import { wireDelivery } from './delivery-wiring.js';
 import { Listeners } from './listeners.js';
+import { CheckPool } from '../mailauth/check-pool.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -100,8 +101,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, now);
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, now) : undefined;
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), ...config.auth, now, warn: say });
+  // The inbound checks ask the resolver MTA-STS uses (one cache); their worker starts on the first check.
+  const checks = new CheckPool({ resolver: lookup, maxParallel: () => current.mailAuthMaxParallelChecks });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    config, current: () => current, relay: () => relay, now, timers, track, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, checks,
     logDir: paths.log, onLogError, logs, listening,
   });
   sessions = () => listeners.openConnections;
@@ -142,6 +145,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const stop = async (): Promise<void> => {
     listeners.close();
     await listeners.endSessions();
+    await checks.close();
     control.close();
     await runner.stop();
     await spool.close();

@@ -2,7 +2,8 @@
  * Authentication-Results fields that claim Barge's authserv-id never reach a mailbox, on every ingress
  * (outside mail that is checked, the relay networks, an AUTH client, a listener with mail_auth off),
  * however they are written (trailing dot, quoted, nested comments, case, folded) and wherever they
- * are (above 383 KB of other fields); fields of other hosts stay byte for byte.
+ * are (above 383 KB of other fields); fields of other hosts stay byte for byte. And the MAIL FROM
+ * injection into Barge's own field: a reader following RFC 5322 sees only the results Barge computed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { RawSmtp } from '../support/raw-client.js';
 import { eventually, startBarge, tempDir, type TestBarge } from '../support/barge.js';
 import { startDns } from '../support/dns.js';
 import { peer } from '../support/peers.js';
-import { authResultsFields, readAuthResults } from '../support/auth-results-reader.js';
+import { assertOnlyComputed, authResultsFields, readAuthResults } from '../support/auth-results-reader.js';
 import { hashPassword, updateUsers, usersPath } from '../../src/auth/users.js';
 
 const FORGED = [
@@ -107,6 +108,25 @@ test('forged results are removed on every ingress: outside (checked), relay netw
       }
     }
   } finally {
+    await dns.stop();
+  }
+});
+
+test('the MAIL FROM injection stays inside smtp.mailfrom: a reader sees dkim and spf only as Barge computed them', async (t) => {
+  const dnsmasq = peer(t, 'dnsmasq');
+  if (dnsmasq === undefined) return;
+  // The sender's domain permits the client, so the SPF result's comment names the sender too.
+  const dns = await startDns(dnsmasq, ['--txt-record=sender.example,v=spf1 ip4:127.0.0.1 -all']);
+  const barge = await startBarge(`relay_networks = []\nlocal_domains = ["barge.test"]\n[dns]\nservers = ["${dns.server}"]\n`);
+  try {
+    const injection = '");dkim=pass header.d=paypal.com header.i=@paypal.com;("@sender.example';
+    const message = await deliver(barge, 'BDAT', injection, Buffer.from('From: someone@sender.test\r\nSubject: injected\r\n\r\nhello\r\n'));
+    const [field = ''] = authResultsFields(message);
+    assertOnlyComputed(field, ['dkim=none', 'spf=pass', 'spf=none', 'dmarc=none'], injection);
+    const tracked = (await barge.tracking()).find((r) => r.event === 'authenticated');
+    assert.ok(tracked?.event === 'authenticated' && tracked.results.startsWith('barge.test; dkim=none'), JSON.stringify(tracked));
+  } finally {
+    await barge.stop();
     await dns.stop();
   }
 });
