@@ -28,6 +28,7 @@ import { Listeners } from '../server/listeners.js';
 import { TUNING } from './tuning.js';
 import { readPacer } from '../server/read-pacer.js';
 import type { RunningServer, ServerDeps } from '../server/running.js';
+import { CheckPool } from '../mailauth/check-pool.js';
 
 import { bugReporter } from '../log/bug.js';
 import { loadDkimKeys } from '../mailauth/sign-queued.js';
@@ -69,8 +70,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const tls = config.listeners.some((l) => l.tls !== 'off') ? await TlsCredentials.open(config, clock) : undefined;
   const logins = new LoginGuard({ ...config.auth, clock });
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
+  // The inbound checks ask the resolver MTA-STS uses (one cache); their worker starts on the first check.
+  const checks = new CheckPool({ resolver: lookup, maxParallel: () => current.mailAuthMaxParallelChecks, clock });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, clock, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
+    config, current: () => current, relay: () => relay, clock, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, checks,
     logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
     warn: say, ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
@@ -132,6 +135,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     listeners.close();
     await acme?.close();
     await listeners.endSessions();
+    await checks.close();
     control.close();
     await runner.stop();
     await spool.close();

@@ -99,6 +99,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
       maxHops: f.limits?.max_hops ?? DEFAULTS.maxHops,
       maxJunkCommands: f.limits?.max_junk_commands ?? DEFAULTS.maxJunkCommands,
       maxRecipientOvershoot: f.limits?.max_recipient_overshoot ?? DEFAULTS.maxRecipientOvershoot,
+      maxHeaderSize: f.limits?.max_header_size ?? DEFAULTS.maxHeaderSize,
       etrnIntervalMs: f.limits?.etrn_interval ?? DEFAULTS.etrnIntervalMs,
       commandTimeoutMs: f.limits?.command_timeout ?? DEFAULTS.commandTimeoutMs,
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
@@ -127,6 +128,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
     },
     dkim: dkimKeys(f.dkim, resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir)),
     mailAuthBudgetMs: f.mail_auth?.time_budget ?? DEFAULTS.mailAuthBudgetMs,
+    mailAuthMaxParallelChecks: f.mail_auth?.max_parallel_checks ?? DEFAULTS.mailAuthMaxParallelChecks,
     mtaSts: f.mta_sts?.enabled ?? true,
     admin: adminConfig(f.admin, flags.adminListen),
   };

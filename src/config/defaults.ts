@@ -13,6 +13,8 @@ export const DEFAULTS = {
   dataDir: './var',
   relayNetworks: ['127.0.0.0/8', '::1/128'],
   maxMessageSize: 50 * 1024 * 1024,
+  /** Exim's header_maxsize (Postfix keeps 100 KB of a header and drops the rest). */
+  maxHeaderSize: 1024 * 1024,
   maxRecipients: 100,
   maxConnections: 1000,
   maxConnectionsPerIp: 100,
@@ -53,6 +55,8 @@ export const DEFAULTS = {
   ],
   /** The longest SPF, DKIM and DMARC checks may hold the reply at end of data before the result is temperror. */
   mailAuthBudgetMs: 5000,
+  /** Inbound checks running at once in the check worker (mostly waiting on DNS); more wait their turn. */
+  mailAuthMaxParallelChecks: 8,
   /** scrypt checks at once: libuv's pool has 4 threads, and the spool's file I/O needs the others. */
   authMaxParallelChecks: 2,
   /** The web console and /metrics: loopback only unless configured otherwise. */

@@ -145,6 +145,7 @@ export const fileSchema = z.strictObject({
       max_hops: count.optional(),
       max_junk_commands: count.optional(),
       max_recipient_overshoot: count.optional(),
+      max_header_size: size.optional(),
       etrn_interval: duration.optional(),
       command_timeout: peerWait.optional(),
       data_timeout: peerWait.optional(),
@@ -208,7 +209,7 @@ export const fileSchema = z.strictObject({
   /** `[dkim."example.com"]`, or `[[dkim."example.com"]]` twice to sign with two keys (RSA and Ed25519). */
   dkim: z.record(domain, z.union([dkimKey, z.array(dkimKey).min(1)])).optional(),
   /** The checks hold the end-of-data reply, which a client awaits 10 minutes (RFC 5321 4.5.3.2.6): at most 5. */
-  mail_auth: z.strictObject({ time_budget: between(0, 300_000).optional() }).optional(),
+  mail_auth: z.strictObject({ time_budget: between(0, 300_000).optional(), max_parallel_checks: count.optional() }).optional(),
   /** MTA-STS (RFC 8461) for MX deliveries; on unless turned off. */
   mta_sts: z.strictObject({ enabled: z.boolean().optional() }).optional(),
   /** `admin = false` turns the console off; `[admin] listen = "HOST:PORT"` moves it. */

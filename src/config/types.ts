@@ -90,6 +90,8 @@ export interface Limits {
   readonly maxJunkCommands: number;
   /** Recipients refused 452 past maxRecipients in one session before each further one counts as an error. */
   readonly maxRecipientOvershoot: number;
+  /** Octets of header section a message may have (up to the empty line or the first line that is no field); more: 552 5.3.4. */
+  readonly maxHeaderSize: number;
   /** An ETRN for a node whose queue run started less than this long ago gets 458. */
   readonly etrnIntervalMs: number;
   /** RFC 5321 4.5.3.2.7: 5 minutes waiting for the next command. */
@@ -145,6 +147,8 @@ export interface Config {
   readonly dkim: ReadonlyMap<string, readonly DkimKeyConfig[]>;
   /** Inbound checks may hold the end-of-data reply this long; then the result is temperror. */
   readonly mailAuthBudgetMs: number;
+  /** Inbound checks running at once; more wait their turn (their budget running). */
+  readonly mailAuthMaxParallelChecks: number;
   /** Honour MTA-STS policies of destination domains reached by MX. */
   readonly mtaSts: boolean;
   /** The web console and /metrics; undefined when turned off (`admin = false`). */

@@ -81,6 +81,8 @@ export const Reply = {
   utf8Required: () => reply(553, '5.6.7', 'Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)'),
   sizeDeclaredTooBig: (max: number) => reply(552, '5.3.4', `Message size exceeds fixed maximum message size (${max} octets)`),
   sizeExceeded: (max: number) => reply(552, '5.3.4', `Message size exceeds fixed maximum message size (${max} octets); message discarded`),
+  /** Exim's header_maxsize answers the same way (552); RFC 3463 X.3.4 "message too big for system". */
+  headerTooLarge: (max: number) => reply(552, '5.3.4', `Message header section exceeds ${max} octets; message discarded`),
   bareLineEnding: () =>
     reply(550, '5.6.0', 'Message refused: bare CR or LF in DATA (only CRLF line endings are accepted, see RFC 5321 2.3.8)'),
   lineTooLong: () => reply(550, '5.6.0', 'Message refused: a text line exceeds 1000 octets (RFC 5321 4.5.3.1.6)'),

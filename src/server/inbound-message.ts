@@ -1,8 +1,11 @@
 /**
  * One message being received on a connection, from the session's `begin` to its commit or discard:
  * the Received: field, the body bytes into the spool writer (with the writer's back-pressure), the
- * Message-ID for the tracking log, and the commit through the inbound checks when they apply. A
- * message gets its 250 only after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
+ * Message-ID for the tracking log, and the commit through the inbound checks when they apply. On the
+ * way to the spool, on every ingress, Authentication-Results fields claiming Barge's host name are
+ * removed (forged-results.ts) and the header section is measured: past `limits.maxHeaderSize` the
+ * rest is not stored and the message is refused 552 5.3.4 at its end. A message gets its 250 only
+ * after Spool.commit() resolves; a commit that fails answers 452 4.3.1.
  */
 import type { Config, ListenerConfig } from '../config/types.js';
 import type { TrackingEvent } from '../log/tracking.js';
@@ -14,6 +17,8 @@ import type { IdSource } from '../message/queue-id.js';
 import { receivedHeader, receivedProtocol } from '../message/received.js';
 import type { Spool, SpoolEnvelope, SpoolWriter } from '../queue/spool.js';
 import type { Clock } from '../time/clock.js';
+import type { HeaderFilter } from '../mailauth/header-filter.js';
+import { ownResultsFilter } from '../mailauth/forged-results.js';
 
 export interface ScreenFacts {
   readonly clientIp: string;
@@ -54,12 +59,19 @@ export class InboundMessage {
   readonly #method: TransferMethod;
   /** Reads the Message-ID for the tracking log as the body passes. */
   readonly #head = new MessageIdScanner();
+  /** Removes forged results from the header section and measures it. */
+  readonly #fields: HeaderFilter;
+  #writable = true;
+  readonly #emit = (bytes: Buffer): void => {
+    this.#writable = this.#writer.write(bytes);
+  };
 
   constructor(ctx: MessageContext, transaction: Transaction, method: TransferMethod, session: SessionFacts) {
     this.#ctx = ctx;
     this.#transaction = transaction;
     this.#method = method;
     const id = ctx.nextId();
+    this.#fields = ownResultsFilter(ctx.config.hostname, ctx.config.limits.maxHeaderSize);
     this.#writer = ctx.spool.begin(id);
     this.#writer.write(
       receivedHeader({
@@ -80,7 +92,11 @@ export class InboundMessage {
     this.#head.push(bytes);
     // The session hands out views of the socket's buffer; the writer may hold them, which is fine
     // because the socket allocates a fresh buffer per read.
-    return this.#writer.write(bytes);
+    const fields = this.#fields;
+    if (fields.done) return fields.overflowed || this.#writer.write(bytes);
+    this.#writable = true;
+    fields.push(bytes, this.#emit);
+    return this.#writable;
   }
 
   onDrain(callback: () => void): void {
@@ -106,6 +122,14 @@ export class InboundMessage {
       transaction: tx,
     };
     const facts = { clientIp, helo, from: tx.from, authenticated: session.user !== undefined };
+    const fields = this.#fields;
+    if (fields.overflowed) {
+      const max = this.#ctx.config.limits.maxHeaderSize;
+      this.drop(clientIp, `header section over ${max} octets`);
+      return { refuse: Reply.headerTooLarge(max) };
+    }
+    // A message that ended inside its header section: a field still being judged is settled.
+    fields.end(this.#emit);
     try {
       const committed = await (this.#ctx.screen?.(writer, envelope, facts) ?? this.#ctx.spool.commit(writer, envelope));
       if ('refuse' in committed) {

@@ -19,7 +19,7 @@ import type { ConnectionContext } from './connection-context.js';
 import { type EtrnPolicy, inRelayNetworks, recipientChecker, relayBlockList } from './policy.js';
 import { inNetworks, readProxyHeader, socketPeer } from './proxy-intake.js';
 import { screenedCommit } from '../mailauth/inbound.js';
-import type { MailAuthResolver } from '../mailauth/dns-cache.js';
+import type { CheckPool } from '../mailauth/check-pool.js';
 import type { TlsCredentials } from './tls.js';
 import type { Authenticator } from './authenticator.js';
 import type { BargeMetrics } from '../log/metrics.js';
@@ -37,7 +37,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly tls: TlsCredentials | undefined;
   readonly authenticator: Authenticator;
   readonly etrnPolicy: EtrnPolicy;
-  readonly lookup: MailAuthResolver;
+  /** Runs the inbound mail checks (off the event loop, started on first use). */
+  readonly checks: CheckPool;
   readonly logDir: string;
   readonly onLogError: (e: Error) => void;
   /** Operator warnings (refused connections on PROXY listeners). */
@@ -128,7 +129,7 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, clock, tls, authenticator, metrics, runner, relay, lookup, etrnPolicy, bug, fault, paceRead } = this.#deps;
+    const { spool, nextId, track, clock, tls, authenticator, metrics, runner, relay, checks, etrnPolicy, bug, fault, paceRead } = this.#deps;
     return {
       config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, clock, paceRead,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
@@ -142,7 +143,8 @@ export class Listeners {
       queued: (id, envelope) => (cfg.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
       screen: screenedCommit({
-        hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, resolver: lookup, spool, track,
+        hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, maxHeaderBytes: cfg.limits.maxHeaderSize,
+        checks, spool, track,
         trusted: (ip) => inRelayNetworks(relay(), ip),
       }),
       etrnPolicy: (ip) => etrnPolicy.forClient(ip),

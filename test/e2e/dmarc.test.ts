@@ -17,10 +17,8 @@ import { startDns, type TestDns } from '../support/dns.js';
 import { peer } from '../support/peers.js';
 import { dataPaths } from '../../src/config/paths.js';
 import { mailboxFolder } from '../../src/queue/maildir.js';
-import { headerEnd, parseHeaderBlock } from '../../src/message/header.js';
-import { RelaxedBodyHash } from '../../src/mailauth/canonical.js';
-import { dkimSignature } from '../../src/mailauth/dkim-sign.js';
 import { dnsTxtRecord } from '../../src/mailauth/dkim-keys.js';
+import { dkimSigned } from '../support/signed-mail.js';
 
 const keys = new Map<string, KeyObject>(['reject.test', 'quarantine.test', 'other.test'].map((d) => [d, generateKeyPairSync('ed25519').privateKey]));
 
@@ -41,15 +39,7 @@ function message(fromDomain: string, signer?: string, subject = 'matrix'): Buffe
     `Authentication-Results: barge.test; dmarc=pass header.from=${fromDomain}\r\n` +
     'Authentication-Results: elsewhere.example; spf=pass\r\n' +
     `From: Someone <someone@${fromDomain}>\r\nTo: bob@barge.test\r\nSubject: ${subject}\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\nhello\r\n`;
-  if (signer === undefined) return Buffer.from(text);
-  const bytes = Buffer.from(text);
-  const end = headerEnd(bytes);
-  assert.ok(end !== undefined);
-  const hash = new RelaxedBodyHash();
-  hash.update(bytes.subarray(end.bodyStart));
-  const key = { domain: signer, selector: 'k1', algorithm: 'ed25519-sha256', privateKey: keys.get(signer) as KeyObject, headers: ['from', 'to', 'subject', 'date'] } as const;
-  const fields = parseHeaderBlock(bytes.subarray(0, end.headerLength).toString('latin1'));
-  return Buffer.concat([Buffer.from(dkimSignature(key, fields, hash.digest(), new Date())), bytes]);
+  return signer === undefined ? Buffer.from(text) : dkimSigned(Buffer.from(text), signer, keys.get(signer) as KeyObject);
 }
 
 async function send(barge: TestBarge, mailFrom: string, body: Buffer): Promise<SmtpReply> {

@@ -10,6 +10,8 @@ export interface ChildBarge {
   readonly port: number;
   /** Everything the child wrote to stderr so far. */
   log(): string;
+  /** Everything the child wrote to stdout so far. */
+  output(): string;
 }
 
 /** `wrapper` runs the server through another command, e.g. `prlimit --nofile=1024:1024 --`. */
@@ -17,12 +19,16 @@ export function spawnBarge(dataDir: string, extra: readonly string[] = [], wrapp
   return new Promise((resolve, reject) => {
     const args = [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--hostname', 'barge.test', '--admin-listen', 'off', ...extra];
     const [command = process.execPath, ...before] = [...wrapper, process.execPath];
-    const child = spawn(command, [...before, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, [...before, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     child.stderr?.on('data', (d: Buffer) => {
       text += d.toString();
       const m = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
-      if (m !== null) resolve({ child, port: Number(m[1]), log: () => text });
+      if (m !== null) resolve({ child, port: Number(m[1]), log: () => text, output: () => output });
     });
     child.once('exit', (code) => reject(new Error(`barge exited ${String(code)} before listening: ${text}`)));
   });
