@@ -82,7 +82,12 @@ export async function openSession(port: number, rcpt: string): Promise<Session> 
   c.lastText = '';
   await c.write('EHLO bench.test\r\n');
   expect(await c.reply(), 250, 'EHLO');
-  const keywords = new Set(c.lastText.split('\n').slice(1).map((l) => l.slice(4).split(' ')[0]?.toUpperCase() ?? ''));
+  const keywords = new Set(
+    c.lastText
+      .split('\n')
+      .slice(1)
+      .map((l) => l.slice(4).split(' ')[0]?.toUpperCase() ?? ''),
+  );
   const pipelining = keywords.has('PIPELINING');
   const envelope = `MAIL FROM:<bench@bench.test>\r\nRCPT TO:<${rcpt}>\r\n`;
   return {
@@ -154,7 +159,14 @@ function expect(code: number, wanted: number, what: string): void {
 }
 
 /** Runs `connections` sessions sending `message` back to back for `seconds`; returns messages per second. */
-export async function throughput(port: number, rcpt: string, message: Buffer, method: Method, connections: number, seconds: number): Promise<number> {
+export async function throughput(
+  port: number,
+  rcpt: string,
+  message: Buffer,
+  method: Method,
+  connections: number,
+  seconds: number,
+): Promise<number> {
   const sessions = await Promise.all(Array.from({ length: connections }, () => openSession(port, rcpt)));
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -183,7 +195,14 @@ export async function bulk(port: number, rcpt: string, message: Buffer, method: 
 }
 
 /** Sends `count` messages over `connections` sessions as fast as they are accepted. */
-export async function sendCount(port: number, rcpt: string, message: Buffer, method: Method, connections: number, count: number): Promise<void> {
+export async function sendCount(
+  port: number,
+  rcpt: string,
+  message: Buffer,
+  method: Method,
+  connections: number,
+  count: number,
+): Promise<void> {
   const sessions = await Promise.all(Array.from({ length: connections }, () => openSession(port, rcpt)));
   let left = count;
   await Promise.all(

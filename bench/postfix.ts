@@ -26,17 +26,25 @@ interface Ran {
 
 function run(cmd: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { ...options, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => resolve({ ok: error === null, out: `${stdout}${stderr}`.trim() }));
+    execFile(cmd, args, { ...options, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) =>
+      resolve({ ok: error === null, out: `${stdout}${stderr}`.trim() }),
+    );
   });
 }
 
-const lastLines = (text: string, n = 3): string => text.split('\n').filter((l) => l !== '').slice(-n).join(' / ');
+const lastLines = (text: string, n = 3): string =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .slice(-n)
+    .join(' / ');
 
 /** The cache holds programs root runs: it must be root's own directory, not writable by anyone else. */
 async function ownCacheDir(): Promise<string | undefined> {
   await mkdir(CACHE, { recursive: true, mode: 0o755 });
   const st = await lstat(CACHE);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) return `${CACHE} is not a directory owned by root and writable only by it`;
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0)
+    return `${CACHE} is not a directory owned by root and writable only by it`;
   return undefined;
 }
 
@@ -74,7 +82,17 @@ async function ensureAccounts(): Promise<void> {
     if (!r.ok && !(await run('getent', ['group', group])).ok) throw new Error(`groupadd ${group}: ${lastLines(r.out)}`);
   }
   if ((await run('getent', ['passwd', OWNER])).ok) return;
-  const r = await run('useradd', ['--system', '--gid', OWNER, '--home-dir', '/nonexistent', '--no-create-home', '--shell', '/usr/sbin/nologin', OWNER]);
+  const r = await run('useradd', [
+    '--system',
+    '--gid',
+    OWNER,
+    '--home-dir',
+    '/nonexistent',
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    OWNER,
+  ]);
   if (!r.ok && !(await run('getent', ['passwd', OWNER])).ok) throw new Error(`useradd ${OWNER}: ${lastLines(r.out)}`);
 }
 
@@ -82,18 +100,38 @@ function mainCf(tree: string, dir: string, lib: string): string {
   const at = (p: string): string => join(tree, p);
   return [
     'compatibility_level = 3.6',
-    `queue_directory = ${dir}/queue`, `data_directory = ${dir}/data`, `maillog_file = ${dir}/log/maillog`, `maillog_file_prefixes = ${dir}/log`,
-    `daemon_directory = ${at('usr/lib/postfix/sbin')}`, `command_directory = ${at('usr/sbin')}`, `meta_directory = ${at('etc/postfix')}`, `shlib_directory = ${lib}`,
+    `queue_directory = ${dir}/queue`,
+    `data_directory = ${dir}/data`,
+    `maillog_file = ${dir}/log/maillog`,
+    `maillog_file_prefixes = ${dir}/log`,
+    `daemon_directory = ${at('usr/lib/postfix/sbin')}`,
+    `command_directory = ${at('usr/sbin')}`,
+    `meta_directory = ${at('etc/postfix')}`,
+    `shlib_directory = ${lib}`,
     // The daemons link libpostfix-*.so, found at run time through LD_LIBRARY_PATH (Debian's RUNPATH is /usr/lib/postfix).
-    `import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=${lib}`, 'export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH',
-    `mail_owner = ${OWNER}`, `setgid_group = ${SGID_GROUP}`,
-    'myhostname = postfix.bench', 'mydomain = bench', 'mydestination =', 'alias_maps =', 'alias_database =', 'local_recipient_maps =',
-    'inet_interfaces = 127.0.0.1', 'inet_protocols = ipv4', 'mynetworks = 127.0.0.0/8', 'message_size_limit = 209715200',
+    `import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_LIBRARY_PATH=${lib}`,
+    'export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH',
+    `mail_owner = ${OWNER}`,
+    `setgid_group = ${SGID_GROUP}`,
+    'myhostname = postfix.bench',
+    'mydomain = bench',
+    'mydestination =',
+    'alias_maps =',
+    'alias_database =',
+    'local_recipient_maps =',
+    'inet_interfaces = 127.0.0.1',
+    'inet_protocols = ipv4',
+    'mynetworks = 127.0.0.0/8',
+    'message_size_limit = 209715200',
     // Postfix insists on a relay restriction that can reject; mynetworks covers every client here.
     'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
     // Every message is accepted, written and fsynced as usual, then placed on hold: nothing is delivered.
     'smtpd_recipient_restrictions = check_client_access static:HOLD, permit',
-    'smtpd_peername_lookup = no', 'smtp_dns_support_level = disabled', 'smtp_host_lookup = native', 'biff = no', '',
+    'smtpd_peername_lookup = no',
+    'smtp_dns_support_level = disabled',
+    'smtp_host_lookup = native',
+    'biff = no',
+    '',
   ].join('\n');
 }
 
@@ -102,14 +140,21 @@ function masterCf(port: number): string {
     `${name} ${type} ${priv} - n ${wakeup} ${limit} ${command}`;
   return [
     service(`127.0.0.1:${port}`, 'inet', 'n', '-', '-', 'smtpd'),
-    service('pickup', 'unix', 'n', '60', '1', 'pickup'), service('cleanup', 'unix', 'n', '-', '0', 'cleanup'),
-    service('qmgr', 'unix', 'n', '300', '1', 'qmgr'), service('rewrite', 'unix', '-', '-', '-', 'trivial-rewrite'),
+    service('pickup', 'unix', 'n', '60', '1', 'pickup'),
+    service('cleanup', 'unix', 'n', '-', '0', 'cleanup'),
+    service('qmgr', 'unix', 'n', '300', '1', 'qmgr'),
+    service('rewrite', 'unix', '-', '-', '-', 'trivial-rewrite'),
     ...['bounce', 'defer', 'trace'].map((n) => service(n, 'unix', '-', '-', '0', 'bounce')),
-    service('verify', 'unix', '-', '-', '1', 'verify'), service('proxymap', 'unix', '-', '-', '-', 'proxymap'),
-    service('showq', 'unix', 'n', '-', '-', 'showq'), service('error', 'unix', '-', '-', '-', 'error'),
-    service('retry', 'unix', '-', '-', '-', 'error'), service('discard', 'unix', '-', '-', '-', 'discard'),
-    service('anvil', 'unix', '-', '-', '1', 'anvil'), service('scache', 'unix', '-', '-', '1', 'scache'),
-    service('postlog', 'unix-dgram', 'n', '-', '1', 'postlogd'), '',
+    service('verify', 'unix', '-', '-', '1', 'verify'),
+    service('proxymap', 'unix', '-', '-', '-', 'proxymap'),
+    service('showq', 'unix', 'n', '-', '-', 'showq'),
+    service('error', 'unix', '-', '-', '-', 'error'),
+    service('retry', 'unix', '-', '-', '-', 'error'),
+    service('discard', 'unix', '-', '-', '-', 'discard'),
+    service('anvil', 'unix', '-', '-', '1', 'anvil'),
+    service('scache', 'unix', '-', '-', '1', 'scache'),
+    service('postlog', 'unix-dgram', 'n', '-', '1', 'postlogd'),
+    '',
   ].join('\n');
 }
 
@@ -127,7 +172,8 @@ async function processes(): Promise<Proc[]> {
     if (!/^\d+$/.test(name)) continue;
     const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (f.length >= 15) out.push({ state: f[0] ?? '', pgrp: Number(f[2]), cpu: [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0) / 100 });
+    if (f.length >= 15)
+      out.push({ state: f[0] ?? '', pgrp: Number(f[2]), cpu: [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0) / 100 });
   }
   return out;
 }
@@ -170,7 +216,11 @@ export async function startPostfix(): Promise<ServerUnderTest | string> {
     return why;
   }
   // The master in the foreground, in a process group of its own: on SIGTERM it ends the whole group.
-  const master = spawn(join(tree, 'usr/lib/postfix/sbin/master'), ['-c', join(dir, 'conf'), '-d'], { env, detached: true, stdio: 'ignore' });
+  const master = spawn(join(tree, 'usr/lib/postfix/sbin/master'), ['-c', join(dir, 'conf'), '-d'], {
+    env,
+    detached: true,
+    stdio: 'ignore',
+  });
   const exited = new Promise((r) => master.once('exit', r));
   master.on('error', () => undefined); // a failed start shows as the port never opening
   const pid = master.pid ?? 0;

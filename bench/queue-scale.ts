@@ -22,16 +22,32 @@ import { rssSampler } from './servers.js';
 const HERE = fileURLToPath(import.meta.url);
 const BIN = join(HERE, '..', '..', '..', 'bin', 'barge.js');
 const BODY = Buffer.alloc(1024, 0x61);
-const transaction = { from: 'a@bench.test', body: '7BIT' as const, smtputf8: false, rcpts: [{ address: 'b@remote.example', local: false }] };
+const transaction = {
+  from: 'a@bench.test',
+  body: '7BIT' as const,
+  smtputf8: false,
+  rcpts: [{ address: 'b@remote.example', local: false }],
+};
 const deferred = (): EntryState => ({
-  rcpts: [{ address: 'b@remote.example', local: false, status: 'pending', attempts: 1, lastResult: '451 4.3.0 try later', nextAttempt: new Date(Date.now() + 3_600_000).toISOString() }],
+  rcpts: [
+    {
+      address: 'b@remote.example',
+      local: false,
+      status: 'pending',
+      attempts: 1,
+      lastResult: '451 4.3.0 try later',
+      nextAttempt: new Date(Date.now() + 3_600_000).toISOString(),
+    },
+  ],
 });
 
 async function inParallel(count: number, width: number, each: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < count) await each(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < count) await each(next++);
+    }),
+  );
 }
 
 async function buildSpool(root: string, count: number): Promise<void> {
@@ -40,7 +56,13 @@ async function buildSpool(root: string, count: number): Promise<void> {
   await inParallel(count, 64, async () => {
     const writer = spool.begin(nextId());
     writer.write(BODY);
-    const received = { receivedAt: new Date().toISOString(), listener: 'bench', clientIp: '127.0.0.1', helo: 'bench.test', protocol: 'ESMTP' };
+    const received = {
+      receivedAt: new Date().toISOString(),
+      listener: 'bench',
+      clientIp: '127.0.0.1',
+      helo: 'bench.test',
+      protocol: 'ESMTP',
+    };
     await spool.commit(writer, { id: writer.id, ...received, method: 'DATA', chunks: 0, size: BODY.length, transaction });
     await spool.writeState(writer.id, deferred());
   });
@@ -53,7 +75,9 @@ async function buildLog(dir: string, count: number): Promise<void> {
   const nextId = makeIdSource();
   await inParallel(count, 64, async () => {
     const id = nextId();
-    const outcome = await log.append(id, JSON.stringify({ id, receivedAt: new Date().toISOString(), transaction, state: deferred() }), [BODY]);
+    const outcome = await log.append(id, JSON.stringify({ id, receivedAt: new Date().toISOString(), transaction, state: deferred() }), [
+      BODY,
+    ]);
     if (outcome.kind === 'failed') throw new Error(outcome.reason);
   });
   await log.close();
@@ -123,7 +147,10 @@ export async function queueScale(count: number): Promise<Array<[string, Measured
     process.stderr.write(`  built ${count} deferred entries: spool ${spoolBuilt.toFixed(1)} s, segment log ${logBuilt.toFixed(1)} s\n`);
     const node = process.execPath;
     const rows: Array<[string, Measured]> = [
-      ['spool: restart (replay + every envelope and state + due index)', await measure([node, HERE, 'spool-restart', join(dir, 'data', 'spool')])],
+      [
+        'spool: restart (replay + every envelope and state + due index)',
+        await measure([node, HERE, 'spool-restart', join(dir, 'data', 'spool')]),
+      ],
       ['barge queue list (first page of 100)', await measure([node, BIN, 'queue', 'list', '--data-dir', join(dir, 'data')])],
       ['bare segment log: restart (replay + due index)', await measure([node, HERE, 'log-restart', join(dir, 'segments')])],
       ['bare segment log: first 100 entries', await measure([node, HERE, 'log-page', join(dir, 'segments')])],
@@ -139,6 +166,8 @@ const [mode, path] = process.argv.slice(2);
 if (process.argv[1] === HERE && mode !== undefined && path !== undefined) await child(mode, path);
 else if (process.argv[1] === HERE) {
   for (const [label, m] of await queueScale(Number(mode ?? 100_000))) {
-    console.log(`| ${label} | ${m.seconds.toFixed(2)} s | ${m.rssMB.toFixed(0)} MB | ${m.detail.length > 80 ? `${m.detail.slice(0, 80)}...` : m.detail} |`);
+    console.log(
+      `| ${label} | ${m.seconds.toFixed(2)} s | ${m.rssMB.toFixed(0)} MB | ${m.detail.length > 80 ? `${m.detail.slice(0, 80)}...` : m.detail} |`,
+    );
   }
 }

@@ -131,8 +131,13 @@ export async function measureRounds(servers: readonly ServerUnderTest[], specs: 
       row.cpu?.set(name, (cpuSpent.get(`${i} ${name}`) ?? 0) / (workDone.get(`${i} ${name}`) ?? Number.NaN));
     }
     const spent = ticks[i];
-    const steal = spent === undefined || spent.total === 0 ? '' : ` (host steal ${((100 * spent.steal) / spent.total).toFixed(1)} % of the machine's time)`;
-    process.stderr.write(`  ${row.label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}${steal}\n`);
+    const steal =
+      spent === undefined || spent.total === 0
+        ? ''
+        : ` (host steal ${((100 * spent.steal) / spent.total).toFixed(1)} % of the machine's time)`;
+    process.stderr.write(
+      `  ${row.label}: ${[...row.cells].map(([n, v]) => `${n} ${typeof v === 'number' ? v.toFixed(1) : v}`).join(', ')}${steal}\n`,
+    );
   }
   return rows;
 }

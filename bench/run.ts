@@ -16,7 +16,9 @@ import { storeBench } from './store.js';
 import { queueScale } from './queue-scale.js';
 import { idleConnections, openFileLimit, startRoomyBarge } from './idle.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, before: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, seconds: { type: 'string' }, before: { type: 'string' } },
+});
 /** Seconds of load per server per round of a rate row. */
 const seconds = Number(values.seconds ?? (values.quick ? 1 : 3));
 const largeSize = values.quick ? 20e6 : 100e6;
@@ -51,7 +53,8 @@ let emptyQueue: ServerUnderTest | undefined;
 try {
   servers.push(await startBarge(), await startBarge([], 'Barge + Maildir', undefined, LOCAL));
   emptyQueue = await startBarge(undefined, 'Barge (empty queue)');
-  if (values.before !== undefined) servers.push(await startBarge(undefined, 'before', values.before), await startBarge([], 'before + Maildir', values.before, LOCAL));
+  if (values.before !== undefined)
+    servers.push(await startBarge(undefined, 'before', values.before), await startBarge([], 'before + Maildir', values.before, LOCAL));
   servers.push(await startSmtpServer());
   const exim = await startExim();
   if (typeof exim === 'string') notes.push(`Exim: n/a (${exim})`);
@@ -67,7 +70,13 @@ try {
     for (const method of ['DATA', 'BDAT'] as const) {
       const send = (s: ServerUnderTest): Promise<Cell> => throughput(s.port, s.rcpt ?? RCPT, small, method, connections, seconds);
       const run = (s: ServerUnderTest): Promise<Cell> => (noBdat(s, method) ? Promise.resolve('n/a (no BDAT)') : send(s));
-      rows.push(...(await measureRounds(servers, [{ label: `1 KB, ${connections} conn, ${method}`, unit: 'msg/s', run, work: (rate) => (rate * seconds) / 1000 }], ROUNDS)));
+      rows.push(
+        ...(await measureRounds(
+          servers,
+          [{ label: `1 KB, ${connections} conn, ${method}`, unit: 'msg/s', run, work: (rate) => (rate * seconds) / 1000 }],
+          ROUNDS,
+        )),
+      );
     }
   }
   const spoolOnly = (s: ServerUnderTest): boolean => s.rcpt === undefined;
@@ -77,7 +86,8 @@ try {
   const largeRow = (method: Method): RowSpec => ({
     label: `${largeSize / 1e6} MB, ${method}${method === 'BDAT' ? ' (1 MB chunks)' : ''}`,
     unit: 'MB/s',
-    run: (s: ServerUnderTest): Promise<Cell> => (noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : bulk(s.port, RCPT, large, method)),
+    run: (s: ServerUnderTest): Promise<Cell> =>
+      noBdat(s, method) || !spoolOnly(s) ? Promise.resolve(spoolOnly(s) ? 'n/a (no BDAT)' : '-') : bulk(s.port, RCPT, large, method),
     work: () => largeSize / 100e6,
   });
   rows.push(...(await measureRounds(servers, [largeRow('DATA'), largeRow('BDAT')], ROUNDS)));
@@ -98,7 +108,11 @@ try {
       const sampler2 = rssSampler(fresh.pid);
       await bulk(fresh.port, RCPT, message, 'DATA');
       const dataPeak = await sampler2.stop();
-      rows.push({ label: `Barge peak RSS, ${size / 1e6} MB message (empty queue)`, unit: 'MiB', cells: new Map([['Barge', Math.max(bdatPeak, dataPeak) / 2 ** 20]]) });
+      rows.push({
+        label: `Barge peak RSS, ${size / 1e6} MB message (empty queue)`,
+        unit: 'MiB',
+        cells: new Map([['Barge', Math.max(bdatPeak, dataPeak) / 2 ** 20]]),
+      });
     }
   }
 } finally {
@@ -113,7 +127,10 @@ const relayRows: Array<[string, string, number | string]> = [];
   const sink = await startSmtpServer();
   const relay = await startRelay(sink.port);
   try {
-    for (const [label, size, count] of [['1 KB', 1024, values.quick ? 300 : 2000], ['100 KB', 100 * 1024, values.quick ? 50 : 300]] as const) {
+    for (const [label, size, count] of [
+      ['1 KB', 1024, values.quick ? 300 : 2000],
+      ['100 KB', 100 * 1024, values.quick ? 50 : 300],
+    ] as const) {
       const rate = await relayRate(relay, textMessage(size), count, 20).catch((e: unknown) => String(e));
       relayRows.push([`relay ${label}, 20 conn (to smtp-server)`, 'msg/s', rate]);
       process.stderr.write(`  relay ${label}: ${typeof rate === 'number' ? rate.toFixed(0) : rate} msg/s\n`);
@@ -130,7 +147,10 @@ const relayRows: Array<[string, string, number | string]> = [];
         await backFreeMemory(); // as before every measurement in rounds.ts
         const r = await relayBulk(relayer, large);
         const how = mask === 7 ? 'BDAT' : 'DATA';
-        relayRows.push([`relay ${largeSize / 1e6} MB via ${how} (to Barge)`, 'MB/s', r.mbps], [`relay peak RSS, ${how}`, 'MB', r.rss / 1e6]);
+        relayRows.push(
+          [`relay ${largeSize / 1e6} MB via ${how} (to Barge)`, 'MB/s', r.mbps],
+          [`relay peak RSS, ${how}`, 'MB', r.rss / 1e6],
+        );
         process.stderr.write(`  relay ${largeSize / 1e6} MB via ${how}: ${r.mbps.toFixed(1)} MB/s, RSS ${(r.rss / 1e6).toFixed(0)} MB\n`);
       } finally {
         await relayer.stop();
@@ -156,7 +176,9 @@ for (const [verb, flood] of floods) {
     const r = await unreadFlood(server, RCPT, flood, 20, 20 * 2 ** 20, values.quick ? 5 : 20);
     const note = `${(r.sent / 2 ** 20).toFixed(0)} MiB accepted from the clients${r.stoppedAtCeiling ? ', stopped at the 1 GiB safety ceiling' : ''}`;
     floodRows.push([verb, r.peakRss / 2 ** 20, r.delivered, note]);
-    process.stderr.write(`  unread ${verb}: peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB, ${note}, normal message ${r.delivered ? 'delivered' : 'NOT delivered'}\n`);
+    process.stderr.write(
+      `  unread ${verb}: peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB, ${note}, normal message ${r.delivered ? 'delivered' : 'NOT delivered'}\n`,
+    );
   } finally {
     await server.stop();
   }
@@ -198,12 +220,25 @@ const row = (label: string): Row | undefined => rows.find((r) => r.label.startsW
 const ratio = (a: [string, string], b: [string, string]): number[] => roundRatios(row(a[0]), a[1], row(b[0]), b[1]);
 const big = `${largeSize / 1e6} MB`;
 const targets: Array<[string, number[], number]> = [
-  ['1 KB, 20 conn, durable spool: Barge / smtp-server (DATA)', ratio(['1 KB, 20 conn, DATA', 'Barge'], ['1 KB, 20 conn, DATA', 'smtp-server']), 1.0],
-  ['1 KB, 20 conn, with Maildir delivery: Barge + Maildir / smtp-server (DATA)', ratio(['1 KB, 20 conn, DATA', 'Barge + Maildir'], ['1 KB, 20 conn, DATA', 'smtp-server']), 0.5],
+  [
+    '1 KB, 20 conn, durable spool: Barge / smtp-server (DATA)',
+    ratio(['1 KB, 20 conn, DATA', 'Barge'], ['1 KB, 20 conn, DATA', 'smtp-server']),
+    1.0,
+  ],
+  [
+    '1 KB, 20 conn, with Maildir delivery: Barge + Maildir / smtp-server (DATA)',
+    ratio(['1 KB, 20 conn, DATA', 'Barge + Maildir'], ['1 KB, 20 conn, DATA', 'smtp-server']),
+    0.5,
+  ],
   [`${big} by DATA: Barge / smtp-server`, ratio([`${big}, DATA`, 'Barge'], [`${big}, DATA`, 'smtp-server']), 1.0],
   [`${big} by BDAT / Barge's own DATA`, ratio([`${big}, BDAT`, 'Barge'], [`${big}, DATA`, 'Barge']), 1.3],
 ];
-if (typeof postfix !== 'string') targets.push(['1 KB, 1 conn, durable: Barge / Postfix (DATA)', ratio(['1 KB, 1 conn, DATA', 'Barge'], ['1 KB, 1 conn, DATA', 'Postfix']), 2]);
+if (typeof postfix !== 'string')
+  targets.push([
+    '1 KB, 1 conn, durable: Barge / Postfix (DATA)',
+    ratio(['1 KB, 1 conn, DATA', 'Barge'], ['1 KB, 1 conn, DATA', 'Postfix']),
+    2,
+  ]);
 console.log('');
 for (const [what, ratios, target] of targets) {
   const r = median(ratios);
@@ -213,14 +248,21 @@ for (const [what, ratios, target] of targets) {
 if (typeof postfix === 'string') console.log(`n/a   1 KB, 1 conn, durable: Barge / Postfix (target 2x): ${postfix}`);
 const rss = rows.filter((r) => r.label.startsWith('Barge peak RSS')).map((r) => r.cells.get('Barge'));
 const peak = Math.max(...rss.map((c) => (typeof c === 'number' ? c : Number.NaN)));
-console.log(`${peak <= 64 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MiB -> ')} MiB across message sizes (target <= 64 MiB, flat)`);
-if (typeof idleRss === 'number') console.log(`${idleRss < 256 ? 'PASS' : 'MISS'}  ${IDLE} idle connections (after EHLO): Barge peak RSS ${idleRss.toFixed(0)} MiB (target < 256 MiB)`);
+console.log(
+  `${peak <= 64 ? 'PASS' : 'MISS'}  Barge peak RSS: ${rss.map(fmt).join(' MiB -> ')} MiB across message sizes (target <= 64 MiB, flat)`,
+);
+if (typeof idleRss === 'number')
+  console.log(
+    `${idleRss < 256 ? 'PASS' : 'MISS'}  ${IDLE} idle connections (after EHLO): Barge peak RSS ${idleRss.toFixed(0)} MiB (target < 256 MiB)`,
+  );
 else console.log(`${idleRss.startsWith('n/a') ? 'n/a ' : 'MISS'}  ${IDLE} idle connections: ${idleRss}`);
 for (const [verb, peakMib, delivered, note] of floodRows) {
   // Every RCPT is answered and logged, so that row also measures the protocol log under a flood.
   const verdict = peakMib < 150 && delivered ? 'PASS' : 'MISS';
   const meanwhile = `a normal message ${delivered ? 'delivered' : 'NOT delivered'} meanwhile (${note})`;
-  console.log(`${verdict}  unread replies, 20 conn x 20 MiB ${verb}: Barge peak RSS ${peakMib.toFixed(0)} MiB (target < 150 MiB), ${meanwhile}`);
+  console.log(
+    `${verdict}  unread replies, 20 conn x 20 MiB ${verb}: Barge peak RSS ${peakMib.toFixed(0)} MiB (target < 150 MiB), ${meanwhile}`,
+  );
 }
 for (const n of notes) console.log(n);
 console.log('');
@@ -243,4 +285,5 @@ const queued = values.quick ? 10_000 : 100_000;
 console.log('');
 console.log(`| ${queued} deferred messages | wall time | peak RSS | result |`);
 console.log('|---|---|---|---|');
-for (const [label, m] of await queueScale(queued)) console.log(`| ${label} | ${m.seconds.toFixed(2)} s | ${m.rssMB.toFixed(0)} MB | ${m.detail} |`);
+for (const [label, m] of await queueScale(queued))
+  console.log(`| ${label} | ${m.seconds.toFixed(2)} s | ${m.rssMB.toFixed(0)} MB | ${m.detail} |`);

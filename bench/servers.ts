@@ -74,12 +74,37 @@ export const BARGE_NODE_FLAGS = ['--max-semi-space-size=4', '--no-concurrent-rec
  * Barge receiving only (--queue-only) unless `extra` arguments say otherwise; `configText`, when
  * given, is its configuration file (kept in its data directory, removed with it).
  */
-export async function startBarge(extra: readonly string[] = ['--queue-only'], name = 'Barge', root = ROOT, rcpt?: string, configText?: string): Promise<ServerUnderTest> {
+export async function startBarge(
+  extra: readonly string[] = ['--queue-only'],
+  name = 'Barge',
+  root = ROOT,
+  rcpt?: string,
+  configText?: string,
+): Promise<ServerUnderTest> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-bench-'));
   const config = join(dir, 'bench.toml');
   if (configText !== undefined) await writeFile(config, configText);
-  const child = spawn(process.execPath, [...BARGE_NODE_FLAGS, join(root, 'bin', 'barge.js'), 'serve', '--listen', '127.0.0.1:0', '--data-dir', dir, '--hostname', 'bench.test',
-     '--max-message-size', '200MB', '--admin-listen', 'off', ...(configText === undefined ? [] : ['--config', config]), ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...BARGE_NODE_FLAGS,
+      join(root, 'bin', 'barge.js'),
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      dir,
+      '--hostname',
+      'bench.test',
+      '--max-message-size',
+      '200MB',
+      '--admin-listen',
+      'off',
+      ...(configText === undefined ? [] : ['--config', config]),
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const m = await waitForLine(child, 'stderr', /listening on 127\.0\.0\.1:(\d+)/);
   const stop = stopper(child, () => rm(dir, { recursive: true, force: true }));
   return { name, dataDir: dir, port: Number(m[1]), pid: child.pid ?? 0, ...(rcpt === undefined ? {} : { rcpt }), stop };
@@ -103,12 +128,34 @@ export async function startExim(): Promise<ServerUnderTest | string> {
   await mkdir(join(dir, 'spool'), { mode: 0o777 });
   await mkdir(join(dir, 'log'));
   const config = join(dir, 'exim.conf');
-  await writeFile(config, [
-    'keep_environment =', 'primary_hostname = exim.bench', `spool_directory = ${dir}/spool`, `log_file_path = ${dir}/log/%slog`,
-    'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'queue_only = true',
-    'message_size_limit = 200M', 'smtp_accept_max = 200', 'smtp_accept_max_per_connection = 0', 'smtp_accept_queue_per_connection = 0', 'acl_smtp_rcpt = accept_all',
-    `pid_file_path = ${join(dir, 'exim.pid')}`, 'begin acl', 'accept_all:', '  accept', 'begin routers', 'discard:', '  driver = redirect', '  data = :blackhole:', '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'keep_environment =',
+      'primary_hostname = exim.bench',
+      `spool_directory = ${dir}/spool`,
+      `log_file_path = ${dir}/log/%slog`,
+      'exim_user = root',
+      'exim_group = root',
+      'never_users =',
+      'trusted_users = root',
+      'queue_only = true',
+      'message_size_limit = 200M',
+      'smtp_accept_max = 200',
+      'smtp_accept_max_per_connection = 0',
+      'smtp_accept_queue_per_connection = 0',
+      'acl_smtp_rcpt = accept_all',
+      `pid_file_path = ${join(dir, 'exim.pid')}`,
+      'begin acl',
+      'accept_all:',
+      '  accept',
+      'begin routers',
+      'discard:',
+      '  driver = redirect',
+      '  data = :blackhole:',
+      '',
+    ].join('\n'),
+  );
   const child = spawn(EXIM, ['-C', config, '-bdf', `-oX`, `${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (!(await waitForPort(port))) {
     child.kill('SIGKILL');

@@ -20,9 +20,20 @@ export interface StoreRow {
   readonly flushesPerMessage: number;
 }
 
-type Store = { readonly name: string; store(id: string, body: Buffer): Promise<void>; retire(id: string): Promise<void>; flushes(): number; close(): Promise<void> };
+type Store = {
+  readonly name: string;
+  store(id: string, body: Buffer): Promise<void>;
+  retire(id: string): Promise<void>;
+  flushes(): number;
+  close(): Promise<void>;
+};
 
-const envelope = (id: string): string => JSON.stringify({ id, receivedAt: new Date().toISOString(), transaction: { from: 'a@bench.test', rcpts: [{ address: 'b@bench.test', local: true }] } });
+const envelope = (id: string): string =>
+  JSON.stringify({
+    id,
+    receivedAt: new Date().toISOString(),
+    transaction: { from: 'a@bench.test', rcpts: [{ address: 'b@bench.test', local: true }] },
+  });
 
 async function fileSpool(dir: string): Promise<Store> {
   const spool = await Spool.open(dir);
@@ -32,7 +43,15 @@ async function fileSpool(dir: string): Promise<Store> {
       const writer = spool.begin(id);
       writer.write(body);
       await spool.commit(writer, {
-        id, receivedAt: new Date().toISOString(), listener: 'bench', clientIp: '127.0.0.1', helo: 'bench.test', protocol: 'ESMTP', method: 'DATA', chunks: 0, size: body.length,
+        id,
+        receivedAt: new Date().toISOString(),
+        listener: 'bench',
+        clientIp: '127.0.0.1',
+        helo: 'bench.test',
+        protocol: 'ESMTP',
+        method: 'DATA',
+        chunks: 0,
+        size: body.length,
         transaction: { from: 'a@bench.test', body: '7BIT', smtputf8: false, rcpts: [{ address: 'b@bench.test', local: true }] },
       });
     },
@@ -77,7 +96,12 @@ async function measure(make: (dir: string) => Promise<Store>, body: Buffer, conc
     );
     const elapsed = (performance.now() - started) / 1000;
     const used = process.cpuUsage(cpu);
-    return { store: store.name, msgsPerSecond: count / elapsed, cpuSecondsPer1000: ((used.user + used.system) / 1e6 / count) * 1000, flushesPerMessage: store.flushes() / count };
+    return {
+      store: store.name,
+      msgsPerSecond: count / elapsed,
+      cpuSecondsPer1000: ((used.user + used.system) / 1e6 / count) * 1000,
+      flushesPerMessage: store.flushes() / count,
+    };
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

@@ -11,7 +11,14 @@ import { rssSampler, type ServerUnderTest } from './servers.js';
  * Writes `prefix`, then `line` repeatedly, without ever reading, until `total` octets, `ms`, or
  * `stop()`; returns octets written.
  */
-export async function floodUnread(socket: Socket, line: string, total: number, ms: number, stop: () => boolean = () => false, prefix = ''): Promise<number> {
+export async function floodUnread(
+  socket: Socket,
+  line: string,
+  total: number,
+  ms: number,
+  stop: () => boolean = () => false,
+  prefix = '',
+): Promise<number> {
   const block = Buffer.from(line.repeat(Math.ceil(65_536 / line.length)));
   const deadline = Date.now() + ms;
   let sent = 0;

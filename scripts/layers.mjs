@@ -30,7 +30,8 @@ function modules(dir, out = []) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) modules(path, out);
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts') && !name.endsWith('.test.ts') && !name.includes('.test-support.')) out.push(path);
+    else if (name.endsWith('.ts') && !name.endsWith('.d.ts') && !name.endsWith('.test.ts') && !name.includes('.test-support.'))
+      out.push(path);
   }
   return out;
 }

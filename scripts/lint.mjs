@@ -1,15 +1,19 @@
-// Lints the tree: Biome's rules (biome.jsonc), then line width, then the layering check. The formatter is not run over the
-// tree; new code keeps to the formatter's width, and no line may pass the hard limit below.
+// Lints the tree: Biome's rules and its formatting (biome.jsonc; `npm run format` applies it), then line width (the
+// formatter leaves long strings and comments alone), then the layering check.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const biome = spawnSync(process.execPath, [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'lint', '--error-on-warnings'], { cwd: root, stdio: 'inherit' });
+const biome = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'check', '--error-on-warnings'],
+  { cwd: root, stdio: 'inherit' },
+);
 if (biome.status !== 0) process.exit(biome.status ?? 1);
 
-/** Longer lines are errors. The formatter's width (biome.jsonc) is 140; older lines between the two are tolerated. */
+/** Longer lines are errors. The formatter's width (biome.jsonc) is 140; what it cannot wrap (strings, comments) may reach this. */
 const HARD_LIMIT = 200;
 const files = (dir, out = []) => {
   for (const name of readdirSync(dir)) {
@@ -21,9 +25,11 @@ const files = (dir, out = []) => {
 };
 const long = [];
 for (const file of ['src', 'test', 'bench', 'scripts'].flatMap((d) => files(join(root, d)))) {
-  readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-    if (line.length > HARD_LIMIT) long.push(`${relative(root, file)}:${i + 1}: ${line.length} characters (limit ${HARD_LIMIT})`);
-  });
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.length > HARD_LIMIT) long.push(`${relative(root, file)}:${i + 1}: ${line.length} characters (limit ${HARD_LIMIT})`);
+    });
 }
 for (const l of long) console.error(l);
 if (long.length > 0) process.exit(1);

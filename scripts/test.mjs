@@ -14,6 +14,9 @@ function find(dir, out = []) {
 const filter = process.argv.slice(2);
 // A compiled test whose source was deleted stays in dist/ (tsc never removes outputs): skip it.
 const hasSource = (f) => existsSync(f.replace(/^dist[\\/]/, '').replace(/\.js$/, '.ts'));
-const files = find('dist').filter(hasSource).filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
+const files = find('dist')
+  .filter(hasSource)
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .sort();
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=4', ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

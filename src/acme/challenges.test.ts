@@ -24,7 +24,12 @@ test('answers a pending token with its key authorization, and 404 to anything el
     responder.set('tok_EN-1', 'tok_EN-1.thumbprint');
     assert.deepEqual(await ask(port, '/.well-known/acme-challenge/tok_EN-1'), { status: 200, body: 'tok_EN-1.thumbprint' });
     assert.deepEqual(await ask(port, '/.well-known/acme-challenge/tok_EN-1', 'HEAD'), { status: 200, body: '' });
-    const others = ['/', '/.well-known/acme-challenge/other', '/.well-known/acme-challenge/tok_EN-1/', '/.well-known/acme-challenge/../acme-challenge/tok_EN-1'];
+    const others = [
+      '/',
+      '/.well-known/acme-challenge/other',
+      '/.well-known/acme-challenge/tok_EN-1/',
+      '/.well-known/acme-challenge/../acme-challenge/tok_EN-1',
+    ];
     for (const path of [...others, '/x?/.well-known/acme-challenge/tok_EN-1']) {
       assert.equal((await ask(port, path)).status, 404, path);
     }

@@ -84,6 +84,9 @@ function answer(answers: ReadonlyMap<string, string>, req: IncomingMessage, res:
   const body = token === undefined || (req.method !== 'GET' && req.method !== 'HEAD') ? undefined : answers.get(token);
   // No body is read: a request that sends one has its connection closed after the answer.
   if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) res.shouldKeepAlive = false;
-  res.writeHead(body === undefined ? 404 : 200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body ?? 'not found\n') });
+  res.writeHead(body === undefined ? 404 : 200, {
+    'Content-Type': 'text/plain',
+    'Content-Length': Buffer.byteLength(body ?? 'not found\n'),
+  });
   res.end(req.method === 'HEAD' ? undefined : (body ?? 'not found\n'));
 }

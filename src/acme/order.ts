@@ -38,7 +38,12 @@ export const ORDER_DEADLINE_MS = 10 * 60_000;
  * Obtains a certificate chain (PEM, leaf first) for the request's names and key; rejects with the
  * CA's or the child's reason, at the deadline, or when `stop` is aborted (the server stops).
  */
-export function orderCertificate(request: OrderRequest, responder: ChallengeResponder, stop: AbortSignal, deadlineMs = ORDER_DEADLINE_MS): Promise<string> {
+export function orderCertificate(
+  request: OrderRequest,
+  responder: ChallengeResponder,
+  stop: AbortSignal,
+  deadlineMs = ORDER_DEADLINE_MS,
+): Promise<string> {
   const script = fileURLToPath(new URL('./order-child.js', import.meta.url));
   // No inherited flags: the server's tuning (or a test runner's) is not the child's.
   const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
@@ -84,7 +89,13 @@ export function orderCertificate(request: OrderRequest, responder: ChallengeResp
       }
     });
     child.once('error', (e) => settle(e));
-    child.once('exit', (code, signal) => settle(new Error(`the ACME process ended (${signal ?? `exit ${String(code)}`}) without a certificate${stderr === '' ? '' : `: ${stderr.trim()}`}`)));
+    child.once('exit', (code, signal) =>
+      settle(
+        new Error(
+          `the ACME process ended (${signal ?? `exit ${String(code)}`}) without a certificate${stderr === '' ? '' : `: ${stderr.trim()}`}`,
+        ),
+      ),
+    );
     child.send(request satisfies ParentMessage);
   });
 }

@@ -91,9 +91,15 @@ export class AcmeRenewer {
   status(): AcmeStatus {
     const c = this.#current;
     return {
-      directory: this.#config.directory, names: this.#config.names, httpPort: this.#responder.port,
+      directory: this.#config.directory,
+      names: this.#config.names,
+      httpPort: this.#responder.port,
       certificate: c === undefined ? undefined : { serial: c.serial, notAfter: c.notAfter },
-      lastSuccess: this.#lastSuccess, nextAttempt: this.#next, lastError: this.#lastError, failures: this.#failures, ordering: this.#ordering,
+      lastSuccess: this.#lastSuccess,
+      nextAttempt: this.#next,
+      lastError: this.#lastError,
+      failures: this.#failures,
+      ordering: this.#ordering,
     };
   }
 
@@ -135,8 +141,13 @@ export class AcmeRenewer {
     const names = this.#config.names;
     try {
       const request = {
-        kind: 'order' as const, directory: this.#config.directory, email: this.#config.email, names,
-        accountKey: await accountKey(this.#dir), certificateKey: await newPrivateKey(), extraCa: this.#extraCa,
+        kind: 'order' as const,
+        directory: this.#config.directory,
+        email: this.#config.email,
+        names,
+        accountKey: await accountKey(this.#dir),
+        certificateKey: await newPrivateKey(),
+        extraCa: this.#extraCa,
       };
       const chain = await orderCertificate(request, this.#responder, this.#stop.signal);
       const issued = await writeIssued(this.#dir, request.certificateKey, chain);
@@ -145,7 +156,9 @@ export class AcmeRenewer {
       this.#lastSuccess = this.#deps.clock.now();
       this.#failuresInARow = 0;
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      this.#deps.say(`barge: ACME certificate for ${names.join(', ')} obtained in ${seconds} s (serial ${issued.serial}, valid until ${issued.notAfter.toISOString()})`);
+      this.#deps.say(
+        `barge: ACME certificate for ${names.join(', ')} obtained in ${seconds} s (serial ${issued.serial}, valid until ${issued.notAfter.toISOString()})`,
+      );
       // Never sooner than a retry would be: a CA that issues already-due certificates must not be asked in a loop.
       const soonest = this.#deps.clock.now().getTime() + RENEWAL.firstRetryMs;
       this.#arm(new Date(Math.max(renewalTime(issued).getTime(), soonest)));
@@ -156,7 +169,9 @@ export class AcmeRenewer {
       this.#failuresInARow++;
       this.#lastError = { at: this.#deps.clock.now(), message };
       const delay = Math.min(RENEWAL.firstRetryMs * 2 ** (this.#failuresInARow - 1), RENEWAL.maxRetryMs);
-      this.#deps.say(`barge: ACME order for ${names.join(', ')} failed (${this.#failuresInARow} in a row), retrying in ${delay / 60_000} min: ${message}`);
+      this.#deps.say(
+        `barge: ACME order for ${names.join(', ')} failed (${this.#failuresInARow} in a row), retrying in ${delay / 60_000} min: ${message}`,
+      );
       this.#arm(new Date(this.#deps.clock.now().getTime() + delay));
     } finally {
       this.#ordering = false;

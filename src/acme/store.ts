@@ -34,7 +34,11 @@ export function certificateFile(dir: string): string {
 
 /** A new private key (ECDSA P-256, PKCS#8 PEM): for the account and for each certificate. */
 export async function newPrivateKey(): Promise<string> {
-  const { privateKey } = await newKeyPair('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const { privateKey } = await newKeyPair('ec', {
+    namedCurve: 'P-256',
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   return privateKey;
 }
 
@@ -73,6 +77,9 @@ export async function writeIssued(dir: string, key: string, chain: string): Prom
 function issued(key: string, chain: string): Issued {
   const leaf = new X509Certificate(chain);
   if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error('the certificate does not match its key');
-  const names = (leaf.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4).toLowerCase());
+  const names = (leaf.subjectAltName ?? '')
+    .split(', ')
+    .filter((n) => n.startsWith('DNS:'))
+    .map((n) => n.slice(4).toLowerCase());
   return { key, chain, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), serial: leaf.serialNumber, names };
 }

@@ -142,7 +142,14 @@ export class AdminAuth {
     }
     const id = token();
     const now = this.#now();
-    this.#sessions.set(id, { user, setup, csrf: token(), passwordHash, idleUntil: now + SESSION_IDLE_MS, endsAt: now + SESSION_LIFETIME_MS });
+    this.#sessions.set(id, {
+      user,
+      setup,
+      csrf: token(),
+      passwordHash,
+      idleUntil: now + SESSION_IDLE_MS,
+      endsAt: now + SESSION_LIFETIME_MS,
+    });
     return id;
   }
 }

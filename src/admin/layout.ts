@@ -38,7 +38,12 @@ export function page(ctx: PageContext, title: string, body: Html): Html {
 }
 
 export function loginPage(hostname: string, message?: { readonly error: string } | { readonly notice: string }): Html {
-  const flash = message === undefined ? '' : 'error' in message ? html`<div class="flash error" role="alert">${message.error}</div>` : html`<div class="flash" role="status">${message.notice}</div>`;
+  const flash =
+    message === undefined
+      ? ''
+      : 'error' in message
+        ? html`<div class="flash error" role="alert">${message.error}</div>`
+        : html`<div class="flash" role="status">${message.notice}</div>`;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Log in · Barge on ${hostname}</title><link rel="stylesheet" href="/static/console.css"></head>
 <body><div class="login"><h1>Barge on ${hostname}</h1>

@@ -9,5 +9,14 @@ import { registerListeners } from './pages/listeners.js';
 import { registerUsers } from './pages/users.js';
 
 export function registerPages(app: AdminApp, request: RequestOf, deps: PageDeps): void {
-  for (const register of [registerOverview, registerQueue, registerTracking, registerLog, registerDestinations, registerListeners, registerUsers]) register(app, request, deps);
+  for (const register of [
+    registerOverview,
+    registerQueue,
+    registerTracking,
+    registerLog,
+    registerDestinations,
+    registerListeners,
+    registerUsers,
+  ])
+    register(app, request, deps);
 }

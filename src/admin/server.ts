@@ -76,17 +76,21 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
     const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
     return env?.incoming?.socket?.remoteAddress ?? 'unknown';
   };
-  app.get('/login', async (c) => c.html(await loginPage(config.hostname, c.req.query('added') === undefined ? undefined : { notice: ADDED })));
+  app.get('/login', async (c) =>
+    c.html(await loginPage(config.hostname, c.req.query('added') === undefined ? undefined : { notice: ADDED })),
+  );
   app.post('/login', async (c) => {
     const body = await c.req.parseBody();
     const result = await auth.login(clientIp(c), String(body.user ?? ''), String(body.password ?? ''));
     if ('session' in result) return startSession(c, result.session);
-    if (result.refused === 'limited') return c.html(await loginPage(config.hostname, { error: 'Too many failed logins from your address; try again later.' }), 429);
+    if (result.refused === 'limited')
+      return c.html(await loginPage(config.hostname, { error: 'Too many failed logins from your address; try again later.' }), 429);
     return c.html(await loginPage(config.hostname, { error: 'Wrong user or password, or not an administrator.' }), 401);
   });
   app.get('/setup', async (c) => {
     const id = await auth.useSetup(c.req.query('token') ?? '');
-    if (id === undefined) return c.html(await loginPage(config.hostname, { error: 'This setup link was used already or has expired.' }), 403);
+    if (id === undefined)
+      return c.html(await loginPage(config.hostname, { error: 'This setup link was used already or has expired.' }), 403);
     setCookie(c, COOKIE, id, { httpOnly: true, sameSite: 'Strict', path: '/', secure });
     return c.redirect('/users?setup=1', 303);
   });
@@ -113,13 +117,26 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
       c,
       session,
       page: async (title, body, flash) =>
-        c.html(await page({ hostname: config.hostname, user: session.user, csrf: session.csrf, path: new URL(c.req.url).pathname, ...(flash === undefined ? {} : { flash }) }, title, body)),
+        c.html(
+          await page(
+            {
+              hostname: config.hostname,
+              user: session.user,
+              csrf: session.csrf,
+              path: new URL(c.req.url).pathname,
+              ...(flash === undefined ? {} : { flash }),
+            },
+            title,
+            body,
+          ),
+        ),
     };
   };
   registerPages(app, request, { ...deps, clock, auth });
 
   const tls = secure ? (deps.server.tls ?? (await TlsCredentials.open(config, clock))) : undefined;
-  const tlsOptions = tls === undefined ? undefined : { ...tls.pem, minVersion: 'TLSv1.2' as const, handshakeTimeout: CONSOLE_LIMITS.handshakeTimeoutMs };
+  const tlsOptions =
+    tls === undefined ? undefined : { ...tls.pem, minVersion: 'TLSv1.2' as const, handshakeTimeout: CONSOLE_LIMITS.handshakeTimeoutMs };
   const https = tlsOptions === undefined ? undefined : createHttps({ ...SERVER_OPTIONS, ...tlsOptions });
   const http: Server = https ?? createHttp(SERVER_OPTIONS);
   http.on('request', boundSockets(http, getRequestListener(app.fetch)));

@@ -71,17 +71,25 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
       // The smart host's credentials apply to mail it carries: domains without a route of their own.
       const auth = sw.auth ?? (d.routes.has(domain) ? undefined : d.smartHostAuth);
       return {
-        allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto', allowPipelining: sw.pipelining, allowBinarymime: sw.binarymime,
-        chunkSize: d.chunkSize, fallback: sw.fallback, security: { tls: sw.tls, auth, authTls: sw.authTls },
+        allowBdat: outboundAllowsBdat(sw.outboundMask) && sw.chunking === 'auto',
+        allowPipelining: sw.pipelining,
+        allowBinarymime: sw.binarymime,
+        chunkSize: d.chunkSize,
+        fallback: sw.fallback,
+        security: { tls: sw.tls, auth, authTls: sw.authTls },
       };
     },
     quirks,
     // RFC 8461 applies to MX deliveries; a configured route or smart host has its own TLS setting.
     // MTA-STS governs MX delivery only: a route or smart host is the administrator's own choice.
-    ...(mtaSts === undefined ? {} : {
-      tlsPolicy: (domain: string, hops: readonly NextHop[]) =>
-        d.routes.has(domain) || d.smartHost !== undefined ? Promise.resolve({ kind: 'none' as const }) : mtaSts.requirement(domain, hops),
-    }),
+    ...(mtaSts === undefined
+      ? {}
+      : {
+          tlsPolicy: (domain: string, hops: readonly NextHop[]) =>
+            d.routes.has(domain) || d.smartHost !== undefined
+              ? Promise.resolve({ kind: 'none' as const })
+              : mtaSts.requirement(domain, hops),
+        }),
     myself: { hostname: config.hostname, listening: () => listening, localAddresses: machineAddresses },
     quirkTtlMs: d.quirkTtlMs,
     slowChunkMs: d.slowChunkMs,
@@ -96,7 +104,10 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
     log: (hop, direction, text) => {
       const [verb = '', ...rest] = text.split(' ');
       outboundLog()?.write({
-        time: clock.now(), clientIp: hop.host, serverPort: hop.port, status: 0,
+        time: clock.now(),
+        clientIp: hop.host,
+        serverPort: hop.port,
+        status: 0,
         username: direction === 'command' ? 'OutboundConnectionCommand' : 'OutboundConnectionResponse',
         method: direction === 'command' ? verb : '-',
         query: direction === 'command' ? rest.join(' ') : text,
@@ -110,10 +121,20 @@ export async function wireDelivery(deps: DeliveryWiringDeps): Promise<DeliveryWi
   let signer = queueSigner({ spool, keys: dkimKeys, clock, track });
   let runner: QueueRunner | undefined;
   const notify = async (envelope: SpoolEnvelope, notices: readonly DsnNotice[]): Promise<void> => {
-    await sendNotices({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, clock, queued: (id, env) => runner?.wake(id, env) }, envelope, notices);
+    await sendNotices(
+      { spool, nextId, hostname: config.hostname, localDomains: config.localDomains, clock, queued: (id, env) => runner?.wake(id, env) },
+      envelope,
+      notices,
+    );
   };
   runner = new QueueRunner({
-    spool, mailRoot: deps.mailRoot, hostname: config.hostname, scanIntervalMs: config.queue.scanIntervalMs, clock, track, notify,
+    spool,
+    mailRoot: deps.mailRoot,
+    hostname: config.hostname,
+    scanIntervalMs: config.queue.scanIntervalMs,
+    clock,
+    track,
+    notify,
     retry: { scheduleMs: d.retryScheduleMs, lifetimeMs: d.maxQueueLifetimeMs, delayWarningMs: d.delayWarningMs, localRetryMs: 60_000 },
     deliverRemote: async (domain, message) => {
       const optional = mtaSts !== undefined && message.requireTls !== true && (await tlsRequiredNo(() => message.open()));

@@ -105,9 +105,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         };
         // Without --config, the settings the console wrote (if any) are the config file.
         const configFile = values.config ?? consoleConfigPath(resolve(flags.dataDir ?? DEFAULTS.dataDir));
-        const load = (): Promise<Config> => loadConfig(defaultConfigPath(values.config, resolve(flags.dataDir ?? DEFAULTS.dataDir)), flags, hostname());
+        const load = (): Promise<Config> =>
+          loadConfig(defaultConfigPath(values.config, resolve(flags.dataDir ?? DEFAULTS.dataDir)), flags, hostname());
         const config = await load();
-        if (command === 'serve') return await runServer(config, err, { load, configFile, check: (text) => checkConfig({ text, file: configFile }, flags, hostname()) });
+        if (command === 'serve')
+          return await runServer(config, err, {
+            load,
+            configFile,
+            check: (text) => checkConfig({ text, file: configFile }, flags, hostname()),
+          });
         if (command === 'reload') return await signalReload(config, out, err);
         const paging = { limit: values.limit, after: values.after };
         return command === 'queue' ? await runQueue(config, positionals, out, err, paging) : await runRoutes(config, positionals, out, err);
@@ -115,7 +121,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'send': {
         const { values } = parseArgs({
           args: rest,
-          options: { ...CONFIG_OPTIONS, from: { type: 'string' }, to: { type: 'string', multiple: true }, t: { type: 'boolean', short: 't' }, server: { type: 'string' } },
+          options: {
+            ...CONFIG_OPTIONS,
+            from: { type: 'string' },
+            to: { type: 'string', multiple: true },
+            t: { type: 'boolean', short: 't' },
+            server: { type: 'string' },
+          },
         });
         if (values.help === true) return usage(0);
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
@@ -132,7 +144,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'user': {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, 'password-stdin': { type: 'boolean' }, admin: { type: 'boolean' }, address: { type: 'string', multiple: true } },
+          options: {
+            config: { type: 'string' },
+            'data-dir': { type: 'string' },
+            'password-stdin': { type: 'boolean' },
+            admin: { type: 'boolean' },
+            address: { type: 'string', multiple: true },
+          },
           allowPositionals: true,
         });
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
@@ -148,7 +166,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'dkim': {
         const { values, positionals } = parseArgs({
           args: rest,
-          options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, selector: { type: 'string' }, algorithm: { type: 'string' } },
+          options: {
+            config: { type: 'string' },
+            'data-dir': { type: 'string' },
+            selector: { type: 'string' },
+            algorithm: { type: 'string' },
+          },
           allowPositionals: true,
         });
         const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());

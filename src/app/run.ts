@@ -55,15 +55,28 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   let current = config;
   // Day files older than `[log] keep_days` go at start and once a day.
   const retention = keepLogs({
-    logDir: paths.log, keepDays: () => current.log.keepDays, clock, onError: (e) => say(`barge: removing old log files failed: ${e.message}`),
+    logDir: paths.log,
+    keepDays: () => current.log.keepDays,
+    clock,
+    onError: (e) => say(`barge: removing old log files failed: ${e.message}`),
   });
   const nextId = makeIdSource(clock);
   const logs: W3cLog[] = [];
   /** Bound listeners, so delivery never targets Barge itself. */
   const listening: Listening[] = [];
   const { pool, quirks, lookup, runner, useDkimKeys } = await wireDelivery({
-    config, current: () => current, clock, track, bug, spool, nextId, mailRoot: paths.mail, mtaSts: deps.mtaSts, listening,
-    outboundLog: () => logs[0], ...(deps.faults?.outbound === undefined ? {} : { fault: deps.faults.outbound }),
+    config,
+    current: () => current,
+    clock,
+    track,
+    bug,
+    spool,
+    nextId,
+    mailRoot: paths.mail,
+    mtaSts: deps.mtaSts,
+    listening,
+    outboundLog: () => logs[0],
+    ...(deps.faults?.outbound === undefined ? {} : { fault: deps.faults.outbound }),
   });
   let relay = relayBlockList(config.relayNetworks);
   const etrnPolicy = new EtrnPolicy(() => relay, config.limits.etrnIntervalMs, clock);
@@ -73,9 +86,27 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   // The inbound checks ask the resolver MTA-STS uses (one cache); their worker starts on the first check.
   const checks = new CheckPool({ resolver: lookup, maxParallel: () => current.mailAuthMaxParallelChecks, clock });
   const listeners = new Listeners({
-    config, current: () => current, relay: () => relay, clock, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, checks,
-    logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
-    warn: say, ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
+    config,
+    current: () => current,
+    relay: () => relay,
+    clock,
+    track,
+    bug,
+    spool,
+    nextId,
+    runner,
+    metrics,
+    tls,
+    authenticator,
+    etrnPolicy,
+    checks,
+    logDir: paths.log,
+    onLogError,
+    logs,
+    listening,
+    paceRead: readPacer(TUNING.collectAfterReadOctets),
+    warn: say,
+    ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
   try {
@@ -86,14 +117,23 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     throw e;
   }
   // Loaded only with [acme]: the HTTP-01 listener and the schedule (the ACME library runs in a child process).
-  const acme = tls === undefined || config.acme === undefined ? undefined : await (await import('../acme/renewer.js')).AcmeRenewer.start(config.acme, {
-    dataDir: config.dataDir, clock, say, install: (pem, names, source) => tls.useAcme(pem, names, source),
-  });
+  const acme =
+    tls === undefined || config.acme === undefined
+      ? undefined
+      : await (await import('../acme/renewer.js')).AcmeRenewer.start(config.acme, {
+          dataDir: config.dataDir,
+          clock,
+          say,
+          install: (pem, names, source) => tls.useAcme(pem, names, source),
+        });
   if (!config.queue.hold) runner.start();
   // `barge queue` changes while the server runs arrive as requests (queue/control.ts).
   const queued = (id: string, env: SpoolEnvelope): void => (config.queue.hold ? undefined : runner.wake(id, env));
   const applied = async (r: ControlRequest): Promise<number> => {
-    const changed = await applyRequest({ spool, nextId, hostname: config.hostname, localDomains: config.localDomains, clock, track, queued }, r);
+    const changed = await applyRequest(
+      { spool, nextId, hostname: config.hostname, localDomains: config.localDomains, clock, track, queued },
+      r,
+    );
     // The runner's due-time index learns of the change (a flush makes every entry due now).
     if (r.id !== undefined) await runner.reschedule(r.id);
     else if (!config.queue.hold) void runner.scan();

@@ -19,7 +19,10 @@ test('the semaphore runs at most its size at once, the rest in arrival order, an
   };
   const results = await Promise.allSettled([0, 1, 2, 3, 4, 5].map((i) => gate.run(task(i))));
   assert.equal(most, 2);
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
+  );
   assert.deepEqual(order.slice(0, 2).sort(), [0, 1]);
   assert.equal(await gate.run(async () => 'free'), 'free');
 });
@@ -36,7 +39,13 @@ test('clientKey: IPv4 (also IPv4-mapped) by address, IPv6 by its /64 whatever it
 
 function guardAt(options: Partial<LoginGuardOptions> = {}): { guard: LoginGuard; advance: (ms: number) => void } {
   let t = Date.parse('2030-01-01T00:00:00Z');
-  const guard = new LoginGuard({ maxFailures: 5, failureWindowMs: 600_000, maxParallelChecks: 2, clock: clockAt(() => new Date(t)), ...options });
+  const guard = new LoginGuard({
+    maxFailures: 5,
+    failureWindowMs: 600_000,
+    maxParallelChecks: 2,
+    clock: clockAt(() => new Date(t)),
+    ...options,
+  });
   return { guard, advance: (ms) => (t += ms) };
 }
 

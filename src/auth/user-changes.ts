@@ -2,7 +2,13 @@
 import { hashPassword, updateUsers, UserStore, usersPath } from './users.js';
 
 export type UserChange =
-  | { readonly action: 'add'; readonly name: string; readonly password: string; readonly addresses?: readonly string[]; readonly admin?: boolean }
+  | {
+      readonly action: 'add';
+      readonly name: string;
+      readonly password: string;
+      readonly addresses?: readonly string[];
+      readonly admin?: boolean;
+    }
   | { readonly action: 'passwd'; readonly name: string; readonly password: string; readonly addresses?: readonly string[] }
   | { readonly action: 'del'; readonly name: string };
 
@@ -25,7 +31,9 @@ export async function changeUser(dataDir: string, change: UserChange): Promise<s
   const addresses = (change.addresses ?? []).map((a) => a.toLowerCase());
   const admin = change.action === 'add' && change.admin === true ? { admin: true } : {};
   await updateUsers(path, (all) =>
-    change.action === 'add' ? [...all, { name, hash, addresses, ...admin }] : all.map((u) => (u.name === name ? { ...u, hash, addresses: addresses.length > 0 ? addresses : u.addresses } : u)),
+    change.action === 'add'
+      ? [...all, { name, hash, addresses, ...admin }]
+      : all.map((u) => (u.name === name ? { ...u, hash, addresses: addresses.length > 0 ? addresses : u.addresses } : u)),
   );
   return undefined;
 }

@@ -22,7 +22,10 @@ test('UserFile reads the file again only when it changed: rewritten, edited in p
     assert.equal((await file.current()).get('alice')?.admin, undefined);
     // Edited in place by hand.
     await writeFile(path, `bob:${hash}\n`);
-    assert.deepEqual((await file.current()).list().map((u) => u.name), ['bob']);
+    assert.deepEqual(
+      (await file.current()).list().map((u) => u.name),
+      ['bob'],
+    );
     await unlink(path);
     assert.deepEqual((await file.current()).list(), []);
   } finally {

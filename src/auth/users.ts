@@ -30,7 +30,9 @@ export function usersPath(dataDir: string): string {
 }
 
 function derive(password: string, salt: Buffer, options: ScryptOptions, length: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, length, { ...options, maxmem: 256 * 1024 * 1024 }, (e, key) => (e ? reject(e) : resolve(key))));
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize('NFC'), salt, length, { ...options, maxmem: 256 * 1024 * 1024 }, (e, key) => (e ? reject(e) : resolve(key))),
+  );
 }
 
 export async function hashPassword(password: string): Promise<string> {
@@ -61,7 +63,10 @@ export function parseUsers(text: string): UserEntry[] {
     if (line === '' || line.startsWith('#')) continue;
     const [name = '', hash = '', aliases = '', roles = ''] = line.split(':');
     if (name === '' || hash === '') continue;
-    const addresses = aliases.split(',').map((a) => a.trim().toLowerCase()).filter((a) => a !== '');
+    const addresses = aliases
+      .split(',')
+      .map((a) => a.trim().toLowerCase())
+      .filter((a) => a !== '');
     out.push({ name: name.toLowerCase(), hash, addresses, ...(roles.split(',').includes('admin') ? { admin: true } : {}) });
   }
   return out;
@@ -69,7 +74,8 @@ export function parseUsers(text: string): UserEntry[] {
 
 export function formatUsers(entries: readonly UserEntry[]): string {
   const header = '# Barge AUTH users: name:scrypt-hash[:more,sender,addresses[:admin]]. Edit with `barge user`.\n';
-  const tail = (e: UserEntry): string => (e.admin === true ? `:${e.addresses.join(',')}:admin` : e.addresses.length === 0 ? '' : `:${e.addresses.join(',')}`);
+  const tail = (e: UserEntry): string =>
+    e.admin === true ? `:${e.addresses.join(',')}:admin` : e.addresses.length === 0 ? '' : `:${e.addresses.join(',')}`;
   return header + entries.map((e) => `${e.name}:${e.hash}${tail(e)}\n`).join('');
 }
 

@@ -21,7 +21,12 @@ const USAGE = 'usage: barge dkim keygen DOMAIN --selector S [--algorithm rsa|ed2
 export async function runDkim(config: Config, args: DkimArgs, out: (line: string) => void, err: (line: string) => void): Promise<number> {
   const domain = args.domain?.toLowerCase().replace(/\.$/, '');
   const { selector } = args;
-  if (domain === undefined || selector === undefined || !/^[a-z0-9.-]+$/.test(domain) || !/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/.test(selector)) {
+  if (
+    domain === undefined ||
+    selector === undefined ||
+    !/^[a-z0-9.-]+$/.test(domain) ||
+    !/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/.test(selector)
+  ) {
     err(USAGE);
     return 2;
   }
@@ -40,7 +45,9 @@ export async function runDkim(config: Config, args: DkimArgs, out: (line: string
       out('publish this TXT record:');
       out(`${name}. IN TXT ${zoneStrings(dnsTxtRecord(key))}`);
       out('and add to the configuration:');
-      out(`[dkim."${domain}"]\nselector = "${selector}"\nkey = "${path}"\nalgorithm = "${algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'}"`);
+      out(
+        `[dkim."${domain}"]\nselector = "${selector}"\nkey = "${path}"\nalgorithm = "${algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'}"`,
+      );
       return 0;
     } catch (e) {
       err(`barge: ${(e as NodeJS.ErrnoException).code === 'EEXIST' ? `${path} exists; choose another selector` : String(e)}`);
@@ -64,7 +71,9 @@ export async function runDkim(config: Config, args: DkimArgs, out: (line: string
   try {
     records = await resolver.resolveTxt(name);
   } catch (e) {
-    out(`${name}: no record (${(e as NodeJS.ErrnoException).code ?? String(e)}); publish: ${zoneStrings(dnsTxtRecord(createPrivateKey(await readFile(path))))}`);
+    out(
+      `${name}: no record (${(e as NodeJS.ErrnoException).code ?? String(e)}); publish: ${zoneStrings(dnsTxtRecord(createPrivateKey(await readFile(path))))}`,
+    );
     return 1;
   }
   // A TXT record's strings are one value (RFC 6376 3.6.2.2); a selector should have exactly one.

@@ -20,7 +20,8 @@ export const MIDDLEBOX_USAGE = `usage: barge middlebox --listen HOST:PORT --upst
     pass              transparent`;
 
 /** "host:25", "[::1]:25": a port is required (0 lets --listen take a free one). */
-const parseAddress = (text: string | undefined): HostPort | undefined => (text === undefined ? undefined : parseHostPort(text, { allowZero: true }));
+const parseAddress = (text: string | undefined): HostPort | undefined =>
+  text === undefined ? undefined : parseHostPort(text, { allowZero: true });
 
 const isMode = (text: string | undefined): text is MiddleboxMode => MIDDLEBOX_MODES.some((m) => m === text);
 
@@ -50,11 +51,15 @@ export async function runMiddlebox(args: readonly string[], out: (line: string) 
   const mode = values.mode;
   const tarpitSeconds = values.tarpit === undefined ? 5 : Number(values.tarpit);
   const problem =
-    listen === undefined ? `--listen wants HOST:PORT, got ${values.listen ?? 'nothing'}`
-    : upstream === undefined || upstream.port === 0 ? `--upstream wants HOST:PORT, got ${values.upstream ?? 'nothing'}`
-    : !isMode(mode) ? `--mode wants one of ${MIDDLEBOX_MODES.join(', ')}, got ${mode ?? 'nothing'}`
-    : values.tarpit?.trim() === '' || !Number.isFinite(tarpitSeconds) || tarpitSeconds < 0 ? `--tarpit wants a number of seconds, got ${values.tarpit ?? ''}`
-    : undefined;
+    listen === undefined
+      ? `--listen wants HOST:PORT, got ${values.listen ?? 'nothing'}`
+      : upstream === undefined || upstream.port === 0
+        ? `--upstream wants HOST:PORT, got ${values.upstream ?? 'nothing'}`
+        : !isMode(mode)
+          ? `--mode wants one of ${MIDDLEBOX_MODES.join(', ')}, got ${mode ?? 'nothing'}`
+          : values.tarpit?.trim() === '' || !Number.isFinite(tarpitSeconds) || tarpitSeconds < 0
+            ? `--tarpit wants a number of seconds, got ${values.tarpit ?? ''}`
+            : undefined;
   if (problem !== undefined || listen === undefined || upstream === undefined || !isMode(mode)) {
     err(`barge middlebox: ${problem ?? 'bad arguments'}`);
     err(MIDDLEBOX_USAGE);

@@ -6,7 +6,11 @@ import { runOptions } from './options.js';
 function run(...args: string[]): { code: number; out: string[]; err: string[] } {
   const out: string[] = [];
   const err: string[] = [];
-  const code = runOptions(args, (l) => out.push(l), (l) => err.push(l));
+  const code = runOptions(
+    args,
+    (l) => out.push(l),
+    (l) => err.push(l),
+  );
   return { code, out, err };
 }
 
@@ -30,7 +34,15 @@ test('decode lists enabled, disabled and unknown bits', () => {
 });
 
 test('usage errors exit 2 with a message', () => {
-  for (const args of [[], ['decode'], ['decode', 'x'], ['decode', '-1'], ['encode', '--without', 'NOPE'], ['frob'], ['encode', '--bogus']]) {
+  for (const args of [
+    [],
+    ['decode'],
+    ['decode', 'x'],
+    ['decode', '-1'],
+    ['encode', '--without', 'NOPE'],
+    ['frob'],
+    ['encode', '--bogus'],
+  ]) {
     const r = run(...args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.err[0] ?? '', /^barge options: /);

@@ -14,7 +14,8 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 
 function parseMask(text: string | undefined, what: string): number {
   const n = text === undefined ? Number.NaN : Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError(`${what}: expected an integer from 0 to 4294967295, got ${JSON.stringify(text ?? '')}`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+    throw new UsageError(`${what}: expected an integer from 0 to 4294967295, got ${JSON.stringify(text ?? '')}`);
   return n;
 }
 
@@ -53,8 +54,13 @@ export function runOptions(args: string[], out: (line: string) => void, err: (li
       }
       case 'encode': {
         if (value !== undefined) throw new UsageError(`unexpected argument ${value}`);
-        const base = values.base === undefined ? (outbound ? DEFAULT_OUTBOUND_MASK : DEFAULT_INBOUND_MASK) : parseMask(values.base, '--base');
-        const list = (s: string): string[] => s.split(',').map((v) => v.trim()).filter((v) => v !== '');
+        const base =
+          values.base === undefined ? (outbound ? DEFAULT_OUTBOUND_MASK : DEFAULT_INBOUND_MASK) : parseMask(values.base, '--base');
+        const list = (s: string): string[] =>
+          s
+            .split(',')
+            .map((v) => v.trim())
+            .filter((v) => v !== '');
         try {
           out(String(encodeMask(base, list(values.with), list(values.without), outbound)));
         } catch (e) {

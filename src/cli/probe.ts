@@ -30,7 +30,6 @@ export const PROBE_USAGE = `usage: barge probe HOST[:PORT] [--json] [--from ADDR
   --json               print one JSON object
 exit: 0 clean or no-chunking, 1 a problem was found, 2 unreachable or bad arguments`;
 
-
 /** A positive number of seconds, in milliseconds. */
 function seconds(value: string | undefined, fallback: number): number | undefined {
   if (value === undefined) return fallback;
@@ -69,11 +68,15 @@ export async function runProbe(args: readonly string[], out: (line: string) => v
   const timeoutMs = seconds(values.timeout, 10_000);
   const slowChunkMs = seconds(values['slow-chunk'], 2000);
   const problem =
-    target === undefined ? `expected one HOST[:PORT], got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`
-    : timeoutMs === undefined ? `--timeout wants a positive number of seconds, got ${values.timeout ?? ''}`
-    : slowChunkMs === undefined ? `--slow-chunk wants a positive number of seconds, got ${values['slow-chunk'] ?? ''}`
-    : [values.from, values.rcpt].some((a) => a !== undefined && /[<>\s]/.test(a)) ? '--from and --rcpt take a bare address, without <> or spaces'
-    : undefined;
+    target === undefined
+      ? `expected one HOST[:PORT], got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`
+      : timeoutMs === undefined
+        ? `--timeout wants a positive number of seconds, got ${values.timeout ?? ''}`
+        : slowChunkMs === undefined
+          ? `--slow-chunk wants a positive number of seconds, got ${values['slow-chunk'] ?? ''}`
+          : [values.from, values.rcpt].some((a) => a !== undefined && /[<>\s]/.test(a))
+            ? '--from and --rcpt take a bare address, without <> or spaces'
+            : undefined;
   if (problem !== undefined || target === undefined || timeoutMs === undefined || slowChunkMs === undefined) {
     err(`barge probe: ${problem ?? 'bad arguments'}`);
     err(PROBE_USAGE);
@@ -94,7 +97,22 @@ export async function runProbe(args: readonly string[], out: (line: string) => v
   const report: ProbeReport = { ...probed, host: target.host };
   if (values.json === true) {
     const { host, port, verdict, exitCode, text, findings, banner, keywords, maskedKeywords, tls, steps, usesBdat } = report;
-    out(JSON.stringify({ host, port, verdict, exitCode, text, findings, banner: banner ?? null, keywords, maskedKeywords, tls, steps, usesBdat }));
+    out(
+      JSON.stringify({
+        host,
+        port,
+        verdict,
+        exitCode,
+        text,
+        findings,
+        banner: banner ?? null,
+        keywords,
+        maskedKeywords,
+        tls,
+        steps,
+        usesBdat,
+      }),
+    );
   } else for (const line of describe(report)) out(line);
   const dataDir = values['data-dir'];
   if (dataDir !== undefined) {
@@ -127,17 +145,22 @@ function step(s: StepRecord): string {
 /** The human report: what was seen, step by step, then the verdict in plain words. */
 export function describe(r: ProbeReport): string[] {
   const lines = [`probe ${formatHostPort(r)}`, `banner: ${r.banner ?? '(none)'}`];
-  lines.push(`keywords: ${r.keywords.length === 0 ? '(none)' : r.keywords.map((k) => (isMaskedKeyword(k) ? `${k} [masked]` : k)).join(', ')}`);
+  lines.push(
+    `keywords: ${r.keywords.length === 0 ? '(none)' : r.keywords.map((k) => (isMaskedKeyword(k) ? `${k} [masked]` : k)).join(', ')}`,
+  );
   const t = r.tls;
   lines.push(
     `tls: ${
-      r.verdict === 'unreachable' ? 'not tested'
-      : t.state === 'ok'
-        ? `${t.protocol} ${t.cipher}, certificate ${t.authorized ? 'verified' : `not verified (${t.authorizationError ?? 'unknown reason'})`}` +
-          `${t.hostnameMatches === false ? ', does not name this host' : ''}`
-        : t.state === 'failed' ? `failed: ${t.error}`
-        : t.state === 'skipped' ? `not tried (--no-tls); STARTTLS ${t.offered ? 'offered' : 'not offered'}`
-        : 'STARTTLS not offered'
+      r.verdict === 'unreachable'
+        ? 'not tested'
+        : t.state === 'ok'
+          ? `${t.protocol} ${t.cipher}, certificate ${t.authorized ? 'verified' : `not verified (${t.authorizationError ?? 'unknown reason'})`}` +
+            `${t.hostnameMatches === false ? ', does not name this host' : ''}`
+          : t.state === 'failed'
+            ? `failed: ${t.error}`
+            : t.state === 'skipped'
+              ? `not tried (--no-tls); STARTTLS ${t.offered ? 'offered' : 'not offered'}`
+              : 'STARTTLS not offered'
     }`,
   );
   lines.push('steps:', ...r.steps.map(step));

@@ -7,10 +7,20 @@
  */
 import { askServer, type ControlOp } from '../queue/control.js';
 import type { Config } from '../config/types.js';
-import { Spool, spoolHolder } from '../queue/spool.js';
+import { Spool } from '../queue/spool.js';
+import { spoolHolder } from '../queue/spool-files.js';
 import { makeIdSource } from '../message/queue-id.js';
 import { realClock } from '../time/clock.js';
-import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, QUEUE_ID as ID, retryEntries, type QueueEntry } from '../queue/operations.js';
+import {
+  bounceEntry,
+  deleteEntry,
+  holdEntry,
+  listEntries,
+  loadEntry,
+  QUEUE_ID as ID,
+  retryEntries,
+  type QueueEntry,
+} from '../queue/operations.js';
 import { dataPaths } from '../config/paths.js';
 
 export interface ListPaging {
@@ -23,7 +33,13 @@ export interface ListPaging {
 const READING = new Set(['list', 'show']);
 const CHANGES: ReadonlySet<string> = new Set<ControlOp>(['retry', 'flush', 'hold', 'release', 'bounce', 'delete']);
 
-export async function runQueue(config: Config, args: readonly string[], out: (l: string) => void, err: (l: string) => void, paging: ListPaging = {}): Promise<number> {
+export async function runQueue(
+  config: Config,
+  args: readonly string[],
+  out: (l: string) => void,
+  err: (l: string) => void,
+  paging: ListPaging = {},
+): Promise<number> {
   const [sub, id] = args;
   const root = dataPaths(config.dataDir).spool;
   const holder = READING.has(sub ?? '') ? undefined : await spoolHolder(root);
@@ -44,7 +60,15 @@ export async function runQueue(config: Config, args: readonly string[], out: (l:
   }
 }
 
-async function queueCommand(spool: Spool, config: Config, sub: string | undefined, id: string | undefined, out: (l: string) => void, err: (l: string) => void, paging: ListPaging): Promise<number> {
+async function queueCommand(
+  spool: Spool,
+  config: Config,
+  sub: string | undefined,
+  id: string | undefined,
+  out: (l: string) => void,
+  err: (l: string) => void,
+  paging: ListPaging,
+): Promise<number> {
   const needId = (): boolean => {
     if (id !== undefined && ID.test(id)) return true;
     err(`usage: barge queue ${sub ?? ''} ID`);
@@ -96,7 +120,14 @@ async function queueCommand(spool: Spool, config: Config, sub: string | undefine
     case 'bounce':
     case 'delete': {
       if (!needId() || id === undefined) return 2;
-      const deps = { spool, nextId: makeIdSource(), hostname: config.hostname, localDomains: config.localDomains, clock: realClock, queued: () => undefined };
+      const deps = {
+        spool,
+        nextId: makeIdSource(),
+        hostname: config.hostname,
+        localDomains: config.localDomains,
+        clock: realClock,
+        queued: () => undefined,
+      };
       const done = sub === 'delete' ? await deleteEntry(spool, id) : await bounceEntry(deps, id);
       if (!done) {
         err(`barge: no queue entry ${id}`);
@@ -114,9 +145,15 @@ async function queueCommand(spool: Spool, config: Config, sub: string | undefine
 function printEntry(entry: QueueEntry, out: (l: string) => void): void {
   const { envelope, state } = entry;
   const pending = state.rcpts.filter((r) => r.status === 'pending');
-  const next = pending.map((r) => r.nextAttempt).filter((t) => t !== undefined).sort()[0];
+  const next = pending
+    .map((r) => r.nextAttempt)
+    .filter((t) => t !== undefined)
+    .sort()[0];
   const method = `${envelope.method}${envelope.method === 'BDAT' ? `/${envelope.chunks}` : ''}`;
-  out(`${entry.id}  ${envelope.receivedAt}  ${envelope.size} bytes  <${envelope.transaction.from}>  ${method}${entry.kind === 'held' ? '  HELD' : ''}`);
-  for (const r of pending) out(`    ${r.address}  ${r.local ? 'local' : 'relay'}  attempts ${r.attempts}${r.lastResult === undefined ? '' : `  ${r.lastResult}`}`);
+  out(
+    `${entry.id}  ${envelope.receivedAt}  ${envelope.size} bytes  <${envelope.transaction.from}>  ${method}${entry.kind === 'held' ? '  HELD' : ''}`,
+  );
+  for (const r of pending)
+    out(`    ${r.address}  ${r.local ? 'local' : 'relay'}  attempts ${r.attempts}${r.lastResult === undefined ? '' : `  ${r.lastResult}`}`);
   if (next !== undefined) out(`    next attempt ${next}`);
 }

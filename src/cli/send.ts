@@ -32,13 +32,21 @@ export interface SendOptions {
   readonly direct: boolean;
 }
 
-export async function runSend(config: Config, o: SendOptions, input: Readable, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+export async function runSend(
+  config: Config,
+  o: SendOptions,
+  input: Readable,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-send-'));
   try {
     const file = join(dir, 'message');
     await pipeline(input, createWriteStream(file));
     const size = (await stat(file)).size;
-    const rcpts = [...new Set([...o.to, ...(o.fromHeaders ? await headerRecipients(file) : [])].map((a) => a.trim()).filter((a) => a !== ''))];
+    const rcpts = [
+      ...new Set([...o.to, ...(o.fromHeaders ? await headerRecipients(file) : [])].map((a) => a.trim()).filter((a) => a !== '')),
+    ];
     if (rcpts.length === 0) {
       err('barge send: no recipients (use --to or -t)');
       return 2;
@@ -47,7 +55,8 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
     if (o.direct) return await enqueueDirect(config, o.from, rcpts, file, size, body, out);
     const listener = config.listeners[0];
     const defaultPort = listener?.port ?? 2525;
-    const server = o.server === undefined ? { host: listener?.host ?? '127.0.0.1', port: defaultPort } : parseHostPort(o.server, { defaultPort });
+    const server =
+      o.server === undefined ? { host: listener?.host ?? '127.0.0.1', port: defaultPort } : parseHostPort(o.server, { defaultPort });
     if (server === undefined) {
       err(`barge send: --server wants HOST[:PORT] ("[::1]:2525" for IPv6), got ${JSON.stringify(o.server)}`);
       return 2;
@@ -94,7 +103,15 @@ export async function runSend(config: Config, o: SendOptions, input: Readable, o
   }
 }
 
-async function enqueueDirect(config: Config, from: string, rcpts: readonly string[], file: string, size: number, body: '7BIT' | '8BITMIME', out: (l: string) => void): Promise<number> {
+async function enqueueDirect(
+  config: Config,
+  from: string,
+  rcpts: readonly string[],
+  file: string,
+  size: number,
+  body: '7BIT' | '8BITMIME',
+  out: (l: string) => void,
+): Promise<number> {
   // Only when no server holds the spool (open refuses otherwise): one process writes the log.
   const spool = await Spool.open(dataPaths(config.dataDir).spool);
   try {
@@ -104,7 +121,16 @@ async function enqueueDirect(config: Config, from: string, rcpts: readonly strin
   }
 }
 
-async function enqueueInto(spool: Spool, config: Config, from: string, rcpts: readonly string[], file: string, size: number, body: '7BIT' | '8BITMIME', out: (l: string) => void): Promise<number> {
+async function enqueueInto(
+  spool: Spool,
+  config: Config,
+  from: string,
+  rcpts: readonly string[],
+  file: string,
+  size: number,
+  body: '7BIT' | '8BITMIME',
+  out: (l: string) => void,
+): Promise<number> {
   const id = makeIdSource()();
   const writer = spool.begin(id);
   for await (const chunk of createReadStream(file)) {
@@ -112,7 +138,15 @@ async function enqueueInto(spool: Spool, config: Config, from: string, rcpts: re
   }
   const locals = new Set(config.localDomains);
   await spool.commit(writer, {
-    id, receivedAt: new Date().toISOString(), listener: 'send', clientIp: '127.0.0.1', helo: config.hostname, protocol: 'local', method: 'DATA', chunks: 0, size,
+    id,
+    receivedAt: new Date().toISOString(),
+    listener: 'send',
+    clientIp: '127.0.0.1',
+    helo: config.hostname,
+    protocol: 'local',
+    method: 'DATA',
+    chunks: 0,
+    size,
     transaction: { from, body, smtputf8: false, rcpts: rcpts.map((address) => ({ address, local: locals.has(domainOf(address)) })) },
   });
   out(id);
@@ -123,7 +157,9 @@ async function enqueueInto(spool: Spool, config: Config, from: string, rcpts: re
 async function headerRecipients(file: string): Promise<string[]> {
   const fields = headerFields(await firstBytes(file, 64 * 1024)).filter((f) => f.name === 'to' || f.name === 'cc' || f.name === 'bcc');
   // Quoted display names and comments may hold commas ("a@b.example, Sales" <real@x.example>).
-  return fields.flatMap((f) => addressparser(fieldValue(f), { flatten: true }).flatMap((a) => (a.address === undefined || a.address === '' ? [] : [a.address])));
+  return fields.flatMap((f) =>
+    addressparser(fieldValue(f), { flatten: true }).flatMap((a) => (a.address === undefined || a.address === '' ? [] : [a.address])),
+  );
 }
 
 async function hasHighBytes(file: string): Promise<boolean> {
@@ -140,4 +176,3 @@ async function firstBytes(file: string, n: number): Promise<Buffer> {
   }
   return Buffer.concat(parts, length);
 }
-

@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { UserStore, usersPath } from '../auth/users.js';
 import { changeUser, USER_NAME, type UserChange } from '../auth/user-changes.js';
 
-const USAGE = 'usage: barge user add NAME [--admin] [--password-stdin] [--address ADDR]... | passwd NAME [--password-stdin] | del NAME | list';
+const USAGE =
+  'usage: barge user add NAME [--admin] [--password-stdin] [--address ADDR]... | passwd NAME [--password-stdin] | del NAME | list';
 
 async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -20,7 +21,13 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
   return '';
 }
 
-export async function runUser(args: readonly string[], dataDir: string, input: NodeJS.ReadableStream, out: (line: string) => void, err: (line: string) => void): Promise<number> {
+export async function runUser(
+  args: readonly string[],
+  dataDir: string,
+  input: NodeJS.ReadableStream,
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...args],
     options: { 'password-stdin': { type: 'boolean' }, address: { type: 'string', multiple: true }, admin: { type: 'boolean' } },
@@ -30,7 +37,8 @@ export async function runUser(args: readonly string[], dataDir: string, input: N
   const path = usersPath(dataDir);
   const name = rawName?.toLowerCase();
   if (action === 'list') {
-    for (const u of (await UserStore.load(path)).list()) out(`${u.name}${u.admin === true ? ' [admin]' : ''}${u.addresses.length === 0 ? '' : ` (also ${u.addresses.join(', ')})`}`);
+    for (const u of (await UserStore.load(path)).list())
+      out(`${u.name}${u.admin === true ? ' [admin]' : ''}${u.addresses.length === 0 ? '' : ` (also ${u.addresses.join(', ')})`}`);
     return 0;
   }
   if ((action !== 'add' && action !== 'passwd' && action !== 'del') || name === undefined || !USER_NAME.test(name)) {
@@ -59,6 +67,10 @@ export async function runUser(args: readonly string[], dataDir: string, input: N
     err(`barge: ${problem}`);
     return problem.startsWith('empty') ? 2 : 1;
   }
-  out(action === 'del' ? `deleted ${name}` : `${action === 'add' ? 'added' : 'changed password of'} ${name}${values.admin === true ? ' (admin)' : ''}`);
+  out(
+    action === 'del'
+      ? `deleted ${name}`
+      : `${action === 'add' ? 'added' : 'changed password of'} ${name}${values.admin === true ? ' (admin)' : ''}`,
+  );
   return 0;
 }

@@ -12,14 +12,17 @@ import {
   tarpitted,
 } from './bdat-health.js';
 
-test('a chunk answer is judged: silence dropped, close reset, 500/502/504 refused, other errors the peer\'s', () => {
+test("a chunk answer is judged: silence dropped, close reset, 500/502/504 refused, other errors the peer's", () => {
   assert.equal(judgeChunk({ kind: 'timeout', ms: 30_000 }, false, 2000), 'dropped');
   assert.equal(judgeChunk({ kind: 'closed', ms: 3 }, false, 2000), 'reset');
   for (const code of [500, 502, 504]) assert.equal(judgeChunk({ kind: 'reply', code, ms: 1 }, false, 2000), 'refused');
   for (const code of [421, 452, 554, 503]) assert.equal(judgeChunk({ kind: 'reply', code, ms: 1 }, false, 2000), 'rejected');
   assert.equal(judgeChunk({ kind: 'reply', code: 250, ms: 2000 }, false, 2000), 'ok');
   assert.equal(judgeChunk({ kind: 'reply', code: 250, ms: 2001 }, false, 2000), 'delayed');
-  assert.deepEqual(['dropped', 'reset', 'refused', 'rejected', 'ok', 'delayed'].map((v) => isPathFailure(v as never)), [true, true, true, false, false, false]);
+  assert.deepEqual(
+    ['dropped', 'reset', 'refused', 'rejected', 'ok', 'delayed'].map((v) => isPathFailure(v as never)),
+    [true, true, true, false, false, false],
+  );
 });
 
 test('the final chunk may take minutes: a 90 s BDAT LAST is ok, never delayed', () => {
@@ -47,7 +50,10 @@ test('health: unknown is checked; a pass on a new session still checks a reused 
 });
 
 test('failures are described in plain words for the quirk', () => {
-  assert.equal(describeFailure('dropped', { kind: 'timeout', ms: 30_000 }, 4096), 'no reply within 30000 ms to a 4096-octet non-final BDAT chunk: BDAT is dropped on this path');
+  assert.equal(
+    describeFailure('dropped', { kind: 'timeout', ms: 30_000 }, 4096),
+    'no reply within 30000 ms to a 4096-octet non-final BDAT chunk: BDAT is dropped on this path',
+  );
   assert.match(describeFailure('reset', { kind: 'closed', ms: 2 }, 4096), /^connection lost after a 4096-octet non-final BDAT chunk/);
   assert.equal(
     describeFailure('refused', { kind: 'reply', code: 500, ms: 1 }, 4096, '500 5.5.1 Command unrecognized'),

@@ -44,9 +44,17 @@ export async function deliverToDomain(domain: string, message: OutboundMessage, 
   // configured route or smart host) over TLS with a verified certificate; otherwise it bounces.
   const fixedHop = ctx.routing.routes.has(domain) || ctx.routing.smartHost !== undefined;
   if (message.requireTls === true && !(sts?.kind === 'mta-sts' && sts.verifiedTls) && !(fixedHop && base.security.tls === 'required')) {
-    return { ...everyone('permanent', '5.7.10', `REQUIRETLS: no verified TLS path to ${domain} (no MTA-STS policy in enforce mode, no route with tls = "required")`), ...policy };
+    return {
+      ...everyone(
+        'permanent',
+        '5.7.10',
+        `REQUIRETLS: no verified TLS path to ${domain} (no MTA-STS policy in enforce mode, no route with tls = "required")`,
+      ),
+      ...policy,
+    };
   }
-  const options = sts?.kind === 'mta-sts' && sts.verifiedTls ? { ...base, security: { ...base.security, tls: 'required' as const, ca: sts.ca } } : base;
+  const options =
+    sts?.kind === 'mta-sts' && sts.verifiedTls ? { ...base, security: { ...base.security, tls: 'required' as const, ca: sts.ca } } : base;
   const problems: string[] = [];
   for (const hop of sts?.kind === 'mta-sts' ? sts.hops : hops.hops) {
     const delivered = await deliverToHop(domain, hop, message, options, ctx, problems);

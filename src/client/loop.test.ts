@@ -30,12 +30,21 @@ test('0.0.0.0 means every local IPv4 address; :: every local address of both fam
 
 test('RFC 5321 5.1: Barge in the MX list drops itself and every MX of the same or higher preference', () => {
   const m = me([{ address: '0.0.0.0', port: 25 }]);
-  const hop = (name: string, host: string, preference?: number): NextHop => ({ name, host, port: 25, ...(preference === undefined ? {} : { preference }) });
+  const hop = (name: string, host: string, preference?: number): NextHop => ({
+    name,
+    host,
+    port: 25,
+    ...(preference === undefined ? {} : { preference }),
+  });
   const hops = [hop('a', '198.51.100.1', 10), hop('self', '192.0.2.10', 20), hop('b', '198.51.100.2', 20), hop('c', '198.51.100.3', 30)];
   assert.deepEqual(withoutMyself('d.test', hops, m), { hops: hops.slice(0, 1) });
-  assert.deepEqual(withoutMyself('d.test', [hop('self', '127.0.0.1', 10), ...hops.slice(0, 1)], m), { loop: 'mail for d.test loops back to myself' });
+  assert.deepEqual(withoutMyself('d.test', [hop('self', '127.0.0.1', 10), ...hops.slice(0, 1)], m), {
+    loop: 'mail for d.test loops back to myself',
+  });
   // Its own name in the MX list counts even at another address (RFC 5321 5.1 "its own name").
-  assert.deepEqual(withoutMyself('d.test', [hop('MX.example.test', '203.0.113.5', 5), ...hops], m), { loop: 'mail for d.test loops back to myself' });
+  assert.deepEqual(withoutMyself('d.test', [hop('MX.example.test', '203.0.113.5', 5), ...hops], m), {
+    loop: 'mail for d.test loops back to myself',
+  });
   // A route or smart host (no preference) that is Barge is a loop; one that is not passes.
   assert.deepEqual(withoutMyself('r.test', [hop('127.0.0.1', '127.0.0.1')], m), { loop: 'mail for r.test loops back to myself' });
   assert.deepEqual(withoutMyself('r.test', [hop('x', '198.51.100.9')], m), { hops: [hop('x', '198.51.100.9')] });

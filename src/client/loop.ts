@@ -72,8 +72,13 @@ export function isMyself(me: Myself, host: string, port: number): boolean {
  * The hops that do not lead back to Barge (RFC 5321 5.1), or the loop. Hops without a preference
  * (a route, the smart host, A/AAAA records of a domain without MX) count as one preference.
  */
-export function withoutMyself(domain: string, hops: readonly NextHop[], me: Myself): { readonly hops: readonly NextHop[] } | { readonly loop: string } {
-  const mine = (h: NextHop): boolean => isMyself(me, h.host, h.port) || (h.preference !== undefined && h.name.toLowerCase() === me.hostname.toLowerCase());
+export function withoutMyself(
+  domain: string,
+  hops: readonly NextHop[],
+  me: Myself,
+): { readonly hops: readonly NextHop[] } | { readonly loop: string } {
+  const mine = (h: NextHop): boolean =>
+    isMyself(me, h.host, h.port) || (h.preference !== undefined && h.name.toLowerCase() === me.hostname.toLowerCase());
   const own = hops.filter(mine).map((h) => h.preference ?? 0);
   if (own.length === 0) return { hops };
   const best = Math.min(...own);

@@ -130,7 +130,10 @@ export class SessionPool {
       socket: session.socket,
       caps: session.caps,
       timer: this.#o.clock.after(this.#o.idleMs, () => {
-        this.#idle.set(key, (this.#idle.get(key) ?? []).filter((x) => x !== entry));
+        this.#idle.set(
+          key,
+          (this.#idle.get(key) ?? []).filter((x) => x !== entry),
+        );
         void session.socket.quit();
       }),
     };
@@ -180,9 +183,15 @@ function destinationOf(options: ConnectOptions): string {
  */
 export function poolKey(options: ConnectOptions, security: SessionSecurity | undefined): string {
   const s = security;
-  const parts = s === undefined ? ['none'] : [
-    s.tls, s.servername.toLowerCase(), s.skipTls === true ? 'skip-tls' : '', JSON.stringify(s.ca ?? []),
-    JSON.stringify(s.auth === undefined ? null : [s.auth.username, s.auth.password, s.authTls ?? 'verified']),
-  ];
+  const parts =
+    s === undefined
+      ? ['none']
+      : [
+          s.tls,
+          s.servername.toLowerCase(),
+          s.skipTls === true ? 'skip-tls' : '',
+          JSON.stringify(s.ca ?? []),
+          JSON.stringify(s.auth === undefined ? null : [s.auth.username, s.auth.password, s.authTls ?? 'verified']),
+        ];
   return `${destinationOf(options)} ${createHash('sha256').update(parts.join('\0')).digest('hex')}`;
 }

@@ -103,12 +103,21 @@ test('bdat-ok keeps the sessions it was seen on; forget removes one kind only', 
   const dir = await mkdtemp(join(tmpdir(), 'barge-quirks-'));
   try {
     const store = await QuirkStore.open(quirksPath(dir));
-    await store.remember('192.0.2.7:25', 'bdat-ok', 'a non-final BDAT chunk was answered in 3 ms on a reused session', 60_000, 'reused-session');
+    await store.remember(
+      '192.0.2.7:25',
+      'bdat-ok',
+      'a non-final BDAT chunk was answered in 3 ms on a reused session',
+      60_000,
+      'reused-session',
+    );
     await store.remember('192.0.2.7:25', 'big-chunks', 'slow', 60_000);
     const again = await QuirkStore.open(quirksPath(dir));
     assert.equal(again.get('192.0.2.7:25', 'bdat-ok')?.health, 'reused-session');
     await again.forget('192.0.2.7:25', 'bdat-ok');
-    assert.deepEqual((await QuirkStore.open(quirksPath(dir))).list().map((q) => q.kind), ['big-chunks']);
+    assert.deepEqual(
+      (await QuirkStore.open(quirksPath(dir))).list().map((q) => q.kind),
+      ['big-chunks'],
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

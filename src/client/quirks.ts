@@ -112,12 +112,23 @@ export class QuirkStore {
     return this.#entries.filter((q) => Date.parse(q.until) > now);
   }
 
-  async remember(destination: QuirkDestination | string, kind: QuirkKind, reason: string, ttlMs: number, health?: BdatHealth): Promise<Quirk> {
+  async remember(
+    destination: QuirkDestination | string,
+    kind: QuirkKind,
+    reason: string,
+    ttlMs: number,
+    health?: BdatHealth,
+  ): Promise<Quirk> {
     const now = this.#clock.now();
     const key = keyOf(destination);
     const name = typeof destination === 'string' || destination.name === destination.host ? {} : { name: destination.name };
     const quirk: Quirk = {
-      destination: key, ...name, kind, reason, since: now.toISOString(), until: new Date(now.getTime() + ttlMs).toISOString(),
+      destination: key,
+      ...name,
+      kind,
+      reason,
+      since: now.toISOString(),
+      until: new Date(now.getTime() + ttlMs).toISOString(),
       ...(health === undefined ? {} : { health }),
     };
     this.#entries = [...this.list().filter((q) => !(q.destination === key && q.kind === kind)), quirk];
@@ -183,5 +194,7 @@ function isQuirk(v: unknown): v is Quirk {
   if (q.name !== undefined && typeof q.name !== 'string') return false;
   if (q.health !== undefined && q.health !== 'new-session' && q.health !== 'reused-session') return false;
   const kind = typeof q.kind === 'string' && KINDS.includes(q.kind);
-  return typeof q.destination === 'string' && kind && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string';
+  return (
+    typeof q.destination === 'string' && kind && typeof q.reason === 'string' && typeof q.since === 'string' && typeof q.until === 'string'
+  );
 }

@@ -43,8 +43,10 @@ export async function route(domain: string, table: RoutingTable, dns: DnsResolve
     mx = await dns.resolveMx(domain);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTFOUND') return { kind: 'fail', permanent: true, status: '5.1.2', detail: `domain ${domain} does not exist (NXDOMAIN)` };
-    if (code !== 'ENODATA') return { kind: 'fail', permanent: false, status: '4.4.3', detail: `MX lookup for ${domain} failed: ${code ?? String(e)}` };
+    if (code === 'ENOTFOUND')
+      return { kind: 'fail', permanent: true, status: '5.1.2', detail: `domain ${domain} does not exist (NXDOMAIN)` };
+    if (code !== 'ENODATA')
+      return { kind: 'fail', permanent: false, status: '4.4.3', detail: `MX lookup for ${domain} failed: ${code ?? String(e)}` };
     mx = [];
   }
   // RFC 7505: a single MX of "." means "no mail here".
@@ -59,12 +61,18 @@ export async function route(domain: string, table: RoutingTable, dns: DnsResolve
   for (const { name, preference } of names) {
     for (const lookup of [dns.resolve4.bind(dns), dns.resolve6.bind(dns)]) {
       try {
-        for (const address of await lookup(name)) hops.push({ host: address, port: table.port, name, ...(preference === undefined ? {} : { preference }) });
+        for (const address of await lookup(name))
+          hops.push({ host: address, port: table.port, name, ...(preference === undefined ? {} : { preference }) });
       } catch (e) {
         lastError = `${name}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`;
       }
     }
   }
   if (hops.length > 0) return { kind: 'hops', hops };
-  return { kind: 'fail', permanent: false, status: '4.4.4', detail: `no address for the mail servers of ${domain} (${lastError || 'none'})` };
+  return {
+    kind: 'fail',
+    permanent: false,
+    status: '4.4.4',
+    detail: `no address for the mail servers of ${domain} (${lastError || 'none'})`,
+  };
 }

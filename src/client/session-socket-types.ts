@@ -51,3 +51,14 @@ export function stageOfCommand(line: string): Stage | undefined {
   const verb = (space < 0 ? line : line.slice(0, space)).toUpperCase();
   return isStage(verb) ? verb : undefined;
 }
+
+/** What opening a session gave: the session (`S`), whether TCP connected, and `ready` or why not. */
+export interface OpenedSession<S> {
+  readonly socket: S;
+  /** Whether TCP connected at all (a server may simply not be running). */
+  readonly connected: boolean;
+  /** Why not, in short ("ECONNREFUSED", "no connection within 10000 ms"). */
+  readonly error?: string;
+  /** `ready`, or why the session could not start. */
+  readonly outcome: ClientOutcome;
+}

@@ -1,42 +1,31 @@
 /**
  * The socket shell of the client session (protocol/client-session.ts): it connects, performs the
- * session's actions (writes, the STARTTLS upgrade, streaming the content with backpressure, close),
- * feeds it the reply bytes, and keeps one timer armed for the reply awaited, its length chosen by the
- * reply's class (decisions.ts). Every outcome comes back typed; nothing here throws for a peer.
- * It times each BDAT chunk's answer (bdat-health.ts judges them) and lets a transfer be stopped from
- * outside until its LAST chunk goes out (in-flight.ts); the content streams in through a ContentPump.
- *
- * Error boundary: every way in (a read, a timer, the TLS upgrade, the content pump, a call) runs
- * through #safely. A throw there is Barge's own bug: it is reported (`bug`), the transaction gets
- * a `localFailure` outcome (the queue defers the message: never lost, never bounced for it), and
- * the connection is closed and never reused.
+ * session's actions (writes, STARTTLS, streaming the content through a ContentPump, close), feeds it
+ * the reply bytes, and keeps one timer armed for the reply awaited (its length by the reply's class,
+ * decisions.ts). Every outcome is typed; nothing here throws for a peer. It times each BDAT chunk's
+ * answer (bdat-health.ts) and lets a transfer be stopped until its LAST chunk goes out (in-flight.ts).
+ * Every way in runs through #safely: a throw is Barge's bug, reported, the transaction gets a
+ * `localFailure` (deferred, never bounced) and the connection is closed and never reused.
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ClientSession } from '../protocol/client-session.js';
 import type { ClientAction, ClientMessage, ClientOutcome, PeerCapabilities, Stage, TransactionOptions } from '../protocol/client-types.js';
-import { realClock, type TimerHandle } from '../time/clock.js';
+import { realClock, type Clock, type TimerHandle } from '../time/clock.js';
 import { replyTimeout } from './decisions.js';
 import { ChunkTimer } from './bdat-health.js';
 import { upgrade, type TlsDetails } from './starttls.js';
 import { ContentPump, type ContentSink } from './content-pump.js';
 import { bugReason } from '../log/bug.js';
-import { type SessionSocketOptions, type Stoppable, stageOfCommand, type Transfer } from './session-socket-types.js';
+import { type OpenedSession, type SessionSocketOptions, type Stoppable, stageOfCommand, type Transfer } from './session-socket-types.js';
 
 export type { SessionSocketOptions, Stoppable, TlsDetails, Transfer };
 
-export interface Opened {
-  readonly socket: SessionSocket;
-  /** Whether TCP connected at all (a server may simply not be running). */
-  readonly connected: boolean;
-  /** Why not, in short ("ECONNREFUSED", "no connection within 10000 ms"). */
-  readonly error?: string;
-  /** `ready`, or why the session could not start. */
-  readonly outcome: ClientOutcome;
-}
+export type Opened = OpenedSession<SessionSocket>;
 
 export class SessionSocket {
   readonly #o: SessionSocketOptions;
+  readonly #clock: Clock;
   readonly #session: ClientSession;
   #socket: Socket;
   #timer: TimerHandle | undefined;
@@ -69,6 +58,7 @@ export class SessionSocket {
 
   private constructor(socket: Socket, o: SessionSocketOptions) {
     this.#o = o;
+    this.#clock = o.clock ?? realClock;
     this.#socket = socket;
     this.#session = new ClientSession(o.session);
     this.#attach(socket);
@@ -220,10 +210,6 @@ export class SessionSocket {
     this.#leave = undefined;
   }
 
-  #now(): number {
-    return (this.#o.clock ?? realClock).now().getTime();
-  }
-
   #perform(actions: readonly ClientAction[]): void {
     for (const a of actions) {
       switch (a.kind) {
@@ -237,10 +223,10 @@ export class SessionSocket {
           if (!this.#socket.destroyed) this.#socket.write(a.bytes);
           break;
         case 'chunkSent':
-          this.#chunks.sent(a, this.#now());
+          this.#chunks.sent(a, this.#clock.now().getTime());
           break;
         case 'chunkAnswered':
-          this.#chunks.answered({ kind: 'reply', code: a.code }, this.#now());
+          this.#chunks.answered({ kind: 'reply', code: a.code }, this.#clock.now().getTime());
           break;
         case 'reply':
           this.#o.log?.('response', a.text);
@@ -253,7 +239,7 @@ export class SessionSocket {
           break;
         case 'outcome': {
           // The oldest chunk left unanswered is the one the path failed on.
-          this.#chunks.answered({ kind: this.#lost }, this.#now());
+          this.#chunks.answered({ kind: this.#lost }, this.#clock.now().getTime());
           this.#body?.stop();
           this.#body = undefined;
           const w = this.#waiter;
@@ -281,7 +267,7 @@ export class SessionSocket {
     const cls = this.#session.awaiting;
     if (cls === undefined) return;
     const ms = replyTimeout(cls, this.#o.timeouts);
-    this.#timer = (this.#o.clock ?? realClock).after(ms, () => {
+    this.#timer = this.#clock.after(ms, () => {
       this.#lost = 'timeout';
       this.#safely(() => this.#perform(this.#session.timeout(`no reply within ${ms} ms`)));
     });
@@ -293,13 +279,16 @@ export class SessionSocket {
     plain.removeAllListeners('error');
     plain.removeAllListeners('close');
     upgrade(plain, { servername: this.#o.servername ?? this.#o.host, verify, ca: this.#o.ca }, (result) => {
-      if ('error' in result) return this.#safely(() => this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${result.error}`)));
+      if ('error' in result)
+        return this.#safely(() => this.#perform(this.#session.tlsFailed(`TLS handshake with ${this.#o.host}: ${result.error}`)));
       if (this.#broken) return void result.socket.destroy();
       this.#socket = result.socket;
       this.#attach(result.socket);
       this.#tls = result.details;
       const { authorized, authorizationError } = result.details;
-      this.#safely(() => this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) })));
+      this.#safely(() =>
+        this.#perform(this.#session.tlsEstablished({ authorized, ...(authorizationError === undefined ? {} : { authorizationError }) })),
+      );
     });
   }
 }

@@ -108,7 +108,9 @@ export class MtaSts {
       return { policy };
     } catch (e) {
       // RFC 8461 5.1: a fetch failure keeps a cached policy in force.
-      return valid === undefined ? { note: `MTA-STS policy fetch failed: ${e instanceof Error ? e.message : String(e)}` } : { policy: valid };
+      return valid === undefined
+        ? { note: `MTA-STS policy fetch failed: ${e instanceof Error ? e.message : String(e)}` }
+        : { policy: valid };
     }
   }
 
@@ -120,8 +122,15 @@ export class MtaSts {
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          host, port: this.#o.port ?? 443, servername, path: '/.well-known/mta-sts.txt', method: 'GET', headers: { host: servername },
-          rejectUnauthorized: true, ...(this.#o.ca === undefined ? {} : { ca: [...this.#o.ca] }), timeout: this.#o.timeoutMs ?? 10_000,
+          host,
+          port: this.#o.port ?? 443,
+          servername,
+          path: '/.well-known/mta-sts.txt',
+          method: 'GET',
+          headers: { host: servername },
+          rejectUnauthorized: true,
+          ...(this.#o.ca === undefined ? {} : { ca: [...this.#o.ca] }),
+          timeout: this.#o.timeoutMs ?? 10_000,
         },
         (res) => {
           // RFC 8461 3.3: redirects are not followed; only a 200 with text/plain is a policy.

@@ -4,13 +4,14 @@
  * here: validation is validate.ts, which the server runs in a child process (load.ts).
  */
 import { resolve } from 'node:path';
-import { resolveExtensions, type ExtensionSwitches } from '../protocol/extensions.js';
-import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
-import type { AcmeConfig, Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
-import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
+import { fieldsFromFlags, parseFieldList } from '../log/w3c-fields.js';
+import type { AcmeConfig, Config, HostPort, OutboundSwitches } from './types.js';
+import { dkimKeys } from './mail-auth.js';
 import { locator } from './toml-errors.js';
 import { DEFAULTS, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
 import type { FileConfig, ListenerInput } from './schema.js';
+import { ConfigError } from './config-error.js';
+import { listeners } from './listeners.js';
 
 /** A configuration file's text and its name (for messages). */
 export interface ConfigText {
@@ -18,7 +19,7 @@ export interface ConfigText {
   readonly file: string;
 }
 
-export class ConfigError extends Error {}
+export { ConfigError } from './config-error.js';
 
 /** The settings `barge serve` takes as flags. */
 export interface ServeFlags {
@@ -50,7 +51,8 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
   const where = locator(toml);
 
   const hostname = (flags.hostname ?? f.hostname ?? machineHostname).toLowerCase();
-  const maxMessageSize = flags.maxMessageSize === undefined ? f.limits?.max_message_size ?? DEFAULTS.maxMessageSize : flagSize(flags.maxMessageSize);
+  const maxMessageSize =
+    flags.maxMessageSize === undefined ? (f.limits?.max_message_size ?? DEFAULTS.maxMessageSize) : flagSize(flags.maxMessageSize);
   const localDomains = [...new Set((flags.localDomain ?? f.local_domains ?? ['localhost', hostname]).map((d) => d.toLowerCase()))];
 
   let w3cFields: readonly string[] = DEFAULTS.w3cFields;
@@ -71,7 +73,8 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
     auth: undefined,
     authTls: f.delivery?.auth_tls ?? 'verified',
   };
-  for (const cidr of flags.relayNetwork ?? []) if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
+  for (const cidr of flags.relayNetwork ?? [])
+    if (!isCidr(cidr)) throw new ConfigError(`--relay-network: expected an address or CIDR block, got ${JSON.stringify(cidr)}`);
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   const fileTls = f.tls?.cert !== undefined && f.tls.key !== undefined ? { cert: f.tls.cert, key: f.tls.key } : undefined;
   const tlsFiles = flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { cert: flags.tlsCert, key: flags.tlsKey } : fileTls;
@@ -83,7 +86,9 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
     relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
     listeners: listeners(withFlagListeners(f.listener, flags), flags.listen),
     tls: tlsFiles === undefined ? undefined : { certFile: resolve(tlsFiles.cert), keyFile: resolve(tlsFiles.key) },
-    tlsNames: new Map(Object.entries(f.tls?.names ?? {}).map(([name, v]) => [name.toLowerCase(), { certFile: resolve(v.cert), keyFile: resolve(v.key) }])),
+    tlsNames: new Map(
+      Object.entries(f.tls?.names ?? {}).map(([name, v]) => [name.toLowerCase(), { certFile: resolve(v.cert), keyFile: resolve(v.key) }]),
+    ),
     acme: acmeConfig(f.acme),
     auth: {
       maxFailures: f.auth?.max_failures ?? DEFAULTS.authMaxFailures,
@@ -105,7 +110,11 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
       dataBlockTimeoutMs: f.limits?.data_timeout ?? DEFAULTS.dataTimeoutMs,
     },
     smuggling: f.smuggling ?? 'reject',
-    log: { w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields }, tracking: f.log?.tracking ?? true, keepDays: f.log?.keep_days ?? DEFAULTS.logKeepDays },
+    log: {
+      w3c: { enabled: f.log?.w3c ?? true, fields: w3cFields },
+      tracking: f.log?.tracking ?? true,
+      keepDays: f.log?.keep_days ?? DEFAULTS.logKeepDays,
+    },
     queue: { scanIntervalMs: f.queue?.scan_interval ?? DEFAULTS.scanIntervalMs, hold: flags.queueOnly ?? f.queue?.hold ?? false },
     delivery: {
       ...switches,
@@ -116,7 +125,12 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
       bdatCheckTimeoutMs: f.delivery?.bdat_check_timeout ?? DEFAULTS.bdatCheckTimeoutMs,
       routes: routes(f.routes, flags.route),
       smartHostAuth: f.smart_host_auth,
-      smartHost: flags.smartHost === undefined ? (f.smart_host === undefined ? undefined : parseConfigHostPort(f.smart_host)) : hostPort(flags.smartHost, '--smart-host'),
+      smartHost:
+        flags.smartHost === undefined
+          ? f.smart_host === undefined
+            ? undefined
+            : parseConfigHostPort(f.smart_host)
+          : hostPort(flags.smartHost, '--smart-host'),
       dnsServers: f.dns?.servers,
       retryScheduleMs: f.delivery?.retry_schedule ?? DEFAULTS.retryScheduleMs,
       maxQueueLifetimeMs: f.delivery?.max_queue_lifetime ?? DEFAULTS.maxQueueLifetimeMs,
@@ -144,7 +158,10 @@ function hostPort(text: string, source: string): HostPort {
 type RouteInput = NonNullable<FileConfig['routes']>[string];
 
 /** The file's [routes], then --route flags (which win for the same domain). */
-function routes(table: Readonly<Record<string, RouteInput>> | undefined, flags: readonly string[] | undefined): ReadonlyMap<string, HostPort> {
+function routes(
+  table: Readonly<Record<string, RouteInput>> | undefined,
+  flags: readonly string[] | undefined,
+): ReadonlyMap<string, HostPort> {
   const out = new Map<string, HostPort>();
   for (const [domain, target] of Object.entries(table ?? {})) {
     out.set(domain.toLowerCase(), hostPort(typeof target === 'string' ? target : target.next_hop, `routes.${domain}`));
@@ -158,7 +175,10 @@ function routes(table: Readonly<Record<string, RouteInput>> | undefined, flags: 
 }
 
 /** Routes written as tables may override the outbound switches for their domain. */
-function routeSwitches(table: Readonly<Record<string, RouteInput>> | undefined, base: OutboundSwitches): ReadonlyMap<string, OutboundSwitches> {
+function routeSwitches(
+  table: Readonly<Record<string, RouteInput>> | undefined,
+  base: OutboundSwitches,
+): ReadonlyMap<string, OutboundSwitches> {
   const out = new Map<string, OutboundSwitches>();
   for (const [domain, r] of Object.entries(table ?? {})) {
     if (typeof r === 'string') continue;
@@ -205,67 +225,21 @@ function flagSize(text: string): number {
  * `--listen-submission` and `--listen-tls` add (or move) the "submission" and "submissions"
  * listeners: STARTTLS or implicit TLS, AUTH required, MAIL FROM owned by the user.
  */
-function withFlagListeners(table: Readonly<Record<string, ListenerInput>> | undefined, flags: ServeFlags): Record<string, ListenerInput> | undefined {
+function withFlagListeners(
+  table: Readonly<Record<string, ListenerInput>> | undefined,
+  flags: ServeFlags,
+): Record<string, ListenerInput> | undefined {
   if (flags.listenSubmission === undefined && flags.listenTls === undefined) return table;
   const out: Record<string, ListenerInput> = { ...(table ?? { [DEFAULTS.listenerName]: {} }) };
   const add = (name: string, listen: string | undefined, tls: 'required' | 'implicit'): void => {
     if (listen === undefined) return;
-    if (parseConfigHostPort(listen) === undefined) throw new ConfigError(`--listen-${tls === 'implicit' ? 'tls' : 'submission'}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+    if (parseConfigHostPort(listen) === undefined)
+      throw new ConfigError(`--listen-${tls === 'implicit' ? 'tls' : 'submission'}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
     out[name] = { auth: 'required', ...out[name], tls, listen };
   };
   add('submission', flags.listenSubmission, 'required');
   add('submissions', flags.listenTls, 'implicit');
   return out;
-}
-
-function listeners(table: Readonly<Record<string, ListenerInput>> | undefined, listen: readonly string[] | undefined): ListenerConfig[] {
-  const entries = Object.entries(table ?? {});
-  if (entries.length === 0) entries.push([DEFAULTS.listenerName, {}]);
-  const built = entries.map(([name, l], i) => listenerConfig(name, l, l.listen ?? DEFAULTS.listen, i));
-  if (listen === undefined || listen.length === 0) return built;
-  // The first --listen moves the first listener; more add copies of it (name-2, name-3, ...).
-  const [first] = entries;
-  if (first === undefined) return built;
-  const [name, input] = first;
-  const moved = listen.map((address, i) => listenerConfig(i === 0 ? name : `${name}-${i + 1}`, input, address, i === 0 ? 0 : built.length + i - 1, '--listen'));
-  return [...moved.slice(0, 1), ...built.slice(1), ...moved.slice(1)];
-}
-
-function listenerConfig(name: string, l: ListenerInput, listen: string, index: number, source = `listener.${name}.listen`): ListenerConfig {
-  const address = parseConfigHostPort(listen);
-  if (address === undefined) throw new ConfigError(`${source}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
-  const switches: ExtensionSwitches = {
-    pipelining: l.pipelining, size: l.size, '8bitmime': l['8bitmime'], binarymime: l.binarymime, chunking: l.chunking,
-    dsn: l.dsn, enhancedstatuscodes: l.enhancedstatuscodes, smtputf8: l.smtputf8, etrn: l.etrn, help: l.help,
-  };
-  const inboundMask = l.inbound_command_support ?? DEFAULTS.inboundMask;
-  return {
-    name,
-    host: address.host,
-    port: address.port,
-    inboundMask,
-    extensions: resolveExtensions(inboundMask, switches),
-    vrfy: l.vrfy ?? 'cannot',
-    expn: l.expn ?? false,
-    logFolder: l.log_folder ?? `SMTPSVC${index + 1}`,
-    ...listenerSecurity(l),
-    mailAuth: inboundAuthPolicy(l),
-    proxyFrom: proxyFrom(name, l),
-  };
-}
-
-function listenerSecurity(l: ListenerInput): Pick<ListenerConfig, 'tls' | 'auth' | 'authCleartext' | 'senderLogin'> {
-  const tls = l.tls ?? (l.require_tls === true ? 'required' : 'optional');
-  if (l.require_tls === true && tls !== 'required' && tls !== 'implicit') throw new ConfigError(`require_tls = true conflicts with tls = "${tls}"`);
-  const auth = l.auth ?? 'optional';
-  return { tls, auth, authCleartext: l.auth_cleartext ?? false, senderLogin: l.sender_login ?? auth === 'required' };
-}
-
-/** Both keys or neither: a PROXY listener trusting no one, or a trust list that does nothing, is a mistake. */
-function proxyFrom(name: string, l: ListenerInput): readonly string[] | undefined {
-  if (l.proxy_protocol === true && l.proxy_from === undefined) throw new ConfigError(`listener.${name}: proxy_protocol = true needs proxy_from, the load balancers' networks`);
-  if (l.proxy_protocol !== true && l.proxy_from !== undefined) throw new ConfigError(`listener.${name}: proxy_from needs proxy_protocol = true`);
-  return l.proxy_protocol === true ? l.proxy_from : undefined;
 }
 
 function deepFreeze<T>(value: T): T {

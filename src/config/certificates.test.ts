@@ -7,23 +7,36 @@ import { buildConfig } from './validate.js';
 
 const build = (text: string): ReturnType<typeof buildConfig> => buildConfig({ text, file: 'barge.toml' }, {}, 'h.example');
 const refused = (text: string, message: RegExp): void => {
-  assert.throws(() => build(text), (e: unknown) => e instanceof ConfigError && message.test(e.message), message.source);
+  assert.throws(
+    () => build(text),
+    (e: unknown) => e instanceof ConfigError && message.test(e.message),
+    message.source,
+  );
 };
 
 test('[tls] cert/key is the default; [tls."NAME"] tables are by lower-case name, wildcards kept', () => {
-  const c = build('[tls]\ncert = "d.crt"\nkey = "d.key"\n[tls."MX.example.org"]\ncert = "mx.crt"\nkey = "mx.key"\n[tls."*.example.org"]\ncert = "w.crt"\nkey = "w.key"\n');
+  const c = build(
+    '[tls]\ncert = "d.crt"\nkey = "d.key"\n[tls."MX.example.org"]\ncert = "mx.crt"\nkey = "mx.key"\n[tls."*.example.org"]\ncert = "w.crt"\nkey = "w.key"\n',
+  );
   assert.deepEqual(c.tls, { certFile: resolve('d.crt'), keyFile: resolve('d.key') });
-  assert.deepEqual([...c.tlsNames], [
-    ['mx.example.org', { certFile: resolve('mx.crt'), keyFile: resolve('mx.key') }],
-    ['*.example.org', { certFile: resolve('w.crt'), keyFile: resolve('w.key') }],
-  ]);
+  assert.deepEqual(
+    [...c.tlsNames],
+    [
+      ['mx.example.org', { certFile: resolve('mx.crt'), keyFile: resolve('mx.key') }],
+      ['*.example.org', { certFile: resolve('w.crt'), keyFile: resolve('w.key') }],
+    ],
+  );
   // Names alone: the default stays the self-signed certificate.
   const named = build('[tls."mx.example.org"]\ncert = "mx.crt"\nkey = "mx.key"\n');
   assert.equal(named.tls, undefined);
   assert.equal(named.tlsNames.size, 1);
   assert.equal(buildConfig(undefined, {}, 'h').tlsNames.size, 0);
   // --tls-cert/--tls-key replace the default only.
-  const flagged = buildConfig({ text: '[tls."mx.example.org"]\ncert = "mx.crt"\nkey = "mx.key"\n', file: 'b.toml' }, { tlsCert: 'f.crt', tlsKey: 'f.key' }, 'h');
+  const flagged = buildConfig(
+    { text: '[tls."mx.example.org"]\ncert = "mx.crt"\nkey = "mx.key"\n', file: 'b.toml' },
+    { tlsCert: 'f.crt', tlsKey: 'f.key' },
+    'h',
+  );
   assert.equal(flagged.tls?.certFile, resolve('f.crt'));
   assert.equal(flagged.tlsNames.size, 1);
 });
@@ -36,8 +49,10 @@ test('bad [tls] entries are refused with their key and line', () => {
   refused('\n[tls."mx.example.org"]\ncert = "a"\n', /^barge\.toml line 2: tls\.mx\.example\.org\.key: /);
 });
 
-test('[acme]: names required; Let\'s Encrypt and port 80 unless configured; the directory must be https', () => {
-  const c = build('[acme]\nnames = ["MX.example.org", "smtp.example.org", "mx.example.org"]\nemail = "postmaster@example.org"\nca_file = "ca.pem"\n');
+test("[acme]: names required; Let's Encrypt and port 80 unless configured; the directory must be https", () => {
+  const c = build(
+    '[acme]\nnames = ["MX.example.org", "smtp.example.org", "mx.example.org"]\nemail = "postmaster@example.org"\nca_file = "ca.pem"\n',
+  );
   assert.deepEqual(c.acme, {
     directory: 'https://acme-v02.api.letsencrypt.org/directory',
     email: 'postmaster@example.org',

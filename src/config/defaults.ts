@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { DEFAULT_INBOUND_MASK, DEFAULT_OUTBOUND_MASK } from '../protocol/extensions.js';
-import { DEFAULT_W3C_FIELDS } from '../log/w3c.js';
+import { DEFAULT_W3C_FIELDS } from '../log/w3c-fields.js';
 import { parseHostPort, type HostPort } from '../protocol/host-port.js';
 
 export const DEFAULTS = {
@@ -50,8 +50,20 @@ export const DEFAULTS = {
   authFailureWindowMs: 10 * 60_000,
   /** RFC 6376 5.4.1's recommended fields; From is always signed and over-signed. */
   dkimHeaders: [
-    'from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references',
-    'mime-version', 'content-type', 'content-transfer-encoding', 'list-unsubscribe', 'list-unsubscribe-post',
+    'from',
+    'to',
+    'cc',
+    'subject',
+    'date',
+    'message-id',
+    'reply-to',
+    'in-reply-to',
+    'references',
+    'mime-version',
+    'content-type',
+    'content-transfer-encoding',
+    'list-unsubscribe',
+    'list-unsubscribe-post',
   ],
   /** The longest SPF, DKIM and DMARC checks may hold the reply at end of data before the result is temperror. */
   mailAuthBudgetMs: 5000,
@@ -66,7 +78,19 @@ export const DEFAULTS = {
   acmeHttpListen: '0.0.0.0:80',
 } as const;
 
-const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, kb: 1024, kib: 1024, k: 1024, mb: 1024 ** 2, mib: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3, g: 1024 ** 3 };
+const UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  k: 1024,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  m: 1024 ** 2,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  g: 1024 ** 3,
+};
 const DURATIONS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "50MB", "10 MiB", "512KB" or a plain number of bytes (binary units, as mail servers use them). */

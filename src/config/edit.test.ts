@@ -19,8 +19,16 @@ w3c = true
 `;
 
 test('setTomlKeys changes only the named keys of one table and keeps comments and layout', () => {
-  const out = setTomlKeys(FILE, ['listener', 'smtp'], { inbound_command_support: 4551873, chunking: undefined, pipelining: undefined, help: false });
-  assert.equal(out, FILE.replace('chunking = false  # old switch\npipelining = false\n', 'inbound_command_support = 4551873\nhelp = false\n'));
+  const out = setTomlKeys(FILE, ['listener', 'smtp'], {
+    inbound_command_support: 4551873,
+    chunking: undefined,
+    pipelining: undefined,
+    help: false,
+  });
+  assert.equal(
+    out,
+    FILE.replace('chunking = false  # old switch\npipelining = false\n', 'inbound_command_support = 4551873\nhelp = false\n'),
+  );
   const config = buildConfig({ text: out, file: 'x.toml' }, {}, 'h');
   assert.equal(config.listeners[0]?.inboundMask, 4551873);
   assert.equal(config.listeners[0]?.extensions.has('CHUNKING'), false);
@@ -28,7 +36,10 @@ test('setTomlKeys changes only the named keys of one table and keeps comments an
 });
 
 test('setTomlKeys appends a missing table, quoting names that need it', () => {
-  assert.equal(setTomlKeys('# only a comment\n', ['listener', 'smtp'], { chunking: false }), '# only a comment\n\n[listener.smtp]\nchunking = false\n');
+  assert.equal(
+    setTomlKeys('# only a comment\n', ['listener', 'smtp'], { chunking: false }),
+    '# only a comment\n\n[listener.smtp]\nchunking = false\n',
+  );
   assert.equal(setTomlKeys('', ['routes', 'a.example'], { x: 'y' }), '[routes."a.example"]\nx = "y"\n');
   assert.equal(setTomlKeys('[delivery]\n', ['delivery'], { outbound_command_support: 5 }), '[delivery]\noutbound_command_support = 5\n');
 });

@@ -12,7 +12,8 @@ export type TomlValue = string | number | boolean;
 
 /** Written beside the data when Barge runs without a config file: `barge serve` reads it at start. */
 export const CONSOLE_FILE = 'console.toml';
-export const CONSOLE_HEADER = '# Settings written by the Barge web console (no --config file was given).\n# Barge reads this file at start when run without --config; edit or delete it as you like.\n';
+export const CONSOLE_HEADER =
+  '# Settings written by the Barge web console (no --config file was given).\n# Barge reads this file at start when run without --config; edit or delete it as you like.\n';
 
 export function consoleConfigPath(dataDir: string): string {
   return join(dataDir, CONSOLE_FILE);

@@ -46,7 +46,8 @@ test('a file validated in the child gives the same Config as in-process, and the
     // An unknown key on line 5: the child's message is the in-process one, naming key and line.
     const bad = FILE.replace('max_message_size', 'max_recipientz = 5\nmax_message_size');
     await writeFile(path, bad);
-    const named = (e: unknown): boolean => e instanceof ConfigError && /barge\.toml line 5: limits: unknown key "max_recipientz"$/.test(e.message);
+    const named = (e: unknown): boolean =>
+      e instanceof ConfigError && /barge\.toml line 5: limits: unknown key "max_recipientz"$/.test(e.message);
     assert.throws(() => buildConfig({ text: bad, file: path }, {}, 'h'), named);
     await assert.rejects(loadConfig(path, {}, 'h'), named);
   } finally {
@@ -57,7 +58,9 @@ test('a file validated in the child gives the same Config as in-process, and the
 /** The modules a compiled module loads, statically or by a literal import(): package names and resolved paths. */
 async function importsOf(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8');
-  const found = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)|(?:^|\n)import\s+'([^']+)'/g)];
+  const found = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)|(?:^|\n)import\s+'([^']+)'/g),
+  ];
   return found.map((m) => m[1] ?? m[2] ?? m[3] ?? '').map((s) => (s.startsWith('.') ? resolve(dirname(file), s) : s));
 }
 
@@ -74,6 +77,12 @@ test('nothing the server can load imports zod: the schema runs only in the valid
   assert.ok(seen.has(join(dirname(start), '..', 'config', 'load.js')), 'the walk reaches the loader');
   // Literal import()s are followed too: mailauth (library.ts) and the console (run.ts) load on first use.
   assert.ok(packages.has('mailauth') && packages.has('hono'), [...packages].join(' '));
-  assert.deepEqual([...packages].filter((p) => p === 'zod' || p.startsWith('zod/')), []);
-  assert.deepEqual([...seen].filter((f) => /config\/(schema|validate)\.js$/.test(f)), []);
+  assert.deepEqual(
+    [...packages].filter((p) => p === 'zod' || p.startsWith('zod/')),
+    [],
+  );
+  assert.deepEqual(
+    [...seen].filter((f) => /config\/(schema|validate)\.js$/.test(f)),
+    [],
+  );
 });

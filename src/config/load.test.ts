@@ -16,8 +16,22 @@ test('the embedded default needs no file', () => {
   assert.deepEqual(c.relayNetworks, ['127.0.0.0/8', '::1/128']);
   assert.equal(c.listeners.length, 1);
   const [l] = c.listeners;
-  assert.deepEqual([l?.name, l?.host, l?.port, l?.inboundMask, l?.logFolder, l?.vrfy, l?.expn], ['smtp', '127.0.0.1', 2525, 7697601, 'SMTPSVC1', 'cannot', false]);
-  assert.deepEqual([...(l?.extensions ?? [])].sort(), ['8BITMIME', 'BINARYMIME', 'CHUNKING', 'DSN', 'ENHANCEDSTATUSCODES', 'ETRN', 'HELP', 'PIPELINING', 'SIZE', 'SMTPUTF8']);
+  assert.deepEqual(
+    [l?.name, l?.host, l?.port, l?.inboundMask, l?.logFolder, l?.vrfy, l?.expn],
+    ['smtp', '127.0.0.1', 2525, 7697601, 'SMTPSVC1', 'cannot', false],
+  );
+  assert.deepEqual([...(l?.extensions ?? [])].sort(), [
+    '8BITMIME',
+    'BINARYMIME',
+    'CHUNKING',
+    'DSN',
+    'ENHANCEDSTATUSCODES',
+    'ETRN',
+    'HELP',
+    'PIPELINING',
+    'SIZE',
+    'SMTPUTF8',
+  ]);
   assert.equal(c.limits.maxMessageSize, 52428800);
   assert.equal(c.limits.maxRecipients, 100);
   assert.equal(c.limits.commandTimeoutMs, 300_000);
@@ -34,7 +48,8 @@ test('[delivery] bdat_check_timeout takes a duration', () => {
 });
 
 test('a full file is read, with sizes and durations in words', () => {
-  const c = buildConfig(toml(`
+  const c = buildConfig(
+    toml(`
 hostname = "mx.example.com"
 data_dir = "/srv/barge"
 local_domains = ["Example.com"]
@@ -59,7 +74,10 @@ tracking = false
 scan_interval = "2m"
 [delivery]
 outbound_command_support = 5
-`), {}, 'ignored');
+`),
+    {},
+    'ignored',
+  );
   assert.equal(c.hostname, 'mx.example.com');
   assert.equal(c.dataDir, '/srv/barge');
   assert.deepEqual(c.localDomains, ['example.com']);
@@ -68,7 +86,13 @@ outbound_command_support = 5
   assert.equal(c.limits.maxMessageSize, 10 * 1024 * 1024);
   assert.equal(c.limits.commandTimeoutMs, 30_000);
   assert.equal(c.limits.dataBlockTimeoutMs, 1500);
-  assert.deepEqual(c.listeners.map((l) => [l.name, l.host, l.port, l.logFolder]), [['mx', '::1', 25, 'SMTPSVC1'], ['submission', '0.0.0.0', 587, 'SMTPSVC2']]);
+  assert.deepEqual(
+    c.listeners.map((l) => [l.name, l.host, l.port, l.logFolder]),
+    [
+      ['mx', '::1', 25, 'SMTPSVC1'],
+      ['submission', '0.0.0.0', 587, 'SMTPSVC2'],
+    ],
+  );
   assert.equal(c.listeners[0]?.vrfy, 'off');
   assert.equal(c.listeners[0]?.expn, true);
   assert.ok(c.log.w3c.fields.length > 5);
@@ -93,10 +117,24 @@ test('the IIS mask 4551873 turns CHUNKING and BINARYMIME off; named switches win
 });
 
 test('flags override the file; extra --listen copies the first listener', () => {
-  const c = buildConfig(toml('[listener.smtp]\nlisten = "0.0.0.0:25"\nchunking = false\n[limits]\nmax_message_size = 1000'), {
-    listen: ['127.0.0.1:2600', '127.0.0.1:2601'], dataDir: 'd', hostname: 'Flag.Test', localDomain: ['a.test', 'A.test'], maxMessageSize: '2MB',
-  }, 'h');
-  assert.deepEqual(c.listeners.map((l) => [l.name, l.port, l.logFolder, l.extensions.has('CHUNKING')]), [['smtp', 2600, 'SMTPSVC1', false], ['smtp-2', 2601, 'SMTPSVC2', false]]);
+  const c = buildConfig(
+    toml('[listener.smtp]\nlisten = "0.0.0.0:25"\nchunking = false\n[limits]\nmax_message_size = 1000'),
+    {
+      listen: ['127.0.0.1:2600', '127.0.0.1:2601'],
+      dataDir: 'd',
+      hostname: 'Flag.Test',
+      localDomain: ['a.test', 'A.test'],
+      maxMessageSize: '2MB',
+    },
+    'h',
+  );
+  assert.deepEqual(
+    c.listeners.map((l) => [l.name, l.port, l.logFolder, l.extensions.has('CHUNKING')]),
+    [
+      ['smtp', 2600, 'SMTPSVC1', false],
+      ['smtp-2', 2601, 'SMTPSVC2', false],
+    ],
+  );
   assert.equal(c.hostname, 'flag.test');
   assert.equal(c.dataDir, resolve('d'));
   assert.deepEqual(c.localDomains, ['a.test']);
@@ -114,7 +152,10 @@ const errorOf = (text: string): string => {
 };
 
 test('errors name the key and the line', () => {
-  assert.match(errorOf('hostname = "a"\n\n[limits]\nmax_message_size = "lots"'), /^barge\.toml line 4: limits\.max_message_size: expected a size/);
+  assert.match(
+    errorOf('hostname = "a"\n\n[limits]\nmax_message_size = "lots"'),
+    /^barge\.toml line 4: limits\.max_message_size: expected a size/,
+  );
   assert.match(errorOf('[limits]\nmax_recipeints = 5'), /line 2: limits: unknown key "max_recipeints"/);
   assert.match(errorOf('relay_networks = ["10.0.0.0/33"]'), /line 1: relay_networks\.0: expected an address or CIDR/);
   assert.match(errorOf('[listener.smtp]\n\nlisten = "nowhere"'), /line 3: listener\.smtp\.listen: expected HOST:PORT/);
@@ -128,7 +169,8 @@ test('errors name the key and the line', () => {
 });
 
 test('delivery settings: routes, smart host, DNS servers, schedule; --route wins for its domain', () => {
-  const c = buildConfig(toml(`
+  const c = buildConfig(
+    toml(`
 smart_host = "relay.example.net:587"
 [routes]
 "Example.com" = "mx.internal:25"
@@ -141,7 +183,10 @@ chunk_size = "256KB"
 retry_schedule = ["1m", "2m"]
 max_queue_lifetime = "2d"
 port = 2525
-`), { route: ['other.test=127.0.0.1:26'] }, 'h');
+`),
+    { route: ['other.test=127.0.0.1:26'] },
+    'h',
+  );
   const d = c.delivery;
   assert.deepEqual(d.smartHost, { host: 'relay.example.net', port: 587 });
   assert.deepEqual(d.routes.get('example.com'), { host: 'mx.internal', port: 25 });
@@ -168,7 +213,10 @@ test('max_hops and auth_tls: defaults 50 and "verified"; a route may allow any T
   assert.equal(c.limits.maxHops, 30);
   assert.equal(c.delivery.routeSwitches.get('a.test')?.authTls, 'any');
   assert.equal(c.delivery.authTls, 'verified');
-  assert.throws(() => buildConfig(toml('[delivery]\nauth_tls = "none"\n'), {}, 'h'), (e: unknown) => e instanceof ConfigError && /line 2: delivery\.auth_tls/.test(e.message));
+  assert.throws(
+    () => buildConfig(toml('[delivery]\nauth_tls = "none"\n'), {}, 'h'),
+    (e: unknown) => e instanceof ConfigError && /line 2: delivery\.auth_tls/.test(e.message),
+  );
 });
 
 test('durations are bounded: a command_timeout of "25d" (past a timer\'s 2^31-1 ms) is refused with its key and line', () => {
@@ -178,12 +226,21 @@ test('durations are bounded: a command_timeout of "25d" (past a timer\'s 2^31-1 
   );
   // The longest allowed wait for a peer is accepted, in words or milliseconds.
   const long = buildConfig(toml('[limits]\ncommand_timeout = "1h"\ndata_timeout = 3600000\n[delivery]\nreply_timeout = "60m"\n'), {}, 'h');
-  assert.deepEqual([long.limits.commandTimeoutMs, long.limits.dataBlockTimeoutMs, long.delivery.replyTimeoutMs], [3_600_000, 3_600_000, 3_600_000]);
+  assert.deepEqual(
+    [long.limits.commandTimeoutMs, long.limits.dataBlockTimeoutMs, long.delivery.replyTimeoutMs],
+    [3_600_000, 3_600_000, 3_600_000],
+  );
   assert.match(errorOf('[limits]\ndata_timeout = 0\n'), /line 2: limits\.data_timeout: expected a duration from 1s to 1h, got 0/);
   assert.match(errorOf('[queue]\nscan_interval = "2d"\n'), /line 2: queue\.scan_interval: expected a duration from 1s to 1d/);
   assert.match(errorOf('[mail_auth]\ntime_budget = "10m"\n'), /line 2: mail_auth\.time_budget: expected a duration from 0s to 5m/);
   // Keys that are no timeout still stay within what a timer can hold.
-  assert.match(errorOf('[delivery]\nmax_queue_lifetime = "30d"\n'), /line 2: delivery\.max_queue_lifetime: .* to 2147483647ms \(about 24\.9d\), got "30d"/);
-  assert.match(errorOf('[delivery]\nretry_schedule = ["15m", "25d"]\n'), /line 2: delivery\.retry_schedule\.1: expected a duration from 1s to/);
+  assert.match(
+    errorOf('[delivery]\nmax_queue_lifetime = "30d"\n'),
+    /line 2: delivery\.max_queue_lifetime: .* to 2147483647ms \(about 24\.9d\), got "30d"/,
+  );
+  assert.match(
+    errorOf('[delivery]\nretry_schedule = ["15m", "25d"]\n'),
+    /line 2: delivery\.retry_schedule\.1: expected a duration from 1s to/,
+  );
   assert.equal(buildConfig(toml('[delivery]\nmax_queue_lifetime = "24d"\n'), {}, 'h').delivery.maxQueueLifetimeMs, 24 * 86_400_000);
 });

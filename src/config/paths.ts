@@ -10,5 +10,10 @@ export interface DataPaths {
 
 /** Paths under the data directory. */
 export function dataPaths(dataDir: string): DataPaths {
-  return { spool: join(dataDir, 'spool'), mail: join(dataDir, 'mail'), log: join(dataDir, 'log'), tracking: join(dataDir, 'log', 'tracking') };
+  return {
+    spool: join(dataDir, 'spool'),
+    mail: join(dataDir, 'mail'),
+    log: join(dataDir, 'log'),
+    tracking: join(dataDir, 'log', 'tracking'),
+  };
 }

@@ -9,8 +9,16 @@ const listener = (keys: string): ReturnType<typeof buildConfig> => buildConfig(t
 
 test('off unless configured; proxy_protocol with proxy_from turns it on for that listener, --listen keeps it', () => {
   assert.equal(buildConfig(undefined, {}, 'h.example').listeners[0]?.proxyFrom, undefined);
-  assert.deepEqual(listener('proxy_protocol = true\nproxy_from = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]').listeners[0]?.proxyFrom, ['10.0.0.0/8', '2001:db8::/32', '192.0.2.1']);
-  const moved = buildConfig(toml('[listener.smtp]\nproxy_protocol = true\nproxy_from = ["10.0.0.0/8"]\n'), { listen: ['127.0.0.1:0'] }, 'h');
+  assert.deepEqual(listener('proxy_protocol = true\nproxy_from = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]').listeners[0]?.proxyFrom, [
+    '10.0.0.0/8',
+    '2001:db8::/32',
+    '192.0.2.1',
+  ]);
+  const moved = buildConfig(
+    toml('[listener.smtp]\nproxy_protocol = true\nproxy_from = ["10.0.0.0/8"]\n'),
+    { listen: ['127.0.0.1:0'] },
+    'h',
+  );
   assert.deepEqual(moved.listeners[0]?.proxyFrom, ['10.0.0.0/8']);
   assert.equal(listener('proxy_protocol = false').listeners[0]?.proxyFrom, undefined);
 });

@@ -26,7 +26,10 @@ const between = (min: number, max: number) =>
       return z.NEVER;
     }
     if (n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, got ${JSON.stringify(v)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration from ${formatDuration(min)} to ${formatDuration(max)}, got ${JSON.stringify(v)}`,
+      });
       return z.NEVER;
     }
     return n;
@@ -40,12 +43,18 @@ const peerWait = between(1000, 3_600_000);
 
 const mask = z.number().int().min(0).max(0xffffffff);
 const count = z.number().int().positive();
-const domain = z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name').transform((d) => d.toLowerCase());
+const domain = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name')
+  .transform((d) => d.toLowerCase());
 
 const hostPort = z.string().refine((v) => parseConfigHostPort(v) !== undefined, 'expected HOST:PORT, e.g. "mx.example.com:25"');
 
 const listener = z.strictObject({
-  listen: z.string().refine((v) => parseConfigHostPort(v) !== undefined, 'expected HOST:PORT, e.g. "0.0.0.0:25" or "[::1]:25"').optional(),
+  listen: z
+    .string()
+    .refine((v) => parseConfigHostPort(v) !== undefined, 'expected HOST:PORT, e.g. "0.0.0.0:25" or "[::1]:25"')
+    .optional(),
   inbound_command_support: mask.optional(),
   pipelining: z.boolean().optional(),
   size: z.boolean().optional(),
@@ -59,7 +68,10 @@ const listener = z.strictObject({
   help: z.boolean().optional(),
   vrfy: z.enum(['cannot', 'off']).optional(),
   expn: z.boolean().optional(),
-  log_folder: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a folder name').optional(),
+  log_folder: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'expected a folder name')
+    .optional(),
   tls: z.enum(['off', 'optional', 'required', 'implicit']).optional(),
   require_tls: z.boolean().optional(),
   auth: z.enum(['off', 'optional', 'required']).optional(),
@@ -79,7 +91,10 @@ const dkimKey = z.strictObject({
   selector: z.string().regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'expected a DKIM selector'),
   key: z.string().min(1),
   algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).optional(),
-  headers: z.array(z.string().regex(/^[!-9;-~]+$/, 'expected a header field name')).min(1).optional(),
+  headers: z
+    .array(z.string().regex(/^[!-9;-~]+$/, 'expected a header field name'))
+    .min(1)
+    .optional(),
 });
 
 const credentials = z.strictObject({ username: z.string().min(1), password: z.string().min(1) });
@@ -97,7 +112,11 @@ const tls = z.record(z.string(), z.unknown()).transform((table, ctx) => {
       if (typeof value === 'string' && value !== '') files[key] = value;
       else ctx.addIssue({ code: 'custom', path: [key], message: 'expected the path of a PEM file' });
     } else if (typeof value !== 'object' || value === null) {
-      ctx.addIssue({ code: 'custom', path: [key], message: `unknown key "${key}" (a certificate by name is a table: [tls."mx.example.org"])` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `unknown key "${key}" (a certificate by name is a table: [tls."mx.example.org"])`,
+      });
     } else if (!SNI_NAME.test(key)) {
       ctx.addIssue({ code: 'custom', path: [key], message: 'expected a server name like "mx.example.org" or "*.example.org"' });
     } else {
@@ -109,14 +128,21 @@ const tls = z.record(z.string(), z.unknown()).transform((table, ctx) => {
       }
     }
   }
-  if ((files.cert === undefined) !== (files.key === undefined)) ctx.addIssue({ code: 'custom', path: [files.cert === undefined ? 'key' : 'cert'], message: 'cert and key go together' });
+  if ((files.cert === undefined) !== (files.key === undefined))
+    ctx.addIssue({ code: 'custom', path: [files.cert === undefined ? 'key' : 'cert'], message: 'cert and key go together' });
   return { ...files, names };
 });
 
 /** ACME (RFC 8555): certificates for `names` obtained and renewed from `directory`, answering HTTP-01 on `http_listen`. */
 const acme = z.strictObject({
-  directory: z.string().regex(/^https:\/\/\S+$/, 'expected the https:// URL of an ACME directory (RFC 8555 7.1.1)').optional(),
-  email: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address').optional(),
+  directory: z
+    .string()
+    .regex(/^https:\/\/\S+$/, 'expected the https:// URL of an ACME directory (RFC 8555 7.1.1)')
+    .optional(),
+  email: z
+    .string()
+    .regex(/^[^@\s]+@[^@\s]+$/, 'expected an email address')
+    .optional(),
   names: z.array(domain).min(1),
   http_listen: hostPort.optional(),
   ca_file: z.string().min(1).optional(),
@@ -128,12 +154,21 @@ export const fileSchema = z.strictObject({
   hostname: domain.optional(),
   data_dir: z.string().min(1).optional(),
   local_domains: z.array(domain).optional(),
-  local_recipients: z.array(z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected local@domain').transform((a) => a.toLowerCase())).optional(),
+  local_recipients: z
+    .array(
+      z
+        .string()
+        .regex(/^[^@\s]+@[^@\s]+$/, 'expected local@domain')
+        .transform((a) => a.toLowerCase()),
+    )
+    .optional(),
   relay_networks: z.array(z.string().refine(isCidr, 'expected an address or CIDR block like 10.0.0.0/8')).optional(),
   smuggling: z.enum(['reject', 'normalise']).optional(),
   tls: tls.optional(),
   acme: acme.optional(),
-  auth: z.strictObject({ max_failures: count.optional(), failure_window: duration.optional(), max_parallel_checks: count.optional() }).optional(),
+  auth: z
+    .strictObject({ max_failures: count.optional(), failure_window: duration.optional(), max_parallel_checks: count.optional() })
+    .optional(),
   smart_host_auth: credentials.optional(),
   limits: z
     .strictObject({

@@ -18,6 +18,12 @@ test('max_junk_commands, etrn_interval and max_parallel_checks are read from the
   assert.equal(c.limits.maxJunkCommands, 20);
   assert.equal(c.limits.etrnIntervalMs, 60_000);
   assert.equal(c.auth.maxParallelChecks, 1);
-  assert.throws(() => buildConfig(toml('[auth]\nmax_parallel_checks = 0\n'), {}, 'h'), (e: unknown) => e instanceof ConfigError && /line 2: auth\.max_parallel_checks/.test(e.message));
-  assert.throws(() => buildConfig(toml('[limits]\nmax_junk_commands = -1\n'), {}, 'h'), (e: unknown) => e instanceof ConfigError && /limits\.max_junk_commands/.test(e.message));
+  assert.throws(
+    () => buildConfig(toml('[auth]\nmax_parallel_checks = 0\n'), {}, 'h'),
+    (e: unknown) => e instanceof ConfigError && /line 2: auth\.max_parallel_checks/.test(e.message),
+  );
+  assert.throws(
+    () => buildConfig(toml('[limits]\nmax_junk_commands = -1\n'), {}, 'h'),
+    (e: unknown) => e instanceof ConfigError && /limits\.max_junk_commands/.test(e.message),
+  );
 });

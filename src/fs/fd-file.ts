@@ -8,7 +8,10 @@
 import { close, fsync, open, read, rename, writev } from 'node:fs';
 
 type Done<T> = (e: NodeJS.ErrnoException | null, value: T) => void;
-const settle = <T>(resolve: (v: T) => void, reject: (e: Error) => void): Done<T> => (e, value) => (e === null ? resolve(value) : reject(e));
+const settle =
+  <T>(resolve: (v: T) => void, reject: (e: Error) => void): Done<T> =>
+  (e, value) =>
+    e === null ? resolve(value) : reject(e);
 
 export function openFd(path: string, flags: string | number, mode = 0o600): Promise<number> {
   return new Promise((resolve, reject) => open(path, flags, mode, settle(resolve, reject)));

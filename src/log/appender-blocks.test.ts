@@ -11,7 +11,10 @@ test('texts copied into reused blocks reach their files byte for byte, across bl
     const a = join(dir, 'a.log');
     const b = join(dir, 'b.log');
     const out = new Appender();
-    const want = new Map([[a, ''], [b, '']]);
+    const want = new Map([
+      [a, ''],
+      [b, ''],
+    ]);
     // Lines of varying length with multi-byte characters, so texts straddle the 64 KiB blocks.
     for (let i = 0; i < 30_000; i++) {
       const path = i % 7 === 0 ? b : a;

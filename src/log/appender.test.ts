@@ -19,7 +19,15 @@ test('interleaved files keep call order and get a header each time they are reop
     const a = join(dir, 'a.log');
     const b = join(dir, 'sub', 'b.log');
     const out = new Appender({ header: (p) => `[open ${p === a ? 'a' : 'b'}]` });
-    for (const [p, t] of [[a, '1'], [a, '2'], [b, '3'], [a, '4'], [b, '5'], [b, '6']] as const) out.append(p, t);
+    for (const [p, t] of [
+      [a, '1'],
+      [a, '2'],
+      [b, '3'],
+      [a, '4'],
+      [b, '5'],
+      [b, '6'],
+    ] as const)
+      out.append(p, t);
     await out.close();
     assert.equal(await readFile(a, 'utf8'), '[open a]12[open a]4');
     assert.equal(await readFile(b, 'utf8'), '[open b]3[open b]56');
@@ -51,7 +59,11 @@ test('after a failing disk recovers, writing resumes and the losses are counted'
 test('a throwing onError callback does not escape', async () => {
   await withDir(async (dir) => {
     await writeFile(join(dir, 'f'), '');
-    const out = new Appender({ onError: () => { throw new Error('callback bug'); } });
+    const out = new Appender({
+      onError: () => {
+        throw new Error('callback bug');
+      },
+    });
     out.append(join(dir, 'f', 'x.log'), 'a');
     await assert.doesNotReject(out.close());
   });

@@ -19,6 +19,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeAll } from '../fs/durable-write.js';
 import { realClock, type Clock } from '../time/clock.js';
+import { BLOCK, TextBlocks, type Span } from './text-blocks.js';
 
 export interface AppenderOptions {
   /** Upper bound on bytes waiting to be written; a few MB by default. */
@@ -44,18 +45,7 @@ interface Segment {
   texts: number;
 }
 
-/** Bytes `start..end` of `buf`: a shared block, or a buffer of one long text's own. */
-interface Span {
-  readonly buf: Buffer;
-  readonly start: number;
-  end: number;
-}
-
 export const DEFAULT_MAX_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Texts are copied into blocks this big; a longer text gets a buffer of its own. */
-const BLOCK = 64 * 1024;
-/** Idle blocks kept for reuse; more are left to the collector. */
-const SPARE_BLOCKS = 4;
 /**
  * How long a short run waits for company before it is written: lines arriving together share one
  * write (and one trip to the thread pool) instead of costing one each. A full block goes at once.
@@ -73,10 +63,7 @@ export class Appender {
   #lost = 0;
   #lastPath: string | undefined;
   /** The block being filled, how much of it is used, and how many queued spans each block holds. */
-  #block: Buffer | undefined;
-  #used = 0;
-  readonly #spans = new Map<Buffer, number>();
-  readonly #spare: Buffer[] = [];
+  readonly #blocks = new TextBlocks();
   #drainWaiters: Array<() => void> = [];
   /** Texts accepted so far, and texts written (or lost) so far: a flush waits for the second to reach the first. */
   #accepted = 0;
@@ -180,41 +167,13 @@ export class Appender {
 
   #copy(segment: Segment, text: string, length: number): void {
     this.#bytes += length;
-    if (length > BLOCK) {
-      segment.parts.push({ buf: Buffer.from(text, 'utf8'), start: 0, end: length });
-      return;
-    }
-    let block = this.#block;
-    if (block === undefined || this.#used + length > BLOCK) {
-      if (block !== undefined && this.#spans.get(block) === undefined) this.#recycle(block);
-      block = this.#spare.pop() ?? Buffer.allocUnsafeSlow(BLOCK);
-      this.#block = block;
-      this.#used = 0;
-    }
-    const start = this.#used;
-    this.#used += block.write(text, start, 'utf8');
-    const last = segment.parts[segment.parts.length - 1];
-    if (last !== undefined && last.buf === block && last.end === start) last.end = this.#used;
-    else {
-      segment.parts.push({ buf: block, start, end: this.#used });
-      this.#spans.set(block, (this.#spans.get(block) ?? 0) + 1);
-    }
+    this.#blocks.copy(segment.parts, text, length);
   }
 
   /** A span was written (or lost): its block may be reused once nothing queued refers to it. */
   #release(span: Span): void {
     this.#bytes -= span.end - span.start;
-    const count = this.#spans.get(span.buf);
-    if (count === undefined) return;
-    if (count > 1) return void this.#spans.set(span.buf, count - 1);
-    this.#spans.delete(span.buf);
-    // Nothing queued refers to the block any more: fill the current one again from its start.
-    if (span.buf === this.#block) this.#used = 0;
-    else this.#recycle(span.buf);
-  }
-
-  #recycle(block: Buffer): void {
-    if (this.#spare.length < SPARE_BLOCKS) this.#spare.push(block);
+    this.#blocks.release(span);
   }
 
   #wake(): void {
@@ -277,7 +236,10 @@ export class Appender {
       const handle = await this.#fileFor(path, batch[0]?.at ?? this.#clock.now());
       for (const segment of batch) {
         if (segment.lostBefore > 0 && this.#notice !== undefined) await handle.appendFile(this.#notice(segment.lostBefore), 'utf8');
-        await writeAll(handle, segment.parts.map((span) => span.buf.subarray(span.start, span.end)));
+        await writeAll(
+          handle,
+          segment.parts.map((span) => span.buf.subarray(span.start, span.end)),
+        );
       }
       this.#failing = false;
     } catch (e) {

@@ -35,7 +35,11 @@ test('whatever was thrown, the event and the reason are made without a throw', (
   const outbound = bugEvent('a string', { where: 'outbound', id: 'Q1', destination: 'mx.example:25' });
   assert.deepEqual([outbound.message, outbound.stack], ['a string', 'a string']);
   assert.equal(placeOf(outbound), 'outbound delivery of Q1 to mx.example:25');
-  const hostile = { toString: (): string => { throw new Error('no'); } };
+  const hostile = {
+    toString: (): string => {
+      throw new Error('no');
+    },
+  };
   assert.equal(bugEvent(hostile, { where: 'inbound' }).message, 'a value that cannot be printed was thrown');
   assert.equal(bugReason(new RangeError('bad offset')), 'internal error in Barge (a bug, reported): bad offset');
 });
@@ -43,12 +47,25 @@ test('whatever was thrown, the event and the reason are made without a throw', (
 test('a reporter tracks the event and writes the stack; a failing tracker or writer never makes a second bug', () => {
   const events: TrackingEvent[] = [];
   const lines: string[] = [];
-  const report = bugReporter((e) => events.push(e), (text) => lines.push(text));
+  const report = bugReporter(
+    (e) => events.push(e),
+    (text) => lines.push(text),
+  );
   report(new Error('boom'), { where: 'inbound', connection: 'smtp/1', clientIp: '127.0.0.1' });
   assert.equal(events.length, 1);
   assert.equal(events[0]?.event, 'bug');
   assert.equal(lines.length, 1);
-  assert.match(lines[0] ?? '', /^barge: bug caught in the inbound connection smtp\/1 from 127\.0\.0\.1 \(that session alone ended\): Error: boom\n {4}at /);
-  const broken = bugReporter(() => { throw new Error('disk gone'); }, () => { throw new Error('stderr gone'); });
+  assert.match(
+    lines[0] ?? '',
+    /^barge: bug caught in the inbound connection smtp\/1 from 127\.0\.0\.1 \(that session alone ended\): Error: boom\n {4}at /,
+  );
+  const broken = bugReporter(
+    () => {
+      throw new Error('disk gone');
+    },
+    () => {
+      throw new Error('stderr gone');
+    },
+  );
   assert.doesNotThrow(() => broken(new Error('boom'), { where: 'outbound' }));
 });

@@ -25,14 +25,22 @@ async function collect(batches: AsyncGenerator<LineBatch | string[]>): Promise<s
 async function both(path: string, block: number, budget = new ReadBudget()): Promise<{ back: string[]; forward: string[] }> {
   const handle = await open(path, 'r');
   try {
-    return { back: await collect(linesBackward(handle, { budget, block })), forward: await collect(linesForward(handle, { budget, block })) };
+    return {
+      back: await collect(linesBackward(handle, { budget, block })),
+      forward: await collect(linesForward(handle, { budget, block })),
+    };
   } finally {
     await handle.close();
   }
 }
 
 /** What a reader must return: the complete lines, without CR, blank ones skipped. */
-const expected = (text: string): string[] => text.split('\n').slice(0, -1).map((l) => l.replace(/\r$/, '')).filter((l) => l !== '');
+const expected = (text: string): string[] =>
+  text
+    .split('\n')
+    .slice(0, -1)
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l !== '');
 
 test('every line comes back whole at every block size, lines split across blocks included, backwards and forwards', async () => {
   const text = `${['first', 'a somewhat longer second line', '', 'é multi-byte ü ✓ line', 'x', 'CRLF line\r', 'another\r', 'last'].join('\n')}\n`;
@@ -102,7 +110,10 @@ test('the budget stops the reading and says so; the offsets let a forward read r
       assert.ok(budget.used <= 100);
       // 100 bytes read from the end (40, 40, then the 20 left): the last 11 lines of 9 bytes, newest first.
       assert.equal(budget.used, 100);
-      assert.deepEqual(back, Array.from({ length: 11 }, (_, i) => `line ${String(99 - i).padStart(3, '0')}`));
+      assert.deepEqual(
+        back,
+        Array.from({ length: 11 }, (_, i) => `line ${String(99 - i).padStart(3, '0')}`),
+      );
       const first: LineBatch[] = [];
       for await (const batch of linesForward(handle, { budget: new ReadBudget(64), block: 32 })) first.push(batch);
       const end = first.at(-1)?.end ?? 0;

@@ -176,7 +176,10 @@ export interface Chunk {
 }
 
 /** Runs of whole lines of `handle` from `start` (a line start) to `end` (default: its size), in order. */
-export async function* chunksForward(handle: FileHandle, options: ReadOptions & { readonly start?: number; readonly end?: number }): AsyncGenerator<Chunk> {
+export async function* chunksForward(
+  handle: FileHandle,
+  options: ReadOptions & { readonly start?: number; readonly end?: number },
+): AsyncGenerator<Chunk> {
   const size = (await handle.stat()).size;
   const end = Math.min(options.end ?? size, size);
   const maxLine = options.maxLine ?? MAX_LINE;
@@ -210,7 +213,10 @@ export async function* chunksForward(handle: FileHandle, options: ReadOptions & 
 }
 
 /** The complete lines of `handle` from `start` (a line start) to `end` (default: its size), in order. */
-export async function* linesForward(handle: FileHandle, options: ReadOptions & { readonly start?: number; readonly end?: number }): AsyncGenerator<LineBatch> {
+export async function* linesForward(
+  handle: FileHandle,
+  options: ReadOptions & { readonly start?: number; readonly end?: number },
+): AsyncGenerator<LineBatch> {
   for await (const { bytes, end } of chunksForward(handle, options)) {
     const lines: string[] = [];
     let lineStart = 0;
@@ -244,7 +250,11 @@ const PROBE = 2 * 1024;
  * the bisection then ends, and the rest is read line by line. Lines out of order (a clock stepped
  * back) make the answer approximate; callers that must find a line check what they read there.
  */
-export async function seekLine(handle: FileHandle, budget: ReadBudget, before: (buf: Buffer, start: number, end: number) => boolean | undefined): Promise<number> {
+export async function seekLine(
+  handle: FileHandle,
+  budget: ReadBudget,
+  before: (buf: Buffer, start: number, end: number) => boolean | undefined,
+): Promise<number> {
   const size = (await handle.stat()).size;
   const buf = Buffer.allocUnsafe(PROBE);
   // Invariant: the answer is a line start in [lo, hi]; lo is the file's start or a line before the

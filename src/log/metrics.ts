@@ -79,7 +79,7 @@ export class BargeMetrics {
   });
   readonly #bugs = new Counter({
     name: 'barge_bugs_total',
-    help: 'Throws in Barge\'s own code caught by the error boundary of one session (inbound or outbound)',
+    help: "Throws in Barge's own code caught by the error boundary of one session (inbound or outbound)",
     labelNames: ['where'],
     registers: [this.registry],
   });
@@ -121,20 +121,27 @@ export class BargeMetrics {
   /** Adds the scrape-time gauges and Node's process metrics (memory, event-loop lag, GC). */
   attach(sources: MetricsSources): void {
     new Gauge({
-      name: 'barge_queue_messages', help: 'Queued messages by state', labelNames: ['state'], registers: [this.registry],
+      name: 'barge_queue_messages',
+      help: 'Queued messages by state',
+      labelNames: ['state'],
+      registers: [this.registry],
       async collect() {
         this.reset();
         for (const [state, n] of await sources.queueByState()) this.set({ state }, n);
       },
     });
     new Gauge({
-      name: 'barge_open_connections', help: 'Open inbound SMTP connections', registers: [this.registry],
+      name: 'barge_open_connections',
+      help: 'Open inbound SMTP connections',
+      registers: [this.registry],
       collect() {
         this.set(sources.openConnections());
       },
     });
     new Gauge({
-      name: 'barge_queue_oldest_message_age_seconds', help: 'Age of the oldest queued message', registers: [this.registry],
+      name: 'barge_queue_oldest_message_age_seconds',
+      help: 'Age of the oldest queued message',
+      registers: [this.registry],
       async collect() {
         this.set(await sources.oldestMessageAgeSeconds());
       },
@@ -142,15 +149,20 @@ export class BargeMetrics {
     const clock = this.#clock;
     // One series per configuration entry, not per name: an alert says which entry to fix.
     new Gauge({
-      name: 'barge_tls_certificate_expiry_seconds', help: 'Seconds until each served certificate expires, by configuration entry',
-      labelNames: ['name'], registers: [this.registry],
+      name: 'barge_tls_certificate_expiry_seconds',
+      help: 'Seconds until each served certificate expires, by configuration entry',
+      labelNames: ['name'],
+      registers: [this.registry],
       collect() {
         this.reset();
-        for (const c of sources.certificates()) this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - clock.now().getTime()) / 1000));
+        for (const c of sources.certificates())
+          this.set({ name: c.entry }, Math.round((c.notAfter.getTime() - clock.now().getTime()) / 1000));
       },
     });
     new Counter({
-      name: 'barge_acme_failures_total', help: 'Failed ACME certificate orders', registers: [this.registry],
+      name: 'barge_acme_failures_total',
+      help: 'Failed ACME certificate orders',
+      registers: [this.registry],
       collect() {
         const failures = sources.acmeFailures();
         this.reset();

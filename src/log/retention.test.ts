@@ -30,14 +30,18 @@ async function logFolder(): Promise<string> {
 
 const days = async (dir: string): Promise<string[]> => (await readdir(dir)).sort();
 
-test('files older than keep_days are removed (today counts as one), today\'s and other files are kept', async () => {
+test("files older than keep_days are removed (today counts as one), today's and other files are kept", async () => {
   const dir = await logFolder();
   try {
     const removed = await removeOldLogs(dir, 30, new Date('2024-03-31T08:00:00Z'));
     // 30 days up to the 31st begin on the 2nd: only the 1st goes, from each log.
     assert.deepEqual(removed.map((p) => p.slice(dir.length + 1)).sort(), [
-      'SMTPSVC1/ex240301.log', 'SMTPSVC2/ex240301.log', 'tracking/index/track-20240301.idx', 'tracking/index/track-20240301.later.idx',
-      'tracking/index/track-20240301.mid', 'tracking/track-20240301.jsonl',
+      'SMTPSVC1/ex240301.log',
+      'SMTPSVC2/ex240301.log',
+      'tracking/index/track-20240301.idx',
+      'tracking/index/track-20240301.later.idx',
+      'tracking/index/track-20240301.mid',
+      'tracking/track-20240301.jsonl',
     ]);
     assert.deepEqual(await removeOldLogs(dir, 1, new Date('2024-03-31T23:59:59Z')).then((r) => r.length), 29 * 5);
     assert.deepEqual(await days(join(dir, 'tracking')), ['index', 'track-20240331.jsonl', 'track-old.jsonl.gz']);
@@ -92,7 +96,8 @@ test('retention runs at start and then once a day on the injected timers, with t
 });
 
 test('[log] keep_days: 30 by default, 0 or more days, a whole number', () => {
-  const config = (text?: string): ReturnType<typeof buildConfig> => buildConfig(text === undefined ? undefined : { text, file: 'barge.toml' }, {}, 'h');
+  const config = (text?: string): ReturnType<typeof buildConfig> =>
+    buildConfig(text === undefined ? undefined : { text, file: 'barge.toml' }, {}, 'h');
   assert.equal(config().log.keepDays, 30);
   assert.equal(config('[log]\nkeep_days = 7').log.keepDays, 7);
   assert.equal(config('[log]\nkeep_days = 0').log.keepDays, 0);

@@ -51,10 +51,12 @@ export async function removeOldLogs(logDir: string, keepDays: number, now: Date)
   // Every other folder is a listener's W3C log (folders of listeners since removed included).
   for (const folder of await names(logDir)) {
     if (folder === TRACKING_FOLDER) continue;
-    removed.push(...(await removeBefore(join(logDir, folder), first, (n) => {
-      const yymmdd = W3C.exec(n)?.[1];
-      return yymmdd === undefined ? undefined : `20${yymmdd}`;
-    })));
+    removed.push(
+      ...(await removeBefore(join(logDir, folder), first, (n) => {
+        const yymmdd = W3C.exec(n)?.[1];
+        return yymmdd === undefined ? undefined : `20${yymmdd}`;
+      })),
+    );
   }
   return removed;
 }
@@ -76,7 +78,10 @@ export function keepLogs(options: {
   const pass = (): void => {
     running = running
       .then(() => (stopped ? undefined : removeOldLogs(options.logDir, options.keepDays(), options.clock.now())))
-      .then(() => undefined, (e: unknown) => options.onError(e instanceof Error ? e : new Error(String(e))));
+      .then(
+        () => undefined,
+        (e: unknown) => options.onError(e instanceof Error ? e : new Error(String(e))),
+      );
   };
   const timer = options.clock.after(DAY, () => {
     pass();

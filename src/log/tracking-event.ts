@@ -1,10 +1,34 @@
 /** The events of the message tracking log (tracking.ts writes them, one JSON object per line). */
 export type TransferMethod = 'DATA' | 'BDAT';
 export type TrackingEvent =
-  | { event: 'received'; id: string; listener: string; clientIp: string; helo: string; from: string; rcpts: readonly string[]; size: number;
-      body: '7BIT' | '8BITMIME' | 'BINARYMIME'; smtputf8: boolean; method: TransferMethod; chunks: number; envid?: string; messageId?: string }
+  | {
+      event: 'received';
+      id: string;
+      listener: string;
+      clientIp: string;
+      helo: string;
+      from: string;
+      rcpts: readonly string[];
+      size: number;
+      body: '7BIT' | '8BITMIME' | 'BINARYMIME';
+      smtputf8: boolean;
+      method: TransferMethod;
+      chunks: number;
+      envid?: string;
+      messageId?: string;
+    }
   | { event: 'rejected'; listener: string; clientIp: string; from: string; reason: string; method: TransferMethod | 'NONE' }
-  | { event: 'delivered'; id: string; rcpt: string; via: 'maildir' | 'smtp'; detail: string; method?: TransferMethod; chunks?: number; fallback?: string; tlsPolicy?: string }
+  | {
+      event: 'delivered';
+      id: string;
+      rcpt: string;
+      via: 'maildir' | 'smtp';
+      detail: string;
+      method?: TransferMethod;
+      chunks?: number;
+      fallback?: string;
+      tlsPolicy?: string;
+    }
   | { event: 'deferred'; id: string; rcpt: string; reason: string; nextAttempt?: string }
   | { event: 'bounced'; id: string; rcpt: string; reason: string }
   | { event: 'completed'; id: string }
@@ -21,5 +45,14 @@ export type TrackingEvent =
    * delivery (bug.ts): that session alone ended. `connection`/`clientIp` name an inbound one, `id` and
    * `destination` an outbound one.
    */
-  | { event: 'bug'; where: 'inbound' | 'outbound'; message: string; stack: string; connection?: string; clientIp?: string; id?: string; destination?: string };
+  | {
+      event: 'bug';
+      where: 'inbound' | 'outbound';
+      message: string;
+      stack: string;
+      connection?: string;
+      clientIp?: string;
+      id?: string;
+      destination?: string;
+    };
 export type TrackingRecord = TrackingEvent & { time: string };

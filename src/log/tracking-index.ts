@@ -106,7 +106,14 @@ export async function coveredFrom(handle: FileHandle, budget: ReadBudget): Promi
  * without a range, in its whole `later` index from `from` on; the reading stops after a `completed`
  * event. Undefined if the file does not exist.
  */
-export async function indexedEvents(dir: string, day: string, id: string, budget: ReadBudget, from: number, to?: number): Promise<IndexedStretch | undefined> {
+export async function indexedEvents(
+  dir: string,
+  day: string,
+  id: string,
+  budget: ReadBudget,
+  from: number,
+  to?: number,
+): Promise<IndexedStretch | undefined> {
   const handle = await openLog(indexPath(dir, day, to === undefined));
   if (handle === undefined) return undefined;
   const events: IndexedEvent[] = [];
@@ -115,10 +122,13 @@ export async function indexedEvents(dir: string, day: string, id: string, budget
   try {
     incomplete = ((await coveredFrom(handle, budget)) ?? Number.POSITIVE_INFINITY) > from;
     // The first-hour index is read from the message's arrival on; the smaller later one whole.
-    const start = to === undefined ? 0 : await seekLine(handle, budget, (buf, s, e) => {
-      const time = timeAt(buf, s, e);
-      return time === undefined ? undefined : time < from;
-    });
+    const start =
+      to === undefined
+        ? 0
+        : await seekLine(handle, budget, (buf, s, e) => {
+            const time = timeAt(buf, s, e);
+            return time === undefined ? undefined : time < from;
+          });
     reading: for await (const { lines } of linesForward(handle, { budget, start, block: to === undefined ? undefined : 4096 })) {
       for (const line of lines) {
         if (line.startsWith('#')) {

@@ -40,7 +40,9 @@ export async function trackingDays(dir: string): Promise<string[]> {
 
 /** The line's time (ISO 8601, sorts as text), or undefined for a line that does not start with one. */
 export function lineTime(line: string): string | undefined {
-  return line.startsWith(TIME_PREFIX) && line.charCodeAt(TIME_PREFIX.length + ISO_LENGTH) === 0x22 ? line.slice(TIME_PREFIX.length, TIME_PREFIX.length + ISO_LENGTH) : undefined;
+  return line.startsWith(TIME_PREFIX) && line.charCodeAt(TIME_PREFIX.length + ISO_LENGTH) === 0x22
+    ? line.slice(TIME_PREFIX.length, TIME_PREFIX.length + ISO_LENGTH)
+    : undefined;
 }
 
 /** A string member such as `event`, `id` or `method`, for values without quotes or backslashes. */

@@ -42,7 +42,13 @@ export interface MessageIdHits {
 }
 
 /** The receipts of day `day` whose Message-ID contains `needle` (any case), newest first, at most `limit`; undefined without the file. */
-export async function messageIdHits(dir: string, day: string, needle: string, limit: number, budget: ReadBudget): Promise<MessageIdHits | undefined> {
+export async function messageIdHits(
+  dir: string,
+  day: string,
+  needle: string,
+  limit: number,
+  budget: ReadBudget,
+): Promise<MessageIdHits | undefined> {
   const handle = await openLog(messageIdPath(dir, day));
   if (handle === undefined) return undefined;
   const pattern = Buffer.from(asField(needle));
@@ -59,7 +65,12 @@ export async function messageIdHits(dir: string, day: string, needle: string, li
         const end = chunk.indexOf(LF, at);
         const [time36, id, messageId] = chunk.toString('latin1', start, end).split(' ', 3);
         // The needle must be inside the Message-ID, the third field.
-        if (time36 !== undefined && id !== undefined && messageId?.includes(pattern.toString('latin1')) === true && !time36.startsWith('#')) {
+        if (
+          time36 !== undefined &&
+          id !== undefined &&
+          messageId?.includes(pattern.toString('latin1')) === true &&
+          !time36.startsWith('#')
+        ) {
           found.push({ id, time: parseInt(time36, 36) });
         }
         at = chunk.indexOf(pattern, end + 1);

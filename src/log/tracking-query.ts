@@ -21,7 +21,8 @@ export interface MessageSummary {
   readonly outcomes: ReadonlyMap<string, string>;
 }
 
-const has = (value: string, part: string | undefined): boolean => part === undefined || part === '' || value.toLowerCase().includes(part.toLowerCase());
+const has = (value: string, part: string | undefined): boolean =>
+  part === undefined || part === '' || value.toLowerCase().includes(part.toLowerCase());
 
 /** Whether a received message matches every given field of the search (time included). */
 export function matchesSearch(r: Received, q: TrackingSearch): boolean {

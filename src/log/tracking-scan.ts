@@ -38,7 +38,16 @@ export function bytesAt(buf: Buffer, at: number, expected: Uint8Array): boolean 
 
 /** `{"time":"` at `s` and `","event":"` after the time: the writer's layout. */
 export function inLayout(b: Buffer, s: number): boolean {
-  return b[s] === 0x7b && b[s + 1] === QUOTE && b[s + 2] === 0x74 && b[s + 8] === QUOTE && b[s + 33] === QUOTE && b[s + 34] === 0x2c && b[s + 41] === QUOTE && b[s + 43] === QUOTE;
+  return (
+    b[s] === 0x7b &&
+    b[s + 1] === QUOTE &&
+    b[s + 2] === 0x74 &&
+    b[s + 8] === QUOTE &&
+    b[s + 33] === QUOTE &&
+    b[s + 34] === 0x2c &&
+    b[s + 41] === QUOTE &&
+    b[s + 43] === QUOTE
+  );
 }
 
 /** The event named at `s + NAME_AT` (its closing quote at `q`): a receipt, an outcome, or another. */
@@ -112,10 +121,12 @@ export class PendingOutcomes {
     const key = hashText(r.id);
     const m = this.#byId.get(key)?.outcomes;
     this.#byId.delete(key);
-    return new Map(r.rcpts.flatMap((x) => {
-      const outcome = m?.get(hashText(x));
-      return outcome === undefined ? [] : [[x, outcome] as const];
-    }));
+    return new Map(
+      r.rcpts.flatMap((x) => {
+        const outcome = m?.get(hashText(x));
+        return outcome === undefined ? [] : [[x, outcome] as const];
+      }),
+    );
   }
 
   /** The reading has gone back past `ms`: a message that arrived later has had its receipt read. */

@@ -51,7 +51,8 @@ export async function searchTracking(dir: string, q: TrackingSearch, options: { 
     const byId = q.messageId === undefined || q.messageId === '' ? undefined : await messageIdHits(dir, day, q.messageId, limit, budget);
     let more = byId === undefined ? await scanDay(dir, day, scan) : await scanIndex(dir, scan, byId);
     // The index began that day (an upgrade): the receipts before it are only in the day file.
-    if (more && byId !== undefined && (byId.coveredFrom ?? Number.POSITIVE_INFINITY) > dayStart(day)) more = await scanDay(dir, day, scan, byId.coveredFrom);
+    if (more && byId !== undefined && (byId.coveredFrom ?? Number.POSITIVE_INFINITY) > dayStart(day))
+      more = await scanDay(dir, day, scan, byId.coveredFrom);
     if (!more || budget.exhausted) break;
   }
   // Reading began at the end time: outcomes recorded after it are in the messages' stories.

@@ -32,38 +32,56 @@ after(async () => {
 test('a story over a day boundary is found through the index, reading a small part of the log', async () => {
   const budget = new ReadBudget();
   const story = await readStory(dir, history.late, budget);
-  assert.deepEqual(story.records.map((r) => r.event), history.lateEvents);
-  assert.deepEqual(story.records.map((r) => r.time.slice(0, 10)), ['2024-03-05', '2024-03-05', '2024-03-06', '2024-03-06', '2024-03-06']);
+  assert.deepEqual(
+    story.records.map((r) => r.event),
+    history.lateEvents,
+  );
+  assert.deepEqual(
+    story.records.map((r) => r.time.slice(0, 10)),
+    ['2024-03-05', '2024-03-05', '2024-03-06', '2024-03-06', '2024-03-06'],
+  );
   assert.equal(story.stoppedAt, undefined);
   // A stretch of the first-hour index, the later index, a few probes per event: a sliver of the log.
   assert.ok(budget.used * 20 < logBytes, `read ${budget.used} of ${logBytes} bytes`);
 });
 
-test('the index: a message\'s first hour in its arrival day\'s index, its later events in the later index of their day', async () => {
+test("the index: a message's first hour in its arrival day's index, its later events in the later index of their day", async () => {
   const budget = new ReadBudget();
   const arrival = Date.parse('2024-03-05T23:50:00Z');
   const first = await indexedEvents(dir, '20240305', history.late, budget, arrival, arrival + 3_600_000);
-  assert.deepEqual(first?.events.map((e) => e.event), ['received', 'deferred']);
+  assert.deepEqual(
+    first?.events.map((e) => e.event),
+    ['received', 'deferred'],
+  );
   assert.equal(first?.incomplete, false);
   // The first hour reaches past midnight: the retry at 00:20 is in the next day's first-hour index.
   const next = await indexedEvents(dir, '20240306', history.late, budget, Date.parse('2024-03-06T00:00:00Z'), arrival + 3_600_000);
-  assert.deepEqual(next?.events.map((e) => [e.event, new Date(e.time).toISOString()]), [['deferred', '2024-03-06T00:20:00.000Z']]);
+  assert.deepEqual(
+    next?.events.map((e) => [e.event, new Date(e.time).toISOString()]),
+    [['deferred', '2024-03-06T00:20:00.000Z']],
+  );
   const later = await indexedEvents(dir, '20240306', history.late, budget, arrival + 3_600_001);
-  assert.deepEqual(later?.events.map((e) => e.event), ['delivered', 'completed']);
+  assert.deepEqual(
+    later?.events.map((e) => e.event),
+    ['delivered', 'completed'],
+  );
   assert.equal(await indexedEvents(dir, '20240301', history.late, budget, arrival), undefined, 'no index that day');
   // The later index holds only what waited: a small fraction of the day's events.
   const sizes = await Promise.all([indexPath(dir, '20240306'), indexPath(dir, '20240306', true)].map(async (p) => (await stat(p)).size));
   assert.ok((sizes[1] ?? 0) * 100 < (sizes[0] ?? 0), sizes.join(' vs '));
 });
 
-test('the Message-ID index: a day\'s receipts by Message-ID, any case, newest first, matched in the Message-ID only', async () => {
+test("the Message-ID index: a day's receipts by Message-ID, any case, newest first, matched in the Message-ID only", async () => {
   const budget = new ReadBudget();
   const hits = await messageIdHits(dir, '20240305', 'LATE-1@example.ORG', 10, budget);
   assert.deepEqual(hits?.hits, [{ id: history.late, time: ARRIVAL }]);
   assert.equal(hits?.coveredFrom, Date.parse('2024-03-05T00:00:00Z'));
   // "noise-1" is in noise-1, noise-10..19, noise-100..199, noise-1000..1999: newest first, at most 5.
   const many = await messageIdHits(dir, '20240305', '<noise-1', 5, budget);
-  assert.deepEqual(many?.hits.map((h) => h.time), [...(many?.hits.map((h) => h.time) ?? [])].sort((a, b) => b - a));
+  assert.deepEqual(
+    many?.hits.map((h) => h.time),
+    [...(many?.hits.map((h) => h.time) ?? [])].sort((a, b) => b - a),
+  );
   assert.equal(many?.hits.length, 5);
   // A queue id is not a Message-ID.
   assert.deepEqual((await messageIdHits(dir, '20240305', history.late.slice(0, 12), 10, budget))?.hits, []);
@@ -74,20 +92,33 @@ test('the Message-ID index: a day\'s receipts by Message-ID, any case, newest fi
 
 test('a message delivered at once: the story stops at its day, and it is found by Message-ID, any case', async () => {
   const story = await readStory(dir, history.quick, new ReadBudget());
-  assert.deepEqual(story.records.map((r) => r.event), ['received', 'delivered', 'completed']);
+  assert.deepEqual(
+    story.records.map((r) => r.event),
+    ['received', 'delivered', 'completed'],
+  );
   for (const messageId of [history.lateMessageId, history.lateMessageId.toUpperCase(), 'late-1@example']) {
     const page = await searchTracking(dir, { messageId }, { limit: 200, budget: new ReadBudget() });
-    assert.deepEqual(page.messages.map((m) => m.received.id), [history.late], messageId);
+    assert.deepEqual(
+      page.messages.map((m) => m.received.id),
+      [history.late],
+      messageId,
+    );
     assert.deepEqual([...(page.messages[0]?.outcomes ?? [])], [['slow@example.net', 'delivered']], 'the outcome from the next day');
   }
   const quick = await searchTracking(dir, { messageId: history.quickMessageId }, { limit: 200, budget: new ReadBudget() });
-  assert.deepEqual(quick.messages.map((m) => m.received.id), [history.quick]);
+  assert.deepEqual(
+    quick.messages.map((m) => m.received.id),
+    [history.quick],
+  );
 });
 
 test('a whole queue id in the search reads the story', async () => {
   const budget = new ReadBudget();
   const page = await searchTracking(dir, { id: history.late }, { limit: 200, budget });
-  assert.deepEqual(page.messages.map((m) => [m.received.id, [...m.outcomes]]), [[history.late, [['slow@example.net', 'delivered']]]]);
+  assert.deepEqual(
+    page.messages.map((m) => [m.received.id, [...m.outcomes]]),
+    [[history.late, [['slow@example.net', 'delivered']]]],
+  );
   assert.ok(budget.used * 20 < logBytes, `read ${budget.used} of ${logBytes} bytes`);
 });
 
@@ -101,15 +132,21 @@ async function withOwnHistory(fn: (copy: string, h: History) => Promise<void>): 
   }
 }
 
-test('without a day\'s index, or with a lossy one, the story is still whole (read from the day file)', async () => {
+test("without a day's index, or with a lossy one, the story is still whole (read from the day file)", async () => {
   await withOwnHistory(async (copy, h) => {
     await rm(indexPath(copy, '20240306', true));
-    assert.deepEqual((await readStory(copy, h.late, new ReadBudget())).records.map((r) => r.event), h.lateEvents);
+    assert.deepEqual(
+      (await readStory(copy, h.late, new ReadBudget())).records.map((r) => r.event),
+      h.lateEvents,
+    );
     // A lost index line marks that stretch of the index as incomplete.
     await appendFile(indexPath(copy, '20240305'), '# 3 lost\n');
     const stretch = await indexedEvents(copy, '20240305', h.late, new ReadBudget(), ARRIVAL, ARRIVAL + 3_600_000);
     assert.equal(stretch?.incomplete, true);
-    assert.deepEqual((await readStory(copy, h.late, new ReadBudget())).records.map((r) => r.event), h.lateEvents);
+    assert.deepEqual(
+      (await readStory(copy, h.late, new ReadBudget())).records.map((r) => r.event),
+      h.lateEvents,
+    );
   });
 });
 
@@ -117,11 +154,16 @@ test('an index begun after the message arrived (an upgrade that day): the earlie
   await withOwnHistory(async (copy, h) => {
     // The index as a server upgraded at 23:55 would have begun it: the receipt (23:50) and first deferral are not in it.
     const cut = Date.parse('2024-03-05T23:55:00Z');
-    const kept = (await readFile(indexPath(copy, '20240305'), 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('#') && parseInt(l.split(' ')[1] ?? '0', 36) >= cut);
+    const kept = (await readFile(indexPath(copy, '20240305'), 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#') && parseInt(l.split(' ')[1] ?? '0', 36) >= cut);
     await writeFile(indexPath(copy, '20240305'), [indexHeader(cut), ...kept.map((l) => `${l}\n`)].join(''));
     const stretch = await indexedEvents(copy, '20240305', h.late, new ReadBudget(), ARRIVAL, ARRIVAL + 3_600_000);
     assert.deepEqual([stretch?.events.length, stretch?.incomplete], [0, true]);
-    assert.deepEqual((await readStory(copy, h.late, new ReadBudget())).records.map((r) => r.event), h.lateEvents);
+    assert.deepEqual(
+      (await readStory(copy, h.late, new ReadBudget())).records.map((r) => r.event),
+      h.lateEvents,
+    );
   });
 });
 
@@ -134,7 +176,10 @@ test('an id that is not a queue id is looked for in the newest days; the budget 
     t += 86_400_000;
     log.record({ event: 'completed', id: 'legacy-1' });
     await log.close();
-    assert.deepEqual((await readStory(odd, 'legacy-1', new ReadBudget())).records.map((r) => r.event), ['bounced', 'completed']);
+    assert.deepEqual(
+      (await readStory(odd, 'legacy-1', new ReadBudget())).records.map((r) => r.event),
+      ['bounced', 'completed'],
+    );
   } finally {
     await rm(odd, { recursive: true, force: true });
   }
@@ -164,7 +209,10 @@ test('a message still in the queue: each later day costs its (empty) later index
     await log.close();
     const budget = new ReadBudget();
     const story = await readStory(own, waiting, budget);
-    assert.deepEqual(story.records.map((r) => r.event), ['deferred']);
+    assert.deepEqual(
+      story.records.map((r) => r.event),
+      ['deferred'],
+    );
     assert.ok(budget.used < 64 * 1024, `read ${budget.used} bytes`);
   } finally {
     await rm(own, { recursive: true, force: true });

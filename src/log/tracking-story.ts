@@ -41,7 +41,10 @@ export async function readStory(dir: string, id: string, budget: ReadBudget): Pr
     const from = Math.max(arrival, dayStart(day));
     const to = Math.min(hourEnd, dayStart(day) + DAY - 1);
     const index = await indexedEvents(dir, day, id, budget, from, to);
-    const found = index === undefined || index.incomplete ? await searchDay(dir, day, id, budget, from, to) : await readIndexed(dir, day, id, index.events, budget);
+    const found =
+      index === undefined || index.incomplete
+        ? await searchDay(dir, day, id, budget, from, to)
+        : await readIndexed(dir, day, id, index.events, budget);
     records.push(...found);
     if (budget.exhausted) return stopped();
     if (left(found)) return { records };
@@ -50,7 +53,10 @@ export async function readStory(dir: string, id: string, budget: ReadBudget): Pr
   for (const day of days.filter((d) => d >= dayKey(hourEnd))) {
     const from = Math.max(hourEnd + 1, dayStart(day));
     const index = await indexedEvents(dir, day, id, budget, from);
-    const found = index === undefined || index.incomplete ? await searchDay(dir, day, id, budget, from) : await readIndexed(dir, day, id, index.events, budget);
+    const found =
+      index === undefined || index.incomplete
+        ? await searchDay(dir, day, id, budget, from)
+        : await readIndexed(dir, day, id, index.events, budget);
     records.push(...found);
     if (budget.exhausted) return stopped();
     if (left(found)) break;
@@ -73,7 +79,13 @@ function clusters(times: readonly number[]): Array<[number, number]> {
 }
 
 /** The lines about `id` at the indexed times; if some are not where the index says, the day is searched. */
-async function readIndexed(dir: string, day: string, id: string, events: readonly IndexedEvent[], budget: ReadBudget): Promise<TrackingRecord[]> {
+async function readIndexed(
+  dir: string,
+  day: string,
+  id: string,
+  events: readonly IndexedEvent[],
+  budget: ReadBudget,
+): Promise<TrackingRecord[]> {
   if (events.length === 0) return [];
   const handle = await openLog(dayFile(dir, day));
   if (handle === undefined) return [];

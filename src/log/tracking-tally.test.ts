@@ -9,8 +9,18 @@ import { TrackingLog, type TrackingEvent } from './tracking.js';
 import { clockAt } from '../../test/support/virtual-clock.js';
 
 const received = (id: string, method: 'BDAT' | 'DATA'): TrackingEvent => ({
-  event: 'received', id, listener: 'smtp', clientIp: '192.0.2.1', helo: 'h.example', from: 'a@example.org', rcpts: ['b@example.net'],
-  size: 10, body: '7BIT', smtputf8: false, method, chunks: method === 'BDAT' ? 1 : 0,
+  event: 'received',
+  id,
+  listener: 'smtp',
+  clientIp: '192.0.2.1',
+  helo: 'h.example',
+  from: 'a@example.org',
+  rcpts: ['b@example.net'],
+  size: 10,
+  body: '7BIT',
+  smtputf8: false,
+  method,
+  chunks: method === 'BDAT' ? 1 : 0,
 });
 
 async function withLog(fn: (dir: string, log: TrackingLog, at: (iso: string) => void) => Promise<void>): Promise<void> {
@@ -55,7 +65,15 @@ test("today's totals count on from where the last view stopped, and say so when 
     at('2024-03-05T09:00:00Z');
     for (let i = 0; i < 2000; i++) {
       log.record(received(`m${i}`, i % 4 === 0 ? 'DATA' : 'BDAT'));
-      log.record({ event: 'delivered', id: `m${i}`, rcpt: 'b@example.net', via: 'smtp', detail: '250', method: i % 2 === 0 ? 'DATA' : 'BDAT', ...(i % 10 === 0 ? { fallback: 'bdat-failed' } : {}) });
+      log.record({
+        event: 'delivered',
+        id: `m${i}`,
+        rcpt: 'b@example.net',
+        via: 'smtp',
+        detail: '250',
+        method: i % 2 === 0 ? 'DATA' : 'BDAT',
+        ...(i % 10 === 0 ? { fallback: 'bdat-failed' } : {}),
+      });
     }
     log.record({ event: 'quirk', destination: 'mx.example.net:25', kind: 'no-bdat', reason: 'timeout', until: '2024-03-06T09:00:00Z' });
     log.record({ event: 'delivered', id: 'local', rcpt: 'x@localhost', via: 'maildir', detail: 'new/1' });
@@ -76,6 +94,13 @@ test("today's totals count on from where the last view stopped, and say so when 
     const [a, b] = await Promise.all([tally.today(now, new ReadBudget()), tally.today(now, new ReadBudget())]);
     assert.deepEqual([a.counts.inBdat, b.counts.inBdat], [1501, 1501]);
     // A new day starts from nothing.
-    assert.deepEqual((await tally.today(new Date('2024-03-06T00:01:00Z'), new ReadBudget())).counts, { inBdat: 0, inData: 0, outBdat: 0, outData: 0, fallbacks: 0, quirks: 0 });
+    assert.deepEqual((await tally.today(new Date('2024-03-06T00:01:00Z'), new ReadBudget())).counts, {
+      inBdat: 0,
+      inData: 0,
+      outBdat: 0,
+      outData: 0,
+      fallbacks: 0,
+      quirks: 0,
+    });
   });
 });

@@ -16,8 +16,18 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 const received: TrackingEvent = {
-  event: 'received', id: 'm1', listener: 'smtp', clientIp: '192.0.2.1', helo: 'client.example', from: 'a@example.org',
-  rcpts: ['b@example.net', 'c@example.net'], size: 1234, body: 'BINARYMIME', smtputf8: false, method: 'BDAT', chunks: 3,
+  event: 'received',
+  id: 'm1',
+  listener: 'smtp',
+  clientIp: '192.0.2.1',
+  helo: 'client.example',
+  from: 'a@example.org',
+  rcpts: ['b@example.net', 'c@example.net'],
+  size: 1234,
+  body: 'BINARYMIME',
+  smtputf8: false,
+  method: 'BDAT',
+  chunks: 3,
 };
 
 test('events are appended in order, stamped, and read back', async () => {
@@ -27,7 +37,13 @@ test('events are appended in order, stamped, and read back', async () => {
     log.record(received);
     for (let i = 0; i < 200; i++) {
       t += 1;
-      log.record({ event: 'deferred', id: 'm1', rcpt: `r${i}@example.net`, reason: '451 4.7.1 try later', nextAttempt: '2024-03-05T10:15:00.000Z' });
+      log.record({
+        event: 'deferred',
+        id: 'm1',
+        rcpt: `r${i}@example.net`,
+        reason: '451 4.7.1 try later',
+        nextAttempt: '2024-03-05T10:15:00.000Z',
+      });
     }
     log.record({ event: 'completed', id: 'm1' });
     await log.close();
@@ -45,7 +61,10 @@ test('events are appended in order, stamped, and read back', async () => {
     const records = await readTrackingLog(join(dir, 'tracking'));
     assert.equal(records.length, 202);
     assert.deepEqual(records[0], { time: '2024-03-05T10:00:00.000Z', ...received });
-    assert.deepEqual(records.slice(1, 201).map((r) => (r.event === 'deferred' ? r.rcpt : '')), Array.from({ length: 200 }, (_, i) => `r${i}@example.net`));
+    assert.deepEqual(
+      records.slice(1, 201).map((r) => (r.event === 'deferred' ? r.rcpt : '')),
+      Array.from({ length: 200 }, (_, i) => `r${i}@example.net`),
+    );
     assert.deepEqual(records[201], { time: '2024-03-05T10:00:00.200Z', event: 'completed', id: 'm1' });
     const raw = await readFile(join(dir, 'tracking', 'track-20240305.jsonl'), 'utf8');
     assert.equal(raw.split('\n').length, 203, 'one line per event, newline-terminated');
@@ -65,18 +84,33 @@ test('files are per UTC day and read back in date order', async () => {
     assert.deepEqual((await readdir(dir)).sort(), ['index', 'track-20240305.jsonl', 'track-20240306.jsonl']);
     // Each day's index files are begun with the day; only events about a message are indexed (the rejection has no queue id).
     const index = await readdir(join(dir, 'index'));
-    assert.deepEqual(index.sort(), ['20240305', '20240306'].flatMap((d) => [`track-${d}.idx`, `track-${d}.later.idx`, `track-${d}.mid`]));
+    assert.deepEqual(
+      index.sort(),
+      ['20240305', '20240306'].flatMap((d) => [`track-${d}.idx`, `track-${d}.later.idx`, `track-${d}.mid`]),
+    );
     assert.match(await readFile(join(dir, 'index', 'track-20240305.idx'), 'utf8'), /^# indexed from [0-9A-Z]{9}\n$/);
-    assert.match(await readFile(join(dir, 'index', 'track-20240306.idx'), 'utf8'), /^# indexed from [0-9A-Z]{9}\nm2 [0-9A-Z]{9} bounced\n$/);
+    assert.match(
+      await readFile(join(dir, 'index', 'track-20240306.idx'), 'utf8'),
+      /^# indexed from [0-9A-Z]{9}\nm2 [0-9A-Z]{9} bounced\n$/,
+    );
     const records = await readTrackingLog(dir);
-    assert.deepEqual(records.map((r) => r.event), ['rejected', 'bounced']);
+    assert.deepEqual(
+      records.map((r) => r.event),
+      ['rejected', 'bounced'],
+    );
   });
 });
 
 test('CR/LF in values cannot split an event; torn and foreign lines are skipped on read', async () => {
   await withDir(async (dir) => {
     const log = new TrackingLog({ dir, clock: clockAt(() => new Date('2024-03-05T12:00:00Z')) });
-    log.record({ event: 'delivered', id: 'm3', rcpt: 'b@example.net', via: 'smtp', detail: '250 ok\r\n{"event":"completed","id":"forged","time":"x"}' });
+    log.record({
+      event: 'delivered',
+      id: 'm3',
+      rcpt: 'b@example.net',
+      via: 'smtp',
+      detail: '250 ok\r\n{"event":"completed","id":"forged","time":"x"}',
+    });
     await log.close();
     const file = join(dir, 'track-20240305.jsonl');
     assert.equal((await readFile(file, 'utf8')).split('\n').length, 2);

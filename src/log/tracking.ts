@@ -24,7 +24,19 @@ import { realClock, type Clock } from '../time/clock.js';
 export type { TrackingEvent, TrackingRecord, TransferMethod } from './tracking-event.js';
 import type { TrackingEvent, TrackingRecord } from './tracking-event.js';
 
-const EVENTS: ReadonlySet<string> = new Set(['received', 'rejected', 'delivered', 'deferred', 'bounced', 'completed', 'quirk', 'signed', 'authenticated', 'tls-policy', 'bug']);
+const EVENTS: ReadonlySet<string> = new Set([
+  'received',
+  'rejected',
+  'delivered',
+  'deferred',
+  'bounced',
+  'completed',
+  'quirk',
+  'signed',
+  'authenticated',
+  'tls-policy',
+  'bug',
+]);
 const FILE = /^track-\d{8}\.jsonl$/;
 
 export interface TrackingLogOptions {
@@ -86,7 +98,9 @@ export class TrackingLog {
     // process's if it began that day (an index begun by an upgrade lacks the day's earlier events).
     const since = this.#clock.now().getTime();
     const index = {
-      maxBufferBytes: options.maxBufferBytes, onError, clock: this.#clock,
+      maxBufferBytes: options.maxBufferBytes,
+      onError,
+      clock: this.#clock,
       header: (_path: string, at: Date) => indexHeader(Math.max(since, dayStart(dayKey(at.getTime())))),
       notice: (count: number) => `# ${count} lost\n`,
     };
@@ -130,7 +144,8 @@ export class TrackingLog {
 
   /** The first hour after the message's arrival goes to the day's index, later events to its `later` index. */
   #indexEvent(event: TrackingEvent & { id: string }, at: number): void {
-    if (event.event === 'received' && event.messageId !== undefined) this.#messageIds.append(this.#messageIdPath, messageIdLine(event.id, at, event.messageId));
+    if (event.event === 'received' && event.messageId !== undefined)
+      this.#messageIds.append(this.#messageIdPath, messageIdLine(event.id, at, event.messageId));
     const arrival = arrivalTime(event.id);
     if (arrival !== undefined && at - arrival > FIRST_HOUR) this.#later.append(this.#laterPath, indexLine(event, at));
     else this.#index.append(this.#indexPath, indexLine(event, at));

@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { ReadBudget } from './line-reader.js';
 import { readProtocolLog } from './w3c-read.js';
 
-const header = (fields: string): string => `#Software: Barge 0.1.0\r\n#Version: 1.0\r\n#Date: 2024-03-05 00:00:00\r\n#Fields: ${fields}\r\n`;
+const header = (fields: string): string =>
+  `#Software: Barge 0.1.0\r\n#Version: 1.0\r\n#Date: 2024-03-05 00:00:00\r\n#Fields: ${fields}\r\n`;
 const two = (n: number): string => String(n).padStart(2, '0');
 /** Entry `i` is logged at second `i` of the day. */
-const entry = (i: number): string => `${two(Math.floor(i / 3600))}:${two(Math.floor(i / 60) % 60)}:${two(i % 60)} 192.0.2.${i % 250} RCPT TO:<user${i}@Example.net> 250\r\n`;
+const entry = (i: number): string =>
+  `${two(Math.floor(i / 3600))}:${two(Math.floor(i / 60) % 60)}:${two(i % 60)} 192.0.2.${i % 250} RCPT TO:<user${i}@Example.net> 250\r\n`;
 
 async function withLog(files: Record<string, string>, fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'barge-w3c-read-'));
@@ -29,18 +31,24 @@ test('the newest file by default, its last entries first, with its field names; 
     assert.equal(page.file, 'ex240305.log');
     assert.deepEqual(page.files, ['ex240305.log', 'ex240304.log']);
     assert.deepEqual(page.fields, ['time', 'c-ip', 'cs-method', 'cs-uri-query', 'sc-status']);
-    assert.deepEqual(page.rows.map((r) => r[3]), ['TO:<user79999@Example.net>', 'TO:<user79998@Example.net>', 'TO:<user79997@Example.net>']);
+    assert.deepEqual(
+      page.rows.map((r) => r[3]),
+      ['TO:<user79999@Example.net>', 'TO:<user79998@Example.net>', 'TO:<user79997@Example.net>'],
+    );
     assert.equal(page.searchedBackTo, undefined);
     const older = await readProtocolLog(dir, { file: 'ex240304.log' });
     assert.deepEqual([older.fields, older.rows], [['time'], [['00:00:01']]]);
   });
 });
 
-test('a search matches any case; the columns come from the header in force for the newest entry, or the file\'s first', async () => {
+test("a search matches any case; the columns come from the header in force for the newest entry, or the file's first", async () => {
   const restarted = `${day}${header('time c-ip cs-method')}23:59:58 192.0.2.7 QUIT\r\n`;
   await withLog({ 'ex240305.log': restarted }, async (dir) => {
     const found = await readProtocolLog(dir, { search: 'USER1234@example', limit: 10 });
-    assert.deepEqual(found.rows.map((r) => r[3]), ['TO:<user1234@Example.net>']);
+    assert.deepEqual(
+      found.rows.map((r) => r[3]),
+      ['TO:<user1234@Example.net>'],
+    );
     assert.deepEqual(found.fields, ['time', 'c-ip', 'cs-method'], 'the last header, met going back');
     const newest = await readProtocolLog(dir, { limit: 1 });
     assert.deepEqual([newest.fields, newest.rows], [['time', 'c-ip', 'cs-method'], [['23:59:58', '192.0.2.7', 'QUIT']]]);
@@ -52,7 +60,10 @@ test('a search matches any case; the columns come from the header in force for t
     const page = await readProtocolLog(dir, { limit: 500, budget });
     assert.deepEqual(page.fields, ['time', 'c-ip', 'cs-method', 'cs-uri-query', 'sc-status']);
     assert.equal(page.rows.length, 500);
-    assert.ok(budget.used <= 1.5 * 1024 * 1024 && budget.used * 2 < Buffer.byteLength(day), `read ${budget.used} of ${Buffer.byteLength(day)} bytes`);
+    assert.ok(
+      budget.used <= 1.5 * 1024 * 1024 && budget.used * 2 < Buffer.byteLength(day),
+      `read ${budget.used} of ${Buffer.byteLength(day)} bytes`,
+    );
   });
 });
 
@@ -73,5 +84,7 @@ test('a search the budget cuts short says how far back it got', async () => {
 
 test('a folder without files, or an empty file', async () => {
   await withLog({}, async (dir) => assert.deepEqual(await readProtocolLog(dir), { file: undefined, files: [], fields: [], rows: [] }));
-  await withLog({ 'ex240305.log': '' }, async (dir) => assert.deepEqual(await readProtocolLog(dir), { file: 'ex240305.log', files: ['ex240305.log'], fields: [], rows: [] }));
+  await withLog({ 'ex240305.log': '' }, async (dir) =>
+    assert.deepEqual(await readProtocolLog(dir), { file: 'ex240305.log', files: ['ex240305.log'], fields: [], rows: [] }),
+  );
 });

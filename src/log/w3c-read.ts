@@ -97,7 +97,10 @@ function find(chunk: Buffer, needle: Buffer | undefined, want: number, lowered: 
 
 /** At most `limit` entries from the end of `file` (default: the newest) in `dir`. */
 export async function readProtocolLog(dir: string, options: ProtocolLogOptions = {}): Promise<ProtocolLogPage> {
-  const files = (await readdir(dir).catch(() => [] as string[])).filter((n) => FILE.test(n)).sort().reverse();
+  const files = (await readdir(dir).catch(() => [] as string[]))
+    .filter((n) => FILE.test(n))
+    .sort()
+    .reverse();
   const file = options.file !== undefined && files.includes(options.file) ? options.file : files[0];
   const handle = file === undefined ? undefined : await openLog(join(dir, file));
   if (handle === undefined) return { file, files, fields: [], rows: [] };

@@ -8,7 +8,11 @@ import { createHash, type Hash } from 'node:crypto';
 export function relaxedHeader(raw: string): string {
   const colon = raw.indexOf(':');
   const name = raw.slice(0, colon).trim().toLowerCase();
-  const value = raw.slice(colon + 1).replace(/\r?\n/g, '').replace(/[ \t]+/g, ' ').trim();
+  const value = raw
+    .slice(colon + 1)
+    .replace(/\r?\n/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .trim();
   return `${name}:${value}`;
 }
 

@@ -37,7 +37,8 @@ const MESSAGE = [
 ].join('\r\n');
 
 const b64url = (b64: string): string => Buffer.from(b64, 'base64').toString('base64url');
-const rfcKey = (): KeyObject => createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64url(SEED), x: b64url(PUBLIC) }, format: 'jwk' });
+const rfcKey = (): KeyObject =>
+  createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64url(SEED), x: b64url(PUBLIC) }, format: 'jwk' });
 
 function split(message: string): { fields: ReturnType<typeof parseHeaderBlock>; body: Buffer } {
   const bytes = Buffer.from(message, 'latin1');
@@ -70,10 +71,19 @@ for (const type of ['rsa', 'ed25519'] as const) {
     const { fields, body } = split(MESSAGE.replace('Hi.', 'Hi.  \t trailing'));
     const hash = new RelaxedBodyHash();
     hash.update(body);
-    const key = { domain: 'football.example.com', selector: 'sel', algorithm, privateKey, headers: ['from', 'to', 'subject', 'date'] } as const;
+    const key = {
+      domain: 'football.example.com',
+      selector: 'sel',
+      algorithm,
+      privateKey,
+      headers: ['from', 'to', 'subject', 'date'],
+    } as const;
     const signature = dkimSignature(key, fields, hash.digest(), new Date('2026-01-01T00:00:00Z'));
     assert.match(signature, /h=from:to:subject:date:from;/);
-    assert.ok(signature.split('\r\n').every((line) => line.length <= 78), signature);
+    assert.ok(
+      signature.split('\r\n').every((line) => line.length <= 78),
+      signature,
+    );
     const resolver = async (name: string): Promise<string[][]> => {
       if (name !== 'sel._domainkey.football.example.com') throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });
       return [[dnsTxtRecord(privateKey)]];

@@ -69,8 +69,14 @@ function fold(first: string, parts: readonly string[]): string {
 export function dkimSignature(key: DkimKey, fields: readonly HeaderField[], bodyHash: string, time: Date): string {
   const names = signedHeaderNames(fields, key.headers);
   const tags = [
-    'v=1;', `a=${key.algorithm};`, 'c=relaxed/relaxed;', `d=${key.domain};`, `s=${key.selector};`,
-    `t=${Math.floor(time.getTime() / 1000)};`, `h=${names.join(':')};`, `bh=${bodyHash};`,
+    'v=1;',
+    `a=${key.algorithm};`,
+    'c=relaxed/relaxed;',
+    `d=${key.domain};`,
+    `s=${key.selector};`,
+    `t=${Math.floor(time.getTime() / 1000)};`,
+    `h=${names.join(':')};`,
+    `bh=${bodyHash};`,
   ];
   const unsigned = `${fold('DKIM-Signature:', tags)}\r\n\tb=`;
   const b = signData(key.algorithm, key.privateKey, signedHeaderData(fields, names) + relaxedHeader(unsigned));

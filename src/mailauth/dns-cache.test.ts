@@ -26,7 +26,10 @@ async function responder(): Promise<{ server: string; asked: Map<string, number>
     const rcode = name === 'known.test' ? 0 : name === 'broken.test' ? 2 : 3;
     const header = Buffer.from([q[0] ?? 0, q[1] ?? 0, 0x81, 0x80 | rcode, 0, 1, 0, rcode === 0 ? 1 : 0, 0, 0, 0, 0]);
     const text = Buffer.from('v=spf1 -all');
-    const answer = rcode !== 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.from([0xc0, 12, 0, 16, 0, 1, 0, 0, 0x0e, 0x10, 0, text.length + 1, text.length]), text]);
+    const answer =
+      rcode !== 0
+        ? Buffer.alloc(0)
+        : Buffer.concat([Buffer.from([0xc0, 12, 0, 16, 0, 1, 0, 0, 0x0e, 0x10, 0, text.length + 1, text.length]), text]);
     socket.send(Buffer.concat([header, question, answer]), from.port, from.address);
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));

@@ -23,7 +23,10 @@ let mtaSts: Promise<MtaStsParts> | undefined;
 
 /** SPF, DKIM and DMARC verification (RFC 7208, 6376, 7489), loaded once: in the check worker, never on the event loop. */
 export function inboundChecks(): Promise<InboundChecks> {
-  checks ??= Promise.all([import('mailauth'), import('mailauth/lib/spf/index.js')]).then(([m, s]) => ({ authenticate: m.authenticate, spf: s.spf }));
+  checks ??= Promise.all([import('mailauth'), import('mailauth/lib/spf/index.js')]).then(([m, s]) => ({
+    authenticate: m.authenticate,
+    spf: s.spf,
+  }));
   return checks;
 }
 

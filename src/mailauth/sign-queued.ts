@@ -48,7 +48,9 @@ export async function loadDkimKeys(config: Config): Promise<ReadonlyMap<string, 
       }
       const type = algorithmOf(privateKey);
       if (type === undefined || (e.algorithm !== undefined && e.algorithm !== type)) {
-        throw new ConfigError(`dkim.${domain}: ${e.keyFile} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not ${e.algorithm ?? 'RSA or Ed25519'}`);
+        throw new ConfigError(
+          `dkim.${domain}: ${e.keyFile} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not ${e.algorithm ?? 'RSA or Ed25519'}`,
+        );
       }
       keys.push({ domain, selector: e.selector, algorithm: type, privateKey, headers: e.headers });
     }

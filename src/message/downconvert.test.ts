@@ -25,7 +25,8 @@ test('an unmarked single-part 8-bit message becomes MIME base64, split anywhere'
 });
 
 test('a 7-bit message only gains the note; quoted-printable and base64 parts are left alone', async () => {
-  const message = 'Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n--B--\r\n';
+  const message =
+    'Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n--B--\r\n';
   const out = await convert(Buffer.from(message), 'BINARYMIME', 3);
   assert.equal(out, `X-Barge-Converted: converted for test\r\n${message}`);
 });

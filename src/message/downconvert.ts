@@ -18,7 +18,11 @@ interface SplitNode {
   root: boolean;
   multipart: string | false;
   encoding: string | false;
-  headers: { update(key: string, value: string): void; add(key: string, value: string, index?: number): void; hasHeader(key: string): boolean };
+  headers: {
+    update(key: string, value: string): void;
+    add(key: string, value: string, index?: number): void;
+    hasHeader(key: string): boolean;
+  };
 }
 type SplitItem = SplitNode | { type: 'body' | 'data'; value: Buffer };
 

@@ -10,7 +10,8 @@ const scan = (parts: readonly string[]): string | undefined => {
 
 test('the Message-ID is found whatever offset the bytes are split at', () => {
   const message = 'Received: from x\r\nSubject: hi\r\nMessage-ID:\r\n <abc.123@example.test>\r\n\r\nbody\r\n';
-  for (let i = 0; i <= message.length; i++) assert.equal(scan([message.slice(0, i), message.slice(i)]), '<abc.123@example.test>', `split at ${i}`);
+  for (let i = 0; i <= message.length; i++)
+    assert.equal(scan([message.slice(0, i), message.slice(i)]), '<abc.123@example.test>', `split at ${i}`);
   assert.equal(scan([...message]), '<abc.123@example.test>');
 });
 

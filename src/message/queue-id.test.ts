@@ -5,7 +5,10 @@ import { makeIdSource } from './queue-id.js';
 import { clockAt } from '../../test/support/virtual-clock.js';
 
 test('ids are 19 upper-case base-36/hex characters, time first', () => {
-  const id = makeIdSource(clockAt(() => new Date(0)), (n) => Buffer.alloc(n, 0xab))();
+  const id = makeIdSource(
+    clockAt(() => new Date(0)),
+    (n) => Buffer.alloc(n, 0xab),
+  )();
   assert.equal(id, '000000000ABABABABAB');
   assert.match(makeIdSource()(), /^[0-9A-Z]{9}[0-9A-F]{10}$/);
 });

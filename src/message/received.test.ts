@@ -26,7 +26,10 @@ test('the header for one recipient names it in a for clause', () => {
 test('with several (or no) recipients there is no for clause (RFC 5321 7.2)', () => {
   for (const rcpts of [['x@mx.test', 'y@mx.test'], []]) {
     const text = receivedHeader(fields({ rcpts, method: 'DATA', protocol: 'SMTP' })).toString('utf8');
-    assert.equal(text, 'Received: from client.test ([192.0.2.1])\r\n\tby mx.test (Barge) with SMTP (DATA) id ABC123;\r\n\tWed, 4 Nov 2026 09:05:07 +0000\r\n');
+    assert.equal(
+      text,
+      'Received: from client.test ([192.0.2.1])\r\n\tby mx.test (Barge) with SMTP (DATA) id ABC123;\r\n\tWed, 4 Nov 2026 09:05:07 +0000\r\n',
+    );
   }
 });
 
@@ -45,7 +48,10 @@ test('the HELO name cannot break the header or its comment', () => {
 });
 
 test('an IPv6 client is written as an IPv6 address literal (RFC 5321 4.1.3)', () => {
-  assert.match(receivedHeader(fields({ clientIp: '2001:db8::25' })).toString('utf8'), /^Received: from client\.test \(\[IPv6:2001:db8::25\]\)\r\n/);
+  assert.match(
+    receivedHeader(fields({ clientIp: '2001:db8::25' })).toString('utf8'),
+    /^Received: from client\.test \(\[IPv6:2001:db8::25\]\)\r\n/,
+  );
 });
 
 test('UTF-8 names are kept as UTF-8 (RFC 6532)', () => {

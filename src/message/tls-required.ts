@@ -17,5 +17,7 @@ export async function tlsRequiredNo(open: () => Readable): Promise<boolean> {
   } finally {
     stream.destroy();
   }
-  return parseHeaderBlock(head.toString('latin1')).some((f) => f.name === 'tls-required' && /^\s*no\s*$/i.test(f.raw.slice(f.raw.indexOf(':') + 1).replace(/\r\n/g, '')));
+  return parseHeaderBlock(head.toString('latin1')).some(
+    (f) => f.name === 'tls-required' && /^\s*no\s*$/i.test(f.raw.slice(f.raw.indexOf(':') + 1).replace(/\r\n/g, '')),
+  );
 }

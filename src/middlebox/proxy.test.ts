@@ -28,13 +28,17 @@ interface Upstream {
 async function startUpstream(opts: { greeting?: string; starttlsLast?: boolean } = {}): Promise<Upstream> {
   const sessions: UpstreamSession[] = [];
   const open = new Set<Socket>();
-  const ext = opts.starttlsLast === true
-    ? ['PIPELINING', 'CHUNKING', 'BINARYMIME', '8BITMIME', 'STARTTLS']
-    : ['PIPELINING', 'CHUNKING', 'BINARYMIME', 'STARTTLS', '8BITMIME'];
+  const ext =
+    opts.starttlsLast === true
+      ? ['PIPELINING', 'CHUNKING', 'BINARYMIME', '8BITMIME', 'STARTTLS']
+      : ['PIPELINING', 'CHUNKING', 'BINARYMIME', 'STARTTLS', '8BITMIME'];
   const ehlo = ['up.example', ...ext].map((l, i, all) => `250${i === all.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
   const server: Server = createServer((sock: Socket) => {
     const s: UpstreamSession = {
-      commands: [], received: Buffer.alloc(0), sent: Buffer.alloc(0), payload: '',
+      commands: [],
+      received: Buffer.alloc(0),
+      sent: Buffer.alloc(0),
+      payload: '',
       closed: new Promise<void>((r) => sock.once('close', () => r())),
     };
     sessions.push(s);
@@ -165,7 +169,10 @@ async function setup(mode: MiddleboxMode, up: { greeting?: string; starttlsLast?
   const upstream = await startUpstream(up);
   const log: string[] = [];
   const box = await startMiddlebox({
-    listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstream.port }, mode, tarpitMs,
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: { host: '127.0.0.1', port: upstream.port },
+    mode,
+    tarpitMs,
     log: (l) => log.push(l),
   });
   const client = new Client(box.address.port);
@@ -321,7 +328,17 @@ test('pass is byte-identical both ways, through BDAT and DATA', async () => {
   assert.ok(session !== undefined);
   assert.equal(session.received.toString('latin1'), sent.join(''));
   assert.deepEqual(client.received, session.sent);
-  assert.deepEqual(session.commands, ['EHLO c', 'MAIL FROM:<a@x>', 'RCPT TO:<b@y>', 'BDAT 15', 'BDAT 0 LAST', 'MAIL FROM:<a@x>', 'RCPT TO:<b@y>', 'DATA', 'QUIT']);
+  assert.deepEqual(session.commands, [
+    'EHLO c',
+    'MAIL FROM:<a@x>',
+    'RCPT TO:<b@y>',
+    'BDAT 15',
+    'BDAT 0 LAST',
+    'MAIL FROM:<a@x>',
+    'RCPT TO:<b@y>',
+    'DATA',
+    'QUIT',
+  ]);
   await done();
 });
 
@@ -356,17 +373,33 @@ test('after STARTTLS is accepted the box relays opaquely, even in drop-bdat mode
 });
 
 test('barge middlebox: usage errors exit 2; a running box logs its distortions and stops on SIGTERM', async () => {
-  for (const args of [[], ['--listen', '127.0.0.1:0'], ['--listen', 'x', '--upstream', '127.0.0.1:25', '--mode', 'pass'],
+  for (const args of [
+    [],
+    ['--listen', '127.0.0.1:0'],
+    ['--listen', 'x', '--upstream', '127.0.0.1:25', '--mode', 'pass'],
     ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:25', '--mode', 'nope'],
-    ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:25', '--mode', 'pass', '--tarpit', 'soon'], ['--bogus']]) {
+    ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:25', '--mode', 'pass', '--tarpit', 'soon'],
+    ['--bogus'],
+  ]) {
     const err: string[] = [];
-    assert.equal(await runMiddlebox(args, () => undefined, (l) => err.push(l)), 2, args.join(' '));
+    assert.equal(
+      await runMiddlebox(
+        args,
+        () => undefined,
+        (l) => err.push(l),
+      ),
+      2,
+      args.join(' '),
+    );
     assert.match(err.join('\n'), /usage: barge middlebox/);
   }
   const upstream = await startUpstream();
   const out: string[] = [];
-  const running = runMiddlebox(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstream.port}`, '--mode', 'mask-keywords'],
-    (l) => out.push(l), () => undefined);
+  const running = runMiddlebox(
+    ['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstream.port}`, '--mode', 'mask-keywords'],
+    (l) => out.push(l),
+    () => undefined,
+  );
   for (let i = 0; i < 100 && out.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   const m = /^barge middlebox: listening on 127\.0\.0\.1:(\d+), upstream 127\.0\.0\.1:\d+, mode mask-keywords$/.exec(out[0] ?? '');
   assert.ok(m !== null, out.join('\n'));

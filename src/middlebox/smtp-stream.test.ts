@@ -69,12 +69,19 @@ test('DATA content runs to a lone dot; a BDAT line inside it is content', () => 
 
 test('an empty message (dot right after DATA) and a bare-LF dot that does not end content', () => {
   assert.deepEqual(splitCommands(['DATA\r\n.\r\nQUIT\r\n']), [
-    ['command', 'DATA\r\n'], ['content', '.\r\n'], ['content-end', ''], ['command', 'QUIT\r\n'],
+    ['command', 'DATA\r\n'],
+    ['content', '.\r\n'],
+    ['content-end', ''],
+    ['command', 'QUIT\r\n'],
   ]);
   everySplit('DATA\r\na\n.\nb\r\n.\r\nNOOP\r\n', (pieces) =>
     assert.deepEqual(splitCommands(pieces), [
-      ['command', 'DATA\r\n'], ['content', 'a\n.\nb\r\n.\r\n'], ['content-end', ''], ['command', 'NOOP\r\n'],
-    ]));
+      ['command', 'DATA\r\n'],
+      ['content', 'a\n.\nb\r\n.\r\n'],
+      ['content-end', ''],
+      ['command', 'NOOP\r\n'],
+    ]),
+  );
 });
 
 test('content streams before its end is seen, holding back at most a possible terminator', () => {
@@ -131,11 +138,14 @@ test('replies are whole, multi-line replies included, at every split', () => {
   const input = '220-mx.example ESMTP\r\n220 welcome\r\n250-mx.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n354 go\r\n';
   everySplit(input, (pieces) => {
     const replies = splitReplies(pieces);
-    assert.deepEqual(replies.map((r) => [r.code, r.lines]), [
-      [220, ['mx.example ESMTP', 'welcome']],
-      [250, ['mx.example', 'PIPELINING', 'CHUNKING']],
-      [354, ['go']],
-    ]);
+    assert.deepEqual(
+      replies.map((r) => [r.code, r.lines]),
+      [
+        [220, ['mx.example ESMTP', 'welcome']],
+        [250, ['mx.example', 'PIPELINING', 'CHUNKING']],
+        [354, ['go']],
+      ],
+    );
     assert.equal(replies.map((r) => r.raw.toString('latin1')).join(''), input);
   });
 });

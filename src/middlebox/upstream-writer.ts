@@ -71,10 +71,13 @@ export class UpstreamWriter {
   #schedule(): void {
     const head = this.#tarpit[0];
     if (this.#timer !== undefined || head === undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#release();
-    }, Math.max(0, head.at - Date.now()));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#release();
+      },
+      Math.max(0, head.at - Date.now()),
+    );
   }
 
   #release(): void {

@@ -23,11 +23,23 @@ test('the probe gives the right verdict through each middlebox mode', async () =
   const barge = await startBarge('', { queueOnly: true });
   try {
     for (const [mode, verdicts] of expected) {
-      const box = await startMiddlebox({ listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: barge.port }, mode, tarpitMs: 600 });
+      const box = await startMiddlebox({
+        listen: { host: '127.0.0.1', port: 0 },
+        upstream: { host: '127.0.0.1', port: barge.port },
+        mode,
+        tarpitMs: 600,
+      });
       try {
         // TLS off except for the STARTTLS modes: inside TLS the device cannot see BDAT at all.
         const tls = mode === 'strip-starttls' || mode === 'pass';
-        const r = await probePath({ host: '127.0.0.1', port: box.address.port, helo: 'probe.test', timeoutMs: 1500, slowChunkMs: 300, tls });
+        const r = await probePath({
+          host: '127.0.0.1',
+          port: box.address.port,
+          helo: 'probe.test',
+          timeoutMs: 1500,
+          slowChunkMs: 300,
+          tls,
+        });
         assert.ok(verdicts.includes(r.verdict), `${mode}: ${r.verdict} (${r.findings.join(', ')})`);
         assert.equal(r.exitCode, mode === 'pass' ? 0 : 1, mode);
       } finally {

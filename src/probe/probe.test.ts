@@ -46,9 +46,24 @@ test('a clean peer with CHUNKING: one 64-octet chunk answered 250, RSET, then DA
   assert.deepEqual(
     r.steps.map((s) => `${s.step}:${s.reply?.code ?? s.error ?? '-'}`),
     [
-      'connect:-', 'banner:220', 'ehlo:250', 'mail:250', 'rcpt:250', 'bdat:250', 'rset:250',
-      'second mail:250', 'second rcpt:250', 'second bdat:250', 'rset:250', 'quit:221',
-      'data-test connect:-', 'data-test banner:220', 'data-test ehlo:250', 'data-test mail:250', 'data-test rcpt:250', 'data-test data:354',
+      'connect:-',
+      'banner:220',
+      'ehlo:250',
+      'mail:250',
+      'rcpt:250',
+      'bdat:250',
+      'rset:250',
+      'second mail:250',
+      'second rcpt:250',
+      'second bdat:250',
+      'rset:250',
+      'quit:221',
+      'data-test connect:-',
+      'data-test banner:220',
+      'data-test ehlo:250',
+      'data-test mail:250',
+      'data-test rcpt:250',
+      'data-test data:354',
     ],
   );
   assert.equal(stepsNamed(r, 'bdat')[0]?.command, 'BDAT 64 (+64 octets)');
@@ -130,7 +145,11 @@ test('with TLS on, a peer without STARTTLS is no-starttls', async () => {
 });
 
 /** A minimal STARTTLS server: 'good' does TLS; 'broken' answers 220 to STARTTLS, then sends no TLS. */
-async function tlsPeer(mode: 'good' | 'broken', key: Buffer, cert: Buffer): Promise<{ port: number; log: string[]; close(): Promise<void> }> {
+async function tlsPeer(
+  mode: 'good' | 'broken',
+  key: Buffer,
+  cert: Buffer,
+): Promise<{ port: number; log: string[]; close(): Promise<void> }> {
   const log: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((raw) => {
@@ -196,8 +215,27 @@ async function tlsPeer(mode: 'good' | 'broken', key: Buffer, cert: Buffer): Prom
 async function selfSigned(): Promise<{ key: Buffer; cert: Buffer }> {
   const dir = await tempDir('barge-probe-cert-');
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=mx.probe.test',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=mx.probe.test',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -218,9 +256,13 @@ test('STARTTLS: the probe upgrades, records protocol and an unverified self-sign
     assert.equal(r.verdict, 'clean');
     assert.ok(r.keywords.includes('STARTTLS'), 'keywords are the cleartext EHLO');
     // EHLO is repeated over TLS (RFC 3207 4.2), and both tests run inside TLS.
-    for (const line of ['tls EHLO probe.test', 'tls MAIL FROM:<>', 'tls BDAT 64', 'tls RSET', 'tls DATA']) assert.ok(server.log.includes(line), line);
+    for (const line of ['tls EHLO probe.test', 'tls MAIL FROM:<>', 'tls BDAT 64', 'tls RSET', 'tls DATA'])
+      assert.ok(server.log.includes(line), line);
     assert.equal(server.log.filter((l) => l === 'plain STARTTLS').length, 2, 'one STARTTLS per connection');
-    assert.deepEqual(stepsNamed(r, 'tls').map((s) => s.error ?? 'ok'), ['ok']);
+    assert.deepEqual(
+      stepsNamed(r, 'tls').map((s) => s.error ?? 'ok'),
+      ['ok'],
+    );
   } finally {
     await server.close();
   }
@@ -273,7 +315,11 @@ test('a real Barge: clean (or no-starttls without TLS on its listener), and noth
     assert.deepEqual(await barge.server.spool.list(), []);
     assert.deepEqual(await barge.mailbox('postmaster@barge.test'), []);
     const events = await barge.tracking();
-    assert.deepEqual(events.filter((e) => e.event !== 'rejected'), [], 'no message received');
+    assert.deepEqual(
+      events.filter((e) => e.event !== 'rejected'),
+      [],
+      'no message received',
+    );
     // Both tests reached the server and were abandoned there: the chunk by RSET, DATA by the close.
     const methods = new Set(events.map((e) => (e.event === 'rejected' ? e.method : '')));
     assert.ok(methods.has('BDAT') && methods.has('DATA'), JSON.stringify(events));
@@ -290,14 +336,34 @@ test('runProbe: a closed port is unreachable with exit 2; --json prints one obje
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   const out: string[] = [];
   const err: string[] = [];
-  assert.equal(await runProbe([`127.0.0.1:${port}`], (l) => out.push(l), (l) => err.push(l)), 2);
+  assert.equal(
+    await runProbe(
+      [`127.0.0.1:${port}`],
+      (l) => out.push(l),
+      (l) => err.push(l),
+    ),
+    2,
+  );
   assert.ok(out.includes('verdict: unreachable'), out.join('\n'));
-  assert.ok(out.some((l) => /Could not probe 127\.0\.0\.1:\d+: could not connect \(ECONNREFUSED\)/.test(l)), out.join('\n'));
+  assert.ok(
+    out.some((l) => /Could not probe 127\.0\.0\.1:\d+: could not connect \(ECONNREFUSED\)/.test(l)),
+    out.join('\n'),
+  );
   const json: string[] = [];
-  assert.equal(await runProbe([`127.0.0.1:${port}`, '--json'], (l) => json.push(l), () => undefined), 2);
+  assert.equal(
+    await runProbe(
+      [`127.0.0.1:${port}`, '--json'],
+      (l) => json.push(l),
+      () => undefined,
+    ),
+    2,
+  );
   assert.equal(json.length, 1);
   const parsed = JSON.parse(json[0] ?? '') as Record<string, unknown>;
-  assert.deepEqual(Object.keys(parsed).sort(), ['banner', 'exitCode', 'findings', 'host', 'keywords', 'maskedKeywords', 'port', 'steps', 'text', 'tls', 'usesBdat', 'verdict'].sort());
+  assert.deepEqual(
+    Object.keys(parsed).sort(),
+    ['banner', 'exitCode', 'findings', 'host', 'keywords', 'maskedKeywords', 'port', 'steps', 'text', 'tls', 'usesBdat', 'verdict'].sort(),
+  );
   assert.equal(parsed.verdict, 'unreachable');
   assert.equal(parsed.port, port);
 });
@@ -305,13 +371,27 @@ test('runProbe: a closed port is unreachable with exit 2; --json prints one obje
 test('runProbe against the fake peer: human lines, exit code of the verdict, masked keywords marked', async () => {
   peer.behaviour = { keywords: ['XXXXXXXA', 'PIPELINING'] };
   const out: string[] = [];
-  const code = await runProbe([`127.0.0.1:${peer.port}`, '--no-tls', '--timeout', '2', '--helo', 'cli.probe.test'], (l) => out.push(l), () => undefined);
+  const code = await runProbe(
+    [`127.0.0.1:${peer.port}`, '--no-tls', '--timeout', '2', '--helo', 'cli.probe.test'],
+    (l) => out.push(l),
+    () => undefined,
+  );
   assert.equal(code, 1);
   assert.ok(out.includes('keywords: XXXXXXXA [masked], PIPELINING, HELP'), out.join('\n'));
-  assert.ok(out.some((l) => /^ {2}ehlo +EHLO cli\.probe\.test +250 fake\.test/.test(l)), out.join('\n'));
+  assert.ok(
+    out.some((l) => /^ {2}ehlo +EHLO cli\.probe\.test +250 fake\.test/.test(l)),
+    out.join('\n'),
+  );
   assert.ok(out.includes('verdict: keywords-masked'));
   peer.behaviour = {};
-  assert.equal(await runProbe([`127.0.0.1:${peer.port}`, '--no-tls', '--json'], () => undefined, () => undefined), 0);
+  assert.equal(
+    await runProbe(
+      [`127.0.0.1:${peer.port}`, '--no-tls', '--json'],
+      () => undefined,
+      () => undefined,
+    ),
+    0,
+  );
 });
 
 test('a server that accepts the connection but never greets is unreachable (no banner)', async () => {
@@ -323,12 +403,20 @@ test('a server that accepts the connection but never greets is unreachable (no b
   await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
   const address = mute.address();
   try {
-    const r = await probePath({ host: '127.0.0.1', port: typeof address === 'object' && address !== null ? address.port : 0, helo: 'probe.test', timeoutMs: 300 });
+    const r = await probePath({
+      host: '127.0.0.1',
+      port: typeof address === 'object' && address !== null ? address.port : 0,
+      helo: 'probe.test',
+      timeoutMs: 300,
+    });
     assert.equal(r.verdict, 'unreachable');
     assert.equal(r.exitCode, 2);
     assert.deepEqual(r.findings, ['unreachable']);
     assert.match(r.text, /no banner \(no reply within 300 ms\)/);
-    assert.deepEqual(r.steps.map((s) => s.step), ['connect', 'banner']);
+    assert.deepEqual(
+      r.steps.map((s) => s.step),
+      ['connect', 'banner'],
+    );
   } finally {
     for (const socket of held) socket.destroy();
     await new Promise<void>((resolve) => mute.close(() => resolve()));
@@ -336,10 +424,35 @@ test('a server that accepts the connection but never greets is unreachable (no b
 });
 
 test('runProbe: bad arguments exit 2 with usage (HOST[:PORT] forms: protocol/host-port.test.ts)', async () => {
-  for (const args of [[], ['a', 'b'], ['host:99999'], ['host', '--timeout', 'x'], ['host', '--slow-chunk', '0'], ['host', '--bogus'], ['host', '--rcpt', '<a@b>']]) {
+  for (const args of [
+    [],
+    ['a', 'b'],
+    ['host:99999'],
+    ['host', '--timeout', 'x'],
+    ['host', '--slow-chunk', '0'],
+    ['host', '--bogus'],
+    ['host', '--rcpt', '<a@b>'],
+  ]) {
     const err: string[] = [];
-    assert.equal(await runProbe(args, () => undefined, (l) => err.push(l)), 2, args.join(' '));
+    assert.equal(
+      await runProbe(
+        args,
+        () => undefined,
+        (l) => err.push(l),
+      ),
+      2,
+      args.join(' '),
+    );
     assert.match(err.join('\n'), /usage: barge probe HOST\[:PORT\]/, args.join(' '));
   }
-  for (const args of [['host:0'], ['a:b:c']]) assert.equal(await runProbe(args, () => undefined, () => undefined), 2, args.join(' '));
+  for (const args of [['host:0'], ['a:b:c']])
+    assert.equal(
+      await runProbe(
+        args,
+        () => undefined,
+        () => undefined,
+      ),
+      2,
+      args.join(' '),
+    );
 });

@@ -82,7 +82,11 @@ export async function probePath(options: ProbeOptions): Promise<ProbeReport> {
       second.socket.destroy();
     }
   }
-  const tested = { ...(envelopeRefused === undefined ? {} : { envelopeRefused }), ...(bdat === undefined ? {} : { bdat }), ...(data === undefined ? {} : { data }) };
+  const tested = {
+    ...(envelopeRefused === undefined ? {} : { envelopeRefused }),
+    ...(bdat === undefined ? {} : { bdat }),
+    ...(data === undefined ? {} : { data }),
+  };
   return report(o, rec, { ...base, banner: first.banner, keywords: seen, chunking, tls: first.tls, ...tested }, first.cleartext);
 }
 
@@ -98,7 +102,9 @@ async function secondTransaction(rec: Recorder, socket: SessionSocket, first: Bd
     const answer = await rec.ask(socket, 'bdat', 'BDAT', `BDAT ${PROBE_CHUNK.length}`, PROBE_CHUNK);
     const ms = rec.steps.at(-1)?.ms ?? 0;
     const outcome = chunkOutcome(answer, ms, rec.o.slowChunkMs);
-    return outcome === 'ok' ? first : { advertised: first.advertised, outcome, ms, detail: `second transaction on one connection: ${show(answer)}` };
+    return outcome === 'ok'
+      ? first
+      : { advertised: first.advertised, outcome, ms, detail: `second transaction on one connection: ${show(answer)}` };
   } finally {
     rec.prefix = '';
   }
@@ -108,9 +114,18 @@ async function secondTransaction(rec: Recorder, socket: SessionSocket, first: Bd
 function chunkOutcome(answer: Answer, ms: number, slowChunkMs: number): BdatObservation['outcome'] {
   if (failed(answer) && answer.failure === 'garbled') return 'refused';
   const timed: ChunkAnswer = !failed(answer)
-    ? { kind: 'reply', code: answer.code, ms } : answer.failure === 'timeout' ? { kind: 'timeout', ms } : { kind: 'closed', ms };
+    ? { kind: 'reply', code: answer.code, ms }
+    : answer.failure === 'timeout'
+      ? { kind: 'timeout', ms }
+      : { kind: 'closed', ms };
   const verdict = judgeChunk(timed, false, slowChunkMs);
-  return verdict === 'dropped' ? 'timeout' : verdict === 'reset' ? 'reset' : verdict === 'refused' || verdict === 'rejected' ? 'refused' : 'ok';
+  return verdict === 'dropped'
+    ? 'timeout'
+    : verdict === 'reset'
+      ? 'reset'
+      : verdict === 'refused' || verdict === 'rejected'
+        ? 'refused'
+        : 'ok';
 }
 
 /** RSET then QUIT. A path that took BDAT for an unknown verb may answer the chunk's line too: skip such extra errors. */
@@ -124,5 +139,19 @@ async function closeGently(rec: Recorder, socket: SessionSocket): Promise<void> 
 function report(o: Required<ProbeOptions>, rec: Recorder, obs: Observations, keywords: readonly string[]): ProbeReport {
   const { verdict, exitCode, text, findings, texts, usesBdat } = judge(obs);
   const banner = obs.banner === undefined ? {} : { banner: obs.banner };
-  return { host: o.host, port: o.port, verdict, exitCode, text, findings, texts, ...banner, keywords, maskedKeywords: maskedKeywords(obs.keywords), tls: obs.tls, steps: rec.steps, usesBdat };
+  return {
+    host: o.host,
+    port: o.port,
+    verdict,
+    exitCode,
+    text,
+    findings,
+    texts,
+    ...banner,
+    keywords,
+    maskedKeywords: maskedKeywords(obs.keywords),
+    tls: obs.tls,
+    steps: rec.steps,
+    usesBdat,
+  };
 }

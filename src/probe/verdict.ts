@@ -158,7 +158,8 @@ export function judge(o: Observations): Judgement {
   };
   // Nothing past the greeting was tested, so nothing else may be claimed. 'no-chunking' and 'clean'
   // describe a path with no problem, so they are findings only when no problem was found.
-  const problems: Verdict[] = o.unreachable !== undefined ? ['unreachable'] : VERDICTS.filter((v) => v !== 'no-chunking' && v !== 'clean' && applies(v));
+  const problems: Verdict[] =
+    o.unreachable !== undefined ? ['unreachable'] : VERDICTS.filter((v) => v !== 'no-chunking' && v !== 'clean' && applies(v));
   const real: Verdict[] = problems.length > 0 ? problems : [applies('no-chunking') ? 'no-chunking' : 'clean'];
   const verdict = real[0] ?? 'clean';
   const texts = real.map((f) => explain(f, o, masked));
@@ -196,33 +197,41 @@ export function explain(v: Verdict, o: Observations, masked: readonly string[] =
     case 'bdat-dropped':
       return b?.advertised === true
         ? `CHUNKING is advertised but BDAT is dropped on this path (${b.detail}): an ESMTP-inspecting device is likely. ` +
-          `Deliveries by BDAT to this destination will time out; turn the inspection off, or pin DATA: ${pinData(o)}`
+            `Deliveries by BDAT to this destination will time out; turn the inspection off, or pin DATA: ${pinData(o)}`
         : `EHLO keywords are masked (${list}) and BDAT is dropped on this path (${b?.detail ?? 'no reply'}): a firewall's ESMTP inspection hides CHUNKING and black-holes BDAT. ` +
-          `Barge sees no CHUNKING and uses DATA; turn the inspection off to get BDAT back.`;
+            `Barge sees no CHUNKING and uses DATA; turn the inspection off to get BDAT back.`;
     case 'bdat-reset':
-      return `The connection was closed right after BDAT (${b?.detail ?? 'reset'}): an ESMTP-inspecting device on the path likely kills chunked transfers. ` +
-        `Turn its SMTP inspection off, or pin DATA for this destination: ${pinData(o)}`;
+      return (
+        `The connection was closed right after BDAT (${b?.detail ?? 'reset'}): an ESMTP-inspecting device on the path likely kills chunked transfers. ` +
+        `Turn its SMTP inspection off, or pin DATA for this destination: ${pinData(o)}`
+      );
     case 'bdat-refused':
       return b?.advertised === true
         ? `CHUNKING is advertised but BDAT was refused (${b.detail}): a device on the path answers BDAT as an unknown command, or the server is misconfigured. ` +
-          `Pin DATA for this destination: ${pinData(o)}`
+            `Pin DATA for this destination: ${pinData(o)}`
         : `EHLO keywords are masked (${list}) and BDAT is answered by the path (${b?.detail ?? 'refused'}): a firewall's ESMTP inspection hides CHUNKING and refuses BDAT itself. ` +
-          `Barge sees no CHUNKING and uses DATA; turn the inspection off to get BDAT back.`;
+            `Barge sees no CHUNKING and uses DATA; turn the inspection off to get BDAT back.`;
     case 'keywords-masked':
       return `EHLO keywords are masked (${list}): a firewall's ESMTP inspection is rewriting the reply. Turn it off, or pin DATA for this destination: ${pinData(o)}`;
     case 'chunks-delayed':
-      return `A non-final BDAT chunk was answered only after ${seconds(b?.ms ?? 0)} (limit ${seconds(o.slowChunkMs)}): something on the path holds each chunk (tarpitting). ` +
-        `Large messages sent by BDAT will be slow or time out; turn the inspection off, or pin DATA: ${pinData(o)}`;
+      return (
+        `A non-final BDAT chunk was answered only after ${seconds(b?.ms ?? 0)} (limit ${seconds(o.slowChunkMs)}): something on the path holds each chunk (tarpitting). ` +
+        `Large messages sent by BDAT will be slow or time out; turn the inspection off, or pin DATA: ${pinData(o)}`
+      );
     case 'data-failed':
       return `The recipient was accepted but DATA was not (${o.data?.detail ?? 'no reply'}): mail cannot be delivered by DATA on this path either. Check the server's and the path's logs.`;
     case 'banner-masked':
       return `The banner is masked (${o.banner ?? ''}): a firewall's SMTP inspection replaces the server's greeting. Harmless by itself, but it shows a device inspecting SMTP on this path.`;
     case 'starttls-failed':
-      return `STARTTLS is offered but failed (${o.tls.state === 'failed' ? o.tls.error : 'error'}): mail to this destination goes in cleartext. ` +
-        `Either the server's TLS setup is broken or a device on the path interferes with the handshake.`;
+      return (
+        `STARTTLS is offered but failed (${o.tls.state === 'failed' ? o.tls.error : 'error'}): mail to this destination goes in cleartext. ` +
+        `Either the server's TLS setup is broken or a device on the path interferes with the handshake.`
+      );
     case 'no-starttls':
-      return 'STARTTLS is not offered: mail to this destination travels in cleartext. ' +
-        'Either the server lacks it, or a device on the path strips it from the EHLO reply (compare with an EHLO sent from inside the server\'s network).';
+      return (
+        'STARTTLS is not offered: mail to this destination travels in cleartext. ' +
+        "Either the server lacks it, or a device on the path strips it from the EHLO reply (compare with an EHLO sent from inside the server's network)."
+      );
     case 'rcpt-refused':
       return `Could not test the path: the probe's envelope was refused (${o.envelopeRefused ?? 'refused'}). Probe again with a recipient the server accepts: --rcpt ADDRESS`;
     case 'no-chunking':

@@ -31,7 +31,14 @@ test('lines end at CRLF only; a bare LF refuses its line; a line over the limit 
   ];
   assert.deepEqual(frame([input], 40), expected);
   for (let i = 1; i < input.length; i++) assert.deepEqual(frame(cut(input, [i]), 40), expected, `cut at ${i}`);
-  assert.deepEqual(frame([...input].map((x) => Buffer.from([x])), 40), expected, 'single bytes');
+  assert.deepEqual(
+    frame(
+      [...input].map((x) => Buffer.from([x])),
+      40,
+    ),
+    expected,
+    'single bytes',
+  );
 });
 
 test('the limit counts the CRLF: a line of exactly the limit passes, one more octet does not', () => {

@@ -13,9 +13,7 @@ const CR = 0x0d;
 
 export type FramedLine =
   /** A line without its CRLF; `length` counts its octets with the CRLF. */
-  | { readonly kind: 'line'; readonly text: string; readonly length: number }
-  | { readonly kind: 'too-long' }
-  | { readonly kind: 'bare-lf' };
+  { readonly kind: 'line'; readonly text: string; readonly length: number } | { readonly kind: 'too-long' } | { readonly kind: 'bare-lf' };
 
 export interface FrameStep {
   /** Where reading stopped in the buffer: after the line's LF, or its end. */

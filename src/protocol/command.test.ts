@@ -2,9 +2,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeXtext, domainOf, encodeXtext, localPartOf, parseBdatArgs, parseCommandLine, parseParams, parsePathArgument } from './command.js';
+import {
+  decodeXtext,
+  domainOf,
+  encodeXtext,
+  localPartOf,
+  parseBdatArgs,
+  parseCommandLine,
+  parseParams,
+  parsePathArgument,
+} from './command.js';
 
-const ok = (args: string, keyword: 'FROM' | 'TO' = 'FROM'): { address: string; params: Record<string, string | undefined>; utf8: boolean } => {
+const ok = (
+  args: string,
+  keyword: 'FROM' | 'TO' = 'FROM',
+): { address: string; params: Record<string, string | undefined>; utf8: boolean } => {
   const r = parsePathArgument(args, keyword);
   if (!('ok' in r)) throw new Error(`${args}: ${r.error}`);
   return { address: r.ok.address, params: Object.fromEntries(r.ok.params), utf8: r.ok.utf8 };
@@ -42,7 +54,17 @@ test('parsePathArgument: errors carry 5.5.2 (syntax), 5.1.7 (sender), 5.1.3 (rec
   assert.equal(enhanced('FROM <a@b.example>'), '5.5.2');
   assert.equal(enhanced('FROM:<a@b.example'), '5.5.2');
   assert.equal(enhanced('FROM:<a@b.example>SIZE=1'), '5.5.2');
-  for (const bad of ['a', 'a@', '@b.example', 'a b@c.example', 'a..b@c.example', '.a@c.example', 'a@-c.example', 'a@c..example', 'postmaster']) {
+  for (const bad of [
+    'a',
+    'a@',
+    '@b.example',
+    'a b@c.example',
+    'a..b@c.example',
+    '.a@c.example',
+    'a@-c.example',
+    'a@c..example',
+    'postmaster',
+  ]) {
     assert.equal(enhanced(`FROM:<${bad}>`), '5.1.7', bad);
     if (bad !== 'postmaster') assert.equal(enhanced(`TO:<${bad}>`, 'TO'), '5.1.3', bad);
   }
@@ -56,7 +78,15 @@ test('parsePathArgument: errors carry 5.5.2 (syntax), 5.1.7 (sender), 5.1.3 (rec
 test('parseParams: keywords upper-cased, values kept, valueless keywords, duplicates and bad syntax refused', () => {
   const p = parseParams('size=10 Body=8BITMIME  SMTPUTF8 X-Y=');
   assert.ok('ok' in p);
-  assert.deepEqual([...p.ok], [['SIZE', '10'], ['BODY', '8BITMIME'], ['SMTPUTF8', undefined], ['X-Y', '']]);
+  assert.deepEqual(
+    [...p.ok],
+    [
+      ['SIZE', '10'],
+      ['BODY', '8BITMIME'],
+      ['SMTPUTF8', undefined],
+      ['X-Y', ''],
+    ],
+  );
   assert.deepEqual(parseParams(''), { ok: new Map() });
   for (const bad of ['A=1 a=2', '-X=1', 'A=b=c', 'A=\x01', 'A_B=1', '=1']) assert.ok('error' in parseParams(bad), bad);
 });
@@ -67,7 +97,8 @@ test('xtext: known encodings and malformed input', () => {
   assert.equal(decodeXtext('QQ+2B1'), 'QQ+1');
   assert.equal(decodeXtext('j+C3+B6rg'), 'j\u00f6rg');
   assert.equal(decodeXtext(''), '');
-  for (const bad of ['+', '+2', '+2b', '+G0', 'a=b', 'a b', '\u00e9', 'a\x7f']) assert.equal(decodeXtext(bad), undefined, JSON.stringify(bad));
+  for (const bad of ['+', '+2', '+2b', '+G0', 'a=b', 'a b', '\u00e9', 'a\x7f'])
+    assert.equal(decodeXtext(bad), undefined, JSON.stringify(bad));
 });
 
 test('property: xtext round-trips any string and encodes to valid xtext', () => {

@@ -143,7 +143,8 @@ export function decodeXtext(text: string): string | undefined {
 export function encodeXtext(text: string): string {
   let out = '';
   for (const ch of Buffer.from(text, 'utf8')) {
-    out += ch < 0x21 || ch > 0x7e || ch === 0x2b || ch === 0x3d ? `+${ch.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(ch);
+    out +=
+      ch < 0x21 || ch > 0x7e || ch === 0x2b || ch === 0x3d ? `+${ch.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(ch);
   }
   return out;
 }
@@ -158,7 +159,12 @@ export function parseBdatArgs(args: string): { size: number; last: boolean } | u
 /** Domain of an address, lower-cased; "" for the null path. */
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).toLowerCase().replace(/\.$/, '');
+  return at < 0
+    ? ''
+    : address
+        .slice(at + 1)
+        .toLowerCase()
+        .replace(/\.$/, '');
 }
 
 export function localPartOf(address: string): string {

@@ -40,15 +40,27 @@ function read(pieces: readonly Buffer[], normalise = false): Read {
 /** Whole, cut at every offset, and byte by byte: all must give `expected`. */
 function readEverySplit(input: Buffer, expected: Read, normalise = false): void {
   assert.deepEqual(read([input], normalise), expected, 'whole');
-  for (let i = 1; i < input.length; i++) assert.deepEqual(read([input.subarray(0, i), input.subarray(i)], normalise), expected, `cut at ${i}`);
-  assert.deepEqual(read([...input].map((x) => Buffer.from([x])), normalise), expected, 'byte by byte');
+  for (let i = 1; i < input.length; i++)
+    assert.deepEqual(read([input.subarray(0, i), input.subarray(i)], normalise), expected, `cut at ${i}`);
+  assert.deepEqual(
+    read(
+      [...input].map((x) => Buffer.from([x])),
+      normalise,
+    ),
+    expected,
+    'byte by byte',
+  );
 }
 
 const ENDINGS = ['\r\n', '\n', '\r'] as const;
 /** Every "<line end> . <line end>" that is not CR LF . CR LF, plus a few longer tricks. */
 const FAKES = [
   ...ENDINGS.flatMap((before) => ENDINGS.map((after) => `${before}.${after}`)).filter((f) => f !== '\r\n.\r\n'),
-  '\r\n.\r\r\n', '\r\n.\n\r\n', '\n\r.\r\n', '\r\n. \r\n', '\r\n.\0\r\n',
+  '\r\n.\r\r\n',
+  '\r\n.\n\r\n',
+  '\n\r.\r\n',
+  '\r\n. \r\n',
+  '\r\n.\0\r\n',
 ];
 const SMUGGLED = 'MAIL FROM:<evil@x.test>\r\nRCPT TO:<x@mx.test>\r\nDATA\r\nforged\r\n';
 
@@ -96,7 +108,12 @@ test('normalisation keeps the dot of a "." line that follows a bare line end (it
 });
 
 test('dot-unstuffing: one leading dot is removed from each line; a dot elsewhere is kept', () => {
-  readEverySplit(bytes('x\r\n..\r\n...x\r\na.b\r\n .\r\n.\r\n'), { body: 'x\r\n.\r\n..x\r\na.b\r\n .\r\n', consumed: 25, done: true, violation: undefined });
+  readEverySplit(bytes('x\r\n..\r\n...x\r\na.b\r\n .\r\n.\r\n'), {
+    body: 'x\r\n.\r\n..x\r\na.b\r\n .\r\n',
+    consumed: 25,
+    done: true,
+    violation: undefined,
+  });
   readEverySplit(bytes('.\r\n'), { body: '', consumed: 3, done: true, violation: undefined });
 });
 
@@ -104,7 +121,9 @@ test('property: dot-stuffed lines read back exactly, at any cuts, and bytes afte
   const line = fc.array(fc.constantFrom('a', '.', ' ', 'Z', '\0', '\x7f', '\xff'), { maxLength: 12 }).map((a) => a.join(''));
   fc.assert(
     fc.property(fc.array(line, { maxLength: 20 }), fc.array(fc.nat({ max: 400 })), (lines, offsets) => {
-      const wire = bytes(`${lines.map((l) => (l.startsWith('.') ? `.${l}` : l)).join('\r\n')}${lines.length > 0 ? '\r\n' : ''}.\r\nQUIT\r\n`);
+      const wire = bytes(
+        `${lines.map((l) => (l.startsWith('.') ? `.${l}` : l)).join('\r\n')}${lines.length > 0 ? '\r\n' : ''}.\r\nQUIT\r\n`,
+      );
       const r = read(cut(wire, offsets));
       assert.equal(r.body, lines.map((l) => `${l}\r\n`).join(''));
       assert.equal(r.consumed, wire.length - 'QUIT\r\n'.length);
@@ -166,10 +185,15 @@ test('property: the reader agrees with a plain model over random content (long l
     fc.integer({ min: 990, max: 1003 }).map((n) => 'x'.repeat(n)),
   );
   fc.assert(
-    fc.property(fc.array(piece, { maxLength: 30 }), fc.array(fc.nat({ max: 4000 }), { maxLength: 12 }), fc.boolean(), (pieces, offsets, normalise) => {
-      const wire = `${pieces.join('')}\r\n.\r\nNEXT\r\n`;
-      assert.deepEqual(read(cut(bytes(wire), offsets), normalise), model(wire, normalise));
-    }),
+    fc.property(
+      fc.array(piece, { maxLength: 30 }),
+      fc.array(fc.nat({ max: 4000 }), { maxLength: 12 }),
+      fc.boolean(),
+      (pieces, offsets, normalise) => {
+        const wire = `${pieces.join('')}\r\n.\r\nNEXT\r\n`;
+        assert.deepEqual(read(cut(bytes(wire), offsets), normalise), model(wire, normalise));
+      },
+    ),
     { numRuns: 1000 },
   );
 });

@@ -45,7 +45,14 @@ test('bare CR and bare LF go out as CRLF, also when a CR ends one chunk (smuggli
   const m = Buffer.from('a\nb\rc\r\n.\n.\r\rd\r');
   const want = 'a\r\nb\r\nc\r\n..\r\n..\r\n\r\nd\r\n.\r\n';
   for (let i = 0; i <= m.length; i++) assert.equal(stuffed(m, [i]).toString(), want, `cut at ${i}`);
-  assert.equal(stuffed(m, Array.from({ length: m.length }, (_, i) => i)).toString(), want, 'one byte at a time');
+  assert.equal(
+    stuffed(
+      m,
+      Array.from({ length: m.length }, (_, i) => i),
+    ).toString(),
+    want,
+    'one byte at a time',
+  );
   assert.equal(stuffed(Buffer.from('x\r'), [1]).toString(), 'x\r\n.\r\n');
   assert.equal(stuffed(Buffer.from('\r\n'), [1]).toString(), '\r\n.\r\n');
 });

@@ -3,7 +3,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  DEFAULT_INBOUND_MASK, DEFAULT_OUTBOUND_MASK, EXTENSIONS, INBOUND_BITS, decodeMask, encodeMask, outboundAllowsBdat, resolveExtensions,
+  DEFAULT_INBOUND_MASK,
+  DEFAULT_OUTBOUND_MASK,
+  EXTENSIONS,
+  INBOUND_BITS,
+  decodeMask,
+  encodeMask,
+  outboundAllowsBdat,
+  resolveExtensions,
 } from './extensions.js';
 
 const KNOWN_INBOUND = Object.values(INBOUND_BITS).reduce((a, b) => a | b, 0);

@@ -9,7 +9,21 @@ import { Reply } from './replies.js';
 import type { Conversation } from './session-context.js';
 
 export const VERBS = [
-  'EHLO', 'HELO', 'MAIL', 'RCPT', 'DATA', 'BDAT', 'RSET', 'NOOP', 'QUIT', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'STARTTLS', 'AUTH',
+  'EHLO',
+  'HELO',
+  'MAIL',
+  'RCPT',
+  'DATA',
+  'BDAT',
+  'RSET',
+  'NOOP',
+  'QUIT',
+  'VRFY',
+  'EXPN',
+  'HELP',
+  'ETRN',
+  'STARTTLS',
+  'AUTH',
 ] as const;
 export type Verb = (typeof VERBS)[number];
 

@@ -15,7 +15,8 @@ function count(message: string, cuts: readonly number[] = []): { count: number; 
   return { count: c.count, done: c.done };
 }
 
-const received = (n: number): string => Array.from({ length: n }, (_, i) => `Received: from h${i} by h${i + 1};\r\n\tTue, 1 Dec 2026 09:00:00 +0000\r\n`).join('');
+const received = (n: number): string =>
+  Array.from({ length: n }, (_, i) => `Received: from h${i} by h${i + 1};\r\n\tTue, 1 Dec 2026 09:00:00 +0000\r\n`).join('');
 
 test('counts Received: fields (any case, folded) and stops at the empty line', () => {
   const m = `${received(3)}RECEIVED : from x\r\nSubject: hi\r\nX-Received: not a hop\r\n\r\nReceived: in the body\r\n`;

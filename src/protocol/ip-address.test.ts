@@ -7,7 +7,8 @@ import { formatIpv4, formatIpv6, ipv4Bytes, ipv6Bytes } from './ip-address.js';
 test('IPv4: dotted decimal only, octets 0-255 without leading zeros', () => {
   assert.deepEqual(ipv4Bytes('192.0.2.255'), Uint8Array.of(192, 0, 2, 255));
   assert.deepEqual(ipv4Bytes('0.0.0.0'), Uint8Array.of(0, 0, 0, 0));
-  for (const bad of ['1.2.3', '1.2.3.4.5', '1.2.3.256', '01.2.3.4', '1.2.3.4 ', ' 1.2.3.4', '1.2.3.-4', '0x1.2.3.4', '']) assert.equal(ipv4Bytes(bad), undefined, bad);
+  for (const bad of ['1.2.3', '1.2.3.4.5', '1.2.3.256', '01.2.3.4', '1.2.3.4 ', ' 1.2.3.4', '1.2.3.-4', '0x1.2.3.4', ''])
+    assert.equal(ipv4Bytes(bad), undefined, bad);
 });
 
 test('IPv6: the text forms of RFC 4291 2.2 are read; malformed ones are not', () => {
@@ -18,7 +19,21 @@ test('IPv6: the text forms of RFC 4291 2.2 are read; malformed ones are not', ()
   assert.deepEqual(ipv6Bytes('::'), new Uint8Array(16));
   assert.deepEqual(ipv6Bytes('::ffff:192.0.2.1')?.subarray(10), Uint8Array.of(0xff, 0xff, 192, 0, 2, 1));
   assert.deepEqual(ipv6Bytes('2001:DB8::8:800:200C:417A'), ipv6Bytes('2001:db8:0:0:8:800:200c:417a'));
-  for (const bad of ['1::2::3', ':1::2', '1::2:', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7::8:9', '12345::', 'g::1', '::1.2.3', '1.2.3.4::', '::ffff:1.2.3.4:1', ':', '']) {
+  for (const bad of [
+    '1::2::3',
+    ':1::2',
+    '1::2:',
+    '1:2:3:4:5:6:7',
+    '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4:5:6:7::8:9',
+    '12345::',
+    'g::1',
+    '::1.2.3',
+    '1.2.3.4::',
+    '::ffff:1.2.3.4:1',
+    ':',
+    '',
+  ]) {
     assert.equal(ipv6Bytes(bad), undefined, bad);
   }
 });

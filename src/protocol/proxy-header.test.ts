@@ -17,40 +17,100 @@ const V4_ADDRESSES = [192, 0, 2, 7, 198, 51, 100, 1, 0xc3, 0x50, 0x00, 0x19]; //
 const V6_ADDRESSES = [
   ...[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07],
   ...[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x19],
-  0xc3, 0x51, 0x01, 0xd1, // 50001 -> 465
+  0xc3,
+  0x51,
+  0x01,
+  0xd1, // 50001 -> 465
 ];
 /** A TLV (spec 2.2.7): PP2_TYPE_AUTHORITY with a host name, then PP2_TYPE_NOOP padding. */
 const TLVS = [0x02, 0x00, 0x0b, ...Buffer.from('mx.test.net'), 0x04, 0x00, 0x03, 0, 0, 0];
 
 const VALID: ReadonlyArray<readonly [string, Buffer, ProxyHeaderResult]> = [
-  ['v1 TCP4', Buffer.from('PROXY TCP4 192.0.2.7 198.51.100.1 50000 25\r\n'),
-    { kind: 'header', version: 1, consumed: 44, addresses: { family: 'ipv4', source: '192.0.2.7', sourcePort: 50000, destination: '198.51.100.1', destinationPort: 25 } }],
-  ['v1 TCP6, spelled canonically', Buffer.from('PROXY TCP6 2001:DB8:0:0:0:0:0:7 2001:db8:1::19 50001 465\r\n'),
-    { kind: 'header', version: 1, consumed: 58, addresses: { family: 'ipv6', source: '2001:db8::7', sourcePort: 50001, destination: '2001:db8:1::19', destinationPort: 465 } }],
-  ['v1 TCP6 with an IPv4-mapped client', Buffer.from('PROXY TCP6 ::ffff:192.0.2.7 ::1 1 2\r\n'),
-    { kind: 'header', version: 1, consumed: 37, addresses: { family: 'ipv6', source: '::ffff:192.0.2.7', sourcePort: 1, destination: '::1', destinationPort: 2 } }],
+  [
+    'v1 TCP4',
+    Buffer.from('PROXY TCP4 192.0.2.7 198.51.100.1 50000 25\r\n'),
+    {
+      kind: 'header',
+      version: 1,
+      consumed: 44,
+      addresses: { family: 'ipv4', source: '192.0.2.7', sourcePort: 50000, destination: '198.51.100.1', destinationPort: 25 },
+    },
+  ],
+  [
+    'v1 TCP6, spelled canonically',
+    Buffer.from('PROXY TCP6 2001:DB8:0:0:0:0:0:7 2001:db8:1::19 50001 465\r\n'),
+    {
+      kind: 'header',
+      version: 1,
+      consumed: 58,
+      addresses: { family: 'ipv6', source: '2001:db8::7', sourcePort: 50001, destination: '2001:db8:1::19', destinationPort: 465 },
+    },
+  ],
+  [
+    'v1 TCP6 with an IPv4-mapped client',
+    Buffer.from('PROXY TCP6 ::ffff:192.0.2.7 ::1 1 2\r\n'),
+    {
+      kind: 'header',
+      version: 1,
+      consumed: 37,
+      addresses: { family: 'ipv6', source: '::ffff:192.0.2.7', sourcePort: 1, destination: '::1', destinationPort: 2 },
+    },
+  ],
   ['v1 UNKNOWN', Buffer.from('PROXY UNKNOWN\r\n'), { kind: 'header', version: 1, consumed: 15, addresses: undefined }],
-  ['v1 UNKNOWN with ignored addresses', Buffer.from('PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n'), { kind: 'header', version: 1, consumed: 35, addresses: undefined }],
-  ['v2 PROXY IPv4', v2(1, 0x11, V4_ADDRESSES),
-    { kind: 'header', version: 2, consumed: 28, addresses: { family: 'ipv4', source: '192.0.2.7', sourcePort: 50000, destination: '198.51.100.1', destinationPort: 25 } }],
-  ['v2 PROXY IPv6 with TLVs skipped', v2(1, 0x21, V6_ADDRESSES, TLVS),
-    { kind: 'header', version: 2, consumed: 16 + 36 + TLVS.length, addresses: { family: 'ipv6', source: '2001:db8::7', sourcePort: 50001, destination: '2001:db8:1::19', destinationPort: 465 } }],
-  ['v2 LOCAL (a health check) ignores its address block', v2(0, 0x11, V4_ADDRESSES), { kind: 'header', version: 2, consumed: 28, addresses: undefined }],
+  [
+    'v1 UNKNOWN with ignored addresses',
+    Buffer.from('PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n'),
+    { kind: 'header', version: 1, consumed: 35, addresses: undefined },
+  ],
+  [
+    'v2 PROXY IPv4',
+    v2(1, 0x11, V4_ADDRESSES),
+    {
+      kind: 'header',
+      version: 2,
+      consumed: 28,
+      addresses: { family: 'ipv4', source: '192.0.2.7', sourcePort: 50000, destination: '198.51.100.1', destinationPort: 25 },
+    },
+  ],
+  [
+    'v2 PROXY IPv6 with TLVs skipped',
+    v2(1, 0x21, V6_ADDRESSES, TLVS),
+    {
+      kind: 'header',
+      version: 2,
+      consumed: 16 + 36 + TLVS.length,
+      addresses: { family: 'ipv6', source: '2001:db8::7', sourcePort: 50001, destination: '2001:db8:1::19', destinationPort: 465 },
+    },
+  ],
+  [
+    'v2 LOCAL (a health check) ignores its address block',
+    v2(0, 0x11, V4_ADDRESSES),
+    { kind: 'header', version: 2, consumed: 28, addresses: undefined },
+  ],
   ['v2 LOCAL with nothing after it', v2(0, 0x00, []), { kind: 'header', version: 2, consumed: 16, addresses: undefined }],
   ['v2 PROXY UNSPEC', v2(1, 0x00, []), { kind: 'header', version: 2, consumed: 16, addresses: undefined }],
-  ['v2 PROXY over a UNIX socket', v2(1, 0x31, new Array<number>(216).fill(0x61)), { kind: 'header', version: 2, consumed: 232, addresses: undefined }],
+  [
+    'v2 PROXY over a UNIX socket',
+    v2(1, 0x31, new Array<number>(216).fill(0x61)),
+    { kind: 'header', version: 2, consumed: 232, addresses: undefined },
+  ],
 ];
 
 test('valid headers of both versions give their addresses and length; trailing bytes are not taken', () => {
   for (const [name, bytes, expected] of VALID) {
     assert.deepEqual(parseProxyHeader(bytes), expected, name);
-    assert.deepEqual(parseProxyHeader(Buffer.concat([bytes, Buffer.from('EHLO client.example\r\n')])), expected, `${name} + bytes after it`);
+    assert.deepEqual(
+      parseProxyHeader(Buffer.concat([bytes, Buffer.from('EHLO client.example\r\n')])),
+      expected,
+      `${name} + bytes after it`,
+    );
   }
 });
 
 test('every proper prefix of a valid header needs more; never a verdict on part of a header', () => {
   for (const [name, bytes] of VALID) {
-    for (let n = 0; n < bytes.length; n++) assert.deepEqual(parseProxyHeader(bytes.subarray(0, n)), { kind: 'need-more' }, `${name} cut at ${n}`);
+    for (let n = 0; n < bytes.length; n++)
+      assert.deepEqual(parseProxyHeader(bytes.subarray(0, n)), { kind: 'need-more' }, `${name} cut at ${n}`);
   }
 });
 
@@ -58,13 +118,17 @@ test('split reads: every split point (and byte by byte) gives the same header an
   const after = Buffer.from('EHLO x\r\n');
   for (const [name, header, expected] of VALID) {
     const whole = Buffer.concat([header, after]);
-    const want = expected.kind === 'header' ? { kind: 'header', version: expected.version, addresses: expected.addresses, rest: 'EHLO x\r\n' } : expected;
+    const want =
+      expected.kind === 'header'
+        ? { kind: 'header', version: expected.version, addresses: expected.addresses, rest: 'EHLO x\r\n' }
+        : expected;
     for (let split = 0; split <= whole.length; split++) {
       const reader = new ProxyHeaderReader();
       const first = reader.push(whole.subarray(0, split));
       // A header complete in the first read leaves the second read to the connection, after the rest of the first.
       const result = first.kind === 'need-more' ? reader.push(whole.subarray(split)) : first;
-      const rest = first.kind === 'header' ? Buffer.concat([first.rest, whole.subarray(split)]) : result.kind === 'header' ? result.rest : undefined;
+      const rest =
+        first.kind === 'header' ? Buffer.concat([first.rest, whole.subarray(split)]) : result.kind === 'header' ? result.rest : undefined;
       const got = result.kind === 'header' ? { ...result, rest: rest?.toString('latin1') } : result;
       assert.deepEqual(got, want, `${name} split at ${split}`);
     }
@@ -140,13 +204,20 @@ const v1Arb = fc.oneof(
   fc.tuple(fc.ipV6(), fc.ipV6(), fc.nat(65535), fc.nat(65535)).map(([s, d, sp, dp]) => `PROXY TCP6 ${s} ${d} ${sp} ${dp}\r\n`),
 );
 const v2Arb = fc
-  .tuple(fc.constantFrom(0, 1), fc.constantFrom(0x00, 0x11, 0x21, 0x31), fc.uint8Array({ minLength: 36, maxLength: 216 }), fc.uint8Array({ maxLength: 300 }))
+  .tuple(
+    fc.constantFrom(0, 1),
+    fc.constantFrom(0x00, 0x11, 0x21, 0x31),
+    fc.uint8Array({ minLength: 36, maxLength: 216 }),
+    fc.uint8Array({ maxLength: 300 }),
+  )
   .map(([command, ft, addresses, tlvs]) => v2(command, ft, [...addresses], [...tlvs]));
 
 test('property: no input makes the parser throw; a verdict never takes more than the limits', () => {
   const anyBytes = fc.oneof(
     fc.uint8Array({ maxLength: 300 }),
-    v1Arb.chain((h) => fc.nat(h.length).chain((i) => fc.uint8Array({ maxLength: 3 }).map((b) => Buffer.concat([Buffer.from(h.slice(0, i)), b])))),
+    v1Arb.chain((h) =>
+      fc.nat(h.length).chain((i) => fc.uint8Array({ maxLength: 3 }).map((b) => Buffer.concat([Buffer.from(h.slice(0, i)), b]))),
+    ),
     v2Arb.chain((h) => fc.nat(h.length).chain((i) => fc.uint8Array({ maxLength: 3 }).map((b) => Buffer.concat([h.subarray(0, i), b])))),
   );
   fc.assert(

@@ -93,7 +93,9 @@ function parseV1(bytes: Uint8Array): ProxyHeaderResult {
   const destinationPort = port(dport);
   if (sourcePort === undefined || destinationPort === undefined) return invalid('v1 header port is not 0-65535');
   return {
-    kind: 'header', version: 1, consumed,
+    kind: 'header',
+    version: 1,
+    consumed,
     addresses: { family, source: format(source), sourcePort, destination: format(destination), destinationPort },
   };
 }
@@ -120,7 +122,8 @@ function parseV2(bytes: Uint8Array): ProxyHeaderResult {
   const total = 16 + length;
   if (total > PROXY_V2_MAX_BYTES) return invalid(`v2 header of ${total} bytes is over the limit of ${PROXY_V2_MAX_BYTES}`);
   // Spec 2.2: families and transports other than these are unspecified and "must be rejected as invalid".
-  if (familyTransport >> 4 > 3 || (familyTransport & 0x0f) > 2) return invalid(`v2 header family/transport 0x${familyTransport.toString(16)} is unknown`);
+  if (familyTransport >> 4 > 3 || (familyTransport & 0x0f) > 2)
+    return invalid(`v2 header family/transport 0x${familyTransport.toString(16)} is unknown`);
   if (bytes.length < total) return NEED_MORE;
   // LOCAL: the proxy's own connection (a health check); the addresses block, whatever it holds, is ignored.
   if (command === 0) return { kind: 'header', version: 2, consumed: total, addresses: undefined };

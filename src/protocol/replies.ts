@@ -90,9 +90,11 @@ export const Reply = {
   /** RFC 8689 5: 5.7.10 "REQUIRETLS support required". */
   requireTlsNeedsTls: () => reply(530, '5.7.10', 'REQUIRETLS needs a TLS session (STARTTLS first)'),
   /** RFC 7489 7.3 suggests 5.7.1 for a DMARC p=reject failure. */
-  dmarcRejected: (domain: string) => reply(550, '5.7.1', `Message refused: DMARC policy of ${domain} is reject and the message failed authentication`),
+  dmarcRejected: (domain: string) =>
+    reply(550, '5.7.1', `Message refused: DMARC policy of ${domain} is reject and the message failed authentication`),
   /** RFC 7372 3.2: 5.7.23 "SPF validation failed". */
   spfFailed: (domain: string) => reply(550, '5.7.23', `Message refused: SPF of ${domain} does not permit this sender`),
   /** RFC 5321 6.3 (loop detection); RFC 3463 X.4.6 "routing loop detected". */
-  tooManyHops: (hops: number, max: number) => reply(554, '5.4.6', `Too many hops: ${hops} Received: fields (at most ${max}); message discarded`),
+  tooManyHops: (hops: number, max: number) =>
+    reply(554, '5.4.6', `Too many hops: ${hops} Received: fields (at most ${max}); message discarded`),
 } as const;

@@ -25,7 +25,10 @@ test('many chunks, including empty ones, are joined in order and each is acknowl
   assert.equal(r.messages[0]?.message.chunks, chunks.length + 1);
   assert.equal(r.messages[0]?.message.size, Buffer.concat(chunks).length);
   const acks = r.finals.filter((l) => / octets received$/.test(l));
-  assert.deepEqual(acks, sizes.map((n) => `250 2.0.0 ${n} octets received`));
+  assert.deepEqual(
+    acks,
+    sizes.map((n) => `250 2.0.0 ${n} octets received`),
+  );
 });
 
 test('BDAT 0 LAST alone makes an empty message', () => {
@@ -43,8 +46,17 @@ test('LAST is case-insensitive and BDAT 0 (not LAST) is a valid empty chunk', ()
 });
 
 test('chunk content is stored verbatim: dot lines, commands, NUL, bare CR and LF, every octet value', () => {
-  const content = Buffer.concat([bytes(`\r\n.\r\n${EVIL}\n.\n\r.\r.\r\n`), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), bytes('\r\n.\r\n')]);
-  const input = Buffer.concat([bytes('EHLO c\r\nMAIL FROM:<a@c.test> BODY=BINARYMIME\r\nRCPT TO:<x@mx.test>\r\n'), bytes(`BDAT ${content.length} LAST\r\n`), content, bytes('NOOP\r\n')]);
+  const content = Buffer.concat([
+    bytes(`\r\n.\r\n${EVIL}\n.\n\r.\r.\r\n`),
+    Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+    bytes('\r\n.\r\n'),
+  ]);
+  const input = Buffer.concat([
+    bytes('EHLO c\r\nMAIL FROM:<a@c.test> BODY=BINARYMIME\r\nRCPT TO:<x@mx.test>\r\n'),
+    bytes(`BDAT ${content.length} LAST\r\n`),
+    content,
+    bytes('NOOP\r\n'),
+  ]);
   everySplit(input, (r, label) => {
     assert.deepEqual(r.replies, ['220', '250', '250 2.1.0', '250 2.1.5', '250 2.0.0', '250 2.0.0'], label);
     assert.ok(r.messages[0]?.body.equals(content), label);
@@ -83,7 +95,9 @@ test('a refused BDAT consumes exactly its octets: MAIL but every RCPT refused (5
   const r = refusedChunk('EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<nobody@mx.test>\r\nRCPT TO:<y@else.test>\r\n', '554 5.5.1', {}, true);
   assert.deepEqual(r.replies.slice(3, 5), ['550 5.1.1', '554 5.7.1']);
   // The transaction is still open: a good RCPT and BDAT now succeed.
-  const again = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<y@else.test>\r\nBDAT 2\r\nabRCPT TO:<x@mx.test>\r\nBDAT 2 LAST\r\ncd`)]);
+  const again = run([
+    bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<y@else.test>\r\nBDAT 2\r\nabRCPT TO:<x@mx.test>\r\nBDAT 2 LAST\r\ncd`),
+  ]);
   assert.deepEqual(again.replies.slice(-3), ['554 5.5.1', '250 2.1.5', '250 2.0.0']);
   assert.equal(again.messages[0]?.body.toString(), 'cd');
 });

@@ -18,7 +18,8 @@ test('SIZE is advertised with the limit; MAIL SIZE= over it is 552 5.3.4, at it 
   assert.equal(lastReply(`${EHLO}MAIL FROM:<a@c.test> SIZE=99999999999999999999\r\n`, o), '552 5.3.4');
   assert.equal(lastReply(`${EHLO}MAIL FROM:<a@c.test> SIZE=1000\r\n`, o), '250 2.1.0');
   assert.equal(lastReply(`${EHLO}MAIL FROM:<a@c.test> size=0\r\n`, o), '250 2.1.0');
-  for (const bad of ['SIZE', 'SIZE=', 'SIZE=-1', 'SIZE=1k']) assert.equal(lastReply(`${EHLO}MAIL FROM:<a@c.test> ${bad}\r\n`, o), '501 5.5.4', bad);
+  for (const bad of ['SIZE', 'SIZE=', 'SIZE=-1', 'SIZE=1k'])
+    assert.equal(lastReply(`${EHLO}MAIL FROM:<a@c.test> ${bad}\r\n`, o), '501 5.5.4', bad);
 });
 
 test('SIZE switched off is not advertised and SIZE= is an unsupported parameter', () => {
@@ -84,7 +85,12 @@ test('NOTIFY and ORCPT are stored per recipient; ORCPT is xtext-decoded as UTF-8
     ),
   ]);
   const rcpts = r.messages[0]?.message.transaction.rcpts ?? [];
-  assert.deepEqual(rcpts[0], { address: 'x@mx.test', local: true, notify: ['SUCCESS', 'DELAY'], orcpt: { type: 'rfc822', address: 'X@mx.test' } });
+  assert.deepEqual(rcpts[0], {
+    address: 'x@mx.test',
+    local: true,
+    notify: ['SUCCESS', 'DELAY'],
+    orcpt: { type: 'rfc822', address: 'X@mx.test' },
+  });
   assert.deepEqual(rcpts[1], { address: 'y@mx.test', local: true, notify: [] });
   assert.deepEqual(rcpts[2]?.orcpt, { type: 'utf-8', address: 'jörg@mx.test' });
   assert.deepEqual(rcpts[3], { address: 'w@mx.test', local: true });
@@ -92,8 +98,19 @@ test('NOTIFY and ORCPT are stored per recipient; ORCPT is xtext-decoded as UTF-8
 
 test('invalid DSN parameters are refused: NEVER with others, repeats, unknown words, bad xtext', () => {
   const rcpt = (p: string): string | undefined => lastReply(`${EHLO}MAIL FROM:<a@c.test>\r\nRCPT TO:<x@mx.test> ${p}\r\n`);
-  for (const p of ['NOTIFY=NEVER,SUCCESS', 'NOTIFY=SUCCESS,NEVER', 'NOTIFY=SUCCESS,SUCCESS', 'NOTIFY=SOMETIMES',
-    'NOTIFY=', 'NOTIFY', 'NOTIFY=SUCCESS,', 'ORCPT=x@mx.test', 'ORCPT=rfc822;', 'ORCPT=;x', 'ORCPT=rfc822;a+2b']) {
+  for (const p of [
+    'NOTIFY=NEVER,SUCCESS',
+    'NOTIFY=SUCCESS,NEVER',
+    'NOTIFY=SUCCESS,SUCCESS',
+    'NOTIFY=SOMETIMES',
+    'NOTIFY=',
+    'NOTIFY',
+    'NOTIFY=SUCCESS,',
+    'ORCPT=x@mx.test',
+    'ORCPT=rfc822;',
+    'ORCPT=;x',
+    'ORCPT=rfc822;a+2b',
+  ]) {
     assert.equal(rcpt(p), '501 5.5.4', p);
   }
   assert.equal(rcpt('NOTIFY=SUCCESS NOTIFY=FAILURE'), '501 5.5.4', 'repeated keyword');
@@ -134,8 +151,15 @@ test('address and parameter errors carry the right enhanced code (RFC 3463)', ()
 });
 
 test('the null sender, postmaster without a domain, a source route and lenient spellings are accepted', () => {
-  const r = run([bytes(`${EHLO}MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<@relay.test,@b.test:x@mx.test>\r\nrcpt to: <q@mx.test>\r\nBDAT 0 LAST\r\n`)]);
+  const r = run([
+    bytes(
+      `${EHLO}MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<@relay.test,@b.test:x@mx.test>\r\nrcpt to: <q@mx.test>\r\nBDAT 0 LAST\r\n`,
+    ),
+  ]);
   const tx = r.messages[0]?.message.transaction;
   assert.equal(tx?.from, '');
-  assert.deepEqual(tx?.rcpts.map((x) => x.address), ['postmaster@mx.test', 'x@mx.test', 'q@mx.test']);
+  assert.deepEqual(
+    tx?.rcpts.map((x) => x.address),
+    ['postmaster@mx.test', 'x@mx.test', 'q@mx.test'],
+  );
 });

@@ -57,17 +57,23 @@ test('junk commands are counted between accepted messages, and the limit is conf
 });
 
 test('a repeated recipient is answered 250 each time and delivered once (local: case-blind; remote: local-part exact)', () => {
-  const rcpts = ['x@mx.test', 'x@mx.test', 'X@MX.test', 'u@relay.test', 'u@RELAY.test', 'U@relay.test'].map((a) => `RCPT TO:<${a}>\r\n`).join('');
+  const rcpts = ['x@mx.test', 'x@mx.test', 'X@MX.test', 'u@relay.test', 'u@RELAY.test', 'U@relay.test']
+    .map((a) => `RCPT TO:<${a}>\r\n`)
+    .join('');
   const r = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${rcpts}BDAT 1 LAST\r\nm`)], {
     checkRecipient: (a) => ({ accept: a.toLowerCase().endsWith('@mx.test') ? 'local' : 'relay' }),
   });
   assert.deepEqual(r.replies.slice(3, 9), Array(6).fill('250 2.1.5'));
-  assert.deepEqual(r.messages[0]?.message.transaction.rcpts.map((x) => x.address), ['x@mx.test', 'u@relay.test', 'U@relay.test']);
+  assert.deepEqual(
+    r.messages[0]?.message.transaction.rcpts.map((x) => x.address),
+    ['x@mx.test', 'u@relay.test', 'U@relay.test'],
+  );
 });
 
 test('address lengths are counted in octets: local-part 64, domain 255, path 256 (RFC 5321 4.5.3.1)', () => {
   const accept = { checkRecipient: () => ({ accept: 'relay' as const }) };
-  const rcpt = (a: string): string | undefined => run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test> SMTPUTF8\r\nRCPT TO:<${a}>\r\n`)], accept).replies.at(-1);
+  const rcpt = (a: string): string | undefined =>
+    run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test> SMTPUTF8\r\nRCPT TO:<${a}>\r\n`)], accept).replies.at(-1);
   const mail = (a: string): string | undefined => run([bytes(`EHLO c\r\nMAIL FROM:<${a}> SMTPUTF8\r\n`)]).replies.at(-1);
   const cjk = '\u90f5'.repeat(21); // 63 octets
   assert.equal(rcpt(`${cjk}a@mx.test`), '250 2.1.5');
@@ -81,7 +87,7 @@ test('address lengths are counted in octets: local-part 64, domain 255, path 256
   assert.equal(rcpt(`${'a'.repeat(64)}@${[label(63), label(63), label(56)].join('.')}.test`), '250 2.1.5', 'a path of exactly 256 octets');
 });
 
-test('RCPT TO:<Postmaster> in any case is accepted from anyone and goes to the primary domain\'s postmaster (RFC 5321 4.5.1)', () => {
+test("RCPT TO:<Postmaster> in any case is accepted from anyone and goes to the primary domain's postmaster (RFC 5321 4.5.1)", () => {
   const r = run([bytes('EHLO c\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<pOsTmAsTeR>\r\nRCPT TO:<bob@far.test>\r\nBDAT 1 LAST\r\nm')], {
     postmaster: 'postmaster@primary.test',
     checkRecipient: () => ({ refuse: Reply.relayDenied() }),
@@ -107,7 +113,11 @@ test('ETRN asks the policy; a refusal (458) starts nothing and does not count as
 
 test('recipients far past max_recipients count as errors (Postfix overshoot limit), so a RCPT flood ends', () => {
   const rcpts = Array.from({ length: 12 }, (_, i) => `RCPT TO:<r${i}@mx.test>\r\n`).join('');
-  const r = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${rcpts}NOOP\r\n`)], { maxRecipients: 2, maxRecipientOvershoot: 3, maxErrors: 4 });
+  const r = run([bytes(`EHLO c\r\nMAIL FROM:<a@c.test>\r\n${rcpts}NOOP\r\n`)], {
+    maxRecipients: 2,
+    maxRecipientOvershoot: 3,
+    maxErrors: 4,
+  });
   // 2 accepted, 3 refused 452 without counting, then 4 more 452 that count: the 4th ends the session.
   assert.deepEqual(r.replies.slice(3), ['250 2.1.5', '250 2.1.5', ...Array(7).fill('452 4.5.3'), '421 4.7.0']);
   assert.equal(r.closed, true);

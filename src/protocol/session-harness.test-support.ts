@@ -52,7 +52,13 @@ export function options(o: Options = {}): ServerSessionOptions {
     auth: 'off',
     authCleartext: false,
     checkRecipient: (a) =>
-      a.startsWith('nobody@') ? { refuse: Reply.noSuchUser() } : a.endsWith('@mx.test') ? { accept: 'local' } : a.endsWith('@relay.test') ? { accept: 'relay' } : { refuse: Reply.relayDenied() },
+      a.startsWith('nobody@')
+        ? { refuse: Reply.noSuchUser() }
+        : a.endsWith('@mx.test')
+          ? { accept: 'local' }
+          : a.endsWith('@relay.test')
+            ? { accept: 'relay' }
+            : { refuse: Reply.relayDenied() },
     ...rest,
   };
 }
@@ -144,7 +150,13 @@ export function everySplit(input: Buffer, check: (r: Run, label: string) => void
   const whole = run([input], o);
   check(whole, 'whole');
   for (let i = 1; i < input.length; i++) check(run([input.subarray(0, i), input.subarray(i)], o), `cut at ${i}`);
-  check(run([...input].map((x) => Buffer.from([x])), o), 'single bytes');
+  check(
+    run(
+      [...input].map((x) => Buffer.from([x])),
+      o,
+    ),
+    'single bytes',
+  );
   return whole;
 }
 

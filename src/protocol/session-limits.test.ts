@@ -36,7 +36,10 @@ test('with DSN offered, MAIL and RCPT lines may be 500 octets longer (RFC 3461 5
 test('more recipients than allowed get 452 4.5.3 and the accepted ones still receive the message', () => {
   const r = run([bytes(`${OPEN}RCPT TO:<y@mx.test>\r\nRCPT TO:<z@mx.test>\r\nBDAT 1 LAST\r\nm`)], { maxRecipients: 2 });
   assert.deepEqual(r.replies.slice(3), ['250 2.1.5', '250 2.1.5', '452 4.5.3', '250 2.0.0']);
-  assert.deepEqual(r.messages[0]?.message.transaction.rcpts.map((x) => x.address), ['x@mx.test', 'y@mx.test']);
+  assert.deepEqual(
+    r.messages[0]?.message.transaction.rcpts.map((x) => x.address),
+    ['x@mx.test', 'y@mx.test'],
+  );
 });
 
 test('too many errors: 421 4.7.0 and close; 4xx replies do not count; an open message is discarded', () => {
@@ -78,8 +81,16 @@ test('EHLO lists the extensions; HELO does not; both reset a transaction', () =>
   assert.deepEqual(r.lines, [
     '220 mx.test ESMTP Barge ready',
     '250-mx.test Hello client.test [192.0.2.1]',
-    '250-PIPELINING', '250-SIZE 1000000', '250-8BITMIME', '250-BINARYMIME', '250-CHUNKING', '250-DSN',
-    '250-ENHANCEDSTATUSCODES', '250-SMTPUTF8', '250-ETRN', '250 HELP',
+    '250-PIPELINING',
+    '250-SIZE 1000000',
+    '250-8BITMIME',
+    '250-BINARYMIME',
+    '250-CHUNKING',
+    '250-DSN',
+    '250-ENHANCEDSTATUSCODES',
+    '250-SMTPUTF8',
+    '250-ETRN',
+    '250 HELP',
   ]);
   assert.equal(r.session.helo, 'client.test');
   assert.equal(r.session.esmtp, true);
@@ -140,5 +151,8 @@ test('each reply says which command it answers; the end of a message carries its
       command('QUIT', ''),
     ],
   );
-  assert.deepEqual(r.answers.map((a) => a.code), [250, 250, 250, 250, 250, 250, 250, 250, 221]);
+  assert.deepEqual(
+    r.answers.map((a) => a.code),
+    [250, 250, 250, 250, 250, 250, 250, 250, 221],
+  );
 });

@@ -25,7 +25,20 @@ const CONVERSATION = bytes(
     'Subject: dots\r\n\r\n..leading dot\r\n...two\r\n.\r\n' +
     'QUIT\r\n',
 );
-const REPLIES = ['220', '250', '250 2.1.0', '250 2.1.5', '250 2.1.5', '250 2.0.0', '250 2.0.0', '250 2.1.0', '250 2.1.5', '354', '250 2.0.0', '221 2.0.0'];
+const REPLIES = [
+  '220',
+  '250',
+  '250 2.1.0',
+  '250 2.1.5',
+  '250 2.1.5',
+  '250 2.0.0',
+  '250 2.0.0',
+  '250 2.1.0',
+  '250 2.1.5',
+  '354',
+  '250 2.0.0',
+  '221 2.0.0',
+];
 
 test('a pipelined BDAT + DATA conversation gives identical replies and bytes at every cut and byte by byte', () => {
   const whole = everySplit(CONVERSATION, (r, label) => {
@@ -44,7 +57,13 @@ test('a pipelined BDAT + DATA conversation gives identical replies and bytes at 
   assert.equal(bdat?.message.size, 15);
   assert.equal(bdat?.message.transaction.body, 'BINARYMIME');
   assert.equal(bdat?.message.transaction.declaredSize, 15);
-  assert.deepEqual(bdat?.message.transaction.rcpts.map((r) => [r.address, r.local]), [['x@mx.test', true], ['y@relay.test', false]]);
+  assert.deepEqual(
+    bdat?.message.transaction.rcpts.map((r) => [r.address, r.local]),
+    [
+      ['x@mx.test', true],
+      ['y@relay.test', false],
+    ],
+  );
   assert.deepEqual(bdat?.message.transaction.rcpts[1]?.notify, ['FAILURE']);
   assert.equal(data?.message.method, 'DATA');
   assert.equal(data?.message.chunks, 0);
@@ -54,7 +73,29 @@ test('a pipelined BDAT + DATA conversation gives identical replies and bytes at 
 test('the action sequence is the same at every cut (begin, body, commit, then the reply)', () => {
   everySplit(CONVERSATION, (r, label) => {
     const structural = r.kinds.filter((k) => k !== 'body');
-    assert.deepEqual(structural, ['send', 'send', 'send', 'send', 'send', 'begin', 'send', 'commit', 'send', 'send', 'send', 'begin', 'send', 'commit', 'send', 'send', 'close'], label);
+    assert.deepEqual(
+      structural,
+      [
+        'send',
+        'send',
+        'send',
+        'send',
+        'send',
+        'begin',
+        'send',
+        'commit',
+        'send',
+        'send',
+        'send',
+        'begin',
+        'send',
+        'commit',
+        'send',
+        'send',
+        'close',
+      ],
+      label,
+    );
   });
 });
 
@@ -76,7 +117,11 @@ test('while a commit is outstanding nothing is answered; bytes received meanwhil
   assert.deepEqual(s.receive(bytes('MAIL FROM:<b@c.test>\r\n')), [], 'held while committing');
   const after = s.committed({ refuse: Reply.storageFailed() });
   const texts = after.flatMap((a) => (a.kind === 'send' ? [a.text] : []));
-  assert.deepEqual(texts, ['452 4.3.1 Insufficient system storage, message not accepted\r\n', '250 2.0.0 OK\r\n', '250 2.1.0 Sender OK\r\n']);
+  assert.deepEqual(texts, [
+    '452 4.3.1 Insufficient system storage, message not accepted\r\n',
+    '250 2.0.0 OK\r\n',
+    '250 2.1.0 Sender OK\r\n',
+  ]);
   assert.equal(s.inBody, false);
   assert.deepEqual(s.committed({ id: 'late' }), [], 'a second answer is ignored');
 });
@@ -92,7 +137,10 @@ test('abort() discards an open message, says why and closes; later input is igno
   const r = run([bytes(`${OPEN}BDAT 10\r\n12345`)]);
   assert.equal(r.session.inBody, true);
   const actions = r.session.abort(Reply.timeout());
-  assert.deepEqual(actions.map((a) => a.kind), ['discard', 'send', 'close']);
+  assert.deepEqual(
+    actions.map((a) => a.kind),
+    ['discard', 'send', 'close'],
+  );
   assert.equal(actions[1]?.kind === 'send' ? actions[1].text : '', '421 4.4.2 Idle timeout, closing transmission channel\r\n');
   assert.equal(r.session.closed, true);
   assert.deepEqual(r.session.receive(bytes('67890NOOP\r\n')), []);
@@ -107,13 +155,46 @@ test('QUIT closes at once: pipelined commands after it are not answered', () => 
 
 // Plausible pieces of a conversation, including broken ones, for the stream properties below.
 const FRAGMENTS = [
-  'EHLO c\r\n', 'HELO c\r\n', 'MAIL FROM:<a@c.test>\r\n', 'MAIL FROM:<a@c.test> BODY=BINARYMIME\r\n', 'MAIL FROM:<> SIZE=99999999\r\n',
-  'RCPT TO:<x@mx.test>\r\n', 'RCPT TO:<z@else.test>\r\n', 'RCPT TO:<x@mx.test> NOTIFY=NEVER,DELAY\r\n', 'DATA\r\n', '.\r\n', '..\r\n',
-  'BDAT 5\r\n', 'BDAT 3 LAST\r\n', 'BDAT 0 LAST\r\n', 'BDAT\r\n', 'BDAT x\r\n', 'RSET\r\n', 'NOOP\r\n', 'VRFY x\r\n', 'ETRN x.test\r\n',
-  'HELP\r\n', 'QUIT\r\n', '\r\n', '\n', '\r', '.', '\0', 'x'.repeat(600), '\r\n.\r\n', '\n.\n', 'MAIL FROM:<j\u00f6rg@c.test>\r\n',
+  'EHLO c\r\n',
+  'HELO c\r\n',
+  'MAIL FROM:<a@c.test>\r\n',
+  'MAIL FROM:<a@c.test> BODY=BINARYMIME\r\n',
+  'MAIL FROM:<> SIZE=99999999\r\n',
+  'RCPT TO:<x@mx.test>\r\n',
+  'RCPT TO:<z@else.test>\r\n',
+  'RCPT TO:<x@mx.test> NOTIFY=NEVER,DELAY\r\n',
+  'DATA\r\n',
+  '.\r\n',
+  '..\r\n',
+  'BDAT 5\r\n',
+  'BDAT 3 LAST\r\n',
+  'BDAT 0 LAST\r\n',
+  'BDAT\r\n',
+  'BDAT x\r\n',
+  'RSET\r\n',
+  'NOOP\r\n',
+  'VRFY x\r\n',
+  'ETRN x.test\r\n',
+  'HELP\r\n',
+  'QUIT\r\n',
+  '\r\n',
+  '\n',
+  '\r',
+  '.',
+  '\0',
+  'x'.repeat(600),
+  '\r\n.\r\n',
+  '\n.\n',
+  'MAIL FROM:<j\u00f6rg@c.test>\r\n',
 ];
 const stream = fc
-  .array(fc.oneof(fc.constantFrom(...FRAGMENTS).map(bytes), fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u))), { maxLength: 40 })
+  .array(
+    fc.oneof(
+      fc.constantFrom(...FRAGMENTS).map(bytes),
+      fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u)),
+    ),
+    { maxLength: 40 },
+  )
   .map((parts) => Buffer.concat(parts));
 
 function wellFormed(text: string): void {
@@ -129,7 +210,10 @@ test('property: any stream cut anywhere never throws and gives the same well-for
       const split = run(cut(input, offsets), o);
       wellFormed(whole.text);
       assert.equal(split.text, whole.text);
-      assert.deepEqual(split.messages.map((m) => m.body), whole.messages.map((m) => m.body));
+      assert.deepEqual(
+        split.messages.map((m) => m.body),
+        whole.messages.map((m) => m.body),
+      );
       assert.deepEqual(split.discards, whole.discards);
       assert.equal(split.closed, whole.closed);
     }),
@@ -151,15 +235,21 @@ test('property: raw random bytes, one byte at a time, match the whole stream', (
 
 test('property: every message committed from a BDAT stream is exactly the concatenated chunks', () => {
   fc.assert(
-    fc.property(fc.array(fc.uint8Array({ maxLength: 50 }), { minLength: 1, maxLength: 8 }), fc.array(fc.nat({ max: 600 })), (chunks, offsets) => {
-      const parts = chunks.map((c, i) => Buffer.concat([bytes(`BDAT ${c.length}${i === chunks.length - 1 ? ' LAST' : ''}\r\n`), Buffer.from(c)]));
-      const input = Buffer.concat([bytes(OPEN), ...parts, bytes('NOOP\r\n')]);
-      const r = run(cut(input, offsets));
-      assert.equal(r.messages.length, 1);
-      assert.ok(r.messages[0]?.body.equals(Buffer.concat(chunks.map((c) => Buffer.from(c)))));
-      assert.equal(r.messages[0]?.message.chunks, chunks.length);
-      assert.equal(r.codes.at(-1), 250);
-    }),
+    fc.property(
+      fc.array(fc.uint8Array({ maxLength: 50 }), { minLength: 1, maxLength: 8 }),
+      fc.array(fc.nat({ max: 600 })),
+      (chunks, offsets) => {
+        const parts = chunks.map((c, i) =>
+          Buffer.concat([bytes(`BDAT ${c.length}${i === chunks.length - 1 ? ' LAST' : ''}\r\n`), Buffer.from(c)]),
+        );
+        const input = Buffer.concat([bytes(OPEN), ...parts, bytes('NOOP\r\n')]);
+        const r = run(cut(input, offsets));
+        assert.equal(r.messages.length, 1);
+        assert.ok(r.messages[0]?.body.equals(Buffer.concat(chunks.map((c) => Buffer.from(c)))));
+        assert.equal(r.messages[0]?.message.chunks, chunks.length);
+        assert.equal(r.codes.at(-1), 250);
+      },
+    ),
     { numRuns: 200 },
   );
 });

@@ -140,7 +140,10 @@ test('replies report only the AUTH mechanism, never the initial response', () =>
   };
   const initial = b64('\0alice\0secret');
   perform(session.receive(Buffer.from(`EHLO c\r\nAUTH PLAIN ${initial}\r\n`)));
-  assert.deepEqual(answered, [{ kind: 'command', verb: 'EHLO', args: 'c' }, { kind: 'auth', mechanism: 'PLAIN' }]);
+  assert.deepEqual(answered, [
+    { kind: 'command', verb: 'EHLO', args: 'c' },
+    { kind: 'auth', mechanism: 'PLAIN' },
+  ]);
   assert.ok(!sent.some((s) => s.includes(initial)));
 });
 

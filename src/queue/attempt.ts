@@ -54,9 +54,17 @@ type Results = ReadonlyArray<readonly [address: string, result: AttemptResult]>;
  * `fresh`: the entry's first attempt, in the process that received it; no earlier attempt can have left
  * a Maildir copy to find (a crash would have made it an entry recovered at start instead).
  */
-export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryState, deps: AttemptDeps, fresh = false): Promise<AttemptOutcome> {
+export async function attempt(
+  id: string,
+  envelope: SpoolEnvelope,
+  state: EntryState,
+  deps: AttemptDeps,
+  fresh = false,
+): Promise<AttemptOutcome> {
   const now = deps.clock.now();
-  const due = state.rcpts.filter((r) => r.status === 'pending' && (r.nextAttempt === undefined || Date.parse(r.nextAttempt) <= now.getTime()));
+  const due = state.rcpts.filter(
+    (r) => r.status === 'pending' && (r.nextAttempt === undefined || Date.parse(r.nextAttempt) <= now.getTime()),
+  );
   if (due.length === 0) return { state, changed: false, notices: [] };
   const locals = due.filter((r) => r.local);
   const remote = deps.deliverRemote === undefined ? [] : due.filter((r) => !r.local);
@@ -74,7 +82,14 @@ export async function attempt(id: string, envelope: SpoolEnvelope, state: EntryS
   } else {
     const domains = new Map<string, RecipientState[]>();
     for (const r of remote) domains.set(domainOf(r.address), [...(domains.get(domainOf(r.address)) ?? []), r]);
-    const jobs = [() => deliverLocal(id, envelope, locals, content, deps, fresh), ...[...domains].map(([domain, rcpts]) => () => deliverDomain(id, envelope, domain, rcpts, deps))];
+    const jobs = [
+      () => deliverLocal(id, envelope, locals, content, deps, fresh),
+      ...[...domains].map(
+        ([domain, rcpts]) =>
+          () =>
+            deliverDomain(id, envelope, domain, rcpts, deps),
+      ),
+    ];
     results = (await inTurn(jobs, DOMAINS_AT_ONCE)).flat();
   }
   if (results.length === 0) return { state, changed: false, notices: [] };
@@ -100,50 +115,104 @@ function recipientOf(envelope: SpoolEnvelope, r: RecipientState): Recipient {
   return envelope.transaction.rcpts.find((x) => x.address === r.address) ?? { address: r.address, local: r.local };
 }
 
-async function deliverLocal(id: string, envelope: SpoolEnvelope, rcpts: readonly RecipientState[], content: () => Readable | readonly Buffer[], deps: AttemptDeps, fresh: boolean): Promise<Results> {
+async function deliverLocal(
+  id: string,
+  envelope: SpoolEnvelope,
+  rcpts: readonly RecipientState[],
+  content: () => Readable | readonly Buffer[],
+  deps: AttemptDeps,
+  fresh: boolean,
+): Promise<Results> {
   // Local copies are written concurrently (libuv's pool does the file work).
-  return Promise.all(rcpts.map(async (r): Promise<readonly [string, AttemptResult]> => {
-    try {
-      const folder = envelope.junk === true ? '.Junk' : undefined;
-      const stable = { name: deliveryName(id, r.address, deps.hostname), mayExist: !fresh };
-      const path = await deliverToMaildir(deps.mailRoot, r.address, envelope.transaction.from, content(), deps.hostname, deps.clock, folder, stable);
-      const detail = `maildir ${path}`;
-      return [r.address, { kind: 'delivered', detail, tracked: { via: 'maildir', detail: path }, notice: { action: 'delivered', status: '2.0.0', detail: 'delivered to mailbox' } }];
-    } catch (e) {
-      return [r.address, { kind: 'deferred', status: '4.2.0', reason: `local delivery failed: ${e instanceof Error ? e.message : String(e)}` }];
-    }
-  }));
+  return Promise.all(
+    rcpts.map(async (r): Promise<readonly [string, AttemptResult]> => {
+      try {
+        const folder = envelope.junk === true ? '.Junk' : undefined;
+        const stable = { name: deliveryName(id, r.address, deps.hostname), mayExist: !fresh };
+        const path = await deliverToMaildir(
+          deps.mailRoot,
+          r.address,
+          envelope.transaction.from,
+          content(),
+          deps.hostname,
+          deps.clock,
+          folder,
+          stable,
+        );
+        const detail = `maildir ${path}`;
+        return [
+          r.address,
+          {
+            kind: 'delivered',
+            detail,
+            tracked: { via: 'maildir', detail: path },
+            notice: { action: 'delivered', status: '2.0.0', detail: 'delivered to mailbox' },
+          },
+        ];
+      } catch (e) {
+        return [
+          r.address,
+          { kind: 'deferred', status: '4.2.0', reason: `local delivery failed: ${e instanceof Error ? e.message : String(e)}` },
+        ];
+      }
+    }),
+  );
 }
 
-async function deliverDomain(id: string, envelope: SpoolEnvelope, domain: string, rcpts: readonly RecipientState[], deps: AttemptDeps): Promise<Results> {
+async function deliverDomain(
+  id: string,
+  envelope: SpoolEnvelope,
+  domain: string,
+  rcpts: readonly RecipientState[],
+  deps: AttemptDeps,
+): Promise<Results> {
   const tx = envelope.transaction;
   const message: OutboundMessage = {
-    from: tx.from, rcpts: rcpts.map((r) => recipientOf(envelope, r)), body: tx.body, smtputf8: tx.smtputf8, size: envelope.messageLength,
-    ...(tx.ret === undefined ? {} : { ret: tx.ret }), ...(tx.envid === undefined ? {} : { envid: tx.envid }),
+    from: tx.from,
+    rcpts: rcpts.map((r) => recipientOf(envelope, r)),
+    body: tx.body,
+    smtputf8: tx.smtputf8,
+    size: envelope.messageLength,
+    ...(tx.ret === undefined ? {} : { ret: tx.ret }),
+    ...(tx.envid === undefined ? {} : { envid: tx.envid }),
     ...(tx.requireTls === true ? { requireTls: true } : {}),
     open: () => deps.spool.messageStream(id, envelope),
   };
   if (deps.deliverRemote === undefined) return [];
-  const result = await deliverRemoteSafely(deps.deliverRemote, domain, message, rcpts, (e) => deps.bug?.(e, { where: 'outbound', id, destination: domain }));
+  const result = await deliverRemoteSafely(deps.deliverRemote, domain, message, rcpts, (e) =>
+    deps.bug?.(e, { where: 'outbound', id, destination: domain }),
+  );
   if (result.tlsPolicy !== undefined) {
     const failure = result.hop === undefined ? result.outcomes[0]?.detail : undefined;
-    deps.track({ event: 'tls-policy', id, domain, policy: result.tlsPolicy, result: failure === undefined ? 'success' : 'failure', ...(failure === undefined ? {} : { detail: failure }) });
+    deps.track({
+      event: 'tls-policy',
+      id,
+      domain,
+      policy: result.tlsPolicy,
+      result: failure === undefined ? 'success' : 'failure',
+      ...(failure === undefined ? {} : { detail: failure }),
+    });
   }
   const remoteMta = result.hop === undefined ? {} : { remoteMta: `dns; ${result.hop.name}` };
   const how = howDelivered(result);
   return rcpts.map((r): readonly [string, AttemptResult] => {
     const o = result.outcomes.find((x) => x.address === r.address);
-    if (o === undefined) return [r.address, { kind: 'deferred', status: '4.3.0', reason: 'the delivery gave no outcome for this recipient' }];
+    if (o === undefined)
+      return [r.address, { kind: 'deferred', status: '4.3.0', reason: 'the delivery gave no outcome for this recipient' }];
     if (o.kind === 'permanent') return [r.address, { kind: 'failed', status: o.status, detail: o.detail, ...remoteMta }];
     if (o.kind !== 'delivered') return [r.address, { kind: 'deferred', status: o.status, reason: o.detail }];
     const detail = `${result.hop?.name ?? domain}${how}: ${o.detail}`;
     const tracked = {
-      via: 'smtp' as const, detail,
+      via: 'smtp' as const,
+      detail,
       ...(result.method === undefined ? {} : { method: result.method, chunks: result.chunks ?? 0 }),
       ...(result.fallback === undefined ? {} : { fallback: result.fallback }),
       ...(result.tlsPolicy === undefined ? {} : { tlsPolicy: result.tlsPolicy }),
     };
-    return [r.address, { kind: 'delivered', detail, tracked, notice: { action: 'relayed', status: o.status, detail: o.detail, ...remoteMta } }];
+    return [
+      r.address,
+      { kind: 'delivered', detail, tracked, notice: { action: 'relayed', status: o.status, detail: o.detail, ...remoteMta } },
+    ];
   });
 }
 

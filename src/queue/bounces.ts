@@ -42,7 +42,14 @@ export async function sendNotices(deps: BounceDeps, original: SpoolEnvelope, not
       ...(n.willRetryUntil === undefined ? {} : { willRetryUntil: n.willRetryUntil }),
     }));
     const originalBytes = await readOriginal(deps.spool, original, returnFull);
-    const report = buildDsn({ reportingMta: deps.hostname, envelope: original, recipients, original: originalBytes, returnFull, now: deps.clock.now() });
+    const report = buildDsn({
+      reportingMta: deps.hostname,
+      envelope: original,
+      recipients,
+      original: originalBytes,
+      returnFull,
+      now: deps.clock.now(),
+    });
     ids.push(await enqueue(deps, from, report, returnFull ? original.transaction.body : '8BITMIME'));
   }
   return ids;

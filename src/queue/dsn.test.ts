@@ -5,16 +5,46 @@ import { buildDsn, wantsDsn, type DsnInput } from './dsn.js';
 import type { SpoolEnvelope } from './spool.js';
 
 const envelope: SpoolEnvelope = {
-  id: 'Q1', receivedAt: '2026-11-24T10:00:00.000Z', listener: 'smtp', clientIp: '127.0.0.1', helo: 'c.test', protocol: 'ESMTP', method: 'BDAT', chunks: 1, size: 10, messageLength: 10,
-  transaction: { from: 'alice@example.org', body: '8BITMIME', smtputf8: false, envid: 'ENV-42', ret: 'HDRS', rcpts: [{ address: 'bob@example.net', local: false }] },
+  id: 'Q1',
+  receivedAt: '2026-11-24T10:00:00.000Z',
+  listener: 'smtp',
+  clientIp: '127.0.0.1',
+  helo: 'c.test',
+  protocol: 'ESMTP',
+  method: 'BDAT',
+  chunks: 1,
+  size: 10,
+  messageLength: 10,
+  transaction: {
+    from: 'alice@example.org',
+    body: '8BITMIME',
+    smtputf8: false,
+    envid: 'ENV-42',
+    ret: 'HDRS',
+    rcpts: [{ address: 'bob@example.net', local: false }],
+  },
 };
 const original = Buffer.from('Subject: hello\r\nFrom: alice@example.org\r\n\r\nbody caf\xe9\r\n', 'latin1');
 
 function input(over: Partial<DsnInput> = {}): DsnInput {
   return {
-    reportingMta: 'mx.example.org', envelope, original: original.subarray(0, original.indexOf('\r\n\r\n') + 2), returnFull: false, now: new Date('2026-11-24T12:00:00Z'), boundary: 'BOUNDARY',
-    recipients: [{ address: 'bob@example.net', orcpt: 'rfc822;Bob@Example.net', action: 'failed', status: '5.1.1',
-      remoteMta: 'dns; mx.example.net', diagnostic: 'smtp; 550 5.1.1 no such user', lastAttempt: new Date('2026-11-24T11:59:00Z') }],
+    reportingMta: 'mx.example.org',
+    envelope,
+    original: original.subarray(0, original.indexOf('\r\n\r\n') + 2),
+    returnFull: false,
+    now: new Date('2026-11-24T12:00:00Z'),
+    boundary: 'BOUNDARY',
+    recipients: [
+      {
+        address: 'bob@example.net',
+        orcpt: 'rfc822;Bob@Example.net',
+        action: 'failed',
+        status: '5.1.1',
+        remoteMta: 'dns; mx.example.net',
+        diagnostic: 'smtp; 550 5.1.1 no such user',
+        lastAttempt: new Date('2026-11-24T11:59:00Z'),
+      },
+    ],
     ...over,
   };
 }
@@ -25,8 +55,19 @@ function parse(dsn: Buffer): { headers: string; parts: string[]; status: Array<M
   const [headers = '', ...rest] = text.split('\r\n--BOUNDARY');
   const parts = rest.slice(0, -1).map((p) => p.replace(/^\r\n/, ''));
   const statusPart = parts.find((p) => p.startsWith('Content-Type: message/delivery-status')) ?? '';
-  const blocks = statusPart.split('\r\n\r\n').slice(1).filter((b) => b.trim() !== '');
-  const status = blocks.map((b) => new Map(b.replace(/\r\n[ \t]+/g, ' ').split('\r\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string])));
+  const blocks = statusPart
+    .split('\r\n\r\n')
+    .slice(1)
+    .filter((b) => b.trim() !== '');
+  const status = blocks.map(
+    (b) =>
+      new Map(
+        b
+          .replace(/\r\n[ \t]+/g, ' ')
+          .split('\r\n')
+          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]),
+      ),
+  );
   return { headers, parts, status };
 }
 
@@ -56,14 +97,29 @@ test('a failure report carries every field of RFC 3464', () => {
 
 test('RET=FULL returns the whole message; a delay report says until when it is retried', () => {
   const full = parse(buildDsn(input({ original, returnFull: true })));
-  assert.match(full.parts[2] ?? '', /^Content-Type: message\/rfc822\r\n[\s\S]*Content-Transfer-Encoding: 8bit\r\n\r\nSubject: hello[\s\S]*body caf\xe9\r\n/);
-  const delayed = parse(buildDsn(input({ recipients: [{ address: 'bob@example.net', action: 'delayed', status: '4.4.1', willRetryUntil: new Date('2026-11-29T10:00:00Z') }] })));
+  assert.match(
+    full.parts[2] ?? '',
+    /^Content-Type: message\/rfc822\r\n[\s\S]*Content-Transfer-Encoding: 8bit\r\n\r\nSubject: hello[\s\S]*body caf\xe9\r\n/,
+  );
+  const delayed = parse(
+    buildDsn(
+      input({
+        recipients: [{ address: 'bob@example.net', action: 'delayed', status: '4.4.1', willRetryUntil: new Date('2026-11-29T10:00:00Z') }],
+      }),
+    ),
+  );
   assert.match(delayed.headers, /^Subject: Delayed Mail/m);
   assert.equal(delayed.status[1]?.get('Will-Retry-Until'), 'Sun, 29 Nov 2026 10:00:00 +0000');
 });
 
 test('a hostile diagnostic cannot add header fields', () => {
-  const dsn = buildDsn(input({ recipients: [{ address: 'bob@example.net', action: 'failed', status: '5.0.0', diagnostic: 'smtp; 550 x\r\nStatus: 2.0.0\r\n\r\nInjected: yes' }] }));
+  const dsn = buildDsn(
+    input({
+      recipients: [
+        { address: 'bob@example.net', action: 'failed', status: '5.0.0', diagnostic: 'smtp; 550 x\r\nStatus: 2.0.0\r\n\r\nInjected: yes' },
+      ],
+    }),
+  );
   const { status } = parse(dsn);
   assert.equal(status[1]?.get('Status'), '5.0.0');
   assert.equal(status.length, 2);

@@ -31,7 +31,13 @@ export interface DsnInput {
   readonly boundary?: string;
 }
 
-const CONDITION: Readonly<Record<DsnAction, string>> = { failed: 'FAILURE', delayed: 'DELAY', delivered: 'SUCCESS', relayed: 'SUCCESS', expanded: 'SUCCESS' };
+const CONDITION: Readonly<Record<DsnAction, string>> = {
+  failed: 'FAILURE',
+  delayed: 'DELAY',
+  delivered: 'SUCCESS',
+  relayed: 'SUCCESS',
+  expanded: 'SUCCESS',
+};
 
 /**
  * RFC 3461 4.1: NOTIFY=NEVER asks for nothing; without NOTIFY, failures (and delays) are reported
@@ -60,7 +66,7 @@ function wrap(text: string, indent = ''): string[] {
   }
   out.push(line);
   // A single word longer than the limit is cut hard at 998.
-  return out.flatMap((l) => (l.length <= 998 ? [l] : l.match(/.{1,998}/g) ?? []));
+  return out.flatMap((l) => (l.length <= 998 ? [l] : (l.match(/.{1,998}/g) ?? [])));
 }
 
 /** A structured field, folded at spaces with a leading tab on continuation lines. */
@@ -78,7 +84,8 @@ const SUBJECT: Readonly<Record<DsnAction, string>> = {
 
 const EXPLANATION: Readonly<Record<DsnAction, string>> = {
   failed: 'Your message could not be delivered to one or more recipients. This is a permanent error; it will not be retried.',
-  delayed: 'Your message has not been delivered yet to one or more recipients. It is still being retried; you will be told if it finally fails.',
+  delayed:
+    'Your message has not been delivered yet to one or more recipients. It is still being retried; you will be told if it finally fails.',
   delivered: 'Your message was delivered to the recipients listed below.',
   relayed: 'Your message was handed on to the next mail server for the recipients listed below; that server may not send further reports.',
   expanded: 'Your message was delivered to a list for the recipients below.',
@@ -119,7 +126,13 @@ export function buildDsn(input: DsnInput): Buffer {
 
   const originalType = input.returnFull ? 'message/rfc822' : 'text/rfc822-headers';
   const body = envelope.transaction.body;
-  const encoding = !input.returnFull ? '' : body === 'BINARYMIME' ? 'Content-Transfer-Encoding: binary\r\n' : body === '8BITMIME' ? 'Content-Transfer-Encoding: 8bit\r\n' : '';
+  const encoding = !input.returnFull
+    ? ''
+    : body === 'BINARYMIME'
+      ? 'Content-Transfer-Encoding: binary\r\n'
+      : body === '8BITMIME'
+        ? 'Content-Transfer-Encoding: 8bit\r\n'
+        : '';
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
     `To: <${clean(to)}>`,
@@ -150,6 +163,9 @@ export function buildDsn(input: DsnInput): Buffer {
     `Content-Type: ${originalType}`,
     `Content-Description: ${input.returnFull ? 'Undelivered message' : 'Headers of the message'}`,
   ].join('\r\n');
-  const original = input.original.length > 0 && !input.original.subarray(-2).equals(Buffer.from('\r\n')) ? Buffer.concat([input.original, Buffer.from('\r\n')]) : input.original;
+  const original =
+    input.original.length > 0 && !input.original.subarray(-2).equals(Buffer.from('\r\n'))
+      ? Buffer.concat([input.original, Buffer.from('\r\n')])
+      : input.original;
   return Buffer.concat([Buffer.from(`${head}\r\n${encoding}\r\n`, 'utf8'), original, Buffer.from(`\r\n--${boundary}--\r\n`)]);
 }

@@ -47,7 +47,11 @@ test('against a sorted list: any sequence of set, delete and takeDue gives the s
           const want = [...model].filter(([, at]) => at <= o.now);
           assert.deepEqual([...got].sort(), want.map(([id]) => id).sort());
           const times = got.map((id) => model.get(id) ?? -1);
-          assert.deepEqual(times, [...times].sort((x, y) => x - y), 'earliest first');
+          assert.deepEqual(
+            times,
+            [...times].sort((x, y) => x - y),
+            'earliest first',
+          );
           for (const id of got) model.delete(id);
         }
         const earliest = Math.min(...model.values());

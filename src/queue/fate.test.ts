@@ -7,7 +7,12 @@ import type { NotifyCondition } from '../protocol/envelope.js';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 /** The defaults (config/defaults.ts): 15m, 30m, 1h, then 4h repeating; 5 days; a warning after 4h. */
-const POLICY: RetryPolicy = { scheduleMs: [15 * MINUTE, 30 * MINUTE, HOUR, 4 * HOUR], lifetimeMs: 5 * 24 * HOUR, delayWarningMs: 4 * HOUR, localRetryMs: MINUTE };
+const POLICY: RetryPolicy = {
+  scheduleMs: [15 * MINUTE, 30 * MINUTE, HOUR, 4 * HOUR],
+  lifetimeMs: 5 * 24 * HOUR,
+  delayWarningMs: 4 * HOUR,
+  localRetryMs: MINUTE,
+};
 const RECEIVED = Date.parse('2026-12-01T00:00:00.000Z');
 const at = (ms: number): Date => new Date(RECEIVED + ms);
 const iso = (ms: number): string => at(ms).toISOString();
@@ -16,7 +21,13 @@ const entry = (notify?: NotifyCondition[]): EntryFacts => ({
   receivedAt: iso(0),
   recipient: { address: 'bob@remote.example', local: false, ...(notify === undefined ? {} : { notify }) },
 });
-const pending = (attempts: number, extra: Partial<RecipientState> = {}): RecipientState => ({ address: 'bob@remote.example', local: false, status: 'pending', attempts, ...extra });
+const pending = (attempts: number, extra: Partial<RecipientState> = {}): RecipientState => ({
+  address: 'bob@remote.example',
+  local: false,
+  status: 'pending',
+  attempts,
+  ...extra,
+});
 const busy: AttemptResult = { kind: 'deferred', status: '4.2.1', reason: '451 4.2.1 try later' };
 
 test('fate of a transient failure: the default schedule by attempt, the last step repeating', () => {
@@ -32,7 +43,13 @@ test('fate of a transient failure: the default schedule by attempt, the last ste
     assert.equal(f.next.status, 'pending');
     assert.equal(f.next.attempts, before + 1);
     assert.equal(f.next.nextAttempt, iso(next), `after attempt ${before + 1}`);
-    assert.deepEqual(f.event, { event: 'deferred', id: 'Q1', rcpt: 'bob@remote.example', reason: '451 4.2.1 try later', nextAttempt: iso(next) });
+    assert.deepEqual(f.event, {
+      event: 'deferred',
+      id: 'Q1',
+      rcpt: 'bob@remote.example',
+      reason: '451 4.2.1 try later',
+      nextAttempt: iso(next),
+    });
   }
 });
 
@@ -41,7 +58,11 @@ test('fate of a transient failure: one delay warning after 4 hours, none before 
   const warned = fate(pending(4), busy, entry(), POLICY, at(5 * HOUR + 45 * MINUTE));
   assert.equal(warned.next.warned, true);
   assert.deepEqual(warned.notice, {
-    recipient: entry().recipient, action: 'delayed', status: '4.2.1', detail: '451 4.2.1 try later', willRetryUntil: at(POLICY.lifetimeMs),
+    recipient: entry().recipient,
+    action: 'delayed',
+    status: '4.2.1',
+    detail: '451 4.2.1 try later',
+    willRetryUntil: at(POLICY.lifetimeMs),
   });
   assert.equal(fate(warned.next, busy, entry(), POLICY, at(9 * HOUR)).notice, undefined);
   const late = fate(pending(20, { warned: true }), busy, entry(), POLICY, at(POLICY.lifetimeMs - HOUR));
@@ -66,10 +87,28 @@ test('fate of a local failure: retried after the local delay, not the remote sch
   assert.equal(f.next.nextAttempt, iso(MINUTE));
 });
 
-test('fate of a permanent failure: bounced at once with the peer\'s status and its MTA', () => {
-  const f = fate(pending(0), { kind: 'failed', status: '5.1.1', detail: '550 5.1.1 no such user', remoteMta: 'dns; mx.remote.example' }, entry(), POLICY, at(0));
-  assert.deepEqual(f.next, { address: 'bob@remote.example', local: false, status: 'bounced', attempts: 1, lastResult: '550 5.1.1 no such user' });
-  assert.deepEqual(f.notice, { recipient: entry().recipient, action: 'failed', status: '5.1.1', detail: '550 5.1.1 no such user', remoteMta: 'dns; mx.remote.example' });
+test("fate of a permanent failure: bounced at once with the peer's status and its MTA", () => {
+  const f = fate(
+    pending(0),
+    { kind: 'failed', status: '5.1.1', detail: '550 5.1.1 no such user', remoteMta: 'dns; mx.remote.example' },
+    entry(),
+    POLICY,
+    at(0),
+  );
+  assert.deepEqual(f.next, {
+    address: 'bob@remote.example',
+    local: false,
+    status: 'bounced',
+    attempts: 1,
+    lastResult: '550 5.1.1 no such user',
+  });
+  assert.deepEqual(f.notice, {
+    recipient: entry().recipient,
+    action: 'failed',
+    status: '5.1.1',
+    detail: '550 5.1.1 no such user',
+    remoteMta: 'dns; mx.remote.example',
+  });
   assert.deepEqual(f.event, { event: 'bounced', id: 'Q1', rcpt: 'bob@remote.example', reason: '550 5.1.1 no such user' });
 });
 
@@ -81,9 +120,23 @@ test('fate of a delivery: delivered, tracked with its particulars; a notice only
     notice: { action: 'relayed', status: '2.0.0', detail: '250 2.0.0 ok', remoteMta: 'dns; mx.remote.example' },
   };
   const quiet = fate(pending(2, { nextAttempt: iso(HOUR) }), delivered, entry(), POLICY, at(HOUR));
-  assert.deepEqual(quiet.next, { address: 'bob@remote.example', local: false, status: 'delivered', attempts: 3, lastResult: 'mx.remote.example BDAT/2: 250 2.0.0 ok' });
+  assert.deepEqual(quiet.next, {
+    address: 'bob@remote.example',
+    local: false,
+    status: 'delivered',
+    attempts: 3,
+    lastResult: 'mx.remote.example BDAT/2: 250 2.0.0 ok',
+  });
   assert.equal(quiet.notice, undefined);
-  assert.deepEqual(quiet.event, { event: 'delivered', id: 'Q1', rcpt: 'bob@remote.example', via: 'smtp', detail: 'mx.remote.example BDAT/2: 250 2.0.0 ok', method: 'BDAT', chunks: 2 });
+  assert.deepEqual(quiet.event, {
+    event: 'delivered',
+    id: 'Q1',
+    rcpt: 'bob@remote.example',
+    via: 'smtp',
+    detail: 'mx.remote.example BDAT/2: 250 2.0.0 ok',
+    method: 'BDAT',
+    chunks: 2,
+  });
   const asked = fate(pending(0), delivered, entry(['SUCCESS', 'FAILURE']), POLICY, at(0));
   assert.equal(asked.notice?.action, 'relayed');
   assert.equal(asked.notice?.remoteMta, 'dns; mx.remote.example');

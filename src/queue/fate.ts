@@ -40,7 +40,12 @@ export type AttemptResult =
       /** The tracking event's particulars. */
       readonly tracked: Omit<Delivered, 'event' | 'id' | 'rcpt'>;
       /** The success notice's action, status and text, sent only when the recipient asked (NOTIFY=SUCCESS). */
-      readonly notice: { readonly action: 'delivered' | 'relayed'; readonly status: string; readonly detail: string; readonly remoteMta?: string };
+      readonly notice: {
+        readonly action: 'delivered' | 'relayed';
+        readonly status: string;
+        readonly detail: string;
+        readonly remoteMta?: string;
+      };
     }
   | { readonly kind: 'failed'; readonly status: string; readonly detail: string; readonly remoteMta?: string }
   | { readonly kind: 'deferred'; readonly status: string; readonly reason: string };
@@ -81,14 +86,25 @@ export function fate(state: RecipientState, result: AttemptResult, entry: EntryF
     case 'failed': {
       const next: RecipientState = { ...settled, attempts, status: 'bounced', lastResult: result.detail };
       const remote = result.remoteMta === undefined ? {} : { remoteMta: result.remoteMta };
-      return { next, event: { event: 'bounced', id, rcpt, reason: result.detail }, notice: { recipient, action: 'failed', status: result.status, detail: result.detail, ...remote } };
+      return {
+        next,
+        event: { event: 'bounced', id, rcpt, reason: result.detail },
+        notice: { recipient, action: 'failed', status: result.status, detail: result.detail, ...remote },
+      };
     }
     case 'deferred':
       return deferred(state, attempts, result, entry, policy, now);
   }
 }
 
-function deferred(state: RecipientState, attempts: number, result: Extract<AttemptResult, { kind: 'deferred' }>, entry: EntryFacts, policy: RetryPolicy, now: Date): Fate {
+function deferred(
+  state: RecipientState,
+  attempts: number,
+  result: Extract<AttemptResult, { kind: 'deferred' }>,
+  entry: EntryFacts,
+  policy: RetryPolicy,
+  now: Date,
+): Fate {
   const { id, recipient } = entry;
   const rcpt = state.address;
   const received = Date.parse(entry.receivedAt);
@@ -108,5 +124,9 @@ function deferred(state: RecipientState, attempts: number, result: Extract<Attem
   const next: RecipientState = { ...state, attempts, lastResult: result.reason, nextAttempt, ...(warn ? { warned: true } : {}) };
   const event: TrackingEvent = { event: 'deferred', id, rcpt, reason: result.reason, nextAttempt };
   if (!warn) return { next, event };
-  return { next, event, notice: { recipient, action: 'delayed', status: result.status, detail: result.reason, willRetryUntil: new Date(expiresAt) } };
+  return {
+    next,
+    event,
+    notice: { recipient, action: 'delayed', status: result.status, detail: result.reason, willRetryUntil: new Date(expiresAt) },
+  };
 }

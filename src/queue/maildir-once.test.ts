@@ -30,12 +30,24 @@ async function setup(dir: string): Promise<{ deps: AttemptDeps; envelope: SpoolE
   const writer = spool.begin('0MIJ3K2Q0ABCDEF1234');
   writer.write(Buffer.from(BODY));
   const envelope = await spool.commit(writer, {
-    id: writer.id, receivedAt: new Date().toISOString(), listener: 'test', clientIp: '127.0.0.1', helo: 'c.test', protocol: 'ESMTP', method: 'DATA', chunks: 0, size: BODY.length,
+    id: writer.id,
+    receivedAt: new Date().toISOString(),
+    listener: 'test',
+    clientIp: '127.0.0.1',
+    helo: 'c.test',
+    protocol: 'ESMTP',
+    method: 'DATA',
+    chunks: 0,
+    size: BODY.length,
     transaction: { from: 'a@c.test', body: '7BIT', smtputf8: false, rcpts: [{ address: RCPT, local: true }] },
   });
   const events: TrackingEvent[] = [];
   const deps: AttemptDeps = {
-    spool, mailRoot: join(dir, 'mail'), hostname: 'mx.test', clock: realClock, track: (e) => void events.push(e),
+    spool,
+    mailRoot: join(dir, 'mail'),
+    hostname: 'mx.test',
+    clock: realClock,
+    track: (e) => void events.push(e),
     retry: { scheduleMs: [60_000], lifetimeMs: 86_400_000, delayWarningMs: 3_600_000, localRetryMs: 60_000 },
   };
   return { deps, envelope, events };

@@ -19,7 +19,11 @@ after(async () => {
 });
 const NOW = clockAt(() => new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)));
 
-const BINARY = Buffer.concat([Buffer.from('Subject: bin\r\n\r\n'), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from('\r\n.\r\n\n.\n')]);
+const BINARY = Buffer.concat([
+  Buffer.from('Subject: bin\r\n\r\n'),
+  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+  Buffer.from('\r\n.\r\n\n.\n'),
+]);
 
 test('a message lands in new/ with Return-Path and Delivered-To first and the body byte-exact', async () => {
   const chunks = [BINARY.subarray(0, 5), BINARY.subarray(5, 100), BINARY.subarray(100)];
@@ -47,7 +51,9 @@ test('the null sender is written as Return-Path: <>; a large body is copied inta
 
 test('deliveries in the same millisecond get distinct names (unique per process and sequence)', async () => {
   const paths = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => deliverToMaildir(root, 'same@mx.test', 'a@c.test', Readable.from([Buffer.from(`m${i}`)]), 'mx.test', NOW)),
+    Array.from({ length: 20 }, (_, i) =>
+      deliverToMaildir(root, 'same@mx.test', 'a@c.test', Readable.from([Buffer.from(`m${i}`)]), 'mx.test', NOW),
+    ),
   );
   assert.equal(new Set(paths).size, 20);
   const names = await readdir(join(mailboxFolder(root, 'same@mx.test'), 'new'));
@@ -90,8 +96,12 @@ test('no symbolic link below the mail root is followed: a linked new/, mailbox o
     const box = mailboxFolder(root, 'victim@mx.test');
     for (const sub of ['tmp', 'cur']) await mkdir(join(box, sub), { recursive: true });
     await symlink(elsewhere, join(box, 'new'));
-    const send = (rcpt: string): Promise<string> => deliverToMaildir(root, rcpt, 'a@c.test', Readable.from([Buffer.from('hi')]), 'mx.test', NOW);
-    await assert.rejects(send('victim@mx.test'), (e: unknown) => e instanceof MailboxRefused && e.message.includes(`${join(box, 'new')} is a symbolic link`));
+    const send = (rcpt: string): Promise<string> =>
+      deliverToMaildir(root, rcpt, 'a@c.test', Readable.from([Buffer.from('hi')]), 'mx.test', NOW);
+    await assert.rejects(
+      send('victim@mx.test'),
+      (e: unknown) => e instanceof MailboxRefused && e.message.includes(`${join(box, 'new')} is a symbolic link`),
+    );
     // The mailbox folder itself a link, and a domain folder a link.
     await symlink(elsewhere, mailboxFolder(root, 'linked@mx.test'));
     await assert.rejects(send('linked@mx.test'), MailboxRefused);
@@ -113,11 +123,23 @@ test('a link in tmp/ or new/ named like the delivery is never opened through', a
     const name = deliveryName('0000000000ABC', 'named@mx.test', 'mx.test');
     await symlink(target, join(box, 'tmp', name));
     // A stable name replaces its own partial tmp/ file, but a link there is refused (O_NOFOLLOW: ELOOP).
-    await assert.rejects(deliverToMaildir(root, 'named@mx.test', 'a@c.test', Readable.from([Buffer.from('x')]), 'mx.test', NOW, undefined, { name, mayExist: false }), /ELOOP/);
+    await assert.rejects(
+      deliverToMaildir(root, 'named@mx.test', 'a@c.test', Readable.from([Buffer.from('x')]), 'mx.test', NOW, undefined, {
+        name,
+        mayExist: false,
+      }),
+      /ELOOP/,
+    );
     await rm(join(box, 'tmp', name));
     await symlink(target, join(box, 'new', name));
     // A link in new/ named like an earlier copy is not that copy.
-    await assert.rejects(deliverToMaildir(root, 'named@mx.test', 'a@c.test', Readable.from([Buffer.from('x')]), 'mx.test', NOW, undefined, { name, mayExist: true }), /ELOOP/);
+    await assert.rejects(
+      deliverToMaildir(root, 'named@mx.test', 'a@c.test', Readable.from([Buffer.from('x')]), 'mx.test', NOW, undefined, {
+        name,
+        mayExist: true,
+      }),
+      /ELOOP/,
+    );
     assert.equal(await readFile(target, 'utf8'), 'precious');
   } finally {
     await rm(dirname(target), { recursive: true, force: true });

@@ -19,7 +19,10 @@ import type { Clock } from '../time/clock.js';
 /** Folder-safe name for a mailbox: lower case, no path separators or leading dots. */
 export function mailboxFolder(root: string, address: string): string {
   const safe = (s: string): string => {
-    const cleaned = s.toLowerCase().replace(/[/\\\0]/g, '_').replace(/^\.+/, '_');
+    const cleaned = s
+      .toLowerCase()
+      .replace(/[/\\\0]/g, '_')
+      .replace(/^\.+/, '_');
     return cleaned === '' ? '_' : cleaned;
   };
   return join(root, safe(domainOf(address)), safe(localPartOf(address).replace(/^"|"$/g, '')));
@@ -71,7 +74,9 @@ export async function deliverToMaildir(
     return earlier;
   }
   const t = clock.now();
-  const unique = stableName ?? `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
+  const unique =
+    stableName ??
+    `${Math.floor(t.getTime() / 1000)}.M${t.getMilliseconds() * 1000}P${process.pid}Q${++sequence}.${hostname.replace(/[/:]/g, '_')}`;
   const tmp = join(box, 'tmp', unique);
   const final = join(box, 'new', unique);
   // A stable name may meet its own partial tmp/ file from a crash: replace it (O_TRUNC), never another's (O_EXCL).

@@ -57,7 +57,13 @@ export const SCAN_LIMIT = 10_000;
  * pages). Ids sort by arrival, so the age filter costs nothing; other filters read envelopes, at most
  * `SCAN_LIMIT` a page. `next` is the cursor of the following page, when there is one.
  */
-export async function listEntries(spool: Spool, filter: QueueFilter, after: string | undefined, limit: number, now: Date): Promise<{ entries: QueueEntry[]; next: string | undefined; total: number }> {
+export async function listEntries(
+  spool: Spool,
+  filter: QueueFilter,
+  after: string | undefined,
+  limit: number,
+  now: Date,
+): Promise<{ entries: QueueEntry[]; next: string | undefined; total: number }> {
   const ids = await spool.list();
   const entries: QueueEntry[] = [];
   let i = after === undefined ? 0 : ids.findIndex((id) => id > after);
@@ -71,7 +77,8 @@ export async function listEntries(spool: Spool, filter: QueueFilter, after: stri
     const entry = await loadEntry(spool, id);
     if (entry === undefined) continue;
     if (filter.kind !== undefined && entry.kind !== filter.kind) continue;
-    if (filter.domain !== undefined && !entry.state.rcpts.some((r) => r.status === 'pending' && domainOf(r.address) === filter.domain)) continue;
+    if (filter.domain !== undefined && !entry.state.rcpts.some((r) => r.status === 'pending' && domainOf(r.address) === filter.domain))
+      continue;
     entries.push(entry);
   }
   const last = ids[i - 1];
@@ -80,7 +87,11 @@ export async function listEntries(spool: Spool, filter: QueueFilter, after: stri
 
 /** Queue size by state; only entries tried (or held) before have a state record. */
 export async function queueCounts(spool: Spool): Promise<Map<string, number>> {
-  const counts = new Map<string, number>([['queued', 0], ['deferred', 0], ['held', 0]]);
+  const counts = new Map<string, number>([
+    ['queued', 0],
+    ['deferred', 0],
+    ['held', 0],
+  ]);
   for (const id of await spool.list()) {
     const state = await spool.readState<EntryState>(id);
     const kind = state === undefined ? 'queued' : kindOf(state);
@@ -128,7 +139,16 @@ export async function bounceEntry(deps: BounceDeps & { track?: (e: TrackingEvent
   const pending = entry.state.rcpts.filter((r) => r.status === 'pending');
   const byAddress = new Map(entry.envelope.transaction.rcpts.map((r) => [r.address, r]));
   const detail = 'bounced by the administrator';
-  await sendNotices(deps, entry.envelope, pending.map((r) => ({ recipient: byAddress.get(r.address) ?? { address: r.address, local: r.local }, action: 'failed' as const, status: '5.0.0', detail })));
+  await sendNotices(
+    deps,
+    entry.envelope,
+    pending.map((r) => ({
+      recipient: byAddress.get(r.address) ?? { address: r.address, local: r.local },
+      action: 'failed' as const,
+      status: '5.0.0',
+      detail,
+    })),
+  );
   await deps.spool.remove(id);
   for (const r of pending) deps.track?.({ event: 'bounced', id, rcpt: r.address, reason: detail });
   deps.track?.({ event: 'completed', id });

@@ -17,9 +17,22 @@ async function entry(spool: Spool, id: string, nextAttempt?: number): Promise<vo
   const address = `${id.toLowerCase()}@remote.test`;
   const rcpts = [{ address, local: false }];
   const transaction = { from: 'a@t.test', body: '7BIT' as const, smtputf8: false, rcpts };
-  await spool.commit(w, { id, receivedAt: new Date().toISOString(), listener: 't', clientIp: '127.0.0.1', helo: 't.test', protocol: 'ESMTP', method: 'DATA', chunks: 0, size: 20, transaction });
+  await spool.commit(w, {
+    id,
+    receivedAt: new Date().toISOString(),
+    listener: 't',
+    clientIp: '127.0.0.1',
+    helo: 't.test',
+    protocol: 'ESMTP',
+    method: 'DATA',
+    chunks: 0,
+    size: 20,
+    transaction,
+  });
   if (nextAttempt === undefined) return;
-  const state: EntryState = { rcpts: [{ address, local: false, status: 'pending', attempts: 1, nextAttempt: new Date(nextAttempt).toISOString() }] };
+  const state: EntryState = {
+    rcpts: [{ address, local: false, status: 'pending', attempts: 1, nextAttempt: new Date(nextAttempt).toISOString() }],
+  };
   await spool.writeState(id, state);
 }
 
@@ -33,13 +46,19 @@ test('each entry is tried at its own due time, long before the next scan, and on
     await entry(spool, 'LATER', now + HOUR);
     const tried: Array<{ id: string; at: number }> = [];
     const runner = new QueueRunner({
-      spool, mailRoot: join(dir, 'mail'), hostname: 'barge.test', clock: realClock, track: () => undefined,
+      spool,
+      mailRoot: join(dir, 'mail'),
+      hostname: 'barge.test',
+      clock: realClock,
+      track: () => undefined,
       // The default scan interval: a rescan cannot be what takes SOON within the test.
       scanIntervalMs: DEFAULTS.scanIntervalMs,
       retry: { scheduleMs: [HOUR], lifetimeMs: 24 * HOUR, delayWarningMs: 4 * HOUR, localRetryMs: 60_000 },
       deliverRemote: async (_domain, message) => {
         tried.push({ id: message.rcpts[0]?.address.split('@')[0]?.toUpperCase() ?? '', at: Date.now() });
-        return { outcomes: message.rcpts.map((r) => ({ address: r.address, kind: 'temporary' as const, status: '4.4.1', detail: 'try later' })) };
+        return {
+          outcomes: message.rcpts.map((r) => ({ address: r.address, kind: 'temporary' as const, status: '4.4.1', detail: 'try later' })),
+        };
       },
     });
     runner.start();

@@ -82,7 +82,8 @@ export class QueueRunner {
     if (this.#stopped) return;
     this.#timer?.cancel();
     const next = this.#index.next();
-    const wait = next === undefined ? this.#o.scanIntervalMs : Math.max(0, Math.min(next - this.#o.clock.now().getTime(), this.#o.scanIntervalMs));
+    const wait =
+      next === undefined ? this.#o.scanIntervalMs : Math.max(0, Math.min(next - this.#o.clock.now().getTime(), this.#o.scanIntervalMs));
     this.#timer = this.#o.clock.after(wait, () => {
       this.#timer = undefined;
       for (const id of this.#index.takeDue(this.#o.clock.now().getTime())) this.wake(id);

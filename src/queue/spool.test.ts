@@ -40,7 +40,12 @@ function envelope(id: string, extra: Partial<SpoolEnvelope> = {}): Omit<SpoolEnv
     method: 'BDAT',
     chunks: 2,
     size: 0,
-    transaction: { from: 'a@c.test', body: 'BINARYMIME', smtputf8: false, rcpts: [{ address: 'x@mx.test', local: true, notify: ['FAILURE'] }] },
+    transaction: {
+      from: 'a@c.test',
+      body: 'BINARYMIME',
+      smtputf8: false,
+      rcpts: [{ address: 'x@mx.test', local: true, notify: ['FAILURE'] }],
+    },
     ...extra,
   };
 }
@@ -83,7 +88,10 @@ test('a large message streams back intact, and a UTF-8 envelope survives', async
   for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
   const w = spool.begin('BIG');
   for (let i = 0; i < big.length; i += 65536) w.write(big.subarray(i, i + 65536));
-  const env = envelope('BIG', { helo: 'h\u00f6st', transaction: { from: 'j\u00f6rg@c.test', body: '8BITMIME', smtputf8: true, rcpts: [] } });
+  const env = envelope('BIG', {
+    helo: 'h\u00f6st',
+    transaction: { from: 'j\u00f6rg@c.test', body: '8BITMIME', smtputf8: true, rcpts: [] },
+  });
   await spool.commit(w, env);
   const read = await spool.readEnvelope('BIG');
   assert.equal(read.transaction.from, 'j\u00f6rg@c.test');
@@ -216,7 +224,10 @@ test('many concurrent commits all land, each with its own bytes (shared director
     w.write(Buffer.alloc(i * 100, i));
   });
   const envelopes = await Promise.all(writers.map((w) => spool.commit(w, envelope(w.id))));
-  assert.deepEqual(envelopes.map((e) => e.id), ids);
+  assert.deepEqual(
+    envelopes.map((e) => e.id),
+    ids,
+  );
   assert.deepEqual(await spool.list(), ids);
   for (const [i, id] of ids.entries()) {
     const body = await collect(spool.messageStream(id, await spool.readEnvelope(id)));
@@ -286,7 +297,9 @@ test('a message streamed past several background fdatasyncs commits intact; one 
   const read = await spool.commit(kept, envelope('SYNCED'));
   assert.equal(read.messageLength, 400 * piece.length);
   const back = await collect(spool.messageStream('SYNCED', read));
-  assert.ok(back.subarray(0, piece.length).equals(piece) && back.subarray(-piece.length).equals(piece) && back.length === 400 * piece.length);
+  assert.ok(
+    back.subarray(0, piece.length).equals(piece) && back.subarray(-piece.length).equals(piece) && back.length === 400 * piece.length,
+  );
   assert.deepEqual(await readdir(spool.incomingDir), []);
   assert.deepEqual(await spool.list(), ['SYNCED']);
 });

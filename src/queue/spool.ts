@@ -11,19 +11,17 @@
  * is taken into the log at start.
  */
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, stat, unlink, readFile, writeFile, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { chmod, mkdir, readdir, rename, stat, unlink, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DirectorySync } from '../fs/durable-write.js';
 import { Readable } from 'node:stream';
 import type { Transaction } from '../protocol/envelope.js';
 import type { TransferMethod } from '../protocol/server-session.js';
 import { SpoolWriter } from './spool-writer.js';
+import { lock, readTrailer } from './spool-files.js';
 import { SegmentLog, type Recovery } from './store/segment-log.js';
 
 export { SpoolWriter };
-
-const TRAILER_MAGIC = 'BARGE-ENVELOPE ';
-const TRAILER_LENGTH = TRAILER_MAGIC.length + 10 + 1;
 
 export interface SpoolEnvelope {
   readonly id: string;
@@ -104,7 +102,7 @@ export class Spool {
    * records come first: a crash before the rename leaves the old file, taken in again at the next start.
    */
   async #adopt(id: string): Promise<void> {
-    const envelope = await readTrailer(join(this.queueDir, id));
+    const envelope = (await readTrailer(join(this.queueDir, id))) as SpoolEnvelope;
     const statePath = join(this.#root, 'state', `${id}.json`);
     const state = await readFile(statePath, 'utf8').catch(() => undefined);
     await this.#durable(this.#log.append(id, JSON.stringify(envelope), []));
@@ -152,7 +150,10 @@ export class Spool {
     return this.#log.append(writer.id, json, held).then((outcome) => {
       if (outcome.kind === 'failed') throw spoolWriteFailed(outcome.reason);
       if (!writer.path.endsWith('.rewrite')) return full;
-      return unlink(join(this.queueDir, `${writer.id}.msg`)).then(() => full, () => full);
+      return unlink(join(this.queueDir, `${writer.id}.msg`)).then(
+        () => full,
+        () => full,
+      );
     });
   }
 
@@ -257,50 +258,6 @@ export class Spool {
     await this.#log.close();
     if (!this.#readOnly) await unlink(join(this.#root, 'lock')).catch(() => undefined);
   }
-}
-
-/** The pid of the live process that holds the spool, if another one does. */
-export async function spoolHolder(root: string): Promise<number | undefined> {
-  const pid = Number((await readFile(join(root, 'lock'), 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
-  }
-  // After a crash and a reboot the pid may belong to another program: only a Node.js process counts.
-  const command = await readFile(`/proc/${pid}/cmdline`, 'latin1').catch(() => undefined);
-  return command === undefined || command.includes(basename(process.execPath)) ? pid : undefined;
-}
-
-/** One writer per spool: a second server (or a second writer) would interleave log records. */
-async function lock(root: string): Promise<void> {
-  const holder = await spoolHolder(root);
-  if (holder !== undefined) throw new Error(`the spool ${root} is in use by process ${holder}`);
-  await writeFile(join(root, 'lock'), `${process.pid}\n`, { mode: 0o600 });
-}
-
-/** The envelope of a file-per-message entry: "\n" + JSON + "\n" + "BARGE-ENVELOPE <10-digit length>\n". */
-async function readTrailer(path: string): Promise<SpoolEnvelope> {
-  const file = await open(path, 'r');
-  try {
-    const size = (await file.stat()).size;
-    const tail = Buffer.alloc(Math.min(TRAILER_LENGTH, size));
-    await readAt(file, tail, size - tail.length);
-    const text = tail.toString('latin1');
-    if (!text.startsWith(TRAILER_MAGIC)) throw new Error(`queue entry ${path} has no envelope trailer`);
-    const length = Number(text.slice(TRAILER_MAGIC.length, TRAILER_MAGIC.length + 10));
-    const json = Buffer.alloc(length);
-    await readAt(file, json, size - TRAILER_LENGTH - 1 - length);
-    return JSON.parse(json.toString('utf8')) as SpoolEnvelope;
-  } finally {
-    await file.close();
-  }
-}
-
-async function readAt(file: FileHandle, buf: Buffer, position: number): Promise<void> {
-  const { bytesRead } = await file.read(buf, 0, buf.length, position);
-  if (bytesRead !== buf.length) throw new Error('short read');
 }
 
 function spoolWriteFailed(reason: string): Error {

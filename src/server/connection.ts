@@ -1,25 +1,15 @@
 /**
- * The connection shell: one socket <-> one ServerSession. It performs the session's actions:
- * replies (gathered per read, logged and flow-controlled by its ReplyWriter), spool files (the
- * socket is paused while the file is behind and while a message is being made durable), timeouts
- * (RFC 5321 4.5.3.2).
- *
- * The message itself (spool writer, commit, tracking) is an InboundMessage; the reasons the socket
- * is paused, and the bytes read meanwhile, are its ReadGate.
- *
- * TLS: after the session's `starttls` action the 220 goes out in clear text, then the same socket is
- * wrapped in a server TLSSocket and the session is told once the handshake is done. On an implicit
- * TLS listener the handshake comes first and the greeting follows it (RFC 8314 3.3).
- *
- * Error boundary: every way in (a read, a timer, a drain, a commit or AUTH check settling) runs
- * through #safely; a throw there, or a rejected commit, is Barge's bug and ends this connection
- * alone (#fail, connection-boundary.ts). The spool, the other sessions and the listener go on.
+ * The connection shell: one socket <-> one ServerSession. It performs the session's actions: replies
+ * (gathered per read, logged and flow-controlled by its ReplyWriter), the message (an InboundMessage:
+ * spool writer, commit, tracking), timeouts (RFC 5321 4.5.3.2); the reasons the socket is paused,
+ * and the bytes read meanwhile, are its ReadGate. After the session's `starttls` the 220 goes out in
+ * clear text, then the socket is wrapped in TLS; on an implicit TLS listener the handshake comes
+ * first (RFC 8314 3.3). Every way in runs through an error boundary (#safely, connection-boundary.ts).
  */
 import type { Socket } from 'node:net';
 import { ServerSession, type SessionAction, type TransferMethod } from '../protocol/server-session.js';
 import type { Transaction } from '../protocol/envelope.js';
 import { Reply } from '../protocol/replies.js';
-import type { SaslMechanism } from '../protocol/sasl.js';
 import { type Hold, ReadGate } from './read-gate.js';
 import { ReplyWriter } from './reply-writer.js';
 import { serverTls } from './server-tls.js';
@@ -27,7 +17,7 @@ import { sessionOptions } from './session-options.js';
 import { IdleTimeout } from './idle-timeout.js';
 import { InboundMessage, type SessionFacts } from './inbound-message.js';
 import type { ConnectionContext } from './connection-context.js';
-import { afterFault, closeAfterBug } from './connection-boundary.js';
+import { afterFault, endAfterBug } from './connection-boundary.js';
 
 export class Connection {
   /** The plain socket, then the TLSSocket wrapping it after STARTTLS. */
@@ -59,7 +49,11 @@ export class Connection {
     const tls = ctx.tls === undefined ? 'off' : ctx.listener.tls;
     this.#session = new ServerSession(sessionOptions(ctx, clientIp, tls));
     this.#replies = new ReplyWriter({
-      socket: () => this.#socket, gate: this.#gate, log: ctx.protocolLog, clock: ctx.clock, clientIp,
+      socket: () => this.#socket,
+      gate: this.#gate,
+      log: ctx.protocolLog,
+      clock: ctx.clock,
+      clientIp,
       username: () => this.#session.user ?? (this.#session.helo || undefined),
       released: (hold) => this.#safely(() => this.#release(hold)),
     });
@@ -116,31 +110,14 @@ export class Connection {
     }
   }
 
-  /**
-   * Barge's own bug: reported with its stack, the message in progress discarded, then 421 4.3.0 and
-   * close (RFC 5321 3.8: the client treats its transaction as failed temporarily and tries again).
-   * 421 in every state, a transaction's too: it is the one reply that says the channel is closing.
-   */
+  /** Barge's own bug: this connection ends (connection-boundary.ts), nothing more reaches its session. */
   #fail(error: unknown): void {
     if (this.#failed) return;
     this.#failed = true;
-    this.#ctx.bug(error, { where: 'inbound', connection: this.#id, clientIp: this.#clientIp });
     const open = [this.#message, this.#committing];
     this.#message = this.#committing = undefined;
-    this.#gate.discard();
-    try {
-      for (const message of open) message?.drop(this.#clientIp, 'internal error (a bug, reported)');
-      // Replies already made answer the commands before the failed one (pipelined MAIL and RCPT that
-      // waited for a commit): they go out first, so the 421 answers the right command.
-      this.#replies.flush(true);
-    } catch {
-      // A second bug while cleaning up: the 421 and the close below still happen.
-    }
-    const { config, listener, protocolLog } = this.#ctx;
-    closeAfterBug({
-      socket: this.#socket, enhancedCodes: listener.extensions.has('ENHANCEDSTATUSCODES'), idle: this.#idle,
-      waitMs: config.limits.commandTimeoutMs, log: protocolLog, clientIp: this.#clientIp, now: this.#ctx.clock.now(),
-    });
+    const parts = { gate: this.#gate, replies: this.#replies, socket: this.#socket, idle: this.#idle };
+    endAfterBug(error, { ctx: this.#ctx, id: this.#id, clientIp: this.#clientIp, open, ...parts });
   }
 
   /** Wraps the socket in TLS; the session goes on once the handshake is done. */
@@ -198,9 +175,13 @@ export class Connection {
         case 'starttls':
           starttls = true;
           break;
-        case 'auth':
-          this.#authenticate(action.mechanism, action.user, action.password);
+        case 'auth': {
+          const { mechanism, user, password } = action;
+          this.#await('auth', this.#ctx.authenticate(this.#clientIp, user, password), (o) =>
+            this.#perform(this.#session.authenticated(o, mechanism)),
+          );
           break;
+        }
         case 'close':
           close = true;
           break;
@@ -221,14 +202,9 @@ export class Connection {
     } else this.#armTimeout();
   }
 
-  #authenticate(mechanism: SaslMechanism, user: string, password: string): void {
-    const check = this.#ctx.authenticate(this.#clientIp, user, password);
-    this.#await('auth', check, (outcome) => this.#perform(this.#session.authenticated(outcome, mechanism)));
-  }
-
   /** Barge's own work the client waits for (an AUTH check, a commit): not read until it settles; a rejection is a bug. */
   #await<T>(hold: 'auth' | 'commit', work: Promise<T>, settled: (result: T) => void): void {
-    this.#hold(hold);
+    this.#gate.hold(hold); // the idle timer keeps running (one per connection): see #timedOut
     const done = (result: T): void => {
       this.#gate.unhold(hold);
       settled(result);
@@ -272,7 +248,7 @@ export class Connection {
     const message = this.#message;
     if (message === undefined) return;
     if (!message.write(bytes) && !this.#gate.has('drain')) {
-      this.#hold('drain');
+      this.#gate.hold('drain');
       message.onDrain(() => this.#safely(() => this.#release('drain')));
     }
   }
@@ -283,12 +259,16 @@ export class Connection {
     if (message === undefined) return;
     this.#committing = message;
     const facts = this.#facts();
-    this.#await('commit', afterFault(this.#ctx.fault, 'commit', () => message.commit(chunks, size, facts)), (outcome) => {
-      // Durable or refused: a bug from here on must not discard it.
-      this.#committing = undefined;
-      this.#perform(this.#session.committed(outcome));
-      if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
-    });
+    this.#await(
+      'commit',
+      afterFault(this.#ctx.fault, 'commit', () => message.commit(chunks, size, facts)),
+      (outcome) => {
+        // Durable or refused: a bug from here on must not discard it.
+        this.#committing = undefined;
+        this.#perform(this.#session.committed(outcome));
+        if (this.#shuttingDown) this.#perform(this.#session.abort(Reply.shuttingDown()));
+      },
+    );
   }
 
   /** After the client's half-close, ends our side once nothing is left to answer. */
@@ -304,11 +284,6 @@ export class Connection {
     this.#message = undefined;
     message.drop(this.#clientIp, reason);
     this.#release('drain');
-  }
-
-  /** The idle timer keeps running (one timer per connection, not one per message): see #timedOut. */
-  #hold(reason: Hold): void {
-    this.#gate.hold(reason);
   }
 
   #release(reason?: Hold): void {

@@ -38,7 +38,11 @@ export interface MessageContext {
   readonly queued: (id: string, envelope: SpoolEnvelope) => void;
   readonly clock: Clock;
   /** Commits a message after the inbound checks (SPF, DKIM, DMARC); absent: a plain spool commit. */
-  readonly screen?: (writer: SpoolWriter, envelope: Omit<SpoolEnvelope, 'messageLength'>, facts: ScreenFacts) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
+  readonly screen?: (
+    writer: SpoolWriter,
+    envelope: Omit<SpoolEnvelope, 'messageLength'>,
+    facts: ScreenFacts,
+  ) => Promise<SpoolEnvelope | { readonly refuse: Reply }>;
 }
 
 /** What the session knows about the client when the message starts and ends. */
@@ -139,8 +143,18 @@ export class InboundMessage {
       }
       const messageId = this.#head.messageId();
       this.#ctx.track({
-        event: 'received', id: writer.id, listener: this.#ctx.listener.name, clientIp, helo,
-        from: tx.from, rcpts: tx.rcpts.map((r) => r.address), size, body: tx.body, smtputf8: tx.smtputf8, method, chunks,
+        event: 'received',
+        id: writer.id,
+        listener: this.#ctx.listener.name,
+        clientIp,
+        helo,
+        from: tx.from,
+        rcpts: tx.rcpts.map((r) => r.address),
+        size,
+        body: tx.body,
+        smtputf8: tx.smtputf8,
+        method,
+        chunks,
         ...(tx.envid === undefined ? {} : { envid: tx.envid }),
         ...(messageId === undefined ? {} : { messageId }),
       });
@@ -159,7 +173,14 @@ export class InboundMessage {
   }
 
   #rejected(clientIp: string, reason: string): void {
-    this.#ctx.track({ event: 'rejected', listener: this.#ctx.listener.name, clientIp, from: this.#transaction.from, reason, method: this.#method });
+    this.#ctx.track({
+      event: 'rejected',
+      listener: this.#ctx.listener.name,
+      clientIp,
+      from: this.#transaction.from,
+      reason,
+      method: this.#method,
+    });
   }
 }
 

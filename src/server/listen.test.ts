@@ -13,7 +13,10 @@ test('an address in use is a ListenError naming the address and the setting', as
     const second = createServer();
     await assert.rejects(listenOn(second, '127.0.0.1', port, 'listener smtp, [listener.smtp] listen or --listen'), (e: unknown) => {
       assert.ok(e instanceof ListenError);
-      assert.equal(e.message, `cannot listen on 127.0.0.1:${port} (listener smtp, [listener.smtp] listen or --listen): address already in use (EADDRINUSE)`);
+      assert.equal(
+        e.message,
+        `cannot listen on 127.0.0.1:${port} (listener smtp, [listener.smtp] listen or --listen): address already in use (EADDRINUSE)`,
+      );
       return true;
     });
   } finally {
@@ -28,5 +31,8 @@ test('a privileged port says what it needs; an IPv6 address is bracketed', () =>
     'cannot listen on 0.0.0.0:25 (listener mx, [listener.mx] listen or --listen): permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE',
   );
   const missing = Object.assign(new Error('listen EADDRNOTAVAIL'), { code: 'EADDRNOTAVAIL' });
-  assert.equal(listenProblem('2001:db8::1', 8025, 'the console', missing), 'cannot listen on [2001:db8::1]:8025 (the console): address not available on this machine (EADDRNOTAVAIL)');
+  assert.equal(
+    listenProblem('2001:db8::1', 8025, 'the console', missing),
+    'cannot listen on [2001:db8::1]:8025 (the console): address not available on this machine (EADDRNOTAVAIL)',
+  );
 });

@@ -24,6 +24,7 @@ export function listenOn(server: Server, host: string, port: number, what: strin
 
 /** "cannot listen on 127.0.0.1:8025 (the console, ...): address already in use (EADDRINUSE)". */
 export function listenProblem(host: string, port: number, what: string, e: unknown): string {
-  const privileged = systemErrorCode(e) === 'EACCES' && port > 0 && port < 1024 ? ': ports below 1024 need root or CAP_NET_BIND_SERVICE' : '';
+  const privileged =
+    systemErrorCode(e) === 'EACCES' && port > 0 && port < 1024 ? ': ports below 1024 need root or CAP_NET_BIND_SERVICE' : '';
   return `cannot listen on ${formatHostPort({ host, port })} (${what}): ${systemErrorText(e)}${privileged}`;
 }

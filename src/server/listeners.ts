@@ -104,7 +104,8 @@ export class Listeners {
         notes.push(`listener ${listener.name} is new: it starts at the next restart`);
         continue;
       }
-      if (listener.host !== old.host || listener.port !== old.port) notes.push(`listener ${listener.name} keeps ${bound.host}:${bound.port} until a restart`);
+      if (listener.host !== old.host || listener.port !== old.port)
+        notes.push(`listener ${listener.name} keeps ${bound.host}:${bound.port} until a restart`);
       this.#contexts.set(listener.name, this.#contextFor(next, { ...listener, host: old.host, port: old.port }));
     }
     return notes;
@@ -129,9 +130,17 @@ export class Listeners {
   }
 
   #contextFor(cfg: Config, listener: ListenerConfig): ConnectionContext {
-    const { spool, nextId, track, clock, tls, authenticator, metrics, runner, relay, checks, etrnPolicy, bug, fault, paceRead } = this.#deps;
+    const { spool, nextId, track, clock, tls, authenticator, metrics, runner, relay, checks, etrnPolicy, bug, fault, paceRead } =
+      this.#deps;
     return {
-      config: cfg, listener, spool, nextId, protocolLog: this.#protocolLogs.get(listener.name), track, clock, paceRead,
+      config: cfg,
+      listener,
+      spool,
+      nextId,
+      protocolLog: this.#protocolLogs.get(listener.name),
+      track,
+      clock,
+      paceRead,
       checkRecipient: (ip) => recipientChecker(cfg, relay(), ip),
       tls,
       authenticate: async (ip, user, password) => {
@@ -143,8 +152,13 @@ export class Listeners {
       queued: (id, envelope) => (cfg.queue.hold ? undefined : runner.wake(id, envelope)),
       etrn: (domain) => void runner.scan(domain),
       screen: screenedCommit({
-        hostname: cfg.hostname, policy: listener.mailAuth, budgetMs: cfg.mailAuthBudgetMs, maxHeaderBytes: cfg.limits.maxHeaderSize,
-        checks, spool, track,
+        hostname: cfg.hostname,
+        policy: listener.mailAuth,
+        budgetMs: cfg.mailAuthBudgetMs,
+        maxHeaderBytes: cfg.limits.maxHeaderSize,
+        checks,
+        spool,
+        track,
         trusted: (ip) => inRelayNetworks(relay(), ip),
       }),
       etrnPolicy: (ip) => etrnPolicy.forClient(ip),
@@ -180,7 +194,14 @@ export class Listeners {
       // RFC 5321 3.1: a server that cannot serve now may answer 421 instead of the greeting.
       socket.on('error', () => socket.destroy());
       socket.end(formatReply(Reply.tooManyConnections(), ctx.listener.extensions.has('ENHANCEDSTATUSCODES')));
-      ctx.protocolLog?.write({ time: clock.now(), clientIp: ip, method: '-', status: 421, serverIp: socket.localAddress, serverPort: socket.localPort });
+      ctx.protocolLog?.write({
+        time: clock.now(),
+        clientIp: ip,
+        method: '-',
+        status: 421,
+        serverIp: socket.localAddress,
+        serverPort: socket.localPort,
+      });
       return;
     }
     const id = `${ctx.listener.name}/${++this.#accepted}`;
@@ -211,7 +232,15 @@ export class Listeners {
     socket.destroy();
     if (reason === undefined) return;
     this.#deps.metrics?.proxyRefused(ctx.listener.name);
-    ctx.protocolLog?.write({ time: this.#deps.clock.now(), clientIp: peer, method: 'PROXY', query: reason, status: 0, serverIp: localAddress, serverPort: localPort });
+    ctx.protocolLog?.write({
+      time: this.#deps.clock.now(),
+      clientIp: peer,
+      method: 'PROXY',
+      query: reason,
+      status: 0,
+      serverIp: localAddress,
+      serverPort: localPort,
+    });
     this.#deps.warn(`barge: connection from ${peer} to listener ${ctx.listener.name} refused: ${reason}`);
   }
 
@@ -219,8 +248,15 @@ export class Listeners {
     const { config, clock, metrics } = this.#deps;
     const protocolLog = config.log.w3c.enabled
       ? new ObservedW3cLog(
-          { dir: join(this.#deps.logDir, listener.logFolder), fields: config.log.w3c.fields, siteName: listener.logFolder,
-            computerName: config.hostname, software: 'Barge 0.1.0', clock, onError: this.#deps.onLogError },
+          {
+            dir: join(this.#deps.logDir, listener.logFolder),
+            fields: config.log.w3c.fields,
+            siteName: listener.logFolder,
+            computerName: config.hostname,
+            software: 'Barge 0.1.0',
+            clock,
+            onError: this.#deps.onLogError,
+          },
           (e) => metrics?.command(listener.name, e),
         )
       : undefined;

@@ -45,7 +45,11 @@ export function inRelayNetworks(relay: BlockList, clientIp: string): boolean {
   return verdict;
 }
 
-export function recipientChecker(config: Config, relay: BlockList, clientIp: string): (address: string, user: string | undefined) => RecipientVerdict {
+export function recipientChecker(
+  config: Config,
+  relay: BlockList,
+  clientIp: string,
+): (address: string, user: string | undefined) => RecipientVerdict {
   const mayRelay = inRelayNetworks(relay, clientIp);
   const locals = new Set(config.localDomains);
   const known = config.localRecipients === undefined ? undefined : new Set(config.localRecipients);

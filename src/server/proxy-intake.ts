@@ -58,7 +58,9 @@ export function readProxyHeader(socket: Socket, clock: Clock, done: (intake: Int
     finish({ clientIp: read.addresses === undefined ? socketPeer(socket) : plainIp(read.addresses.source) });
   };
   const onEnd = (): void => finish({ refused: reader.started ? 'closed before the end of the PROXY header' : undefined });
-  const timer = clock.after(PROXY_HEADER_TIMEOUT_MS, () => finish({ refused: `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s` }));
+  const timer = clock.after(PROXY_HEADER_TIMEOUT_MS, () =>
+    finish({ refused: `no PROXY header within ${PROXY_HEADER_TIMEOUT_MS / 1000} s` }),
+  );
   socket.on('error', () => socket.destroy());
   socket.on('data', onData);
   socket.once('end', onEnd);

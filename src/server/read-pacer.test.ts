@@ -19,12 +19,18 @@ test('at the tuned quota (1 MB), every megabyte read (in 64 KB reads) brings one
   };
   assert.ok(scavengesDuring(() => read(3 * 1024 * 1024)) >= 3);
   // The loop allocates nothing, so no collection happens unless the pacer asks for one.
-  assert.equal(scavengesDuring(() => read(512 * 1024)), 0);
+  assert.equal(
+    scavengesDuring(() => read(512 * 1024)),
+    0,
+  );
 });
 
 test('a quota of 0 never collects', () => {
   const paceRead = readPacer(0);
-  assert.equal(scavengesDuring(() => {
-    for (let done = 0; done < 4 * 1024 * 1024; done += 64 * 1024) paceRead(64 * 1024);
-  }), 0);
+  assert.equal(
+    scavengesDuring(() => {
+      for (let done = 0; done < 4 * 1024 * 1024; done += 64 * 1024) paceRead(64 * 1024);
+    }),
+    0,
+  );
 });

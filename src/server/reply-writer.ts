@@ -51,8 +51,15 @@ export class ReplyWriter {
     const now = this.#o.clock.now();
     const socket = this.#o.socket();
     this.#o.log?.write({
-      time: now, clientIp: this.#o.clientIp, username: this.#o.username(), serverIp: socket.localAddress, serverPort: socket.localPort,
-      method: record.method, query: record.query, status: record.status, bytesSent: send.text.length,
+      time: now,
+      clientIp: this.#o.clientIp,
+      username: this.#o.username(),
+      serverIp: socket.localAddress,
+      serverPort: socket.localPort,
+      method: record.method,
+      query: record.query,
+      status: record.status,
+      bytesSent: send.text.length,
       timeTakenMs: Math.max(0, now.getTime() - this.#readStarted),
     });
   }

@@ -18,7 +18,15 @@ const pem = await generate([{ name: 'commonName', value: hostname }], {
     { name: 'basicConstraints', cA: true },
     { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 2, value: hostname }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        { type: 2, value: hostname },
+        { type: 2, value: 'localhost' },
+        { type: 7, ip: '127.0.0.1' },
+        { type: 7, ip: '::1' },
+      ],
+    },
   ],
 });
 process.stdout.write(JSON.stringify({ cert: pem.cert, key: pem.private }));

@@ -15,7 +15,12 @@ export interface ServerCertificates {
 }
 
 /** Returns the TLS socket at once; `secured` gets it after the handshake, with its own readers free. */
-export function serverTls(plain: Socket, certificates: ServerCertificates, handshakeTimeoutMs: number, secured: (secure: TLSSocket) => void): TLSSocket {
+export function serverTls(
+  plain: Socket,
+  certificates: ServerCertificates,
+  handshakeTimeoutMs: number,
+  secured: (secure: TLSSocket) => void,
+): TLSSocket {
   plain.removeAllListeners('data');
   plain.removeAllListeners('end');
   plain.removeAllListeners('timeout');

@@ -130,9 +130,15 @@ export class TlsCredentials {
  */
 export async function loadTlsMaterial(config: Config, clock: Clock = realClock): Promise<TlsMaterial> {
   const files = config.tls;
-  const basePem = files === undefined ? await selfSigned(join(config.dataDir, 'tls'), config.hostname, clock) : { ...(await readPair('tls', files)), description: `certificate ${files.certFile}` };
+  const basePem =
+    files === undefined
+      ? await selfSigned(join(config.dataDir, 'tls'), config.hostname, clock)
+      : { ...(await readPair('tls', files)), description: `certificate ${files.certFile}` };
   const named = await Promise.all(
-    [...config.tlsNames].map(async ([name, f]) => [name, install(`tls."${name}"`, name, `certificate ${f.certFile}`, await readPair(`tls."${name}"`, f), f)] as const),
+    [...config.tlsNames].map(
+      async ([name, f]) =>
+        [name, install(`tls."${name}"`, name, `certificate ${f.certFile}`, await readPair(`tls."${name}"`, f), f)] as const,
+    ),
   );
   return { base: install('tls', 'default', basePem.description, basePem, files), named: new Map(named), configured: files !== undefined };
 }
@@ -163,7 +169,16 @@ function install(key: string, entry: string, source: string, pem: PemPair, files
 /** Names and expiry of the first certificate of a PEM chain. */
 function describe(entry: string, source: string, certPem: string): CertificateInfo {
   const x509 = new X509Certificate(certPem);
-  const dns = (x509.subjectAltName ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+  const dns = (x509.subjectAltName ?? '')
+    .split(', ')
+    .filter((n) => n.startsWith('DNS:'))
+    .map((n) => n.slice(4));
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1];
-  return { entry, source, names: dns.length > 0 ? dns : cn === undefined ? [] : [cn], notAfter: new Date(x509.validTo), serial: x509.serialNumber };
+  return {
+    entry,
+    source,
+    names: dns.length > 0 ? dns : cn === undefined ? [] : [cn],
+    notAfter: new Date(x509.validTo),
+    serial: x509.serialNumber,
+  };
 }

@@ -40,10 +40,19 @@ declare module 'mailauth/lib/dkim/verify.js' {
 
 declare module 'mailauth/lib/spf/index.js' {
   import type { Resolver, Status } from 'mailauth';
-  export function spf(options: { sender: string; ip: string; helo: string; mta: string; resolver?: Resolver }): Promise<{ status: Status; domain?: string; info?: string }>;
+  export function spf(options: {
+    sender: string;
+    ip: string;
+    helo: string;
+    mta: string;
+    resolver?: Resolver;
+  }): Promise<{ status: Status; domain?: string; info?: string }>;
 }
 
 declare module 'mailauth/lib/mta-sts.js' {
-  export function resolvePolicy(domain: string, options: { resolver: (name: string, type: string) => Promise<unknown> }): Promise<string | false>;
+  export function resolvePolicy(
+    domain: string,
+    options: { resolver: (name: string, type: string) => Promise<unknown> },
+  ): Promise<string | false>;
   export function parsePolicy(text: string): { mode: 'enforce' | 'testing' | 'none'; mx?: string[]; maxAge: number; version: string };
 }

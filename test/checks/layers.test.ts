@@ -36,7 +36,10 @@ test('an import from a lower room to a higher one fails the check, naming both',
   assert.equal(r.code, 1);
   assert.match(r.stderr, /protocol\/session\.ts -> server\/listener\.ts: server is above protocol/);
   // The same import the right way round passes.
-  const ok = await tree({ 'server/listener.ts': "import { y } from '../protocol/session.js';\nexport const x = y;\n", 'protocol/session.ts': 'export const y = 1;\n' });
+  const ok = await tree({
+    'server/listener.ts': "import { y } from '../protocol/session.js';\nexport const x = y;\n",
+    'protocol/session.ts': 'export const y = 1;\n',
+  });
   assert.equal(check(ok).code, 0);
 });
 

@@ -30,7 +30,10 @@ test('a certificate from pebble at start, served for its names, renewed without 
   const pebbleBin = peer(t, 'pebble');
   if (dnsmasq === undefined || pebbleBin === undefined) return;
   const dir = await tempDir('barge-acme-');
-  const dns = await startDns(dnsmasq, NAMES.map((n) => `--host-record=${n},127.0.0.1`));
+  const dns = await startDns(
+    dnsmasq,
+    NAMES.map((n) => `--host-record=${n},127.0.0.1`),
+  );
   const httpPort = await freePort();
   const pebble = await startPebble(pebbleBin, { dir, httpPort, dnsServer: dns.server });
   const clock = new VirtualClock();
@@ -64,7 +67,10 @@ tls = "implicit"
     // Served for each name, on both listeners, and it verifies against pebble's root for that name.
     const root = await pebble.root();
     const smtps = barge.server.addresses.find((a) => a.name === 'smtps')?.port ?? 0;
-    for (const [name, port, implicit] of [[NAMES[0], barge.port, false], [NAMES[1], smtps, true]] as const) {
+    for (const [name, port, implicit] of [
+      [NAMES[0], barge.port, false],
+      [NAMES[1], smtps, true],
+    ] as const) {
       const p = await presented(port, name, { ca: root, implicit });
       assert.equal(p.cert.serialNumber, first.serial, name);
       assert.equal(p.authorized, true, `${name}: ${String(p.authorizationError)}`);
@@ -75,7 +81,8 @@ tls = "implicit"
     assert.equal((await presented(barge.port, undefined)).cert.serialNumber, first.serial);
 
     // Private and whole on disk: the account key, and the key with its chain in one file.
-    for (const file of ['account.key', 'certificate.pem']) assert.equal((await stat(join(barge.dataDir, 'acme', file))).mode & 0o777, 0o600, file);
+    for (const file of ['account.key', 'certificate.pem'])
+      assert.equal((await stat(join(barge.dataDir, 'acme', file))).mode & 0o777, 0o600, file);
 
     // The console shows it and its state; /metrics has its expiry.
     const hash = await hashPassword('pw');
@@ -104,14 +111,21 @@ tls = "implicit"
     clock.advance(due.getTime() - clock.now().getTime() - 60_000);
     assert.equal(acme.status().ordering, false);
     clock.advance(60_000);
-    const renewed = await eventually(async () => (acme.status().certificate?.serial !== first.serial ? acme.status().certificate : undefined), 60_000, 'the renewal');
+    const renewed = await eventually(
+      async () => (acme.status().certificate?.serial !== first.serial ? acme.status().certificate : undefined),
+      60_000,
+      'the renewal',
+    );
     const p = await presented(barge.port, NAMES[0], { ca: root });
     assert.equal(p.cert.serialNumber, renewed.serial);
     assert.notEqual(renewed.serial, first.serial);
     assert.equal(p.authorized, true);
     assert.ok(renewed.notAfter >= first.notAfter);
     // The ACME library ran in a child process: the server's own process never loaded it.
-    assert.deepEqual(Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes('/node_modules/acme-client/')), []);
+    assert.deepEqual(
+      Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes('/node_modules/acme-client/')),
+      [],
+    );
   } finally {
     await barge.stop();
     await pebble.stop();
@@ -123,7 +137,11 @@ tls = "implicit"
   try {
     const s = again.server.acme?.status();
     assert.equal(s?.certificate?.serial, (await presented(again.port, NAMES[1])).cert.serialNumber);
-    assert.ok(s?.nextAttempt !== undefined && s.certificate !== undefined && s.nextAttempt.getTime() === s.certificate.notAfter.getTime() - 30 * 86_400_000);
+    assert.ok(
+      s?.nextAttempt !== undefined &&
+        s.certificate !== undefined &&
+        s.nextAttempt.getTime() === s.certificate.notAfter.getTime() - 30 * 86_400_000,
+    );
   } finally {
     await again.stop();
   }

@@ -23,8 +23,13 @@ import { fileURLToPath } from 'node:url';
 
 const BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'bin', 'barge.js');
 
-const send = (port: number, method: 'BDAT' | 'DATA', chunks: readonly string[], helo = 'metrics.test', from = 'a@metrics.test'): Promise<string> =>
-  submit(port, chunks, 'bob@localhost', { method, helo, from });
+const send = (
+  port: number,
+  method: 'BDAT' | 'DATA',
+  chunks: readonly string[],
+  helo = 'metrics.test',
+  from = 'a@metrics.test',
+): Promise<string> => submit(port, chunks, 'bob@localhost', { method, helo, from });
 
 type Family = { name: string; metrics: Array<{ labels?: Record<string, string>; value?: string; count?: string }> };
 const value = (families: Family[], name: string, labels: Record<string, string> = {}): number => {
@@ -43,10 +48,14 @@ test('/metrics counts BDAT and DATA messages, chunks and deliveries; health endp
     await send(b.port, 'DATA', ['Subject: four\r\n\r\nhi\r\n']);
     await send(b.port, 'DATA', ['Subject: five\r\n\r\nhi\r\n']);
     const scrape = async (): Promise<Family[]> => parsePrometheusTextFormat(await (await fetch(`${admin.url}metrics`)).text()) as Family[];
-    const families = await eventually(async () => {
-      const f = await scrape();
-      return value(f, 'barge_deliveries_total', { outcome: 'delivered', method: 'local' }) === 5 ? f : undefined;
-    }, 10_000, 'five local deliveries');
+    const families = await eventually(
+      async () => {
+        const f = await scrape();
+        return value(f, 'barge_deliveries_total', { outcome: 'delivered', method: 'local' }) === 5 ? f : undefined;
+      },
+      10_000,
+      'five local deliveries',
+    );
     assert.equal(value(families, 'barge_messages_received_total', { listener: 'smtp', method: 'BDAT' }), 3);
     assert.equal(value(families, 'barge_messages_received_total', { listener: 'smtp', method: 'DATA' }), 2);
     assert.equal(value(families, 'barge_bdat_chunks_received_total', { listener: 'smtp' }), 5);
@@ -54,15 +63,27 @@ test('/metrics counts BDAT and DATA messages, chunks and deliveries; health endp
     assert.equal(value(families, 'barge_session_duration_seconds') >= 5, true);
     // Queue counts are at most 10 s old (counting a large queue reads its state files).
     for (const state of ['queued', 'deferred', 'held']) assert.ok(value(families, 'barge_queue_messages', { state }) >= 0, state);
-    for (const name of ['barge_open_connections', 'barge_queue_oldest_message_age_seconds', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
-      assert.ok(families.some((f) => f.name === name), `${name} exposed`);
+    for (const name of [
+      'barge_open_connections',
+      'barge_queue_oldest_message_age_seconds',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
+      assert.ok(
+        families.some((f) => f.name === name),
+        `${name} exposed`,
+      );
     }
     // A refused command is counted by its code.
     const c = await RawSmtp.connect(b.port);
     await c.reply();
     assert.equal((await c.command('MAIL FROM:<x@y.test>')).code, 503);
     c.close();
-    await eventually(async () => (value(await scrape(), 'barge_smtp_refusals_total', { listener: 'smtp', code: '503' }) === 1 ? true : undefined), 5000, 'refusal counted');
+    await eventually(
+      async () => (value(await scrape(), 'barge_smtp_refusals_total', { listener: 'smtp', code: '503' }) === 1 ? true : undefined),
+      5000,
+      'refusal counted',
+    );
     assert.equal((await fetch(`${admin.url}healthz`)).status, 200);
     assert.equal(await (await fetch(`${admin.url}readyz`)).text(), 'ready\n');
   } finally {
@@ -91,10 +112,14 @@ test('without a session the console shows only the login form; POSTs need the CS
     assert.equal(first.location, '/users?setup=1');
     assert.match((await setup.get('/users?setup=1')).body, /add an administrator now/);
     assert.equal((await new ConsoleClient(admin.url).get(link.pathname + link.search)).status, 403);
-    const added = await run(process.execPath, [BIN, 'user', 'add', 'root', '--admin', '--password-stdin', '--data-dir', b.dataDir], 'correct horse\n');
+    const added = await run(
+      process.execPath,
+      [BIN, 'user', 'add', 'root', '--admin', '--password-stdin', '--data-dir', b.dataDir],
+      'correct horse\n',
+    );
     assert.equal(added.stdout.trim(), 'added root (admin)', added.stderr);
     assert.match((await run(process.execPath, [BIN, 'user', 'list', '--data-dir', b.dataDir])).stdout, /^root \[admin\]$/m);
-    assert.equal((await changeUser(b.dataDir, { action: 'add', name: 'mailuser', password: 'pw' })), undefined);
+    assert.equal(await changeUser(b.dataDir, { action: 'add', name: 'mailuser', password: 'pw' }), undefined);
     // An AUTH user who is not an admin cannot log in.
     assert.equal((await anon.post('/login', { user: 'mailuser', password: 'pw' })).status, 401);
     const ok = new ConsoleClient(admin.url);
@@ -119,10 +144,18 @@ test('without a session the console shows only the login form; POSTs need the CS
 });
 
 test('a hostile HELO name and sender render as text in queue, tracking and protocol log', async () => {
-  const b = await startBarge('[queue]\nhold = true\n[log]\nw3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]');
+  const b = await startBarge(
+    '[queue]\nhold = true\n[log]\nw3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status"]',
+  );
   const admin = await startConsole(b);
   try {
-    const id = await send(b.port, 'BDAT', ['Subject: x\r\n\r\nhi\r\n'], '<script>alert(1)</script>', '"<script>alert(2)</script>"@evil.test');
+    const id = await send(
+      b.port,
+      'BDAT',
+      ['Subject: x\r\n\r\nhi\r\n'],
+      '<script>alert(1)</script>',
+      '"<script>alert(2)</script>"@evil.test',
+    );
     await changeUser(b.dataDir, { action: 'add', name: 'root', password: 'pw', admin: true });
     const c = new ConsoleClient(admin.url);
     await c.post('/login', { user: 'root', password: 'pw' });
@@ -168,7 +201,11 @@ test('SIGHUP and barge reload: new sessions get the new verbs, a session in prog
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /listener\.smtp\.chunking/);
     child.child.kill('SIGHUP');
-    await eventually(async () => (/configuration refused, the running one stays: .*chunking/.test(child.log()) ? true : undefined), 10_000, 'refusal logged');
+    await eventually(
+      async () => (/configuration refused, the running one stays: .*chunking/.test(child.log()) ? true : undefined),
+      10_000,
+      'refusal logged',
+    );
     const after = await RawSmtp.connect(child.port);
     await after.reply();
     assert.doesNotMatch((await after.command('EHLO after.test')).raw, /CHUNKING/);
@@ -186,7 +223,12 @@ test('beyond loopback the console speaks HTTPS with the SMTP certificate', async
   // Bound to every address, reached (as every test here) only over loopback.
   const admin = await startAdmin(
     { ...b.config, admin: { listen: { host: '0.0.0.0', port: 0 } } },
-    { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: async () => b.config, reload: async () => ({ ok: true, message: '' }) },
+    {
+      server: b.server,
+      configFile: join(b.dataDir, 'console.toml'),
+      check: async () => b.config,
+      reload: async () => ({ ok: true, message: '' }),
+    },
   );
   try {
     assert.match(admin.url, /^https:\/\/0\.0\.0\.0:\d+\/$/);
@@ -211,27 +253,46 @@ test('queue pages follow a cursor and filter by domain and state; hold, release 
   const b = await startBarge('[queue]\nhold = true');
   try {
     const ids: string[] = [];
-    for (const to of ['a@one.test', 'b@two.test', 'c@one.test']) ids.push(await submit(b.port, ['Subject: q\r\n\r\nhi\r\n'], to, { from: 'alice@localhost' }));
+    for (const to of ['a@one.test', 'b@two.test', 'c@one.test'])
+      ids.push(await submit(b.port, ['Subject: q\r\n\r\nhi\r\n'], to, { from: 'alice@localhost' }));
     const now = new Date();
     const first = await listEntries(b.server.spool, {}, undefined, 2, now);
-    assert.deepEqual(first.entries.map((e) => e.id), ids.slice(0, 2));
+    assert.deepEqual(
+      first.entries.map((e) => e.id),
+      ids.slice(0, 2),
+    );
     const second = await listEntries(b.server.spool, {}, first.next, 2, now);
-    assert.deepEqual(second.entries.map((e) => e.id), ids.slice(2));
+    assert.deepEqual(
+      second.entries.map((e) => e.id),
+      ids.slice(2),
+    );
     assert.equal(second.next, undefined);
-    assert.deepEqual((await listEntries(b.server.spool, { domain: 'one.test' }, undefined, 10, now)).entries.map((e) => e.id), [ids[0], ids[2]]);
+    assert.deepEqual(
+      (await listEntries(b.server.spool, { domain: 'one.test' }, undefined, 10, now)).entries.map((e) => e.id),
+      [ids[0], ids[2]],
+    );
     assert.equal((await listEntries(b.server.spool, { olderThanMs: 3_600_000 }, undefined, 10, now)).entries.length, 0);
     const cli = (...args: string[]): ReturnType<typeof run> => run(process.execPath, [BIN, 'queue', ...args, '--data-dir', b.dataDir]);
     assert.equal((await cli('hold', ids[1] ?? '')).code, 0);
-    assert.deepEqual((await listEntries(b.server.spool, { kind: 'held' }, undefined, 10, now)).entries.map((e) => e.id), [ids[1]]);
+    assert.deepEqual(
+      (await listEntries(b.server.spool, { kind: 'held' }, undefined, 10, now)).entries.map((e) => e.id),
+      [ids[1]],
+    );
     assert.match((await cli('list')).stdout, new RegExp(`${ids[1] ?? ''} .*HELD`));
     assert.equal((await cli('release', ids[1] ?? '')).code, 0);
     assert.equal((await listEntries(b.server.spool, { kind: 'held' }, undefined, 10, now)).entries.length, 0);
     // A bounce leaves a failure notice to the sender in the queue in its place.
     assert.equal((await cli('bounce', ids[0] ?? '')).code, 0);
     const left = await listEntries(b.server.spool, {}, undefined, 10, now);
-    assert.equal(left.entries.some((e) => e.id === ids[0]), false);
+    assert.equal(
+      left.entries.some((e) => e.id === ids[0]),
+      false,
+    );
     const notice = left.entries.find((e) => e.envelope.transaction.from === '');
-    assert.deepEqual(notice?.envelope.transaction.rcpts.map((r) => r.address), ['alice@localhost']);
+    assert.deepEqual(
+      notice?.envelope.transaction.rcpts.map((r) => r.address),
+      ['alice@localhost'],
+    );
   } finally {
     await b.stop();
   }

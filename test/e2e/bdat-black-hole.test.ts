@@ -29,13 +29,20 @@ interface Sample {
 function sample(mode: string, n: number): Sample {
   const id = `<${mode}-${n}@sender.test>`;
   const body = n === 3 || n === 7 ? 'BINARYMIME' : n === 5 ? '8BITMIME' : '7BIT';
-  const type = body === 'BINARYMIME' ? 'Content-Type: application/octet-stream\r\n' : body === '8BITMIME' ? 'Content-Type: text/plain; charset=iso-8859-1\r\n' : '';
+  const type =
+    body === 'BINARYMIME'
+      ? 'Content-Type: application/octet-stream\r\n'
+      : body === '8BITMIME'
+        ? 'Content-Type: text/plain; charset=iso-8859-1\r\n'
+        : '';
   const header = Buffer.from(`Subject: ${mode} ${n}\r\nMessage-ID: ${id}\r\n${type}\r\n`);
   const size = body === '7BIT' ? (n === 1 ? 300 : 4000 + ((n * 7919) % 60_000)) : MB2;
   const content =
-    body === 'BINARYMIME' ? randomBytes(size)
-    : body === '8BITMIME' ? Buffer.from(`${'caf\xe9 cr\xe8me br\xfbl\xe9e .\r\n'.repeat(Math.ceil(size / 24))}`, 'latin1')
-    : Buffer.from(`${'text line\r\n'.repeat(Math.ceil(size / 11))}.dot line\r\n`);
+    body === 'BINARYMIME'
+      ? randomBytes(size)
+      : body === '8BITMIME'
+        ? Buffer.from(`${'caf\xe9 cr\xe8me br\xfbl\xe9e .\r\n'.repeat(Math.ceil(size / 24))}`, 'latin1')
+        : Buffer.from(`${'text line\r\n'.repeat(Math.ceil(size / 11))}.dot line\r\n`);
   return { id, body, header, content };
 }
 
@@ -46,7 +53,12 @@ async function submitAll(sender: TestBarge, samples: readonly Sample[]): Promise
   for (const s of samples) {
     const bytes = Buffer.concat([s.header, s.content]);
     const param = s.body === '7BIT' ? '' : ` BODY=${s.body}`;
-    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost>${param}\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${bytes.length} LAST\r\n`), bytes]));
+    await c.send(
+      Buffer.concat([
+        Buffer.from(`MAIL FROM:<alice@localhost>${param}\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${bytes.length} LAST\r\n`),
+        bytes,
+      ]),
+    );
     const replies = await c.replies(3);
     assert.equal(replies[2]?.code, 250, replies[2]?.raw);
   }
@@ -78,7 +90,11 @@ async function throughDevice(mode: MiddleboxMode): Promise<void> {
     const samples = Array.from({ length: COUNT }, (_, i) => sample(mode, i + 1));
     const started = Date.now();
     await submitAll(sender, samples);
-    await eventually(async () => ((await receiver.mailbox('bob@remote.test')).length >= COUNT ? true : undefined), 120_000, `${COUNT} messages (${mode})`);
+    await eventually(
+      async () => ((await receiver.mailbox('bob@remote.test')).length >= COUNT ? true : undefined),
+      120_000,
+      `${COUNT} messages (${mode})`,
+    );
     const lastArrived = Date.now() - started;
     // Anything sent twice would arrive now.
     await new Promise((r) => setTimeout(r, 500));
@@ -94,12 +110,17 @@ async function throughDevice(mode: MiddleboxMode): Promise<void> {
     const delivered = events.filter((e) => e.event === 'delivered');
     const quirks = events.filter((e) => e.event === 'quirk').map((q) => (q.event === 'quirk' ? q.kind : ''));
     const methods = JSON.stringify(delivered.map((d) => (d.event === 'delivered' ? d.method : '')));
-    process.stdout.write(`# ${mode}: last of ${COUNT} arrived ${lastArrived} ms after the first was sent; ${methods}; learnt ${JSON.stringify(quirks)}\n`);
+    process.stdout.write(
+      `# ${mode}: last of ${COUNT} arrived ${lastArrived} ms after the first was sent; ${methods}; learnt ${JSON.stringify(quirks)}\n`,
+    );
     assert.ok(lastArrived < 60_000, `${mode}: the last message arrived ${lastArrived} ms after the first was sent`);
     assert.equal(delivered.length, COUNT);
     if (mode === 'tarpit-chunks') {
       assert.ok(quirks.includes('big-chunks'), JSON.stringify(quirks));
-      assert.ok(delivered.every((d) => d.event === 'delivered' && d.method === 'BDAT'), 'a tarpit still carries BDAT');
+      assert.ok(
+        delivered.every((d) => d.event === 'delivered' && d.method === 'BDAT'),
+        'a tarpit still carries BDAT',
+      );
       assert.ok(how.every((h) => h === 'exact'));
     } else {
       assert.deepEqual(quirks, ['no-bdat'], 'learnt once');
@@ -117,7 +138,9 @@ async function submitOne(barge: TestBarge, subject: string, size: number): Promi
   await c.reply();
   await c.command('EHLO client.test');
   const body = Buffer.from(`Subject: ${subject}\r\n\r\n${'x'.repeat(size)}\r\n`);
-  await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${body.length} LAST\r\n`), body]));
+  await c.send(
+    Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${body.length} LAST\r\n`), body]),
+  );
   const replies = await c.replies(3);
   c.close();
   assert.equal(replies.at(-1)?.code, 250, replies.at(-1)?.raw);
@@ -142,10 +165,18 @@ describe('BDAT-hostile paths at default settings', { concurrency: true }, () => 
       const tracked = async (): Promise<TrackingRecord | undefined> => (await barge.tracking()).find((e) => e.event === 'delivered');
       const delivered = await eventually(tracked, 10_000, 'delivered event');
       const events = await barge.tracking();
-      assert.deepEqual(events.filter((e) => e.event === 'quirk'), [], 'no quirk learnt');
+      assert.deepEqual(
+        events.filter((e) => e.event === 'quirk'),
+        [],
+        'no quirk learnt',
+      );
       assert.ok(delivered?.event === 'delivered' && delivered.method === 'BDAT' && delivered.fallback === undefined);
       const store = await QuirkStore.open(quirksPath(barge.dataDir));
-      assert.deepEqual(store.list().map((q) => q.kind), ['bdat-ok'], 'only the passed check is remembered');
+      assert.deepEqual(
+        store.list().map((q) => q.kind),
+        ['bdat-ok'],
+        'only the passed check is remembered',
+      );
     } finally {
       await barge.stop();
       await peer.close();
@@ -167,7 +198,11 @@ describe('BDAT-hostile paths at default settings', { concurrency: true }, () => 
       // The first check times out at 30 s; the second, begun 15 s later, would wait until 45 s.
       assert.ok(took < 40_000, `both delivered ${took} ms after the first was sent`);
       await new Promise((r) => setTimeout(r, 300));
-      assert.deepEqual(peer.received.map((m) => m.method), ['DATA', 'DATA'], 'each exactly once, by DATA');
+      assert.deepEqual(
+        peer.received.map((m) => m.method),
+        ['DATA', 'DATA'],
+        'each exactly once, by DATA',
+      );
       const events = await barge.tracking();
       assert.equal(events.filter((e) => e.event === 'quirk').length, 1, 'learnt once');
     } finally {

@@ -26,10 +26,22 @@ async function submit(barge: TestBarge, subject: string): Promise<void> {
 }
 
 const cases: Array<{ name: string; behaviour: () => PeerBehaviour; reason: RegExp }> = [
-  { name: 'reset after BDAT', behaviour: () => ({ content: () => 'reset' }), reason: /^connection lost after a \d+-octet non-final BDAT chunk/ },
+  {
+    name: 'reset after BDAT',
+    behaviour: () => ({ content: () => 'reset' }),
+    reason: /^connection lost after a \d+-octet non-final BDAT chunk/,
+  },
   // The timer may fire a millisecond before the clock the answer is timed with says 30 s.
-  { name: 'silence after BDAT', behaviour: () => ({ content: () => 'silent' }), reason: /^no reply within (299\d\d|30\d\d\d) ms to a \d+-octet non-final BDAT chunk: BDAT is dropped on this path/ },
-  { name: '500 to BDAT although CHUNKING was advertised', behaviour: () => ({ content: () => '500 5.5.1 Command unrecognized' }), reason: /BDAT answered "500/ },
+  {
+    name: 'silence after BDAT',
+    behaviour: () => ({ content: () => 'silent' }),
+    reason: /^no reply within (299\d\d|30\d\d\d) ms to a \d+-octet non-final BDAT chunk: BDAT is dropped on this path/,
+  },
+  {
+    name: '500 to BDAT although CHUNKING was advertised',
+    behaviour: () => ({ content: () => '500 5.5.1 Command unrecognized' }),
+    reason: /BDAT answered "500/,
+  },
   {
     name: 'masked EHLO keywords',
     behaviour: () => ({ keywords: ['PIPELINING', 'XXXXXXXA', 'CHUNKING', '8BITMIME'] }),
@@ -57,13 +69,22 @@ describe('BDAT failing on the path, at default settings', { concurrency: true },
         const sent = Date.now();
         await submit(barge, 'one');
         await eventually(async () => (peer.received.length >= 1 ? true : undefined), 45_000, 'first delivery');
-        assert.ok(Date.now() - sent < 40_000, `delivered ${Date.now() - sent} ms after submission: within the check timeout, not the 5-minute reply timeout`);
+        assert.ok(
+          Date.now() - sent < 40_000,
+          `delivered ${Date.now() - sent} ms after submission: within the check timeout, not the 5-minute reply timeout`,
+        );
         await submit(barge, 'two');
         await eventually(async () => (peer.received.length >= 2 ? true : undefined), 10_000, 'second delivery');
         await new Promise((r) => setTimeout(r, 200));
         assert.equal(peer.received.length, 2, 'each message arrived exactly once');
-        assert.deepEqual(peer.received.map((m) => m.method), ['DATA', 'DATA']);
-        assert.ok(peer.received[0]?.body.toString('latin1').includes('\r\n.dot line\r\n'), 'the DATA copy is intact (un-stuffed by the peer)');
+        assert.deepEqual(
+          peer.received.map((m) => m.method),
+          ['DATA', 'DATA'],
+        );
+        assert.ok(
+          peer.received[0]?.body.toString('latin1').includes('\r\n.dot line\r\n'),
+          'the DATA copy is intact (un-stuffed by the peer)',
+        );
 
         const quirks = await QuirkStore.open(quirksPath(barge.dataDir));
         const q = quirks.get(`127.0.0.1:${peer.port}`, 'no-bdat');

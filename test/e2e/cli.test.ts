@@ -56,18 +56,32 @@ test('queue list pages with --limit and --after; retry goes through the running 
     c.close();
     const first = await barge('queue', 'list', '--limit', '2', '--data-dir', server.dataDir);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual([...first.stdout.matchAll(/^([0-9A-Z]{12,}) /gm)].map((m) => m[1]), ids.slice(0, 2));
+    assert.deepEqual(
+      [...first.stdout.matchAll(/^([0-9A-Z]{12,}) /gm)].map((m) => m[1]),
+      ids.slice(0, 2),
+    );
     assert.match(first.stdout, new RegExp(`^3 message\\(s\\) in the queue; more with --after ${ids[1] ?? ''}$`, 'm'));
     const second = await barge('queue', 'list', '--after', ids[1] ?? '', '--data-dir', server.dataDir);
-    assert.deepEqual([...second.stdout.matchAll(/^([0-9A-Z]{12,}) /gm)].map((m) => m[1]), ids.slice(2));
+    assert.deepEqual(
+      [...second.stdout.matchAll(/^([0-9A-Z]{12,}) /gm)].map((m) => m[1]),
+      ids.slice(2),
+    );
     assert.equal((await barge('queue', 'list', '--limit', 'none', '--data-dir', server.dataDir)).code, 2);
     const attempts = async (): Promise<number> => (await server.tracking()).filter((e) => e.event === 'deferred' && e.id === ids[0]).length;
     const before = await eventually(async () => ((await attempts()) > 0 ? attempts() : undefined), 10_000, 'the first attempt');
     // The attempt is tracked just before its state (with the retry time) is written: wait for the state.
-    await eventually(async () => ((await server.server.spool.readState<EntryState>(ids[0] ?? ''))?.rcpts[0]?.nextAttempt === undefined ? undefined : true), 10_000, 'the retry time');
+    await eventually(
+      async () => ((await server.server.spool.readState<EntryState>(ids[0] ?? ''))?.rcpts[0]?.nextAttempt === undefined ? undefined : true),
+      10_000,
+      'the retry time',
+    );
     const retry = await barge('queue', 'retry', ids[0] ?? '', '--data-dir', server.dataDir);
     assert.equal(retry.code, 0, retry.stderr);
-    await eventually(async () => ((await attempts()) > before ? true : undefined), 10_000, 'an attempt right after the retry, not at a scan');
+    await eventually(
+      async () => ((await attempts()) > before ? true : undefined),
+      10_000,
+      'an attempt right after the retry, not at a scan',
+    );
   } finally {
     await server.stop();
   }
@@ -87,7 +101,8 @@ test('barge send submits stdin to the running server (recipients from -t, parsed
   const server = await startBarge();
   try {
     // A quoted display name with a comma and an address in it, a folded group: only the real addresses count.
-    const message = 'Subject: sent\r\nTo: "a@b.example, Sales" <bob@localhost>\r\nCc: Team: carol@localhost,\r\n dave@localhost (Dave, ops);\r\n\r\nhello\r\n';
+    const message =
+      'Subject: sent\r\nTo: "a@b.example, Sales" <bob@localhost>\r\nCc: Team: carol@localhost,\r\n dave@localhost (Dave, ops);\r\n\r\nhello\r\n';
     const r = await run(process.execPath, [BIN, 'send', '-t', '--from', 'a@localhost', '--server', `127.0.0.1:${server.port}`], message);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
@@ -105,13 +120,21 @@ test('barge send submits stdin to the running server (recipients from -t, parsed
 test('barge send --server takes an IPv6 address in brackets ([::1]:PORT)', async () => {
   const server = await startBarge('', { listen: ['[::1]:0'] });
   try {
-    const r = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@localhost', '--server', `[::1]:${server.port}`], 'Subject: v6\r\n\r\nhi\r\n');
+    const r = await run(
+      process.execPath,
+      [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@localhost', '--server', `[::1]:${server.port}`],
+      'Subject: v6\r\n\r\nhi\r\n',
+    );
     assert.equal(r.code, 0, r.stderr);
     const received = (await server.tracking()).find((e) => e.event === 'received');
     assert.ok(received?.event === 'received');
     assert.equal(received.id, r.stdout.trim());
     assert.equal(received.clientIp, '::1');
-    const bad = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@localhost', '--server', '[::1:2525'], 'hi\r\n');
+    const bad = await run(
+      process.execPath,
+      [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@localhost', '--server', '[::1:2525'],
+      'hi\r\n',
+    );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--server wants HOST\[:PORT\]/);
   } finally {
@@ -121,7 +144,11 @@ test('barge send --server takes an IPv6 address in brackets ([::1]:PORT)', async
 
 test('barge send --data-dir writes into the spool of a stopped server', async () => {
   const dir = await tempDir();
-  const r = await run(process.execPath, [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@remote.example', '--data-dir', dir], 'Subject: direct\r\n\r\nhi\r\n');
+  const r = await run(
+    process.execPath,
+    [BIN, 'send', '--from', 'a@localhost', '--to', 'bob@remote.example', '--data-dir', dir],
+    'Subject: direct\r\n\r\nhi\r\n',
+  );
   assert.equal(r.code, 0, r.stderr);
   const id = r.stdout.trim();
   const list = await barge('queue', 'list', '--data-dir', dir);
@@ -131,7 +158,8 @@ test('barge send --data-dir writes into the spool of a stopped server', async ()
 
 test('barge user add|passwd|list|del keep scrypt hashes in a 0600 file, never the password', async () => {
   const dir = await tempDir();
-  const withInput = (input: string, ...args: string[]): ReturnType<typeof run> => run(process.execPath, [BIN, 'user', ...args, '--data-dir', dir], input);
+  const withInput = (input: string, ...args: string[]): ReturnType<typeof run> =>
+    run(process.execPath, [BIN, 'user', ...args, '--data-dir', dir], input);
   const added = await withInput('first-pass\n', 'add', 'Alice@Example.test', '--password-stdin', '--address', '@alias.test');
   assert.equal(added.code, 0, added.stderr);
   assert.match(added.stdout, /^added alice@example\.test$/m);
@@ -169,16 +197,33 @@ test('barge routes lists routes and learnt quirks, and clear forgets them', asyn
 });
 
 /** The lines of a failed start that are not the usual start-up lines. */
-const problems = (stderr: string): string[] => stderr.split('\n').filter((l) => l !== '' && !/^barge: (spool recovered|listening on|local domains|STARTTLS with|stopping)/.test(l));
+const problems = (stderr: string): string[] =>
+  stderr.split('\n').filter((l) => l !== '' && !/^barge: (spool recovered|listening on|local domains|STARTTLS with|stopping)/.test(l));
 
 test('a second barge serve whose console address is taken exits 1 with one line naming the address and the setting', async () => {
   const first = await spawnBarge(await tempDir(), ['--admin-listen', '127.0.0.1:0']);
   try {
-    const url = await eventually(async () => /console and \/metrics at (http:\/\/127\.0\.0\.1:\d+)\//.exec(first.log())?.[1], 10_000, 'the console');
+    const url = await eventually(
+      async () => /console and \/metrics at (http:\/\/127\.0\.0\.1:\d+)\//.exec(first.log())?.[1],
+      10_000,
+      'the console',
+    );
     const port = new URL(url).port;
-    const second = await barge('serve', '--listen', '127.0.0.1:0', '--data-dir', await tempDir(), '--hostname', 'second.test', '--admin-listen', `127.0.0.1:${port}`);
+    const second = await barge(
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      await tempDir(),
+      '--hostname',
+      'second.test',
+      '--admin-listen',
+      `127.0.0.1:${port}`,
+    );
     assert.equal(second.code, 1, second.stderr);
-    assert.deepEqual(problems(second.stderr), [`barge: cannot listen on 127.0.0.1:${port} (the console, [admin] listen or --admin-listen): address already in use (EADDRINUSE)`]);
+    assert.deepEqual(problems(second.stderr), [
+      `barge: cannot listen on 127.0.0.1:${port} (the console, [admin] listen or --admin-listen): address already in use (EADDRINUSE)`,
+    ]);
     assert.doesNotMatch(second.stderr, /^\s+at /m, 'no stack trace');
     // The first server was not disturbed.
     assert.equal((await fetch(`${url}/healthz`)).status, 200);
@@ -194,9 +239,21 @@ test('an SMTP listener address in use is one line naming it and the setting, exi
   const address = taken.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   try {
-    const r = await barge('serve', '--listen', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`, '--data-dir', await tempDir(), '--admin-listen', 'off');
+    const r = await barge(
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--data-dir',
+      await tempDir(),
+      '--admin-listen',
+      'off',
+    );
     assert.equal(r.code, 1, r.stderr);
-    assert.deepEqual(problems(r.stderr), [`barge: cannot listen on 127.0.0.1:${port} (listener smtp-2, [listener.smtp-2] listen or --listen): address already in use (EADDRINUSE)`]);
+    assert.deepEqual(problems(r.stderr), [
+      `barge: cannot listen on 127.0.0.1:${port} (listener smtp-2, [listener.smtp-2] listen or --listen): address already in use (EADDRINUSE)`,
+    ]);
   } finally {
     taken.close();
   }
@@ -205,16 +262,26 @@ test('an SMTP listener address in use is one line naming it and the setting, exi
 test('a missing DKIM key or certificate stops barge serve (and barge reload) with one line naming the file (exit 2), not a stack trace', async () => {
   const dir = await tempDir();
   const file = join(dir, 'barge.toml');
-  await writeFile(file, `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[dkim."example.test"]\nselector = "s1"\nkey = "dkim/missing.pem"\n`);
+  await writeFile(
+    file,
+    `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[dkim."example.test"]\nselector = "s1"\nkey = "dkim/missing.pem"\n`,
+  );
   const dkim = await barge('serve', '--config', file, '--admin-listen', 'off');
   assert.equal(dkim.code, 2, dkim.stderr);
-  assert.deepEqual(problems(dkim.stderr), [`barge: configuration error: dkim.example.test: cannot read the key ${join(dir, 'dkim', 'missing.pem')}: no such file or directory (ENOENT)`]);
+  assert.deepEqual(problems(dkim.stderr), [
+    `barge: configuration error: dkim.example.test: cannot read the key ${join(dir, 'dkim', 'missing.pem')}: no such file or directory (ENOENT)`,
+  ]);
   // barge reload checks the same before it signals a server.
   const reload = await barge('reload', '--config', file);
   assert.equal(reload.code, 2, reload.stderr);
   assert.match(reload.stderr, /^barge: configuration error: dkim\.example\.test: cannot read the key .*missing\.pem/);
-  await writeFile(file, `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[tls]\ncert = "${dir}/none.crt"\nkey = "${dir}/none.key"\n`);
+  await writeFile(
+    file,
+    `data_dir = "${dir}"\n[listener.smtp]\nlisten = "127.0.0.1:0"\n[tls]\ncert = "${dir}/none.crt"\nkey = "${dir}/none.key"\n`,
+  );
   const tls = await barge('serve', '--config', file, '--admin-listen', 'off');
   assert.equal(tls.code, 2, tls.stderr);
-  assert.deepEqual(problems(tls.stderr), [`barge: configuration error: tls.cert: cannot read ${dir}/none.crt: no such file or directory (ENOENT)`]);
+  assert.deepEqual(problems(tls.stderr), [
+    `barge: configuration error: tls.cert: cannot read ${dir}/none.crt: no such file or directory (ENOENT)`,
+  ]);
 });

@@ -60,7 +60,19 @@ test('a transaction answered before its content stream has ended leaves nothing 
     const first = (await socket.send(MESSAGE, timed([[0, BODY]], 300), TX)).outcome;
     assert.equal(first.kind, 'delivered', JSON.stringify(first));
     // The first content's end arrives while the second is half sent: it must not end the second.
-    const second = (await socket.send(MESSAGE, timed([[0, BODY.subarray(0, 10)], [600, BODY.subarray(10)]], 650), TX)).outcome;
+    const second = (
+      await socket.send(
+        MESSAGE,
+        timed(
+          [
+            [0, BODY.subarray(0, 10)],
+            [600, BODY.subarray(10)],
+          ],
+          650,
+        ),
+        TX,
+      )
+    ).outcome;
     assert.equal(second.kind, 'delivered', JSON.stringify(second));
     await socket.quit();
     const two = async (): Promise<Buffer[] | undefined> => ((b) => (b.length === 2 ? b : undefined))(await barge.mailbox('bob@localhost'));

@@ -23,7 +23,15 @@ const ROOT = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..'
 const BIN = join(ROOT, 'bin', 'barge.js');
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = process.env.BARGE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : undefined;
-const FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-sandbox'];
+const FLAGS = [
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-sandbox',
+];
 
 let context: BrowserContext;
 let page: Page;
@@ -38,7 +46,11 @@ const alerts: string[] = [];
 
 function startMiddlebox(upstream: number): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'middlebox', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstream}`, '--mode', 'drop-bdat'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'middlebox', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstream}`, '--mode', 'drop-bdat'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let text = '';
     child.stdout?.on('data', (d: Buffer) => {
       text += d.toString();
@@ -49,7 +61,8 @@ function startMiddlebox(upstream: number): Promise<{ child: ChildProcess; port: 
   });
 }
 
-const send = (chunks: readonly string[], to: string, options: SubmitOptions = {}): Promise<string> => submit(barge.port, chunks, to, options);
+const send = (chunks: readonly string[], to: string, options: SubmitOptions = {}): Promise<string> =>
+  submit(barge.port, chunks, to, options);
 
 async function shot(name: string): Promise<void> {
   if (SHOTS === undefined) return;
@@ -59,10 +72,14 @@ async function shot(name: string): Promise<void> {
 
 /** Reloads `path` until `text` shows on the page. */
 async function until(path: string, text: string, ms = 20_000): Promise<void> {
-  await eventually(async () => {
-    await page.goto(new URL(path, consoleUrl).href);
-    return (await page.content()).includes(text) ? true : undefined;
-  }, ms, `"${text}" on ${path}`);
+  await eventually(
+    async () => {
+      await page.goto(new URL(path, consoleUrl).href);
+      return (await page.content()).includes(text) ? true : undefined;
+    },
+    ms,
+    `"${text}" on ${path}`,
+  );
 }
 
 before(async () => {
@@ -73,20 +90,32 @@ before(async () => {
   middleboxPort = box.port;
   const dir = await tempDir();
   configFile = join(dir, 'barge.toml');
-  await writeFile(configFile, [
-    '# Settings of the console test: the console keeps this comment when it writes the file.',
-    '[log]',
-    'w3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status", "time-taken"]',
-    '[routes]',
-    `"remote.test" = "127.0.0.1:${middleboxPort}"`,
-    '"unreachable.test" = "127.0.0.1:1"',
-    '',
-  ].join('\n'));
+  await writeFile(
+    configFile,
+    [
+      '# Settings of the console test: the console keeps this comment when it writes the file.',
+      '[log]',
+      'w3c_fields = ["time", "c-ip", "cs-username", "cs-method", "cs-uri-query", "sc-status", "time-taken"]',
+      '[routes]',
+      `"remote.test" = "127.0.0.1:${middleboxPort}"`,
+      '"unreachable.test" = "127.0.0.1:1"',
+      '',
+    ].join('\n'),
+  );
   barge = await spawnBarge(dir, ['--config', configFile, '--admin-listen', '127.0.0.1:0']);
-  const log = await eventually(async () => (/log in once with (\S+)/.test(barge.log()) ? barge.log() : undefined), 10_000, 'the setup link');
+  const log = await eventually(
+    async () => (/log in once with (\S+)/.test(barge.log()) ? barge.log() : undefined),
+    10_000,
+    'the setup link',
+  );
   consoleUrl = /console and \/metrics at (\S+)/.exec(log)?.[1] ?? '';
   setupUrl = /log in once with (\S+)/.exec(log)?.[1] ?? '';
-  context = await chromium.launchPersistentContext(await tempDir('barge-chromium-'), { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 820 } });
+  context = await chromium.launchPersistentContext(await tempDir('barge-chromium-'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 820 },
+  });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('dialog', (d) => {
     if (d.type() === 'alert') alerts.push(d.message());
@@ -125,7 +154,10 @@ test('the setup link printed at start leads in; an administrator added there can
 });
 
 test('a message sent by BDAT in three chunks is found by its Message-ID in tracking, with its chunk count', async () => {
-  const id = await send(['Subject: chunked\r\nMessage-ID: <chunked-1@sender.test>\r\n\r\n', 'part two\r\n', 'part three\r\n'], 'bob@localhost');
+  const id = await send(
+    ['Subject: chunked\r\nMessage-ID: <chunked-1@sender.test>\r\n\r\n', 'part two\r\n', 'part three\r\n'],
+    'bob@localhost',
+  );
   await page.goto(new URL('/tracking', consoleUrl).href);
   await page.fill('input[name=messageId]', 'chunked-1@sender.test');
   await page.click('form.filters button');
@@ -162,7 +194,10 @@ test('relayed through barge middlebox --mode drop-bdat: the fallback in the stor
 });
 
 test('a hostile envelope renders as text and runs nothing', async () => {
-  const id = await send(['Subject: <script>alert(3)</script>\r\n\r\nhi\r\n'], 'x@unreachable.test', { helo: '<script>alert(1)</script>', from: '"<script>alert(2)</script>"@evil.test' });
+  const id = await send(['Subject: <script>alert(3)</script>\r\n\r\nhi\r\n'], 'x@unreachable.test', {
+    helo: '<script>alert(1)</script>',
+    from: '"<script>alert(2)</script>"@evil.test',
+  });
   for (const path of [`/tracking/${id}`, `/queue/${id}`, '/log']) {
     await page.goto(new URL(path, consoleUrl).href);
     assert.match(await page.locator('main').innerText(), /<script>alert\([12]\)<\/script>/, path);
@@ -173,7 +208,8 @@ test('a hostile envelope renders as text and runs nothing', async () => {
 });
 
 test('turning CHUNKING and BINARYMIME off shows 7697601 becoming 4551873; after Apply a fresh EHLO has no CHUNKING', async () => {
-  for (let i = 0; i < 3; i++) await send([`Subject: waiting ${i}\r\n\r\nhi\r\n`], `user${i}@unreachable.test`, { method: i === 1 ? 'DATA' : 'BDAT' });
+  for (let i = 0; i < 3; i++)
+    await send([`Subject: waiting ${i}\r\n\r\nhi\r\n`], `user${i}@unreachable.test`, { method: i === 1 ? 'DATA' : 'BDAT' });
   await until('/queue', 'user2@unreachable.test');
   await shot('queue');
   await page.goto(new URL('/listeners', consoleUrl).href);

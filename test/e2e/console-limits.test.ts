@@ -54,14 +54,18 @@ function bigPost(port: number, path: string, size: number, chunked: boolean): Pr
     socket.on('error', () => undefined);
     socket.on('close', () => reject(new Error(`closed without an answer: ${JSON.stringify(answer)}`)));
     const length = chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${size}`;
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n${length}\r\n\r\n`);
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n${length}\r\n\r\n`,
+    );
     const piece = Buffer.alloc(MiB, 'a');
     let sent = 0;
     const pump = (): void => {
       while (sent < size && !socket.destroyed) {
         const part = piece.subarray(0, Math.min(piece.length, size - sent));
         sent += part.length;
-        const ok = socket.write(chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]) : part);
+        const ok = socket.write(
+          chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]) : part,
+        );
         if (!ok) {
           socket.once('drain', pump);
           return;
@@ -81,13 +85,22 @@ test('a 100 MB POST /login is refused with 413 and the server grows by less than
     await new Promise((r) => setTimeout(r, 500));
     const before = await memory(pid);
     let sampled = before.rss;
-    const sampler = setInterval(() => void memory(pid).then((m) => (sampled = Math.max(sampled, m.rss)), () => undefined), 10);
+    const sampler = setInterval(
+      () =>
+        void memory(pid).then(
+          (m) => (sampled = Math.max(sampled, m.rss)),
+          () => undefined,
+        ),
+      10,
+    );
     const statuses = [await bigPost(port, '/login', 100 * MiB, false), await bigPost(port, '/login', 100 * MiB, true)];
     clearInterval(sampler);
     const after = await memory(pid);
     const peak = Math.max(sampled, after.rss, after.peak > before.peak ? after.peak : 0);
     const grown = (peak - before.rss) / MiB;
-    console.log(`# RSS before ${(before.rss / MiB).toFixed(1)} MiB, highest during two 100 MB posts ${(peak / MiB).toFixed(1)} MiB (+${grown.toFixed(1)} MiB)`);
+    console.log(
+      `# RSS before ${(before.rss / MiB).toFixed(1)} MiB, highest during two 100 MB posts ${(peak / MiB).toFixed(1)} MiB (+${grown.toFixed(1)} MiB)`,
+    );
     assert.deepEqual(statuses, [413, 413]);
     assert.ok(grown < 20, `grew by ${grown.toFixed(1)} MiB`);
     // Past 8 KiB the login form is refused; 64 KiB is the limit elsewhere (this POST then fails for want of a session).
@@ -99,7 +112,11 @@ test('a 100 MB POST /login is refused with 413 and the server grows by less than
   }
 });
 
-function get(port: number, path: string, host: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+function get(
+  port: number,
+  path: string,
+  host: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers: { host }, agent: false }, (res) => {
       resolve({ status: res.statusCode ?? 0, headers: res.headers });
@@ -116,7 +133,13 @@ test('a Host other than the listen address, localhost or the hostname gets 421, 
   try {
     const port = Number(new URL(admin.url).port);
     for (const path of ['/login', '/healthz', '/metrics', '/']) {
-      for (const host of ['evil.example', `evil.example:${port}`, '127.0.0.2', `127.0.0.1.evil.example:${port}`, `${TEST_HOSTNAME}.evil.example`]) {
+      for (const host of [
+        'evil.example',
+        `evil.example:${port}`,
+        '127.0.0.2',
+        `127.0.0.1.evil.example:${port}`,
+        `${TEST_HOSTNAME}.evil.example`,
+      ]) {
         assert.equal((await get(port, path, host)).status, 421, `${path} with Host: ${host}`);
       }
     }
@@ -146,15 +169,19 @@ async function idleSockets(port: number, count: number): Promise<{ sockets: Sock
   // In batches: the listen backlog (511) would otherwise drop SYNs and make connects wait for retries.
   for (let i = 0; i < count; i += 200) {
     await Promise.all(
-      Array.from({ length: Math.min(200, count - i) }, () => new Promise<void>((resolve) => {
-        const s = netConnect({ port, host: '127.0.0.1' }, () => resolve());
-        s.on('error', () => resolve());
-        s.on('close', () => {
-          closed++;
-          resolve();
-        });
-        sockets.push(s);
-      })),
+      Array.from(
+        { length: Math.min(200, count - i) },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = netConnect({ port, host: '127.0.0.1' }, () => resolve());
+            s.on('error', () => resolve());
+            s.on('close', () => {
+              closed++;
+              resolve();
+            });
+            sockets.push(s);
+          }),
+      ),
     );
   }
   return { sockets, closed: () => closed };
@@ -167,7 +194,11 @@ test('2,100 idle sockets to the console (the server has 1,024 descriptors) leave
     const baseline = (await readdir(`/proc/${pid}/fd`)).length;
     const start = performance.now();
     const { sockets, closed } = await idleSockets(port, 2100);
-    await eventually(async () => (closed() >= 2100 - CONSOLE_LIMITS.maxConnections - 20 ? true : undefined), 5000, 'sockets past the cap closed');
+    await eventually(
+      async () => (closed() >= 2100 - CONSOLE_LIMITS.maxConnections - 20 ? true : undefined),
+      5000,
+      'sockets past the cap closed',
+    );
     const open = (await readdir(`/proc/${pid}/fd`)).length;
     console.log(`# descriptors: ${baseline} before, ${open} with 2,100 idle console sockets; ${closed()} closed by the server at once`);
     assert.ok(open - baseline <= CONSOLE_LIMITS.maxConnections + 5, `${open - baseline} more descriptors`);
@@ -197,7 +228,12 @@ test('the console closes idle sockets after its default timeouts: silent, dribbl
   const plain = await startConsole(b);
   const https = await startAdmin(
     { ...b.config, admin: { listen: { host: '0.0.0.0', port: 0 } } },
-    { server: b.server, configFile: join(b.dataDir, 'console.toml'), check: async () => b.config, reload: async () => ({ ok: true, message: '' }) },
+    {
+      server: b.server,
+      configFile: join(b.dataDir, 'console.toml'),
+      check: async () => b.config,
+      reload: async () => ({ ok: true, message: '' }),
+    },
   );
   try {
     const port = Number(new URL(plain.url).port);
@@ -217,7 +253,11 @@ test('the console closes idle sockets after its default timeouts: silent, dribbl
     const [s, d, k, t, a] = await Promise.all([silent, dribbled, keptClosed, tlsIdle, answered]);
     clearInterval(drip);
     const times = { silent: s - start, dribbling: d - start, 'kept alive': k - a, 'TLS never begun': t - start };
-    console.log(`# closed after (ms): ${Object.entries(times).map(([what, ms]) => `${what} ${ms.toFixed(0)}`).join(', ')}`);
+    console.log(
+      `# closed after (ms): ${Object.entries(times)
+        .map(([what, ms]) => `${what} ${ms.toFixed(0)}`)
+        .join(', ')}`,
+    );
     const near = (ms: number, limit: number, what: string): void =>
       assert.ok(ms >= limit - 200 && ms <= limit + CONSOLE_LIMITS.checkIntervalMs + 2000, `${what}: ${ms.toFixed(0)} ms, limit ${limit}`);
     near(times.silent, CONSOLE_LIMITS.idleTimeoutMs, 'silent');

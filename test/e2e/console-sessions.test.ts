@@ -61,7 +61,9 @@ test('a removed administrator is out at once: the next page is the login form an
     assert.equal((await new ConsoleClient(admin.url).post('/login', { user: 'mallory', password: 'pw-mallory' })).status, 401);
     assert.equal((await alice.get('/queue')).status, 200);
     // Demoted: still an AUTH user, no longer an administrator.
-    await updateUsers(usersPath(b.dataDir), (all) => all.map((u) => (u.name === 'alice' ? { name: u.name, hash: u.hash, addresses: u.addresses } : u)));
+    await updateUsers(usersPath(b.dataDir), (all) =>
+      all.map((u) => (u.name === 'alice' ? { name: u.name, hash: u.hash, addresses: u.addresses } : u)),
+    );
     assert.ok(outside(await alice.get('/queue')));
   });
 });
@@ -85,20 +87,23 @@ test('a password change ends the sessions begun under the old password; the chan
 
 test('a session ends 8 h after its last use and 12 h after its login, however busy (injected clock)', async () => {
   let t = Date.parse('2030-01-01T00:00:00Z');
-  await withConsole(async (b, admin) => {
-    await changeUser(b.dataDir, { action: 'add', name: 'alice', password: 'pw', admin: true });
-    const busy = await loggedIn(admin.url, 'alice', 'pw');
-    const idle = await loggedIn(admin.url, 'alice', 'pw');
-    // Used every 7 h 59 min: never idle for 8 h.
-    t += 7 * 3_600_000 + 59 * 60_000;
-    assert.equal((await busy.get('/')).status, 200);
-    t += 2 * 60_000;
-    assert.ok(outside(await idle.get('/')), 'idle for 8 h 1 min');
-    t += 4 * 3_600_000 - 2 * 60_000;
-    assert.equal((await busy.get('/')).status, 200, '11 h 59 min after login');
-    t += 2 * 60_000;
-    assert.ok(outside(await busy.get('/')), '12 h 1 min after login');
-  }, clockAt(() => new Date(t)));
+  await withConsole(
+    async (b, admin) => {
+      await changeUser(b.dataDir, { action: 'add', name: 'alice', password: 'pw', admin: true });
+      const busy = await loggedIn(admin.url, 'alice', 'pw');
+      const idle = await loggedIn(admin.url, 'alice', 'pw');
+      // Used every 7 h 59 min: never idle for 8 h.
+      t += 7 * 3_600_000 + 59 * 60_000;
+      assert.equal((await busy.get('/')).status, 200);
+      t += 2 * 60_000;
+      assert.ok(outside(await idle.get('/')), 'idle for 8 h 1 min');
+      t += 4 * 3_600_000 - 2 * 60_000;
+      assert.equal((await busy.get('/')).status, 200, '11 h 59 min after login');
+      t += 2 * 60_000;
+      assert.ok(outside(await busy.get('/')), '12 h 1 min after login');
+    },
+    clockAt(() => new Date(t)),
+  );
 });
 
 test('the setup link is refused once `barge user add --admin` made an administrator, and its session ends then', async () => {
@@ -143,7 +148,11 @@ test('50 logins at once from one address: at most 5 passwords are checked, the r
   await withConsole(async (b, admin) => {
     await changeUser(b.dataDir, { action: 'add', name: 'root', password: 'right', admin: true });
     const storm = async (rightAt: number): Promise<HttpResult[]> =>
-      Promise.all(Array.from({ length: 50 }, (_, i) => new ConsoleClient(admin.url).post('/login', { user: 'root', password: i === rightAt ? 'right' : `wrong${i}` })));
+      Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          new ConsoleClient(admin.url).post('/login', { user: 'root', password: i === rightAt ? 'right' : `wrong${i}` }),
+        ),
+      );
     const first = await storm(49);
     const count = (rs: HttpResult[], status: number): number => rs.filter((r) => r.status === status).length;
     const checked = count(first, 401) + count(first, 303);

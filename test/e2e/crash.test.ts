@@ -95,7 +95,8 @@ test(`kill -9 under load, ${ROUNDS} rounds, loses no acknowledged message and ex
         if (sent !== undefined) assert.ok(stored.toString('latin1').endsWith(sent.body), `${id} holds what was sent`);
       }
       const queued = new Set(await reader.list());
-      for (const [id, { rcpt }] of acked) if (rcpt === REMOTE) assert.ok(queued.has(id), `round ${round}: acknowledged relay message ${id} is not in the queue`);
+      for (const [id, { rcpt }] of acked)
+        if (rcpt === REMOTE) assert.ok(queued.has(id), `round ${round}: acknowledged relay message ${id} is not in the queue`);
     }
 
     const last = await spawnBarge(dataDir, closed);
@@ -115,13 +116,19 @@ test(`kill -9 under load, ${ROUNDS} rounds, loses no acknowledged message and ex
         return ids;
       };
       const localAcked = [...acked].filter(([, a]) => a.rcpt === LOCAL).map(([id]) => id);
-      const delivered = await eventually(async () => {
-        const ids = await deliveredIds();
-        return localAcked.every((id) => ids.has(id)) ? ids : undefined;
-      }, 45_000, 'every acknowledged local message to be delivered');
+      const delivered = await eventually(
+        async () => {
+          const ids = await deliveredIds();
+          return localAcked.every((id) => ids.has(id)) ? ids : undefined;
+        },
+        45_000,
+        'every acknowledged local message to be delivered',
+      );
       for (const id of localAcked) assert.ok(delivered.has(id), `acknowledged ${id} was not delivered`);
       assert.deepEqual(await readdir(join(spoolRoot, 'incoming')), [], 'restart cleans partial files');
-      console.log(`# crash test: ${acked.size} messages acknowledged over ${ROUNDS} kill -9 rounds, all accounted for, none delivered twice`);
+      console.log(
+        `# crash test: ${acked.size} messages acknowledged over ${ROUNDS} kill -9 rounds, all accounted for, none delivered twice`,
+      );
     } finally {
       last.child.kill('SIGTERM');
       await exited(last.child);
@@ -131,7 +138,9 @@ test(`kill -9 under load, ${ROUNDS} rounds, loses no acknowledged message and ex
   }
 });
 
-test('a message being delivered when the server is killed is delivered after restart (at least once, never lost)', { timeout: 60_000 }, async () => {
+test('a message being delivered when the server is killed is delivered after restart (at least once, never lost)', {
+  timeout: 60_000,
+}, async () => {
   const { fakePeer } = await import('../support/fake-peer.js');
   let hang = true;
   const peer = await fakePeer({ content: () => (hang ? 'silent' : 'accept') });
@@ -144,7 +153,10 @@ test('a message being delivered when the server is killed is delivered after res
     await c.command('EHLO load.test');
     const body = 'Subject: in flight\r\n\r\nhello\r\n';
     await c.send(`MAIL FROM:<a@load.test>\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${body.length} LAST\r\n${body}`);
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
     // Wait until the BDAT reached the peer, which never answers: the delivery is in flight.
     await eventually(async () => (peer.stats.connections > 0 ? true : undefined), 10_000, 'delivery to start');

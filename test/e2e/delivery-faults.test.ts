@@ -13,7 +13,9 @@ async function submit(barge: TestBarge, rcpts: string[], params = ''): Promise<s
   const c = await RawSmtp.connect(barge.port);
   await c.reply();
   await c.command('EHLO client.test');
-  await c.send(`MAIL FROM:<alice@localhost>${params}\r\n${rcpts.map((r) => `RCPT TO:<${r}>\r\n`).join('')}BDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
+  await c.send(
+    `MAIL FROM:<alice@localhost>${params}\r\n${rcpts.map((r) => `RCPT TO:<${r}>\r\n`).join('')}BDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`,
+  );
   const replies = await c.replies(2 + rcpts.length);
   c.close();
   const last = replies.at(-1);
@@ -39,10 +41,14 @@ test('5xx for one of two recipients: one delivered, one bounced with a DSN to th
   const peer = await fakePeer({ rcpt: (a) => (a.startsWith('gone') ? '550 5.1.1 no such user' : '250 2.1.5 OK') });
   await withPeer(peer, '', async (barge) => {
     await submit(barge, ['ok@remote.test', 'gone@remote.test']);
-    const [dsn] = await eventually(async () => {
-      const box = await barge.mailbox('alice@localhost');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'bounce');
+    const [dsn] = await eventually(
+      async () => {
+        const box = await barge.mailbox('alice@localhost');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'bounce',
+    );
     assert.ok(dsn !== undefined);
     const text = dsn.toString('latin1');
     assert.match(text, /^Return-Path: <>\r$/m, 'a bounce comes from the null sender');
@@ -82,10 +88,14 @@ for (const fault of ['4xx on RCPT', 'reset at BDAT', 'silence after BDAT', 'rese
         await silent;
         c.advance(waited);
       }
-      const deferred = await eventually(async () => {
-        const s = await state(barge, id);
-        return s?.rcpts[0]?.nextAttempt === undefined ? undefined : s;
-      }, 10_000, 'deferral');
+      const deferred = await eventually(
+        async () => {
+          const s = await state(barge, id);
+          return s?.rcpts[0]?.nextAttempt === undefined ? undefined : s;
+        },
+        10_000,
+        'deferral',
+      );
       const r = deferred.rcpts[0];
       assert.equal(r?.status, 'pending');
       assert.equal(r?.attempts, 1);
@@ -117,18 +127,26 @@ test('a recipient still failing after the queue lifetime is bounced (4.4.7)', as
     await barge.server.runner.scan();
     await barge.server.runner.idle();
     // Past the delay-warning time: the sender is told the message is delayed.
-    const warned = await eventually(async () => {
-      const box = await barge.mailbox('alice@localhost');
-      return box.length > 0 ? box : undefined;
-    }, 5000, 'delay warning');
+    const warned = await eventually(
+      async () => {
+        const box = await barge.mailbox('alice@localhost');
+        return box.length > 0 ? box : undefined;
+      },
+      5000,
+      'delay warning',
+    );
     assert.match(warned[0]?.toString('latin1') ?? '', /delayed/i);
     c.advance(60 * 60_000);
     await barge.server.runner.scan();
     await barge.server.runner.idle();
-    const box = await eventually(async () => {
-      const b = await barge.mailbox('alice@localhost');
-      return b.length > 1 ? b : undefined;
-    }, 5000, 'bounce');
+    const box = await eventually(
+      async () => {
+        const b = await barge.mailbox('alice@localhost');
+        return b.length > 1 ? b : undefined;
+      },
+      5000,
+      'bounce',
+    );
     assert.match(box[1]?.toString('latin1') ?? '', /4\.4\.7|4\.2\.2/);
     assert.deepEqual(await barge.server.spool.list(), []);
   });
@@ -140,9 +158,14 @@ test('DSN parameters are passed on to a peer that offers DSN; BODY and SIZE too'
     const c = await RawSmtp.connect(barge.port);
     await c.reply();
     await c.command('EHLO client.test');
-    await c.send(`MAIL FROM:<alice@localhost> RET=HDRS ENVID=ab+2Bc BODY=8BITMIME\r\n` +
-      `RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+2Bx@remote.test\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    await c.send(
+      `MAIL FROM:<alice@localhost> RET=HDRS ENVID=ab+2Bc BODY=8BITMIME\r\n` +
+        `RCPT TO:<bob@remote.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+2Bx@remote.test\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`,
+    );
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
     await eventually(async () => (peer.received.length > 0 ? true : undefined), 10_000, 'delivery');
     const [mail = '', rcpt = ''] = peer.received[0]?.commands ?? [];
@@ -163,10 +186,14 @@ test('a peer that refuses EHLO gets HELO and DATA; one whose SIZE is too small b
   const small = await fakePeer({ keywords: ['SIZE 10'] });
   await withPeer(small, '', async (barge) => {
     await submit(barge, ['bob@remote.test']);
-    const [dsn] = await eventually(async () => {
-      const box = await barge.mailbox('alice@localhost');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'bounce');
+    const [dsn] = await eventually(
+      async () => {
+        const box = await barge.mailbox('alice@localhost');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'bounce',
+    );
     assert.match(dsn?.toString('latin1') ?? '', /Status: 5\.3\.4/);
     assert.equal(small.received.length, 0);
   });
@@ -215,11 +242,25 @@ test('per-route switches: chunking = "never" and binarymime = false for one doma
     await c.command('EHLO client.test');
     for (const to of ['a@plain.test', 'b@fast.test']) {
       await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<${to}>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
-      assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+      assert.deepEqual(
+        (await c.replies(3)).map((r) => r.code),
+        [250, 250, 250],
+      );
     }
-    const binary = Buffer.concat([Buffer.from('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'), Buffer.from([0, 1, 2, 255, 13, 10])]);
-    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost> BODY=BINARYMIME\r\nRCPT TO:<c@nobin.test>\r\nBDAT ${binary.length} LAST\r\n`), binary]));
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    const binary = Buffer.concat([
+      Buffer.from('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+      Buffer.from([0, 1, 2, 255, 13, 10]),
+    ]);
+    await c.send(
+      Buffer.concat([
+        Buffer.from(`MAIL FROM:<alice@localhost> BODY=BINARYMIME\r\nRCPT TO:<c@nobin.test>\r\nBDAT ${binary.length} LAST\r\n`),
+        binary,
+      ]),
+    );
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
     await eventually(async () => (peer.received.length === 3 ? true : undefined), 10_000, 'three deliveries');
     const by = (rcpt: string) => peer.received.find((r) => r.rcpts.includes(rcpt));
@@ -242,13 +283,26 @@ test('an SMTPUTF8 message to a peer without SMTPUTF8 bounces with 5.6.7 (RFC 653
     await c.reply();
     await c.command('EHLO client.test');
     const body = Buffer.from('Subject: utf8\r\n\r\nhi\r\n');
-    await c.send(Buffer.concat([Buffer.from('MAIL FROM:<alice@localhost> SMTPUTF8\r\nRCPT TO:<jörg@remote.test>\r\n', 'utf8'), Buffer.from(`BDAT ${body.length} LAST\r\n`), body]));
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    await c.send(
+      Buffer.concat([
+        Buffer.from('MAIL FROM:<alice@localhost> SMTPUTF8\r\nRCPT TO:<jörg@remote.test>\r\n', 'utf8'),
+        Buffer.from(`BDAT ${body.length} LAST\r\n`),
+        body,
+      ]),
+    );
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
-    const [dsn] = await eventually(async () => {
-      const box = await barge.mailbox('alice@localhost');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'bounce');
+    const [dsn] = await eventually(
+      async () => {
+        const box = await barge.mailbox('alice@localhost');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'bounce',
+    );
     assert.match(dsn?.toString('utf8') ?? '', /Status: 5\.6\.7/);
     assert.equal(peer.received.length, 0);
   });

@@ -30,9 +30,18 @@ async function submit(barge: TestBarge, message: Buffer): Promise<void> {
   const c = await RawSmtp.connect(barge.port);
   await c.reply();
   await c.command('EHLO client.test');
-  await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@sender.test> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`), message]));
+  await c.send(
+    Buffer.concat([
+      Buffer.from(`MAIL FROM:<alice@sender.test> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`),
+      message,
+    ]),
+  );
   const replies = await c.replies(3);
-  assert.deepEqual(replies.map((r) => r.code), [250, 250, 250], replies.map((r) => r.raw).join(''));
+  assert.deepEqual(
+    replies.map((r) => r.code),
+    [250, 250, 250],
+    replies.map((r) => r.raw).join(''),
+  );
   c.close();
 }
 
@@ -52,10 +61,25 @@ for (const method of ['BDAT', 'DATA'] as const) {
     // Exim asks port 53 of resolv.conf's server: dnsmasq gets a loopback address of its own.
     const address = `127.53.${randomInt(1, 255)}.${randomInt(1, 255)}`;
     // A second key, Ed25519 (RFC 8463): the message is signed twice.
-    const ed = await run(process.execPath, [BIN, 'dkim', 'keygen', 'sender.test', '--selector', 'e1', '--algorithm', 'ed25519', '--data-dir', dataDir]);
+    const ed = await run(process.execPath, [
+      BIN,
+      'dkim',
+      'keygen',
+      'sender.test',
+      '--selector',
+      'e1',
+      '--algorithm',
+      'ed25519',
+      '--data-dir',
+      dataDir,
+    ]);
     const edRecord = /^e1\._domainkey\.sender\.test\. IN TXT "(.+)"$/m.exec(ed.stdout)?.[1];
     assert.ok(edRecord !== undefined, ed.stdout);
-    const dns = await startDns(dnsmasq, [`--txt-record=s1._domainkey.sender.test,${strings.join(',')}`, `--txt-record=e1._domainkey.sender.test,${edRecord}`], { address, port: 53 });
+    const dns = await startDns(
+      dnsmasq,
+      [`--txt-record=s1._domainkey.sender.test,${strings.join(',')}`, `--txt-record=e1._domainkey.sender.test,${edRecord}`],
+      { address, port: 53 },
+    );
     const receiver = await eximServer(exim, await tempDir('barge-exim-dkim-'), undefined, address);
     const toml = [
       `[dns]\nservers = ["${dns.server}"]`,
@@ -67,20 +91,46 @@ for (const method of ['BDAT', 'DATA'] as const) {
     try {
       // `barge dkim check` asks the configured [dns] servers: the published record matches the key.
       await writeFile(join(dataDir, 'barge.toml'), toml);
-      const check = await run(process.execPath, [BIN, 'dkim', 'check', 'sender.test', '--selector', 's1', '--config', join(dataDir, 'barge.toml'), '--data-dir', dataDir]);
+      const check = await run(process.execPath, [
+        BIN,
+        'dkim',
+        'check',
+        'sender.test',
+        '--selector',
+        's1',
+        '--config',
+        join(dataDir, 'barge.toml'),
+        '--data-dir',
+        dataDir,
+      ]);
       assert.equal(check.code, 0, check.stdout + check.stderr);
       assert.match(check.stdout, /matches/);
       const other = await run(process.execPath, [BIN, 'dkim', 'keygen', 'sender.test', '--selector', 's2', '--data-dir', dataDir]);
       assert.equal(other.code, 0);
       await writeFile(join(dataDir, 'barge.toml'), toml.replace('key = "dkim/sender.test.s1.pem"', 'key = "dkim/sender.test.s2.pem"'));
-      const mismatch = await run(process.execPath, [BIN, 'dkim', 'check', 'sender.test', '--selector', 's1', '--config', join(dataDir, 'barge.toml'), '--data-dir', dataDir]);
+      const mismatch = await run(process.execPath, [
+        BIN,
+        'dkim',
+        'check',
+        'sender.test',
+        '--selector',
+        's1',
+        '--config',
+        join(dataDir, 'barge.toml'),
+        '--data-dir',
+        dataDir,
+      ]);
       assert.equal(mismatch.code, 1);
       assert.match(mismatch.stdout, /does NOT match/);
       await submit(barge, MESSAGE);
-      const [stored] = await eventually(async () => {
-        const m = await receiver.messages();
-        return m.length > 0 ? m : undefined;
-      }, 20_000, 'delivery to Exim');
+      const [stored] = await eventually(
+        async () => {
+          const m = await receiver.messages();
+          return m.length > 0 ? m : undefined;
+        },
+        20_000,
+        'delivery to Exim',
+      );
       assert.ok(stored !== undefined);
       const log = await receiver.mainLog();
       assert.match(log, /DKIM: d=sender\.test s=s1 c=relaxed\/relaxed a=rsa-sha256 .*\[verification succeeded\]/, log);
@@ -92,12 +142,20 @@ for (const method of ['BDAT', 'DATA'] as const) {
       assert.match(text, /^Content-Transfer-Encoding: base64\r?$/m, '8-bit body converted before signing');
       // The bytes Exim stored verify against the published key (Exim adds only trace fields above).
       const verified = await dkimVerify(stored, { resolver: async (name: string) => [name.startsWith('e1.') ? [edRecord] : strings] });
-      assert.deepEqual(verified.results.map((r) => r.status.result), ['pass', 'pass'], JSON.stringify(verified.results));
+      assert.deepEqual(
+        verified.results.map((r) => r.status.result),
+        ['pass', 'pass'],
+        JSON.stringify(verified.results),
+      );
       // Exim has the message before Barge records its 250: wait for the delivered event.
-      const records = await eventually(async () => {
-        const all = await barge.tracking();
-        return all.some((r) => r.event === 'delivered') ? all : undefined;
-      }, 10_000, 'the delivered event');
+      const records = await eventually(
+        async () => {
+          const all = await barge.tracking();
+          return all.some((r) => r.event === 'delivered') ? all : undefined;
+        },
+        10_000,
+        'the delivered event',
+      );
       const signed = records.find((r) => r.event === 'signed');
       assert.ok(signed?.event === 'signed');
       assert.deepEqual(signed.signatures, ['sender.test/s1', 'sender.test/e1']);
@@ -128,14 +186,23 @@ test('Barge verifies mail that Exim signed: dkim, spf and dmarc pass under an en
     '--txt-record=exim.test,v=spf1 ip4:127.0.0.1 -all',
     '--txt-record=_dmarc.exim.test,v=DMARC1; p=reject',
   ]);
-  const barge = await startBarge(`relay_networks = []\nlocal_domains = ["barge.test"]\n[dns]\nservers = ["${dns.server}"]\n[listener.smtp]\ndmarc_policy = "enforce"`);
+  const barge = await startBarge(
+    `relay_networks = []\nlocal_domains = ["barge.test"]\n[dns]\nservers = ["${dns.server}"]\n[listener.smtp]\ndmarc_policy = "enforce"`,
+  );
   try {
     const client = await eximClient(exim, dir, barge.port, { domain: 'exim.test', selector: 'x1', keyFile });
-    await client.send('bob@barge.test', Buffer.from('From: Sender <sender@exim.test>\r\nTo: bob@barge.test\r\nSubject: signed by exim\r\n\r\nhello from exim\r\n'));
-    const [m] = await eventually(async () => {
-      const box = await barge.mailbox('bob@barge.test');
-      return box.length > 0 ? box : undefined;
-    }, 20_000, 'delivery from Exim');
+    await client.send(
+      'bob@barge.test',
+      Buffer.from('From: Sender <sender@exim.test>\r\nTo: bob@barge.test\r\nSubject: signed by exim\r\n\r\nhello from exim\r\n'),
+    );
+    const [m] = await eventually(
+      async () => {
+        const box = await barge.mailbox('bob@barge.test');
+        return box.length > 0 ? box : undefined;
+      },
+      20_000,
+      'delivery from Exim',
+    );
     const headers = (m ?? Buffer.alloc(0)).toString('latin1');
     assert.match(headers, /dkim=pass header\.i=@exim\.test header\.s=x1 header\.a=rsa-sha256/, headers);
     assert.match(headers, /spf=pass .*smtp\.mailfrom=sender@exim\.test/);

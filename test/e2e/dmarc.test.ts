@@ -20,7 +20,9 @@ import { mailboxFolder } from '../../src/queue/maildir.js';
 import { dnsTxtRecord } from '../../src/mailauth/dkim-keys.js';
 import { dkimSigned } from '../support/signed-mail.js';
 
-const keys = new Map<string, KeyObject>(['reject.test', 'quarantine.test', 'other.test'].map((d) => [d, generateKeyPairSync('ed25519').privateKey]));
+const keys = new Map<string, KeyObject>(
+  ['reject.test', 'quarantine.test', 'other.test'].map((d) => [d, generateKeyPairSync('ed25519').privateKey]),
+);
 
 function records(): string[] {
   const spf = (d: string, net: string): string => `--txt-record=${d},v=spf1 ip4:${net} -all`;
@@ -49,7 +51,10 @@ async function send(barge: TestBarge, mailFrom: string, body: Buffer): Promise<S
   await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<${mailFrom}>\r\nRCPT TO:<bob@barge.test>\r\nBDAT ${body.length} LAST\r\n`), body]));
   const replies = await c.replies(3);
   c.close();
-  assert.deepEqual(replies.slice(0, 2).map((r) => r.code), [250, 250]);
+  assert.deepEqual(
+    replies.slice(0, 2).map((r) => r.code),
+    [250, 250],
+  );
   const last = replies[2];
   assert.ok(last !== undefined);
   return last;
@@ -78,10 +83,38 @@ test('DMARC matrix under dmarc_policy = "enforce": reject, quarantine and none w
     const cases = [
       { name: 'SPF aligned', from: 'reject.test', mailFrom: 'a@reject.test', signer: undefined, expect: 'inbox', dmarc: 'pass' },
       { name: 'SPF pass, unaligned', from: 'reject.test', mailFrom: 'a@spfpass.test', signer: undefined, expect: 'reject', dmarc: 'fail' },
-      { name: 'SPF fail, DKIM aligned', from: 'reject.test', mailFrom: 'a@spffail.test', signer: 'reject.test', expect: 'inbox', dmarc: 'pass' },
-      { name: 'SPF and DKIM pass, both unaligned', from: 'reject.test', mailFrom: 'a@spfpass.test', signer: 'other.test', expect: 'reject', dmarc: 'fail' },
-      { name: 'quarantine, unaligned', from: 'quarantine.test', mailFrom: 'a@spfpass.test', signer: 'other.test', expect: 'junk', dmarc: 'fail' },
-      { name: 'quarantine, DKIM aligned', from: 'quarantine.test', mailFrom: 'a@spfpass.test', signer: 'quarantine.test', expect: 'inbox', dmarc: 'pass' },
+      {
+        name: 'SPF fail, DKIM aligned',
+        from: 'reject.test',
+        mailFrom: 'a@spffail.test',
+        signer: 'reject.test',
+        expect: 'inbox',
+        dmarc: 'pass',
+      },
+      {
+        name: 'SPF and DKIM pass, both unaligned',
+        from: 'reject.test',
+        mailFrom: 'a@spfpass.test',
+        signer: 'other.test',
+        expect: 'reject',
+        dmarc: 'fail',
+      },
+      {
+        name: 'quarantine, unaligned',
+        from: 'quarantine.test',
+        mailFrom: 'a@spfpass.test',
+        signer: 'other.test',
+        expect: 'junk',
+        dmarc: 'fail',
+      },
+      {
+        name: 'quarantine, DKIM aligned',
+        from: 'quarantine.test',
+        mailFrom: 'a@spfpass.test',
+        signer: 'quarantine.test',
+        expect: 'inbox',
+        dmarc: 'pass',
+      },
       { name: 'none, unaligned', from: 'none.test', mailFrom: 'a@spfpass.test', signer: undefined, expect: 'inbox', dmarc: 'fail' },
     ] as const;
     let inbox = 0;
@@ -96,16 +129,24 @@ test('DMARC matrix under dmarc_policy = "enforce": reject, quarantine and none w
       assert.equal(reply.code, 250, `${c.name}: ${reply.raw}`);
       if (c.expect === 'inbox') inbox++;
       else junk++;
-      const box = await eventually(async () => {
-        const m = await folder(barge, c.expect === 'inbox' ? '' : '.Junk');
-        return m.length === (c.expect === 'inbox' ? inbox : junk) ? m : undefined;
-      }, 10_000, `${c.name} delivered`);
+      const box = await eventually(
+        async () => {
+          const m = await folder(barge, c.expect === 'inbox' ? '' : '.Junk');
+          return m.length === (c.expect === 'inbox' ? inbox : junk) ? m : undefined;
+        },
+        10_000,
+        `${c.name} delivered`,
+      );
       const mine = box.find((m) => m.includes(`Subject: ${c.name}\r\n`));
       assert.ok(mine !== undefined, c.name);
       const headers = headersOf(mine);
       // One result under our name, right above our Received; the forged one is gone, the other kept.
       assert.equal((headers.match(/^Authentication-Results: barge\.test;/gm) ?? []).length, 1, `${c.name}\n${headers}`);
-      assert.match(headers, /^Delivered-To: bob@barge\.test\r\nAuthentication-Results: barge\.test;[\s\S]*?\r\nReceived: from client\.test/m, c.name);
+      assert.match(
+        headers,
+        /^Delivered-To: bob@barge\.test\r\nAuthentication-Results: barge\.test;[\s\S]*?\r\nReceived: from client\.test/m,
+        c.name,
+      );
       assert.match(headers, /^Authentication-Results: elsewhere\.example; spf=pass\r$/m, c.name);
       assert.match(headers, new RegExp(`dmarc=${c.dmarc} .*header\\.from=${c.from.replace('.', '\\.')}`), `${c.name}\n${headers}`);
       if (c.signer !== undefined) assert.match(headers, new RegExp(`dkim=pass header\\.i=@${c.signer.replace('.', '\\.')}`), c.name);
@@ -114,7 +155,10 @@ test('DMARC matrix under dmarc_policy = "enforce": reject, quarantine and none w
     assert.equal((await folder(barge, '')).length, 4);
     assert.equal((await folder(barge, '.Junk')).length, 1);
     const tracked = (await barge.tracking()).filter((r) => r.event === 'authenticated');
-    assert.deepEqual(tracked.map((r) => (r.event === 'authenticated' ? r.action : '')), ['accept', 'reject', 'accept', 'reject', 'junk', 'accept', 'accept']);
+    assert.deepEqual(
+      tracked.map((r) => (r.event === 'authenticated' ? r.action : '')),
+      ['accept', 'reject', 'accept', 'reject', 'junk', 'accept', 'accept'],
+    );
   } finally {
     await barge.stop();
     await dns.stop();
@@ -130,10 +174,14 @@ test('by default a DMARC failure is only tagged; spf_fail = "reject" refuses an 
   try {
     const tagged = await send(tagging, 'a@spfpass.test', message('reject.test'));
     assert.equal(tagged.code, 250, tagged.raw);
-    const [m] = await eventually(async () => {
-      const box = await folder(tagging, '');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'tagged delivery');
+    const [m] = await eventually(
+      async () => {
+        const box = await folder(tagging, '');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'tagged delivery',
+    );
     assert.match(headersOf(m ?? Buffer.alloc(0)), /dmarc=fail .*header\.from=reject\.test/);
     const refused = await send(strict, 'a@spffail.test', message('spffail.test'));
     assert.equal(refused.code, 550, refused.raw);
@@ -152,18 +200,27 @@ test('DNS that never answers holds the reply no longer than the 5 s budget; resu
   const sink = createSocket('udp4');
   await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', resolve));
   const port = sink.address().port;
-  const barge = await startBarge(`relay_networks = []\nlocal_domains = ["barge.test"]\n[dns]\nservers = ["127.0.0.1:${port}"]\n[listener.smtp]\ndmarc_policy = "enforce"`);
+  const barge = await startBarge(
+    `relay_networks = []\nlocal_domains = ["barge.test"]\n[dns]\nservers = ["127.0.0.1:${port}"]\n[listener.smtp]\ndmarc_policy = "enforce"`,
+  );
   try {
     const started = Date.now();
     const reply = await send(barge, 'a@reject.test', message('reject.test'));
     const took = Date.now() - started;
     assert.equal(reply.code, 250, reply.raw);
     assert.ok(took >= 4500 && took < 15_000, `reply after ${took} ms`);
-    const [m] = await eventually(async () => {
-      const box = await folder(barge, '');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'delivery');
-    assert.match(headersOf(m ?? Buffer.alloc(0)), /spf=temperror \(checks took longer than 5000 ms\);\r\n\tdkim=temperror;\r\n\tdmarc=temperror/);
+    const [m] = await eventually(
+      async () => {
+        const box = await folder(barge, '');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'delivery',
+    );
+    assert.match(
+      headersOf(m ?? Buffer.alloc(0)),
+      /spf=temperror \(checks took longer than 5000 ms\);\r\n\tdkim=temperror;\r\n\tdmarc=temperror/,
+    );
   } finally {
     await barge.stop();
     sink.close();

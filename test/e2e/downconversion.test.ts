@@ -7,7 +7,12 @@ import { eventually, startBarge } from '../support/barge.js';
 import { fakePeer } from '../support/fake-peer.js';
 
 const cases = [
-  { name: 'BINARYMIME to a peer with CHUNKING but no BINARYMIME', keywords: ['PIPELINING', 'CHUNKING', '8BITMIME'], body: 'BINARYMIME', method: 'BDAT' },
+  {
+    name: 'BINARYMIME to a peer with CHUNKING but no BINARYMIME',
+    keywords: ['PIPELINING', 'CHUNKING', '8BITMIME'],
+    body: 'BINARYMIME',
+    method: 'BDAT',
+  },
   { name: '8BITMIME to a peer without 8BITMIME (DATA only)', keywords: ['PIPELINING'], body: '8BITMIME', method: 'DATA' },
 ] as const;
 
@@ -16,15 +21,28 @@ for (const c of cases) {
     const peer = await fakePeer({ keywords: [...c.keywords] });
     const barge = await startBarge('', { route: [`remote.test=127.0.0.1:${peer.port}`] });
     try {
-      const payload = c.body === 'BINARYMIME' ? Buffer.concat([randomBytes(200_000), Buffer.from('\r\n.\r\n\0')]) : Buffer.from('caf\u00e9 \u2603\r\n'.repeat(100), 'utf8');
-      const head = Buffer.from('Subject: convert me\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nplain text\r\n--XX\r\n'
-        + `Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: ${c.body === 'BINARYMIME' ? 'binary' : '8bit'}\r\n\r\n`);
+      const payload =
+        c.body === 'BINARYMIME'
+          ? Buffer.concat([randomBytes(200_000), Buffer.from('\r\n.\r\n\0')])
+          : Buffer.from('caf\u00e9 \u2603\r\n'.repeat(100), 'utf8');
+      const head = Buffer.from(
+        'Subject: convert me\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nplain text\r\n--XX\r\n' +
+          `Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: ${c.body === 'BINARYMIME' ? 'binary' : '8bit'}\r\n\r\n`,
+      );
       const message = Buffer.concat([head, payload, Buffer.from('\r\n--XX--\r\n')]);
       const s = await RawSmtp.connect(barge.port);
       await s.reply();
       await s.command('EHLO client.test');
-      await s.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost> BODY=${c.body}\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${message.length} LAST\r\n`), message]));
-      assert.deepEqual((await s.replies(3)).map((r) => r.code), [250, 250, 250]);
+      await s.send(
+        Buffer.concat([
+          Buffer.from(`MAIL FROM:<alice@localhost> BODY=${c.body}\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${message.length} LAST\r\n`),
+          message,
+        ]),
+      );
+      assert.deepEqual(
+        (await s.replies(3)).map((r) => r.code),
+        [250, 250, 250],
+      );
       s.close();
       await eventually(async () => (peer.received.length > 0 ? true : undefined), 15_000, 'delivery');
       const got = peer.received[0];

@@ -53,8 +53,16 @@ test('a throw in one session answers 421 4.3.0 and closes it alone: another fini
     b.close();
     // The listener still accepts: a new session submits a message end to end.
     await submitBdat(barge, 'carol@localhost', 'Subject: new\r\n\r\nhi\r\n');
-    await eventually(async () => ((await barge.mailbox('bob@localhost')).length === 1 ? true : undefined), 10_000, 'the other session\'s mail');
-    await eventually(async () => ((await barge.mailbox('carol@localhost')).length === 1 ? true : undefined), 10_000, 'the new session\'s mail');
+    await eventually(
+      async () => ((await barge.mailbox('bob@localhost')).length === 1 ? true : undefined),
+      10_000,
+      "the other session's mail",
+    );
+    await eventually(
+      async () => ((await barge.mailbox('carol@localhost')).length === 1 ? true : undefined),
+      10_000,
+      "the new session's mail",
+    );
     const [bug, ...more] = await bugsOf(barge);
     assert.equal(more.length, 0);
     assert.equal(bug?.where, 'inbound');
@@ -63,7 +71,10 @@ test('a throw in one session answers 421 4.3.0 and closes it alone: another fini
     assert.equal(bug?.message, 'injected fault in a command');
     assert.match(bug?.stack ?? '', /^Error: injected fault in a command\n {4}at /);
     assert.equal(bugs.length, 1);
-    assert.match(bugs[0] ?? '', /^barge: bug caught in the inbound connection smtp\/2 from 127\.0\.0\.1 \(that session alone ended\): Error: injected fault/);
+    assert.match(
+      bugs[0] ?? '',
+      /^barge: bug caught in the inbound connection smtp\/2 from 127\.0\.0\.1 \(that session alone ended\): Error: injected fault/,
+    );
     assert.match(await barge.protocolLog(), /127\.0\.0\.1 - - 421/, 'the 421 is in the protocol log');
   } finally {
     await barge.stop();
@@ -113,18 +124,29 @@ test('a rejected commit (an async throw) ends that session alone; the next messa
     const a = await greeted(barge.port);
     await a.send('MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@localhost>\r\nBDAT 17 LAST\r\nSubject: lost\r\n\r\n');
     const replies = await a.replies(3);
-    assert.deepEqual(replies.map((r) => r.code), [250, 250, 421], replies.map((r) => r.raw).join(''));
+    assert.deepEqual(
+      replies.map((r) => r.code),
+      [250, 250, 421],
+      replies.map((r) => r.raw).join(''),
+    );
     assert.equal(replies[2]?.lines[0], '4.3.0 Internal error, closing transmission channel');
     await a.closed();
     const id = await submitBdat(barge, 'bob@localhost', 'Subject: kept\r\n\r\nhi\r\n');
-    const box = await eventually(async () => {
-      const m = await barge.mailbox('bob@localhost');
-      return m.length > 0 ? m : undefined;
-    }, 10_000, 'the second message');
+    const box = await eventually(
+      async () => {
+        const m = await barge.mailbox('bob@localhost');
+        return m.length > 0 ? m : undefined;
+      },
+      10_000,
+      'the second message',
+    );
     assert.equal(box.length, 1);
     assert.match(box[0]?.toString('latin1') ?? '', /Subject: kept/);
     const received = (await barge.tracking()).filter((e) => e.event === 'received');
-    assert.deepEqual(received.map((e) => (e.event === 'received' ? e.id : '')), [id]);
+    assert.deepEqual(
+      received.map((e) => (e.event === 'received' ? e.id : '')),
+      [id],
+    );
     const [bug] = await bugsOf(barge);
     assert.equal(bug?.message, 'injected fault in a commit');
   } finally {
@@ -151,7 +173,11 @@ test('a throw in an outbound session defers the message (never bounced); the nex
   const sender = await startBarge('', { route: [`remote.test=127.0.0.1:${receiver.port}`] }, undefined, deps);
   try {
     const id = await submitBdat(sender, 'bob@remote.test', 'Subject: relayed\r\n\r\nhi\r\n');
-    const deferred = await eventually(async () => (await sender.tracking()).find((e) => e.event === 'deferred' && e.id === id), 10_000, 'the deferral');
+    const deferred = await eventually(
+      async () => (await sender.tracking()).find((e) => e.event === 'deferred' && e.id === id),
+      10_000,
+      'the deferral',
+    );
     assert.ok(deferred.event === 'deferred');
     assert.match(deferred.reason, /internal error in Barge \(a bug, reported\): injected fault in an outbound session/);
     assert.ok(deferred.nextAttempt !== undefined, 'retried later');
@@ -162,10 +188,14 @@ test('a throw in an outbound session defers the message (never bounced); the nex
     assert.deepEqual(await receiver.mailbox('bob@remote.test'), []);
     // The retry (ETRN-style: retry times cleared for the domain) delivers it.
     await sender.server.runner.scan('remote.test');
-    const box = await eventually(async () => {
-      const m = await receiver.mailbox('bob@remote.test');
-      return m.length > 0 ? m : undefined;
-    }, 15_000, 'delivery on the next attempt');
+    const box = await eventually(
+      async () => {
+        const m = await receiver.mailbox('bob@remote.test');
+        return m.length > 0 ? m : undefined;
+      },
+      15_000,
+      'delivery on the next attempt',
+    );
     assert.equal(box.length, 1);
     const events = await sender.tracking();
     assert.ok(events.some((e) => e.event === 'delivered' && e.id === id));

@@ -21,13 +21,19 @@ test('ETRN rescans racing a delivery never resend an already delivered recipient
     const c = await RawSmtp.connect(barge.port);
     await c.reply();
     await c.command('EHLO client.test');
-    await c.send(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<a@remote.test>\r\nRCPT TO:<b@remote.test>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`);
+    await c.send(
+      `MAIL FROM:<alice@localhost>\r\nRCPT TO:<a@remote.test>\r\nRCPT TO:<b@remote.test>\r\nBDAT ${MESSAGE.length} LAST\r\n${MESSAGE}`,
+    );
     const replies = await c.replies(4);
     assert.equal(replies[3]?.code, 250, replies[3]?.raw);
     c.close();
     const id = /queued as ([0-9A-Z]+)/.exec(replies[3]?.lines[0] ?? '')?.[1] ?? '';
     const state = (): Promise<EntryState | undefined> => barge.server.spool.readState<EntryState>(id);
-    await eventually(async () => ((await state())?.rcpts.every((r) => r.nextAttempt !== undefined) === true ? true : undefined), 10_000, 'first deferral');
+    await eventually(
+      async () => ((await state())?.rcpts.every((r) => r.nextAttempt !== undefined) === true ? true : undefined),
+      10_000,
+      'first deferral',
+    );
 
     acceptA = true;
     // Eight ETRN-style rescans at a time, back to back, while the runner delivers a@ and writes its state.

@@ -19,7 +19,9 @@ const LOG_FIELDS = '[log]\nw3c_fields = ["time", "c-ip", "cs-username", "cs-meth
 function message(n: number): { bytes: Buffer; binary: boolean } {
   const binary = n % 5 === 0;
   const size = n % 40 === 0 ? 1_500_000 : 200 + ((n * 7919) % 60_000);
-  const header = Buffer.from(`Subject: field ${n}\r\nMessage-ID: <field-${n}@sender.test>\r\n${binary ? 'Content-Type: application/octet-stream\r\n' : ''}\r\n`);
+  const header = Buffer.from(
+    `Subject: field ${n}\r\nMessage-ID: <field-${n}@sender.test>\r\n${binary ? 'Content-Type: application/octet-stream\r\n' : ''}\r\n`,
+  );
   const body = binary ? randomBytes(size) : Buffer.from(`${'text line\r\n'.repeat(Math.ceil(size / 11))}.dot line\r\n`);
   return { bytes: Buffer.concat([header, body, Buffer.from('\r\n')]), binary };
 }
@@ -31,22 +33,38 @@ async function submitAll(sender: TestBarge, count: number): Promise<void> {
   await c.command('EHLO client.test');
   for (let n = 1; n <= count; n++) {
     const { bytes, binary } = message(n);
-    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost>${binary ? ' BODY=BINARYMIME' : ''}\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${bytes.length} LAST\r\n`), bytes]));
+    await c.send(
+      Buffer.concat([
+        Buffer.from(
+          `MAIL FROM:<alice@localhost>${binary ? ' BODY=BINARYMIME' : ''}\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${bytes.length} LAST\r\n`,
+        ),
+        bytes,
+      ]),
+    );
     const replies = await c.replies(3);
     assert.equal(replies[2]?.code, 250, replies[2]?.raw);
   }
   c.close();
 }
 
-async function scenario(mode: MiddleboxMode, count: number, fallback: boolean, check: (sender: TestBarge, receiver: TestBarge) => Promise<void>): Promise<void> {
+async function scenario(
+  mode: MiddleboxMode,
+  count: number,
+  fallback: boolean,
+  check: (sender: TestBarge, receiver: TestBarge) => Promise<void>,
+): Promise<void> {
   // No STARTTLS here: inside TLS a firewall cannot see BDAT at all (a cure in itself), and many
   // inspecting firewalls strip STARTTLS anyway.
   const receiver = await startBarge('[listener.smtp]\ntls = "off"', { localDomain: ['remote.test'], hostname: 'receiver.test' });
-  const box = await startMiddlebox({ listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: receiver.port }, mode, tarpitMs: 1500 });
-  const sender = await startBarge(
-    `[delivery]\nslow_chunk = "1s"\nfallback = ${String(fallback)}\n${LOG_FIELDS}`,
-    { route: [`remote.test=127.0.0.1:${box.address.port}`] },
-  );
+  const box = await startMiddlebox({
+    listen: { host: '127.0.0.1', port: 0 },
+    upstream: { host: '127.0.0.1', port: receiver.port },
+    mode,
+    tarpitMs: 1500,
+  });
+  const sender = await startBarge(`[delivery]\nslow_chunk = "1s"\nfallback = ${String(fallback)}\n${LOG_FIELDS}`, {
+    route: [`remote.test=127.0.0.1:${box.address.port}`],
+  });
   try {
     await submitAll(sender, count);
     await check(sender, receiver);
@@ -62,10 +80,14 @@ const subjects = (mail: Buffer[]): string[] => mail.map((m) => /^Subject: (field
 for (const mode of ['drop-bdat', 'reset-after-bdat', 'mask-keywords', 'tarpit-chunks'] as const) {
   test(`through a "${mode}" firewall, with the fallback, 200 messages arrive exactly once`, async () => {
     await scenario(mode, 200, true, async (sender, receiver) => {
-      const mail = await eventually(async () => {
-        const box = await receiver.mailbox('bob@remote.test');
-        return box.length >= 200 ? box : undefined;
-      }, 120_000, '200 messages');
+      const mail = await eventually(
+        async () => {
+          const box = await receiver.mailbox('bob@remote.test');
+          return box.length >= 200 ? box : undefined;
+        },
+        120_000,
+        '200 messages',
+      );
       await new Promise((r) => setTimeout(r, 300));
       const got = subjects(await receiver.mailbox('bob@remote.test'));
       assert.equal(got.length, 200, 'no duplicates arrived late');
@@ -79,11 +101,20 @@ for (const mode of ['drop-bdat', 'reset-after-bdat', 'mask-keywords', 'tarpit-ch
       if (mode === 'tarpit-chunks') {
         // A tarpit delays only non-final chunks: small messages pass untouched as one chunk, and
         // after the first slow multi-chunk message the large ones go as one chunk too.
-        assert.ok(quirks.some((q) => q.event === 'quirk' && q.kind === 'big-chunks'), JSON.stringify(quirks));
+        assert.ok(
+          quirks.some((q) => q.event === 'quirk' && q.kind === 'big-chunks'),
+          JSON.stringify(quirks),
+        );
         assert.ok(delivered.every((d) => d.event === 'delivered' && d.method === 'BDAT'));
       } else {
-        assert.ok(quirks.some((q) => q.event === 'quirk' && q.kind === 'no-bdat'), JSON.stringify(quirks));
-        assert.ok(delivered.every((d) => d.event === 'delivered' && d.method === 'DATA'), 'all went by DATA');
+        assert.ok(
+          quirks.some((q) => q.event === 'quirk' && q.kind === 'no-bdat'),
+          JSON.stringify(quirks),
+        );
+        assert.ok(
+          delivered.every((d) => d.event === 'delivered' && d.method === 'DATA'),
+          'all went by DATA',
+        );
       }
     });
   });
@@ -92,10 +123,14 @@ for (const mode of ['drop-bdat', 'reset-after-bdat', 'mask-keywords', 'tarpit-ch
 test('through a "drop-bdat" firewall with fallback = false: BDAT lines without a reply, messages kept', async () => {
   // As many messages as sessions to one destination (10): each pays one 30 s check, all at once.
   await scenario('drop-bdat', 10, false, async (sender, receiver) => {
-    await eventually(async () => {
-      const events = (await sender.tracking()).filter((e) => e.event === 'deferred');
-      return events.length >= 10 ? events : undefined;
-    }, 60_000, 'every message deferred once');
+    await eventually(
+      async () => {
+        const events = (await sender.tracking()).filter((e) => e.event === 'deferred');
+        return events.length >= 10 ? events : undefined;
+      },
+      60_000,
+      'every message deferred once',
+    );
     assert.equal((await receiver.mailbox('bob@remote.test')).length, 0);
     assert.equal((await sender.server.spool.list()).length, 10, 'nothing lost: all 10 still queued for retry');
     const lines = parseW3cLog(await sender.protocolLog()).filter((l) => l['cs-username']?.startsWith('Outbound'));

@@ -79,7 +79,10 @@ test('the 101st junk command (NOOP, RSET, VRFY, ETRN, HELP, HELO, EHLO) in a ses
     await c.send('NOOP\r\n'.repeat(50) + 'RSET\r\nHELP\r\nVRFY bob\r\nEHLO again.test\r\n'.repeat(10) + 'NOOP\r\n'.repeat(20));
     // The first EHLO was the 1st junk command; 99 more are answered, the next gets 421.
     const replies = await c.replies(100);
-    assert.ok(replies.slice(0, 99).every((r) => r.code !== 421), 'the first 99 are answered');
+    assert.ok(
+      replies.slice(0, 99).every((r) => r.code !== 421),
+      'the first 99 are answered',
+    );
     assert.equal(replies[99]?.code, 421);
     assert.match(replies[99]?.lines[0] ?? '', /^4\.7\.0 /);
     await c.closed();

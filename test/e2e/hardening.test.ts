@@ -42,7 +42,10 @@ test('the same recipient five times: five 250s, one Maildir copy', async () => {
     const rcpts = ['bob@localhost', 'bob@localhost', 'Bob@LOCALHOST', 'bob@localhost', 'bob@localhost'];
     await c.send(`MAIL FROM:<a@client.test>\r\n${rcpts.map((r) => `RCPT TO:<${r}>\r\n`).join('')}DATA\r\n`);
     const replies = await c.replies(7);
-    assert.deepEqual(replies.map((r) => r.code), [250, 250, 250, 250, 250, 250, 354]);
+    assert.deepEqual(
+      replies.map((r) => r.code),
+      [250, 250, 250, 250, 250, 250, 354],
+    );
     assert.equal((await c.command('Subject: once\r\n\r\nhello\r\n.')).code, 250);
     c.close();
     await eventually(async () => ((await barge.tracking()).some((e) => e.event === 'completed') ? true : undefined), 10_000, 'delivery');
@@ -77,10 +80,14 @@ test('RCPT TO:<Postmaster> (any case, no domain) is accepted from a client that 
     assert.equal((await c.command('DATA')).code, 354);
     assert.equal((await c.command('Subject: hi\r\n\r\nhello\r\n.')).code, 250);
     c.close();
-    const delivered = await eventually(async () => {
-      const box = await barge.mailbox('postmaster@example.test');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'delivery to the postmaster');
+    const delivered = await eventually(
+      async () => {
+        const box = await barge.mailbox('postmaster@example.test');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'delivery to the postmaster',
+    );
     assert.match(delivered[0]?.toString('latin1') ?? '', /^Return-Path: <a@far\.test>\r\nDelivered-To: postmaster@example\.test\r\n/);
   } finally {
     await barge.stop();
@@ -152,10 +159,14 @@ test('files are private: spool and Maildir directories 0700, their files 0600, l
     assert.equal((await c.command('Subject: modes\r\n\r\nhello\r\n.')).code, 250);
     c.close();
     const box = join(dataPaths(delivering.dataDir).mail, 'localhost', 'carol');
-    const [name] = await eventually(async () => {
-      const names = await readdir(join(box, 'new')).catch(() => []);
-      return names.length > 0 ? names : undefined;
-    }, 10_000, 'Maildir delivery');
+    const [name] = await eventually(
+      async () => {
+        const names = await readdir(join(box, 'new')).catch(() => []);
+        return names.length > 0 ? names : undefined;
+      },
+      10_000,
+      'Maildir delivery',
+    );
     assert.ok(name !== undefined);
     for (const dir of ['', 'new', 'cur', 'tmp']) assert.equal(await modeOf(join(box, dir)), '700', `Maildir ${dir}`);
     assert.equal(await modeOf(join(box, 'new', name)), '600', 'Maildir message');

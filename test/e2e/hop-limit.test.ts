@@ -18,7 +18,10 @@ test('51 Received: fields are refused 554 5.4.6 at the end of DATA and of BDAT; 
     await c.command('EHLO client.test');
     const big = withHops(51, 'x'.repeat(200_000).replace(/(.{900})/g, '$1\r\n'));
     await c.send(`MAIL FROM:<a@localhost>\r\nRCPT TO:<bob@localhost>\r\nDATA\r\n`);
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 354]);
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 354],
+    );
     await c.send(`${big}\r\n.\r\nNOOP\r\n`);
     const [refused, noop] = await c.replies(2);
     assert.equal(refused?.code, 554, refused?.raw);
@@ -29,19 +32,36 @@ test('51 Received: fields are refused 554 5.4.6 at the end of DATA and of BDAT; 
     const content = Buffer.from(withHops(51));
     const cut = 1500;
     await c.send(`MAIL FROM:<a@localhost>\r\nRCPT TO:<bob@localhost>\r\nBDAT ${cut}\r\n`);
-    await c.send(Buffer.concat([content.subarray(0, cut), Buffer.from(`BDAT ${content.length - cut} LAST\r\n`), content.subarray(cut), Buffer.from('RSET\r\n')]));
-    assert.deepEqual((await c.replies(5)).map((r) => `${r.code} ${r.lines[0]?.split(' ')[0] ?? ''}`), ['250 2.1.0', '250 2.1.5', '250 2.0.0', '554 5.4.6', '250 2.0.0']);
+    await c.send(
+      Buffer.concat([
+        content.subarray(0, cut),
+        Buffer.from(`BDAT ${content.length - cut} LAST\r\n`),
+        content.subarray(cut),
+        Buffer.from('RSET\r\n'),
+      ]),
+    );
+    assert.deepEqual(
+      (await c.replies(5)).map((r) => `${r.code} ${r.lines[0]?.split(' ')[0] ?? ''}`),
+      ['250 2.1.0', '250 2.1.5', '250 2.0.0', '554 5.4.6', '250 2.0.0'],
+    );
 
     const ok = withHops(49);
     await c.send(`MAIL FROM:<a@localhost>\r\nRCPT TO:<bob@localhost>\r\nBDAT ${ok.length} LAST\r\n${ok}`);
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     await c.command('QUIT');
     c.close();
 
-    const box = await eventually(async () => {
-      const b = await barge.mailbox('bob@localhost');
-      return b.length > 0 ? b : undefined;
-    }, 10_000, 'the 49-hop message');
+    const box = await eventually(
+      async () => {
+        const b = await barge.mailbox('bob@localhost');
+        return b.length > 0 ? b : undefined;
+      },
+      10_000,
+      'the 49-hop message',
+    );
     assert.equal(box.length, 1);
     const tracking = await barge.tracking();
     const rejected = tracking.filter((e) => e.event === 'rejected');
@@ -58,18 +78,29 @@ test('two Barges routing a domain to each other: the hop count ends the ping-pon
   const pong = await startBarge(`[routes]\n"pingpong.test" = "127.0.0.1:${ping.port}"`, { hostname: 'pong.test' });
   // Each routes the domain to the other: no next hop is itself, so only the hop count can stop it.
   await ping.stop();
-  const again = await startBarge(`[routes]\n"pingpong.test" = "127.0.0.1:${pong.port}"`, { hostname: 'ping.test', listen: [`127.0.0.1:${ping.port}`] }, ping.dataDir);
+  const again = await startBarge(
+    `[routes]\n"pingpong.test" = "127.0.0.1:${pong.port}"`,
+    { hostname: 'ping.test', listen: [`127.0.0.1:${ping.port}`] },
+    ping.dataDir,
+  );
   try {
     await submitBdat(again, 'bob@pingpong.test', 'Subject: ping\r\n\r\nhello\r\n');
     const receptions = async (): Promise<number> =>
-      (await Promise.all([again, pong].map(async (b) => (await b.tracking()).filter((e) => e.event === 'received').length))).reduce((a, b) => a + b, 0);
-    const bounce = await eventually(async () => {
-      for (const b of [again, pong]) {
-        const box = await b.mailbox('alice@localhost');
-        if (box.length > 0) return box.map((m) => m.toString('latin1')).join('\n');
-      }
-      return undefined;
-    }, 60_000, 'the bounce');
+      (await Promise.all([again, pong].map(async (b) => (await b.tracking()).filter((e) => e.event === 'received').length))).reduce(
+        (a, b) => a + b,
+        0,
+      );
+    const bounce = await eventually(
+      async () => {
+        for (const b of [again, pong]) {
+          const box = await b.mailbox('alice@localhost');
+          if (box.length > 0) return box.map((m) => m.toString('latin1')).join('\n');
+        }
+        return undefined;
+      },
+      60_000,
+      'the bounce',
+    );
     assert.match(bounce, /Status: 5\.4\.6/);
     assert.match(bounce, /554 5\.4\.6 Too many hops: 51 Received: fields/);
     assert.equal(await receptions(), 50, 'received by the first Barge, then relayed 49 times');

@@ -7,10 +7,14 @@ import { eventually, startBarge, stripBargeHeaders, tempDir, type TestBarge } fr
 import { peer, run } from '../support/peers.js';
 
 async function delivered(barge: TestBarge, address: string): Promise<Buffer> {
-  const [message] = await eventually(async () => {
-    const box = await barge.mailbox(address);
-    return box.length > 0 ? box : undefined;
-  }, 10_000, `delivery to ${address}`);
+  const [message] = await eventually(
+    async () => {
+      const box = await barge.mailbox(address);
+      return box.length > 0 ? box : undefined;
+    },
+    10_000,
+    `delivery to ${address}`,
+  );
   assert.ok(message !== undefined);
   return stripBargeHeaders(message);
 }
@@ -24,7 +28,19 @@ test('swaks sends with DATA (pipelined), dot-stuffed lines arrive intact', async
     const file = join(await tempDir(), 'message.eml');
     // swaks turns the file's LF line ends into CRLF on the wire.
     await writeFile(file, message.replaceAll('\r\n', '\n'));
-    const r = await run(swaks, ['--server', `127.0.0.1:${barge.port}`, '--from', 'a@client.test', '--to', 'carol@localhost', '--data', `@${file}`, '--pipeline', '--helo', 'swaks.test']);
+    const r = await run(swaks, [
+      '--server',
+      `127.0.0.1:${barge.port}`,
+      '--from',
+      'a@client.test',
+      '--to',
+      'carol@localhost',
+      '--data',
+      `@${file}`,
+      '--pipeline',
+      '--helo',
+      'swaks.test',
+    ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /<- {1,2}250 2\.0\.0 .*queued as/);
     const content = await delivered(barge, 'carol@localhost');
@@ -58,7 +74,13 @@ with smtplib.SMTP("127.0.0.1", port, local_hostname="python.test") as s:
     assert.equal((await delivered(barge, 'dave@localhost')).toString('latin1'), 'Subject: plain\r\n\r\n.starts with a dot\r\n.\r\nend\r\n');
     assert.equal((await delivered(barge, 'erin@localhost')).toString('utf8'), 'Subject: eight\r\n\r\ncafé ☃\r\n');
     const received = (await barge.tracking()).filter((e) => e.event === 'received');
-    assert.deepEqual(received.map((e) => (e.event === 'received' ? [e.method, e.body] : [])), [['DATA', '7BIT'], ['DATA', '8BITMIME']]);
+    assert.deepEqual(
+      received.map((e) => (e.event === 'received' ? [e.method, e.body] : [])),
+      [
+        ['DATA', '7BIT'],
+        ['DATA', '8BITMIME'],
+      ],
+    );
   } finally {
     await barge.stop();
   }

@@ -20,21 +20,40 @@ for (const mask of [7, 5]) {
       const c = await RawSmtp.connect(sender.port);
       await c.reply();
       await c.command('EHLO client.test');
-      await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`), message]));
-      assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+      await c.send(
+        Buffer.concat([
+          Buffer.from(`MAIL FROM:<alice@localhost> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`),
+          message,
+        ]),
+      );
+      assert.deepEqual(
+        (await c.replies(3)).map((r) => r.code),
+        [250, 250, 250],
+      );
       c.close();
-      const [got] = await eventually(async () => {
-        const m = await receiver.messages();
-        return m.length > 0 ? m : undefined;
-      }, 15_000, 'Exim to store the message');
+      const [got] = await eventually(
+        async () => {
+          const m = await receiver.messages();
+          return m.length > 0 ? m : undefined;
+        },
+        15_000,
+        'Exim to store the message',
+      );
       assert.ok(got !== undefined);
-      assert.ok(got.toString('latin1').endsWith(`\r\n\r\n${BODY}`) || got.toString('latin1').endsWith(`\n\n${BODY.replaceAll('\r\n', '\n')}`), got.toString('latin1'));
+      assert.ok(
+        got.toString('latin1').endsWith(`\r\n\r\n${BODY}`) || got.toString('latin1').endsWith(`\n\n${BODY.replaceAll('\r\n', '\n')}`),
+        got.toString('latin1'),
+      );
       assert.match(got.toString('latin1'), /X-Check: kept/);
       const reception = (await receiver.mainLog()).split('\n').find((l) => l.includes('<= alice@localhost'));
       assert.ok(reception !== undefined, 'Exim logged the reception');
       // Exim marks a message received by CHUNKING with K.
       assert.equal(/ K /.test(reception), mask === 7, reception);
-      const delivered = await eventually(async () => (await sender.tracking()).find((e) => e.event === 'delivered'), 5000, 'delivered record');
+      const delivered = await eventually(
+        async () => (await sender.tracking()).find((e) => e.event === 'delivered'),
+        5000,
+        'delivered record',
+      );
       assert.ok(delivered.event === 'delivered');
       // A new destination: a non-final check chunk first, then the rest as BDAT LAST.
       assert.match(delivered.detail, mask === 7 ? / BDAT\/2: / : / DATA: /);
@@ -55,8 +74,16 @@ test('Barge delivers to Exim over STARTTLS with BDAT (Exim logs the TLS cipher a
     const c = await RawSmtp.connect(sender.port);
     await c.reply();
     await c.command('EHLO client.test');
-    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`), message]));
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    await c.send(
+      Buffer.concat([
+        Buffer.from(`MAIL FROM:<alice@localhost> BODY=8BITMIME\r\nRCPT TO:<bob@exim.test>\r\nBDAT ${message.length} LAST\r\n`),
+        message,
+      ]),
+    );
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
     await eventually(async () => ((await receiver.messages()).length > 0 ? true : undefined), 15_000, 'Exim to store the message');
     const reception = (await receiver.mainLog()).split('\n').find((l) => l.includes('<= alice@localhost'));

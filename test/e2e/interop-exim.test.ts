@@ -5,7 +5,10 @@ import { eventually, startBarge, stripBargeHeaders, tempDir } from '../support/b
 import { eximClient } from '../support/exim.js';
 import { peer } from '../support/peers.js';
 
-const MESSAGE = Buffer.from('Subject: from exim\r\nX-Check: kept\r\n\r\n8-bit body: caf\xe9\r\n.leading dot\r\n\r\n.\r\nlast line\r\n', 'latin1');
+const MESSAGE = Buffer.from(
+  'Subject: from exim\r\nX-Check: kept\r\n\r\n8-bit body: caf\xe9\r\n.leading dot\r\n\r\n.\r\nlast line\r\n',
+  'latin1',
+);
 
 /** Exim adds its own Received/Message-Id/From/Date headers; the body after the blank line is ours. */
 const bodyOf = (m: Buffer): Buffer => m.subarray(m.indexOf('\r\n\r\n') + 4);
@@ -18,10 +21,14 @@ for (const chunking of [true, false]) {
     try {
       const client = await eximClient(exim, await tempDir('barge-exim-'), barge.port);
       await client.send('bob@localhost', MESSAGE);
-      const [delivered] = await eventually(async () => {
-        const box = await barge.mailbox('bob@localhost');
-        return box.length > 0 ? box : undefined;
-      }, 15_000, 'delivery');
+      const [delivered] = await eventually(
+        async () => {
+          const box = await barge.mailbox('bob@localhost');
+          return box.length > 0 ? box : undefined;
+        },
+        15_000,
+        'delivery',
+      );
       assert.ok(delivered !== undefined);
       const content = stripBargeHeaders(delivered);
       assert.ok(bodyOf(content).equals(bodyOf(MESSAGE)), 'body differs');

@@ -21,10 +21,30 @@ test('with the console off, a server receiving trusted mail over STARTTLS never 
   const dir = await tempDir();
   // Loaded before Barge: on SIGUSR2 it reports the CommonJS modules loaded so far.
   const reporter = join(dir, 'report-modules.cjs');
-  await writeFile(reporter, "process.on('SIGUSR2', () => process.stderr.write('loaded ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n");
-  const child = spawn(process.execPath, ['--require', reporter, BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--hostname', 'lean.test', '--admin-listen', 'off'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  await writeFile(
+    reporter,
+    "process.on('SIGUSR2', () => process.stderr.write('loaded ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));\n",
+  );
+  const child = spawn(
+    process.execPath,
+    [
+      '--require',
+      reporter,
+      BIN,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      join(dir, 'data'),
+      '--hostname',
+      'lean.test',
+      '--admin-listen',
+      'off',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const waitFor = async (pattern: RegExp): Promise<RegExpExecArray> => {
@@ -50,8 +70,16 @@ test('with the console off, a server receiving trusted mail over STARTTLS never 
     await c.command('QUIT');
     child.kill('SIGUSR2');
     const loaded = JSON.parse((await waitFor(/^loaded (.*)$/m))[1] ?? '[]') as string[];
-    assert.ok(loaded.some((p) => p.endsWith('report-modules.cjs')), 'the report lists the modules loaded');
-    for (const name of OPTIONAL) assert.deepEqual(loaded.filter((p) => p.includes(`/node_modules/${name}/`)), [], `${name} is not loaded`);
+    assert.ok(
+      loaded.some((p) => p.endsWith('report-modules.cjs')),
+      'the report lists the modules loaded',
+    );
+    for (const name of OPTIONAL)
+      assert.deepEqual(
+        loaded.filter((p) => p.includes(`/node_modules/${name}/`)),
+        [],
+        `${name} is not loaded`,
+      );
   } finally {
     child.kill('SIGTERM');
   }

@@ -147,7 +147,7 @@ test('a story from the middle of the history, over two days, through the index',
   assert.doesNotMatch(page, /a page reads at most/);
 });
 
-test('tracking searches: by an hour\'s range and by Message-ID find it; a month unrefined stops at the bound and says so', async () => {
+test("tracking searches: by an hour's range and by Message-ID find it; a month unrefined stops at the bound and says so", async () => {
   const arrival = parseInt(history.id.slice(0, 9), 36);
   const link = `href="/tracking/${history.id}"`;
   const ranged = await measure(`/tracking?sender=late-sender&since=${day(arrival)}T23:00&until=${day(arrival)}T23:59`);
@@ -157,7 +157,10 @@ test('tracking searches: by an hour\'s range and by Message-ID find it; a month 
   assert.ok(byMessageId.includes(link));
   const month = await measure(`/tracking?sender=late-sender&since=${day(Date.now() - 30 * DAY)}T00:00`);
   assert.ok(!month.includes(link), 'fifteen days back is past the bound');
-  assert.match(month, /Searched back to <span class="mono">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/span>: a page reads at most 64 MiB of log\. Refine the search/);
+  assert.match(
+    month,
+    /Searched back to <span class="mono">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<\/span>: a page reads at most 64 MiB of log\. Refine the search/,
+  );
   const recent = await measure('/tracking');
   assert.equal(recent.match(/href="\/tracking\/[0-9A-Z]{19}"/g)?.length, 200, 'a page of the newest messages');
 });

@@ -24,17 +24,24 @@ test('a symlinked new/ or mailbox folder is not followed: the delivery is deferr
     await symlink(elsewhere, mailboxFolder(mail, 'carol@localhost'));
     const id = await submitBdat(b, 'bob@localhost', 'Subject: not through a link\r\n\r\nhi\r\n');
     const other = await submitBdat(b, 'carol@localhost', 'Subject: nor here\r\n\r\nhi\r\n');
-    const deferred = await eventually(async () => {
-      const events = (await b.tracking()).filter((e) => e.event === 'deferred');
-      return events.length === 2 ? events : undefined;
-    }, 10_000, 'both deliveries deferred');
+    const deferred = await eventually(
+      async () => {
+        const events = (await b.tracking()).filter((e) => e.event === 'deferred');
+        return events.length === 2 ? events : undefined;
+      },
+      10_000,
+      'both deliveries deferred',
+    );
     const reasonOf = (queued: string): string => {
       const e = deferred.find((x) => x.event === 'deferred' && x.id === queued);
       return e?.event === 'deferred' ? e.reason : '';
     };
-    assert.equal(reasonOf(id), `local delivery failed: mailbox path ${join(bob, 'new')} is a symbolic link: not followed below the mail root ${mail}`);
+    assert.equal(
+      reasonOf(id),
+      `local delivery failed: mailbox path ${join(bob, 'new')} is a symbolic link: not followed below the mail root ${mail}`,
+    );
     assert.match(reasonOf(other), /mailbox path .*\/localhost\/carol is a symbolic link/);
-    assert.deepEqual(await readdir(elsewhere), [], 'nothing appeared at the link\'s target');
+    assert.deepEqual(await readdir(elsewhere), [], "nothing appeared at the link's target");
     assert.equal((await b.tracking()).filter((e) => e.event === 'bounced').length, 0, 'deferred, not bounced');
     // The administrator fixes bob's mailbox; the retry delivers into the real new/.
     await rename(join(bob, 'new'), join(bob, 'was-a-link'));

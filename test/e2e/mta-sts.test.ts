@@ -27,13 +27,21 @@ const DOMAINS = ['sts.test', 'mismatch.test', 'badcert.test', 'testing.test'];
 
 async function testPki(): Promise<{ ca: string; cert: string; key: string }> {
   const ca = await generate([{ name: 'commonName', value: 'Barge Test CA' }], {
-    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
-    extensions: [{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true }],
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    extensions: [
+      { name: 'basicConstraints', cA: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true },
+    ],
   });
   // One leaf for the policy hosts and mx.sts.test; mx.badcert.test is deliberately not on it.
   const names = [...Object.keys(POLICIES), 'mx.sts.test', 'mx.mismatch.test', 'mx.testing.test'];
   const leaf = await generate([{ name: 'commonName', value: 'mx.sts.test' }], {
-    keyType: 'ec', curve: 'P-256', algorithm: 'sha256', ca: { key: ca.private, cert: ca.cert },
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    ca: { key: ca.private, cert: ca.cert },
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
@@ -69,7 +77,9 @@ async function submit(barge: TestBarge, to: string, how: { requireTls?: boolean;
     assert.match((await c.command('EHLO client.test')).raw, /^250[- ]REQUIRETLS\r$/m);
   }
   const body = `${how.header ?? ''}Subject: to ${to}\r\n\r\nhello\r\n`;
-  await c.send(`MAIL FROM:<alice@localhost>${how.requireTls === true ? ' REQUIRETLS' : ''}\r\nRCPT TO:<${to}>\r\nBDAT ${body.length} LAST\r\n${body}`);
+  await c.send(
+    `MAIL FROM:<alice@localhost>${how.requireTls === true ? ' REQUIRETLS' : ''}\r\nRCPT TO:<${to}>\r\nBDAT ${body.length} LAST\r\n${body}`,
+  );
   const replies = await c.replies(3);
   c.close();
   assert.equal(replies[2]?.code, 250, replies[2]?.raw);
@@ -89,24 +99,34 @@ test('MTA-STS enforce delivers over verified TLS to a matching MX, defers otherw
       `[tls]\ncert = "${join(dir, 'cert.pem')}"\nkey = "${join(dir, 'key.pem')}"`,
     { hostname: 'receiver.test' },
   );
-  const dns = await startDns(dnsmasq, DOMAINS.flatMap((d) => [
-    `--txt-record=_mta-sts.${d},v=STSv1; id=20261201`,
-    `--mx-host=${d},mx.${d},10`,
-    `--host-record=mx.${d},127.0.0.1`,
-    `--host-record=mta-sts.${d},127.0.0.1`,
-  ]));
-  const sender = await startBarge(`[dns]\nservers = ["${dns.server}"]\n[delivery]\nport = ${receiver.port}`, {}, undefined, { mtaSts: { ca: [pki.ca], port: https.port } });
+  const dns = await startDns(
+    dnsmasq,
+    DOMAINS.flatMap((d) => [
+      `--txt-record=_mta-sts.${d},v=STSv1; id=20261201`,
+      `--mx-host=${d},mx.${d},10`,
+      `--host-record=mx.${d},127.0.0.1`,
+      `--host-record=mta-sts.${d},127.0.0.1`,
+    ]),
+  );
+  const sender = await startBarge(`[dns]\nservers = ["${dns.server}"]\n[delivery]\nport = ${receiver.port}`, {}, undefined, {
+    mtaSts: { ca: [pki.ca], port: https.port },
+  });
   try {
     // sts.test first: its verified session to 127.0.0.1 is then idle in the pool while the others go,
     // and must not serve mx.badcert.test (same address, a name its certificate does not carry).
     await submit(sender, 'bob@sts.test');
     await eventually(async () => ((await receiver.mailbox('bob@sts.test')).length > 0 ? true : undefined), 15_000, 'first delivery');
     for (const d of DOMAINS.slice(1)) await submit(sender, `bob@${d}`);
-    const delivered = await eventually(async () => {
-      const records = (await sender.tracking()).filter((r) => r.event === 'delivered' || r.event === 'deferred');
-      return records.length >= 4 ? records : undefined;
-    }, 20_000, 'four outcomes');
-    const outcome = (d: string): (typeof delivered)[number] | undefined => delivered.find((r) => (r.event === 'delivered' || r.event === 'deferred') && r.rcpt === `bob@${d}`);
+    const delivered = await eventually(
+      async () => {
+        const records = (await sender.tracking()).filter((r) => r.event === 'delivered' || r.event === 'deferred');
+        return records.length >= 4 ? records : undefined;
+      },
+      20_000,
+      'four outcomes',
+    );
+    const outcome = (d: string): (typeof delivered)[number] | undefined =>
+      delivered.find((r) => (r.event === 'delivered' || r.event === 'deferred') && r.rcpt === `bob@${d}`);
 
     const ok = outcome('sts.test');
     assert.ok(ok?.event === 'delivered', JSON.stringify(ok));
@@ -146,14 +166,22 @@ test('MTA-STS enforce delivers over verified TLS to a matching MX, defers otherw
     await eventually(async () => ((await receiver.mailbox('dave@sts.test')).length > 0 ? true : undefined), 15_000, 'REQUIRETLS delivery');
     assert.match(await receiver.protocolLog(), /MAIL FROM:<alice@localhost>\+SIZE=\d+\+REQUIRETLS 250/);
     await submit(sender, 'erin@testing.test', { requireTls: true });
-    const bounced = await eventually(async () => (await sender.tracking()).find((r) => r.event === 'bounced' && r.rcpt === 'erin@testing.test'), 15_000, 'REQUIRETLS bounce');
+    const bounced = await eventually(
+      async () => (await sender.tracking()).find((r) => r.event === 'bounced' && r.rcpt === 'erin@testing.test'),
+      15_000,
+      'REQUIRETLS bounce',
+    );
     assert.ok(bounced.event === 'bounced');
     assert.match(bounced.reason, /REQUIRETLS: no verified TLS path to testing\.test/);
     assert.equal((await receiver.mailbox('erin@testing.test')).length, 0);
 
     // "TLS-Required: No" (RFC 8689 5) waives the enforced policy: the certificate is not checked.
     await submit(sender, 'frank@badcert.test', { header: 'TLS-Required: No\r\n' });
-    await eventually(async () => ((await receiver.mailbox('frank@badcert.test')).length > 0 ? true : undefined), 15_000, 'TLS-Required: No delivery');
+    await eventually(
+      async () => ((await receiver.mailbox('frank@badcert.test')).length > 0 ? true : undefined),
+      15_000,
+      'TLS-Required: No delivery',
+    );
   } finally {
     await sender.stop();
     await receiver.stop();

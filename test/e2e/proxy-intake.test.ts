@@ -22,7 +22,7 @@ function proxied(listener = '', deps: ServerDeps = {}): Promise<TestBarge> {
 
 const ehloAddress = (lines: readonly string[]): string | undefined => /\[([^\]]+)\]/.exec(lines[0] ?? '')?.[1];
 
-test('the greeting waits for the whole header; bytes after it in the same segment are the session\'s, intact', async () => {
+test("the greeting waits for the whole header; bytes after it in the same segment are the session's, intact", async () => {
   const barge = await proxied();
   try {
     const c = await RawSmtp.connect(barge.port);
@@ -54,7 +54,7 @@ test('the greeting waits for the whole header; bytes after it in the same segmen
   }
 });
 
-test('v2 LOCAL (a balancer\'s health check) and v1 UNKNOWN: the socket\'s own address is the client', async () => {
+test("v2 LOCAL (a balancer's health check) and v1 UNKNOWN: the socket's own address is the client", async () => {
   const barge = await proxied();
   try {
     const local = await RawSmtp.connect(barge.port);
@@ -90,16 +90,23 @@ test('refused without a greeting and logged: outside proxy_from, no header, a ga
     await refused(barge.port, 'EHLO no-header.test\r\n');
     await refused(barge.port, 'PROXY TCP4 192.0.2.7\r\n');
     await refused(barge.port, Buffer.from([...V2_SIGNATURE, 0x21, 0x11, 0xff, 0xff]));
-    const lines = await eventually(async () => {
-      const proxyLines = parseW3cLog(await barge.protocolLog()).filter((l) => l['cs-method'] === 'PROXY');
-      return proxyLines.length >= 4 ? proxyLines : undefined;
-    }, 5000, 'four PROXY lines');
-    assert.deepEqual(lines.map((l) => [l['c-ip'], l['cs-uri-query']]), [
-      ['127.0.0.5', 'not+in+proxy_from:+PROXY+header+not+accepted'],
-      ['127.0.0.1', 'not+a+PROXY+protocol+header'],
-      ['127.0.0.1', 'v1+header+needs+protocol,+two+addresses+and+two+ports'],
-      ['127.0.0.1', 'v2+header+of+65551+bytes+is+over+the+limit+of+2048'],
-    ]);
+    const lines = await eventually(
+      async () => {
+        const proxyLines = parseW3cLog(await barge.protocolLog()).filter((l) => l['cs-method'] === 'PROXY');
+        return proxyLines.length >= 4 ? proxyLines : undefined;
+      },
+      5000,
+      'four PROXY lines',
+    );
+    assert.deepEqual(
+      lines.map((l) => [l['c-ip'], l['cs-uri-query']]),
+      [
+        ['127.0.0.5', 'not+in+proxy_from:+PROXY+header+not+accepted'],
+        ['127.0.0.1', 'not+a+PROXY+protocol+header'],
+        ['127.0.0.1', 'v1+header+needs+protocol,+two+addresses+and+two+ports'],
+        ['127.0.0.1', 'v2+header+of+65551+bytes+is+over+the+limit+of+2048'],
+      ],
+    );
     assert.equal(warnings.filter((w) => / refused: /.test(w)).length, 4, warnings.join('\n'));
     assert.match(warnings[0] ?? '', /connection from 127\.0\.0\.5 to listener smtp refused: not in proxy_from/);
     const counted = await barge.server.metrics?.registry.getSingleMetricAsString('barge_proxy_refusals_total');

@@ -21,7 +21,8 @@ const BALANCER = '127.0.0.3';
 const PROXIED = `relay_networks = ["${CLIENT}/32"]\nlocal_domains = ["barge.test"]\n[log]\nw3c_fields = ["time", "c-ip", "cs-method", "cs-uri-query", "sc-status"]`;
 const LISTENER = `proxy_protocol = true\nproxy_from = ["${BALANCER}/32"]`;
 
-const message = (subject: string): string => `From: alice@client.test\r\nTo: bob@barge.test\r\nSubject: ${subject}\r\n\r\nthrough the balancer\r\n`;
+const message = (subject: string): string =>
+  `From: alice@client.test\r\nTo: bob@barge.test\r\nSubject: ${subject}\r\n\r\nthrough the balancer\r\n`;
 
 test('send-proxy (v1): relay, ETRN, STARTTLS, Received, tracking and the W3C log see the real client, never the balancer', async (t) => {
   const haproxy = peer(t, 'haproxy');
@@ -38,12 +39,19 @@ test('send-proxy (v1): relay, ETRN, STARTTLS, Received, tracking and the W3C log
     assert.equal(leftover, '');
     assert.match((await c.command('EHLO client.test')).lines[0] ?? '', /\[127\.0\.0\.2\]/, 'the address survives STARTTLS');
     assert.equal((await c.command('MAIL FROM:<alice@client.test>')).code, 250);
-    assert.equal((await c.command('RCPT TO:<carol@remote.test>')).code, 250, 'a relay from 127.0.0.2 is allowed: Barge used the real address');
+    assert.equal(
+      (await c.command('RCPT TO:<carol@remote.test>')).code,
+      250,
+      'a relay from 127.0.0.2 is allowed: Barge used the real address',
+    );
     assert.equal((await c.command('RSET')).code, 250);
     assert.equal((await c.command('ETRN remote.test')).code, 250);
     const body = message('v1');
     await c.send(`MAIL FROM:<alice@client.test>\r\nRCPT TO:<bob@barge.test>\r\nBDAT ${Buffer.byteLength(body)} LAST\r\n${body}`);
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     await c.command('QUIT');
     c.close();
 
@@ -52,16 +60,24 @@ test('send-proxy (v1): relay, ETRN, STARTTLS, Received, tracking and the W3C log
     assert.match((await s.command('EHLO stranger.test')).lines[0] ?? '', /\[127\.0\.0\.4\]/);
     assert.equal((await s.command('MAIL FROM:<eve@stranger.test>')).code, 250);
     const refused = await s.command('RCPT TO:<carol@remote.test>');
-    assert.deepEqual([refused.code, refused.lines[0]?.slice(0, 5)], [554, '5.7.1'], 'no relay for 127.0.0.4, although it came through the same balancer');
+    assert.deepEqual(
+      [refused.code, refused.lines[0]?.slice(0, 5)],
+      [554, '5.7.1'],
+      'no relay for 127.0.0.4, although it came through the same balancer',
+    );
     assert.equal((await s.command('RSET')).code, 250);
     assert.equal((await s.command('ETRN remote.test')).code, 458, 'ETRN is for relay networks: 127.0.0.4 is not in them');
     await s.command('QUIT');
     s.close();
 
-    const [delivered] = await eventually(async () => {
-      const box = await barge.mailbox('bob@barge.test');
-      return box.length > 0 ? box : undefined;
-    }, 15_000, 'local delivery');
+    const [delivered] = await eventually(
+      async () => {
+        const box = await barge.mailbox('bob@barge.test');
+        return box.length > 0 ? box : undefined;
+      },
+      15_000,
+      'local delivery',
+    );
     const received = delivered?.toString('latin1').split('\r\n\r\n')[0] ?? '';
     assert.match(received, /Received: from client\.test \(\[127\.0\.0\.2\]\)/);
     assert.match(received, /with ESMTPS/);
@@ -82,9 +98,14 @@ test('send-proxy-v2: the per-address connection limit, SPF, and an implicit TLS 
   const haproxy = peer(t, 'haproxy');
   const dnsmasq = peer(t, 'dnsmasq');
   if (haproxy === undefined || dnsmasq === undefined) return;
-  const dns = await startDns(dnsmasq, [`--txt-record=stranger.test,v=spf1 ip4:${STRANGER} -all`, `--txt-record=balancer.test,v=spf1 ip4:${BALANCER} -all`]);
+  const dns = await startDns(dnsmasq, [
+    `--txt-record=stranger.test,v=spf1 ip4:${STRANGER} -all`,
+    `--txt-record=balancer.test,v=spf1 ip4:${BALANCER} -all`,
+  ]);
   const toml = [
-    PROXIED, '[limits]\nmax_connections_per_ip = 1', `[dns]\nservers = ["${dns.server}"]`,
+    PROXIED,
+    '[limits]\nmax_connections_per_ip = 1',
+    `[dns]\nservers = ["${dns.server}"]`,
     `[listener.smtp]\n${LISTENER}\nspf_fail = "reject"`,
     `[listener.smtps]\nlisten = "127.0.0.1:0"\ntls = "implicit"\n${LISTENER}`,
   ].join('\n');
@@ -111,15 +132,29 @@ test('send-proxy-v2: the per-address connection limit, SPF, and an implicit TLS 
     await other.command('EHLO stranger.test');
     const pass = message('spf pass');
     await other.send(`MAIL FROM:<eve@stranger.test>\r\nRCPT TO:<bob@barge.test>\r\nBDAT ${Buffer.byteLength(pass)} LAST\r\n${pass}`);
-    assert.deepEqual((await other.replies(3)).map((r) => r.code), [250, 250, 250], 'SPF passes for the real client');
+    assert.deepEqual(
+      (await other.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+      'SPF passes for the real client',
+    );
     const fail = message('spf fail');
     await other.send(`MAIL FROM:<eve@balancer.test>\r\nRCPT TO:<bob@barge.test>\r\nBDAT ${Buffer.byteLength(fail)} LAST\r\n${fail}`);
     const replies = await other.replies(3);
-    assert.deepEqual([replies[2]?.code, replies[2]?.lines[0]?.slice(0, 6)], [550, '5.7.23'], "the balancer's address does not pass SPF for the client");
+    assert.deepEqual(
+      [replies[2]?.code, replies[2]?.lines[0]?.slice(0, 6)],
+      [550, '5.7.23'],
+      "the balancer's address does not pass SPF for the client",
+    );
     other.close();
     first.close();
     const checked = (await barge.tracking()).filter((e) => e.event === 'authenticated');
-    assert.deepEqual(checked.map((e) => (e.event === 'authenticated' ? [e.clientIp, e.action] : [])), [[STRANGER, 'accept'], [STRANGER, 'reject']]);
+    assert.deepEqual(
+      checked.map((e) => (e.event === 'authenticated' ? [e.clientIp, e.action] : [])),
+      [
+        [STRANGER, 'accept'],
+        [STRANGER, 'reject'],
+      ],
+    );
 
     const secure = await RawSmtp.connectTls(tlsFront.port, '127.0.0.1', CLIENT);
     assert.equal((await secure.reply()).code, 220, 'the TLS handshake follows the PROXY header');

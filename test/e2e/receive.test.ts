@@ -21,7 +21,8 @@ test('a pipelined BDAT transaction with binary chunks lands byte-exact in Maildi
   try {
     const c = await RawSmtp.connect(barge.port);
     const keywords = await ehlo(c);
-    for (const k of ['PIPELINING', 'CHUNKING', 'BINARYMIME', '8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'SMTPUTF8', 'ETRN', 'HELP']) assert.ok(keywords.includes(k), k);
+    for (const k of ['PIPELINING', 'CHUNKING', 'BINARYMIME', '8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'SMTPUTF8', 'ETRN', 'HELP'])
+      assert.ok(keywords.includes(k), k);
     assert.ok(keywords.some((k) => /^SIZE \d+$/.test(k)));
     const head = Buffer.from('Subject: binary\r\nContent-Type: application/octet-stream\r\n\r\n');
     const binary = Buffer.concat([randomBytes(70_000), Buffer.from('\r\n.\r\nQUIT\r\n\0\r\r\n\n')]);
@@ -29,20 +30,31 @@ test('a pipelined BDAT transaction with binary chunks lands byte-exact in Maildi
     const first = message.subarray(0, 1000);
     const second = message.subarray(1000);
     // Everything in one write: the commands, both chunks, and QUIT.
-    await c.send(Buffer.concat([
-      Buffer.from('MAIL FROM:<a@client.test> BODY=BINARYMIME\r\nRCPT TO:<bob@localhost>\r\n'),
-      Buffer.from(`BDAT ${first.length}\r\n`), first,
-      Buffer.from(`BDAT ${second.length} LAST\r\n`), second,
-      Buffer.from('QUIT\r\n'),
-    ]));
+    await c.send(
+      Buffer.concat([
+        Buffer.from('MAIL FROM:<a@client.test> BODY=BINARYMIME\r\nRCPT TO:<bob@localhost>\r\n'),
+        Buffer.from(`BDAT ${first.length}\r\n`),
+        first,
+        Buffer.from(`BDAT ${second.length} LAST\r\n`),
+        second,
+        Buffer.from('QUIT\r\n'),
+      ]),
+    );
     const replies = await c.replies(5);
-    assert.deepEqual(replies.map((r) => r.code), [250, 250, 250, 250, 221]);
+    assert.deepEqual(
+      replies.map((r) => r.code),
+      [250, 250, 250, 250, 221],
+    );
     assert.match(replies[2]?.lines[0] ?? '', /^2\.0\.0 1000 octets received/);
     assert.match(replies[3]?.lines[0] ?? '', /^2\.0\.0 .*queued as [0-9A-Z]+/);
-    const [delivered] = await eventually(async () => {
-      const box = await barge.mailbox('bob@localhost');
-      return box.length > 0 ? box : undefined;
-    }, 10_000, 'delivery');
+    const [delivered] = await eventually(
+      async () => {
+        const box = await barge.mailbox('bob@localhost');
+        return box.length > 0 ? box : undefined;
+      },
+      10_000,
+      'delivery',
+    );
     assert.ok(delivered);
     assert.ok(stripBargeHeaders(delivered).equals(message), 'message body differs');
     assert.match(delivered.toString('latin1'), /with ESMTP \(BDAT\) id /);
@@ -53,8 +65,14 @@ test('a pipelined BDAT transaction with binary chunks lands byte-exact in Maildi
     assert.equal(received.body, 'BINARYMIME');
     assert.equal(received.size, message.length);
     const log = parseW3cLog(await barge.protocolLog());
-    assert.deepEqual(log.map((l) => l['cs-method']), ['EHLO', 'MAIL', 'RCPT', 'BDAT', 'BDAT', 'QUIT']);
-    assert.deepEqual(log.map((l) => l['sc-status']), ['250', '250', '250', '250', '250', '240']);
+    assert.deepEqual(
+      log.map((l) => l['cs-method']),
+      ['EHLO', 'MAIL', 'RCPT', 'BDAT', 'BDAT', 'QUIT'],
+    );
+    assert.deepEqual(
+      log.map((l) => l['sc-status']),
+      ['250', '250', '250', '250', '250', '240'],
+    );
   } finally {
     await barge.stop();
   }
@@ -68,9 +86,14 @@ test('replies to MAIL and RCPT pipelined with BDAT LAST go out with its reply, i
     for (let i = 0; i < 5; i++) {
       const message = Buffer.from(`Subject: together ${i}\r\n\r\nbody\r\n`);
       const readsBefore = c.reads;
-      await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@localhost>\r\nBDAT ${message.length} LAST\r\n`), message]));
+      await c.send(
+        Buffer.concat([Buffer.from(`MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@localhost>\r\nBDAT ${message.length} LAST\r\n`), message]),
+      );
       const replies = await c.replies(3);
-      assert.deepEqual(replies.map((r) => r.code), [250, 250, 250]);
+      assert.deepEqual(
+        replies.map((r) => r.code),
+        [250, 250, 250],
+      );
       // Written apart, the MAIL and RCPT replies would arrive while the message is still being made durable.
       assert.equal(c.reads - readsBefore, 1, `transaction ${i}: the three replies arrived in ${c.reads - readsBefore} reads`);
     }
@@ -86,7 +109,9 @@ test('refused BDAT chunks are consumed exactly and never parsed as commands', as
     const c = await RawSmtp.connect(barge.port);
     await ehlo(c);
     const chunk = 'RSET\r\nMAIL FROM:<x@y>\r\n';
-    await c.send(`BDAT ${chunk.length}\r\n${chunk}MAIL FROM:<a@client.test>\r\nRCPT TO:<nobody@elsewhere.example>\r\nBDAT ${chunk.length} LAST\r\n${chunk}NOOP\r\n`);
+    await c.send(
+      `BDAT ${chunk.length}\r\n${chunk}MAIL FROM:<a@client.test>\r\nRCPT TO:<nobody@elsewhere.example>\r\nBDAT ${chunk.length} LAST\r\n${chunk}NOOP\r\n`,
+    );
     const codes = (await c.replies(5)).map((r) => r.code);
     // 503 (no MAIL), 250 MAIL, 250 relay from loopback is allowed, 250 chunk (whole message), NOOP 250
     assert.deepEqual(codes, [503, 250, 250, 250, 250]);
@@ -166,7 +191,10 @@ test('a write error in the spool answers 452 4.3.1, never 250', async () => {
     await ehlo(c);
     const large = 'x'.repeat(998);
     const body = `Subject: large\r\n\r\n${`${large}\r\n`.repeat(400)}`;
-    for (const [what, content] of [['a large message (its own file)', body], ['a small message (the segment log)', 'hello']] as const) {
+    for (const [what, content] of [
+      ['a large message (its own file)', body],
+      ['a small message (the segment log)', 'hello'],
+    ] as const) {
       // Then the segment log's directory: the first segment cannot be created.
       if (content === 'hello') {
         await rm(logDir, { recursive: true });
@@ -237,7 +265,11 @@ test('a client that closes mid-chunk leaves nothing in the queue or in incoming/
     await new Promise((r) => setTimeout(r, 100));
     c.close();
     const { readdir } = await import('node:fs/promises');
-    await eventually(async () => ((await readdir(barge.server.spool.incomingDir)).length === 0 ? true : undefined), 5000, 'incoming/ to be emptied');
+    await eventually(
+      async () => ((await readdir(barge.server.spool.incomingDir)).length === 0 ? true : undefined),
+      5000,
+      'incoming/ to be emptied',
+    );
     assert.deepEqual(await barge.server.spool.list(), []);
     const rejected = (await barge.tracking()).find((e) => e.event === 'rejected');
     assert.ok(rejected?.event === 'rejected');

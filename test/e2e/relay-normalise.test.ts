@@ -12,18 +12,30 @@ test('BDAT content with bare CR and LF is relayed by DATA as CRLF-only lines, ot
   const receiver = await startBarge('[listener.smtp]\nchunking = false', { localDomain: ['remote.test'], hostname: 'receiver.test' });
   const sender = await startBarge(`[routes]\n"remote.test" = "127.0.0.1:${receiver.port}"`);
   try {
-    const content = Buffer.from('Subject: bare\r\nX-Note: mixed\n\r\nline one\nline two\r.\nMAIL FROM:<evil@x.test>\r\n.\rend\r\n', 'latin1');
+    const content = Buffer.from(
+      'Subject: bare\r\nX-Note: mixed\n\r\nline one\nline two\r.\nMAIL FROM:<evil@x.test>\r\n.\rend\r\n',
+      'latin1',
+    );
     const c = await RawSmtp.connect(sender.port);
     await c.reply();
     await c.command('EHLO client.test');
-    await c.send(Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${content.length} LAST\r\n`), content]));
-    assert.deepEqual((await c.replies(3)).map((r) => r.code), [250, 250, 250]);
+    await c.send(
+      Buffer.concat([Buffer.from(`MAIL FROM:<alice@localhost>\r\nRCPT TO:<bob@remote.test>\r\nBDAT ${content.length} LAST\r\n`), content]),
+    );
+    assert.deepEqual(
+      (await c.replies(3)).map((r) => r.code),
+      [250, 250, 250],
+    );
     c.close();
 
-    const box = await eventually(async () => {
-      const b = await receiver.mailbox('bob@remote.test');
-      return b.length > 0 ? b : undefined;
-    }, 15_000, 'the relayed message');
+    const box = await eventually(
+      async () => {
+        const b = await receiver.mailbox('bob@remote.test');
+        return b.length > 0 ? b : undefined;
+      },
+      15_000,
+      'the relayed message',
+    );
     const delivered = (await sender.tracking()).find((e) => e.event === 'delivered');
     assert.ok(delivered?.event === 'delivered' && delivered.method === 'DATA', JSON.stringify(delivered));
     const got = box[0] ?? Buffer.alloc(0);

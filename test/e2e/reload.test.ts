@@ -19,7 +19,8 @@ import { eventually, startBarge, tempDir, TEST_HOSTNAME, type TestBarge } from '
 import { submitBdat } from '../support/submit.js';
 
 /** The configuration `text` gives with the flags startBarge used. */
-const configOf = (b: TestBarge, text: string): Config => buildConfig({ text, file: 'test.toml' }, { listen: ['127.0.0.1:0'], dataDir: b.dataDir }, TEST_HOSTNAME);
+const configOf = (b: TestBarge, text: string): Config =>
+  buildConfig({ text, file: 'test.toml' }, { listen: ['127.0.0.1:0'], dataDir: b.dataDir }, TEST_HOSTNAME);
 const reloadWith = (b: TestBarge, text: string): ReturnType<typeof reloadServer> => reloadServer(b.server, async () => configOf(b, text));
 
 async function pair(dir: string, name: string): Promise<{ cert: string; key: string; toml: string }> {
@@ -46,17 +47,32 @@ test('a missing DKIM key or certificate refuses the reload, naming the file; the
   try {
     const missingKey = join(b.dataDir, 'dkim', 'none.pem');
     const dkim = await reloadWith(b, '[limits]\nmax_recipients = 5\n[dkim."example.test"]\nselector = "s1"\nkey = "dkim/none.pem"\n');
-    assert.deepEqual(dkim, { ok: false, message: `configuration refused, the running one stays: dkim.example.test: cannot read the key ${missingKey}: no such file or directory (ENOENT)` });
+    assert.deepEqual(dkim, {
+      ok: false,
+      message: `configuration refused, the running one stays: dkim.example.test: cannot read the key ${missingKey}: no such file or directory (ENOENT)`,
+    });
     const garbage = join(b.dataDir, 'garbage.pem');
     await writeFile(garbage, 'not a key\n');
     const bad = await reloadWith(b, `[dkim."example.test"]\nselector = "s1"\nkey = "${garbage}"\n`);
-    assert.match(bad.message, new RegExp(`^configuration refused, the running one stays: dkim\\.example\\.test: ${garbage} is not a private key in PEM or DER`));
-    const cert = await reloadWith(b, `[limits]\nmax_recipients = 5\n[tls]\ncert = "${b.dataDir}/none.crt"\nkey = "${b.dataDir}/none.key"\n`);
-    assert.deepEqual(cert, { ok: false, message: `configuration refused, the running one stays: tls.cert: cannot read ${b.dataDir}/none.crt: no such file or directory (ENOENT)` });
+    assert.match(
+      bad.message,
+      new RegExp(`^configuration refused, the running one stays: dkim\\.example\\.test: ${garbage} is not a private key in PEM or DER`),
+    );
+    const cert = await reloadWith(
+      b,
+      `[limits]\nmax_recipients = 5\n[tls]\ncert = "${b.dataDir}/none.crt"\nkey = "${b.dataDir}/none.key"\n`,
+    );
+    assert.deepEqual(cert, {
+      ok: false,
+      message: `configuration refused, the running one stays: tls.cert: cannot read ${b.dataDir}/none.crt: no such file or directory (ENOENT)`,
+    });
     // A certificate with another certificate's key.
     const [one, two] = [await pair(b.dataDir, 'one'), await pair(b.dataDir, 'two')];
     const mismatch = await reloadWith(b, `[tls]\ncert = "${one.cert}"\nkey = "${two.key}"\n`);
-    assert.match(mismatch.message, /^configuration refused, the running one stays: tls\.cert .*one\.crt and tls\.key .*two\.key: not a usable certificate and private key/);
+    assert.match(
+      mismatch.message,
+      /^configuration refused, the running one stays: tls\.cert .*one\.crt and tls\.key .*two\.key: not a usable certificate and private key/,
+    );
     assert.equal(b.server.config().limits.maxRecipients, 100, 'the running configuration stays');
     const c = await RawSmtp.connect(b.port);
     await c.reply();
@@ -98,10 +114,17 @@ test('new DKIM keys apply live: a message taken after the reload is signed with 
     await eventually(async () => (await b.tracking()).find((e) => e.event === 'deferred' && e.id === first), 10_000, 'the first attempt');
     assert.equal((await b.tracking()).filter((e) => e.event === 'signed').length, 0, 'no key yet');
     await generateDkimKey(join(b.dataDir, 'dkim', 'example.test.s2026.pem'), 'ed25519');
-    const r = await reloadWith(b, '[queue]\nscan_interval = "1h"\n[routes]\n"remote.test" = "127.0.0.1:1"\n[dkim."example.test"]\nselector = "s2026"\nkey = "dkim/example.test.s2026.pem"\n');
+    const r = await reloadWith(
+      b,
+      '[queue]\nscan_interval = "1h"\n[routes]\n"remote.test" = "127.0.0.1:1"\n[dkim."example.test"]\nselector = "s2026"\nkey = "dkim/example.test.s2026.pem"\n',
+    );
     assert.equal(r.ok, true, r.message);
     const second = await submitBdat(b, 'bob@remote.test', message);
-    const signed = await eventually(async () => (await b.tracking()).find((e) => e.event === 'signed' && e.id === second), 10_000, 'the signature');
+    const signed = await eventually(
+      async () => (await b.tracking()).find((e) => e.event === 'signed' && e.id === second),
+      10_000,
+      'the signature',
+    );
     assert.ok(signed.event === 'signed');
     assert.deepEqual(signed.signatures, ['example.test/s2026']);
   } finally {
@@ -115,9 +138,14 @@ test('the report names the changed settings that need a restart', async () => {
     const listeners = '[listener.smtp]\nlisten = "127.0.0.1:0"\n[listener.extra]\nlisten = "127.0.0.1:0"\n';
     const r = await reloadWith(b, `[log]\ntracking = false\n[delivery]\nretry_schedule = ["1m"]\n${listeners}`);
     assert.equal(r.ok, true, r.message);
-    const notes = 'listener extra is new: it starts at the next restart; restart needed for [log], [delivery] retry_schedule (running values kept)';
+    const notes =
+      'listener extra is new: it starts at the next restart; restart needed for [log], [delivery] retry_schedule (running values kept)';
     assert.ok(r.message.startsWith(`configuration reloaded (${notes}); TLS: self-signed`), r.message);
-    assert.equal((await reloadWith(b, '[log]\ntracking = true\n')).message.includes('restart needed'), false, 'back to the running values: nothing to restart');
+    assert.equal(
+      (await reloadWith(b, '[log]\ntracking = true\n')).message.includes('restart needed'),
+      false,
+      'back to the running values: nothing to restart',
+    );
   } finally {
     await b.stop();
   }
@@ -142,7 +170,10 @@ test('two reloads at once run one after the other: the second reads its file aft
     assert.deepEqual(order, ['first reads'], 'the second waits for the first');
     release();
     const results = await Promise.all([first, second]);
-    assert.deepEqual(results.map((r) => r.ok), [true, true]);
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true],
+    );
     assert.deepEqual(order, ['first reads', 'second reads (max_recipients now 7)']);
     assert.equal(b.server.config().limits.maxRecipients, 9, 'the later reload wins');
   } finally {

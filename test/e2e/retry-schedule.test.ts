@@ -39,11 +39,15 @@ test('default retry schedule: 15m, 30m, 1h, 4h, then every 4h; a delay warning a
     // Each round: wait for the attempt's state, then move the clock to the retry time it set. The last
     // attempt gives up: the entry leaves the queue, so there is no state to read.
     for (let attempt = 1; ; attempt++) {
-      const next = await eventually(async () => {
-        const s = await entry();
-        if (s?.rcpts[0]?.attempts === attempt) return s.rcpts[0].nextAttempt ?? 'none';
-        return tries.length === attempt && !barge.server.spool.has(id) ? 'gone' : undefined;
-      }, 10_000, `attempt ${attempt}`);
+      const next = await eventually(
+        async () => {
+          const s = await entry();
+          if (s?.rcpts[0]?.attempts === attempt) return s.rcpts[0].nextAttempt ?? 'none';
+          return tries.length === attempt && !barge.server.spool.has(id) ? 'gone' : undefined;
+        },
+        10_000,
+        `attempt ${attempt}`,
+      );
       if (next === 'gone' || next === 'none') break;
       c.advance(Date.parse(next) - c.now().getTime());
     }
@@ -53,10 +57,14 @@ test('default retry schedule: 15m, 30m, 1h, 4h, then every 4h; a delay warning a
     expected.push(5 * 24 * 60);
     assert.deepEqual(after, expected);
 
-    const box = await eventually(async () => {
-      const b = await barge.mailbox('alice@localhost');
-      return b.length >= 2 ? b.map((m) => m.toString('latin1')) : undefined;
-    }, 10_000, 'delay warning and bounce');
+    const box = await eventually(
+      async () => {
+        const b = await barge.mailbox('alice@localhost');
+        return b.length >= 2 ? b.map((m) => m.toString('latin1')) : undefined;
+      },
+      10_000,
+      'delay warning and bounce',
+    );
     assert.equal(box.length, 2);
     const [warning = '', bounce = ''] = box.sort((a, b) => (/Action: delayed/i.test(a) ? -1 : /Action: delayed/i.test(b) ? 1 : 0));
     assert.match(warning, /Action: delayed/i);

@@ -25,7 +25,8 @@ async function makePair(dir: string, file: string, name: string): Promise<string
   return new X509Certificate(pem.cert).serialNumber;
 }
 
-const entry = (key: string, file: string, dir: string): string => `[tls."${key}"]\ncert = "${join(dir, `${file}.crt`)}"\nkey = "${join(dir, `${file}.key`)}"\n`;
+const entry = (key: string, file: string, dir: string): string =>
+  `[tls."${key}"]\ncert = "${join(dir, `${file}.crt`)}"\nkey = "${join(dir, `${file}.key`)}"\n`;
 
 test('each name gets its certificate (wildcards one label deep), others the default; STARTTLS and implicit TLS; reload reads new files', async (t) => {
   const openssl = peer(t, 'openssl');
@@ -43,13 +44,18 @@ test('each name gets its certificate (wildcards one label deep), others the defa
   const smtps = barge.server.addresses.find((a) => a.name === 'smtps')?.port ?? 0;
   try {
     // openssl's own STARTTLS dialogue, as an operator would check it.
-    for (const [name, expected] of [['mx.sni.test', serial.mx], ['a.wild.sni.test', serial.wild], ['unknown.test', serial.default]] as const) {
+    for (const [name, expected] of [
+      ['mx.sni.test', serial.mx],
+      ['a.wild.sni.test', serial.wild],
+      ['unknown.test', serial.default],
+    ] as const) {
       const r = await run(openssl, ['s_client', '-servername', name, '-starttls', 'smtp', '-connect', `127.0.0.1:${barge.port}`], '');
       const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
       assert.ok(pem !== undefined, `${name}: ${r.stdout}${r.stderr}`);
       assert.equal(new X509Certificate(pem).serialNumber, expected, name);
     }
-    const served = async (name: string | undefined, implicit = false): Promise<string> => (await presented(implicit ? smtps : barge.port, name, { implicit })).cert.serialNumber;
+    const served = async (name: string | undefined, implicit = false): Promise<string> =>
+      (await presented(implicit ? smtps : barge.port, name, { implicit })).cert.serialNumber;
     assert.equal(await served(undefined), serial.default, 'no name: the default');
     assert.equal(await served('MX.Sni.Test'), serial.mx, 'names are case-insensitive');
     assert.equal(await served('b.c.wild.sni.test'), serial.default, 'a wildcard covers one label only');
@@ -70,7 +76,10 @@ test('each name gets its certificate (wildcards one label deep), others the defa
     // One missing file: the whole reload is refused, naming it, and every certificate in use stays.
     const broken = await reloadServer(barge.server, load(`${listeners}${base}${entry('gone.sni.test', 'gone', dir)}`));
     assert.equal(broken.ok, false);
-    assert.match(broken.message, /^configuration refused, the running one stays: tls\."gone\.sni\.test"\.cert: cannot read .*gone\.crt: .*\(ENOENT\)$/);
+    assert.match(
+      broken.message,
+      /^configuration refused, the running one stays: tls\."gone\.sni\.test"\.cert: cannot read .*gone\.crt: .*\(ENOENT\)$/,
+    );
     assert.equal(await served('new.sni.test'), added);
     assert.equal(await served('gone.sni.test'), serial.default);
 
@@ -82,11 +91,16 @@ test('each name gets its certificate (wildcards one label deep), others the defa
       const c = new ConsoleClient(admin.url);
       assert.equal((await c.post('/login', { user: 'root', password: 'pw' })).status, 303);
       const page = (await c.get('/listeners')).body;
-      assert.match(page, /<td class="mono">\*\.wild\.sni\.test<\/td><td class="mono">\*\.wild\.sni\.test, localhost<\/td><td>20\d\d-[^<]+<span class="pill ok">36\d\d days left<\/span>/);
+      assert.match(
+        page,
+        /<td class="mono">\*\.wild\.sni\.test<\/td><td class="mono">\*\.wild\.sni\.test, localhost<\/td><td>20\d\d-[^<]+<span class="pill ok">36\d\d days left<\/span>/,
+      );
       assert.match(page, new RegExp(`<td class="mono">${renewed}</td>`));
       const metrics = await (await fetch(`${admin.url}metrics`)).text();
       for (const name of ['default', 'mx.sni.test', '*.wild.sni.test', 'new.sni.test']) {
-        const seconds = Number(new RegExp(`^barge_tls_certificate_expiry_seconds\\{name="${name.replace(/[.*]/g, '\\$&')}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+        const seconds = Number(
+          new RegExp(`^barge_tls_certificate_expiry_seconds\\{name="${name.replace(/[.*]/g, '\\$&')}"\\} (\\d+)$`, 'm').exec(metrics)?.[1],
+        );
         assert.ok(seconds > 3649 * 86_400 && seconds <= 3650 * 86_400, `${name}: ${seconds}`);
       }
       assert.doesNotMatch(metrics, /barge_acme_failures_total [1-9]/);

@@ -143,7 +143,7 @@ test('failed AUTH is rate-limited per client IP: after the limit even the right 
   }
 });
 
-test('the submission listener requires TLS and AUTH, and MAIL FROM must be the user\'s', async () => {
+test("the submission listener requires TLS and AUTH, and MAIL FROM must be the user's", async () => {
   const barge = await internetBarge('', { listenSubmission: '127.0.0.1:0' });
   try {
     const port = barge.server.addresses.find((a) => a.name === 'submission')?.port;

@@ -16,13 +16,16 @@ export async function startConsole(b: TestBarge, clock?: Clock): Promise<Running
   const flags = { listen: ['127.0.0.1:0'], dataDir: b.dataDir };
   // As `barge serve` checks an edit: validated in a child process (config/load.ts).
   const check = (text: string): ReturnType<typeof checkConfig> => checkConfig({ text, file: configFile }, flags, TEST_HOSTNAME);
-  const admin = await startAdmin({ ...b.config, admin: { listen: { host: '127.0.0.1', port: 0 } } }, {
-    server: b.server,
-    configFile,
-    check,
-    reload: () => reloadServer(b.server, async () => check(await readFile(configFile, 'utf8'))),
-    ...(clock === undefined ? {} : { clock }),
-  });
+  const admin = await startAdmin(
+    { ...b.config, admin: { listen: { host: '127.0.0.1', port: 0 } } },
+    {
+      server: b.server,
+      configFile,
+      check,
+      reload: () => reloadServer(b.server, async () => check(await readFile(configFile, 'utf8'))),
+      ...(clock === undefined ? {} : { clock }),
+    },
+  );
   return { ...admin, configFile };
 }
 
@@ -50,7 +53,14 @@ export class ConsoleClient {
   /** POSTs a form; the CSRF token of the last page is added unless `_csrf` is given. */
   async post(path: string, fields: Readonly<Record<string, string>>): Promise<HttpResult> {
     const body = new URLSearchParams({ _csrf: this.csrf, ...fields });
-    return this.#take(await fetch(new URL(path, this.#base), { method: 'POST', redirect: 'manual', body, headers: { cookie: this.#cookie, 'content-type': 'application/x-www-form-urlencoded' } }));
+    return this.#take(
+      await fetch(new URL(path, this.#base), {
+        method: 'POST',
+        redirect: 'manual',
+        body,
+        headers: { cookie: this.#cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    );
   }
 
   async #take(r: Response): Promise<HttpResult> {

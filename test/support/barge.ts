@@ -46,7 +46,11 @@ export async function tempDir(prefix = 'barge-test-'): Promise<string> {
 
 export async function startBarge(toml = '', flags: ServeFlags = {}, dataDir?: string, deps: ServerDeps = {}): Promise<TestBarge> {
   const dir = dataDir ?? (await tempDir());
-  const config = buildConfig(toml === '' ? undefined : { text: toml, file: 'test.toml' }, { listen: ['127.0.0.1:0'], dataDir: dir, ...flags }, TEST_HOSTNAME);
+  const config = buildConfig(
+    toml === '' ? undefined : { text: toml, file: 'test.toml' },
+    { listen: ['127.0.0.1:0'], dataDir: dir, ...flags },
+    TEST_HOSTNAME,
+  );
   const server = await startServer(config, deps);
   const port = server.addresses[0]?.port ?? 0;
   const paths = dataPaths(dir);

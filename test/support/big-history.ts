@@ -52,7 +52,8 @@ class Template {
   }
 }
 
-const queueId = (time: number, n: number): string => `${time.toString(36).toUpperCase().padStart(9, '0')}${n.toString(16).toUpperCase().padStart(10, '0')}`;
+const queueId = (time: number, n: number): string =>
+  `${time.toString(36).toUpperCase().padStart(9, '0')}${n.toString(16).toUpperCase().padStart(10, '0')}`;
 
 const lineOf = (event: TrackingEvent, iso: string): string => `{"time":"${iso}",${JSON.stringify(event).slice(1)}\n`;
 
@@ -63,8 +64,19 @@ function fillerMessage(n: number): { track: string; index: string; mid: string }
   const rcpt = `user${n}@example.net`;
   const events: Array<TrackingEvent & { id: string }> = [
     {
-      event: 'received', id, listener: 'smtp', clientIp: `192.0.2.${n % 250}`, helo: `client${n}.example.org`, from: `sender${n}@example.org`,
-      rcpts: [rcpt], size: 12_345 + n, body: '8BITMIME', smtputf8: false, method: 'BDAT', chunks: 2, messageId,
+      event: 'received',
+      id,
+      listener: 'smtp',
+      clientIp: `192.0.2.${n % 250}`,
+      helo: `client${n}.example.org`,
+      from: `sender${n}@example.org`,
+      rcpts: [rcpt],
+      size: 12_345 + n,
+      body: '8BITMIME',
+      smtputf8: false,
+      method: 'BDAT',
+      chunks: 2,
+      messageId,
     },
     { event: 'delivered', id, rcpt, via: 'smtp', detail: '250 2.0.0 Ok: queued as 4Tx8Zq1bJzz9vB', method: 'BDAT', chunks: 2 },
     { event: 'completed', id },
@@ -151,7 +163,13 @@ export function writeTrackingHistory(dir: string, now: number, days: number, per
     if (path.endsWith('.jsonl')) trackingBytes += n;
     else indexBytes += n;
   }
-  return { id: queueId(arrival - 200, 0xabcdef), sender: 'late-sender@example.org', messageId: '<story-1@Example.org>', trackingBytes, indexBytes };
+  return {
+    id: queueId(arrival - 200, 0xabcdef),
+    sender: 'late-sender@example.org',
+    messageId: '<story-1@Example.org>',
+    trackingBytes,
+    indexBytes,
+  };
 }
 
 interface StoryLine {
@@ -165,17 +183,56 @@ interface StoryLine {
 function storyLines(arrival: number): StoryLine[] {
   const id = queueId(arrival - 200, 0xabcdef);
   const at = (time: number, event: TrackingEvent & { id: string }, mid?: string): StoryLine => ({
-    time, line: lineOf(event, new Date(time).toISOString()), index: indexLine(event, time), done: false, ...(mid === undefined ? {} : { mid }),
+    time,
+    line: lineOf(event, new Date(time).toISOString()),
+    index: indexLine(event, time),
+    done: false,
+    ...(mid === undefined ? {} : { mid }),
   });
   const rcpt = 'slow@example.net';
   return [
-    at(arrival, {
-      event: 'received', id, listener: 'smtp', clientIp: '198.51.100.7', helo: 'late.example.org', from: 'late-sender@example.org', rcpts: [rcpt],
-      size: 4321, body: '8BITMIME', smtputf8: false, method: 'BDAT', chunks: 3, messageId: '<story-1@Example.org>',
-    }, messageIdLine(id, arrival, '<story-1@Example.org>')),
-    at(arrival + 1000, { event: 'deferred', id, rcpt, reason: '451 4.7.1 greylisted, try again', nextAttempt: new Date(arrival + 901_000).toISOString() }),
-    at(arrival + 1_800_000, { event: 'deferred', id, rcpt, reason: '451 4.7.1 still greylisted', nextAttempt: new Date(arrival + 3_600_000).toISOString() }),
-    at(arrival + 600_000 + 4 * 3_600_000, { event: 'delivered', id, rcpt, via: 'smtp', detail: '250 2.0.0 accepted at last', method: 'BDAT', chunks: 3 }),
+    at(
+      arrival,
+      {
+        event: 'received',
+        id,
+        listener: 'smtp',
+        clientIp: '198.51.100.7',
+        helo: 'late.example.org',
+        from: 'late-sender@example.org',
+        rcpts: [rcpt],
+        size: 4321,
+        body: '8BITMIME',
+        smtputf8: false,
+        method: 'BDAT',
+        chunks: 3,
+        messageId: '<story-1@Example.org>',
+      },
+      messageIdLine(id, arrival, '<story-1@Example.org>'),
+    ),
+    at(arrival + 1000, {
+      event: 'deferred',
+      id,
+      rcpt,
+      reason: '451 4.7.1 greylisted, try again',
+      nextAttempt: new Date(arrival + 901_000).toISOString(),
+    }),
+    at(arrival + 1_800_000, {
+      event: 'deferred',
+      id,
+      rcpt,
+      reason: '451 4.7.1 still greylisted',
+      nextAttempt: new Date(arrival + 3_600_000).toISOString(),
+    }),
+    at(arrival + 600_000 + 4 * 3_600_000, {
+      event: 'delivered',
+      id,
+      rcpt,
+      via: 'smtp',
+      detail: '250 2.0.0 accepted at last',
+      method: 'BDAT',
+      chunks: 3,
+    }),
     at(arrival + 600_005 + 4 * 3_600_000, { event: 'completed', id }),
   ];
 }
@@ -184,15 +241,24 @@ function storyLines(arrival: number): StoryLine[] {
 export function writeW3cDay(folder: string, now: number, bytes: number): string {
   mkdirSync(folder, { recursive: true });
   const path = join(folder, w3cFileName(new Date(now)));
-  const lines = Array.from({ length: 20_000 }, (_, i) => `HH:MM:SS 192.0.2.${i % 250} ${['EHLO', 'MAIL', 'RCPT', 'BDAT', 'QUIT'][i % 5]} - ${i % 5 === 4 ? 240 : 250}\r\n`).join('');
+  const lines = Array.from(
+    { length: 20_000 },
+    (_, i) => `HH:MM:SS 192.0.2.${i % 250} ${['EHLO', 'MAIL', 'RCPT', 'BDAT', 'QUIT'][i % 5]} - ${i % 5 === 4 ? 240 : 250}\r\n`,
+  ).join('');
   const block = new Template(lines, ['HH:MM:SS']);
   const out = new DayWriter();
-  out.write(path, '#Software: Barge 0.1.0\r\n#Version: 1.0\r\n#Date: 2024-01-01 00:00:00\r\n#Fields: time c-ip cs-method cs-uri-stem sc-status\r\n');
+  out.write(
+    path,
+    '#Software: Barge 0.1.0\r\n#Version: 1.0\r\n#Date: 2024-01-01 00:00:00\r\n#Fields: time c-ip cs-method cs-uri-stem sc-status\r\n',
+  );
   const blocks = Math.round(bytes / block.length);
   const pad = (n: number): string => String(n).padStart(2, '0');
   for (let b = 0; b < blocks; b++) {
     const second = Math.floor((86_000 * b) / blocks);
-    out.write(path, block.fill({ 'HH:MM:SS': `${pad(Math.floor(second / 3600))}:${pad(Math.floor(second / 60) % 60)}:${pad(second % 60)}` }));
+    out.write(
+      path,
+      block.fill({ 'HH:MM:SS': `${pad(Math.floor(second / 3600))}:${pad(Math.floor(second / 60) % 60)}:${pad(second % 60)}` }),
+    );
     if (b === blocks - 3) out.write(path, '23:50:00 203.0.113.77 RCPT - 550\r\n');
   }
   out.close();

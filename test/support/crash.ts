@@ -17,7 +17,19 @@ export interface ChildBarge {
 /** `wrapper` runs the server through another command, e.g. `prlimit --nofile=1024:1024 --`. */
 export function spawnBarge(dataDir: string, extra: readonly string[] = [], wrapper: readonly string[] = []): Promise<ChildBarge> {
   return new Promise((resolve, reject) => {
-    const args = [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--hostname', 'barge.test', '--admin-listen', 'off', ...extra];
+    const args = [
+      BIN,
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--hostname',
+      'barge.test',
+      '--admin-listen',
+      'off',
+      ...extra,
+    ];
     const [command = process.execPath, ...before] = [...wrapper, process.execPath];
     const child = spawn(command, [...before, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';

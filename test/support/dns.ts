@@ -22,12 +22,30 @@ export async function freePort(): Promise<number> {
  * `at` puts it on a given loopback address and port (port 53 on an address of its own serves peers such
  * as Exim that can only ask port 53 of the servers in resolv.conf).
  */
-export async function startDns(dnsmasq: string, records: readonly string[], at?: { readonly address: string; readonly port: number }): Promise<TestDns> {
+export async function startDns(
+  dnsmasq: string,
+  records: readonly string[],
+  at?: { readonly address: string; readonly port: number },
+): Promise<TestDns> {
   const port = at?.port ?? (await freePort());
   const address = at?.address ?? '127.0.0.1';
   // --local=/test/: names under .test that are not configured are NXDOMAIN, never forwarded.
-  const child: ChildProcess = spawn(dnsmasq, ['--keep-in-foreground', `--port=${port}`, `--listen-address=${address}`, '--bind-interfaces',
-    '--no-resolv', '--no-hosts', '--local=/test/', '--user=root', '--pid-file', ...records], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    dnsmasq,
+    [
+      '--keep-in-foreground',
+      `--port=${port}`,
+      `--listen-address=${address}`,
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--local=/test/',
+      '--user=root',
+      '--pid-file',
+      ...records,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   await new Promise<void>((resolve, reject) => {
     let text = '';
     child.stderr?.on('data', (d: Buffer) => {

@@ -15,8 +15,14 @@ export interface EximClient {
 }
 
 /** With `dkim`, Exim signs what it sends (relaxed/relaxed) with that key. */
-export async function eximClient(exim: string, dir: string, port: number, dkim?: { readonly domain: string; readonly selector: string; readonly keyFile: string }): Promise<EximClient> {
-  if (process.getuid?.() !== 0) throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
+export async function eximClient(
+  exim: string,
+  dir: string,
+  port: number,
+  dkim?: { readonly domain: string; readonly selector: string; readonly keyFile: string },
+): Promise<EximClient> {
+  if (process.getuid?.() !== 0)
+    throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
   const spool = join(dir, 'spool');
   const log = join(dir, 'log');
   await mkdir(spool, { recursive: true });
@@ -49,7 +55,14 @@ export async function eximClient(exim: string, dir: string, port: number, dkim?:
       '  allow_localhost',
       '  user = Debian-exim',
       '  hosts_try_chunking = *',
-      ...(dkim === undefined ? [] : [`  dkim_domain = ${dkim.domain}`, `  dkim_selector = ${dkim.selector}`, `  dkim_private_key = ${dkim.keyFile}`, '  dkim_canon = relaxed']),
+      ...(dkim === undefined
+        ? []
+        : [
+            `  dkim_domain = ${dkim.domain}`,
+            `  dkim_selector = ${dkim.selector}`,
+            `  dkim_private_key = ${dkim.keyFile}`,
+            '  dkim_canon = relaxed',
+          ]),
       'begin retry',
       '* * F,1m,1m',
       '',
@@ -77,8 +90,14 @@ export interface EximServer {
  * With `tls`, it offers STARTTLS with that certificate. With `nameserver`, Exim runs in a mount
  * namespace whose /etc/resolv.conf names that server (its DKIM and SPF lookups go there).
  */
-export async function eximServer(exim: string, dir: string, tls?: { readonly cert: string; readonly key: string }, nameserver?: string): Promise<EximServer> {
-  if (process.getuid?.() !== 0) throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
+export async function eximServer(
+  exim: string,
+  dir: string,
+  tls?: { readonly cert: string; readonly key: string },
+  nameserver?: string,
+): Promise<EximServer> {
+  if (process.getuid?.() !== 0)
+    throw new Error('the Exim interoperability tests must run as root (Exim drops privileges for a private -C config otherwise)');
   const { spawn } = await import('node:child_process');
   const { readdir } = await import('node:fs/promises');
   const { createServer, connect } = await import('node:net');
@@ -102,21 +121,53 @@ export async function eximServer(exim: string, dir: string, tls?: { readonly cer
     await writeFile(join(dir, 'key.pem'), tls.key, { mode: 0o600 });
     tlsLines.push('tls_advertise_hosts = *', `tls_certificate = ${join(dir, 'cert.pem')}`, `tls_privatekey = ${join(dir, 'key.pem')}`);
   }
-  await writeFile(config, [
-    'keep_environment =', 'primary_hostname = exim.test', `spool_directory = ${spool}`, `log_file_path = ${log}/%slog`,
-    'exim_user = root', 'exim_group = root', 'never_users =', 'trusted_users = root', 'host_lookup =', 'rfc1413_hosts =', 'log_selector = +dkim_verbose',
-    ...tlsLines, 'domainlist local_domains = exim.test', 'acl_smtp_rcpt = check_rcpt', `pid_file_path = ${dir}/exim.pid`,
-    'begin acl', 'check_rcpt:', '  accept domains = +local_domains', '  deny',
-    'begin routers', 'local:', '  driver = accept', '  domains = +local_domains', '  transport = to_maildir',
-    'begin transports', 'to_maildir:', '  driver = appendfile', `  directory = ${mail}`, '  maildir_format', '  user = Debian-exim', '  group = Debian-exim', '  mode = 0644', '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'keep_environment =',
+      'primary_hostname = exim.test',
+      `spool_directory = ${spool}`,
+      `log_file_path = ${log}/%slog`,
+      'exim_user = root',
+      'exim_group = root',
+      'never_users =',
+      'trusted_users = root',
+      'host_lookup =',
+      'rfc1413_hosts =',
+      'log_selector = +dkim_verbose',
+      ...tlsLines,
+      'domainlist local_domains = exim.test',
+      'acl_smtp_rcpt = check_rcpt',
+      `pid_file_path = ${dir}/exim.pid`,
+      'begin acl',
+      'check_rcpt:',
+      '  accept domains = +local_domains',
+      '  deny',
+      'begin routers',
+      'local:',
+      '  driver = accept',
+      '  domains = +local_domains',
+      '  transport = to_maildir',
+      'begin transports',
+      'to_maildir:',
+      '  driver = appendfile',
+      `  directory = ${mail}`,
+      '  maildir_format',
+      '  user = Debian-exim',
+      '  group = Debian-exim',
+      '  mode = 0644',
+      '',
+    ].join('\n'),
+  );
   const args = ['-C', config, '-bdf', '-oX', String(port)];
   let child: ChildProcess;
   if (nameserver === undefined) child = spawn(exim, args, { stdio: 'ignore' });
   else {
     const resolv = join(dir, 'resolv.conf');
     await writeFile(resolv, `nameserver ${nameserver}\noptions timeout:2 attempts:1\n`);
-    child = spawn('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv, exim, ...args], { stdio: 'ignore' });
+    child = spawn('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv, exim, ...args], {
+      stdio: 'ignore',
+    });
   }
   const up = async (): Promise<boolean> =>
     new Promise((resolve) => {

@@ -41,7 +41,10 @@ export interface FakePeer {
   close(): Promise<void>;
 }
 
-export async function fakePeer(initial: PeerBehaviour = {}, listen: { readonly host?: string; readonly port?: number } = {}): Promise<FakePeer> {
+export async function fakePeer(
+  initial: PeerBehaviour = {},
+  listen: { readonly host?: string; readonly port?: number } = {},
+): Promise<FakePeer> {
   const received: Received[] = [];
   const sockets = new Set<Socket>();
   const stats = { connections: 0, maxConcurrent: 0 };
@@ -109,7 +112,14 @@ export async function fakePeer(initial: PeerBehaviour = {}, listen: { readonly h
         if (verb === 'EHLO' && peer.behaviour.noEhlo === true) say('500 5.5.1 what is EHLO');
         else if (verb === 'HELO') say(`250 ${peer.behaviour.ehloName ?? name}`);
         else if (verb === 'EHLO') {
-          const keywords = peer.behaviour.keywords ?? ['PIPELINING', 'CHUNKING', '8BITMIME', 'BINARYMIME', 'SIZE 100000000', 'ENHANCEDSTATUSCODES'];
+          const keywords = peer.behaviour.keywords ?? [
+            'PIPELINING',
+            'CHUNKING',
+            '8BITMIME',
+            'BINARYMIME',
+            'SIZE 100000000',
+            'ENHANCEDSTATUSCODES',
+          ];
           say([`250-${peer.behaviour.ehloName ?? name}`, ...keywords.map((k) => `250-${k}`), '250 HELP'].join('\r\n'));
         } else if (verb === 'MAIL') {
           from = /<([^>]*)>/.exec(line)?.[1] ?? '';

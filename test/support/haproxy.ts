@@ -47,7 +47,9 @@ export async function startHaproxy(haproxy: string, o: HaproxyOptions): Promise<
   const child = spawn(haproxy, ['-f', config, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr?.on('data', (d: Buffer) => void (errors += d.toString()));
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`haproxy exited ${String(code)}: ${errors}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`haproxy exited ${String(code)}: ${errors}`))),
+  );
   await Promise.race([exited, listening(port)]);
   exited.catch(() => undefined);
   return {

@@ -21,7 +21,10 @@ export interface TestPebble {
   stop(): Promise<void>;
 }
 
-export async function startPebble(pebble: string, o: { readonly dir: string; readonly httpPort: number; readonly dnsServer: string }): Promise<TestPebble> {
+export async function startPebble(
+  pebble: string,
+  o: { readonly dir: string; readonly httpPort: number; readonly dnsServer: string },
+): Promise<TestPebble> {
   // A self-signed pair for localhost and 127.0.0.1 is its own trust anchor.
   const own = await generateSelfSigned('localhost');
   const certificate = join(o.dir, 'pebble.crt');
@@ -30,12 +33,21 @@ export async function startPebble(pebble: string, o: { readonly dir: string; rea
   await writeFile(privateKey, own.key, { mode: 0o600 });
   const [port, management] = [await freePort(), await freePort()];
   const config = join(o.dir, 'pebble.json');
-  await writeFile(config, JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${management}`, certificate, privateKey,
-      httpPort: o.httpPort, tlsPort: await freePort(), ocspResponderURL: '', externalAccountBindingRequired: false,
-    },
-  }));
+  await writeFile(
+    config,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${port}`,
+        managementListenAddress: `127.0.0.1:${management}`,
+        certificate,
+        privateKey,
+        httpPort: o.httpPort,
+        tlsPort: await freePort(),
+        ocspResponderURL: '',
+        externalAccountBindingRequired: false,
+      },
+    }),
+  );
   const child = spawn(pebble, ['-config', config, '-dnsserver', o.dnsServer], {
     env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_AUTHZREUSE: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

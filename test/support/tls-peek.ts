@@ -27,7 +27,11 @@ function finalReply(socket: Socket): Promise<string> {
 }
 
 /** Connects, starts TLS with `servername` (none when undefined), and returns the leaf the server sent. */
-export async function presented(port: number, servername: string | undefined, o: { readonly implicit?: boolean; readonly ca?: string } = {}): Promise<Presented> {
+export async function presented(
+  port: number,
+  servername: string | undefined,
+  o: { readonly implicit?: boolean; readonly ca?: string } = {},
+): Promise<Presented> {
   const plain = netConnect({ port, host: '127.0.0.1' });
   await new Promise<void>((resolve, reject) => plain.once('connect', resolve).once('error', reject));
   if (o.implicit !== true) {
@@ -38,7 +42,12 @@ export async function presented(port: number, servername: string | undefined, o:
     const r = await finalReply(plain);
     if (!r.startsWith('220')) throw new Error(`STARTTLS refused: ${r}`);
   }
-  const secure = tlsConnect({ socket: plain, rejectUnauthorized: false, ...(servername === undefined ? {} : { servername }), ...(o.ca === undefined ? {} : { ca: o.ca }) });
+  const secure = tlsConnect({
+    socket: plain,
+    rejectUnauthorized: false,
+    ...(servername === undefined ? {} : { servername }),
+    ...(o.ca === undefined ? {} : { ca: o.ca }),
+  });
   await new Promise<void>((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject));
   const raw = secure.getPeerX509Certificate();
   const result = { authorized: secure.authorized, authorizationError: secure.authorizationError?.toString() };

@@ -31,8 +31,19 @@ export async function writeHistory(dir: string, perDay = 2000): Promise<History>
     const id = nextId();
     received.push(id);
     const event: TrackingEvent = {
-      event: 'received', id, listener: 'smtp', clientIp: '192.0.2.1', helo: 'client.example', from, rcpts: [rcpt],
-      size: 1234, body: '8BITMIME', smtputf8: false, method: 'BDAT', chunks: 2, messageId,
+      event: 'received',
+      id,
+      listener: 'smtp',
+      clientIp: '192.0.2.1',
+      helo: 'client.example',
+      from,
+      rcpts: [rcpt],
+      size: 1234,
+      body: '8BITMIME',
+      smtputf8: false,
+      method: 'BDAT',
+      chunks: 2,
+      messageId,
     };
     log.record(event);
     return id;
@@ -57,10 +68,22 @@ export async function writeHistory(dir: string, perDay = 2000): Promise<History>
   const lateMessageId = '<Late-1@Example.org>';
   const late = receive('late@example.org', 'slow@example.net', lateMessageId);
   t += 1000;
-  log.record({ event: 'deferred', id: late, rcpt: 'slow@example.net', reason: '451 4.7.1 try later', nextAttempt: new Date(t + 900_000).toISOString() });
+  log.record({
+    event: 'deferred',
+    id: late,
+    rcpt: 'slow@example.net',
+    reason: '451 4.7.1 try later',
+    nextAttempt: new Date(t + 900_000).toISOString(),
+  });
   await noise(t + 1000, DAY1 + 86_400_000, 50, perDay);
   t = DAY1 + 86_400_000 + 1_200_000; // 00:20 on the second day
-  log.record({ event: 'deferred', id: late, rcpt: 'slow@example.net', reason: '451 4.7.1 still later', nextAttempt: new Date(t + 1_800_000).toISOString() });
+  log.record({
+    event: 'deferred',
+    id: late,
+    rcpt: 'slow@example.net',
+    reason: '451 4.7.1 still later',
+    nextAttempt: new Date(t + 1_800_000).toISOString(),
+  });
   await noise(t + 1000, DAY1 + 86_400_000 + 4 * 3_600_000, perDay / 4, perDay + 50);
   t = DAY1 + 86_400_000 + 4 * 3_600_000; // 04:00
   log.record({ event: 'delivered', id: late, rcpt: 'slow@example.net', via: 'smtp', detail: '250 2.0.0 at last', method: 'DATA' });
@@ -71,7 +94,11 @@ export async function writeHistory(dir: string, perDay = 2000): Promise<History>
   await noise(t + 1000, DAY1 + 3 * 86_400_000 - 1000, perDay * 2, 2 * perDay);
   await log.close();
   return {
-    late, lateMessageId, quick, quickMessageId, received,
+    late,
+    lateMessageId,
+    quick,
+    quickMessageId,
+    received,
     lateEvents: ['received', 'deferred', 'deferred', 'delivered', 'completed'],
   };
 }

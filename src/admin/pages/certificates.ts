@@ -20,7 +20,11 @@ const when = (d: Date | undefined): string => d?.toISOString() ?? '—';
 function acmeSection(server: RunningServer): Html {
   const s = server.acme?.status();
   if (s === undefined) return html``;
-  const state = s.ordering ? pill('ordering', 'warn') : s.lastError !== undefined && (s.lastSuccess === undefined || s.lastError.at > s.lastSuccess) ? pill('failed') : pill('ok');
+  const state = s.ordering
+    ? pill('ordering', 'warn')
+    : s.lastError !== undefined && (s.lastSuccess === undefined || s.lastError.at > s.lastSuccess)
+      ? pill('failed')
+      : pill('ok');
   const error = s.lastError === undefined ? '—' : html`${s.lastError.at.toISOString()}: <span class="mono">${s.lastError.message}</span>`;
   const rows = [
     html`<tr><td>State</td><td>${state} <span class="muted">${s.failures} failed order(s) since start</span></td></tr>`,

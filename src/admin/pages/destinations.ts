@@ -66,7 +66,14 @@ ${probe ?? ''}`;
     const target = parseHostPort(await field(c, 'target'), { defaultPort: 25 });
     if (target === undefined) return done(c, '/destinations', 'Expected HOST[:PORT]', true);
     const seconds = Math.min(60, Math.max(1, Number(await field(c, 'timeout')) || 10));
-    const r = await probePath({ ...target, helo: deps.server.config().hostname || hostname(), from: '', rcpt: 'postmaster', timeoutMs: seconds * 1000, tls: true });
+    const r = await probePath({
+      ...target,
+      helo: deps.server.config().hostname || hostname(),
+      from: '',
+      rcpt: 'postmaster',
+      timeoutMs: seconds * 1000,
+      tls: true,
+    });
     const cleared = await forgetIfClean(deps.server.quirks, target, undefined, r.exitCode);
     return show(c, report(r, cleared));
   });

@@ -28,7 +28,11 @@ export interface ListenerChoice {
 /** The values the switches give: masked extensions through the mask, the rest as named switches. */
 export function choose(listener: ListenerConfig, config: Config, on: ReadonlySet<string>, outboundBdat: boolean): ListenerChoice {
   const masked = EXTENSIONS.filter((e) => MASKED.has(e));
-  const inbound = encodeMask(listener.inboundMask, masked.filter((e) => on.has(e)), masked.filter((e) => !on.has(e)));
+  const inbound = encodeMask(
+    listener.inboundMask,
+    masked.filter((e) => on.has(e)),
+    masked.filter((e) => !on.has(e)),
+  );
   const outbound = encodeMask(config.delivery.outboundMask, outboundBdat ? ['BDAT'] : [], outboundBdat ? [] : ['BDAT'], true);
   const named = Object.fromEntries(EXTENSIONS.filter((e) => !MASKED.has(e)).map((e) => [e.toLowerCase(), on.has(e)]));
   return { inbound, outbound, named, extensions: resolveExtensions(inbound, named) };
@@ -38,7 +42,15 @@ export function choose(listener: ListenerConfig, config: Config, on: ReadonlySet
 export function ehloPreview(listener: ListenerConfig, config: Config, extensions: ReadonlySet<Extension>, tlsAvailable: boolean): string {
   const tls = tlsAvailable ? listener.tls : 'off';
   const { auth, authCleartext } = listener;
-  const o = { hostname: config.hostname, clientIp: '192.0.2.1', extensions, maxMessageSize: config.limits.maxMessageSize, tls, auth, authCleartext };
+  const o = {
+    hostname: config.hostname,
+    clientIp: '192.0.2.1',
+    extensions,
+    maxMessageSize: config.limits.maxMessageSize,
+    tls,
+    auth,
+    authCleartext,
+  };
   return formatReply(ehloReply(o, tls === 'implicit', 'client.example'), extensions.has('ENHANCEDSTATUSCODES')).trimEnd();
 }
 
@@ -48,7 +60,6 @@ async function chosen(c: Context<AdminEnv>): Promise<{ on: Set<string>; bdat: bo
   const list = Array.isArray(ext) ? ext : ext === undefined ? [] : [ext];
   return { on: new Set(list.filter((v): v is string => typeof v === 'string')), bdat: body.outbound_bdat === 'on' };
 }
-
 
 const WHEN_APPLIED = 'new sessions use them at once, sessions in progress finish under the old ones.';
 
@@ -120,7 +131,12 @@ ${outboundSwitch(outboundAllowsBdat(config.delivery.outboundMask))}</div>
     }
     const result = next.listeners.find((x) => x.name === name);
     if (result === undefined || [...v.extensions].sort().join() !== [...result.extensions].sort().join()) {
-      return done(c, '/listeners', `Not applied: ${deps.configFile} sets these switches in a way the console cannot edit; change them there`, true);
+      return done(
+        c,
+        '/listeners',
+        `Not applied: ${deps.configFile} sets these switches in a way the console cannot edit; change them there`,
+        true,
+      );
     }
     // An administrator's settings must survive a crash whole (durable-write.ts), private (0600).
     await writeFileDurably(deps.configFile, text);

@@ -30,8 +30,12 @@ export function registerLog(app: AdminApp, request: RequestOf, deps: PageDeps): 
     const rows = (log?.rows ?? []).map((r) => html`<tr>${r.map(cell)}</tr>`);
     // exYYMMDD.log: the file names the day, the entries the time.
     const day = /^ex(\d\d)(\d\d)(\d\d)/.exec(log?.file ?? '');
-    const reached = log?.searchedBackTo === undefined || log.searchedBackTo === '' || day === null ? '' : `20${day[1]}-${day[2]}-${day[3]} ${log.searchedBackTo}`;
-    const stopped = log?.searchedBackTo === undefined ? '' : readLimitNotice(budget, reached, 'Refine the search, or choose an earlier file.');
+    const reached =
+      log?.searchedBackTo === undefined || log.searchedBackTo === '' || day === null
+        ? ''
+        : `20${day[1]}-${day[2]}-${day[3]} ${log.searchedBackTo}`;
+    const stopped =
+      log?.searchedBackTo === undefined ? '' : readLimitNotice(budget, reached, 'Refine the search, or choose an earlier file.');
     const body = html`<form class="filters" method="get" action="/log">
 <label>Listener<select name="listener">${listenerOptions}</select></label>
 <label>File<select name="file">${fileOptions}</select></label>

@@ -16,11 +16,11 @@ function chart(counts: MinuteCounts): Html {
   const x = (i: number): number => 30 + (i * (w - 40)) / 59;
   const y = (n: number): number => h - 20 - (n * (h - 35)) / max;
   const points = (k: keyof MinuteCounts): string => counts[k].map((n, i) => `${x(i).toFixed(1)},${y(n).toFixed(1)}`).join(' ');
-  const line = (k: keyof MinuteCounts): Html =>
-    html`<polyline fill="none" stroke="${COLOURS[k]}" stroke-width="2" points="${points(k)}"/>`;
+  const line = (k: keyof MinuteCounts): Html => html`<polyline fill="none" stroke="${COLOURS[k]}" stroke-width="2" points="${points(k)}"/>`;
   const label = (tx: number, ty: number, text: string | number): Html =>
     html`<text x="${tx}" y="${ty}" font-size="11" fill="#5c6b7a">${text}</text>`;
-  const swatch = (k: keyof MinuteCounts): Html => html`<svg width="10" height="10"><rect width="10" height="10" fill="${COLOURS[k]}"/></svg>`;
+  const swatch = (k: keyof MinuteCounts): Html =>
+    html`<svg width="10" height="10"><rect width="10" height="10" fill="${COLOURS[k]}"/></svg>`;
   const keys = Object.keys(COLOURS) as Array<keyof MinuteCounts>;
   return html`<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="messages per minute, last hour">
 <line x1="30" y1="${h - 20}" x2="${w - 10}" y2="${h - 20}" stroke="#c9d1db"/>${label(4, 18, max)}${label(4, h - 22, 0)}
@@ -29,7 +29,8 @@ ${keys.map(line)}</svg>
 <div class="legend">${keys.map((k) => html`<span>${swatch(k)} ${k} (${counts[k].reduce((a, b) => a + b, 0)})</span>`)}</div>`;
 }
 
-const share = (a: number, b: number): string => (a + b === 0 ? '–' : `${Math.round((100 * a) / (a + b))}% BDAT · ${Math.round((100 * b) / (a + b))}% DATA`);
+const share = (a: number, b: number): string =>
+  a + b === 0 ? '–' : `${Math.round((100 * a) / (a + b))}% BDAT · ${Math.round((100 * b) / (a + b))}% DATA`;
 
 export function registerOverview(app: AdminApp, request: RequestOf, deps: PageDeps): void {
   // Today's totals are counted on from where the last view stopped (one tally per tracking folder).

@@ -1,6 +1,17 @@
 /** Queue: filtered, paged entries; one entry's envelope and recipients; retry, hold/release, delete, bounce. */
 import { html } from 'hono/html';
-import { bounceEntry, deleteEntry, holdEntry, listEntries, loadEntry, retryEntries, SCAN_LIMIT, type EntryKind, type QueueEntry, type QueueFilter } from '../../queue/operations.js';
+import {
+  bounceEntry,
+  deleteEntry,
+  holdEntry,
+  listEntries,
+  loadEntry,
+  retryEntries,
+  SCAN_LIMIT,
+  type EntryKind,
+  type QueueEntry,
+  type QueueFilter,
+} from '../../queue/operations.js';
 import { makeIdSource } from '../../message/queue-id.js';
 import { action, age, pill, table, type Html, type PageContext } from '../layout.js';
 import { done, flashOf, type AdminApp, type PageDeps, type RequestOf } from '../page-kit.js';
@@ -59,7 +70,11 @@ export function registerQueue(app: AdminApp, request: RequestOf, deps: PageDeps)
 <label>Older than (minutes)<input name="older" type="number" min="0" value="${c.req.query('older') ?? ''}"></label>
 <button type="submit">Filter</button></form>
 <p class="muted">${total} message(s) in the queue; ${entries.length} shown${shownAfter}, oldest first${scanned}.</p>
-${table(HEADERS, entries.map((e) => row(e, now)), next === undefined ? 'No entry matches.' : 'No match among the entries examined so far.')}
+${table(
+  HEADERS,
+  entries.map((e) => row(e, now)),
+  next === undefined ? 'No entry matches.' : 'No match among the entries examined so far.',
+)}
 <div class="pager">${after === undefined ? '' : html`<a href="${link(undefined)}">⇤ Oldest</a>`}${next === undefined ? '' : html`<a href="${link(next)}">Older →</a>`}</div>`;
     return request(c).page('Queue', body, flashOf(c));
   });
@@ -80,14 +95,17 @@ ${table(HEADERS, entries.map((e) => row(e, now)), next === undefined ? 'No entry
       return html`<tr><td class="mono">${x.address}</td><td>${pill(x.status)}</td><td>${x.attempts}</td>${last}<td>${next}</td></tr>`;
     });
     const body = html`${actions(ctx, entry.id, entry.kind === 'held')}
-${table(['Field', 'Value'], [
-  html`<tr><td>Received</td><td>${e.receivedAt} on ${e.listener} from ${e.helo} [${e.clientIp}]</td></tr>`,
-  html`<tr><td>Sender</td><td class="mono">${e.transaction.from === '' ? '<>' : e.transaction.from}</td></tr>`,
-  html`<tr><td>Size</td><td>${e.size} octets</td></tr>`,
-  html`<tr><td>Body type</td><td>${e.transaction.body}${e.transaction.smtputf8 ? ' · SMTPUTF8' : ''}</td></tr>`,
-  html`<tr><td>Transfer</td><td>${e.method}${e.method === 'BDAT' ? ` in ${e.chunks} chunk(s)` : ''}</td></tr>`,
-  html`<tr><td>State</td><td>${pill(entry.kind)}</td></tr>`,
-])}
+${table(
+  ['Field', 'Value'],
+  [
+    html`<tr><td>Received</td><td>${e.receivedAt} on ${e.listener} from ${e.helo} [${e.clientIp}]</td></tr>`,
+    html`<tr><td>Sender</td><td class="mono">${e.transaction.from === '' ? '<>' : e.transaction.from}</td></tr>`,
+    html`<tr><td>Size</td><td>${e.size} octets</td></tr>`,
+    html`<tr><td>Body type</td><td>${e.transaction.body}${e.transaction.smtputf8 ? ' · SMTPUTF8' : ''}</td></tr>`,
+    html`<tr><td>Transfer</td><td>${e.method}${e.method === 'BDAT' ? ` in ${e.chunks} chunk(s)` : ''}</td></tr>`,
+    html`<tr><td>State</td><td>${pill(entry.kind)}</td></tr>`,
+  ],
+)}
 <h2>Recipients</h2>${table(['Recipient', 'State', 'Attempts', 'Last reply', 'Next attempt'], rcpts)}
 <p><a href="/tracking/${entry.id}">The message's story in the tracking log →</a></p>`;
     return r.page(`Queue entry ${entry.id}`, body, flashOf(c));

@@ -95,7 +95,14 @@ export function registerTracking(app: AdminApp, request: RequestOf, deps: PageDe
     const from = since ?? new Date(deps.clock.now().getTime() - 7 * 86_400_000);
     const budget = new ReadBudget();
     const found = await searchTracking(dir(), { ...search, since: from }, { limit: 200, budget });
-    const stopped = found.searchedBackTo === undefined ? '' : readLimitNotice(budget, shownTime(found.searchedBackTo), 'Refine the search: a start and end time, a sender, a recipient or a queue id.');
+    const stopped =
+      found.searchedBackTo === undefined
+        ? ''
+        : readLimitNotice(
+            budget,
+            shownTime(found.searchedBackTo),
+            'Refine the search: a start and end time, a sender, a recipient or a queue id.',
+          );
     const body = html`<form class="filters" method="get" action="/tracking">
 <label>Queue id<input name="id" value="${q('id')}"></label><label>Message-ID<input name="messageId" value="${q('messageId')}"></label><label>Sender<input name="sender" value="${q('sender')}"></label>
 <label>Recipient<input name="recipient" value="${q('recipient')}"></label>
@@ -111,7 +118,10 @@ ${stopped}${table(['Received', 'Queue id', 'Sender', 'Recipients', 'Method', 'Ou
     await deps.server.flushLogs();
     const budget = new ReadBudget();
     const story = await readStory(dir(), id, budget);
-    const stopped = story.stoppedAt === undefined ? '' : readLimitNotice(budget, shownTime(story.stoppedAt), 'Later events of this message were not read.', 'up');
+    const stopped =
+      story.stoppedAt === undefined
+        ? ''
+        : readLimitNotice(budget, shownTime(story.stoppedAt), 'Later events of this message were not read.', 'up');
     const body = html`<p><a href="/tracking">← Search</a> · <a href="/queue/${id}">Queue entry</a></p>
 ${table(['Time (UTC)', 'What happened'], story.records.map(storyRow), 'Nothing tracked for this id.')}${stopped}`;
     return request(c).page(`Message ${id}`, body);

@@ -46,7 +46,10 @@ ${table(['User', 'Role', 'Also sends as', 'Change password', ''], rows, 'No user
     app.post(`/users/${op}`, async (c) => {
       const name = await field(c, 'name');
       const password = await field(c, 'password');
-      const addresses = (await field(c, 'addresses')).split(',').map((a) => a.trim()).filter((a) => a !== '');
+      const addresses = (await field(c, 'addresses'))
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== '');
       const dataDir = deps.server.config().dataDir;
       const change: UserChange =
         op === 'del'
@@ -58,7 +61,8 @@ ${table(['User', 'Role', 'Also sends as', 'Change password', ''], rows, 'No user
       const session = c.get('session');
       if (problem === undefined && op === 'passwd' && name.toLowerCase() === session.user) await deps.auth.keepAfterPasswordChange(session);
       // The first administrator ends the setup session: the next page is the login form.
-      if (problem === undefined && change.action === 'add' && change.admin === true && session.setup) return c.redirect('/login?added=1', 303);
+      if (problem === undefined && change.action === 'add' && change.admin === true && session.setup)
+        return c.redirect('/login?added=1', 303);
       const verb = op === 'add' ? 'Added' : op === 'del' ? 'Removed' : 'Changed the password of';
       return done(c, '/users', problem ?? `${verb} ${name.toLowerCase()}`, problem !== undefined);
     });

@@ -36,7 +36,8 @@ export class LiveIndex {
       const p = parse(segment, at, generation);
       if (p.kind !== 'record') return p.kind === 'torn';
       const r = p.record;
-      if (r.type === 'message') this.add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
+      if (r.type === 'message')
+        this.add(r.id, { generation, offset: at + r.bodyOffset, length: r.bodyLength, envelope: r.envelope }, false);
       else if (r.type === 'state') this.setState(r.id, generation, r.state, false);
       else this.drop(r.id, false);
       at += p.size;

@@ -95,7 +95,12 @@ function writeHeader(header: Buffer, generation: number, type: number, payloadLe
 
 function seal(generation: number, type: number, payload: Buffer[]): Buffer[] {
   const header = Buffer.alloc(HEADER);
-  writeHeader(header, generation, type, payload.reduce((n, b) => n + b.length, 0));
+  writeHeader(
+    header,
+    generation,
+    type,
+    payload.reduce((n, b) => n + b.length, 0),
+  );
   let crc = crc32(header.subarray(0, 16));
   for (const b of payload) crc = crc32(b, crc);
   header.writeUInt32LE(crc >>> 0, 16);
@@ -120,10 +125,15 @@ export function parse(segment: Buffer, at: number, generation: number): Parsed {
   if (type !== MESSAGE && type !== STATE) return { kind: 'torn' };
   const idLength = segment.readUInt16LE(p);
   const id = segment.toString('latin1', p + 2, p + 2 + idLength);
-  if (type === STATE) return { kind: 'record', record: { type: 'state', id, state: segment.toString('utf8', p + 2 + idLength, end) }, size: HEADER + length };
+  if (type === STATE)
+    return { kind: 'record', record: { type: 'state', id, state: segment.toString('utf8', p + 2 + idLength, end) }, size: HEADER + length };
   const envLength = segment.readUInt32LE(p + 2 + idLength);
   const envStart = p + 2 + idLength + 4;
   const envelope = segment.toString('utf8', envStart, envStart + envLength);
   const bodyOffset = envStart + envLength - at;
-  return { kind: 'record', record: { type: 'message', id, envelope, bodyOffset, bodyLength: HEADER + length - bodyOffset }, size: HEADER + length };
+  return {
+    kind: 'record',
+    record: { type: 'message', id, envelope, bodyOffset, bodyLength: HEADER + length - bodyOffset },
+    size: HEADER + length,
+  };
 }

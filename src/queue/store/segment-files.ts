@@ -1,6 +1,8 @@
 /** File work of the segment log: segment names, new segments, and the positional writes of a group. */
 import { writev, writevSync } from 'node:fs';
-import { open, readdir, rename } from 'node:fs/promises';
+import { open, readdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LiveIndex } from './live-index.js';
 import { unwritten } from '../../fs/fd-file.js';
 
 /** `0000000042.seg`: generations sort as names. */
@@ -8,7 +10,10 @@ export const segmentName = (generation: number): string => `${String(generation)
 
 /** The generations of the segments in `dir`, oldest first. */
 export async function generationsIn(dir: string): Promise<number[]> {
-  return (await readdir(dir)).filter((n) => /^\d{10}\.seg$/.test(n)).map((n) => Number(n.slice(0, 10))).sort((a, b) => a - b);
+  return (await readdir(dir))
+    .filter((n) => /^\d{10}\.seg$/.test(n))
+    .map((n) => Number(n.slice(0, 10)))
+    .sort((a, b) => a - b);
 }
 
 /** A zero-filled segment, written aside, fsync'd and renamed in; private (0600). */
@@ -39,4 +44,20 @@ export async function writeAt(fd: number, buffers: Buffer[], position: number, t
     left = unwritten(left, written);
     done += written;
   }
+}
+
+/**
+ * Replays every segment into the index, oldest first; returns how many ended in a torn record. A
+ * read-only log skips a segment the writer renamed meanwhile.
+ */
+export async function replaySegments(dir: string, generations: readonly number[], index: LiveIndex, readOnly: boolean): Promise<number> {
+  let torn = 0;
+  for (const g of generations) {
+    const segment = await readFile(join(dir, segmentName(g))).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' && readOnly) return undefined;
+      throw e;
+    });
+    if (segment !== undefined && index.replay(g, segment)) torn++;
+  }
+  return torn;
 }

@@ -26,8 +26,13 @@ async function withDir(f: (dir: string) => Promise<void>): Promise<void> {
 test('appended messages read back after reopening; done ones are gone', async () => {
   await withDir(async (dir) => {
     const { log } = await SegmentLog.open(dir);
-    const outcomes = await Promise.all(['A1', 'A2', 'A3'].map((id) => log.append(id, `{"id":"${id}"}`, [Buffer.from(`body of ${id}\r\n`)])));
-    assert.deepEqual(outcomes.map((o) => o.kind), ['durable', 'durable', 'durable']);
+    const outcomes = await Promise.all(
+      ['A1', 'A2', 'A3'].map((id) => log.append(id, `{"id":"${id}"}`, [Buffer.from(`body of ${id}\r\n`)])),
+    );
+    assert.deepEqual(
+      outcomes.map((o) => o.kind),
+      ['durable', 'durable', 'durable'],
+    );
     assert.equal((await log.done('A2')).kind, 'durable');
     await log.close();
     const { log: again, recovery } = await SegmentLog.open(dir);
@@ -117,7 +122,7 @@ test('a torn record at the tail (cut short, or whole length with bad bytes) is n
   }
 });
 
-test('a message\'s current state keeps its segment from reuse, also after the message is rewritten; the latest wins', async () => {
+test("a message's current state keeps its segment from reuse, also after the message is rewritten; the latest wins", async () => {
   await withDir(async (dir) => {
     const { log } = await SegmentLog.open(dir, { segmentSize: 4096 });
     const body = (c: string): Buffer[] => [Buffer.alloc(1500, c)];
@@ -162,7 +167,8 @@ interface Run {
 /** Runs the writer child until `acks` messages are acknowledged, then kills it with SIGKILL. */
 function runWriter(dir: string, segmentSize: number, first: number, acks: number, shell?: string): Promise<Run> {
   const args = [WRITER, dir, String(segmentSize), String(first)];
-  const child = shell === undefined ? spawn(process.execPath, args) : spawn('bash', ['-c', `${shell}; exec "$0" "$@"`, process.execPath, ...args]);
+  const child =
+    shell === undefined ? spawn(process.execPath, args) : spawn('bash', ['-c', `${shell}; exec "$0" "$@"`, process.execPath, ...args]);
   const run: Run = { acked: [], done: [], retiring: [], failed: [], recovered: '' };
   let buffered = '';
   return new Promise((resolve, reject) => {
@@ -185,7 +191,9 @@ function runWriter(dir: string, segmentSize: number, first: number, acks: number
   });
 }
 
-test('kill -9 while writing: every acknowledged message survives whole, none is partial, done stays done', { timeout: 60_000 }, async () => {
+test('kill -9 while writing: every acknowledged message survives whole, none is partial, done stays done', {
+  timeout: 60_000,
+}, async () => {
   await withDir(async (dir) => {
     const size = 64 * 1024;
     const acked = new Set<string>();

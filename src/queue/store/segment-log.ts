@@ -1,35 +1,35 @@
 /**
  * A write-ahead log of queue entries in shared, preallocated segment files. Appends wait in memory
- * while a flush runs; then one gathered write makes the whole group durable (group commit), and
- * only then does each append resolve. The segment is open with O_DSYNC, so that write returns only
- * once its data is on stable storage, as a write and an fdatasync would, in one system call instead
- * of two (the file never changes size: segments are preallocated). A flush starts after the event
- * loop's current round of socket reads, so it gathers every record they produced; a lone small
- * record on an idle log (one sender) is written inline, sparing it the thread pool's round trip. A
- * STATE record replaces a message's delivery state (the latest wins); a DONE record retires it. The
- * oldest segment holding no live message and no current state is renamed and reused.
+ * while a flush runs; then one gathered write makes the whole group durable (group commit), and only
+ * then does each append resolve. The segment is open with O_DSYNC, so that write returns once its
+ * data is on stable storage, in one system call (the file never changes size). A flush starts after
+ * the event loop's current round of socket reads, so it gathers every record they produced; a lone
+ * small record on an idle log may be written inline (the owner's `inlineWrites`). A STATE record
+ * replaces a message's delivery state (the latest wins); a DONE record retires it. The oldest segment
+ * holding no live message and no current state is renamed and reused.
  *
  * Durability: a record counts only if its header names the segment's generation and its CRC-32
  * holds, and recovery stops at the first record that does not, so a write cut short by a crash is
  * never taken for a message, and stale records in a reused file are never taken for new ones. A
- * reused file is renamed and its directory fsync'd before anything is written to it. After recovery
+ * reused file is renamed and its directory fsync'd before anything is written to it; after recovery
  * appends go to a fresh segment, so nothing is ever written after a torn record.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { SegmentReaders, type SegmentReadersOptions } from './segment-readers.js';
-import { generationsIn, preallocate, segmentName, writeAt } from './segment-files.js';
+import type { Readable } from 'node:stream';
+import { lazyMessageStream, SegmentReaders, type SegmentReadersOptions } from './segment-readers.js';
+import { generationsIn, preallocate, replaySegments, segmentName, writeAt } from './segment-files.js';
 import { syncDirectory } from '../../fs/durable-write.js';
-import { compactionPlan } from './compaction.js';
+import { compactionMoves } from './compaction.js';
+import type { AppendOutcome, Pending } from './pending.js';
 import { LiveIndex } from './live-index.js';
 import { encodeDone, encodeMessage, encodeState, HEADER, messageSize, stateSize } from './record.js';
 
 /** Only ever read (written out after a group): one shared buffer of zeros. */
 const ZERO_HEADER = Buffer.alloc(HEADER);
 
-export type AppendOutcome = { readonly kind: 'durable' } | { readonly kind: 'failed'; readonly reason: string };
+export type { AppendOutcome } from './pending.js';
 
 export interface Recovery {
   readonly segments: number;
@@ -37,14 +37,6 @@ export interface Recovery {
   /** Segments whose valid records ended in a torn write (a crash mid-flush). */
   readonly tornSegments: number;
   readonly ms: number;
-}
-
-interface Pending {
-  /** The record's buffers, sealed for the generation it lands in. */
-  readonly build: (generation: number) => Buffer[];
-  readonly size: number;
-  readonly apply: (generation: number, offset: number) => void;
-  readonly resolve: (o: AppendOutcome) => void;
 }
 
 /** messageBytes() serves messages up to this size in one buffer (the spool keeps larger ones in files of their own). */
@@ -79,7 +71,10 @@ export class SegmentLog {
     this.#segmentSize = segmentSize;
     this.#readOnly = readOnly;
     this.#readers = new SegmentReaders((g) => join(dir, segmentName(g)), readers);
-    this.#index = new LiveIndex(() => this.#generation, (g) => this.#readers.close(g));
+    this.#index = new LiveIndex(
+      () => this.#generation,
+      (g) => this.#readers.close(g),
+    );
   }
 
   /**
@@ -87,19 +82,21 @@ export class SegmentLog {
    * a running server) never writes; a segment the writer renames meanwhile is skipped. `beforeRead`
    * is a test seam (see SegmentReadersOptions).
    */
-  static async open(dir: string, options: { segmentSize?: number; readOnly?: boolean; inlineWrites?: () => boolean } & SegmentReadersOptions = {}): Promise<{ log: SegmentLog; recovery: Recovery }> {
+  static async open(
+    dir: string,
+    options: { segmentSize?: number; readOnly?: boolean; inlineWrites?: () => boolean } & SegmentReadersOptions = {},
+  ): Promise<{ log: SegmentLog; recovery: Recovery }> {
     const started = performance.now();
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const log = new SegmentLog(dir, options.segmentSize ?? 8 * 1024 * 1024, options.readOnly ?? false, { beforeRead: options.beforeRead }, options.inlineWrites ?? (() => true));
+    const log = new SegmentLog(
+      dir,
+      options.segmentSize ?? 8 * 1024 * 1024,
+      options.readOnly ?? false,
+      { beforeRead: options.beforeRead },
+      options.inlineWrites ?? (() => true),
+    );
     const generations = await generationsIn(dir);
-    let torn = 0;
-    for (const g of generations) {
-      const segment = await readFile(join(dir, segmentName(g))).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT' && log.#readOnly) return undefined;
-        throw e;
-      });
-      if (segment !== undefined && log.#index.replay(g, segment)) torn++;
-    }
+    const torn = await replaySegments(dir, generations, log.#index, log.#readOnly);
     // Every empty segment from the oldest on, the last one too: appends go to a fresh segment.
     log.#index.retireOldest(undefined);
     log.#generation = generations.at(-1) ?? 0;
@@ -137,16 +134,7 @@ export class SegmentLog {
    * Records in the log are small (the spool keeps messages of 256 KiB and more in files of their own).
    */
   messageStream(id: string): Readable | undefined {
-    if (this.#index.get(id) === undefined) return undefined;
-    const index = this.#index;
-    const readers = this.#readers;
-    return Readable.from((async function* () {
-      const at = index.get(id);
-      if (at === undefined) throw new Error(`message ${id} left the log before it was read`);
-      // The read is counted as in flight from this call on (no await between the look-up and it).
-      const bytes = await readers.read(at.generation, at.offset, at.length);
-      if (bytes.length > 0) yield bytes;
-    })(), { objectMode: false });
+    return this.#index.get(id) === undefined ? undefined : lazyMessageStream(id, this.#index, this.#readers);
   }
 
   /** The message octets of a live entry in one buffer, when they take one read; else undefined (stream them). */
@@ -162,7 +150,8 @@ export class SegmentLog {
     const size = messageSize(id, envelope, body);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `record of ${size} octets exceeds the segment size` });
     const bodyOffset = size - body.reduce((n, b) => n + b.length, 0);
-    const placed = (g: number, offset: number): void => this.#index.add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope });
+    const placed = (g: number, offset: number): void =>
+      this.#index.add(id, { generation: g, offset: offset + bodyOffset, length: size - bodyOffset, envelope });
     const added = this.#enqueue(size, (g) => encodeMessage(g, id, envelope, body), placed);
     // A rewritten message's state is written again after it: replay reads a STATE record only for a
     // message it has already seen, and the earlier one lies before the new message record.
@@ -175,7 +164,11 @@ export class SegmentLog {
   /** Retires a message for good (delivered or bounced); durable when it resolves. */
   done(id: string): Promise<AppendOutcome> {
     if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
-    return this.#enqueue(HEADER + Buffer.byteLength(id, 'latin1'), (g) => encodeDone(g, id), () => this.#index.drop(id));
+    return this.#enqueue(
+      HEADER + Buffer.byteLength(id, 'latin1'),
+      (g) => encodeDone(g, id),
+      () => this.#index.drop(id),
+    );
   }
 
   /** Replaces a live entry's state; durable when it resolves. An entry retired meanwhile keeps no state. */
@@ -183,7 +176,11 @@ export class SegmentLog {
     if (this.#readOnly) return Promise.resolve({ kind: 'failed', reason: 'the log is open read-only' });
     const size = stateSize(id, json);
     if (size > this.#segmentSize) return Promise.resolve({ kind: 'failed', reason: `state of ${size} octets exceeds the segment size` });
-    return this.#enqueue(size, (g) => encodeState(g, id, json), (g) => this.#index.setState(id, g, json));
+    return this.#enqueue(
+      size,
+      (g) => encodeState(g, id, json),
+      (g) => this.#index.setState(id, g, json),
+    );
   }
 
   async close(): Promise<void> {
@@ -213,7 +210,10 @@ export class SegmentLog {
       const group: Pending[] = [];
       let bytes = 0;
       if (this.#file === undefined || this.#tail + (this.#queue[0]?.size ?? 0) > this.#segmentSize) {
-        const opened = await this.#nextSegment().then(() => undefined, (e: unknown) => String(e));
+        const opened = await this.#nextSegment().then(
+          () => undefined,
+          (e: unknown) => String(e),
+        );
         if (opened !== undefined) {
           for (const p of this.#queue.splice(0)) p.resolve({ kind: 'failed', reason: opened });
           continue;
@@ -266,30 +266,8 @@ export class SegmentLog {
    * queued earlier land after the moved ones and win, as they would have.
    */
   async #compact(): Promise<void> {
-    const plan = compactionPlan(this.#index.entries(), this.#index.counts(), this.#generation, this.#segmentSize);
-    if (plan === undefined) return;
-    const moves: Pending[] = [];
-    const settled = (): void => undefined;
-    for (const id of plan.ids) {
-      const at = this.#index.get(id);
-      if (at === undefined) continue;
-      const state = at.state;
-      if (at.generation === plan.victim) {
-        let bytes: Buffer[] = [];
-        if (at.length > 0) {
-          const read = await this.#readers.read(at.generation, at.offset, at.length).catch(() => undefined);
-          if (read === undefined) return; // unreadable: the segment stays as it is
-          bytes = [read];
-        }
-        const size = messageSize(id, at.envelope, bytes);
-        const apply = (g: number, offset: number): void => this.#index.add(id, { generation: g, offset: offset + size - at.length, length: at.length, envelope: at.envelope });
-        moves.push({ build: (g) => encodeMessage(g, id, at.envelope, bytes), size, apply, resolve: settled });
-      }
-      if (state !== undefined) {
-        moves.push({ build: (g) => encodeState(g, id, state.json), size: stateSize(id, state.json), apply: (g) => this.#index.setState(id, g, state.json), resolve: settled });
-      }
-    }
-    this.#queue.unshift(...moves);
+    const moves = await compactionMoves(this.#index, this.#readers, this.#generation, this.#segmentSize);
+    if (moves !== undefined) this.#queue.unshift(...moves);
   }
 
   /** Moves to a new generation: a retired segment renamed, or a new zero-filled one. */

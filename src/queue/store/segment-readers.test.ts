@@ -76,7 +76,7 @@ test('idle waits for every read in flight on the segment, not just the first to 
   });
 });
 
-test('close does not close a segment\'s handle under a read in flight: the read returns the right bytes, then it is closed', async () => {
+test("close does not close a segment's handle under a read in flight: the read returns the right bytes, then it is closed", async () => {
   await withSegments(async (readers, gate, path) => {
     gate.holdNext();
     const read = readers.read(1, 7, 11);
@@ -96,7 +96,7 @@ test('close does not close a segment\'s handle under a read in flight: the read 
     process.on('warning', onWarning);
     try {
       for (let tries = 0; tries < 100 && (await isOpen(path(1))); tries++) await sleep(20);
-      assert.equal(await isOpen(path(1)), false, 'the retired segment\'s handle was never closed');
+      assert.equal(await isOpen(path(1)), false, "the retired segment's handle was never closed");
       await sleep(0);
     } finally {
       process.off('warning', onWarning);

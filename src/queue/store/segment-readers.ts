@@ -4,7 +4,9 @@
  * segment, and reuses the file only once no read on it is in flight (`idle`): a message moved by
  * compaction may still be read at its old place by a delivery that started before the move.
  */
+import { Readable } from 'node:stream';
 import { closeFd, openFd, readAt } from '../../fs/fd-file.js';
+import type { LiveIndex } from './live-index.js';
 
 export interface SegmentReadersOptions {
   /**
@@ -70,10 +72,28 @@ export class SegmentReaders {
     const handle = this.#handles.get(generation);
     this.#handles.delete(generation);
     // After the reads in flight on it (a moved message may still be read at its old place).
-    if (handle !== undefined) void this.idle(generation).then(() => handle).then(closeFd).catch(() => undefined);
+    if (handle !== undefined)
+      void this.idle(generation)
+        .then(() => handle)
+        .then(closeFd)
+        .catch(() => undefined);
   }
 
   closeAll(): void {
     for (const g of [...this.#handles.keys()]) this.close(g);
   }
+}
+
+/** A stream of a live entry's octets that locates the entry when first read (compaction may move it meanwhile). */
+export function lazyMessageStream(id: string, index: LiveIndex, readers: SegmentReaders): Readable {
+  return Readable.from(
+    (async function* () {
+      const at = index.get(id);
+      if (at === undefined) throw new Error(`message ${id} left the log before it was read`);
+      // The read is counted as in flight from this call on (no await between the look-up and it).
+      const bytes = await readers.read(at.generation, at.offset, at.length);
+      if (bytes.length > 0) yield bytes;
+    })(),
+    { objectMode: false },
+  );
 }
