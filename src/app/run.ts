@@ -31,6 +31,7 @@ import type { RunningServer, ServerDeps } from '../server/running.js';
 import { bugReporter } from '../log/bug.js';
 import { loadDkimKeys } from '../mailauth/sign-queued.js';
 import { restartNeeded } from '../server/reload-notes.js';
+import { takeIdentity } from './privileges.js';
 
 export type { RunningServer, ServerDeps } from '../server/running.js';
 
@@ -67,7 +68,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const authenticator = new Authenticator({ usersFile: usersPath(config.dataDir), guard: logins, warn: say });
   const listeners = new Listeners({
     config, current: () => current, relay: () => relay, now, timers, track, bug, spool, nextId, runner, metrics, tls, authenticator, etrnPolicy, lookup,
-    logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets),
+    logDir: paths.log, onLogError, logs, listening, paceRead: readPacer(TUNING.collectAfterReadOctets), prebound: deps.prebound,
     ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
@@ -157,7 +158,12 @@ export interface ServeOptions {
 
 /** `barge serve`: runs until SIGINT/SIGTERM, then stops cleanly. Returns the exit code. */
 export async function runServer(config: Config, say: (line: string) => void, options?: ServeOptions): Promise<number> {
-  const server = await startServer(config, { say });
+  // Started as root with `user` set: the listeners are bound now, and the rest runs as that user.
+  const { prebound, notes } = await takeIdentity(config, options?.configFile);
+  const server = await startServer(config, { say, prebound }).catch((e: unknown) => {
+    prebound?.close();
+    throw e;
+  });
   const r = server.spool.recovery;
   const torn = r.tornSegments > 0 ? `; ${r.tornSegments} torn write(s) at a segment's end ignored (never acknowledged)` : '';
   say(`barge: spool recovered ${r.messages} message(s) from ${r.segments} segment(s) in ${r.ms.toFixed(0)} ms${torn}`);
@@ -180,10 +186,12 @@ export async function runServer(config: Config, say: (line: string) => void, opt
     if (config.admin !== undefined && options !== undefined) {
       // Loaded only when the console is on: with `--admin-listen off` its web framework stays out of memory.
       const { startAdmin } = await import('../admin/server.js');
-      admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile });
+      admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile, prebound });
       say(`barge: console and /metrics at ${admin.url}`);
       if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);
     }
+    prebound?.close();
+    for (const note of notes) say(note);
     // Only a server that started whole is findable by `barge reload`.
     await writePid(config.dataDir);
     await new Promise<void>((resolve) => {
@@ -192,6 +200,7 @@ export async function runServer(config: Config, say: (line: string) => void, opt
     });
   } finally {
     process.off('SIGHUP', onHup);
+    prebound?.close();
     say('barge: stopping');
     await admin?.close();
     await server.stop();

@@ -9,7 +9,7 @@ import { fieldsFromFlags, parseFieldList } from '../log/w3c.js';
 import type { Config, HostPort, ListenerConfig, OutboundSwitches } from './types.js';
 import { dkimKeys, inboundAuthPolicy } from './mail-auth.js';
 import { locator } from './toml-errors.js';
-import { DEFAULTS, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
+import { DEFAULTS, isAccountName, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
 import type { FileConfig, ListenerInput } from './schema.js';
 
 /** A configuration file's text and its name (for messages). */
@@ -40,6 +40,9 @@ export interface ServeFlags {
   relayNetwork?: string[];
   /** The admin console's address, or "off". */
   adminListen?: string;
+  /** The user (and group) to run as once the listeners are bound. */
+  user?: string;
+  group?: string;
 }
 
 /**
@@ -77,6 +80,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
   const config: Config = {
     hostname,
     dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
+    runAs: runAs(flags.user ?? f.user, flags.group ?? f.group),
     localDomains,
     localRecipients: f.local_recipients,
     relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
@@ -177,6 +181,17 @@ function adminConfig(input: FileConfig['admin'], flag: string | undefined): Conf
   if (input === false || (typeof input === 'object' && input.enabled === false)) return undefined;
   const listen = typeof input === 'object' ? input.listen : undefined;
   return { listen: hostPort(listen ?? DEFAULTS.adminListen, 'admin.listen') };
+}
+
+function runAs(user: string | undefined, group: string | undefined): Config['runAs'] {
+  if (user === undefined) {
+    if (group !== undefined) throw new ConfigError('group (or --group) needs user (or --user): the group is the one the user runs with');
+    return undefined;
+  }
+  if (!isAccountName(user) || (group !== undefined && !isAccountName(group))) {
+    throw new ConfigError(`--user/--group: expected a user or group name, or a number, got ${JSON.stringify(group === undefined ? user : `${user}:${group}`)}`);
+  }
+  return { user, group };
 }
 
 function flagSize(text: string): number {

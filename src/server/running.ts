@@ -12,6 +12,7 @@ import type { LoginGuard } from '../auth/login-guard.js';
 import type { TlsCredentials } from './tls.js';
 import type { Timers } from '../time/timers.js';
 import type { FaultHook } from './connection-boundary.js';
+import type { Prebound } from './listen.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -62,4 +63,6 @@ export interface ServerDeps {
    * boundaries' seams). Nothing outside the process can set these: `barge serve` never does.
    */
   readonly faults?: { readonly inbound?: FaultHook; readonly outbound?: (replies: string) => void };
+  /** Sockets bound before the process gave up root (app/privileges.ts): each listener takes its own. */
+  readonly prebound?: Prebound | undefined;
 }
