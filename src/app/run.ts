@@ -32,6 +32,7 @@ import { bugReporter } from '../log/bug.js';
 import { loadDkimKeys } from '../mailauth/sign-queued.js';
 import { restartNeeded } from '../server/reload-notes.js';
 import { takeIdentity } from './privileges.js';
+import { notifyReady } from './systemd-notify.js';
 
 export type { RunningServer, ServerDeps } from '../server/running.js';
 
@@ -192,8 +193,9 @@ export async function runServer(config: Config, say: (line: string) => void, opt
     }
     prebound?.close();
     for (const note of notes) say(note);
-    // Only a server that started whole is findable by `barge reload`.
+    // Only a server that started whole is findable by `barge reload`, and ready for systemd.
     await writePid(config.dataDir);
+    await notifyReady(process.env, `listening on ${server.addresses.map((a) => `${a.host}:${a.port}`).join(', ')}`, say);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

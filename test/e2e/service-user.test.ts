@@ -1,11 +1,12 @@
 /**
  * Barge as a system service (docs/service.md): started as root with a user, it binds port 25 and the
  * console, then runs as that user for good (read from /proc) and owns its data directory; without a
- * user it warns; commands run as root act as the data directory's owner. The tests run as root.
+ * user it warns; commands run as root act as the data directory's owner; readiness reaches systemd's
+ * notification socket. The tests run as root.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmod, chown, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -110,3 +111,44 @@ test('a command run as root on a data directory another user owns writes as that
   const st = await stat(usersPath(dataDir));
   assert.deepEqual({ uid: st.uid, gid: st.gid }, NOBODY, 'the server, running as that user, can read the users it added');
 });
+
+test('with NOTIFY_SOCKET set (systemd Type=notify), READY=1 reaches the socket once the listeners are up', async () => {
+  const dir = await tempDir();
+  const socketPath = join(dir, 'notify');
+  // A stand-in for systemd's notification socket: Python can bind a unix datagram socket, Node cannot.
+  const receiver = spawn('python3', ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let received = '';
+  receiver.stdout.on('data', (d: Buffer) => {
+    received += d.toString();
+  });
+  const barge = startChild(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'var'), '--admin-listen', 'off'], {
+    ...process.env,
+    NOTIFY_SOCKET: socketPath,
+  });
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!received.includes('bound')) {
+      if (Date.now() > deadline) throw new Error('the receiver did not bind');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const [, port] = await barge.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
+    while (!received.includes('READY=1')) {
+      if (Date.now() > deadline) throw new Error(`no READY=1; received: ${received}; barge: ${barge.log()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(received, new RegExp(`READY=1\\\\nSTATUS=listening on 127\\.0\\.0\\.1:${port}`));
+    assert.doesNotMatch(barge.log(), /could not tell systemd/);
+  } finally {
+    await barge.stop();
+    receiver.kill();
+  }
+});
+
+const RECEIVER = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print('bound', flush=True)
+while True:
+    print(repr(s.recv(4096)), flush=True)
+`;
