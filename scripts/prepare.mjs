@@ -1,10 +1,12 @@
 // Makes a checkout runnable: installs npm dependencies when missing, compiles TypeScript (and removes
 // compiled files whose source is gone, so neither a test run nor `npm pack` picks them up), and with
-// --test installs the Debian packages the interoperability, browser and service tests use (when root
-// and missing): the one list of what the tests install. npm also runs this as the `prepare` script,
-// so `npm pack` and a git install build dist/ first.
+// --test installs what the tests use: the Debian packages of the interoperability, browser and
+// service tests (when root and missing), and the other Node.js versions the suite runs on. These
+// two lists are the one place that says what the tests install; scripts/test.mjs reads TEST_NODES.
+// npm also runs this as the `prepare` script, so `npm pack` and a git install build dist/ first.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -14,6 +16,21 @@ export const NEEDED = [
   // systemd-analyze verifies the shipped unit (packaging/barge.service); systemd-notify sends its readiness.
   ['systemd-analyze', 'systemd'],
 ];
+
+/**
+ * Node.js majors the whole suite runs on besides the machine's own: the LTS lines, from the npm
+ * registry's `node-<platform>-<arch>` packages (the binary is inside), kept outside the project.
+ */
+export const TEST_NODES = ['22', '24'];
+
+// As root, under /var/cache: the service tests run Barge as an unprivileged user, who must be able
+// to run the binary (Barge runs it again for short-lived children), and root's home is closed to it.
+const NODE_CACHE = process.getuid?.() === 0 ? '/var/cache/barge/node' : join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'barge', 'node');
+
+/** The cached binary of a Node.js major, whether or not it is installed yet. */
+export function cachedNode(major) {
+  return join(NODE_CACHE, major, 'node_modules', `node-${process.platform}-${process.arch}`, 'bin', 'node');
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => {
@@ -47,6 +64,12 @@ function prepare() {
     } else {
       console.error(`missing Debian packages for the interoperability tests: ${missing.join(' ')} (install them as root)`);
     }
+  }
+  for (const major of TEST_NODES) {
+    if (existsSync(cachedNode(major))) continue;
+    const pkg = `node-${process.platform}-${process.arch}@${major}`;
+    const r = spawnSync('npm', ['install', '--prefix', join(NODE_CACHE, major), '--no-save', '--no-audit', '--no-fund', pkg], { stdio: 'inherit' });
+    if (r.status !== 0) console.error(`could not install ${pkg}; npm test will fail for Node ${major}`);
   }
 }
 
