@@ -5,6 +5,7 @@ import type { RunningServer } from '../server/running.js';
 import type { Clock } from '../time/clock.js';
 import type { AdminAuth, AdminSession } from './auth.js';
 import type { Html, PageContext } from './layout.js';
+import type { Prebound } from '../server/listen.js';
 
 export interface AdminDeps {
   readonly server: RunningServer;
@@ -15,6 +16,8 @@ export interface AdminDeps {
   /** Builds the configuration from this file text with the command line's flags; throws ConfigError. */
   readonly check: (text: string) => Promise<Config>;
   readonly clock?: Clock;
+  /** Sockets bound before the process gave up root: the console takes its own. */
+  readonly prebound?: Prebound | undefined;
 }
 
 /** What every authenticated handler gets. */

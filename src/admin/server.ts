@@ -14,7 +14,7 @@ import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import type { Config } from '../config/types.js';
 import { TlsCredentials } from '../server/tls.js';
 import { realClock } from '../time/clock.js';
-import { listenOn } from '../server/listen.js';
+import { CONSOLE_WHAT, listenOn } from '../server/listen.js';
 import { AdminAuth, sameSecret } from './auth.js';
 import { bodyLimits, boundSockets, consoleHeaders, hostCheck, SERVER_OPTIONS, CONSOLE_LIMITS } from './guards.js';
 import { CSS, SCRIPT } from './assets.js';
@@ -140,7 +140,7 @@ export async function startAdmin(config: Config, deps: AdminDeps): Promise<Runni
   const https = tlsOptions === undefined ? undefined : createHttps({ ...SERVER_OPTIONS, ...tlsOptions });
   const http: Server = https ?? createHttp(SERVER_OPTIONS);
   http.on('request', boundSockets(http, getRequestListener(app.fetch)));
-  await listenOn(http, admin.listen.host, admin.listen.port, 'the console, [admin] listen or --admin-listen');
+  await listenOn(http, admin.listen.host, admin.listen.port, CONSOLE_WHAT, deps.prebound);
   const bound = http.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : admin.listen.port;
   const host = admin.listen.host.includes(':') ? `[${admin.listen.host}]` : admin.listen.host;

@@ -10,6 +10,7 @@ import type { Config } from '../config/types.js';
 import { consoleConfigPath, defaultConfigPath } from '../config/edit.js';
 import { pidPath, runningPid } from './reload.js';
 import { runServer } from './run.js';
+import { actAsDataDirOwner } from './privileges.js';
 import { runOptions } from '../cli/options.js';
 import { runQueue } from '../cli/queue.js';
 import type { SendOptions } from '../cli/send.js';
@@ -26,9 +27,11 @@ commands:
         [--local-domain DOMAIN]... [--max-message-size SIZE]
         [--route DOMAIN=HOST:PORT]... [--smart-host HOST:PORT] [--queue-only]
         [--tls-cert FILE --tls-key FILE] [--listen-tls HOST:PORT] [--listen-submission HOST:PORT]
-        [--relay-network CIDR]... [--admin-listen HOST:PORT|off]
+        [--relay-network CIDR]... [--admin-listen HOST:PORT|off] [--user USER [--group GROUP]]
                       receive and deliver mail (default: 127.0.0.1:2525, data in ./var),
-                      with the web console and /metrics on 127.0.0.1:8025
+                      with the web console and /metrics on 127.0.0.1:8025; started as root with
+                      --user (or user in the file), binds its ports and then runs as that user.
+                      Without --config: /etc/barge/barge.toml if it exists and no --data-dir is given
   reload [--config FILE] [--data-dir DIR]
                       check the configuration, then have the running server re-read it (SIGHUP)
   queue list [--limit N] [--after ID]|show ID|retry ID|flush|hold ID|release ID|bounce ID|delete ID [--config FILE] [--data-dir DIR]
@@ -72,6 +75,8 @@ const CONFIG_OPTIONS = {
   'listen-submission': { type: 'string' },
   'relay-network': { type: 'string', multiple: true },
   'admin-listen': { type: 'string' },
+  user: { type: 'string' },
+  group: { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -102,12 +107,14 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values['listen-submission'] === undefined ? {} : { listenSubmission: values['listen-submission'] }),
           ...(values['relay-network'] === undefined ? {} : { relayNetwork: values['relay-network'] }),
           ...(values['admin-listen'] === undefined ? {} : { adminListen: values['admin-listen'] }),
+          ...(values.user === undefined ? {} : { user: values.user }),
+          ...(values.group === undefined ? {} : { group: values.group }),
         };
-        // Without --config, the settings the console wrote (if any) are the config file.
-        const configFile = values.config ?? consoleConfigPath(resolve(flags.dataDir ?? DEFAULTS.dataDir));
-        const load = (): Promise<Config> =>
-          loadConfig(defaultConfigPath(values.config, resolve(flags.dataDir ?? DEFAULTS.dataDir)), flags, hostname());
+        // Without --config: the system's file, or the settings the console wrote (if any), is the config file.
+        const configFile = defaultConfigPath(values.config, flags.dataDir) ?? consoleConfigPath(resolve(flags.dataDir ?? DEFAULTS.dataDir));
+        const load = (): Promise<Config> => loadConfig(defaultConfigPath(values.config, flags.dataDir), flags, hostname());
         const config = await load();
+        if (command === 'queue' || command === 'routes') await actAsDataDirOwner(config.dataDir);
         if (command === 'serve')
           return await runServer(config, err, {
             load,
@@ -130,7 +137,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
         });
         if (values.help === true) return usage(0);
-        const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
+        const config = await loadConfig(
+          defaultConfigPath(values.config, values['data-dir']),
+          values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] },
+          hostname(),
+        );
+        if (values['data-dir'] !== undefined) await actAsDataDirOwner(config.dataDir);
         const options: SendOptions = {
           from: values.from ?? `${process.env.USER ?? 'root'}@${config.hostname}`,
           to: values.to ?? [],
@@ -153,7 +165,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
           allowPositionals: true,
         });
-        const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
+        const config = await loadConfig(
+          defaultConfigPath(values.config, values['data-dir']),
+          values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] },
+          hostname(),
+        );
+        await actAsDataDirOwner(config.dataDir);
         const args = [
           ...positionals,
           ...(values['password-stdin'] === true ? ['--password-stdin'] : []),
@@ -174,7 +191,12 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
           allowPositionals: true,
         });
-        const config = await loadConfig(values.config, values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] }, hostname());
+        const config = await loadConfig(
+          defaultConfigPath(values.config, values['data-dir']),
+          values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] },
+          hostname(),
+        );
+        await actAsDataDirOwner(config.dataDir);
         const [action, domain] = positionals;
         const { runDkim } = await import('../cli/dkim.js');
         return await runDkim(config, { action, domain, selector: values.selector, algorithm: values.algorithm }, out, err);

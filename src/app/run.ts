@@ -33,6 +33,8 @@ import { CheckPool } from '../mailauth/check-pool.js';
 import { bugReporter } from '../log/bug.js';
 import { loadDkimKeys } from '../mailauth/sign-queued.js';
 import { restartNeeded } from '../server/reload-notes.js';
+import { takeIdentity } from './privileges.js';
+import { notifyReady } from './systemd-notify.js';
 
 export type { RunningServer, ServerDeps } from '../server/running.js';
 
@@ -106,6 +108,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     listening,
     paceRead: readPacer(TUNING.collectAfterReadOctets),
     warn: say,
+    prebound: deps.prebound,
     ...(deps.faults?.inbound === undefined ? {} : { fault: deps.faults.inbound }),
   });
   sessions = () => listeners.openConnections;
@@ -215,7 +218,12 @@ export interface ServeOptions {
 
 /** `barge serve`: runs until SIGINT/SIGTERM, then stops cleanly. Returns the exit code. */
 export async function runServer(config: Config, say: (line: string) => void, options?: ServeOptions): Promise<number> {
-  const server = await startServer(config, { say });
+  // Started as root with `user` set: the listeners are bound now, and the rest runs as that user.
+  const { prebound, notes } = await takeIdentity(config, options?.configFile);
+  const server = await startServer(config, { say, prebound }).catch((e: unknown) => {
+    prebound?.close();
+    throw e;
+  });
   const r = server.spool.recovery;
   const torn = r.tornSegments > 0 ? `; ${r.tornSegments} torn write(s) at a segment's end ignored (never acknowledged)` : '';
   say(`barge: spool recovered ${r.messages} message(s) from ${r.segments} segment(s) in ${r.ms.toFixed(0)} ms${torn}`);
@@ -238,18 +246,22 @@ export async function runServer(config: Config, say: (line: string) => void, opt
     if (config.admin !== undefined && options !== undefined) {
       // Loaded only when the console is on: with `--admin-listen off` its web framework stays out of memory.
       const { startAdmin } = await import('../admin/server.js');
-      admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile });
+      admin = await startAdmin(config, { server, reload, check: options.check, configFile: options.configFile, prebound });
       say(`barge: console and /metrics at ${admin.url}`);
       if (admin.setupUrl !== undefined) say(`barge: no console administrator yet; log in once with ${admin.setupUrl}`);
     }
-    // Only a server that started whole is findable by `barge reload`.
+    prebound?.close();
+    for (const note of notes) say(note);
+    // Only a server that started whole is findable by `barge reload`, and ready for systemd.
     await writePid(config.dataDir);
+    await notifyReady(process.env, `listening on ${server.addresses.map((a) => `${a.host}:${a.port}`).join(', ')}`, say);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
   } finally {
     process.off('SIGHUP', onHup);
+    prebound?.close();
     say('barge: stopping');
     await admin?.close();
     await server.stop();

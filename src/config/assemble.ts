@@ -8,7 +8,7 @@ import { fieldsFromFlags, parseFieldList } from '../log/w3c-fields.js';
 import type { AcmeConfig, Config, HostPort, OutboundSwitches } from './types.js';
 import { dkimKeys } from './mail-auth.js';
 import { locator } from './toml-errors.js';
-import { DEFAULTS, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
+import { DEFAULTS, isAccountName, isCidr, parseConfigHostPort, parseSize } from './defaults.js';
 import type { FileConfig, ListenerInput } from './schema.js';
 import { ConfigError } from './config-error.js';
 import { listeners } from './listeners.js';
@@ -41,6 +41,9 @@ export interface ServeFlags {
   relayNetwork?: string[];
   /** The admin console's address, or "off". */
   adminListen?: string;
+  /** The user (and group) to run as once the listeners are bound. */
+  user?: string;
+  group?: string;
 }
 
 /**
@@ -81,6 +84,7 @@ export function assembleConfig(f: FileConfig, toml: ConfigText | undefined, flag
   const config: Config = {
     hostname,
     dataDir: resolve(flags.dataDir ?? f.data_dir ?? DEFAULTS.dataDir),
+    runAs: runAs(flags.user ?? f.user, flags.group ?? f.group),
     localDomains,
     localRecipients: f.local_recipients,
     relayNetworks: flags.relayNetwork ?? f.relay_networks ?? DEFAULTS.relayNetworks,
@@ -213,6 +217,19 @@ function acmeConfig(input: FileConfig['acme']): AcmeConfig | undefined {
     httpListen: hostPort(input.http_listen ?? DEFAULTS.acmeHttpListen, 'acme.http_listen'),
     caFile: input.ca_file === undefined ? undefined : resolve(input.ca_file),
   };
+}
+
+function runAs(user: string | undefined, group: string | undefined): Config['runAs'] {
+  if (user === undefined) {
+    if (group !== undefined) throw new ConfigError('group (or --group) needs user (or --user): the group is the one the user runs with');
+    return undefined;
+  }
+  if (!isAccountName(user) || (group !== undefined && !isAccountName(group))) {
+    throw new ConfigError(
+      `--user/--group: expected a user or group name, or a number, got ${JSON.stringify(group === undefined ? user : `${user}:${group}`)}`,
+    );
+  }
+  return { user, group };
 }
 
 function flagSize(text: string): number {

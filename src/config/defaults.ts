@@ -127,6 +127,11 @@ export function parseConfigHostPort(text: string): HostPort | undefined {
   return parseHostPort(text, { allowZero: true });
 }
 
+/** A user or group name as the password and group databases spell them (a trailing $ for machine accounts), or a number. */
+export function isAccountName(text: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(text);
+}
+
 export function isCidr(text: string): boolean {
   const [net = '', bits, extra] = text.split('/');
   const family = isIP(net);

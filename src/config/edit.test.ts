@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONSOLE_HEADER, readConfigText, setTomlKeys } from './edit.js';
+import { consoleConfigPath, CONSOLE_HEADER, defaultConfigPath, readConfigText, setTomlKeys } from './edit.js';
 import { buildConfig } from './validate.js';
 
 const FILE = `# mine
@@ -50,6 +50,25 @@ test('an edit starts from the console header only when the file does not exist; 
     assert.equal(await readConfigText(join(dir, 'console.toml')), CONSOLE_HEADER);
     // A directory in the file's place (root ignores permissions, so EACCES cannot be shown here).
     await assert.rejects(readConfigText(dir), { message: `cannot read ${dir}: is a directory (EISDIR)` });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('without --config: the system file unless --data-dir names an instance, then the console file of the data directory', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'barge-edit-'));
+  try {
+    const system = join(dir, 'barge.toml');
+    const dataDir = join(dir, 'var');
+    assert.equal(defaultConfigPath('mine.toml', dataDir, system), 'mine.toml');
+    assert.equal(defaultConfigPath(undefined, dataDir, system), undefined, 'neither file exists: the defaults');
+    await writeFile(system, '');
+    assert.equal(defaultConfigPath(undefined, undefined, system), system);
+    assert.equal(defaultConfigPath(undefined, dataDir, system), undefined, "--data-dir: not the installed server's file");
+    await mkdir(dataDir);
+    await writeFile(consoleConfigPath(dataDir), CONSOLE_HEADER);
+    assert.equal(defaultConfigPath(undefined, dataDir, system), consoleConfigPath(dataDir));
+    assert.equal(defaultConfigPath(undefined, undefined, system), system, 'the system file before ./var/console.toml');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { DEFAULTS } from './defaults.js';
 import { systemErrorCode, systemErrorText } from './system-errors.js';
 
 export type TomlValue = string | number | boolean;
@@ -19,10 +20,23 @@ export function consoleConfigPath(dataDir: string): string {
   return join(dataDir, CONSOLE_FILE);
 }
 
-/** The console's settings file when it exists and no config file was named. */
-export function defaultConfigPath(named: string | undefined, dataDir: string): string | undefined {
+/** The configuration of an installed Barge (docs/service.md). */
+export const SYSTEM_CONFIG = '/etc/barge/barge.toml';
+
+/**
+ * The file to read when `--config` names none: the system's file when it exists and no `--data-dir`
+ * names an instance of its own (so a checkout's `npm start` and its tests, which always name one,
+ * never pick up an installed server's settings); else the console's settings file in the data
+ * directory when it exists; else none (the defaults).
+ */
+export function defaultConfigPath(
+  named: string | undefined,
+  dataDirFlag: string | undefined,
+  systemConfig = SYSTEM_CONFIG,
+): string | undefined {
   if (named !== undefined) return named;
-  const path = consoleConfigPath(dataDir);
+  if (dataDirFlag === undefined && existsSync(systemConfig)) return systemConfig;
+  const path = consoleConfigPath(resolve(dataDirFlag ?? DEFAULTS.dataDir));
   return existsSync(path) ? path : undefined;
 }
 

@@ -3,7 +3,7 @@
  * Validation is strict: an unknown key is an error, so a typo never silently leaves a default in place.
  */
 import { z } from 'zod';
-import { formatDuration, isCidr, MAX_TIMER_MS, parseConfigHostPort, parseDuration, parseSize } from './defaults.js';
+import { formatDuration, isAccountName, isCidr, MAX_TIMER_MS, parseConfigHostPort, parseDuration, parseSize } from './defaults.js';
 
 const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseSize(v);
@@ -47,6 +47,8 @@ const domain = z
   .string()
   .regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name')
   .transform((d) => d.toLowerCase());
+
+const account = z.string().refine(isAccountName, 'expected a user or group name, or a number');
 
 const hostPort = z.string().refine((v) => parseConfigHostPort(v) !== undefined, 'expected HOST:PORT, e.g. "mx.example.com:25"');
 
@@ -153,6 +155,9 @@ const authTls = z.enum(['verified', 'any']);
 export const fileSchema = z.strictObject({
   hostname: domain.optional(),
   data_dir: z.string().min(1).optional(),
+  /** Started as root, `barge serve` binds its listeners and then runs as this user (and group) for good. */
+  user: account.optional(),
+  group: account.optional(),
   local_domains: z.array(domain).optional(),
   local_recipients: z
     .array(

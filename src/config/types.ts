@@ -109,6 +109,8 @@ export interface W3cLogConfig {
 export interface Config {
   readonly hostname: string;
   readonly dataDir: string;
+  /** Who `barge serve` becomes once its listeners are bound, when started as root; undefined: it stays who it is. */
+  readonly runAs: RunAs | undefined;
   /** Lower-case domains whose recipients are delivered to Maildir. */
   readonly localDomains: readonly string[];
   /** Known local addresses (lower case); when undefined every local-part of a local domain is accepted. */
@@ -153,6 +155,12 @@ export interface Config {
   readonly mtaSts: boolean;
   /** The web console and /metrics; undefined when turned off (`admin = false`). */
   readonly admin: { readonly listen: HostPort } | undefined;
+}
+
+export interface RunAs {
+  readonly user: string;
+  /** Undefined: the user's own group (from the password database). */
+  readonly group: string | undefined;
 }
 
 export interface HostPort {

@@ -25,7 +25,7 @@ import type { Authenticator } from './authenticator.js';
 import type { BargeMetrics } from '../log/metrics.js';
 import { ObservedW3cLog } from '../log/observed-w3c.js';
 import type { FaultHook } from './connection-boundary.js';
-import { listenOn } from './listen.js';
+import { listenerWhat, listenOn, type Prebound } from './listen.js';
 
 /** `config` gives the listener addresses and log settings; `current()` the limits, read per connection. */
 export interface ListenersDeps extends ServerBasics {
@@ -51,6 +51,8 @@ export interface ListenersDeps extends ServerBasics {
   readonly paceRead: (octets: number) => void;
   /** Tests only: makes inbound connections fail (connection-boundary.ts). */
   readonly fault?: FaultHook;
+  /** Sockets bound before the process gave up root: each listener takes its own. */
+  readonly prebound?: Prebound | undefined;
 }
 
 export class Listeners {
@@ -267,7 +269,7 @@ export class Listeners {
     this.#contexts.set(listener.name, this.#contextFor(config, listener));
     const server = createServer({ allowHalfOpen: true }, (socket: Socket) => this.#accept(listener, socket));
     this.#servers.push(server);
-    await listenOn(server, listener.host, listener.port, `listener ${listener.name}, [listener.${listener.name}] listen or --listen`);
+    await listenOn(server, listener.host, listener.port, listenerWhat(listener.name), this.#deps.prebound);
     const bound = server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : listener.port;
     this.addresses.push({ name: listener.name, host: listener.host, port });

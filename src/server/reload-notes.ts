@@ -10,6 +10,7 @@ import type { Config } from '../config/types.js';
 /** Settings read once at start, by the name an administrator finds in the file. */
 const START_ONLY: ReadonlyArray<readonly [string, (c: Config) => unknown]> = [
   ['data_dir', (c) => c.dataDir],
+  ['user, group', (c) => c.runAs],
   ['[log]', (c) => c.log],
   ['[auth]', (c) => c.auth],
   ['[limits] etrn_interval', (c) => c.limits.etrnIntervalMs],

@@ -13,6 +13,7 @@ import type { TlsCredentials } from './tls.js';
 import type { AcmeStatus } from '../acme/renewer.js';
 import type { Clock } from '../time/clock.js';
 import type { FaultHook } from './connection-boundary.js';
+import type { Prebound } from './listen.js';
 
 export interface RunningServer {
   /** Bound addresses, in listener order (useful when a port was 0). */
@@ -64,4 +65,6 @@ export interface ServerDeps {
    * boundaries' seams). Nothing outside the process can set these: `barge serve` never does.
    */
   readonly faults?: { readonly inbound?: FaultHook; readonly outbound?: (replies: string) => void };
+  /** Sockets bound before the process gave up root (app/privileges.ts): each listener takes its own. */
+  readonly prebound?: Prebound | undefined;
 }
