@@ -45,6 +45,7 @@ export async function newPrivateKey(): Promise<string> {
 /** The account key, made and stored on first use. */
 export async function accountKey(dir: string): Promise<string> {
   const file = join(dir, 'account.key');
+  // Missing or unreadable: a new account key is made below.
   const existing = await readFile(file, 'utf8').catch(() => undefined);
   if (existing?.includes('PRIVATE KEY') === true) return existing;
   const key = await newPrivateKey();
@@ -55,6 +56,7 @@ export async function accountKey(dir: string): Promise<string> {
 
 /** The stored certificate, or undefined when there is none or it does not parse. */
 export async function readIssued(dir: string): Promise<Issued | undefined> {
+  // Missing or unreadable: no certificate yet, one is ordered.
   const text = await readFile(certificateFile(dir), 'utf8').catch(() => undefined);
   const key = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n?/.exec(text ?? '')?.[0];
   if (text === undefined || key === undefined) return undefined;

@@ -122,6 +122,7 @@ export async function takeIdentity(config: Config, configFile: string | undefine
  */
 export async function actAsDataDirOwner(dataDir: string): Promise<void> {
   if (process.geteuid?.() !== 0) return;
+  // A data directory that does not exist yet belongs to no one: nothing to act as.
   const st = await stat(dataDir).catch(() => undefined);
   if (st === undefined || st.uid === 0) return;
   become({ name: getent('passwd', String(st.uid))?.[0], uid: st.uid, gid: st.gid });

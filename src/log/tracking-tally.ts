@@ -117,6 +117,7 @@ export class DayTally {
 
   today(now: Date, budget: ReadBudget): Promise<TodayTally> {
     const next = this.#running.then(() => this.#count(now, budget));
+    // The caller gets the failure; the chain only orders the counts.
     this.#running = next.catch(() => undefined);
     return next;
   }

@@ -71,6 +71,7 @@ export async function compactionMoves(
     if (at.generation === plan.victim) {
       let bytes: Buffer[] = [];
       if (at.length > 0) {
+        // Unreadable: the segment stays as it is (below).
         const read = await readers.read(at.generation, at.offset, at.length).catch(() => undefined);
         if (read === undefined) return undefined; // unreadable: the segment stays as it is
         bytes = [read];
