@@ -66,6 +66,7 @@ export async function attempt(
     (r) => r.status === 'pending' && (r.nextAttempt === undefined || Date.parse(r.nextAttempt) <= now.getTime()),
   );
   if (due.length === 0) return { state, changed: false, notices: [] };
+  const recipientOf = recipientsOf(envelope);
   const locals = due.filter((r) => r.local);
   const remote = deps.deliverRemote === undefined ? [] : due.filter((r) => !r.local);
 
@@ -87,23 +88,31 @@ export async function attempt(
       ...[...domains].map(
         ([domain, rcpts]) =>
           () =>
-            deliverDomain(id, envelope, domain, rcpts, deps),
+            deliverDomain(id, envelope, domain, rcpts, deps, recipientOf),
       ),
     ];
     results = (await inTurn(jobs, DOMAINS_AT_ONCE)).flat();
   }
   if (results.length === 0) return { state, changed: false, notices: [] };
-  return fold(id, envelope, state, results, deps, now);
+  return fold(id, envelope, state, results, deps, now, recipientOf);
 }
 
 /** The new state: each tried recipient's fate applied, the rest as they were. */
-function fold(id: string, envelope: SpoolEnvelope, state: EntryState, results: Results, deps: AttemptDeps, now: Date): AttemptOutcome {
+function fold(
+  id: string,
+  envelope: SpoolEnvelope,
+  state: EntryState,
+  results: Results,
+  deps: AttemptDeps,
+  now: Date,
+  recipientOf: RecipientOf,
+): AttemptOutcome {
   const byAddress = new Map(results);
   const notices: DsnNotice[] = [];
   const rcpts = state.rcpts.map((r) => {
     const result = byAddress.get(r.address);
     if (result === undefined) return r;
-    const f = fate(r, result, { id, receivedAt: envelope.receivedAt, recipient: recipientOf(envelope, r) }, deps.retry, now);
+    const f = fate(r, result, { id, receivedAt: envelope.receivedAt, recipient: recipientOf(r) }, deps.retry, now);
     deps.track(f.event);
     if (f.notice !== undefined) notices.push(f.notice);
     return f.next;
@@ -111,8 +120,12 @@ function fold(id: string, envelope: SpoolEnvelope, state: EntryState, results: R
   return { state: { ...state, rcpts }, changed: true, notices };
 }
 
-function recipientOf(envelope: SpoolEnvelope, r: RecipientState): Recipient {
-  return envelope.transaction.rcpts.find((x) => x.address === r.address) ?? { address: r.address, local: r.local };
+/** The envelope's recipient (NOTIFY, ORCPT) of each state, by address: looked up once per entry. */
+type RecipientOf = (r: RecipientState) => Recipient;
+
+function recipientsOf(envelope: SpoolEnvelope): RecipientOf {
+  const byAddress = new Map(envelope.transaction.rcpts.map((x) => [x.address, x]));
+  return (r) => byAddress.get(r.address) ?? { address: r.address, local: r.local };
 }
 
 async function deliverLocal(
@@ -165,11 +178,12 @@ async function deliverDomain(
   domain: string,
   rcpts: readonly RecipientState[],
   deps: AttemptDeps,
+  recipientOf: RecipientOf,
 ): Promise<Results> {
   const tx = envelope.transaction;
   const message: OutboundMessage = {
     from: tx.from,
-    rcpts: rcpts.map((r) => recipientOf(envelope, r)),
+    rcpts: rcpts.map(recipientOf),
     body: tx.body,
     smtputf8: tx.smtputf8,
     size: envelope.messageLength,
