@@ -137,11 +137,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
         });
         if (values.help === true) return usage(0);
-        const config = await loadConfig(
-          defaultConfigPath(values.config, values['data-dir']),
-          values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] },
-          hostname(),
-        );
+        const config = await commandConfig(values);
         if (values['data-dir'] !== undefined) await actAsDataDirOwner(config.dataDir);
         const options: SendOptions = {
           from: values.from ?? `${process.env.USER ?? 'root'}@${config.hostname}`,
@@ -165,11 +161,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
           allowPositionals: true,
         });
-        const config = await loadConfig(
-          defaultConfigPath(values.config, values['data-dir']),
-          values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] },
-          hostname(),
-        );
+        const config = await commandConfig(values);
         await actAsDataDirOwner(config.dataDir);
         const args = [
           ...positionals,
@@ -191,11 +183,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           },
           allowPositionals: true,
         });
-        const config = await loadConfig(
-          defaultConfigPath(values.config, values['data-dir']),
-          values['data-dir'] === undefined ? {} : { dataDir: values['data-dir'] },
-          hostname(),
-        );
+        const config = await commandConfig(values);
         await actAsDataDirOwner(config.dataDir);
         const [action, domain] = positionals;
         const { runDkim } = await import('../cli/dkim.js');
@@ -250,6 +238,12 @@ async function signalReload(config: Config, say: (line: string) => void, err: (l
   process.kill(pid, 'SIGHUP');
   say(`configuration is valid; asked the server (pid ${pid}) to reload it`);
   return 0;
+}
+
+/** The configuration a command other than serve reads: `--config`, else the system's file, under `--data-dir` if given. */
+function commandConfig(values: { readonly config?: string | undefined; readonly 'data-dir'?: string | undefined }): Promise<Config> {
+  const dataDir = values['data-dir'];
+  return loadConfig(defaultConfigPath(values.config, dataDir), dataDir === undefined ? {} : { dataDir }, hostname());
 }
 
 function usage(code: number): number {

@@ -44,6 +44,7 @@ export async function writeFileDurably(path: string, data: string | Uint8Array, 
     await file.writeFile(data);
     await file.sync();
   } catch (e) {
+    // Cleaning up after the failure that is thrown below: its own failure would only hide that one.
     await file.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;

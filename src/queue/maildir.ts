@@ -98,6 +98,7 @@ export async function deliverToMaildir(
     await fsyncFd(file);
   } catch (e) {
     if (message instanceof Readable) message.destroy();
+    // Cleaning up after the failure that is thrown below: its own failure would only hide that one.
     await closeFd(file).catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;

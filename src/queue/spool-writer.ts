@@ -107,6 +107,7 @@ export class SpoolWriter {
     this.#error ??= new Error('discarded');
     this.#batch = [];
     this.#batchBytes = 0;
+    // Discarding: a failed write or open only means there is less to remove.
     await this.#writes.catch(() => undefined);
     await this.#syncing;
     const file = await this.#file?.catch(() => undefined);
